@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers (DESIGN.md §1): CShims (C, the kernel) ← Sandbox (OCI, Linux) ← Runner (tasks, Git) ← dgrid (CLI).
+// Sandbox never imports Runner.
+let package = Package(
+    name: "dgrid",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "dgrid", targets: ["dgrid"]),
+        .library(name: "Sandbox", targets: ["Sandbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // System libraries, found with pkg-config; headers are Debian's, never vendored.
+        .systemLibrary(name: "CSeccomp", path: "Sources/CShims/CSeccomp", pkgConfig: "libseccomp",
+                       providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CCap", path: "Sources/CShims/CCap", pkgConfig: "libcap",
+                       providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CGit2", path: "Sources/CShims/CGit2", pkgConfig: "libgit2",
+                       providers: [.apt(["libgit2-dev"])]),
+        .systemLibrary(name: "CArchive", path: "Sources/CShims/CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+        // The spawn path: everything between clone() and execve() lives here, in C.
+        .target(name: "CShims", path: "Sources/CShims/Shim",
+                cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"])]),
+        .target(name: "Sandbox",
+                dependencies: [
+                    "CShims", "CSeccomp", "CCap",
+                    .product(name: "Logging", package: "swift-log"),
+                ]),
+        .target(name: "Runner",
+                dependencies: [
+                    "Sandbox", "CGit2",
+                    .product(name: "Logging", package: "swift-log"),
+                ]),
+        .executableTarget(name: "dgrid",
+                          dependencies: [
+                              "Sandbox", "Runner",
+                              .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                              .product(name: "Logging", package: "swift-log"),
+                          ]),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "CShims"]),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner"]),
+        .testTarget(name: "CLITests", dependencies: []),
+    ]
+)

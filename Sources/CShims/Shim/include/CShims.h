@@ -1,0 +1,3 @@
+/* Umbrella header of the CShims module. */
+#include "dgrid_spawn.h"
+#include "dgrid_sys.h"

@@ -1,0 +1,13 @@
+#define _GNU_SOURCE
+#include "dgrid_sys.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+int dgrid_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}
+
+int dgrid_set_pipe_size(int fd, int size) {
+    return fcntl(fd, F_SETPIPE_SZ, size);
+}

@@ -1,0 +1,88 @@
+import Glibc
+
+/// Resource limits enforced on a sandbox's whole process tree through its cgroup.
+public struct ResourceLimits: Sendable, Equatable {
+    /// Hard memory limit in bytes; swap is disabled for the group.
+    public var memoryBytes: UInt64?
+    /// CPU quota in CPUs (1.5 = one and a half cores).
+    public var cpus: CPUQuota?
+    /// Maximum number of tasks (processes and threads) in the group.
+    public var pids: Int?
+
+    public init(memoryBytes: UInt64? = nil, cpus: CPUQuota? = nil, pids: Int? = nil) {
+        self.memoryBytes = memoryBytes
+        self.cpus = cpus
+        self.pids = pids
+    }
+
+    public var isEmpty: Bool { memoryBytes == nil && cpus == nil && pids == nil }
+}
+
+/// What the kernel accounted for a sandbox's group once it has finished.
+public struct CgroupStats: Sendable, Equatable {
+    public var cpuNanoseconds: UInt64?
+    public var peakMemoryBytes: UInt64?
+    public var oomKilled: Bool
+    /// True when `pids.max` refused at least one fork.
+    public var pidsLimitHit: Bool
+
+    public init(cpuNanoseconds: UInt64? = nil, peakMemoryBytes: UInt64? = nil, oomKilled: Bool = false, pidsLimitHit: Bool = false) {
+        self.cpuNanoseconds = cpuNanoseconds
+        self.peakMemoryBytes = peakMemoryBytes
+        self.oomKilled = oomKilled
+        self.pidsLimitHit = pidsLimitHit
+    }
+}
+
+/// One cgroup (v2) or one group per controller hierarchy (v1) for one sandbox.
+public protocol SandboxCgroup: Sendable {
+    /// Moves `pid` into the group (every controller). Called before the child is released.
+    func add(pid: pid_t) throws(CgroupError)
+    /// Reads CPU time, peak memory, OOM and pids events.
+    func stats() -> CgroupStats
+    /// Kills every process in the group (v2 `cgroup.kill`; v1 freeze, SIGKILL each, thaw).
+    func killAll()
+    /// Removes the group once it is empty, killing stragglers first; idempotent.
+    func remove() throws(CgroupError)
+}
+
+/// A cgroup implementation (v1 or v2) rooted at a directory that tests can point elsewhere.
+public protocol CgroupDriver: Sendable {
+    var version: CgroupVersion { get }
+    /// Creates `dgrid/<name>` under the worker's own group and applies `limits`.
+    func create(name: String, limits: ResourceLimits) throws(CgroupError) -> SandboxCgroup
+    /// Removes `dgrid/*` groups a crashed run left behind (killing what is still in them).
+    /// Returns the names removed.
+    @discardableResult
+    func removeStale(keep: Set<String>) -> [String]
+}
+
+public enum CgroupVersion: String, Sendable {
+    case v1
+    case v2
+}
+
+public enum CgroupError: Error, Equatable, CustomStringConvertible {
+    /// No usable hierarchy: not mounted, or not writable by this user.
+    case unavailable(reason: String)
+    /// A controller the limits need is missing (e.g. pids on v1).
+    case missingController(String)
+    case write(path: String, value: String, errno: Int32)
+    case create(path: String, errno: Int32)
+    case remove(path: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .unavailable(let reason):
+            return "cgroups unavailable: \(reason)"
+        case .missingController(let name):
+            return "cgroup controller '\(name)' is not available on this host; run without that limit or enable the controller"
+        case .write(let path, let value, let errno):
+            return "cgroup: writing '\(value)' to \(path): \(String(cString: strerror(errno)))"
+        case .create(let path, let errno):
+            return "cgroup: creating \(path): \(String(cString: strerror(errno)))"
+        case .remove(let path, let errno):
+            return "cgroup: removing \(path): \(String(cString: strerror(errno)))"
+        }
+    }
+}

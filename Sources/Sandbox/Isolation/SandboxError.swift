@@ -1,0 +1,44 @@
+import CShims
+import Glibc
+
+/// Why a sandbox could not be set up. Each case says what failed, on what, and
+/// the CLI prints it as one line and exits 125.
+public enum SandboxError: Error, Equatable, CustomStringConvertible {
+    case invalidSpec(String)
+    case rootfs(path: String, reason: String)
+    /// The child failed at `stage` with `errno` before the task started.
+    case setup(stage: Int32, errno: Int32)
+    case commandNotFound(command: String, errno: Int32)
+    case spawn(errno: Int32)
+    case userNamespace(path: String, errno: Int32)
+    case cgroup(CgroupError)
+    case cgroupsRequired(reason: String)
+    case seccomp(String)
+
+    public var description: String {
+        switch self {
+        case .invalidSpec(let why):
+            return "invalid sandbox: \(why)"
+        case .rootfs(let path, let reason):
+            return "rootfs \(path): \(reason)"
+        case .setup(let stage, let errno):
+            return "sandbox setup failed: \(String(cString: dgrid_stage_name(stage))): \(errnoText(errno))"
+        case .commandNotFound(let command, let errno):
+            return "exec \(command): \(errnoText(errno))" + (errno == ENOENT ? " (not found in the rootfs; check PATH or give an absolute path)" : "")
+        case .spawn(let errno):
+            return "clone: \(errnoText(errno))" + (errno == EPERM ? " (creating namespaces needs root or unprivileged user namespaces)" : "")
+        case .userNamespace(let path, let errno):
+            return "writing \(path): \(errnoText(errno))"
+        case .cgroup(let error):
+            return error.description
+        case .cgroupsRequired(let reason):
+            return "\(reason); resource limits cannot be enforced. Use a delegated cgroup, or pass --no-cgroup-limits to run without memory, CPU and pids limits"
+        case .seccomp(let why):
+            return "seccomp: \(why)"
+        }
+    }
+}
+
+func errnoText(_ code: Int32) -> String {
+    String(cString: strerror(code))
+}

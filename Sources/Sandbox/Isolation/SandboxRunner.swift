@@ -1,0 +1,202 @@
+import CCap
+import CShims
+import Glibc
+
+/// Runs commands in sandboxes on this host: namespaces, pivot_root, no
+/// capabilities, seccomp and cgroup limits (DESIGN.md §2). One instance per
+/// process; `run` is synchronous and may be called from several threads.
+public final class SandboxRunner: Sendable {
+    private let cgroups: CgroupDriver?
+    private let cgroupsUnavailableReason: String
+    private let capLastCap: Int32
+    private let rootless: Bool
+
+    /// - Parameter cgroups: nil when this host has no usable cgroup hierarchy;
+    ///   `unavailableReason` then says why, for the error a limited run gets.
+    public init(cgroups: CgroupDriver?, unavailableReason: String = "no usable cgroup hierarchy") {
+        self.cgroups = cgroups
+        self.cgroupsUnavailableReason = unavailableReason
+        // libcap knows the running kernel's highest capability number.
+        self.capLastCap = Int32(cap_max_bits()) - 1
+        self.rootless = geteuid() != 0
+    }
+
+    /// A runner with the cgroup driver this host supports, or none (with the reason).
+    public static func forThisHost() -> SandboxRunner {
+        do {
+            return SandboxRunner(cgroups: try CgroupsTEMP.detectDriver())
+        } catch {
+            return SandboxRunner(cgroups: nil, unavailableReason: "\(error)")
+        }
+    }
+
+    /// Removes cgroups that a crashed run left behind. Call once when a process starts.
+    public func removeStaleGroups() {
+        cgroups?.removeStale(keep: [])
+    }
+
+    public func run(_ spec: SandboxSpec) throws(SandboxError) -> Outcome {
+        let rootfs = try Self.resolveRootfs(spec.rootfs)
+        try Self.validate(spec)
+
+        var unenforced: [String] = []
+        let group: SandboxCgroup?
+        if let cgroups {
+            do {
+                group = try cgroups.create(name: SandboxID.next(), limits: spec.limits)
+            } catch {
+                throw .cgroup(error)
+            }
+        } else if spec.allowWithoutCgroupLimits {
+            group = nil
+            if spec.limits.memoryBytes != nil { unenforced.append("memory") }
+            if spec.limits.cpus != nil { unenforced.append("cpus") }
+            if spec.limits.pids != nil { unenforced.append("pids") }
+        } else {
+            throw .cgroupsRequired(reason: cgroupsUnavailableReason)
+        }
+        defer { try? group?.remove() }
+
+        var outcome = try spawnAndSupervise(spec, rootfs: rootfs, group: group)
+        outcome.unenforcedLimits = unenforced
+        return outcome
+    }
+
+    private func spawnAndSupervise(_ spec: SandboxSpec, rootfs: String, group: SandboxCgroup?) throws(SandboxError) -> Outcome {
+        let stdoutPipe = try OutputPipe()
+        let stderrPipe = try OutputPipe()
+        let environment = SandboxDefaults.environment(spec.environment)
+        let prepared = PreparedConfig(
+            rootfs: rootfs,
+            candidates: SandboxDefaults.executableCandidates(command: spec.command[0], environment: environment),
+            argv: spec.command,
+            envp: environment,
+            workdir: spec.workingDirectory,
+            hostname: spec.hostname,
+            tmpData: "size=\(spec.tmpSize.bytes),mode=1777",
+            masked: SandboxDefaults.maskedPaths,
+            readonly: SandboxDefaults.readonlyPaths
+        )
+        var namespaces = DGRID_CLONE_NEWNS | DGRID_CLONE_NEWPID | DGRID_CLONE_NEWUTS | DGRID_CLONE_NEWIPC | DGRID_CLONE_NEWNET
+        if rootless { namespaces |= DGRID_CLONE_NEWUSER }
+
+        var child = dgrid_child()
+        let started = Clock.monotonicNanoseconds()
+        let spawnResult = prepared.withConfig(spec: spec, namespaces: Int32(namespaces), userNamespace: rootless,
+                                              capLastCap: capLastCap, stdoutFd: stdoutPipe.writeEnd,
+                                              stderrFd: stderrPipe.writeEnd) { config in
+            dgrid_spawn(config, &child)
+        }
+        stdoutPipe.closeWriteEnd()
+        stderrPipe.closeWriteEnd()
+        guard spawnResult == 0 else { throw .spawn(errno: -spawnResult) }
+        let process = ChildProcess(child)
+
+        // The child waits on the sync pipe until it has its id maps and its cgroup.
+        do throws(SandboxError) {
+            if rootless { try UserNamespaceMap.write(pid: child.pid, uid: spec.user.uid, gid: spec.user.gid) }
+            if let group {
+                do { try group.add(pid: child.pid) } catch { throw SandboxError.cgroup(error) }
+            }
+        } catch {
+            process.killAndReap()
+            throw error
+        }
+        process.release()
+        if let failure = process.readSetupError() {
+            process.killAndReap()
+            if failure.stage == Int32(DGRID_STAGE_EXEC.rawValue) {
+                throw .commandNotFound(command: spec.command[0], errno: failure.error)
+            }
+            throw .setup(stage: failure.stage, errno: failure.error)
+        }
+
+        let deadline = spec.timeoutSeconds.map { started + UInt64($0 * 1e9) }
+        let supervisor = Supervisor(process: process, stdout: stdoutPipe, stderr: stderrPipe,
+                                    limit: spec.outputLimit, deadline: deadline, group: group)
+        let ended = supervisor.run()
+        let finished = Clock.monotonicNanoseconds()
+        let stats = group?.stats()
+
+        var outcome = Outcome(exitCode: 0)
+        outcome.durationMs = (finished - started) / 1_000_000
+        outcome.stdout = ended.stdout
+        outcome.stderr = ended.stderr
+        outcome.timedOut = ended.timedOut
+        outcome.oomKilled = stats?.oomKilled ?? false
+        outcome.pidsLimitHit = stats?.pidsLimitHit ?? false
+        outcome.cpuMs = stats?.cpuNanoseconds.map { $0 / 1_000_000 } ?? ended.rusageCPUMicroseconds / 1000
+        outcome.maxRssBytes = stats?.peakMemoryBytes ?? ended.rusageMaxRSSBytes
+        if ended.timedOut {
+            outcome.exitCode = 124
+            outcome.signal = SIGKILL
+        } else if let status = ended.taskStatus {
+            if status & 0x7f == 0 {
+                outcome.exitCode = (status >> 8) & 0xff
+            } else {
+                let signal = status & 0x7f
+                outcome.signal = signal
+                outcome.exitCode = 128 + signal
+            }
+        } else {
+            // pid 1 died without reporting (killed from outside, e.g. the OOM killer).
+            outcome.exitCode = ended.pid1ExitCode
+            if ended.pid1Signal != 0 {
+                outcome.signal = ended.pid1Signal
+                outcome.exitCode = 128 + ended.pid1Signal
+            }
+        }
+        return outcome
+    }
+
+    private static func resolveRootfs(_ path: String) throws(SandboxError) -> String {
+        guard let resolved = realpath(path, nil) else {
+            throw .rootfs(path: path, reason: errno == ENOENT ? "does not exist" : errnoText(errno))
+        }
+        defer { free(resolved) }
+        var st = stat()
+        guard stat(resolved, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            throw .rootfs(path: path, reason: "is not a directory")
+        }
+        let result = String(cString: resolved)
+        guard result != "/" else {
+            throw .rootfs(path: path, reason: "the host's root cannot be a sandbox rootfs")
+        }
+        return result
+    }
+
+    private static func validate(_ spec: SandboxSpec) throws(SandboxError) {
+        guard let first = spec.command.first, !first.isEmpty else {
+            throw .invalidSpec("no command given")
+        }
+        guard spec.workingDirectory.hasPrefix("/") else {
+            throw .invalidSpec("working directory '\(spec.workingDirectory)' must be an absolute path")
+        }
+        let strings = spec.command + spec.environment + [spec.workingDirectory, spec.hostname]
+        guard !strings.contains(where: { $0.utf8.contains(0) }) else {
+            throw .invalidSpec("command, environment and paths must not contain NUL bytes")
+        }
+        guard !spec.hostname.isEmpty, spec.hostname.utf8.count <= 64 else {
+            throw .invalidSpec("hostname must be 1 to 64 bytes")
+        }
+        guard spec.environment.allSatisfy({ $0.contains("=") && !$0.hasPrefix("=") }) else {
+            throw .invalidSpec("environment entries must be KEY=VALUE")
+        }
+        guard spec.outputLimit >= 0 else {
+            throw .invalidSpec("output limit must not be negative")
+        }
+        if let t = spec.timeoutSeconds, !(t > 0 && t < 1e7) {
+            throw .invalidSpec("timeout must be a positive number of seconds")
+        }
+    }
+}
+
+/// Unique, sortable sandbox ids: `<pid>-<boot ns>-<counter>`; the pid lets a
+/// later start tell a crashed owner's leftovers from a live neighbour's.
+enum SandboxID {
+    private static let counter = Counter()
+
+    static func next() -> String {
+        "\(getpid())-\(Clock.monotonicNanoseconds())-\(counter.next())"
+    }
+}

@@ -1,0 +1,79 @@
+/// Everything needed to run one command in a sandbox. Built and validated by
+/// the caller (CLI or Runner); the spawner turns it into the C shim's config.
+public struct SandboxSpec: Sendable {
+    /// Host path of the root filesystem (a directory: an unpacked image or an overlay).
+    public var rootfs: String
+    /// argv; `command[0]` is looked up in the sandbox's PATH when it has no slash.
+    public var command: [String]
+    /// "KEY=VALUE" pairs; when it has no PATH, the standard one is added.
+    public var environment: [String]
+    /// Absolute path inside the sandbox.
+    public var workingDirectory: String = "/"
+    public var user: UserID = UserID(uid: 1000, gid: 1000)
+    public var hostname: String = "dgrid"
+    public var limits: ResourceLimits = ResourceLimits()
+    /// Wall-clock limit in seconds; the whole tree is killed when it passes.
+    public var timeoutSeconds: Double?
+    /// Bytes of stdout and of stderr kept (each); the rest is drained and counted.
+    public var outputLimit: Int = 10 * 1024
+    public var writableRootfs: Bool = false
+    /// Size of the /tmp tmpfs.
+    public var tmpSize: ByteCount = ByteCount(bytes: 64 << 20)
+    /// The compiled seccomp program; nil runs unconfined (an explicit user choice).
+    public var seccomp: SeccompFilter?
+    public var mountSysfs: Bool = true
+    /// When no cgroup can be created (rootless without delegation), run anyway and
+    /// report the limits as not enforced, instead of refusing.
+    public var allowWithoutCgroupLimits: Bool = false
+    public var rlimits: [ResourceLimit] = ResourceLimit.defaults
+
+    public init(rootfs: String, command: [String], environment: [String] = []) {
+        self.rootfs = rootfs
+        self.command = command
+        self.environment = environment
+    }
+}
+
+/// A numeric uid:gid. Names are never resolved: that would read the image's
+/// /etc/passwd through the host's NSS (Docker CVE-2019-14271).
+public struct UserID: Sendable, Hashable, CustomStringConvertible {
+    public let uid: UInt32
+    public let gid: UInt32
+
+    public init(uid: UInt32, gid: UInt32) {
+        self.uid = uid
+        self.gid = gid
+    }
+
+    public init(parsing text: String) throws(ValueError) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count),
+              let uid = UInt32(parts[0]), uid != UInt32.max,
+              let gid = parts.count == 2 ? UInt32(parts[1]) : uid, gid != UInt32.max else {
+            throw ValueError(kind: "user", text: text, hint: "use numeric UID[:GID], e.g. 1000:1000 (names are not resolved)")
+        }
+        self.init(uid: uid, gid: gid)
+    }
+
+    public var description: String { "\(uid):\(gid)" }
+}
+
+/// One setrlimit applied in the sandbox before the task starts.
+public struct ResourceLimit: Sendable, Hashable {
+    public let resource: Int32
+    public let soft: UInt64
+    public let hard: UInt64
+
+    public init(resource: Int32, soft: UInt64, hard: UInt64) {
+        self.resource = resource
+        self.soft = soft
+        self.hard = hard
+    }
+
+    /// No core dumps, a sane descriptor limit, no real-time priority.
+    public static let defaults: [ResourceLimit] = [
+        ResourceLimit(resource: 4 /* RLIMIT_CORE */, soft: 0, hard: 0),
+        ResourceLimit(resource: 7 /* RLIMIT_NOFILE */, soft: 1024, hard: 4096),
+        ResourceLimit(resource: 14 /* RLIMIT_RTPRIO */, soft: 0, hard: 0),
+    ]
+}

@@ -1,0 +1,19 @@
+import Glibc
+import Synchronization
+
+enum Clock {
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// A process-wide counter for unique names.
+final class Counter: Sendable {
+    private let value = Atomic<UInt64>(0)
+
+    func next() -> UInt64 {
+        value.add(1, ordering: .relaxed).newValue
+    }
+}

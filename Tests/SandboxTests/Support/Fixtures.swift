@@ -1,0 +1,114 @@
+import Foundation
+import Synchronization
+@testable import Sandbox
+
+/// Shared, built-once test material: a busybox rootfs with static C probes in
+/// /probes (from Tests/probes), and the runner for this host.
+enum Fixture {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    static let runner = SandboxRunner.forThisHost()
+
+    private static let built = Mutex<String?>(nil)
+
+    /// The shared read-only rootfs. Tests that need to change a rootfs copy it first.
+    static func rootfs() throws -> String {
+        try built.withLock { cached in
+            if let cached { return cached }
+            let dir = try TempDir.make(prefix: "dgrid-test-rootfs").path
+            try Shell.check([packageRoot.appendingPathComponent("scripts/busybox-rootfs.sh").path, dir])
+            try FileManager.default.createDirectory(atPath: dir + "/probes", withIntermediateDirectories: true)
+            for probe in ["syscalls", "fds", "cpuburn", "memhog"] {
+                let source = packageRoot.appendingPathComponent("Tests/probes/\(probe).c").path
+                try Shell.check(["cc", "-static", "-O2", "-pthread", "-o", "\(dir)/probes/\(probe)", source])
+            }
+            cached = dir
+            return dir
+        }
+    }
+
+    /// A private copy of the rootfs that a test may damage.
+    static func rootfsCopy() throws -> String {
+        let dir = try TempDir.make(prefix: "dgrid-test-copy").path + "/rootfs"
+        try Shell.check(["cp", "-a", try rootfs(), dir])
+        return dir
+    }
+
+    /// A spec on the shared rootfs with the given shell script.
+    static func shell(_ script: String) throws -> SandboxSpec {
+        var spec = SandboxSpec(rootfs: try rootfs(), command: ["/bin/sh", "-c", script])
+        spec.timeoutSeconds = 60
+        spec.seccomp = try DefaultSeccomp.filter()
+        return spec
+    }
+}
+
+enum TempDir {
+    /// A fresh directory, world-readable so a rootless test user can traverse it.
+    static func make(prefix: String) throws -> URL {
+        let url = URL(fileURLWithPath: NSTemporaryDirectory())
+            .appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        return url
+    }
+}
+
+struct ShellError: Error, CustomStringConvertible {
+    let description: String
+}
+
+enum Shell {
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    @discardableResult
+    static func run(_ args: [String], environment: [String: String]? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: args[0].hasPrefix("/") ? args[0] : "/usr/bin/env")
+        process.arguments = args[0].hasPrefix("/") ? Array(args.dropFirst()) : args
+        if let environment { process.environment = environment }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Read both pipes to EOF before waiting, so a chatty child cannot block.
+        let errData = Mutex<Data>(Data())
+        let errDone = DispatchSemaphore(value: 0)
+        Thread {
+            let data = err.fileHandleForReading.readDataToEndOfFile()
+            errData.withLock { $0 = data }
+            errDone.signal()
+        }.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        errDone.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: errData.withLock { String(decoding: $0, as: UTF8.self) })
+    }
+
+    static func check(_ args: [String]) throws {
+        let r = try run(args)
+        guard r.status == 0 else {
+            throw ShellError(description: "\(args.joined(separator: " ")) exited \(r.status): \(r.stderr)")
+        }
+    }
+}
+
+/// The host's mount table, to prove a run left it unchanged.
+enum HostMounts {
+    static func snapshot() throws -> [String] {
+        try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+            .split(separator: "\n").map { line in
+                // Drop the mount id and parent id, which are not stable across remounts.
+                line.split(separator: " ").dropFirst(2).joined(separator: " ")
+            }.sorted()
+    }
+}

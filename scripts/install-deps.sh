@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the Debian packages dgrid needs for a purpose, when missing.
+#   scripts/install-deps.sh build|test|bench|demo
+# Says which packages and why; refuses clearly when it cannot install them.
+set -euo pipefail
+
+purpose=${1:-build}
+build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev)
+# busybox-static: the rootfs tests and the demo run in; gcc: static probe binaries;
+# uidmap: newuidmap for the rootless test; util-linux: unshare, setpriv.
+test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3)
+bench=("${test[@]}" hyperfine crun runc bubblewrap)
+demo=("${build[@]}" busybox-static)
+
+case "$purpose" in
+  build) wanted=("${build[@]}") ;;
+  test) wanted=("${test[@]}") ;;
+  bench) wanted=("${bench[@]}") ;;
+  demo) wanted=("${demo[@]}") ;;
+  *) echo "usage: $0 build|test|bench|demo" >&2; exit 2 ;;
+esac
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "dgrid: installing for '$purpose': ${missing[*]}" >&2
+if ! command -v apt-get >/dev/null; then
+  echo "dgrid: apt-get not found; install these Debian packages (or their equivalents) by hand: ${missing[*]}" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+    echo "dgrid: not root and no passwordless sudo; run as root: apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Update the lists once per machine-day; an install from stale lists can 404.
+stamp=/var/lib/apt/periodic/dgrid-update-stamp
+if [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +720 2>/dev/null)" ]; then
+  $sudo apt-get update -q >&2 && $sudo mkdir -p "$(dirname "$stamp")" && $sudo touch "$stamp"
+fi
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
