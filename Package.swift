@@ -31,7 +31,11 @@ let package = Package(
                 dependencies: [
                     "CShims", "CSeccomp", "CCap",
                     .product(name: "Logging", package: "swift-log"),
-                ]),
+                ],
+                exclude: ["README.md"],
+                // The default seccomp profile is compiled into the binary, so a
+                // sandbox never depends on finding profiles/ at run time.
+                resources: [.embedInCode("Resources/default-seccomp.json")]),
         .target(name: "Runner",
                 dependencies: [
                     "Sandbox", "CGit2",

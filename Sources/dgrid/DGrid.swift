@@ -18,6 +18,13 @@ struct DGrid: ParsableCommand {
         } catch let exit as ExitCode {
             Glibc.exit(exit.rawValue)
         } catch {
+            // `sandbox run` promises 125 and one line for anything that stops the
+            // sandbox from being set up, flags it could not parse included.
+            let arguments = CommandLine.arguments.dropFirst().prefix(2)
+            if Array(arguments) == ["sandbox", "run"], exitCode(for: error) != .success {
+                let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+                SandboxRun.fail(UsageError(message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message))
+            }
             exit(withError: error)
         }
     }

@@ -44,7 +44,8 @@ import Testing
     @Test(arguments: [
         (["--memory", "lots"], ["true"], "lots"),
         (["--cpus", "zero"], ["true"], "zero"),
-        (["--pids", "-3"], ["true"], "-3"),
+        (["--pids=-3"], ["true"], "-3"),
+        (["--pids", "-3"], ["true"], "--pids"),
         (["--user", "root"], ["true"], "root"),
         (["--timeout", "soon"], ["true"], "soon"),
         (["--seccomp", "/nonexistent/profile.json"], ["true"], "/nonexistent/profile.json"),

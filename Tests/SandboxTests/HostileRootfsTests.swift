@@ -68,6 +68,6 @@ import Testing
         spec.rootfs = copy
         let o = try Fixture.runner.run(spec)
         #expect(o.exitCode == 0)
-        #expect(o.stdout.text == "/proc/1\n/dev/null\n/tmp\n")
+        #expect(o.stdout.text == "/dev/null\n/proc/1\n/tmp\n")
     }
 }

@@ -379,6 +379,45 @@ static void __attribute__((noreturn)) reap_until_task_exits(pid_t task) {
     }
 }
 
+/* pid 1 is a copy of dgrid: without this the task would read the host-side
+ * command line (rootfs path and all) in /proc/1/cmdline. The argument area is
+ * our own (copied) stack memory, so we overwrite it in place; its bounds are
+ * fields 48 and 49 of /proc/self/stat. Best effort. */
+static void rename_pid1(void) {
+    static const char name[] = "dgrid-init";
+    prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+    char stat[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, stat, sizeof stat - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    stat[n] = 0;
+    char *p = stat + n;
+    while (p > stat && *p != ')')
+        p--;
+    unsigned long fields[2] = { 0, 0 };
+    int field = 2;  /* the ')' closes field 2 (comm) */
+    for (; *p && field < 49; p++) {
+        if (*p != ' ')
+            continue;
+        field++;
+        if (field >= 48) {
+            unsigned long v = 0;
+            for (char *q = p + 1; *q >= '0' && *q <= '9'; q++)
+                v = v * 10 + (unsigned long)(*q - '0');
+            fields[field - 48] = v;
+        }
+    }
+    char *start = (char *)fields[0], *end = (char *)fields[1];
+    if (!start || end <= start + sizeof name)
+        return;
+    for (char *c = start; c < end; c++)
+        *c = c - start < (long)sizeof name ? name[c - start] : 0;
+}
+
 static int child_main(void *arg) {
     struct child_context *ctx = arg;
     const struct dgrid_spawn_config *c = ctx->config;
@@ -399,6 +438,7 @@ static int child_main(void *arg) {
         fail(DGRID_STAGE_SYNC_WAIT, n < 0 ? errno : EPIPE);
     close(ctx->sync_read);
     settle_fds(ctx);
+    rename_pid1();
     umask(0);
 
     /* Unshared only now that the parent has moved us into our cgroup, so the

@@ -51,10 +51,17 @@ public protocol CgroupDriver: Sendable {
     var version: CgroupVersion { get }
     /// Creates `dgrid/<name>` under the worker's own group and applies `limits`.
     func create(name: String, limits: ResourceLimits) throws(CgroupError) -> SandboxCgroup
-    /// Removes `dgrid/*` groups a crashed run left behind (killing what is still in them).
-    /// Returns the names removed.
+    /// Removes `dgrid/*` groups a crashed run left behind (killing what is still in
+    /// them), except those `keep` claims. Returns the names removed.
     @discardableResult
-    func removeStale(keep: Set<String>) -> [String]
+    func removeStale(keeping keep: (String) -> Bool) -> [String]
+}
+
+extension CgroupDriver {
+    @discardableResult
+    public func removeStale(keep: Set<String>) -> [String] {
+        removeStale(keeping: { keep.contains($0) })
+    }
 }
 
 public enum CgroupVersion: String, Sendable {
@@ -70,6 +77,11 @@ public enum CgroupError: Error, Equatable, CustomStringConvertible {
     case write(path: String, value: String, errno: Int32)
     case create(path: String, errno: Int32)
     case remove(path: String, errno: Int32)
+    /// cgroup v2 will not hand controllers to the children of a group that holds
+    /// processes itself, and the worker sits in `group`.
+    case noInternalProcesses(group: String)
+    /// A group name that is not a plain `[A-Za-z0-9_-]` word (it becomes a directory name).
+    case invalidName(String)
 
     public var description: String {
         switch self {
@@ -83,6 +95,10 @@ public enum CgroupError: Error, Equatable, CustomStringConvertible {
             return "cgroup: creating \(path): \(String(cString: strerror(errno)))"
         case .remove(let path, let errno):
             return "cgroup: removing \(path): \(String(cString: strerror(errno)))"
+        case .noInternalProcesses(let group):
+            return "cgroup v2: \(group) holds processes, so it cannot enable memory, cpu and pids for child groups (the \"no internal processes\" rule); sandbox groups need a parent group without processes of its own, such as the root cgroup"
+        case .invalidName(let name):
+            return "cgroup: invalid group name '\(name)'; use 1-128 characters from A-Z a-z 0-9 _ -"
         }
     }
 }

@@ -24,15 +24,18 @@ public final class SandboxRunner: Sendable {
     /// A runner with the cgroup driver this host supports, or none (with the reason).
     public static func forThisHost() -> SandboxRunner {
         do {
-            return SandboxRunner(cgroups: try CgroupsTEMP.detectDriver())
+            return SandboxRunner(cgroups: try Cgroups.detectDriver())
         } catch {
             return SandboxRunner(cgroups: nil, unavailableReason: "\(error)")
         }
     }
 
-    /// Removes cgroups that a crashed run left behind. Call once when a process starts.
-    public func removeStaleGroups() {
-        cgroups?.removeStale(keep: [])
+    /// Removes cgroups that a crashed dgrid left behind: those whose owner
+    /// process (the pid that leads the sandbox id) is gone. Groups of live
+    /// neighbours — other dgrid processes on this host — are kept.
+    @discardableResult
+    public func removeStaleGroups() -> [String] {
+        cgroups?.removeStale(keeping: SandboxID.ownerIsAlive) ?? []
     }
 
     public func run(_ spec: SandboxSpec) throws(SandboxError) -> Outcome {
@@ -113,7 +116,8 @@ public final class SandboxRunner: Sendable {
 
         let deadline = spec.timeoutSeconds.map { started + UInt64($0 * 1e9) }
         let supervisor = Supervisor(process: process, stdout: stdoutPipe, stderr: stderrPipe,
-                                    limit: spec.outputLimit, deadline: deadline, group: group)
+                                    limit: spec.outputLimit, deadline: deadline, group: group,
+                                    watchOOM: group != nil && spec.limits.memoryBytes != nil)
         let ended = supervisor.run()
         let finished = Clock.monotonicNanoseconds()
         let stats = group?.stats()
@@ -191,12 +195,37 @@ public final class SandboxRunner: Sendable {
     }
 }
 
-/// Unique, sortable sandbox ids: `<pid>-<boot ns>-<counter>`; the pid lets a
-/// later start tell a crashed owner's leftovers from a live neighbour's.
+/// Unique sandbox ids: `<pid>-<process start time>-<counter>`; the owner's pid
+/// and start time let a later start tell a crashed owner's leftovers from a
+/// live neighbour's.
 enum SandboxID {
     private static let counter = Counter()
 
     static func next() -> String {
-        "\(getpid())-\(Clock.monotonicNanoseconds())-\(counter.next())"
+        "\(getpid())-\(processStart)-\(counter.next())"
+    }
+
+    /// This process's start time in clock ticks since boot (field 22 of
+    /// /proc/self/stat): with the pid, it tells a live owner from a reused pid.
+    static let processStart: UInt64 = startTime(of: getpid()) ?? 0
+
+    /// True when the group's owner still runs; names not made by us are kept too.
+    static func ownerIsAlive(_ name: String) -> Bool {
+        let parts = name.split(separator: "-")
+        guard parts.count == 3, let pid = pid_t(parts[0]), let start = UInt64(parts[1]) else { return true }
+        return startTime(of: pid) == start
+    }
+
+    private static func startTime(of pid: pid_t) -> UInt64? {
+        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let n = read(fd, &buffer, buffer.count)
+        guard n > 0, let close = buffer[0..<n].lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        // Fields after the command name start at field 3; the start time is field 22.
+        let fields = buffer[(close + 2)..<n].split(separator: UInt8(ascii: " "))
+        guard fields.count > 19 else { return nil }
+        return UInt64(String(decoding: fields[19], as: UTF8.self))
     }
 }

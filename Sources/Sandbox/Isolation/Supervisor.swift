@@ -23,6 +23,11 @@ struct Supervisor {
     let limit: Int
     let deadline: UInt64?
     let group: SandboxCgroup?
+    /// With a memory limit, an OOM kill anywhere in the tree ends the whole run
+    /// (v2's memory.oom.group, done by hand so v1 behaves the same).
+    let watchOOM: Bool
+
+    private let oomPollMilliseconds: Int32 = 100
 
     /// After pid 1 is gone the kernel has already killed the namespace, so the
     /// pipes hit EOF at once; this bounds the wait if something still holds them.
@@ -34,6 +39,7 @@ struct Supervisor {
         var outOpen = true, errOpen = true
         var waitResult: (status: Int32, usage: rusage)?
         var timedOut = false
+        var oomHandled = false
         var drainDeadline: UInt64?
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         defer { buffer.deallocate() }
@@ -51,19 +57,30 @@ struct Supervisor {
             } else if let deadline, !timedOut {
                 timeoutMs = Self.milliseconds(until: deadline, from: now)
             }
+            let pollingOOM = watchOOM && !oomHandled && drainDeadline == nil
+            if pollingOOM && (timeoutMs < 0 || timeoutMs > oomPollMilliseconds) {
+                timeoutMs = oomPollMilliseconds
+            }
             let ready = poll(&fds, nfds_t(fds.count), timeoutMs)
             if ready < 0 {
                 if errno == EINTR { continue }
                 break
             }
             if ready == 0 {
-                if drainDeadline != nil { break }
-                // Deadline passed: SIGKILL to pid 1 takes the whole pid namespace
-                // with it (stopped, traced and setsid'd processes included); the
-                // cgroup kill catches anything mid-fork.
-                timedOut = true
-                process.kill()
-                group?.killAll()
+                if let drainDeadline {
+                    if Clock.monotonicNanoseconds() >= drainDeadline { break }
+                    continue
+                }
+                if let deadline, !timedOut, Clock.monotonicNanoseconds() >= deadline {
+                    // SIGKILL to pid 1 takes the whole pid namespace with it (stopped,
+                    // traced and setsid'd processes included); the cgroup kill
+                    // catches anything mid-fork.
+                    timedOut = true
+                    killTree()
+                } else if pollingOOM, group?.stats().oomKilled == true {
+                    oomHandled = true
+                    killTree()
+                }
                 continue
             }
             if fds[0].revents != 0 { outOpen = Self.drain(stdout.readEnd, into: &out, buffer: buffer) }
@@ -92,6 +109,11 @@ struct Supervisor {
             rusageCPUMicroseconds: cpuMicros,
             rusageMaxRSSBytes: UInt64(max(usage.ru_maxrss, 0)) * 1024
         )
+    }
+
+    private func killTree() {
+        process.kill()
+        group?.killAll()
     }
 
     /// Reads what is there now; returns false at EOF.

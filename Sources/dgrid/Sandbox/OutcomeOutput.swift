@@ -20,6 +20,31 @@ struct OutcomeRecord: Encodable {
     let stderr_truncated: Bool
     let unenforced_limits: [String]
 
+    private enum CodingKeys: String, CodingKey {
+        case exit_code, signal, timed_out, oom_killed, pids_limit_hit, duration_ms, cpu_ms, max_rss_bytes
+        case stdout, stderr, stdout_bytes, stderr_bytes, stdout_truncated, stderr_truncated, unenforced_limits
+    }
+
+    /// Every key is always present; unknown values are `null`, never missing.
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(exit_code, forKey: .exit_code)
+        try c.encode(signal, forKey: .signal)
+        try c.encode(timed_out, forKey: .timed_out)
+        try c.encode(oom_killed, forKey: .oom_killed)
+        try c.encode(pids_limit_hit, forKey: .pids_limit_hit)
+        try c.encode(duration_ms, forKey: .duration_ms)
+        try c.encode(cpu_ms, forKey: .cpu_ms)
+        try c.encode(max_rss_bytes, forKey: .max_rss_bytes)
+        try c.encode(stdout, forKey: .stdout)
+        try c.encode(stderr, forKey: .stderr)
+        try c.encode(stdout_bytes, forKey: .stdout_bytes)
+        try c.encode(stderr_bytes, forKey: .stderr_bytes)
+        try c.encode(stdout_truncated, forKey: .stdout_truncated)
+        try c.encode(stderr_truncated, forKey: .stderr_truncated)
+        try c.encode(unenforced_limits, forKey: .unenforced_limits)
+    }
+
     init(_ o: Outcome) {
         exit_code = o.exitCode
         signal = o.signal

@@ -57,7 +57,7 @@ struct SandboxRun: ParsableCommand {
     @Flag(name: .long, help: "Print the outcome as JSON instead of passing the output through.")
     var json = false
 
-    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Command and arguments.", valueName: "CMD"))
+    @Argument(parsing: .remaining, help: ArgumentHelp("Command and arguments.", valueName: "CMD"))
     var command: [String] = []
 
     func run() throws {
@@ -68,6 +68,7 @@ struct SandboxRun: ParsableCommand {
             Self.fail(error)
         }
         let runner = SandboxRunner.forThisHost()
+        runner.removeStaleGroups()
         let outcome: Outcome
         do {
             outcome = try runner.run(spec)

@@ -1,10 +1,16 @@
 import Sandbox
 
-/// Turns `--seccomp` into a compiled filter: the default profile, a file, or none.
+/// Turns `--seccomp` into a compiled filter: the embedded default profile, a
+/// profile file (OCI/Docker format), or none for `unconfined`.
 enum SeccompChoice {
     static func filter(for option: String?) throws -> SeccompFilter? {
-        if option == "unconfined" { return nil }
-        // Filled in once the compiler lands.
-        return nil
+        switch option {
+        case nil:
+            return try DefaultSeccomp.filter()
+        case "unconfined":
+            return nil
+        case let path?:
+            return try SeccompCompiler.load(path: path).filter
+        }
     }
 }

@@ -1,0 +1,49 @@
+import Glibc
+import Testing
+@testable import Sandbox
+
+/// The default profile as a task meets it: each refused call seen from inside.
+@Suite(.serialized) struct SeccompInSandboxTests {
+    private static func probe() throws -> [String: Int32] {
+        var spec = try Fixture.shell("/probes/syscalls")
+        spec.command = ["/probes/syscalls"]
+        spec.user = UserID(uid: 0, gid: 0)  // root inside: only seccomp and capabilities stand in the way
+        let o = try Fixture.runner.run(spec)
+        #expect(o.exitCode == 0, "probe failed: \(o.stderr.text)")
+        var results: [String: Int32] = [:]
+        for line in o.stdout.text.split(separator: "\n") {
+            let kv = line.split(separator: "=")
+            if kv.count == 2, let value = Int32(kv[1]) { results[String(kv[0])] = value }
+        }
+        return results
+    }
+
+    @Test(arguments: ["mount", "unshare_user", "unshare_ns", "keyctl", "add_key", "ptrace", "bpf",
+                      "perf_event_open", "userfaultfd", "io_uring_setup", "process_vm_readv", "setns",
+                      "pivot_root", "socket_alg", "socket_vsock", "int80_getpid", "chroot"])
+    func refusedWithEPERM(call: String) throws {
+        let results = try Self.probe()
+        #expect(results[call] == EPERM, "\(call) gave \(results[call].map { String($0) } ?? "nothing")")
+    }
+
+    @Test func clone3FallsBackWithENOSYS() throws {
+        #expect(try Self.probe()["clone3"] == ENOSYS)
+    }
+
+    @Test func ordinaryCallsWork() throws {
+        let results = try Self.probe()
+        #expect(results["socket_inet"] == 0)
+        #expect(results["getpid"] == 0)
+    }
+
+    @Test func threadsAndForkStillWork() throws {
+        let o = try Fixture.runner.run(try Fixture.shell("/probes/cpuburn 2 0.1 && (true &) && wait && echo ok"))
+        #expect(o.stdout.text == "ok\n")
+    }
+
+    @Test func unconfinedIsReallyUnconfined() throws {
+        var spec = try Fixture.shell("grep ^Seccomp: /proc/self/status")
+        spec.seccomp = nil
+        #expect(try Fixture.runner.run(spec).stdout.text == "Seccomp:\t0\n")
+    }
+}
