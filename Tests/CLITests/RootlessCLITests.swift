@@ -29,4 +29,42 @@ struct RootlessCLITests {
         #expect(lines.last == "1000 65534 1")
         #expect(r.stderr.contains("not enforced (no cgroup): memory"))
     }
+
+    /// A user the test creates, with subordinate ids from useradd: the task then
+    /// runs as a host uid of its own, not as the invoking user.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/newuidmap")))
+    func subordinateRangesGiveTheTaskItsOwnHostIDs() throws {
+        let name = "dgrid-rootless"
+        if getpwnam(name) == nil {
+            let add = Process()
+            add.executableURL = URL(fileURLWithPath: "/usr/sbin/useradd")
+            add.arguments = ["-M", "-s", "/usr/sbin/nologin", name]
+            try add.run()
+            add.waitUntilExit()
+            #expect(add.terminationStatus == 0)
+        }
+        let entry = try #require(getpwnam(name))
+        let uid = entry.pointee.pw_uid, gid = entry.pointee.pw_gid
+        let subuid = try String(contentsOfFile: "/etc/subuid", encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("\(name):") }
+        let start = try #require(subuid?.split(separator: ":")[1])
+
+        let r = try CLI.run(["sandbox", "run", "--rootfs", try CLI.rootfs(), "--no-cgroup-limits", "--",
+                             "sh", "-c", "id -u; id -G; cat /proc/self/uid_map"], as: (uid, gid))
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(lines.count == 4)
+        #expect(lines.first == "1000")
+        #expect(lines.dropFirst().first == "1000", "supplementary groups cleared")
+        #expect(lines.dropFirst(2).first == "0 \(uid) 1")
+        #expect(lines.last == "1 \(start) 65536")
+    }
+
+    @Test func aUserOutsideTheMappingIsRefused() throws {
+        // nobody has no subordinate ids: only the one mapped id exists, any id fits it.
+        let r = try CLI.run(["sandbox", "run", "--rootfs", try CLI.rootfs(), "--no-cgroup-limits", "--user", "5:5", "--", "id", "-u"],
+                            as: nobody)
+        #expect(r.status == 0)
+        #expect(r.stdout == "5\n")
+    }
 }

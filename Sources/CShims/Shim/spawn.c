@@ -296,8 +296,8 @@ static void drop_privileges(const struct dgrid_spawn_config *c) {
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         fail(DGRID_STAGE_DROP_BOUNDING, errno);
     /* In a one-id user namespace setgroups is denied by design (and the host
-     * user's groups stay, unmapped); as real root, clear them. */
-    if (!c->user_namespace && syscall(SYS_setgroups, 0, NULL) < 0)
+     * user's groups stay, unmapped); everywhere else, clear them. */
+    if (c->clear_groups && syscall(SYS_setgroups, 0, NULL) < 0)
         fail(DGRID_STAGE_SETGROUPS, errno);
     if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0)
         fail(DGRID_STAGE_SETGID, errno);

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The default profile (`profiles/default.json`, embedded at build time),
 /// compiled once per process and reused for every sandbox.

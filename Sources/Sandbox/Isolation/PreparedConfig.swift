@@ -23,7 +23,7 @@ struct PreparedConfig {
         self.readonly = CStringArray(readonly)
     }
 
-    func withConfig<R>(spec: SandboxSpec, namespaces: Int32, userNamespace: Bool, capLastCap: Int32,
+    func withConfig<R>(spec: SandboxSpec, namespaces: Int32, userNamespace: Bool, clearGroups: Bool, capLastCap: Int32,
                        stdoutFd: Int32, stderrFd: Int32,
                        _ body: (UnsafePointer<dgrid_spawn_config>) -> R) -> R {
         let rlimits = spec.rlimits.map { dgrid_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
@@ -54,6 +54,7 @@ struct PreparedConfig {
                     config.namespaces = namespaces
                     config.new_cgroup_namespace = 1
                     config.user_namespace = userNamespace ? 1 : 0
+                    config.clear_groups = clearGroups ? 1 : 0
                     config.readonly_rootfs = spec.writableRootfs ? 0 : 1
                     config.mount_sysfs = spec.mountSysfs ? 1 : 0
                     config.loopback_up = 1

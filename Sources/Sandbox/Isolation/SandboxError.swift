@@ -11,6 +11,8 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
     case commandNotFound(command: String, errno: Int32)
     case spawn(errno: Int32)
     case userNamespace(path: String, errno: Int32)
+    case idMapHelper(helper: String, status: Int32)
+    case userNotMapped(user: UserID, mapping: String)
     case cgroup(CgroupError)
     case cgroupsRequired(reason: String)
     case seccomp(String)
@@ -29,6 +31,10 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
             return "clone: \(errnoText(errno))" + (errno == EPERM ? " (creating namespaces needs root or unprivileged user namespaces)" : "")
         case .userNamespace(let path, let errno):
             return "writing \(path): \(errnoText(errno))"
+        case .idMapHelper(let helper, let status):
+            return "\(helper) failed (wait status \(status)); check /etc/subuid and /etc/subgid for this user"
+        case .userNotMapped(let user, let mapping):
+            return "user \(user) is outside this rootless mapping (\(mapping)); choose a uid and gid within it"
         case .cgroup(let error):
             return error.description
         case .cgroupsRequired(let reason):

@@ -10,6 +10,7 @@ public final class SandboxRunner: Sendable {
     private let cgroupsUnavailableReason: String
     private let capLastCap: Int32
     private let rootless: Bool
+    private let idMapping: RootlessIDMapping?
 
     /// - Parameter cgroups: nil when this host has no usable cgroup hierarchy;
     ///   `unavailableReason` then says why, for the error a limited run gets.
@@ -19,6 +20,7 @@ public final class SandboxRunner: Sendable {
         // libcap knows the running kernel's highest capability number.
         self.capLastCap = Int32(cap_max_bits()) - 1
         self.rootless = geteuid() != 0
+        self.idMapping = rootless ? RootlessIDMapping.forCurrentUser() : nil
     }
 
     /// A runner with the cgroup driver this host supports, or none (with the reason).
@@ -41,6 +43,9 @@ public final class SandboxRunner: Sendable {
     public func run(_ spec: SandboxSpec) throws(SandboxError) -> Outcome {
         let rootfs = try Self.resolveRootfs(spec.rootfs)
         try Self.validate(spec)
+        if let idMapping, !idMapping.maps(spec.user) {
+            throw .userNotMapped(user: spec.user, mapping: idMapping.description)
+        }
 
         var unenforced: [String] = []
         let group: SandboxCgroup?
@@ -85,7 +90,10 @@ public final class SandboxRunner: Sendable {
 
         var child = dgrid_child()
         let started = Clock.monotonicNanoseconds()
+        let clearGroups: Bool
+        if case .single? = idMapping { clearGroups = false } else { clearGroups = true }
         let spawnResult = prepared.withConfig(spec: spec, namespaces: Int32(namespaces), userNamespace: rootless,
+                                              clearGroups: clearGroups,
                                               capLastCap: capLastCap, stdoutFd: stdoutPipe.writeEnd,
                                               stderrFd: stderrPipe.writeEnd) { config in
             dgrid_spawn(config, &child)
@@ -97,7 +105,7 @@ public final class SandboxRunner: Sendable {
 
         // The child waits on the sync pipe until it has its id maps and its cgroup.
         do throws(SandboxError) {
-            if rootless { try UserNamespaceMap.write(pid: child.pid, uid: spec.user.uid, gid: spec.user.gid) }
+            if let idMapping { try UserNamespaceMap.write(pid: child.pid, user: spec.user, mapping: idMapping) }
             if let group {
                 do { try group.add(pid: child.pid) } catch { throw SandboxError.cgroup(error) }
             }

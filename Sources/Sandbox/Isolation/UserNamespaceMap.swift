@@ -1,13 +1,20 @@
 import Glibc
 
-/// Writes a one-id mapping for a rootless sandbox: the task's uid/gid inside
-/// maps to the invoking user outside. `setgroups` must be denied first, or the
-/// kernel refuses an unprivileged gid_map.
+/// Writes a rootless sandbox's id maps while the child waits on its sync pipe.
 enum UserNamespaceMap {
-    static func write(pid: pid_t, uid: UInt32, gid: UInt32) throws(SandboxError) {
-        try writeFile("/proc/\(pid)/uid_map", "\(uid) \(geteuid()) 1\n")
-        try writeFile("/proc/\(pid)/setgroups", "deny\n")
-        try writeFile("/proc/\(pid)/gid_map", "\(gid) \(getegid()) 1\n")
+    static func write(pid: pid_t, user: UserID, mapping: RootlessIDMapping) throws(SandboxError) {
+        switch mapping {
+        case .single:
+            // The task's uid/gid inside map to the invoking user outside.
+            // `setgroups` must be denied first, or the kernel refuses the gid_map.
+            try writeFile("/proc/\(pid)/uid_map", "\(user.uid) \(geteuid()) 1\n")
+            try writeFile("/proc/\(pid)/setgroups", "deny\n")
+            try writeFile("/proc/\(pid)/gid_map", "\(user.gid) \(getegid()) 1\n")
+        case .subordinate(let uids, let gids):
+            // Only the setuid helpers may map ranges the user does not own outright.
+            try runHelper(RootlessIDMapping.newuidmap, pid: pid, own: geteuid(), range: uids)
+            try runHelper(RootlessIDMapping.newgidmap, pid: pid, own: getegid(), range: gids)
+        }
     }
 
     private static func writeFile(_ path: String, _ text: String) throws(SandboxError) {
@@ -16,5 +23,21 @@ enum UserNamespaceMap {
         defer { close(fd) }
         let written = text.withCString { Glibc.write(fd, $0, strlen($0)) }
         guard written == text.utf8.count else { throw .userNamespace(path: path, errno: errno) }
+    }
+
+    /// `newuidmap PID 0 OWN 1 1 START COUNT`: inside 0 is the user, 1… the range.
+    private static func runHelper(_ helper: String, pid: pid_t, own: UInt32, range: SubordinateRange) throws(SandboxError) {
+        let args = CStringArray([helper, "\(pid)", "0", "\(own)", "1", "1", "\(range.start)", "\(range.count)"])
+        let env = CStringArray([])
+        var child: pid_t = 0
+        let spawned = args.withUnsafeArgv { argv in
+            env.withUnsafeArgv { envp in
+                posix_spawn(&child, helper, nil, nil, UnsafeMutablePointer(mutating: argv), UnsafeMutablePointer(mutating: envp))
+            }
+        }
+        guard spawned == 0 else { throw .userNamespace(path: helper, errno: spawned) }
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        guard status == 0 else { throw .idMapHelper(helper: helper, status: status) }
     }
 }

@@ -92,6 +92,9 @@ struct dgrid_spawn_config {
     int new_cgroup_namespace;
     /* Nonzero when running in a user namespace: mknod and setgroups are not available. */
     int user_namespace;
+    /* Nonzero to setgroups(0, NULL): as real root, or with a subordinate-id map.
+     * A one-id user namespace has setgroups denied by design. */
+    int clear_groups;
     int readonly_rootfs;
     int mount_sysfs;
     int loopback_up;

@@ -1,0 +1,73 @@
+import Glibc
+
+/// A user's subordinate id range from /etc/subuid or /etc/subgid ("name:start:count").
+struct SubordinateRange: Equatable {
+    let start: UInt32
+    let count: UInt32
+
+    /// The first range for `uid` (matched by number or by login name); nil when none.
+    static func lookup(file: String, uid: UInt32, name: String?) -> SubordinateRange? {
+        guard let text = readSmallFile(file) else { return nil }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            guard fields.count == 3, let start = UInt32(fields[1]), let count = UInt32(fields[2]), count > 0 else { continue }
+            if fields[0] == "\(uid)" || (name != nil && fields[0] == name ?? "") {
+                return SubordinateRange(start: start, count: count)
+            }
+        }
+        return nil
+    }
+}
+
+/// The id mapping a rootless sandbox gets. With subordinate ranges and the
+/// setuid helpers installed, the task runs as a host uid of its own (not the
+/// invoking user's); without them, as the invoking user through a one-id map.
+enum RootlessIDMapping {
+    case single
+    /// Inside 0 is the invoking user; inside 1…count are the subordinate ids.
+    case subordinate(uids: SubordinateRange, gids: SubordinateRange)
+
+    static let newuidmap = "/usr/bin/newuidmap"
+    static let newgidmap = "/usr/bin/newgidmap"
+
+    static func forCurrentUser(subuidFile: String = "/etc/subuid", subgidFile: String = "/etc/subgid") -> RootlessIDMapping {
+        guard access(newuidmap, X_OK) == 0, access(newgidmap, X_OK) == 0 else { return .single }
+        let uid = geteuid()
+        let name = getpwuid(uid).flatMap { $0.pointee.pw_name.map { String(cString: $0) } }
+        guard let uids = SubordinateRange.lookup(file: subuidFile, uid: uid, name: name),
+              let gids = SubordinateRange.lookup(file: subgidFile, uid: uid, name: name) else { return .single }
+        return .subordinate(uids: uids, gids: gids)
+    }
+
+    /// Whether the task's uid/gid exist in this mapping.
+    func maps(_ user: UserID) -> Bool {
+        switch self {
+        case .single:
+            return true
+        case .subordinate(let uids, let gids):
+            return user.uid <= uids.count && user.gid <= gids.count
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .single: return "one-id mapping"
+        case .subordinate(let u, let g): return "subordinate ids \(u.start)+\(u.count) / \(g.start)+\(g.count)"
+        }
+    }
+}
+
+func readSmallFile(_ path: String, limit: Int = 1 << 20) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 8192)
+    while bytes.count < limit {
+        let n = read(fd, &buffer, buffer.count)
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        bytes.append(contentsOf: buffer[0..<n])
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
