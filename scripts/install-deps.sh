@@ -5,7 +5,7 @@
 set -euo pipefail
 
 purpose=${1:-build}
-build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev)
+build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev libzstd-dev zlib1g-dev)
 # busybox-static: the rootfs tests and the demo run in; gcc: static probe binaries;
 # uidmap: newuidmap for the rootless test; util-linux: unshare, setpriv.
 test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3)

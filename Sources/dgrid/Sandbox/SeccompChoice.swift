@@ -10,7 +10,11 @@ enum SeccompChoice {
         case "unconfined":
             return nil
         case let path?:
-            return try SeccompCompiler.load(path: path).filter
+            let (filter, warnings) = try DefaultSeccomp.filter(profilePath: path)
+            for warning in warnings {
+                FileDescriptorWriter.write(Array("dgrid: seccomp profile \(path): \(warning)\n".utf8), to: 2)
+            }
+            return filter
         }
     }
 }
