@@ -17,16 +17,17 @@ let package = Package(
     ],
     targets: [
         // System libraries, found with pkg-config; headers are Debian's, never vendored.
-        .systemLibrary(name: "CSeccomp", path: "Sources/CShims/CSeccomp", pkgConfig: "libseccomp",
+        // libseccomp, libcap, libarchive, zstd and zlib are linked statically
+        // (Sandbox's linker settings): every shared library is page faults and
+        // relocations on each `dgrid` start, which is on the sandbox start path.
+        // The shared libarchive alone dragged in libxml2 and ICU (30 MB) for
+        // formats dgrid never reads. Only what dgrid calls is linked in.
+        .systemLibrary(name: "CSeccomp", path: "Sources/CShims/CSeccomp",
                        providers: [.apt(["libseccomp-dev"])]),
-        .systemLibrary(name: "CCap", path: "Sources/CShims/CCap", pkgConfig: "libcap",
+        .systemLibrary(name: "CCap", path: "Sources/CShims/CCap",
                        providers: [.apt(["libcap-dev"])]),
         .systemLibrary(name: "CGit2", path: "Sources/CShims/CGit2", pkgConfig: "libgit2",
                        providers: [.apt(["libgit2-dev"])]),
-        // libarchive is linked statically (below): the shared library drags in
-        // libxml2 and ICU (30 MB) for formats dgrid never reads, and loading them
-        // cost every `dgrid` start ~2 ms. Only the tar reader and the gzip/zstd
-        // filters are linked in.
         .systemLibrary(name: "CArchive", path: "Sources/CShims/CArchive",
                        providers: [.apt(["libarchive-dev"])]),
         // The spawn path: everything between clone() and execve() lives here, in C.
@@ -43,8 +44,8 @@ let package = Package(
                 // sandbox never depends on finding profiles/ at run time.
                 resources: [.embedInCode("Resources/default-seccomp.json")],
                 linkerSettings: [
-                    .unsafeFlags(["-Xlinker", "-l:libarchive.a"]),
-                    .linkedLibrary("z"), .linkedLibrary("zstd"),
+                    .unsafeFlags(["-Xlinker", "-l:libarchive.a", "-Xlinker", "-l:libzstd.a", "-Xlinker", "-l:libz.a",
+                                  "-Xlinker", "-l:libseccomp.a", "-Xlinker", "-l:libcap.a"]),
                 ]),
         .target(name: "Runner",
                 dependencies: [

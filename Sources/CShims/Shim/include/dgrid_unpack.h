@@ -1,0 +1,16 @@
+/* Calls the layer unpacker (Sandbox/Image/Unpack) needs but Swift's Glibc
+ * module does not declare: <sys/xattr.h> is not part of it, and renameat2 is
+ * GNU-only. */
+#ifndef DGRID_UNPACK_H
+#define DGRID_UNPACK_H
+
+#include <stddef.h>
+
+/* fsetxattr(fd, name, value, size, 0); returns 0 or -1 with errno. */
+int dgrid_unpack_fsetxattr(int fd, const char *name, const void *value, size_t size);
+
+/* renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE): fails with EEXIST
+ * instead of replacing an existing (even empty) directory at `to`. */
+int dgrid_unpack_rename_noreplace(int dirfd, const char *from, const char *to);
+
+#endif

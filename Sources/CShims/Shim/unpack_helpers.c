@@ -1,0 +1,13 @@
+#define _GNU_SOURCE
+#include "dgrid_unpack.h"
+
+#include <stdio.h>
+#include <sys/xattr.h>
+
+int dgrid_unpack_fsetxattr(int fd, const char *name, const void *value, size_t size) {
+    return fsetxattr(fd, name, value, size, 0);
+}
+
+int dgrid_unpack_rename_noreplace(int dirfd, const char *from, const char *to) {
+    return renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE);
+}
