@@ -59,6 +59,30 @@ import Testing
         #expect(left.stdout.isEmpty, "processes left behind: \(left.stdout)")
     }
 
+    @Test func timeoutKillsPtraceStoppedProcesses() throws {
+        let o = try run("/probes/ptracer") {
+            $0.seccomp = nil  // ptrace is refused by the default profile
+            $0.timeoutSeconds = 1
+        }
+        #expect(o.stdout.text == "traced\n")
+        #expect(o.timedOut)
+        #expect(o.exitCode == 124)
+        let left = try Shell.run(["pgrep", "-f", "/probes/ptracer"])
+        #expect(left.stdout.isEmpty, "left behind: \(left.stdout)")
+    }
+
+    @Test func aGigabyteOfOutputDoesNotGrowTheRunnersMemory() throws {
+        var before = rusage()
+        getrusage(RUSAGE_SELF, &before)
+        let o = try run("head -c 1000000000 /dev/zero") { $0.timeoutSeconds = 300 }
+        var after = rusage()
+        getrusage(RUSAGE_SELF, &after)
+        #expect(o.stdout.totalBytes == 1_000_000_000)
+        #expect(o.stdout.bytes.count == 10 * 1024)
+        // ru_maxrss is the high-water mark in KiB: it may not rise by more than noise.
+        #expect(after.ru_maxrss - before.ru_maxrss < 16 * 1024, "grew by \(after.ru_maxrss - before.ru_maxrss) KiB")
+    }
+
     @Test func orphansAreReapedByPid1() throws {
         let o = try run("for i in 1 2 3 4 5; do (sleep 0.1 &); done; sleep 1; ps -o stat,comm | grep -c '^Z' || true")
         #expect(o.stdout.text == "0\n")

@@ -48,6 +48,12 @@ import Testing
             int fd = argc >= 2 ? open(argv[1], O_RDONLY) : -1;
             ssize_t size = fd < 0 ? -1 : read(fd, bpf, sizeof bpf);
             if (size <= 0 || size % 8 != 0) { printf("load=failed\n"); return 2; }
+            close(fd);
+            /* The test runner's thread blocks most signals and Process passes that on;
+               a shell waiting for SIGCHLD would then hang. The sandbox shim resets it too. */
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, NULL);
             int int80 = int80_available();
 
             struct sock_fprog prog = { .len = (unsigned short)(size / 8), .filter = (struct sock_filter *)bpf };
@@ -151,16 +157,29 @@ import Testing
         return (executable, filter)
     }
 
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// Runs a program with output to a file, so a hung child fails the test after
+    /// `timeout` instead of hanging it.
+    static func run(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> (status: Int32, output: String) {
+        let directory = try SeccompTemporaryDirectory()
+        let outputPath = try directory.write("output", "")
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        defer { try? output.close() }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        process.standardOutput = output
+        process.standardError = output
         try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline {
+            usleep(10_000)
+        }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            Issue.record("\(executable) did not finish within \(timeout) s")
+        }
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        return (process.terminationStatus, text)
     }
 }

@@ -49,7 +49,12 @@ public final class SandboxRunner: Sendable {
 
         var unenforced: [String] = []
         let group: SandboxCgroup?
-        if let cgroups {
+        if spec.limits.isEmpty {
+            // Nothing to enforce: the pid namespace already takes the whole tree
+            // down with pid 1, and rusage reports CPU time and peak memory.
+            // Skipping the group saves a cgroup v1 attach (an RCU grace period).
+            group = nil
+        } else if let cgroups {
             do {
                 group = try cgroups.create(name: SandboxID.next(), limits: spec.limits)
             } catch {
