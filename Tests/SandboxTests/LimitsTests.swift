@@ -73,10 +73,10 @@ import Testing
 
     @Test func aGigabyteOfOutputDoesNotGrowTheRunnersMemory() throws {
         var before = rusage()
-        getrusage(RUSAGE_SELF, &before)
+        getrusage(RUSAGE_SELF.rawValue, &before)
         let o = try run("head -c 1000000000 /dev/zero") { $0.timeoutSeconds = 300 }
         var after = rusage()
-        getrusage(RUSAGE_SELF, &after)
+        getrusage(RUSAGE_SELF.rawValue, &after)
         #expect(o.stdout.totalBytes == 1_000_000_000)
         #expect(o.stdout.bytes.count == 10 * 1024)
         // ru_maxrss is the high-water mark in KiB: it may not rise by more than noise.
