@@ -228,6 +228,12 @@ static void readonly_paths(const char *const *paths) {
 static void enter_rootfs(const struct dgrid_spawn_config *c) {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         fail(DGRID_STAGE_MOUNT_PRIVATE, errno);
+    if (c->overlay_data) {
+        /* lowerdir entries are relative to the layer store: resolve them from there. */
+        if (chdir(c->overlay_base) < 0 ||
+            mount("overlay", c->rootfs, "overlay", MS_NOSUID | MS_NODEV, c->overlay_data) < 0)
+            fail(DGRID_STAGE_MOUNT_OVERLAY, errno);
+    }
     if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
         fail(DGRID_STAGE_BIND_ROOTFS, errno);
     /* Opened after the bind, so the fd names the new mount, not the directory under it. */

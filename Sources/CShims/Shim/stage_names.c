@@ -8,6 +8,7 @@ static const char *const names[DGRID_STAGE_COUNT] = {
     [DGRID_STAGE_SETSID] = "setsid",
     [DGRID_STAGE_HOSTNAME] = "sethostname",
     [DGRID_STAGE_MOUNT_PRIVATE] = "make mounts private",
+    [DGRID_STAGE_MOUNT_OVERLAY] = "mount overlay rootfs",
     [DGRID_STAGE_BIND_ROOTFS] = "bind-mount rootfs",
     [DGRID_STAGE_OPEN_ROOTFS] = "open rootfs",
     [DGRID_STAGE_ROOTFS_PROC] = "rootfs /proc (must be a real directory, not a symlink)",

@@ -11,9 +11,11 @@ struct PreparedConfig {
     let scalars: CStringArray  // workdir, hostname, tmp mount data
     let masked: CStringArray
     let readonly: CStringArray
+    let overlay: CStringArray?  // base, data
 
     init(rootfs: String, candidates: [String], argv: [String], envp: [String], workdir: String,
-         hostname: String, tmpData: String, masked: [String], readonly: [String]) {
+         hostname: String, tmpData: String, overlayBase: String?, overlayData: String?,
+         masked: [String], readonly: [String]) {
         self.rootfs = CStringArray([rootfs])
         self.candidates = CStringArray(candidates)
         self.argv = CStringArray(argv)
@@ -21,6 +23,11 @@ struct PreparedConfig {
         self.scalars = CStringArray([workdir, hostname, tmpData])
         self.masked = CStringArray(masked)
         self.readonly = CStringArray(readonly)
+        if let overlayBase, let overlayData {
+            self.overlay = CStringArray([overlayBase, overlayData])
+        } else {
+            self.overlay = nil
+        }
     }
 
     func withConfig<R>(spec: SandboxSpec, namespaces: Int32, userNamespace: Bool, clearGroups: Bool, capLastCap: Int32,
@@ -37,6 +44,8 @@ struct PreparedConfig {
                 readonly.withUnsafeArgv { readonlyPtr in
                     var config = dgrid_spawn_config()
                     config.rootfs = UnsafePointer(rootfs.pointers[0])
+                    config.overlay_base = overlay.flatMap { UnsafePointer($0.pointers[0]) }
+                    config.overlay_data = overlay.flatMap { UnsafePointer($0.pointers[1]) }
                     config.exec_paths = UnsafeRawPointer(candidatesPtr).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
                     config.argv = argvPtr
                     config.envp = envpPtr

@@ -11,10 +11,13 @@ public final class SandboxRunner: Sendable {
     private let capLastCap: Int32
     private let rootless: Bool
     private let idMapping: RootlessIDMapping?
+    private let state: StateDirectory
 
     /// - Parameter cgroups: nil when this host has no usable cgroup hierarchy;
     ///   `unavailableReason` then says why, for the error a limited run gets.
-    public init(cgroups: CgroupDriver?, unavailableReason: String = "no usable cgroup hierarchy") {
+    public init(cgroups: CgroupDriver?, unavailableReason: String = "no usable cgroup hierarchy",
+                state: StateDirectory = .forThisUser()) {
+        self.state = state
         self.cgroups = cgroups
         self.cgroupsUnavailableReason = unavailableReason
         // libcap knows the running kernel's highest capability number.
@@ -41,8 +44,19 @@ public final class SandboxRunner: Sendable {
     }
 
     public func run(_ spec: SandboxSpec) throws(SandboxError) -> Outcome {
-        let rootfs = try Self.resolveRootfs(spec.rootfs)
         try Self.validate(spec)
+        let sandboxID = SandboxID.next()
+        var overlay: OverlayRootfs?
+        let rootfs: String
+        if spec.layers.isEmpty {
+            rootfs = try Self.resolveRootfs(spec.rootfs)
+        } else {
+            let prepared = try OverlayRootfs.prepare(layers: spec.layers, writable: spec.writableRootfs,
+                                                     sandboxID: sandboxID, state: state)
+            overlay = prepared
+            rootfs = prepared.mountPoint
+        }
+        defer { overlay?.remove() }
         if let idMapping, !idMapping.maps(spec.user) {
             throw .userNotMapped(user: spec.user, mapping: idMapping.description)
         }
@@ -56,7 +70,7 @@ public final class SandboxRunner: Sendable {
             group = nil
         } else if let cgroups {
             do {
-                group = try cgroups.create(name: SandboxID.next(), limits: spec.limits)
+                group = try cgroups.create(name: sandboxID, limits: spec.limits)
             } catch {
                 throw .cgroup(error)
             }
@@ -70,12 +84,13 @@ public final class SandboxRunner: Sendable {
         }
         defer { try? group?.remove() }
 
-        var outcome = try spawnAndSupervise(spec, rootfs: rootfs, group: group)
+        var outcome = try spawnAndSupervise(spec, rootfs: rootfs, overlay: overlay, group: group)
         outcome.unenforcedLimits = unenforced
         return outcome
     }
 
-    private func spawnAndSupervise(_ spec: SandboxSpec, rootfs: String, group: SandboxCgroup?) throws(SandboxError) -> Outcome {
+    private func spawnAndSupervise(_ spec: SandboxSpec, rootfs: String, overlay: OverlayRootfs?,
+                                   group: SandboxCgroup?) throws(SandboxError) -> Outcome {
         let stdoutPipe = try OutputPipe()
         let stderrPipe = try OutputPipe()
         let environment = SandboxDefaults.environment(spec.environment)
@@ -87,6 +102,8 @@ public final class SandboxRunner: Sendable {
             workdir: spec.workingDirectory,
             hostname: spec.hostname,
             tmpData: "size=\(spec.tmpSize.bytes),mode=1777",
+            overlayBase: overlay?.base,
+            overlayData: overlay?.data,
             masked: SandboxDefaults.maskedPaths,
             readonly: SandboxDefaults.readonlyPaths
         )

@@ -1,8 +1,12 @@
 /// Everything needed to run one command in a sandbox. Built and validated by
 /// the caller (CLI or Runner); the spawner turns it into the C shim's config.
 public struct SandboxSpec: Sendable {
-    /// Host path of the root filesystem (a directory: an unpacked image or an overlay).
+    /// Host path of the root filesystem directory. Ignored when `layers` is set.
     public var rootfs: String
+    /// An image's unpacked layer directories, lowest first, all in one layer
+    /// store. The sandbox's root is an overlay of them, mounted inside its own
+    /// mount namespace; with `writableRootfs` a per-run upper layer takes writes.
+    public var layers: [String] = []
     /// argv; `command[0]` is looked up in the sandbox's PATH when it has no slash.
     public var command: [String]
     /// "KEY=VALUE" pairs; when it has no PATH, the standard one is added.
@@ -29,6 +33,13 @@ public struct SandboxSpec: Sendable {
 
     public init(rootfs: String, command: [String], environment: [String] = []) {
         self.rootfs = rootfs
+        self.command = command
+        self.environment = environment
+    }
+
+    public init(layers: [String], command: [String], environment: [String] = []) {
+        self.rootfs = ""
+        self.layers = layers
         self.command = command
         self.environment = environment
     }

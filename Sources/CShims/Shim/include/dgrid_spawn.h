@@ -21,6 +21,7 @@ enum dgrid_stage {
     DGRID_STAGE_SETSID,
     DGRID_STAGE_HOSTNAME,
     DGRID_STAGE_MOUNT_PRIVATE,
+    DGRID_STAGE_MOUNT_OVERLAY,
     DGRID_STAGE_BIND_ROOTFS,
     DGRID_STAGE_OPEN_ROOTFS,
     DGRID_STAGE_ROOTFS_PROC,     /* /proc in the rootfs is missing-and-uncreatable or not a directory */
@@ -66,8 +67,15 @@ struct dgrid_rlimit {
 };
 
 struct dgrid_spawn_config {
-    /* Host path of the root filesystem; absolute and already resolved by the parent. */
+    /* Host path of the root filesystem; absolute and already resolved by the parent.
+     * With overlay_data set, the (empty) directory the overlay is mounted on. */
     const char *rootfs;
+    /* Image runs: overlayfs mount data whose lowerdir entries are relative to
+     * overlay_base (the layer store), so a deep image fits in one page of options.
+     * NULL for a plain rootfs directory. Mounted in the child's own mount
+     * namespace: it vanishes with the sandbox, whatever happens to dgrid. */
+    const char *overlay_base;
+    const char *overlay_data;
     /* Candidates for argv[0] inside the sandbox (PATH already expanded), NULL-terminated. */
     const char *const *exec_paths;
     char *const *argv;

@@ -1,0 +1,73 @@
+import Foundation
+import Glibc
+import Testing
+@testable import Sandbox
+
+/// Image runs: the root is an overlay of shared, read-only layers, mounted in
+/// the sandbox's own mount namespace; nothing is copied per run and nothing of
+/// the run survives it.
+@Suite(.serialized) struct OverlayRootfsTests {
+    /// Two layers in one store: the busybox rootfs, and one adding /hello and hiding nothing.
+    private func makeLayers() throws -> (store: String, layers: [String], runner: SandboxRunner, state: String) {
+        let store = try TempDir.make(prefix: "dgrid-layers").path
+        try Shell.check(["cp", "-a", try Fixture.rootfs(), store + "/aaaa"])
+        try FileManager.default.createDirectory(atPath: store + "/bbbb/etc", withIntermediateDirectories: true)
+        try "from layer two\n".write(toFile: store + "/bbbb/hello", atomically: false, encoding: .utf8)
+        let state = try TempDir.make(prefix: "dgrid-state").path
+        let runner = SandboxRunner(cgroups: try? Cgroups.detectDriver(), state: StateDirectory(path: state))
+        return (store, [store + "/aaaa", store + "/bbbb"], runner, state)
+    }
+
+    private func spec(_ layers: [String], _ script: String) throws -> SandboxSpec {
+        var spec = SandboxSpec(layers: layers, command: ["/bin/sh", "-c", script])
+        spec.seccomp = try DefaultSeccomp.filter()
+        spec.timeoutSeconds = 30
+        return spec
+    }
+
+    @Test func readOnlyImageSeesEveryLayerAndCannotWrite() throws {
+        let (_, layers, runner, state) = try makeLayers()
+        let mounts = try HostMounts.snapshot()
+        let o = try runner.run(try spec(layers, "cat /hello; ls /bin/busybox; touch /x 2>&1 | grep -c 'Read-only'"))
+        #expect(o.stdout.text == "from layer two\n/bin/busybox\n1\n", "\(o.stderr.text)")
+        #expect(try HostMounts.snapshot() == mounts)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: state + "/run").isEmpty)
+    }
+
+    @Test func writableImageWritesToAPerRunUpperOnly() throws {
+        let (store, layers, runner, state) = try makeLayers()
+        var s = try spec(layers, "echo new > /newfile && rm /hello && ln -s /etc /escape && cat /newfile; ls /hello 2>&1 | grep -c 'No such'")
+        s.writableRootfs = true
+        s.user = UserID(uid: 0, gid: 0)
+        let o = try runner.run(s)
+        #expect(o.stdout.text == "new\n1\n", "\(o.stderr.text)")
+        // The shared layers are untouched, and the per-run directory is gone.
+        #expect(!FileManager.default.fileExists(atPath: store + "/aaaa/newfile"))
+        #expect(try String(contentsOfFile: store + "/bbbb/hello", encoding: .utf8) == "from layer two\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: state + "/run").isEmpty)
+        #expect(FileManager.default.fileExists(atPath: "/etc/passwd"), "cleanup followed the task's symlink")
+    }
+
+    @Test func aSingleReadOnlyLayerIsBoundDirectly() throws {
+        let (_, layers, runner, _) = try makeLayers()
+        let o = try runner.run(try spec([layers[0]], "ls /hello 2>&1 | grep -c 'No such'; id -u"))
+        #expect(o.stdout.text == "1\n1000\n")
+    }
+
+    @Test func layersFromDifferentStoresAreRefused() throws {
+        let (_, layers, runner, _) = try makeLayers()
+        let other = try Fixture.rootfs()
+        #expect(throws: SandboxError.invalidSpec("image layers must all live in one layer store")) {
+            try runner.run(try spec([layers[0], other], "true"))
+        }
+    }
+
+    @Test func aMissingLayerIsReported() throws {
+        let (store, layers, runner, _) = try makeLayers()
+        #expect {
+            try runner.run(try spec(layers + [store + "/cccc"], "true"))
+        } throws: { error in
+            "\(error)".contains("cccc") && "\(error)".contains("re-import")
+        }
+    }
+}
