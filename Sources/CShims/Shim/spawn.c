@@ -349,6 +349,10 @@ static void __attribute__((noreturn)) exec_task(const struct dgrid_spawn_config 
     fail(DGRID_STAGE_EXEC, err);
 }
 
+static int exec_task_entry(void *config) {
+    exec_task(config);
+}
+
 static volatile pid_t task_pid;
 
 static void forward_signal(int sig) {
@@ -476,13 +480,17 @@ static int child_main(void *arg) {
     close(FD_STDERR);
     umask(022);
 
-    /* A raw clone, not fork(): glibc's fork runs atfork handlers that may
-     * take locks held by threads that do not exist here. */
-    pid_t task = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    /* vfork-style (as posix_spawn does): the task borrows pid 1's memory until
+     * its execve, so the kernel does not copy dgrid's whole address space a
+     * second time. pid 1 is suspended meanwhile; the task runs on its own
+     * stack, a static buffer in pid 1's private copy of memory. Not fork():
+     * glibc's fork runs atfork handlers that may take locks held by threads
+     * that do not exist here. */
+    static char task_stack[64 * 1024] __attribute__((aligned(16)));
+    pid_t task = clone(exec_task_entry, task_stack + sizeof task_stack,
+                       CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)c);
     if (task < 0)
         fail(DGRID_STAGE_FORK_TASK, errno);
-    if (task == 0)
-        exec_task(c);
     close(FD_ERROR);
     error_fd = -1;
     reap_until_task_exits(task);
