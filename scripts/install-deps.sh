@@ -7,10 +7,11 @@ set -euo pipefail
 purpose=${1:-build}
 build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev libzstd-dev zlib1g-dev)
 # busybox-static: the rootfs tests and the demo run in; gcc: static probe binaries;
-# uidmap: newuidmap for the rootless test; util-linux: unshare, setpriv.
-test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3)
+# uidmap: newuidmap for the rootless test; util-linux: unshare, setpriv;
+# umoci, skopeo, zstd: real images built and copied by the image tests.
+test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd)
 bench=("${test[@]}" hyperfine crun runc bubblewrap)
-demo=("${build[@]}" busybox-static)
+demo=("${build[@]}" busybox-static python3)
 
 case "$purpose" in
   build) wanted=("${build[@]}") ;;

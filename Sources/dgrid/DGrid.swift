@@ -7,7 +7,7 @@ struct DGrid: ParsableCommand {
         commandName: "dgrid",
         abstract: "Run tasks from a Git repository, each in its own hardened sandbox.",
         version: "0.1.0",
-        subcommands: [SandboxCommand.self]
+        subcommands: [SandboxCommand.self, ImageCommand.self]
     )
 
     static func main() {

@@ -21,11 +21,18 @@ public enum SandboxDefaults {
         }
     }
 
-    /// The task's environment: what the spec says, plus PATH and HOME when missing.
+    /// The task's environment: what the spec says, one entry per name (a later
+    /// entry wins, so `--env` overrides the image's), plus PATH and HOME when missing.
     static func environment(_ given: [String]) -> [String] {
-        var env = given
-        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=\(path)") }
-        if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=/") }
+        var order: [Substring] = []
+        var values: [Substring: String] = [:]
+        for entry in given {
+            let name = entry.prefix(while: { $0 != "=" })
+            if values.updateValue(entry, forKey: name) == nil { order.append(name) }
+        }
+        var env = order.compactMap { values[$0] }
+        if values["PATH"] == nil { env.append("PATH=\(path)") }
+        if values["HOME"] == nil { env.append("HOME=/") }
         return env
     }
 }

@@ -15,6 +15,9 @@ struct SandboxRun: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Root filesystem directory.", valueName: "DIR"))
     var rootfs: String?
 
+    @Option(name: .long, help: ArgumentHelp("Allowlisted image name or digest (see `dgrid image allow`).", valueName: "NAME|DIGEST"))
+    var image: String?
+
     @Option(name: .long, help: "Memory limit, e.g. 256m (swap off; the whole tree is OOM-killed).")
     var memory: String?
 
@@ -33,8 +36,8 @@ struct SandboxRun: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Environment variable (repeatable).", valueName: "K=V"))
     var env: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Working directory inside the sandbox.", valueName: "DIR"))
-    var workdir: String = "/"
+    @Option(name: .long, help: ArgumentHelp("Working directory inside the sandbox (default: the image's, or /).", valueName: "DIR"))
+    var workdir: String?
 
     @Flag(name: .long, help: "Make the root filesystem writable (it is read-only by default).")
     var writableRootfs = false
@@ -62,11 +65,15 @@ struct SandboxRun: ParsableCommand {
 
     func run() throws {
         let spec: SandboxSpec
+        var image: ResolvedImage?
         do {
-            spec = try makeSpec()
+            image = try resolveImage()
+            spec = try makeSpec(image: image)
         } catch {
             Self.fail(error)
         }
+        // The lease keeps `dgrid image gc` off the image's layers while they are mounted.
+        defer { image?.lease.release() }
         let runner = SandboxRunner.forThisHost()
         runner.removeStaleGroups()
         let outcome: Outcome
@@ -87,14 +94,32 @@ struct SandboxRun: ParsableCommand {
         throw ExitCode(outcome.exitCode)
     }
 
-    private func makeSpec() throws -> SandboxSpec {
+    /// The allowlisted image for `--image`, refused before anything is read when not allowlisted.
+    private func resolveImage() throws -> ResolvedImage? {
+        switch (rootfs, image) {
+        case (nil, nil): throw UsageError("give --rootfs DIR or --image NAME|DIGEST")
+        case (_?, _?): throw UsageError("give either --rootfs or --image, not both")
+        case (_?, nil): return nil
+        case (nil, let reference?): return try ImageResolver(store: .forThisUser()).resolve(reference: reference)
+        }
+    }
+
+    private func makeSpec(image: ResolvedImage?) throws -> SandboxSpec {
         var args = command
         if args.first == "--" { args.removeFirst() }
+        var spec: SandboxSpec
+        if let image {
+            // Docker's rule: the image's Entrypoint, then the given command or else its Cmd.
+            args = image.config.argv(taskArguments: args)
+            spec = SandboxSpec(layers: image.layerDirectories, command: args,
+                               environment: image.config.environment + env)
+            spec.workingDirectory = image.config.workingDirectory
+            if let user = image.config.user { spec.user = user }
+        } else {
+            spec = SandboxSpec(rootfs: rootfs ?? "", command: args, environment: env)
+        }
         guard !args.isEmpty else { throw UsageError("no command given: dgrid sandbox run --rootfs DIR -- CMD [ARG...]") }
-        guard let rootfs else { throw UsageError("--rootfs DIR is required (images arrive with --image)") }
-
-        var spec = SandboxSpec(rootfs: rootfs, command: args, environment: env)
-        spec.workingDirectory = workdir
+        if let workdir { spec.workingDirectory = workdir }
         spec.hostname = hostname
         spec.writableRootfs = writableRootfs
         spec.allowWithoutCgroupLimits = noCgroupLimits

@@ -1,0 +1,122 @@
+import Glibc
+
+/// Why an image operation (store, import, index, allowlist, resolve, gc) failed.
+/// Each description is one line saying what, on which digest or path, and what
+/// to do next; the CLI prints it after `dgrid: `. Layer unpacking has its own
+/// `UnpackError`, carried here as `.unpack`.
+public enum ImageError: Error, Equatable, CustomStringConvertible {
+    // MARK: content store
+    /// The content hashed to another digest than the one it was fetched or named by.
+    case digestMismatch(expected: Digest, actual: Digest)
+    /// More bytes arrived than the descriptor's size.
+    case tooLong(digest: Digest, expectedSize: Int64)
+    /// The stream ended before the descriptor's size.
+    case truncated(digest: Digest, expectedSize: Int64, received: Int64)
+    /// A descriptor's size disagrees with the stored blob's.
+    case sizeMismatch(digest: Digest, expectedSize: Int64, actualSize: Int64)
+    case blobMissing(Digest)
+    /// A JSON blob (manifest, config, index) larger than dgrid reads into memory.
+    case blobTooLarge(digest: Digest?, what: String, size: Int64, limit: Int64)
+    /// A host-side call failed.
+    case system(operation: String, path: String, errno: Int32)
+    /// The source of a blob failed while it was read (network, archive).
+    case readFailed(digest: Digest?, source: String, message: String)
+
+    // MARK: documents
+    /// A manifest, index, config or layout file that is not valid; `what` names it.
+    case invalidDocument(what: String, reason: String)
+    case invalidDigest(DigestError)
+    case invalidReference(text: String, reason: String)
+    case noMatchingPlatform(index: Digest, wanted: String, available: [String])
+
+    // MARK: import
+    case importSource(path: String, reason: String)
+    case unpack(UnpackError)
+
+    // MARK: local index, allowlist, run
+    case unknownImage(String)
+    case notAllowlisted(String)
+    case notPinned(String)
+    case pinnedToOtherDigest(name: String, pinned: Digest, requested: Digest)
+    case notInStore(reference: String, digest: Digest)
+    case layerNotUnpacked(diffID: Digest, path: String)
+    case invalidConfig(image: Digest, field: String, value: String, reason: String)
+    case busy(what: String)
+    /// gc stopped before removing anything.
+    case gcAborted(reason: String)
+    case scan(command: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .digestMismatch(let expected, let actual):
+            return "blob \(expected): content hashes to \(actual); refused"
+        case .tooLong(let digest, let size):
+            return "blob \(digest): more than the declared \(size) bytes; refused"
+        case .truncated(let digest, let size, let received):
+            return "blob \(digest): truncated: got \(received) of the declared \(size) bytes; refused"
+        case .sizeMismatch(let digest, let expected, let actual):
+            return "blob \(digest): descriptor says \(expected) bytes but the blob has \(actual); refused"
+        case .blobMissing(let digest):
+            return "blob \(digest) is not in the content store"
+        case .blobTooLarge(let digest, let what, let size, let limit):
+            return "\(what)\(digest.map { " \($0)" } ?? ""): \(size) bytes, more than the \(limit) dgrid reads; refused"
+        case .system(let operation, let path, let errno):
+            return "\(operation) \(path): \(errnoText(errno))"
+        case .readFailed(let digest, let source, let message):
+            return "reading \(digest.map { "blob \($0) from " } ?? "")\(source): \(message)"
+        case .invalidDocument(let what, let reason):
+            return "\(what): \(reason)"
+        case .invalidDigest(let error):
+            return error.description
+        case .invalidReference(let text, let reason):
+            return "invalid image reference '\(ImageText.shown(text))': \(reason)"
+        case .noMatchingPlatform(let index, let wanted, let available):
+            let list = available.isEmpty ? "none" : available.joined(separator: ", ")
+            return "image index \(index) has no \(wanted) manifest (available: \(list))"
+        case .importSource(let path, let reason):
+            return "cannot import \(path): \(reason)"
+        case .unpack(let error):
+            return error.description
+        case .unknownImage(let reference):
+            return "no local image '\(ImageText.shown(reference))'; import it first with `dgrid image import PATH --name \(ImageText.shown(reference))`"
+        case .notAllowlisted(let reference):
+            let shown = ImageText.shown(reference)
+            return "image '\(shown)' is not on the allowlist; an admin can add it with `dgrid image allow \(shown)`"
+        case .notPinned(let name):
+            return "image '\(ImageText.shown(name))' is on the allowlist without a digest; an admin pins it with `dgrid image allow \(ImageText.shown(name))`"
+        case .pinnedToOtherDigest(let name, let pinned, let requested):
+            return "image '\(ImageText.shown(name))' is allowlisted at \(pinned), not \(requested)"
+        case .notInStore(let reference, let digest):
+            return "image '\(ImageText.shown(reference))' (\(digest)) is allowlisted but not in the local store; import it again"
+        case .layerNotUnpacked(let diffID, let path):
+            return "layer \(diffID) is not unpacked at \(path); import the image again"
+        case .invalidConfig(let image, let field, let value, let reason):
+            return "image \(image.short): config \(field) '\(ImageText.shown(value))': \(reason)"
+        case .busy(let what):
+            return what
+        case .gcAborted(let reason):
+            return "gc removed nothing: \(reason)"
+        case .scan(let command, let reason):
+            return "scan command '\(ImageText.shown(command))': \(reason)"
+        }
+    }
+}
+
+enum ImageText {
+    /// Attacker-controlled text (names from tars, config values) made safe for
+    /// one log line: control characters escaped, length capped.
+    static func shown(_ text: String, limit: Int = 200) -> String {
+        var result = ""
+        var count = 0
+        for scalar in text.unicodeScalars {
+            if count >= limit { return result + "…" }
+            if scalar.value < 0x20 || scalar.value == 0x7f {
+                result += "\\u{\(String(scalar.value, radix: 16))}"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+            count += 1
+        }
+        return result
+    }
+}

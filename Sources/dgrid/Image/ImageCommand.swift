@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `dgrid image …` (DESIGN §8): bring images in, decide which may run, keep the store clean.
+struct ImageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image",
+        abstract: "Import images, manage the allowlist, verify and clean the image store.",
+        subcommands: [ImageImport.self, ImageAllow.self, ImageRevoke.self, ImageList.self, ImageInspect.self,
+                      ImageVerify.self, ImageGC.self]
+    )
+}

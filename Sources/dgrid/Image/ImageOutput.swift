@@ -1,0 +1,67 @@
+import FoundationEssentials
+import Glibc
+import Sandbox
+
+/// Shared by the `image` verbs: opening the store, one-line errors, tables, JSON.
+enum ImageCLI {
+    /// The store under `$DGRID_HOME` (or the user's default state directory).
+    static func store() -> ImageStore {
+        do {
+            return try ImageStore.forThisUser()
+        } catch {
+            fail(error)
+        }
+    }
+
+    /// One line on stderr, exit 1.
+    static func fail(_ error: Error) -> Never {
+        FileDescriptorWriter.write(Array("dgrid: \(error)\n".utf8), to: STDERR_FILENO)
+        Glibc.exit(1)
+    }
+
+    static func note(_ text: String) {
+        FileDescriptorWriter.write(Array("dgrid: \(text)\n".utf8), to: STDERR_FILENO)
+    }
+
+    /// Left-aligned columns, two spaces apart; the last column is not padded.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { column, cell in
+                column == row.count - 1 ? cell : cell.padding(to: widths[column])
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    static func json<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(value) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Who approves: `--approved-by`, else the invoking user (through sudo too).
+    static func invokingUser() -> String {
+        let env = ProcessEnvironment.current
+        for key in ["SUDO_USER", "USER", "LOGNAME"] {
+            if let value = env[key], !value.isEmpty { return value }
+        }
+        return "uid \(getuid())"
+    }
+
+    static func size(_ bytes: Int64) -> String {
+        let units: [(Int64, String)] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+        for (unit, name) in units where bytes >= unit {
+            let value = Double(bytes) / Double(unit)
+            return "\((value * 10).rounded() / 10) \(name)"
+        }
+        return "\(bytes) B"
+    }
+}
+
+extension String {
+    func padding(to width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}
