@@ -24,7 +24,7 @@ run "Only loopback networking" "${sb[@]}" -- cat /proc/net/dev
 run "No capabilities, no new privileges, seccomp on" "${sb[@]}" -- grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status
 run "Mounting is refused" "${sb[@]}" -- mount -t tmpfs none /tmp
 run "The root filesystem is read-only; /tmp is not" "${sb[@]}" -- sh -c 'touch /x; touch /tmp/x && echo /tmp ok'
-run "A writable root is a per-run overlay upper, gone afterwards" "${sb[@]}" --writable-rootfs -- sh -c 'echo scratch > /note && cat /note'
+run "A writable root is a per-run overlay upper, gone afterwards (root inside, still no capabilities)" "${sb[@]}" --writable-rootfs --user 0:0 -- sh -c 'echo scratch > /note && cat /note'
 run "A fork bomb meets --pids 32" "${sb[@]}" --pids 32 --timeout 5 -- sh -c 'i=0; while [ $i -lt 200 ]; do sleep 10 & i=$((i+1)); done'
 run "A memory hog meets --memory 32m" "${sb[@]}" --memory 32m --json -- sh -c 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo ${#x}'
 run "A runaway task meets --timeout 1" "${sb[@]}" --timeout 1 -- sh -c 'sleep 100 & sleep 100'

@@ -17,7 +17,9 @@ enum CLI {
         let stderr: String
     }
 
-    static func run(_ args: [String], as user: (uid: UInt32, gid: UInt32)? = nil) throws -> Result {
+    /// Runs dgrid; `environment` entries are added to (or replace) this process's.
+    static func run(_ args: [String], as user: (uid: UInt32, gid: UInt32)? = nil,
+                    environment: [String: String] = [:]) throws -> Result {
         var argv = [binary] + args
         if let user {
             argv = ["/usr/bin/setpriv", "--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--"] + argv
@@ -25,6 +27,9 @@ enum CLI {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: argv[0])
         process.arguments = Array(argv.dropFirst())
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

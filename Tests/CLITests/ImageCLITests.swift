@@ -15,36 +15,13 @@ import Testing
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         }
 
-        /// Like `CLI.run`, with DGRID_HOME set for this run only (the harness
-        /// runs with the test process's environment, shared by parallel tests).
+        /// `CLI.run` with DGRID_HOME set for this run only.
         func dgrid(_ args: String...) throws -> CLI.Result {
             try dgrid(args)
         }
 
         func dgrid(_ args: [String]) throws -> CLI.Result {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CLI.binary)
-            process.arguments = args
-            var environment = ProcessInfo.processInfo.environment
-            environment["DGRID_HOME"] = path
-            process.environment = environment
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            let errData = Mutex<Data>(Data())
-            let errDone = DispatchSemaphore(value: 0)
-            Thread {
-                let data = err.fileHandleForReading.readDataToEndOfFile()
-                errData.withLock { $0 = data }
-                errDone.signal()
-            }.start()
-            let outData = out.fileHandleForReading.readDataToEndOfFile()
-            errDone.wait()
-            process.waitUntilExit()
-            return CLI.Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                              stderr: errData.withLock { String(decoding: $0, as: UTF8.self) })
+            try CLI.run(args, environment: ["DGRID_HOME": path])
         }
 
         func json(_ args: String...) throws -> [String: Any] {

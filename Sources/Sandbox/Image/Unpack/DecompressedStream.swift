@@ -12,6 +12,7 @@ enum StreamFailure: Error, Equatable {
 /// (format "raw", filters per media type); every block is hashed and counted
 /// on its way to the tar reader, so the diff_id comes out of the same single
 /// pass that unpacks, and the size limits stop a bomb before it is written.
+/// `StreamPipeline` runs it on a thread of its own.
 final class DecompressedStream {
     private let reader: OpaquePointer
     let mediaType: LayerMediaType

@@ -66,9 +66,9 @@ public enum LayerUnpacker {
         let root = openat(parent, temp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard root >= 0 else { throw .system(operation: "open temporary layer directory", path: temp, errno: errno) }
         defer { close(root) }
-        let stream: DecompressedStream
+        let stream: StreamPipeline
         do {
-            stream = try DecompressedStream(fd: blob, mediaType: type, blobBytes: blobBytes, limits: limits)
+            stream = try StreamPipeline(DecompressedStream(fd: blob, mediaType: type, blobBytes: blobBytes, limits: limits))
         } catch {
             throw streamError(error, layer: expected, type: type, entry: nil)
         }
@@ -84,9 +84,9 @@ public enum LayerUnpacker {
         let entries = try TarEntries.read(stream, layer: expected, limits: limits) { (entry, tar) throws(EntryFailure) in
             try extraction.apply(entry, from: tar)
         }
-        let digest: Digest
+        let digest: Digest, bytes: UInt64
         do {
-            digest = try stream.finish()
+            (digest, bytes) = try stream.finish()
         } catch {
             throw streamError(error, layer: expected, type: type, entry: nil)
         }
@@ -98,7 +98,7 @@ public enum LayerUnpacker {
             throw entryError(error, entry: ".", layer: expected, stream: stream, tar: nil)
         }
         report.entries = entries
-        report.uncompressedBytes = stream.byteCount
+        report.uncompressedBytes = bytes
         return report
     }
 
@@ -141,7 +141,7 @@ public enum LayerUnpacker {
         }
     }
 
-    static func entryError(_ failure: EntryFailure, entry: String, layer: Digest, stream: DecompressedStream,
+    static func entryError(_ failure: EntryFailure, entry: String, layer: Digest, stream: StreamPipeline,
                            tar: OpaquePointer?) -> UnpackError {
         switch failure {
         case .refused(let reason): return .refused(layer: layer, entry: entry, reason: reason)

@@ -1,16 +1,16 @@
 import CArchive
 import Glibc
 
-/// Reads tar entries from a `DecompressedStream` with libarchive's tar reader
+/// Reads tar entries from a `StreamPipeline` with libarchive's tar reader
 /// (ustar, pax, GNU) and hands each to a handler. The reader pulls the
 /// stream's blocks through `archive_read_open` callbacks, so decompression,
-/// hashing and unpacking share one pass and no block is copied.
+/// hashing and unpacking share one pass over the data.
 ///
 /// libarchive's habit of skipping a damaged entry and carrying on is not
 /// followed: any status but OK (a warning, a retry, a failure) ends the layer.
 enum TarEntries {
     /// Returns the number of entries read.
-    static func read(_ stream: DecompressedStream, layer: Digest, limits: UnpackLimits,
+    static func read(_ stream: StreamPipeline, layer: Digest, limits: UnpackLimits,
                      handler: (OpaquePointer, OpaquePointer) throws(EntryFailure) -> Void) throws(UnpackError) -> Int {
         guard let tar = archive_read_new() else {
             throw .unreadable(layer: layer, entry: nil, message: "libarchive: out of memory")
@@ -22,7 +22,7 @@ enum TarEntries {
         let client = Unmanaged.passUnretained(stream).toOpaque()
         let opened = archive_read_open(tar, client, nil, { _, client, block in
             guard let client, let block else { return -1 }
-            let stream = Unmanaged<DecompressedStream>.fromOpaque(client).takeUnretainedValue()
+            let stream = Unmanaged<StreamPipeline>.fromOpaque(client).takeUnretainedValue()
             guard let next = stream.next() else {
                 // 0 is the end of the stream; a failure must not look like one.
                 return stream.failure == nil ? 0 : -1
@@ -56,7 +56,7 @@ enum TarEntries {
 
     /// A failure of the tar reader itself; the stream's own failure (a limit,
     /// a decompression error) comes first, since it is the cause.
-    private static func failure(_ stream: DecompressedStream, _ tar: OpaquePointer, layer: Digest, entry: String?) -> UnpackError {
+    private static func failure(_ stream: StreamPipeline, _ tar: OpaquePointer, layer: Digest, entry: String?) -> UnpackError {
         if let failure = stream.failure {
             return LayerUnpacker.streamError(failure, layer: layer, type: stream.mediaType, entry: entry)
         }
