@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 
 /// Drives the built `dgrid` binary end to end, as a user would.
 enum CLI {
@@ -11,11 +12,7 @@ enum CLI {
         ProcessInfo.processInfo.environment["DGRID_BIN"] ?? packageRoot.appendingPathComponent(".build/debug/dgrid").path
     }
 
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
+    typealias Result = ProcessResult
 
     /// Runs dgrid; `environment` entries are added to (or replace) this process's.
     static func run(_ args: [String], as user: (uid: UInt32, gid: UInt32)? = nil,
@@ -24,29 +21,7 @@ enum CLI {
         if let user {
             argv = ["/usr/bin/setpriv", "--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--"] + argv
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: argv[0])
-        process.arguments = Array(argv.dropFirst())
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let errData = Mutex<Data>(Data())
-        let errDone = DispatchSemaphore(value: 0)
-        Thread {
-            let data = err.fileHandleForReading.readDataToEndOfFile()
-            errData.withLock { $0 = data }
-            errDone.signal()
-        }.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        errDone.wait()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: errData.withLock { String(decoding: $0, as: UTF8.self) })
+        return try ProcessRunner.run(argv[0], Array(argv.dropFirst()), environment: environment)
     }
 
     private static let rootfsPath = Mutex<String?>(nil)

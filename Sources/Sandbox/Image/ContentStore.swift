@@ -24,12 +24,8 @@ public final class ContentStore: Sendable {
 
     /// Opens (creating 0700 directories as needed) the store under `state`.
     public init(state: StateDirectory) throws(ImageError) {
-        do {
-            directory = try state.directory("images/blobs/sha256")
-            quarantineDirectory = try state.directory("images/quarantine")
-        } catch {
-            throw .system(operation: "create state directory", path: error.path, errno: error.errno)
-        }
+        directory = try state.imageDirectory("images/blobs/sha256")
+        quarantineDirectory = try state.imageDirectory("images/quarantine")
     }
 
     /// Where the blob lives (it may not exist).

@@ -120,3 +120,14 @@ enum ImageText {
         return result
     }
 }
+
+extension StateDirectory {
+    /// `directory(_:)` for the image store, failing with the store's error type.
+    func imageDirectory(_ relative: String) throws(ImageError) -> String {
+        do {
+            return try directory(relative)
+        } catch {
+            throw .system(operation: "create state directory", path: error.path, errno: error.errno)
+        }
+    }
+}

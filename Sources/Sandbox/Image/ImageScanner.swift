@@ -20,12 +20,7 @@ public struct ImageScanner: Sendable {
     public func scan(image: StoredImage, name: String, command: String) throws(ImageError) -> ScanSummary {
         var argv = try CommandWords.split(command)
         guard !argv.isEmpty else { throw .scan(command: command, reason: "empty command") }
-        let scratch: String
-        do {
-            scratch = try store.state.directory("images/tmp")
-        } catch {
-            throw .system(operation: "create state directory", path: error.path, errno: error.errno)
-        }
+        let scratch = try store.state.imageDirectory("images/tmp")
         let name = "scan-\(FileIO.uniqueSuffix())"
         let layout = "\(scratch)/\(name)"
         guard mkdir(layout, 0o700) == 0 else { throw .system(operation: "create", path: layout, errno: errno) }

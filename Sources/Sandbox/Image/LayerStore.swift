@@ -18,11 +18,7 @@ public final class LayerStore: Sendable {
     public let directory: String
 
     public init(state: StateDirectory) throws(ImageError) {
-        do {
-            directory = try state.directory("layers")
-        } catch {
-            throw .system(operation: "create state directory", path: error.path, errno: error.errno)
-        }
+        directory = try state.imageDirectory("layers")
     }
 
     public func path(for diffID: Digest) -> String {

@@ -20,12 +20,7 @@ public final class LocalImageIndex: Sendable {
     private let file: LockedFile
 
     public init(state: StateDirectory) throws(ImageError) {
-        let directory: String
-        do {
-            directory = try state.directory("images")
-        } catch {
-            throw .system(operation: "create state directory", path: error.path, errno: error.errno)
-        }
+        let directory = try state.imageDirectory("images")
         path = directory + "/index.json"
         file = LockedFile(path: path)
     }

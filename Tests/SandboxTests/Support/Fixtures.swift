@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 @testable import Sandbox
 
 /// Shared, built-once test material: a busybox rootfs with static C probes in
@@ -61,37 +62,12 @@ struct ShellError: Error, CustomStringConvertible {
 }
 
 enum Shell {
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
+    typealias Result = ProcessResult
 
     @discardableResult
-    static func run(_ args: [String], environment: [String: String]? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: args[0].hasPrefix("/") ? args[0] : "/usr/bin/env")
-        process.arguments = args[0].hasPrefix("/") ? Array(args.dropFirst()) : args
-        if let environment { process.environment = environment }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read both pipes to EOF before waiting, so a chatty child cannot block.
-        let errData = Mutex<Data>(Data())
-        let errDone = DispatchSemaphore(value: 0)
-        Thread {
-            let data = err.fileHandleForReading.readDataToEndOfFile()
-            errData.withLock { $0 = data }
-            errDone.signal()
-        }.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        errDone.wait()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus,
-                      stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: errData.withLock { String(decoding: $0, as: UTF8.self) })
+    static func run(_ args: [String]) throws -> Result {
+        let absolute = args[0].hasPrefix("/")
+        return try ProcessRunner.run(absolute ? args[0] : "/usr/bin/env", absolute ? Array(args.dropFirst()) : args)
     }
 
     static func check(_ args: [String]) throws {
