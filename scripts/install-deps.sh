@@ -10,7 +10,7 @@ build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev libzstd-d
 # uidmap: newuidmap for the rootless test; util-linux: unshare, setpriv;
 # umoci, skopeo, zstd: real images built and copied by the image tests.
 test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd)
-bench=("${test[@]}" hyperfine crun runc bubblewrap)
+bench=("${test[@]}" hyperfine crun runc bubblewrap debootstrap pigz libarchive-tools time)
 demo=("${build[@]}" busybox-static python3)
 
 case "$purpose" in
