@@ -76,6 +76,34 @@ import Testing
         #expect(try xattrs(of: root + "/xattr") == ["user.origin": "layer"])
     }
 
+    /// Tar semantics inside one layer: the later entry wins, whatever the
+    /// types, and the earlier one is removed, never written through.
+    @Test func laterEntriesReplaceEarlierOnesOfAnyType() throws {
+        let scratch = try UnpackScratch()
+        defer { scratch.remove() }
+        let layer = try LayerBuilder.build([
+            .dir("d/", mode: 0o700), .file("d/x"), .file("d", "now a file"),
+            .file("f"), .dir("f/"), .file("f/y", "y"),
+            .symlink("s", to: "../decoy"), .dir("s/"), .file("s/canary", "inside"),
+            .file(".wh..wh..opq"), .hardlink("h", to: "f/y"), .file("f/y", "new y"),
+        ], in: scratch.blobs)
+        let before = try scratch.snapshot()
+        let report = try LayerUnpacker.unpack(blobPath: layer.path, mediaType: layer.mediaType,
+                                              expectedDiffID: layer.diffID, destination: scratch.destination)
+        let root = scratch.destination
+        #expect(try String(contentsOfFile: root + "/d", encoding: .utf8) == "now a file")
+        #expect(try fileStatus(root + "/d").st_mode == S_IFREG | 0o644)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/f") == ["y"])
+        #expect(try String(contentsOfFile: root + "/s/canary", encoding: .utf8) == "inside")
+        // The hardlink keeps the old y; the new y is a new file.
+        #expect(try String(contentsOfFile: root + "/h", encoding: .utf8) == "y")
+        #expect(try String(contentsOfFile: root + "/f/y", encoding: .utf8) == "new y")
+        // An opaque marker at the top marks the layer root itself.
+        #expect(report.opaqueDirectories == ["."])
+        #expect(try xattrs(of: root) == ["trusted.overlay.opaque": "y"])
+        #expect(try scratch.snapshot() == before)
+    }
+
     @Test func gnuFormatWithLongNamesUnpacks() throws {
         let scratch = try UnpackScratch()
         defer { scratch.remove() }

@@ -7,8 +7,9 @@ import Glibc
 /// The fds of the last parent chain are kept open, because tars list a
 /// directory's entries together: most entries then cost one *at call instead
 /// of a walk from the root. Only this unpacker changes the tree (it is a 0700
-/// directory of its own), so the cache goes stale only when we remove a
-/// directory, and `forgetChain()` is called then.
+/// directory of its own), and the only thing it ever removes is the current
+/// entry's last component, which the chain (that entry's parents) never
+/// holds: the cache cannot go stale.
 final class ConfinedTree {
     let root: Int32
     // Own copies: slices would pin EntryPath's buffer and force a copy per parse.
@@ -24,7 +25,7 @@ final class ConfinedTree {
     }
 
     /// Closes the cached chain (the root stays open; it is not ours).
-    func forgetChain() {
+    private func forgetChain() {
         for fd in fds { close(fd) }
         fds.removeAll(keepingCapacity: true)
         names.removeAll(keepingCapacity: true)
@@ -90,8 +91,11 @@ final class ConfinedTree {
                 continue
             case ENOENT where create && !madeIt:
                 madeIt = true
-                if path.withComponent(index, { mkdirat(directory, $0, 0o755) }) != 0 && errno != EEXIST {
-                    throw .system(operation: "create directory '\(path.display(components: index + 1))'", errno: errno)
+                if path.withComponent(index, { mkdirat(directory, $0, 0o755) }) != 0 {
+                    let err = errno
+                    if err != EEXIST {
+                        throw .system(operation: "create directory '\(path.display(components: index + 1))'", errno: err)
+                    }
                 }
             case ENOENT:
                 throw .refused(.missing)

@@ -91,7 +91,7 @@ final class DecompressedStream {
             }
             guard let buffer, size > 0 else { continue }
             let block = UnsafeRawBufferPointer(start: buffer, count: size)
-            guard hasher.byteCount + UInt64(size) <= maxBytes else {
+            guard UInt64(size) <= maxBytes - hasher.byteCount else {
                 failure = .limit(limitHit)
                 return nil
             }

@@ -48,7 +48,8 @@ extension LayerExtraction {
                 continue
             }
             if dgrid_unpack_fsetxattr(fd, key, value, size) != 0 {
-                throw .system(operation: "set xattr \(displayText(Array(text.utf8)))", errno: errno)
+                let err = errno
+                throw .system(operation: "set xattr \(displayText(Array(text.utf8)))", errno: err)
             }
         }
     }

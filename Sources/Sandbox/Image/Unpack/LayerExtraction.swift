@@ -106,8 +106,10 @@ final class LayerExtraction {
     private func regularFile(_ entry: OpaquePointer, from archive: OpaquePointer) throws(EntryFailure) {
         let meta = try metadata(entry, isDirectory: false)
         let size = UInt64(max(archive_entry_size(entry), 0))
-        apparentBytes += size
-        guard apparentBytes <= limits.maxLayerBytes else { throw .limit(.apparentBytes(limits.maxLayerBytes)) }
+        // Sizes are attacker numbers: an overflowing sum must be a refusal, not a trap.
+        let (total, overflow) = apparentBytes.addingReportingOverflow(size)
+        guard !overflow, total <= limits.maxLayerBytes else { throw .limit(.apparentBytes(limits.maxLayerBytes)) }
+        apparentBytes = total
         let (_, fd) = try createReplacing(operation: "create file") { parent, name in
             openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         }
