@@ -5,7 +5,7 @@ import Glibc
 /// for parsing and compiling a profile on every start (~2-3 ms here; STYLE.md
 /// practice 4: cache compiled profiles by checksum). The key is the sha256 of
 /// everything the program depends on: the profile's bytes, strictness, the
-/// libseccomp version and the architecture. Only warning-free compiles are
+/// libseccomp version, the architecture and the kernel release. Only warning-free compiles are
 /// stored, so a cache hit never hides a warning.
 struct SeccompDiskCache {
     let directory: String
@@ -25,7 +25,11 @@ struct SeccompDiskCache {
 
     static func key(profileBytes: [UInt8], strict: Bool) -> Digest {
         var hasher = DigestHasher()
-        hasher.update(Array("dgrid-seccomp-bpf-v1\0libseccomp \(SeccompLibrary.version)\0x86_64\0strict=\(strict)\0".utf8))
+        // The kernel release too: Docker-style `minKernel` rules compile differently per kernel.
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        hasher.update(Array("dgrid-seccomp-bpf-v1\0libseccomp \(SeccompLibrary.version)\0x86_64\0kernel \(release)\0strict=\(strict)\0".utf8))
         hasher.update(profileBytes)
         return hasher.finalize()
     }
