@@ -66,12 +66,7 @@ public struct ImageAdmin: Sendable {
     public func revoke(_ reference: String) throws(ImageError) -> [AllowlistEntry] {
         let removed: [AllowlistEntry]
         if reference.hasPrefix("sha256:") {
-            let digest: Digest
-            do {
-                digest = try Digest(parsing: reference)
-            } catch {
-                throw .invalidDigest(error)
-            }
+            let digest = try Digest.parsingReference(reference)
             removed = try store.allowlist.remove(name: nil, digest: digest)
         } else {
             removed = try store.allowlist.remove(name: try ImageReference(parsing: reference).name, digest: nil)
@@ -141,11 +136,7 @@ public struct ImageAdmin: Sendable {
         let digest: Digest
         var mediaType: String?
         if reference.hasPrefix("sha256:") {
-            do {
-                digest = try Digest(parsing: reference)
-            } catch {
-                throw .invalidDigest(error)
-            }
+            digest = try Digest.parsingReference(reference)
         } else {
             let parsed = try ImageReference(parsing: reference)
             if let pinned = parsed.digest {

@@ -131,3 +131,14 @@ extension StateDirectory {
         }
     }
 }
+
+extension Digest {
+    /// `Digest(parsing:)` for the image store, failing with the store's error type.
+    static func parsingReference(_ text: String) throws(ImageError) -> Digest {
+        do {
+            return try Digest(parsing: text)
+        } catch {
+            throw .invalidDigest(error)
+        }
+    }
+}

@@ -53,12 +53,7 @@ public struct ImageResolver: Sendable {
         // "sha256:…" is always a digest (as a name it would be repository
         // "sha256" with a hex tag, which nobody means).
         if reference.hasPrefix("sha256:") {
-            let digest: Digest
-            do {
-                digest = try Digest(parsing: reference)
-            } catch {
-                throw .invalidDigest(error)
-            }
+            let digest = try Digest.parsingReference(reference)
             guard let entry = entries.first(where: { $0.digest == digest }) else { throw .notAllowlisted(reference) }
             return (entry.name, digest)
         }
