@@ -5,7 +5,7 @@
 set -euo pipefail
 
 purpose=${1:-build}
-build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev libzstd-dev zlib1g-dev)
+build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev libzstd-dev zlib1g-dev nettle-dev)
 # busybox-static: the rootfs tests and the demo run in; gcc: static probe binaries;
 # uidmap: newuidmap for the rootless test; util-linux: unshare, setpriv;
 # umoci, skopeo, zstd: real images built and copied by the image tests.

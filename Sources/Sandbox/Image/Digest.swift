@@ -1,4 +1,4 @@
-import Crypto
+import CNettle
 
 /// A content digest, parsed once at the edge: `sha256:` followed by exactly 64
 /// lowercase hex digits. Anything else is refused before it can become a file
@@ -68,13 +68,16 @@ public enum DigestError: Error, Equatable, CustomStringConvertible {
 
 /// Hashes a stream as it passes, so content is verified while it is written.
 public struct DigestHasher {
-    private var hasher = SHA256()
+    private var context = sha256_ctx()
     public private(set) var byteCount: UInt64 = 0
 
-    public init() {}
+    public init() {
+        nettle_sha256_init(&context)
+    }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        hasher.update(bufferPointer: bytes)
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), !bytes.isEmpty else { return }
+        nettle_sha256_update(&context, bytes.count, base)
         byteCount += UInt64(bytes.count)
     }
 
@@ -83,7 +86,12 @@ public struct DigestHasher {
     }
 
     public func finalize() -> Digest {
-        let hex = hasher.finalize().map { byte in
+        // nettle's digest call resets its context; finalize on a copy so the
+        // hasher stays a value that can be finalized more than once.
+        var finishing = context
+        var bytes = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_SIZE))
+        nettle_sha256_digest(&finishing, bytes.count, &bytes)
+        let hex = bytes.map { byte in
             let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
             return String([digits[Int(byte >> 4)], digits[Int(byte & 0xf)]])
         }.joined()
