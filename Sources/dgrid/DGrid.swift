@@ -12,6 +12,9 @@ struct DGrid: ParsableCommand {
 
     static func main() {
         StandardStreams.ensureOpen()
+        if let options = SandboxRunFastPath.parse(Array(CommandLine.arguments.dropFirst())) {
+            Glibc.exit(options.execute())
+        }
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -26,7 +26,9 @@ enum CgroupProbe {
 
     static func parseMountinfo(_ text: String) -> [CgroupMount] {
         var mounts: [CgroupMount] = []
-        for line in text.split(separator: "\n") {
+        // Cheap filter first: a host has dozens of mounts and only a few are
+        // cgroups; splitting each line into fields showed in the start profile.
+        for line in text.split(separator: "\n") where line.contains(" - cgroup") {
             // id parent major:minor root mount-point options [optional...] - fstype source super-options
             let fields = line.split(separator: " ")
             guard fields.count >= 10, let dash = fields[6...].firstIndex(of: "-"), dash + 3 < fields.count else { continue }

@@ -11,18 +11,31 @@ public struct StateDirectory: Sendable, Hashable {
         self.path = path
     }
 
-    public static func forThisUser(environment: [String: String] = ProcessEnvironment.current) -> StateDirectory {
-        if let home = environment["DGRID_HOME"], !home.isEmpty { return StateDirectory(path: home) }
+    /// `environment` replaces the process environment (tests); by default the
+    /// three variables are read with getenv, not by copying the whole environment.
+    public static func forThisUser(environment: [String: String]? = nil) -> StateDirectory {
+        let variable = { (name: String) -> String? in
+            if let environment { return environment[name] }
+            return getenv(name).map { String(cString: $0) }
+        }
+        if let home = variable("DGRID_HOME"), !home.isEmpty { return StateDirectory(path: home) }
         if geteuid() == 0 { return StateDirectory(path: "/var/lib/dgrid") }
-        if let xdg = environment["XDG_DATA_HOME"], xdg.hasPrefix("/") { return StateDirectory(path: xdg + "/dgrid") }
-        let home = environment["HOME"] ?? getpwuid(geteuid()).flatMap { $0.pointee.pw_dir.map { String(cString: $0) } } ?? "/tmp"
+        if let xdg = variable("XDG_DATA_HOME"), xdg.hasPrefix("/") { return StateDirectory(path: xdg + "/dgrid") }
+        let home = variable("HOME") ?? getpwuid(geteuid()).flatMap { $0.pointee.pw_dir.map { String(cString: $0) } } ?? "/tmp"
         return StateDirectory(path: home + "/.local/share/dgrid")
     }
 
     /// `path/<relative>`, created (with parents) as 0700 directories when missing.
     public func directory(_ relative: String) throws(StateDirectoryError) -> String {
+        let components = (path + "/" + relative).split(separator: "/")
+        let full = "/" + components.joined(separator: "/")
+        var existing = stat()
+        // The usual case, one syscall: it exists already, a directory we own (lstat: not a symlink).
+        if lstat(full, &existing) == 0, existing.st_mode & S_IFMT == S_IFDIR, existing.st_uid == geteuid() {
+            return full
+        }
         var current = ""
-        for component in (path + "/" + relative).split(separator: "/") {
+        for component in components {
             current += "/" + component
             if mkdir(current, 0o700) != 0 && errno != EEXIST {
                 throw StateDirectoryError(path: current, errno: errno)
