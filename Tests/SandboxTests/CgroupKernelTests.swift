@@ -16,7 +16,7 @@ enum CgroupHost {
     }
 
     static var v2OwnGroup: String? {
-        guard isRoot, case .success(.v2(let group)) = plan else { return nil }
+        guard isRoot, case .success(.v2(let group, _)) = plan else { return nil }
         return group
     }
 

@@ -139,6 +139,18 @@ import Testing
         }
     }
 
+    @Test func pureV2WithOnlyTheWorkerInItsGroupMovesItIntoALeaf() throws {
+        let tree = try v2Tree(procs: "\(getpid())\n", subtree: "")
+        let own = tree.path("sys/fs/cgroup/system.slice/dgrid.service")
+        let chosen = try plan(tree, mountinfo: Self.pureV2Mountinfo, cgroup: Self.pureV2Cgroup)
+        #expect(chosen == .v2(ownGroup: own, supervisorLeaf: own + "/dgrid-supervisor"))
+        let driver = try Cgroups.detectDriver(mountinfoPath: tree.path("mountinfo"), cgroupPath: tree.path("cgroup"),
+                                              hostRoot: tree.root, fs: tree)
+        #expect(driver.version == .v2)
+        #expect(tree.read(own + "/dgrid-supervisor/cgroup.procs") == "\(getpid())\n")
+        #expect(CgroupText.words(tree.read(own + "/cgroup.subtree_control")) == ["cpu", "memory", "pids"])
+    }
+
     @Test func rootlessWithoutDelegationIsUnavailableWithAReason() throws {
         let tree = try v2Tree(procs: "", subtree: "cpu memory pids")
         tree.setReadOnly(true)

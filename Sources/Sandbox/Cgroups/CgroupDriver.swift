@@ -96,7 +96,7 @@ public enum CgroupError: Error, Equatable, CustomStringConvertible {
         case .remove(let path, let errno):
             return "cgroup: removing \(path): \(String(cString: strerror(errno)))"
         case .noInternalProcesses(let group):
-            return "cgroup v2: \(group) holds processes, so it cannot enable memory, cpu and pids for child groups (the \"no internal processes\" rule); sandbox groups need a parent group without processes of its own, such as the root cgroup"
+            return "cgroup v2: \(group) holds processes, so it cannot enable memory, cpu and pids for child groups (the \"no internal processes\" rule); dgrid moves itself into a leaf only when it is alone there: run it alone in a delegated group (systemd Delegate=yes), or pass --no-cgroup-limits"
         case .invalidName(let name):
             return "cgroup: invalid group name '\(name)'; use 1-128 characters from A-Z a-z 0-9 _ -"
         }

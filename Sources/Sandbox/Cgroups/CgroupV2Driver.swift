@@ -15,14 +15,34 @@ public struct CgroupV2Driver: CgroupDriver {
     /// Creates `dgrid/` under `ownGroup` and enables memory, cpu and pids (those
     /// offered) in both `cgroup.subtree_control` files, so `create` is just mkdir
     /// and the limit writes. Call once per worker.
+    /// The leaf a worker that is alone in its group moves itself into, beside `dgrid/`.
+    static let supervisorLeafName = "dgrid-supervisor"
+
     public init(ownGroup: String) throws(CgroupError) {
         try self.init(ownGroup: ownGroup, fs: KernelCgroupFilesystem())
     }
 
-    init(ownGroup: String, fs: any CgroupFilesystem) throws(CgroupError) {
+    /// - Parameter supervisorLeaf: a group this process moves itself into first,
+    ///   so `ownGroup` holds no process and may enable controllers (cgroup v2's
+    ///   "no internal processes" rule).
+    init(ownGroup: String, supervisorLeaf: String? = nil, fs: any CgroupFilesystem) throws(CgroupError) {
         self.ownGroup = ownGroup.count > 1 && ownGroup.hasSuffix("/") ? String(ownGroup.dropLast()) : ownGroup
         self.fs = fs
+        if let supervisorLeaf { try Self.moveSelf(into: supervisorLeaf, fs: fs) }
         self.controllers = try Self.prepareParent(ownGroup: self.ownGroup, fs: fs)
+    }
+
+    private static func moveSelf(into leaf: String, fs: any CgroupFilesystem) throws(CgroupError) {
+        do throws(CgroupErrno) {
+            try CgroupTree.ensureDirectory(leaf, fs: fs)
+        } catch {
+            throw .create(path: leaf, errno: error.code)
+        }
+        do throws(CgroupErrno) {
+            try fs.write("\(getpid())", to: leaf + "/cgroup.procs")
+        } catch {
+            throw .write(path: leaf + "/cgroup.procs", value: "\(getpid())", errno: error.code)
+        }
     }
 
     var parent: String { ownGroup + "/dgrid" }

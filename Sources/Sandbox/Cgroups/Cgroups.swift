@@ -2,7 +2,10 @@ import Glibc
 
 /// Which hierarchy to use, and the worker's own group directory in it.
 enum CgroupPlan: Equatable, Sendable {
-    case v2(ownGroup: String)
+    /// `supervisorLeaf`: where this process moves itself first, when it is the
+    /// only process in its group (a systemd service with `Delegate=yes`), so the
+    /// group can enable controllers for its children.
+    case v2(ownGroup: String, supervisorLeaf: String? = nil)
     /// Controller → own group directory; co-mounted controllers share one.
     case v1(ownGroups: [String: String])
 }
@@ -37,8 +40,8 @@ public enum Cgroups {
 
     static func detectDriver(mountinfoPath: String, cgroupPath: String, hostRoot: String, fs: any CgroupFilesystem) throws(CgroupError) -> CgroupDriver {
         switch try plan(mountinfoPath: mountinfoPath, cgroupPath: cgroupPath, hostRoot: hostRoot, fs: fs) {
-        case .v2(let ownGroup):
-            return try CgroupV2Driver(ownGroup: ownGroup, fs: fs)
+        case .v2(let ownGroup, let supervisorLeaf):
+            return try CgroupV2Driver(ownGroup: ownGroup, supervisorLeaf: supervisorLeaf, fs: fs)
         case .v1(let ownGroups):
             return try CgroupV1Driver(ownGroups: ownGroups, fs: fs)
         }
@@ -56,7 +59,7 @@ public enum Cgroups {
         // when there is no v1 at all.
         var v2Refusal: (error: CgroupError, blocking: Bool)?
         switch v2Verdict(mounts: mounts, memberships: memberships, hostRoot: hostRoot, fs: fs) {
-        case .usable(let group): return .v2(ownGroup: group)
+        case .usable(let group, let supervisorLeaf): return .v2(ownGroup: group, supervisorLeaf: supervisorLeaf)
         case .refused(let error, let blocking): v2Refusal = (error, blocking)
         case .absent: break
         }
@@ -82,7 +85,7 @@ public enum Cgroups {
 
     private enum V2Verdict {
         case absent
-        case usable(String)
+        case usable(String, supervisorLeaf: String?)
         case refused(CgroupError, blocking: Bool)
     }
 
@@ -102,11 +105,15 @@ public enum Cgroups {
         if !v2Needed.allSatisfy(enabled.contains) {
             // Only the true root may enable controllers while holding processes.
             let isRoot = membership.path == "/" && mount.root == "/"
-            if !isRoot && CgroupText.hasProcesses(fs.read(group + "/cgroup.procs")) {
-                return .refused(.noInternalProcesses(group: group), blocking: true)
+            let procs = fs.read(group + "/cgroup.procs")
+            if !isRoot && CgroupText.hasProcesses(procs) {
+                // Alone in a delegated group: step into a leaf of it, as runc and
+                // systemd's own delegation docs do. Never move anyone else.
+                guard CgroupText.pids(procs).isEmpty else { return .refused(.noInternalProcesses(group: group), blocking: true) }
+                return .usable(group, supervisorLeaf: group + "/" + CgroupV2Driver.supervisorLeafName)
             }
         }
-        return .usable(group)
+        return .usable(group, supervisorLeaf: nil)
     }
 
     private static func notWritable(_ path: String) -> CgroupError {
