@@ -8,8 +8,9 @@ purpose=${1:-build}
 build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev libzstd-dev zlib1g-dev nettle-dev)
 # busybox-static: the rootfs tests and the demo run in; gcc: static probe binaries;
 # uidmap: newuidmap for the rootless test; util-linux: unshare, setpriv;
-# umoci, skopeo, zstd: real images built and copied by the image tests.
-test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd)
+# umoci, skopeo, zstd: real images built and copied by the image tests;
+# docker-registry, apache2-utils (htpasswd), curl: the loopback registry (scripts/registry.sh).
+test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd docker-registry apache2-utils curl)
 bench=("${test[@]}" hyperfine crun runc bubblewrap debootstrap pigz libarchive-tools time)
 demo=("${build[@]}" busybox-static python3)
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Testing
-@testable import dgrid
+@testable import DGridCLI
 
 /// The fast path must never disagree with ArgumentParser: for every command
 /// line it either declines (nil) or yields exactly what ArgumentParser parses.

@@ -3,16 +3,16 @@ import Glibc
 /// Small, errno-honest file helpers for the image store. Every path here is
 /// dgrid's own state (`$DGRID_HOME/...`, 0700), never content of an image, so
 /// opening by path is fine; image content is only ever read as blobs.
-enum FileIO {
+package enum FileIO {
     /// `open` retried on EINTR; -1 with errno otherwise.
-    static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0) -> Int32 {
+    package static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0) -> Int32 {
         while true {
             let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
             if fd >= 0 || errno != EINTR { return fd }
         }
     }
 
-    static func openat(_ dir: Int32, _ name: String, _ flags: Int32, _ mode: mode_t = 0) -> Int32 {
+    package static func openat(_ dir: Int32, _ name: String, _ flags: Int32, _ mode: mode_t = 0) -> Int32 {
         while true {
             let fd = Glibc.openat(dir, name, flags | O_CLOEXEC, mode)
             if fd >= 0 || errno != EINTR { return fd }
@@ -20,7 +20,7 @@ enum FileIO {
     }
 
     /// Reads up to `buffer.count` bytes; retried on EINTR. -1 with errno on failure.
-    static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+    package static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
         while true {
             let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
             if n >= 0 || errno != EINTR { return n }
@@ -28,7 +28,7 @@ enum FileIO {
     }
 
     /// Writes all of `bytes`; returns 0 or the errno that stopped it.
-    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
+    package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
         var offset = 0
         while offset < bytes.count {
             let n = Glibc.write(fd, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
@@ -43,7 +43,7 @@ enum FileIO {
     }
 
     /// The whole file at `path`, refused beyond `limit` bytes.
-    static func readFile(_ path: String, limit: Int, what: String) throws(ImageError) -> [UInt8] {
+    package static func readFile(_ path: String, limit: Int, what: String) throws(ImageError) -> [UInt8] {
         let fd = try openRegular(path)
         defer { close(fd) }
         return try readAll(fd, limit: limit, what: what, path: path)
@@ -52,7 +52,7 @@ enum FileIO {
     /// Opens `path` for reading only if it is a regular file (symlinks to
     /// one are fine: the content is verified, not trusted). O_NONBLOCK until
     /// checked, so a FIFO planted in an image layout cannot hang an import.
-    static func openRegular(_ path: String) throws(ImageError) -> Int32 {
+    package static func openRegular(_ path: String) throws(ImageError) -> Int32 {
         let fd = open(path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
         var info = stat()
@@ -69,7 +69,7 @@ enum FileIO {
         return fd
     }
 
-    static func readAll(_ fd: Int32, limit: Int, what: String, path: String) throws(ImageError) -> [UInt8] {
+    package static func readAll(_ fd: Int32, limit: Int, what: String, path: String) throws(ImageError) -> [UInt8] {
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
@@ -83,18 +83,18 @@ enum FileIO {
         }
     }
 
-    static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0
     }
 
-    static func isDirectory(_ path: String) -> Bool {
+    package static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
     }
 
     /// Names in a directory (without "." and ".."), or nil with errno.
-    static func list(_ path: String) -> [String]? {
+    package static func list(_ path: String) -> [String]? {
         guard let dir = opendir(path) else { return nil }
         defer { closedir(dir) }
         var names: [String] = []
@@ -108,7 +108,7 @@ enum FileIO {
     }
 
     /// fsync on a directory, so a rename in it survives a crash.
-    static func syncDirectory(_ path: String) {
+    package static func syncDirectory(_ path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY)
         if fd >= 0 {
             _ = fsync(fd)
@@ -117,14 +117,14 @@ enum FileIO {
     }
 
     /// A name no other writer picks: pid, time and randomness.
-    static func uniqueSuffix() -> String {
+    package static func uniqueSuffix() -> String {
         "\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
     }
 
     /// Replaces `path` with `bytes` atomically: a 0600 temp file in the same
     /// directory (O_EXCL), fsync, rename. Readers see the old or the new file,
     /// never a half-written one.
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ImageError) {
+    package static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ImageError) {
         let directory = parent(of: path)
         let temp = "\(directory)/.tmp-\(uniqueSuffix())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
@@ -148,7 +148,7 @@ enum FileIO {
 
     /// Removes `.ingest-*` and `.tmp-*` files in `directory` whose writer is
     /// gone (its flock is free): what a crash mid-write left. Returns how many.
-    static func removeAbandonedTemporaries(in directory: String) -> Int {
+    package static func removeAbandonedTemporaries(in directory: String) -> Int {
         var removed = 0
         for name in list(directory) ?? [] where name.hasPrefix(".ingest-") || name.hasPrefix(".tmp-") {
             let path = "\(directory)/\(name)"
@@ -160,7 +160,7 @@ enum FileIO {
         return removed
     }
 
-    static func parent(of path: String) -> String {
+    package static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
@@ -169,15 +169,15 @@ enum FileIO {
 /// An flock held for as long as this value lives (or until `release()`).
 /// flock locks belong to the open file description, so two opens in one
 /// process exclude each other just as two processes do.
-struct FileLock: ~Copyable {
+package struct FileLock: ~Copyable {
     private let fd: Int32
 
-    enum Mode {
+    package enum Mode {
         case shared, exclusive
     }
 
     /// Blocks until the lock is held. The lock file is created (0600) if missing.
-    init(path: String, mode: Mode) throws(ImageError) {
+    package init(path: String, mode: Mode) throws(ImageError) {
         guard let lock = try Self.take(path: path, mode: mode, wait: true) else {
             throw .system(operation: "lock", path: path, errno: EWOULDBLOCK)
         }
@@ -189,7 +189,7 @@ struct FileLock: ~Copyable {
     }
 
     /// nil when another holder has a conflicting lock and `wait` is false.
-    static func take(path: String, mode: Mode, wait: Bool) throws(ImageError) -> FileLock? {
+    package static func take(path: String, mode: Mode, wait: Bool) throws(ImageError) -> FileLock? {
         let fd = FileIO.open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw .system(operation: "open lock file", path: path, errno: errno) }
         let operation = (mode == .shared ? LOCK_SH : LOCK_EX) | (wait ? 0 : LOCK_NB)

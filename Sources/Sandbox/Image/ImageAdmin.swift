@@ -13,6 +13,11 @@ public struct ImageAdmin: Sendable {
         public let entry: AllowlistEntry
         /// The entry this one replaced, if the name was allowlisted before.
         public let previous: AllowlistEntry?
+
+        package init(entry: AllowlistEntry, previous: AllowlistEntry?) {
+            self.entry = entry
+            self.previous = previous
+        }
     }
 
     /// Pins `reference` (`NAME[:TAG]` resolved through the local index, or

@@ -102,10 +102,10 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-enum ImageText {
+package enum ImageText {
     /// Attacker-controlled text (names from tars, config values) made safe for
     /// one log line: control characters escaped, length capped.
-    static func shown(_ text: String, limit: Int = 200) -> String {
+    package static func shown(_ text: String, limit: Int = 200) -> String {
         var result = ""
         var count = 0
         for scalar in text.unicodeScalars {

@@ -7,6 +7,12 @@ public struct ImportedImage: Sendable {
         public let diffID: Digest
         /// nil when the layer was already unpacked (by an earlier import).
         public let report: UnpackReport?
+
+        package init(blob: Descriptor, diffID: Digest, report: UnpackReport?) {
+            self.blob = blob
+            self.diffID = diffID
+            self.report = report
+        }
     }
 
     /// The local names it was indexed under (`repository:tag`).
@@ -18,6 +24,14 @@ public struct ImportedImage: Sendable {
     /// Config values a run will refuse (a user name, a relative WorkingDir…);
     /// the image is stored, but `allow` and runs refuse it until they change.
     public let warnings: [String]
+
+    package init(names: [String], manifest: Descriptor, configDigest: Digest, layers: [Layer], warnings: [String]) {
+        self.names = names
+        self.manifest = manifest
+        self.configDigest = configDigest
+        self.layers = layers
+        self.warnings = warnings
+    }
 }
 
 /// `dgrid image import`: brings an image in from an OCI image layout

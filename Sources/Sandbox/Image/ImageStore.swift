@@ -26,7 +26,7 @@ public struct ImageStore: Sendable {
     /// An import holds this shared from its first blob to its index write, so
     /// `gc` (exclusive) never removes blobs or layers an import has brought in
     /// but not yet named.
-    let gcLockPath: String
+    package let gcLockPath: String
 
     public init(state: StateDirectory) throws(ImageError) {
         self.state = state

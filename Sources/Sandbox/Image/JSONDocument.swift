@@ -2,8 +2,8 @@ import FoundationEssentials
 
 /// JSON in and out for image documents, with decoding errors turned into one
 /// readable line ("manifest sha256:…: layers[2].digest: invalid digest …").
-enum JSONDocument {
-    static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], what: String) throws(ImageError) -> T {
+package enum JSONDocument {
+    package static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], what: String) throws(ImageError) -> T {
         do {
             return try JSONDecoder().decode(type, from: Data(bytes))
         } catch let error as DecodingError {
@@ -14,7 +14,7 @@ enum JSONDocument {
     }
 
     /// Sorted keys, no escaped slashes; pretty for files people read.
-    static func encode<T: Encodable>(_ value: T, pretty: Bool = false) throws(ImageError) -> [UInt8] {
+    package static func encode<T: Encodable>(_ value: T, pretty: Bool = false) throws(ImageError) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
             : [.sortedKeys, .withoutEscapingSlashes]

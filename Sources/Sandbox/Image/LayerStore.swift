@@ -33,7 +33,7 @@ public final class LayerStore: Sendable {
     /// already. The unpacker checks the uncompressed stream against `diffID`
     /// and renames into place only on success, so a layer directory is always
     /// complete. Returns the report, or nil when nothing had to be done.
-    func unpack(blobPath: String, mediaType: String, diffID: Digest) throws(ImageError) -> UnpackReport? {
+    package func unpack(blobPath: String, mediaType: String, diffID: Digest) throws(ImageError) -> UnpackReport? {
         if isUnpacked(diffID) { return nil }
         do {
             return try LayerUnpacker.unpack(blobPath: blobPath, mediaType: mediaType, expectedDiffID: diffID,

@@ -45,6 +45,6 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-func errnoText(_ code: Int32) -> String {
+package func errnoText(_ code: Int32) -> String {
     String(cString: strerror(code))
 }

@@ -3,9 +3,9 @@ import Glibc
 import Sandbox
 
 /// Shared by the `image` verbs: opening the store, one-line errors, tables, JSON.
-enum ImageCLI {
+package enum ImageCLI {
     /// The store under `$DGRID_HOME` (or the user's default state directory).
-    static func store() -> ImageStore {
+    package static func store() -> ImageStore {
         do {
             return try ImageStore.forThisUser()
         } catch {
@@ -14,17 +14,17 @@ enum ImageCLI {
     }
 
     /// One line on stderr, exit 1.
-    static func fail(_ error: Error) -> Never {
+    package static func fail(_ error: Error) -> Never {
         FileDescriptorWriter.write(Array("dgrid: \(error)\n".utf8), to: STDERR_FILENO)
         Glibc.exit(1)
     }
 
-    static func note(_ text: String) {
+    package static func note(_ text: String) {
         FileDescriptorWriter.write(Array("dgrid: \(text)\n".utf8), to: STDERR_FILENO)
     }
 
     /// Left-aligned columns, two spaces apart; the last column is not padded.
-    static func table(_ header: [String], _ rows: [[String]]) -> String {
+    package static func table(_ header: [String], _ rows: [[String]]) -> String {
         let all = [header] + rows
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { row in
@@ -34,7 +34,7 @@ enum ImageCLI {
         }.joined(separator: "\n")
     }
 
-    static func json<T: Encodable>(_ value: T) -> String {
+    package static func json<T: Encodable>(_ value: T) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(value) else { return "{}" }
@@ -42,7 +42,7 @@ enum ImageCLI {
     }
 
     /// Who approves: `--approved-by`, else the invoking user (through sudo too).
-    static func invokingUser() -> String {
+    package static func invokingUser() -> String {
         let env = ProcessEnvironment.current
         for key in ["SUDO_USER", "USER", "LOGNAME"] {
             if let value = env[key], !value.isEmpty { return value }
@@ -50,7 +50,7 @@ enum ImageCLI {
         return "uid \(getuid())"
     }
 
-    static func size(_ bytes: Int64) -> String {
+    package static func size(_ bytes: Int64) -> String {
         let units: [(Int64, String)] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
         for (unit, name) in units where bytes >= unit {
             let value = Double(bytes) / Double(unit)

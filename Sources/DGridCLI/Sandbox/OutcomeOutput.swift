@@ -89,8 +89,8 @@ enum OutcomeNotes {
     }
 }
 
-enum FileDescriptorWriter {
-    static func write(_ bytes: [UInt8], to fd: Int32) {
+package enum FileDescriptorWriter {
+    package static func write(_ bytes: [UInt8], to fd: Int32) {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Glibc
+
+/// The `dgrid` binary's command tree: the sandbox and the local image verbs.
+/// The verbs that talk to registries and Git run in `dgrid-remote` (see RemoteBinary).
+package struct DGrid: ParsableCommand {
+    package static let version = "0.1.0"
+
+    package static let configuration = CommandConfiguration(
+        commandName: "dgrid",
+        abstract: "Run tasks from a Git repository, each in its own hardened sandbox.",
+        discussion: """
+        Registry and grid verbs (\(RemoteBinary.verbList)) run in dgrid-remote, \
+        installed beside dgrid; `dgrid VERB --help` shows their options.
+        """,
+        version: version,
+        subcommands: [SandboxCommand.self, ImageCommand.self]
+    )
+
+    package init() {}
+
+    /// `dgrid`'s entry point: `sandbox run` in its canonical spelling skips
+    /// ArgumentParser (start latency), remote verbs exec `dgrid-remote`, and
+    /// ArgumentParser handles everything else.
+    package static func runFront() -> Never {
+        StandardStreams.ensureOpen()
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let options = SandboxRunFastPath.parse(arguments) {
+            Glibc.exit(options.execute())
+        }
+        if RemoteBinary.handles(arguments) {
+            RemoteBinary.exec(arguments)
+        }
+        run(Self.self)
+    }
+
+    /// Parses and runs `root`'s tree; exits with the command's status.
+    package static func run(_ root: ParsableCommand.Type) -> Never {
+        do {
+            var command = try root.parseAsRoot()
+            try command.run()
+            Glibc.exit(0)
+        } catch let exit as ExitCode {
+            Glibc.exit(exit.rawValue)
+        } catch {
+            // `sandbox run` promises 125 and one line for anything that stops the
+            // sandbox from being set up, flags it could not parse included.
+            let arguments = CommandLine.arguments.dropFirst().prefix(2)
+            if Array(arguments) == ["sandbox", "run"], root.exitCode(for: error) != .success {
+                let message = root.fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+                SandboxRun.fail(UsageError(message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message))
+            }
+            root.exit(withError: error)
+        }
+    }
+}
+
+package enum StandardStreams {
+    /// Descriptors 0-2 must exist before anything opens a pipe, or a pipe could
+    /// land on "stdout" and the sandbox's stdio wiring would clobber it.
+    package static func ensureOpen() {
+        for fd in Int32(0)...2 where fcntl(fd, F_GETFD) < 0 {
+            _ = open("/dev/null", O_RDWR)
+        }
+    }
+}

@@ -1,0 +1,3 @@
+import DGridCLI
+
+DGrid.runFront()
