@@ -63,9 +63,9 @@ let package = Package(
                 ]),
         .target(name: "Runner",
                 dependencies: [
-                    // CGit2 joins with the ledger (issue 4): linking libgit2 costs every
-                    // `dgrid` start ~3 ms of loading 20 libraries it would not use yet.
-                    "Sandbox",
+                    // libgit2, linked only into `dgrid-remote`: in `dgrid` its ~20 shared
+                    // libraries would cost every sandbox start ~3 ms of loading.
+                    "Sandbox", "CGit2",
                     .product(name: "Logging", package: "swift-log"),
                 ]),
         // The registry client (DESIGN §5, Image): async-http-client and NIO. A
@@ -80,7 +80,7 @@ let package = Package(
         // The command tree and its printing, shared by both executables.
         .target(name: "DGridCLI",
                 dependencies: [
-                    "Sandbox", "Runner",
+                    "Sandbox",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                     .product(name: "Logging", package: "swift-log"),
                 ]),
@@ -92,13 +92,13 @@ let package = Package(
                           linkerSettings: leanLinking),
         .executableTarget(name: "dgrid-remote",
                           dependencies: [
-                              "DGridCLI", "Registry",
+                              "DGridCLI", "Registry", "Runner",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                           ],
                           linkerSettings: leanLinking),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Registry", "CShims", "TestSupport"]),
-        .testTarget(name: "RunnerTests", dependencies: ["Runner"]),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "DGridCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]
 )
