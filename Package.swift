@@ -94,6 +94,7 @@ let package = Package(
                           dependencies: [
                               "DGridCLI", "Registry", "Runner",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                              .product(name: "Logging", package: "swift-log"),
                           ],
                           linkerSettings: leanLinking),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -10,9 +10,12 @@ build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev libzstd-d
 # uidmap: newuidmap for the rootless test; util-linux: unshare, setpriv;
 # umoci, skopeo, zstd: real images built and copied by the image tests;
 # docker-registry, apache2-utils (htpasswd), curl: the loopback registry (scripts/registry.sh).
-test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd docker-registry apache2-utils curl)
-bench=("${test[@]}" hyperfine crun runc bubblewrap debootstrap pigz libarchive-tools time)
-demo=("${build[@]}" busybox-static python3)
+# git: the ledger tests set up and inspect repositories with it and serve them with
+# `git daemon` / git-http-backend (scripts/git-daemon.sh, git-http.sh); dgrid itself uses only libgit2.
+# lighttpd: the smart-HTTP server with basic auth in front of git-http-backend (scripts/git-http.sh).
+test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd docker-registry apache2-utils curl git lighttpd)
+bench=("${test[@]}" hyperfine crun runc bubblewrap debootstrap pigz libarchive-tools time bc git)
+demo=("${build[@]}" busybox-static python3 git)
 
 case "$purpose" in
   build) wanted=("${build[@]}") ;;

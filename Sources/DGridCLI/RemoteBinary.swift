@@ -5,7 +5,7 @@ import Glibc
 /// each `sandbox run` start; the verbs that reach the network go there.
 package enum RemoteBinary {
     /// Command-line prefixes handed over whole.
-    static let verbs: [[String]] = [["image", "pull"]]
+    static let verbs: [[String]] = [["image", "pull"], ["init"], ["submit"], ["worker"], ["status"], ["result"], ["fold"]]
 
     static var verbList: String { verbs.map { $0.joined(separator: " ") }.joined(separator: ", ") }
 

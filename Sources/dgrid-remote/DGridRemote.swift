@@ -12,7 +12,8 @@ struct DGridRemote: ParsableCommand {
         commandName: "dgrid",
         abstract: "dgrid's registry and grid verbs (run through `dgrid`).",
         version: DGrid.version,
-        subcommands: [RemoteImageCommand.self]
+        subcommands: [RemoteImageCommand.self, GridInitCommand.self, GridSubmitCommand.self, GridWorkerCommand.self,
+                      GridStatusCommand.self, GridResultCommand.self, GridFoldCommand.self]
     )
 
     static func main() {

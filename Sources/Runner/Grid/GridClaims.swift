@@ -1,0 +1,74 @@
+import Foundation
+
+/// A claim this worker holds: the ref's current commit and what it says.
+struct HeldClaim: Sendable {
+    let taskID: String
+    var commit: GitOID
+    var record: ClaimRecord
+}
+
+/// Claims are refs (DESIGN §6): creating `refs/dgrid/claims/<id>` is exclusive,
+/// renewal and takeover are compare-and-swap moves onto the previous claim
+/// commit, so exactly one worker holds a task at a time.
+struct GridClaims {
+    let connection: GridConnection
+    var settings: GridSettings { connection.settings }
+
+    static func refName(_ taskID: String) -> String { GridConnection.claimsPrefix + taskID }
+
+    /// The claim record in a claim commit; nil when unreadable (treated as expired).
+    func record(at commit: GitOID) throws(GridError) -> ClaimRecord? {
+        try connection.file("claim.json", of: commit, limit: 64 * 1024).flatMap(ClaimRecord.parse)
+    }
+
+    /// Whether a claim still binds: readable and its lease not yet over.
+    func isLive(_ commit: GitOID, now: Date) throws(GridError) -> Bool {
+        guard let record = try record(at: commit), let until = ISOTime.parse(record.leaseUntil) else { return false }
+        return until > now
+    }
+
+    /// Tries to take `taskID`: a new claim, or a takeover of `expired` (the
+    /// claim commit seen in the snapshot). nil when another worker won.
+    func claim(_ taskID: String, takingOver expired: GitOID?, now: Date) throws(GridError) -> HeldClaim? {
+        let previous = try expired.flatMap { (commit) throws(GridError) in try record(at: commit) }
+        let claimRecord = ClaimRecord(taskID: taskID, nodeID: settings.nodeID, attempt: (previous?.attempt ?? 0) + 1,
+                                 claimedAt: ISOTime.string(now),
+                                 leaseUntil: ISOTime.string(now.addingTimeInterval(settings.leaseSeconds)), progress: nil)
+        let name = Self.refName(taskID)
+        let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate) in
+            let commit = try ledger.commit(parent: expired, changes: [LedgerChange(path: "claim.json", content: claimRecord.json())],
+                                           message: "claim \(taskID) by \(settings.nodeID) (attempt \(claimRecord.attempt))")
+            if let expired {
+                return (commit, try ledger.updateRef(name, from: expired, to: commit))
+            }
+            return (commit, try ledger.createRef(name, target: commit))
+        }
+        guard outcome.1 == .applied else { return nil }
+        return HeldClaim(taskID: taskID, commit: outcome.0, record: claimRecord)
+    }
+
+    /// Pushes the lease forward. false when the claim was taken over (our lease had lapsed).
+    func renew(_ claim: inout HeldClaim, now: Date) throws(GridError) -> Bool {
+        var record = claim.record
+        record.leaseUntil = ISOTime.string(now.addingTimeInterval(settings.leaseSeconds))
+        let current = claim.commit
+        let name = Self.refName(claim.taskID)
+        let renewed = record
+        let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate) in
+            let commit = try ledger.commit(parent: current, changes: [LedgerChange(path: "claim.json", content: renewed.json())],
+                                           message: "renew \(claim.taskID) by \(settings.nodeID)")
+            return (commit, try ledger.updateRef(name, from: current, to: commit))
+        }
+        guard outcome.1 == .applied else { return false }
+        claim.commit = outcome.0
+        claim.record = renewed
+        return true
+    }
+
+    /// Gives a claim back (SIGTERM before the task ran to the end): deletes the ref if it is still ours.
+    func release(_ claim: HeldClaim) throws(GridError) {
+        _ = try connection.withLedger { (ledger) throws(LedgerError) in
+            try ledger.deleteRef(Self.refName(claim.taskID), expected: claim.commit)
+        }
+    }
+}

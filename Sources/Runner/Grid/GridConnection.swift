@@ -1,0 +1,85 @@
+import Foundation
+
+/// One grid's ledger, shared by a worker's slots. libgit2 objects are not
+/// safe to use from several threads at once, so every Git operation goes
+/// through `withLedger`; sandboxes run outside it, in parallel.
+public final class GridConnection: @unchecked Sendable {
+    public let settings: GridSettings
+    private let ledger: GitLedger
+    private let lock = NSLock()
+    /// The refs seen at the last snapshot: main and refs/dgrid/* are fetched only when they moved.
+    private var lastFetched: [String: GitOID] = [:]
+
+    public static let mainRef = "refs/heads/main"
+    static let claimsPrefix = "refs/dgrid/claims/"
+    static let resultsPrefix = "refs/dgrid/results/"
+    static let nodesPrefix = "refs/dgrid/nodes/"
+
+    public init(settings: GridSettings) throws(GridError) {
+        self.settings = settings
+        let mirror = try settings.mirrorPath()
+        do {
+            ledger = try GitLedger(remote: settings.repository, mirrorPath: mirror, credentials: settings.credentials)
+        } catch {
+            throw .ledger(error)
+        }
+    }
+
+    func withLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            return try body(ledger)
+        } catch {
+            throw .ledger(error)
+        }
+    }
+
+    /// The grid as it is now: one listing of every ref, then a fetch of those that moved.
+    func snapshot() throws(GridError) -> GridSnapshot {
+        try withLedger { (ledger) throws(LedgerError) -> GridSnapshot in
+            let refs = try ledger.remoteRefs()
+            let wanted = refs.filter { $0.key == Self.mainRef || $0.key.hasPrefix("refs/dgrid/") }
+            let moved = wanted.filter { lastFetched[$0.key] != $0.value }.map(\.key).sorted()
+            if !moved.isEmpty { try ledger.fetch(moved) }
+            lastFetched = wanted
+            let main = refs[Self.mainRef]
+            let files = try main.map { (tip) throws(LedgerError) in try ledger.tree(of: tip) } ?? [:]
+            return GridSnapshot(mainTip: main, files: files,
+                                claims: Self.taskRefs(refs, prefix: Self.claimsPrefix),
+                                results: Self.taskRefs(refs, prefix: Self.resultsPrefix),
+                                nodes: Self.nodeRefs(refs))
+        }
+    }
+
+    /// Refs under `prefix` whose last component is a valid task id; anything else a writer pushed is ignored.
+    static func taskRefs(_ refs: [String: GitOID], prefix: String) -> [String: GitOID] {
+        var result: [String: GitOID] = [:]
+        for (name, oid) in refs where name.hasPrefix(prefix) {
+            let id = String(name.dropFirst(prefix.count))
+            if TaskParser.isValidTaskID(id) { result[id] = oid }
+        }
+        return result
+    }
+
+    static func nodeRefs(_ refs: [String: GitOID]) -> [String: GitOID] {
+        var result: [String: GitOID] = [:]
+        for (name, oid) in refs where name.hasPrefix(nodesPrefix) {
+            let id = String(name.dropFirst(nodesPrefix.count))
+            if LedgerLayout.isValidNodeID(id) { result[id] = oid }
+        }
+        return result
+    }
+
+    /// A file of a commit (a claim, a result), bounded.
+    func file(_ path: String, of commit: GitOID, limit: Int = 1 << 20) throws(GridError) -> [UInt8]? {
+        try withLedger { (ledger) throws(LedgerError) -> [UInt8]? in
+            guard let blob = try ledger.tree(of: commit)[path] else { return nil }
+            return try ledger.blob(blob, limit: limit)
+        }
+    }
+
+    func blob(_ id: GitOID, limit: Int) throws(GridError) -> [UInt8] {
+        try withLedger { (ledger) throws(LedgerError) -> [UInt8] in try ledger.blob(id, limit: limit) }
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+
+/// The fold (DESIGN §6): one batched commit on main that moves claimed tasks
+/// to `in_progress/`, finished ones to `completed/`, `failed/` or `rejected/`
+/// with their `.log`, refreshes `nodes/`, and then deletes the result and
+/// claim refs it folded. main is only ever moved by compare-and-swap from the
+/// tip the fold read, so two folders racing cannot both apply; folding again
+/// finds nothing to do. A result for a task main already shows as finished is
+/// kept under `tasks/late/`, never as a second completed file.
+public struct GridFold {
+    let connection: GridConnection
+
+    public init(connection: GridConnection) {
+        self.connection = connection
+    }
+
+    public struct Summary: Sendable, CustomStringConvertible {
+        public var finished = 0, started = 0, rejected = 0, late = 0, nodes = 0
+        public var mainMoved = false
+
+        public var description: String {
+            mainMoved
+                ? "folded \(finished) finished (\(rejected) rejected), \(started) started, \(late) late results, \(nodes) node records"
+                : "nothing to fold"
+        }
+    }
+
+    public func run(attempts: Int = 8) throws(GridError) -> Summary {
+        for _ in 0..<attempts {
+            let snapshot = try connection.snapshot()
+            guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
+            let (changes, folded, summary) = try plan(snapshot)
+            if !changes.isEmpty {
+                let list = changes.sorted { $0.key < $1.key }.map { LedgerChange(path: $0.key, content: $0.value) }
+                var moved = summary
+                moved.mainMoved = true
+                let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> RefUpdate in
+                    let commit = try ledger.commit(parent: main, changes: list, message: "dgrid fold: \(moved)")
+                    return try ledger.updateRef(GridConnection.mainRef, from: main, to: commit)
+                }
+                guard outcome == .applied else { continue }
+            }
+            // Only once main records them: a crash before this leaves refs the next fold deletes.
+            for (name, expected) in folded {
+                _ = try connection.withLedger { (ledger) throws(LedgerError) in try ledger.deleteRef(name, expected: expected) }
+            }
+            var result = summary
+            result.mainMoved = !changes.isEmpty
+            return result
+        }
+        throw .contention(operation: "fold", attempts: attempts)
+    }
+
+    /// What the fold would write on main, and the refs it may then delete.
+    func plan(_ snapshot: GridSnapshot) throws(GridError) -> (changes: [String: [UInt8]?], folded: [(String, GitOID)], summary: Summary) {
+        var changes: [String: [UInt8]?] = [:]
+        var folded: [(String, GitOID)] = []
+        var summary = Summary()
+        let finished = snapshot.finishedTaskIDs
+        let maxTaskBytes = connection.settings.limits.maxFileBytes
+        let results = GridResults(connection: connection)
+
+        for (taskID, commit) in snapshot.results.sorted(by: { $0.key < $1.key }) {
+            folded.append((GridResults.refName(taskID), commit))
+            if let claim = snapshot.claims[taskID] { folded.append((GridClaims.refName(taskID), claim)) }
+            guard let (record, recordBytes, task) = try results.read(commit, maxTaskBytes: maxTaskBytes),
+                  record.taskID == taskID, LedgerLayout.isValidNodeID(record.nodeID) else { continue }
+            if finished.contains(taskID) {
+                // Folded already (by us, or by a folder racing us that has not
+                // deleted the ref yet): the same record on main is no late result.
+                var sameRecord = false
+                for blob in snapshot.foldedLogs(of: taskID) where try connection.blob(blob, limit: 4 << 20) == recordBytes {
+                    sameRecord = true
+                }
+                if sameRecord { continue }
+                let path = "tasks/late/\(record.nodeID)-\(taskID)-\(commit.hex.prefix(12)).json\(LedgerLayout.logSuffix)"
+                if snapshot.files[path] == nil {
+                    changes[path] = recordBytes
+                    summary.late += 1
+                }
+                continue
+            }
+            let destination: String
+            switch record.status {
+            case "completed": destination = LedgerLayout.completedPath(node: record.nodeID, taskID: taskID)
+            case "rejected": destination = LedgerLayout.rejectedPath(taskID: taskID); summary.rejected += 1
+            default: destination = LedgerLayout.failedPath(node: record.nodeID, taskID: taskID)
+            }
+            for path in snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID) { changes[path] = .some(nil) }
+            var taskBytes = task
+            if taskBytes.isEmpty, let queued = snapshot.queuePaths(of: taskID).first, let blob = snapshot.files[queued] {
+                taskBytes = try connection.blob(blob, limit: maxTaskBytes + 1)
+            }
+            changes[destination] = taskBytes
+            changes[destination + LedgerLayout.logSuffix] = recordBytes
+            summary.finished += 1
+        }
+
+        let claims = GridClaims(connection: connection)
+        for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key })
+        where snapshot.results[taskID] == nil && !finished.contains(taskID) {
+            guard let record = try claims.record(at: commit), record.taskID == taskID,
+                  LedgerLayout.isValidNodeID(record.nodeID) else { continue }
+            let target = LedgerLayout.inProgressPath(node: record.nodeID, taskID: taskID)
+            guard snapshot.files[target] == nil else { continue }
+            // The task file moves from the queue, or from the in_progress name of the worker it was taken from.
+            guard let source = snapshot.queuePaths(of: taskID).first ?? snapshot.inProgressPaths(of: taskID).first,
+                  let blob = snapshot.files[source] else { continue }
+            for path in snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID) { changes[path] = .some(nil) }
+            changes[target] = try connection.blob(blob, limit: maxTaskBytes + 1)
+            summary.started += 1
+        }
+
+        for (node, commit) in snapshot.nodes.sorted(by: { $0.key < $1.key }) {
+            guard let bytes = try connection.file("node.json", of: commit, limit: 64 * 1024),
+                  NodeRecord.parse(bytes)?.nodeID == node else { continue }
+            let path = LedgerLayout.nodePath(node: node)
+            let current = try snapshot.files[path].map { (blob) throws(GridError) in try connection.blob(blob, limit: 64 * 1024) }
+            if current != bytes {
+                changes[path] = bytes
+                summary.nodes += 1
+            }
+        }
+        return (changes, folded, summary)
+    }
+}

@@ -1,0 +1,30 @@
+/// Results are refs too (DESIGN §6): `refs/dgrid/results/<id>` is created
+/// once, never moved, so a task has at most one published result however
+/// many workers ran it (a lapsed lease, a takeover).
+struct GridResults {
+    let connection: GridConnection
+
+    static func refName(_ taskID: String) -> String { GridConnection.resultsPrefix + taskID }
+
+    /// Publishes `record` (with the task file beside it) on top of the claim.
+    /// false when a result for the task already exists.
+    func publish(_ record: ResultRecord, taskBytes: [UInt8], claim: GitOID?) throws(GridError) -> Bool {
+        let name = Self.refName(record.taskID)
+        let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> RefUpdate in
+            let commit = try ledger.commit(parent: claim, changes: [
+                LedgerChange(path: "result.json", content: record.json()),
+                LedgerChange(path: "task.json", content: taskBytes),
+            ], message: "\(record.status) \(record.taskID) on \(record.nodeID)")
+            return try ledger.createRef(name, target: commit)
+        }
+        return outcome == .applied
+    }
+
+    /// The record and task bytes of a result commit; nil when unreadable.
+    func read(_ commit: GitOID, maxTaskBytes: Int) throws(GridError) -> (record: ResultRecord, recordBytes: [UInt8], task: [UInt8])? {
+        guard let bytes = try connection.file("result.json", of: commit, limit: 4 << 20),
+              let record = ResultRecord.parse(bytes) else { return nil }
+        let task = try connection.file("task.json", of: commit, limit: maxTaskBytes + 1) ?? []
+        return (record, bytes, task)
+    }
+}

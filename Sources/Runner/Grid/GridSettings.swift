@@ -1,0 +1,54 @@
+import Foundation
+import Sandbox
+
+/// What a worker (or `submit`, `status`, `fold`) needs to reach one grid.
+/// Flags win over D-GRID's environment names, which win over these defaults
+/// (DESIGN §8); the CLI fills it in.
+public struct GridSettings: Sendable {
+    /// The grid repository: file://, git://, http(s)://, ssh:// or a local path.
+    public var repository: String
+    public var nodeID: String
+    /// Parallel task slots (`MAX_PARALLEL_TASKS`).
+    public var slots: Int = 1
+    /// How long a silent worker keeps its claims (default 3× the heartbeat).
+    public var leaseSeconds: Double = 90
+    /// How often running tasks' leases and the node record are renewed (`HEARTBEAT_INTERVAL`).
+    public var heartbeatSeconds: Double = 30
+    /// Base polling interval (`PULL_INTERVAL`); idle workers back off ×1.5 up to `pollCeilingSeconds`.
+    public var pollSeconds: Double = 10
+    public var pollCeilingSeconds: Double = 120
+    /// At most one fold per this many seconds from one worker.
+    public var foldIntervalSeconds: Double = 5
+    /// Shards of the queue; a worker prefers `ownShards` and steals from the rest.
+    public var shardCount: Int = 16
+    public var ownShards: Set<Int> = []
+    /// The image a task runs in when it names none: the embedded default.
+    public var defaultImage: String = "dgrid/busybox:latest"
+    /// The worker's maxima; task requests above them are refused.
+    public var limits: TaskLimits = TaskLimits()
+    /// Limits a task gets when it asks for none (`DOCKER_MEMORY`, `DOCKER_CPUS`).
+    public var defaultMemoryBytes: UInt64? = 512 << 20
+    public var defaultCPUs: Double? = 1
+    public var defaultPids: Int? = 256
+    public var outputLimit: Int = 10 * 1024
+    public var credentials: GitCredentials = .none
+    public var state: StateDirectory
+
+    public init(repository: String, nodeID: String, state: StateDirectory) {
+        self.repository = repository
+        self.nodeID = nodeID
+        self.state = state
+    }
+
+    /// `$DGRID_HOME/grids/<hash of the URL>`: one bare mirror per grid.
+    public func mirrorPath() throws(GridError) -> String {
+        var hasher = DigestHasher()
+        hasher.update(Array(repository.utf8))
+        let name = String(hasher.finalize().hex.prefix(16))
+        do {
+            return try state.directory("grids/" + name)
+        } catch {
+            throw .local("cannot create the grid mirror directory: \(error)")
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+
+/// `dgrid status` and `dgrid result`: read-only views of main and the refs.
+public struct GridStatus {
+    let connection: GridConnection
+
+    public init(connection: GridConnection) {
+        self.connection = connection
+    }
+
+    public struct Counts: Sendable, Codable, Equatable {
+        public var queued = 0, inProgress = 0, completed = 0, failed = 0, rejected = 0, late = 0
+        /// Refs not yet folded: claims of running tasks, published results.
+        public var claims = 0, results = 0
+        public var nodes: [String] = []
+        public var mainTip: String?
+
+        enum CodingKeys: String, CodingKey {
+            case queued, inProgress = "in_progress", completed, failed, rejected, late, claims, results, nodes, mainTip = "main"
+        }
+    }
+
+    public func counts() throws(GridError) -> Counts {
+        let snapshot = try connection.snapshot()
+        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
+        var counts = Counts()
+        counts.mainTip = snapshot.mainTip?.hex
+        counts.queued = snapshot.queue.count
+        for path in snapshot.files.keys where path.hasSuffix(".json") {
+            if GridSnapshot.stem(path, under: "tasks/in_progress/") != nil { counts.inProgress += 1 }
+            if GridSnapshot.stem(path, under: "tasks/completed/") != nil { counts.completed += 1 }
+            if GridSnapshot.stem(path, under: "tasks/failed/") != nil { counts.failed += 1 }
+            if GridSnapshot.stem(path, under: "tasks/rejected/") != nil { counts.rejected += 1 }
+        }
+        counts.late = snapshot.files.keys.filter { $0.hasPrefix("tasks/late/") }.count
+        counts.claims = snapshot.claims.count
+        counts.results = snapshot.results.count
+        counts.nodes = snapshot.knownNodes.sorted()
+        return counts
+    }
+
+    /// A task's result record: from main when folded, else from its result ref. nil when none yet.
+    public func result(of taskID: String) throws(GridError) -> (record: ResultRecord, bytes: [UInt8], folded: Bool)? {
+        guard TaskParser.isValidTaskID(taskID) else { throw .local("invalid task id '\(taskID)'") }
+        let snapshot = try connection.snapshot()
+        let nodes = snapshot.knownNodes
+        for (path, blob) in snapshot.files.sorted(by: { $0.key < $1.key }) where path.hasSuffix(".json" + LedgerLayout.logSuffix) {
+            let taskPath = String(path.dropLast(LedgerLayout.logSuffix.count))
+            let matches: Bool
+            if let stem = GridSnapshot.stem(taskPath, under: "tasks/rejected/") {
+                matches = stem == taskID
+            } else if let stem = GridSnapshot.stem(taskPath, under: "tasks/completed/") ?? GridSnapshot.stem(taskPath, under: "tasks/failed/") {
+                matches = GridSnapshot.taskIDs(inNodeTaskName: stem, knownNodes: nodes).contains(taskID)
+            } else {
+                matches = false
+            }
+            guard matches else { continue }
+            let bytes = try connection.blob(blob, limit: 4 << 20)
+            if let record = ResultRecord.parse(bytes), record.taskID == taskID { return (record, bytes, true) }
+        }
+        if let commit = snapshot.results[taskID],
+           let (record, bytes, _) = try GridResults(connection: connection).read(commit, maxTaskBytes: connection.settings.limits.maxFileBytes),
+           record.taskID == taskID {
+            return (record, bytes, false)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import Logging
+import Sandbox
+import Synchronization
+
+/// `dgrid worker` (DESIGN §7): `slots` threads, each picking, claiming,
+/// verifying, running in the sandbox, publishing; one heartbeat thread
+/// renewing the leases of running tasks and the node record; folds at most
+/// once per interval. Git operations are serialised by the connection;
+/// sandboxes run in parallel.
+public final class GridWorker: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// Drain what is claimable now, then fold and exit.
+        public var once = false
+        public var maxTasks: Int?
+        public init() {}
+    }
+
+    public struct Summary: Sendable {
+        public var completed = 0, failed = 0, rejected = 0, lost = 0
+        public var ran: Int { completed + failed + rejected }
+    }
+
+    let connection: GridConnection
+    let options: Options
+    let logger: Logger
+    let runner: SandboxRunner
+    let store: ImageStore?
+    private let lock = NSLock()
+    private var summary = Summary()
+    private var started = 0
+    private var running: [String: HeldClaim] = [:]
+    private var lastFold = Date.distantPast
+    /// Set by SIGTERM (through `stop()`): no new claims; running tasks finish.
+    private let stopping = Atomic<Bool>(false)
+
+    public init(connection: GridConnection, options: Options, logger: Logger) {
+        self.connection = connection
+        self.options = options
+        self.logger = logger
+        runner = SandboxRunner.forThisHost()
+        store = try? ImageStore(state: connection.settings.state)
+    }
+
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+    }
+
+    public func run() throws(GridError) -> Summary {
+        let settings = connection.settings
+        runner.removeStaleGroups()
+        try NodeHeartbeat(connection: connection).beat(status: "active")
+        logger.info("worker started", metadata: ["node": "\(settings.nodeID)", "slots": "\(settings.slots)",
+                                                  "repo": "\(settings.repository)"])
+        let heartbeat = Thread { [self] in heartbeatLoop() }
+        heartbeat.start()
+        let group = DispatchGroup()
+        for slot in 0..<max(1, settings.slots) {
+            group.enter()
+            let thread = Thread { [self] in
+                slotLoop(slot)
+                group.leave()
+            }
+            thread.stackSize = 4 << 20
+            thread.start()
+        }
+        group.wait()
+        stopping.store(true, ordering: .relaxed)
+        // The last beat first, so the closing fold carries it and a fold after ours finds nothing.
+        try? NodeHeartbeat(connection: connection).beat(status: "stopped")
+        let folded = try GridFold(connection: connection).run()
+        logger.info("fold", metadata: ["result": "\(folded)"])
+        return lock.withLock { summary }
+    }
+
+    private func slotLoop(_ slot: Int) {
+        let settings = connection.settings
+        var idle = settings.pollSeconds
+        while !stopping.load(ordering: .relaxed) {
+            let allowed = lock.withLock { () -> Bool in
+                if let max = options.maxTasks, started >= max { return false }
+                started += 1
+                return true
+            }
+            guard allowed else { return }
+            let pick: TaskPicker.Pick?
+            do {
+                pick = try TaskPicker(connection: connection).next()
+            } catch {
+                lock.withLock { started -= 1 }
+                logger.warning("cannot reach the grid", metadata: ["slot": "\(slot)", "error": "\(error)"])
+                if options.once { return }
+                Self.sleep(Self.jittered(idle))
+                idle = min(idle * 1.5, settings.pollCeilingSeconds)
+                continue
+            }
+            guard let pick else {
+                lock.withLock { started -= 1 }
+                if options.once { return }
+                Self.sleep(Self.jittered(idle))
+                idle = min(idle * 1.5, settings.pollCeilingSeconds)
+                continue
+            }
+            idle = settings.pollSeconds
+            execute(pick, slot: slot)
+            foldIfDue()
+        }
+    }
+
+    private func execute(_ pick: TaskPicker.Pick, slot: Int) {
+        let settings = connection.settings
+        let claim = pick.claim
+        let id = claim.taskID
+        lock.withLock { running[id] = claim }
+        logger.info("claimed", metadata: ["task": "\(id)", "slot": "\(slot)", "attempt": "\(claim.record.attempt)"])
+        let execution = TaskExecution(settings: settings, runner: runner, store: store)
+        let finished: TaskExecution.Finished
+        switch TaskParser.parse(pick.taskBytes, limits: settings.limits) {
+        case .failure(let rejection):
+            finished = execution.rejected(id, reason: rejection.reason, attempt: claim.record.attempt)
+        case .success(let task) where task.taskID != id:
+            finished = execution.rejected(id, reason: "task_id '\(task.taskID)' does not match the file name '\(id)'",
+                                          attempt: claim.record.attempt)
+        case .success(let task):
+            finished = execution.run(task, attempt: claim.record.attempt)
+        }
+        let current = lock.withLock { running.removeValue(forKey: id) } ?? claim
+        do {
+            let published = try GridResults(connection: connection).publish(finished.record, taskBytes: pick.taskBytes,
+                                                                            claim: current.commit)
+            lock.withLock {
+                switch finished.record.status {
+                case "completed": summary.completed += 1
+                case "rejected": summary.rejected += 1
+                default: summary.failed += 1
+                }
+                if !published { summary.lost += 1 }
+            }
+            logger.info(published ? "published" : "result already published by another worker; ours dropped",
+                        metadata: ["task": "\(id)", "status": "\(finished.record.status)", "detail": "\(finished.note)"])
+        } catch {
+            // The claim's lease runs out and another worker runs the task again: nothing is lost.
+            logger.error("cannot publish result", metadata: ["task": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    private func foldIfDue() {
+        let due = lock.withLock { () -> Bool in
+            guard Date().timeIntervalSince(lastFold) >= connection.settings.foldIntervalSeconds else { return false }
+            lastFold = Date()
+            return true
+        }
+        guard due, !options.once else { return }
+        do {
+            let folded = try GridFold(connection: connection).run()
+            logger.info("fold", metadata: ["result": "\(folded)"])
+        } catch {
+            logger.warning("fold failed; another worker or a later fold will do it", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func heartbeatLoop() {
+        let settings = connection.settings
+        var nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
+        while !stopping.load(ordering: .relaxed) {
+            Self.sleep(0.2)
+            guard Date() >= nextBeat else { continue }
+            nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
+            let held = lock.withLock { Array(running.values) }
+            let claims = GridClaims(connection: connection)
+            for var claim in held {
+                do {
+                    if try claims.renew(&claim, now: Date()) {
+                        lock.withLock { if running[claim.taskID] != nil { running[claim.taskID] = claim } }
+                    } else {
+                        logger.warning("lease lost: another worker took the task over", metadata: ["task": "\(claim.taskID)"])
+                    }
+                } catch {
+                    logger.warning("cannot renew lease", metadata: ["task": "\(claim.taskID)", "error": "\(error)"])
+                }
+            }
+            do {
+                try NodeHeartbeat(connection: connection).beat(status: "active")
+            } catch {
+                logger.warning("cannot publish heartbeat", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    static func jittered(_ seconds: Double) -> Double {
+        seconds * Double.random(in: 0.8...1.2)
+    }
+
+    static func sleep(_ seconds: Double) {
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+}

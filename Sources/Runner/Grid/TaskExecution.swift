@@ -1,0 +1,85 @@
+import Foundation
+import Sandbox
+
+/// Runs one claimed task in the sandbox and turns the outcome into the
+/// result record the grid publishes (DESIGN §6). The sandbox API is the only
+/// way in: SandboxSpec in, Outcome out.
+struct TaskExecution {
+    let settings: GridSettings
+    let runner: SandboxRunner
+    let store: ImageStore?
+
+    /// What a task run produced: the record, and a one-line note for the log.
+    struct Finished {
+        let record: ResultRecord
+        let note: String
+    }
+
+    func run(_ task: TaskFile, attempt: Int) -> Finished {
+        let started = Date()
+        let image = task.image ?? settings.defaultImage
+        let resolved: ResolvedImage
+        do {
+            guard let store else { throw GridError.local("no image store on this worker") }
+            resolved = try ImageResolver(store: store).resolve(reference: image)
+        } catch {
+            return rejected(task.taskID, reason: "image \(image): \(error)", started: started, attempt: attempt)
+        }
+        defer { resolved.lease.release() }
+
+        var spec = SandboxSpec(layers: resolved.layerDirectories, command: ["/bin/sh", "-c", task.script],
+                               environment: resolved.config.environment + task.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+        spec.workingDirectory = resolved.config.workingDirectory
+        if let user = resolved.config.user { spec.user = user }
+        spec.timeoutSeconds = Double(task.timeoutSeconds)
+        spec.outputLimit = settings.outputLimit
+        spec.limits.memoryBytes = task.resources.memoryBytes ?? settings.defaultMemoryBytes
+        spec.limits.pids = task.resources.pids ?? settings.defaultPids
+        if let cpus = task.resources.cpus ?? settings.defaultCPUs {
+            spec.limits.cpus = try? CPUQuota(cpus: cpus)
+        }
+        do {
+            spec.seccomp = try DefaultSeccomp.filter(state: settings.state)
+        } catch {
+            return rejected(task.taskID, reason: "seccomp: \(error)", started: started, attempt: attempt, status: "failed")
+        }
+
+        let outcome: Outcome
+        do {
+            outcome = try runner.run(spec)
+        } catch {
+            // The sandbox could not be set up: the worker's fault or the image's, not the task's exit.
+            return rejected(task.taskID, reason: "sandbox setup failed: \(error)", started: started, attempt: attempt, status: "failed")
+        }
+        let finished = Date()
+        var hasher = DigestHasher()
+        hasher.update(outcome.stdout.bytes)
+        let ok = outcome.exitCode == 0 && !outcome.timedOut && !outcome.oomKilled
+        let record = ResultRecord(
+            taskID: task.taskID, nodeID: settings.nodeID, exitCode: outcome.exitCode,
+            stdout: outcome.stdout.text, stderr: outcome.stderr.text,
+            timestamp: ISOTime.string(finished), status: ok ? "completed" : "failed",
+            startedAt: ISOTime.string(started), finishedAt: ISOTime.string(finished),
+            durationMs: Int64(outcome.durationMs), timedOut: outcome.timedOut, oomKilled: outcome.oomKilled,
+            signal: outcome.signal, cpuMs: outcome.cpuMs.map(Int64.init), maxRSSBytes: outcome.maxRssBytes,
+            stdoutBytes: outcome.stdout.totalBytes, stdoutTruncated: outcome.stdout.truncated,
+            stderrBytes: outcome.stderr.totalBytes, stderrTruncated: outcome.stderr.truncated,
+            stdoutSHA256: "sha256:" + hasher.finalize().hex, imageDigest: resolved.manifestDigest.description,
+            attempt: attempt, workerVersion: RunnerInfo.workerVersion)
+        let how = outcome.timedOut ? "timed out" : outcome.oomKilled ? "OOM-killed" : "exit \(outcome.exitCode)"
+        return Finished(record: record, note: "\(how) in \(outcome.durationMs) ms")
+    }
+
+    /// A task that never ran: invalid (status "rejected", folded to tasks/rejected/)
+    /// or unrunnable here ("failed"). The reason is the stderr of the record.
+    func rejected(_ taskID: String, reason: String, started: Date = Date(), attempt: Int, status: String = "rejected") -> Finished {
+        let now = ISOTime.string(Date())
+        let record = ResultRecord(
+            taskID: taskID, nodeID: settings.nodeID, exitCode: 125, stdout: "", stderr: reason,
+            timestamp: now, status: status, startedAt: ISOTime.string(started), finishedAt: now,
+            durationMs: 0, timedOut: false, oomKilled: false, signal: nil, cpuMs: nil, maxRSSBytes: nil,
+            stdoutBytes: 0, stdoutTruncated: false, stderrBytes: UInt64(reason.utf8.count), stderrTruncated: false,
+            stdoutSHA256: nil, imageDigest: nil, attempt: attempt, workerVersion: RunnerInfo.workerVersion)
+        return Finished(record: record, note: "\(status): \(reason)")
+    }
+}

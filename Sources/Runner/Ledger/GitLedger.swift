@@ -1,0 +1,174 @@
+import CGit2
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The grid's Git repository as dgrid sees it (DESIGN §6): a bare local mirror whose
+/// object database is read and written directly — nothing is ever checked out — and
+/// ref updates on the remote that are never forced, so racing workers are told
+/// apart by the remote, not by luck.
+///
+/// Two write paths, because libgit2 1.5's transports differ:
+/// - smart transports (git://, http(s)://, ssh://): push, judging each ref only by
+///   the `push_update_reference` status (`GitLedger+SmartPush.swift`);
+/// - the local transport (file://, a path): libgit2 would force-update existing
+///   refs, so the ledger copies objects into the remote repository itself and moves
+///   refs with compare-and-swap (`GitLedger+LocalRefs.swift`).
+///
+/// Thread-safe: every operation takes the ledger's lock, so one ledger's
+/// operations run one at a time (network operations included). Use one ledger per
+/// mirror directory.
+public final class GitLedger: @unchecked Sendable {
+    /// Default for `fetchByteLimit`: far above any sane ledger, far below a full disk.
+    public static let defaultFetchByteLimit = 1 << 30
+
+    let location: RemoteLocation
+    let credentials: GitCredentials
+    let fetchByteLimit: Int
+    /// The mirror (git_repository), guarded by `lock`.
+    let repository: GitHandle
+    let lock = LedgerLock()
+    /// The remote as shown in errors: user information and tokens removed.
+    let remoteForErrors: String
+
+    /// Opens (or creates with git_repository_init bare) the local bare mirror at mirrorPath for `remote` (a URL: file://, git://, http(s)://, ssh://, or a plain local path). Mirror dirs 0700.
+    ///
+    /// `fetchByteLimit` caps what one fetch may download: a hostile remote can serve
+    /// an endless pack (THREATS, attacker 4).
+    public init(remote: String, mirrorPath: String, credentials: GitCredentials = .none,
+                fetchByteLimit: Int = GitLedger.defaultFetchByteLimit) throws(LedgerError) {
+        _ = LibGit2.initialized
+        remoteForErrors = Redaction.redact(remote, secrets: credentials.secrets)
+        location = try RemoteLocation.parse(remote)
+        self.credentials = credentials
+        self.fetchByteLimit = fetchByteLimit
+        repository = try MirrorDirectory.open(mirrorPath, remote: remoteForErrors)
+    }
+
+    /// Every ref on the remote with one connection (ls-remote), optionally only those under `prefix` (e.g. "refs/dgrid/claims/").
+    ///
+    /// Includes HEAD when the remote advertises it; leaves out peeled tags (`^{}`) and
+    /// names that are not valid ref names (a lying server's).
+    public func remoteRefs(prefix: String? = nil) throws(LedgerError) -> [String: GitOID] {
+        try lock.run { () throws(LedgerError) -> [String: GitOID] in
+            try withConnection(GIT_DIRECTION_FETCH, operation: "list remote refs") {
+                (remote, _) throws(LedgerError) -> [String: GitOID] in
+                advertisedRefs(remote, prefix: prefix)
+            }
+        }
+    }
+
+    /// Fetches the named remote refs into the mirror under the same names (force, it is our cache).
+    ///
+    /// A ref missing on the remote is skipped (the mirror keeps what it had).
+    public func fetch(_ refs: [String]) throws(LedgerError) {
+        for name in refs { try validateRefName(name, operation: "fetch") }
+        guard !refs.isEmpty else { return }
+        let operation = "fetch " + refs.joined(separator: " ")
+        try lock.run { () throws(LedgerError) in
+            let remote = try anonymousRemote(operation: operation)
+            let state = RemoteCallbackState(credentials: credentials, fetchByteLimit: fetchByteLimit)
+            var options = git_fetch_options()
+            git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
+            options.callbacks = state.callbacks()
+            options.prune = GIT_FETCH_NO_PRUNE
+            options.update_fetchhead = 0
+            options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+            // A redirect could hand our token to another host.
+            options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
+            // "+": the mirror is a cache of the remote, which is always right.
+            let refspecs = CStringArray(refs.map { "+\($0):\($0)" })
+            let code = withExtendedLifetime(state) {
+                refspecs.withStrArray { git_remote_fetch(remote.pointer, $0, &options, "dgrid: fetch") }
+            }
+            if code < 0 { throw remoteFailure(code, state: state, operation: operation) }
+        }
+    }
+
+    // MARK: - Shared plumbing
+
+    /// An in-memory remote bound to the mirror (fetch writes into it, push reads from it).
+    func anonymousRemote(operation: String) throws(LedgerError) -> GitHandle {
+        var remote: OpaquePointer?
+        let code = git_remote_create_anonymous(&remote, repository.pointer, location.url)
+        guard code == 0, let remote else {
+            throw failure(code, kind: .invalidRemote, operation: operation,
+                          hint: "check the remote URL or path")
+        }
+        return GitHandle(remote) { git_remote_free($0) }
+    }
+
+    /// Connects once, runs `body` with the connection, disconnects.
+    func withConnection<T>(_ direction: git_direction, operation: String,
+                           _ body: (OpaquePointer, RemoteCallbackState) throws(LedgerError) -> T) throws(LedgerError) -> T {
+        let remote = try anonymousRemote(operation: operation)
+        let state = RemoteCallbackState(credentials: credentials, fetchByteLimit: fetchByteLimit)
+        var options = git_remote_connect_options()
+        git_remote_connect_options_init(&options, UInt32(GIT_REMOTE_CONNECT_OPTIONS_VERSION))
+        options.callbacks = state.callbacks()
+        options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
+        return try withExtendedLifetime(state) { () throws(LedgerError) -> T in
+            let code = git_remote_connect_ext(remote.pointer, direction, &options)
+            if code < 0 { throw remoteFailure(code, state: state, operation: operation) }
+            defer { git_remote_disconnect(remote.pointer) }
+            return try body(remote.pointer, state)
+        }
+    }
+
+    /// The refs a connected remote advertised.
+    func advertisedRefs(_ remote: OpaquePointer, prefix: String?) -> [String: GitOID] {
+        var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
+        var count = 0
+        guard git_remote_ls(&heads, &count, remote) == 0, let heads else { return [:] }
+        var result: [String: GitOID] = [:]
+        for index in 0..<count {
+            guard let head = heads[index], let cName = head.pointee.name else { continue }
+            let name = String(cString: cName)
+            if let prefix, !name.hasPrefix(prefix) { continue }
+            guard !name.hasSuffix("^{}"), Self.isValidRefName(name) || name == "HEAD" else { continue }
+            let oid = GitOID(raw: head.pointee.oid)
+            guard !oid.isZero else { continue }
+            result[name] = oid
+        }
+        return result
+    }
+
+    static func isValidRefName(_ name: String) -> Bool {
+        var valid: Int32 = 0
+        return git_reference_name_is_valid(&valid, name) == 0 && valid != 0
+    }
+
+    func validateRefName(_ name: String, operation: String) throws(LedgerError) {
+        guard name.hasPrefix("refs/"), !name.hasPrefix("refs/dgrid-push/"), Self.isValidRefName(name) else {
+            throw LedgerError(.invalidInput, operation: "\(operation) \(name)", remote: remoteForErrors,
+                              message: "'\(name)' is not a valid ref name under refs/",
+                              hint: "use a name like refs/heads/main or refs/dgrid/claims/<task_id>")
+        }
+    }
+
+    /// A LedgerError from libgit2's last error on this thread.
+    func failure(_ code: Int32, kind: LedgerError.Kind, operation: String, hint: String) -> LedgerError {
+        let last = LibGit2.Failure(code: code)
+        return LedgerError(kind, operation: operation, remote: remoteForErrors, message: last.message, hint: hint,
+                           gitClass: last.gitClass, gitCode: last.code, secrets: credentials.secrets)
+    }
+
+    /// A failed connection, fetch or push, classified by what the callbacks saw.
+    func remoteFailure(_ code: Int32, state: RemoteCallbackState, operation: String) -> LedgerError {
+        if state.fetchTooLarge {
+            return LedgerError(.object, operation: operation, remote: remoteForErrors,
+                               message: "the remote sent more than \(fetchByteLimit) bytes",
+                               hint: "the repository holds something far larger than a ledger; raise fetchByteLimit only if that is expected")
+        }
+        if state.credentialsRefused || code == GIT_EAUTH.rawValue {
+            let hint = switch credentials {
+            case .none: "the remote wants credentials: set GIT_TOKEN, a token file (0600), or an SSH key"
+            case .token: "the remote refused the token: check that it is valid and may push to this repository"
+            case .sshKey, .sshAgent: "the remote refused the SSH key: check that it is authorised for this repository"
+            }
+            return failure(code, kind: .authentication, operation: operation, hint: hint)
+        }
+        return failure(code, kind: .network, operation: operation,
+                       hint: "check that the remote is reachable and the repository exists")
+    }
+}

@@ -1,0 +1,56 @@
+/// A ledger operation that failed: which operation, on which remote, what libgit2
+/// said, and what to do about it. Every string in it has been through `Redaction`:
+/// credentials never reach an error (DESIGN §6, THREATS "Secrets").
+public struct LedgerError: Error, CustomStringConvertible {
+    /// What kind of failure, for callers that react differently (e.g. retry on
+    /// `.network`, give up on `.invalidInput`).
+    public enum Kind: Sendable, Equatable {
+        /// The remote URL or path is unusable (scheme, credentials in it, not a repository).
+        case invalidRemote
+        /// A caller-supplied ref name, path or argument is invalid.
+        case invalidInput
+        /// The local mirror could not be created or opened.
+        case mirror
+        /// An object is missing, of the wrong type, or larger than allowed.
+        case object
+        /// The remote refused our credentials, or none were available.
+        case authentication
+        /// Talking to the remote failed (connect, fetch, push).
+        case network
+        /// Reading the credentials (environment, token file) failed.
+        case credentials
+    }
+
+    public let kind: Kind
+    /// The operation, e.g. "push refs/dgrid/claims/t1" or "read blob 1f3e…".
+    public let operation: String
+    /// The remote, with any user information and anything token-shaped removed.
+    public let remote: String
+    /// libgit2's error class (`git_error_t`) and code (`git_error_code`), when libgit2 failed.
+    public let gitClass: Int32?
+    public let gitCode: Int32?
+    /// What failed, redacted.
+    public let message: String
+    /// What to do about it.
+    public let hint: String
+
+    init(_ kind: Kind, operation: String, remote: String, message: String, hint: String,
+         gitClass: Int32? = nil, gitCode: Int32? = nil, secrets: [String] = []) {
+        self.kind = kind
+        self.operation = Redaction.redact(operation, secrets: secrets)
+        self.remote = Redaction.redact(remote, secrets: secrets)
+        self.message = Redaction.redact(message, secrets: secrets)
+        self.hint = Redaction.redact(hint, secrets: secrets)
+        self.gitClass = gitClass
+        self.gitCode = gitCode
+    }
+
+    public var description: String {
+        var text = "git ledger: \(operation)"
+        if !remote.isEmpty { text += " on \(remote)" }
+        text += " failed: \(message)"
+        if let gitClass, let gitCode { text += " (libgit2 class \(gitClass), code \(gitCode))" }
+        if !hint.isEmpty { text += "; \(hint)" }
+        return text
+    }
+}

@@ -1,0 +1,65 @@
+import CGit2
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The process-wide libgit2 state and its error reporting.
+enum LibGit2 {
+    /// git_libgit2_init, exactly once per process, on first use; libgit2 keeps a
+    /// reference count, so initialising it again (or never shutting it down) is
+    /// harmless, but it must happen before any other call.
+    static let initialized: Bool = git_libgit2_init() > 0
+
+    /// libgit2's last error on this thread, read immediately after the failing call
+    /// (the next call may overwrite it).
+    struct Failure {
+        let code: Int32
+        let gitClass: Int32
+        let message: String
+
+        init(code: Int32) {
+            self.code = code
+            if let last = git_error_last() {
+                gitClass = last.pointee.klass
+                message = last.pointee.message.map { String(cString: $0) } ?? "no message"
+            } else {
+                gitClass = 0
+                message = "libgit2 returned \(code) without a message"
+            }
+        }
+
+        var isNotFound: Bool { code == GIT_ENOTFOUND.rawValue }
+    }
+}
+
+/// Owns a libgit2 object pointer and frees it with the matching function.
+final class GitHandle {
+    let pointer: OpaquePointer
+    private let free: (OpaquePointer) -> Void
+
+    init(_ pointer: OpaquePointer, free: @escaping (OpaquePointer) -> Void) {
+        self.pointer = pointer
+        self.free = free
+    }
+
+    deinit { free(pointer) }
+}
+
+/// A C string array for libgit2 (`git_strarray`), valid while this value lives.
+final class CStringArray {
+    private var pointers: [UnsafeMutablePointer<CChar>?]
+
+    init(_ strings: [String]) {
+        pointers = strings.map { strdup($0) }
+    }
+
+    deinit { pointers.forEach { free($0) } }
+
+    func withStrArray<T>(_ body: (UnsafePointer<git_strarray>) -> T) -> T {
+        let count = pointers.count
+        return pointers.withUnsafeMutableBufferPointer { buffer in
+            var array = git_strarray(strings: buffer.baseAddress, count: count)
+            return body(&array)
+        }
+    }
+}

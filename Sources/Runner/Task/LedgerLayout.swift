@@ -1,0 +1,109 @@
+/// Paths in main's tree and ref names (DESIGN §6). Builders assume ids already
+/// passed `TaskParser.isValidTaskID` / `isValidNodeID`; `queueEntry(path:)` is the
+/// reader for names found in the tree, which a repository writer controls.
+public enum LedgerLayout {
+    public static let logSuffix = ".log"
+    static let queueRoot = "tasks/queue/"
+
+    /// `tasks/queue/<priority>/<shard>/<id>.json`
+    public static func queuePath(priority: TaskPriority, shard: Int, taskID: String) -> String {
+        "\(queueRoot)\(priority.rawValue)/\(shard)/\(taskID).json"
+    }
+
+    /// D-GRID's flat `tasks/queue/<id>.json`.
+    public static func flatQueuePath(taskID: String) -> String {
+        "\(queueRoot)\(taskID).json"
+    }
+
+    /// `tasks/in_progress/<node>-<id>.json`
+    public static func inProgressPath(node: String, taskID: String) -> String {
+        "tasks/in_progress/\(node)-\(taskID).json"
+    }
+
+    /// `tasks/completed/<node>-<id>.json`; the result record sits beside it at `logPath(for:)`.
+    public static func completedPath(node: String, taskID: String) -> String {
+        "tasks/completed/\(node)-\(taskID).json"
+    }
+
+    /// `tasks/failed/<node>-<id>.json`
+    public static func failedPath(node: String, taskID: String) -> String {
+        "tasks/failed/\(node)-\(taskID).json"
+    }
+
+    /// `tasks/rejected/<id>.json`; the reason goes to `logPath(for:)`.
+    public static func rejectedPath(taskID: String) -> String {
+        "tasks/rejected/\(taskID).json"
+    }
+
+    /// `nodes/<node>.json`
+    public static func nodePath(node: String) -> String {
+        "nodes/\(node).json"
+    }
+
+    /// The record beside a task file: `<path>.log` (D-GRID's name).
+    public static func logPath(for taskPath: String) -> String {
+        taskPath + logSuffix
+    }
+
+    /// `refs/dgrid/claims/<id>`
+    public static func claimRef(taskID: String) -> String { "refs/dgrid/claims/\(taskID)" }
+    /// `refs/dgrid/results/<id>`
+    public static func resultRef(taskID: String) -> String { "refs/dgrid/results/\(taskID)" }
+    /// `refs/dgrid/nodes/<node>`
+    public static func nodeRef(node: String) -> String { "refs/dgrid/nodes/\(node)" }
+
+    /// A queue entry found in main's tree: flat D-GRID `tasks/queue/<id>.json` or `tasks/queue/<priority>/<shard>/<id>.json`; nil for anything else (other names are ignored, not trusted). The id comes from the file NAME and must be valid.
+    ///
+    /// The shard must be written canonically (`0`, `17`; not `017`, `+1` or `-1`) and
+    /// below 1,000,000, so one task cannot appear under two spellings of a shard.
+    public static func queueEntry(path: String) -> QueueLocation? {
+        guard path.hasPrefix(queueRoot) else { return nil }
+        let parts = path.dropFirst(queueRoot.count).split(separator: "/", omittingEmptySubsequences: false)
+        switch parts.count {
+        case 1:
+            guard let id = taskID(fromFileName: parts[0]) else { return nil }
+            return QueueLocation(path: path, taskID: id, priority: nil, shard: nil)
+        case 3:
+            guard let priority = TaskPriority(rawValue: String(parts[0])), let shard = canonicalShard(parts[1]),
+                  let id = taskID(fromFileName: parts[2]) else { return nil }
+            return QueueLocation(path: path, taskID: id, priority: priority, shard: shard)
+        default:
+            return nil
+        }
+    }
+
+    /// Same rules as task ids, at most 64 bytes.
+    public static func isValidNodeID(_ id: String) -> Bool {
+        TaskIdentifier.isValid(id, maxBytes: 64)
+    }
+
+    private static func taskID(fromFileName name: Substring) -> String? {
+        guard name.hasSuffix(".json") else { return nil }
+        let id = String(name.dropLast(".json".count))
+        return TaskParser.isValidTaskID(id) ? id : nil
+    }
+
+    private static func canonicalShard(_ text: Substring) -> Int? {
+        guard (1...6).contains(text.utf8.count),
+              text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              text == "0" || !text.hasPrefix("0") else { return nil }
+        return Int(text)
+    }
+}
+
+/// Where a queued task file sits in main's tree.
+public struct QueueLocation: Equatable, Sendable {
+    public let path: String
+    /// From the file name, already valid.
+    public let taskID: String
+    /// From the path; nil for D-GRID's flat layout.
+    public let priority: TaskPriority?
+    public let shard: Int?
+
+    public init(path: String, taskID: String, priority: TaskPriority?, shard: Int?) {
+        self.path = path
+        self.taskID = taskID
+        self.priority = priority
+        self.shard = shard
+    }
+}

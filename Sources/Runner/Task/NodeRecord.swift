@@ -1,0 +1,48 @@
+/// `nodes/<id>.json` with D-GRID's field names, which its dashboard reads
+/// (`node_id`, `node_name`, `cpu_count`, `memory_gb`, `disk_gb`, `last_heartbeat`,
+/// `status`), plus dgrid's `slots` and `worker_version`.
+public struct NodeRecord: Equatable, Sendable {
+    public var nodeID: String
+    public var nodeName: String
+    public var cpuCount: Int
+    public var memoryGB: Double
+    public var diskGB: Double
+    public var lastHeartbeat: String
+    /// D-GRID uses "active"; dgrid adds "draining" and "offline".
+    public var status: String
+    public var slots: Int
+    public var workerVersion: String
+
+    public init(
+        nodeID: String, nodeName: String, cpuCount: Int, memoryGB: Double, diskGB: Double,
+        lastHeartbeat: String, status: String, slots: Int = 1, workerVersion: String = ""
+    ) {
+        self.nodeID = nodeID
+        self.nodeName = nodeName
+        self.cpuCount = cpuCount
+        self.memoryGB = memoryGB
+        self.diskGB = diskGB
+        self.lastHeartbeat = lastHeartbeat
+        self.status = status
+        self.slots = slots
+        self.workerVersion = workerVersion
+    }
+
+    public func json() -> [UInt8] {
+        LedgerJSON.write(.object([
+            "node_id": .string(nodeID), "node_name": .string(nodeName), "cpu_count": .int(Int64(cpuCount)),
+            "memory_gb": .real(memoryGB), "disk_gb": .real(diskGB), "last_heartbeat": .string(lastHeartbeat),
+            "status": .string(status), "slots": .int(Int64(slots)), "worker_version": .string(workerVersion),
+        ]))
+    }
+
+    /// Nil unless `node_id` is valid (it names the file); every other field defaults.
+    public static func parse(_ bytes: [UInt8]) -> NodeRecord? {
+        guard let f = RecordFields(bytes), let nodeID = f.string("node_id"), LedgerLayout.isValidNodeID(nodeID) else { return nil }
+        return NodeRecord(
+            nodeID: nodeID, nodeName: f.string("node_name") ?? nodeID, cpuCount: f.int("cpu_count") ?? 0,
+            memoryGB: f.double("memory_gb") ?? 0, diskGB: f.double("disk_gb") ?? 0,
+            lastHeartbeat: f.string("last_heartbeat") ?? "", status: f.string("status") ?? "unknown",
+            slots: f.int("slots") ?? 1, workerVersion: f.string("worker_version") ?? "")
+    }
+}

@@ -1,0 +1,108 @@
+/// The result of one run (DESIGN §6): D-GRID's fields — `task_id`, `node_id`,
+/// `exit_code`, `stdout`, `stderr`, `timestamp`, `status` — which D-GRID's dashboard
+/// reads from `tasks/completed/<node>-<id>.json.log`, plus dgrid's measurements.
+public struct ResultRecord: Equatable, Sendable {
+    public var taskID: String
+    public var nodeID: String
+    public var exitCode: Int32
+    public var stdout: String
+    public var stderr: String
+    public var timestamp: String
+    /// "completed" | "failed" (D-GRID: completed iff exit 0 and not timed out / oom); see `status(exitCode:timedOut:oomKilled:)`.
+    public var status: String
+    public var startedAt: String
+    public var finishedAt: String
+    public var durationMs: Int64
+    public var timedOut: Bool
+    public var oomKilled: Bool
+    public var signal: Int32?
+    public var cpuMs: Int64?
+    public var maxRSSBytes: UInt64?
+    public var stdoutBytes: UInt64
+    public var stdoutTruncated: Bool
+    public var stderrBytes: UInt64
+    public var stderrTruncated: Bool
+    public var stdoutSHA256: String?
+    public var imageDigest: String?
+    public var attempt: Int
+    public var workerVersion: String
+
+    public init(
+        taskID: String, nodeID: String, exitCode: Int32, stdout: String = "", stderr: String = "",
+        timestamp: String = "", status: String? = nil, startedAt: String = "", finishedAt: String = "",
+        durationMs: Int64 = 0, timedOut: Bool = false, oomKilled: Bool = false, signal: Int32? = nil,
+        cpuMs: Int64? = nil, maxRSSBytes: UInt64? = nil, stdoutBytes: UInt64 = 0, stdoutTruncated: Bool = false,
+        stderrBytes: UInt64 = 0, stderrTruncated: Bool = false, stdoutSHA256: String? = nil,
+        imageDigest: String? = nil, attempt: Int = 1, workerVersion: String = ""
+    ) {
+        self.taskID = taskID
+        self.nodeID = nodeID
+        self.exitCode = exitCode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.timestamp = timestamp
+        self.status = status ?? Self.status(exitCode: exitCode, timedOut: timedOut, oomKilled: oomKilled)
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.durationMs = durationMs
+        self.timedOut = timedOut
+        self.oomKilled = oomKilled
+        self.signal = signal
+        self.cpuMs = cpuMs
+        self.maxRSSBytes = maxRSSBytes
+        self.stdoutBytes = stdoutBytes
+        self.stdoutTruncated = stdoutTruncated
+        self.stderrBytes = stderrBytes
+        self.stderrTruncated = stderrTruncated
+        self.stdoutSHA256 = stdoutSHA256
+        self.imageDigest = imageDigest
+        self.attempt = attempt
+        self.workerVersion = workerVersion
+    }
+
+    /// D-GRID's rule: "completed" iff the task exited 0 and was not killed for time or memory.
+    public static func status(exitCode: Int32, timedOut: Bool, oomKilled: Bool) -> String {
+        exitCode == 0 && !timedOut && !oomKilled ? "completed" : "failed"
+    }
+
+    /// snake_case keys, sorted, pretty, trailing newline.
+    public func json() -> [UInt8] {
+        LedgerJSON.write(.object([
+            "task_id": .string(taskID), "node_id": .string(nodeID), "exit_code": .int(Int64(exitCode)),
+            "stdout": .string(stdout), "stderr": .string(stderr), "timestamp": .string(timestamp),
+            "status": .string(status), "started_at": .string(startedAt), "finished_at": .string(finishedAt),
+            "duration_ms": .int(durationMs), "timed_out": .bool(timedOut), "oom_killed": .bool(oomKilled),
+            "signal": .int(signal.map(Int64.init)), "cpu_ms": .int(cpuMs), "max_rss_bytes": .uint(maxRSSBytes),
+            "stdout_bytes": .uint(stdoutBytes), "stdout_truncated": .bool(stdoutTruncated),
+            "stderr_bytes": .uint(stderrBytes), "stderr_truncated": .bool(stderrTruncated),
+            "stdout_sha256": .text(stdoutSHA256), "image_digest": .text(imageDigest),
+            "attempt": .int(Int64(attempt)), "worker_version": .string(workerVersion),
+        ]))
+    }
+
+    /// Reads what `json()` writes, and D-GRID's own seven-field records. Requires a
+    /// valid `task_id` and `node_id` (they become paths) and an integer `exit_code`;
+    /// a missing `status` is derived from the exit code. Nil for anything else.
+    public static func parse(_ bytes: [UInt8]) -> ResultRecord? {
+        guard let f = RecordFields(bytes),
+              let taskID = f.string("task_id"), TaskParser.isValidTaskID(taskID),
+              let nodeID = f.string("node_id"), LedgerLayout.isValidNodeID(nodeID),
+              let exitCode = f.int32("exit_code") else { return nil }
+        let timedOut = f.bool("timed_out") ?? false
+        let oomKilled = f.bool("oom_killed") ?? false
+        let stdout = f.string("stdout") ?? ""
+        let stderr = f.string("stderr") ?? ""
+        return ResultRecord(
+            taskID: taskID, nodeID: nodeID, exitCode: exitCode, stdout: stdout, stderr: stderr,
+            timestamp: f.string("timestamp") ?? "", status: f.string("status"),
+            startedAt: f.string("started_at") ?? "", finishedAt: f.string("finished_at") ?? "",
+            durationMs: f.integer("duration_ms") ?? 0, timedOut: timedOut, oomKilled: oomKilled,
+            signal: f.int32("signal"), cpuMs: f.integer("cpu_ms"), maxRSSBytes: f.unsigned("max_rss_bytes"),
+            stdoutBytes: f.unsigned("stdout_bytes") ?? UInt64(stdout.utf8.count),
+            stdoutTruncated: f.bool("stdout_truncated") ?? false,
+            stderrBytes: f.unsigned("stderr_bytes") ?? UInt64(stderr.utf8.count),
+            stderrTruncated: f.bool("stderr_truncated") ?? false,
+            stdoutSHA256: f.string("stdout_sha256"), imageDigest: f.string("image_digest"),
+            attempt: f.int("attempt") ?? 1, workerVersion: f.string("worker_version") ?? "")
+    }
+}

@@ -1,0 +1,263 @@
+/// Reads and checks each field of a task file's top-level object. One method per
+/// field, each throwing a rejection that names the field and what to do.
+struct TaskFieldReader {
+    let members: [String: LedgerJSON.Value]
+    let limits: TaskLimits
+
+    static let knownFields: Set<String> = [
+        "task_id", "script", "timeout_seconds", "image", "priority", "resources", "env",
+        "depends_on", "dependency_mode", "quorum", "checkpointing", "created_at", "submitter",
+    ]
+
+    func task() throws(TaskRejection) -> TaskFile {
+        let taskID = try self.taskID()
+        var task = TaskFile(taskID: taskID, script: try script(), timeoutSeconds: try timeout())
+        task.image = try image()
+        task.priority = try priority()
+        task.resources = try resources()
+        task.env = try env()
+        task.dependsOn = try dependsOn(taskID: taskID)
+        task.createdAt = try createdAt()
+        task.submitter = try shortText("submitter", maxBytes: 128)
+        task.dependencyMode = try dependencyMode()
+        task.quorum = try quorum()
+        task.checkpointing = try checkpointing()
+        let unknown = members.keys.filter { !Self.knownFields.contains($0) }
+        task.unknownFields = unknown.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        task.unknownValues = Dictionary(uniqueKeysWithValues: unknown.compactMap { name in
+            members[name].map { (name, LedgerJSON.compact($0)) }
+        })
+        return task
+    }
+
+    // MARK: required
+
+    private func taskID() throws(TaskRejection) -> String {
+        let id = try requiredString("task_id")
+        guard TaskParser.isValidTaskID(id) else {
+            throw .field("task_id", "\(TaskText.shown(id)) is not a valid task id (\(TaskIdentifier.rule))")
+        }
+        return id
+    }
+
+    private func script() throws(TaskRejection) -> String {
+        let script = try requiredString("script")
+        let size = script.utf8.count
+        guard size > 0 else { throw .field("script", "empty; give the shell commands to run") }
+        guard size <= limits.maxScriptBytes else {
+            throw .field("script", "\(size) bytes, over the limit of \(limits.maxScriptBytes); ship a larger program in the image instead")
+        }
+        // execve takes C strings: a NUL would silently cut the script short.
+        guard !script.utf8.contains(0) else { throw .field("script", "contains a NUL byte") }
+        return script
+    }
+
+    private func timeout() throws(TaskRejection) -> Int {
+        guard let value = members["timeout_seconds"], value != .null else {
+            throw .field("timeout_seconds", "missing (required, whole seconds)")
+        }
+        guard case .number(let number) = value, let seconds = number.integer else {
+            throw .field("timeout_seconds", "expected an integer number of seconds, found \(value.kind)")
+        }
+        guard seconds >= Int64(limits.timeoutRange.lowerBound), seconds <= Int64(limits.timeoutRange.upperBound) else {
+            throw .field("timeout_seconds", "\(seconds) is outside \(limits.timeoutRange.lowerBound)...\(limits.timeoutRange.upperBound)")
+        }
+        return Int(seconds)
+    }
+
+    // MARK: optional
+
+    private func image() throws(TaskRejection) -> String? {
+        guard let image = try optionalString("image") else { return nil }
+        // Names and digests are short, printable and without spaces; the allowlist
+        // decides whether the image may run.
+        guard !image.isEmpty, image.utf8.count <= 256,
+              image.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+            throw .field("image", "\(TaskText.shown(image)) is not an image name or digest")
+        }
+        return image
+    }
+
+    private func priority() throws(TaskRejection) -> TaskPriority {
+        guard let text = try optionalString("priority") else { return .normal }
+        guard let priority = TaskPriority(rawValue: text) else {
+            throw .field("priority", "\(TaskText.shown(text)) is not one of critical, high, normal, low")
+        }
+        return priority
+    }
+
+    private func resources() throws(TaskRejection) -> TaskResources {
+        guard let value = members["resources"], value != .null else { return TaskResources() }
+        guard case .object(let fields) = value else {
+            throw .field("resources", "expected an object {cpus, memory, pids}, found \(value.kind)")
+        }
+        // Unknown resources are refused, not kept: a task asking for "gpus" must not
+        // run quietly without them.
+        if let unknown = fields.keys.filter({ !["cpus", "memory", "pids"].contains($0) }).min() {
+            throw .field("resources.\(TaskText.shown(unknown, limit: 32))", "unknown resource (known: cpus, memory, pids)")
+        }
+        var resources = TaskResources()
+        resources.cpus = try cpus(fields["cpus"])
+        resources.memoryBytes = try memory(fields["memory"])
+        resources.pids = try pids(fields["pids"])
+        return resources
+    }
+
+    private func cpus(_ value: LedgerJSON.Value?) throws(TaskRejection) -> Double? {
+        guard let value, value != .null else { return nil }
+        guard case .number(let number) = value else {
+            throw .field("resources.cpus", "expected a number of CPUs like 1.5, found \(value.kind)")
+        }
+        let cpus = number.double
+        guard cpus.isFinite, cpus > 0 else { throw .field("resources.cpus", "\(number.literal) must be above 0") }
+        guard cpus <= limits.maxCPUs else {
+            throw .field("resources.cpus", "\(number.literal) is above this worker's limit of \(limits.maxCPUs)")
+        }
+        return cpus
+    }
+
+    private func memory(_ value: LedgerJSON.Value?) throws(TaskRejection) -> UInt64? {
+        guard let value, value != .null else { return nil }
+        let bytes: UInt64?
+        switch value {
+        case .string(let text): bytes = TaskMemory.bytes(text)
+        case .number(let number): bytes = number.unsigned
+        default:
+            throw .field("resources.memory", "expected a size like \"256m\" or a number of bytes, found \(value.kind)")
+        }
+        guard let bytes else {
+            let shown = if case .string(let text) = value { TaskText.shown(text) } else { "number" }
+            throw .field("resources.memory", "\(shown) is not a size; use bytes or a number with k, m, g or t, e.g. \"256m\"")
+        }
+        guard bytes > 0 else { throw .field("resources.memory", "must be above 0") }
+        guard bytes <= limits.maxMemoryBytes else {
+            throw .field("resources.memory", "\(bytes) bytes is above this worker's limit of \(limits.maxMemoryBytes)")
+        }
+        return bytes
+    }
+
+    private func pids(_ value: LedgerJSON.Value?) throws(TaskRejection) -> Int? {
+        guard let value, value != .null else { return nil }
+        guard case .number(let number) = value, let pids = number.integer else {
+            throw .field("resources.pids", "expected an integer, found \(value.kind)")
+        }
+        guard pids > 0 else { throw .field("resources.pids", "\(pids) must be above 0") }
+        guard pids <= Int64(limits.maxPids) else {
+            throw .field("resources.pids", "\(pids) is above this worker's limit of \(limits.maxPids)")
+        }
+        return Int(pids)
+    }
+
+    private func env() throws(TaskRejection) -> [String: String] {
+        guard let value = members["env"], value != .null else { return [:] }
+        guard case .object(let entries) = value else {
+            throw .field("env", "expected an object of NAME: \"value\" strings, found \(value.kind)")
+        }
+        guard entries.count <= limits.maxEnvEntries else {
+            throw .field("env", "\(entries.count) variables, over the limit of \(limits.maxEnvEntries)")
+        }
+        var env: [String: String] = [:]
+        // Sorted, so the same bad file always gives the same reason.
+        for name in entries.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            let field = "env.\(TaskText.shown(name, limit: 32))"
+            guard Self.isEnvName(name) else {
+                throw .field(field, "not a variable name (letters, digits and _, not starting with a digit)")
+            }
+            guard case .string(let text)? = entries[name] else {
+                throw .field(field, "expected a string value, found \(entries[name]?.kind ?? "nothing")")
+            }
+            guard !text.utf8.contains(0) else { throw .field(field, "value contains a NUL byte") }
+            env[name] = text
+        }
+        return env
+    }
+
+    private func dependsOn(taskID: String) throws(TaskRejection) -> [String] {
+        guard let value = members["depends_on"], value != .null else { return [] }
+        guard case .array(let elements) = value else {
+            throw .field("depends_on", "expected an array of task ids, found \(value.kind)")
+        }
+        guard elements.count <= limits.maxDependencies else {
+            throw .field("depends_on", "\(elements.count) dependencies, over the limit of \(limits.maxDependencies)")
+        }
+        var ids: [String] = []
+        var seen: Set<String> = []
+        for (index, element) in elements.enumerated() {
+            let field = "depends_on[\(index)]"
+            guard case .string(let id) = element else { throw .field(field, "expected a task id, found \(element.kind)") }
+            guard TaskParser.isValidTaskID(id) else {
+                throw .field(field, "\(TaskText.shown(id)) is not a valid task id (\(TaskIdentifier.rule))")
+            }
+            guard id != taskID else { throw .field(field, "a task cannot depend on itself") }
+            guard seen.insert(id).inserted else { throw .field(field, "\(TaskText.shown(id)) is listed twice") }
+            ids.append(id)
+        }
+        return ids
+    }
+
+    private func createdAt() throws(TaskRejection) -> String? {
+        guard let text = try optionalString("created_at") else { return nil }
+        // Queue order compares these strings, so only well-formed times are allowed in.
+        guard text.utf8.count <= 64, ISOTime.parse(text) != nil else {
+            throw .field("created_at", "\(TaskText.shown(text)) is not an ISO-8601 time like 2026-11-29T10:00:00Z")
+        }
+        return text
+    }
+
+    private func dependencyMode() throws(TaskRejection) -> String? {
+        guard let mode = try optionalString("dependency_mode") else { return nil }
+        guard (1...32).contains(mode.utf8.count),
+              mode.utf8.allSatisfy({ ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || $0 == UInt8(ascii: "_") }) else {
+            throw .field("dependency_mode", "\(TaskText.shown(mode)) is not a mode name (lowercase letters and _)")
+        }
+        return mode
+    }
+
+    private func quorum() throws(TaskRejection) -> Int? {
+        guard let value = members["quorum"], value != .null else { return nil }
+        guard case .number(let number) = value, let quorum = number.integer else {
+            throw .field("quorum", "expected an integer, found \(value.kind)")
+        }
+        guard (1...16).contains(quorum) else { throw .field("quorum", "\(quorum) is outside 1...16") }
+        return Int(quorum)
+    }
+
+    private func checkpointing() throws(TaskRejection) -> Bool? {
+        guard let value = members["checkpointing"], value != .null else { return nil }
+        guard case .bool(let flag) = value else { throw .field("checkpointing", "expected true or false, found \(value.kind)") }
+        return flag
+    }
+
+    // MARK: helpers
+
+    private func requiredString(_ name: String) throws(TaskRejection) -> String {
+        guard let value = members[name], value != .null else { throw .field(name, "missing (required)") }
+        guard case .string(let text) = value else { throw .field(name, "expected a string, found \(value.kind)") }
+        return text
+    }
+
+    private func optionalString(_ name: String) throws(TaskRejection) -> String? {
+        guard let value = members[name], value != .null else { return nil }
+        guard case .string(let text) = value else { throw .field(name, "expected a string, found \(value.kind)") }
+        return text
+    }
+
+    /// Free text that ends up in logs and the dashboard: bounded, no control characters.
+    private func shortText(_ name: String, maxBytes: Int) throws(TaskRejection) -> String? {
+        guard let text = try optionalString(name) else { return nil }
+        guard text.utf8.count <= maxBytes else { throw .field(name, "longer than \(maxBytes) bytes") }
+        guard text.unicodeScalars.allSatisfy({ TaskText.escaped($0) == String($0) || $0 == "\"" || $0 == "\\" }) else {
+            throw .field(name, "\(TaskText.shown(text)) contains control characters")
+        }
+        return text
+    }
+
+    /// `[A-Za-z_][A-Za-z0-9_]*`
+    static func isEnvName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
+        return name.utf8.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
+        }
+    }
+}

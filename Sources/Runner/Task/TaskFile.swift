@@ -1,0 +1,66 @@
+/// A validated task file (DESIGN §6): D-GRID's `task_id`, `script` and
+/// `timeout_seconds`, plus dgrid's optional fields. Only `TaskParser.parse` makes
+/// one from repository bytes, so every value here has passed its checks.
+public struct TaskFile: Equatable, Sendable {
+    /// Valid per `TaskParser.isValidTaskID`; safe in a path component and a ref name.
+    public var taskID: String
+    /// Run by `/bin/sh -c` in the sandbox; no NUL bytes.
+    public var script: String
+    public var timeoutSeconds: Int
+    /// Allowlisted image name or digest; nil means the worker's default image.
+    public var image: String?
+    public var priority: TaskPriority
+    public var resources: TaskResources
+    public var env: [String: String]
+    public var dependsOn: [String]
+    /// ISO-8601, as written by the submitter; FIFO order within a priority.
+    public var createdAt: String?
+    public var submitter: String?
+    /// Top-level fields dgrid does not know, sorted. Kept (see `unknownValues`) and
+    /// reported rather than refused, so newer submitters still work with older workers.
+    public var unknownFields: [String]
+    /// Each unknown field's value as compact JSON, so `TaskParser.encode` writes the
+    /// file back without losing them.
+    public var unknownValues: [String: String]
+    /// DESIGN §6 `dependency_mode` (a lowercase word, e.g. "all"); meaning is the
+    /// dependency scheduler's business.
+    public var dependencyMode: String?
+    /// DESIGN §6 `quorum`: how many workers must run the task and agree.
+    public var quorum: Int?
+    /// DESIGN §6 `checkpointing`.
+    public var checkpointing: Bool?
+
+    public init(
+        taskID: String, script: String, timeoutSeconds: Int, image: String? = nil,
+        priority: TaskPriority = .normal, resources: TaskResources = TaskResources(),
+        env: [String: String] = [:], dependsOn: [String] = [], createdAt: String? = nil,
+        submitter: String? = nil, unknownFields: [String] = [], unknownValues: [String: String] = [:],
+        dependencyMode: String? = nil, quorum: Int? = nil, checkpointing: Bool? = nil
+    ) {
+        self.taskID = taskID
+        self.script = script
+        self.timeoutSeconds = timeoutSeconds
+        self.image = image
+        self.priority = priority
+        self.resources = resources
+        self.env = env
+        self.dependsOn = dependsOn
+        self.createdAt = createdAt
+        self.submitter = submitter
+        self.unknownFields = unknownFields
+        self.unknownValues = unknownValues
+        self.dependencyMode = dependencyMode
+        self.quorum = quorum
+        self.checkpointing = checkpointing
+    }
+}
+
+extension TaskFile {
+    /// `unknownFields` ready for a log line: names escaped and quoted, at most eight
+    /// listed, since both names and count are chosen by whoever wrote the file.
+    public var unknownFieldsDescription: String {
+        let shown = unknownFields.prefix(8).map { TaskText.shown($0, limit: 32) }.joined(separator: ", ")
+        let more = unknownFields.count > 8 ? " and \(unknownFields.count - 8) more" : ""
+        return shown + more
+    }
+}

@@ -1,0 +1,34 @@
+/// Why a task file was refused: one line naming the field and the rule it broke,
+/// with any text taken from the file escaped and capped (`TaskText.shown`), so the
+/// reason can go into a log, `tasks/rejected/<id>.json.log` or a terminal unchanged.
+public struct TaskRejection: Error, Equatable, CustomStringConvertible, Sendable {
+    public let reason: String
+    /// The field that failed ("task_id", "resources.memory", "env.A-B"), nil when the
+    /// whole file is at fault (size, syntax, top-level type).
+    public let field: String?
+
+    /// Longer reasons are cut; the field and rule come first, so nothing useful is lost.
+    static let maxReasonLength = 300
+
+    public init(reason: String, field: String? = nil) {
+        // Callers escape attacker text already; this pass is the backstop that keeps
+        // the promise of one clean line whatever a caller forgot.
+        var line = ""
+        var count = 0
+        for scalar in reason.unicodeScalars {
+            if count >= Self.maxReasonLength { line += "…"; break }
+            let shown = (scalar == "\\" || scalar == "\"") ? String(scalar) : TaskText.escaped(scalar)
+            line += shown
+            count += 1
+        }
+        self.reason = line
+        self.field = field
+    }
+
+    /// A rejection that names its field first: `field: rule`.
+    static func field(_ name: String, _ rule: String) -> TaskRejection {
+        TaskRejection(reason: "\(name): \(rule)", field: name)
+    }
+
+    public var description: String { reason }
+}

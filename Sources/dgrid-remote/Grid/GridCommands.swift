@@ -1,0 +1,143 @@
+import ArgumentParser
+import DGridCLI
+import Foundation
+import Runner
+
+struct GridInitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init", abstract: "Give an empty repository the grid layout (tasks/queue, in_progress, completed, failed, rejected, nodes).")
+
+    @OptionGroup var grid: GridOptions
+
+    func run() throws {
+        let connection = grid.connect()
+        do {
+            let created = try GridInit(connection: connection).run()
+            print(created ? "initialised \(connection.settings.repository)" : "\(connection.settings.repository) is already a grid")
+        } catch {
+            ImageCLI.fail(error)
+        }
+    }
+}
+
+struct GridSubmitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit", abstract: "Validate task files and queue them (all or nothing).",
+        discussion: "FILE.json or a directory of *.json files. Each needs task_id, script and timeout_seconds (D-GRID's format); image, priority, resources, env, depends_on are optional.")
+
+    @OptionGroup var grid: GridOptions
+
+    @Option(name: .long, help: ArgumentHelp("critical, high, normal or low (overrides the files').", valueName: "P"))
+    var priority: String?
+
+    @Argument(help: ArgumentHelp("Task files or directories.", valueName: "FILE.json|DIR"))
+    var paths: [String]
+
+    func run() throws {
+        var prio: TaskPriority?
+        if let priority {
+            guard let parsed = TaskPriority(rawValue: priority) else {
+                ImageCLI.fail(GridError.local("unknown priority '\(priority)': use critical, high, normal or low"))
+            }
+            prio = parsed
+        }
+        var files: [(name: String, bytes: [UInt8])] = []
+        let fm = FileManager.default
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else { ImageCLI.fail(GridError.local("\(path): no such file")) }
+            let names = isDirectory.boolValue
+                ? ((try? fm.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".json") }.sorted().map { path + "/" + $0 }
+                : [path]
+            for name in names {
+                guard let data = fm.contents(atPath: name) else { ImageCLI.fail(GridError.local("\(name): cannot read")) }
+                files.append((name, Array(data)))
+            }
+        }
+        guard !files.isEmpty else { ImageCLI.fail(GridError.local("no task files in \(paths.joined(separator: ", "))")) }
+        let connection = grid.connect()
+        do {
+            let submitted = try GridSubmit(connection: connection).submit(files, priority: prio, submitter: ImageCLI.invokingUser())
+            for task in submitted { print("\(task.taskID) \(task.path)") }
+        } catch {
+            ImageCLI.fail(error)
+        }
+    }
+}
+
+struct GridFoldCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fold", abstract: "Fold claims and results into main (workers do this on their own).")
+
+    @OptionGroup var grid: GridOptions
+
+    func run() throws {
+        let connection = grid.connect()
+        do {
+            print(try GridFold(connection: connection).run())
+        } catch {
+            ImageCLI.fail(error)
+        }
+    }
+}
+
+struct GridStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Count the grid's tasks by state.")
+
+    @OptionGroup var grid: GridOptions
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let connection = grid.connect()
+        do {
+            let counts = try GridStatus(connection: connection).counts()
+            if json {
+                print(ImageCLI.json(counts))
+            } else {
+                print("queued \(counts.queued)  in_progress \(counts.inProgress)  completed \(counts.completed)  failed \(counts.failed)  rejected \(counts.rejected)")
+                print("unfolded: \(counts.claims) claims, \(counts.results) results; late results \(counts.late)")
+                print("nodes: \(counts.nodes.isEmpty ? "none" : counts.nodes.joined(separator: ", "))")
+            }
+        } catch {
+            ImageCLI.fail(error)
+        }
+    }
+}
+
+struct GridResultCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "result", abstract: "Show a task's result: its stdout and stderr, or the whole record with --json.",
+        discussion: "Exit status: the task's, 3 when it has no result yet.")
+
+    @OptionGroup var grid: GridOptions
+
+    @Argument(help: ArgumentHelp("The task id.", valueName: "TASK_ID"))
+    var taskID: String
+
+    @Flag(name: .long, help: "Print the result record.")
+    var json = false
+
+    func run() throws {
+        let connection = grid.connect()
+        let found: (record: ResultRecord, bytes: [UInt8], folded: Bool)?
+        do {
+            found = try GridStatus(connection: connection).result(of: taskID)
+        } catch {
+            ImageCLI.fail(error)
+        }
+        guard let found else {
+            ImageCLI.note("task \(taskID) has no result yet")
+            throw ExitCode(3)
+        }
+        if json {
+            FileDescriptorWriter.write(found.bytes + (found.bytes.last == UInt8(ascii: "\n") ? [] : [10]), to: 1)
+        } else {
+            FileDescriptorWriter.write(Array(found.record.stdout.utf8), to: 1)
+            FileDescriptorWriter.write(Array(found.record.stderr.utf8), to: 2)
+            ImageCLI.note("\(found.record.taskID): \(found.record.status), exit \(found.record.exitCode) on \(found.record.nodeID)\(found.folded ? "" : " (not folded yet)")")
+        }
+        throw ExitCode(found.record.exitCode == 0 ? 0 : 1)
+    }
+}

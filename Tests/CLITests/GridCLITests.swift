@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The grid end to end through the built binaries (DESIGN §6–8): a real
+/// repository (file:// and `git daemon` on loopback), real sandboxes, the
+/// embedded busybox image. The `git` CLI is used only by the test, to set up
+/// and inspect repositories as D-GRID's own tools would.
+enum GridFixture {
+    static func git(_ args: [String]) throws -> ProcessResult {
+        try ProcessRunner.run("/usr/bin/git", args)
+    }
+
+    /// An empty bare repository.
+    static func bareRepository() throws -> String {
+        let path = NSTemporaryDirectory() + "dgrid-grid-\(UUID().uuidString.prefix(8)).git"
+        let r = try git(["init", "--bare", "-q", "--initial-branch=main", path])
+        #expect(r.status == 0, "\(r.stderr)")
+        return path
+    }
+
+    /// A worker's home: its own state directory with the default image imported and allowlisted.
+    static func workerHome() throws -> ImageCLITests.Home {
+        let home = try ImageCLITests.Home()
+        _ = try home.importBusybox()
+        let allowed = try home.dgrid("image", "allow", "dgrid/busybox:latest", "--approved-by", "test")
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        return home
+    }
+
+    static func taskFile(_ dir: String, _ id: String, _ script: String, timeout: Int = 20, extra: String = "") throws {
+        let escaped = script.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        let json = "{\"task_id\":\"\(id)\",\"script\":\"\(escaped)\",\"timeout_seconds\":\(timeout)\(extra)}"
+        try Data(json.utf8).write(to: URL(fileURLWithPath: "\(dir)/\(id).json"))
+    }
+
+    /// Every path on main, as D-GRID's tools see it.
+    static func mainFiles(_ repo: String) throws -> [String] {
+        let r = try git(["--git-dir", repo, "ls-tree", "-r", "--name-only", "main"])
+        #expect(r.status == 0, "\(r.stderr)")
+        return r.stdout.split(separator: "\n").map(String.init)
+    }
+
+    static func show(_ repo: String, _ path: String) throws -> String {
+        try git(["--git-dir", repo, "show", "main:\(path)"]).stdout
+    }
+
+    static func refs(_ repo: String, _ prefix: String) throws -> [String] {
+        try git(["--git-dir", repo, "for-each-ref", "--format=%(refname)", prefix]).stdout.split(separator: "\n").map(String.init)
+    }
+
+    static func status(_ home: ImageCLITests.Home, _ repo: String) throws -> [String: Any] {
+        try home.json("status", "--repo", repo, "--json")
+    }
+}
+
+@Suite(.serialized) struct GridCLITests {
+    @Test func fileGridRunsDGridTasksAndFoldsThemWhereDGridLooks() throws {
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        let home = try GridFixture.workerHome()
+        let initialised = try home.dgrid("init", "--repo", url)
+        #expect(initialised.status == 0, "\(initialised.stderr)")
+        #expect(try home.dgrid("init", "--repo", url).stdout.contains("already"))
+
+        let tasks = NSTemporaryDirectory() + "dgrid-grid-tasks-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        try GridFixture.taskFile(tasks, "hello", "echo 'Hello D-GRID!'")
+        try GridFixture.taskFile(tasks, "fails", "echo bad >&2; exit 3")
+        try GridFixture.taskFile(tasks, "slow", "sleep 30", timeout: 1)
+        try GridFixture.taskFile(tasks, "urgent", "id -u", extra: ",\"priority\":\"critical\"")
+        let submitted = try home.dgrid("submit", "--repo", url, tasks)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        #expect(submitted.stdout.contains("tasks/queue/critical/"))
+
+        // A repository writer adds tasks straight to main in D-GRID's flat layout: one fine, two bad.
+        let work = NSTemporaryDirectory() + "dgrid-grid-clone-\(UUID().uuidString.prefix(8))"
+        #expect(try GridFixture.git(["clone", "-q", repo, work]).status == 0)
+        try Data(#"{"task_id":"flat","script":"echo flat","timeout_seconds":10}"#.utf8).write(to: URL(fileURLWithPath: work + "/tasks/queue/flat.json"))
+        try Data(#"{"task_id":"broken","script":"#.utf8).write(to: URL(fileURLWithPath: work + "/tasks/queue/broken.json"))
+        try Data(#"{"task_id":"elsewhere","script":"true","timeout_seconds":10,"image":"alpine:3.19"}"#.utf8).write(to: URL(fileURLWithPath: work + "/tasks/queue/elsewhere.json"))
+        for args in [["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "tasks"], ["push", "-q", "origin", "main"]] {
+            let r = try GridFixture.git(["-C", work] + args)
+            #expect(r.status == 0, "\(args): \(r.stderr)")
+        }
+
+        let worker = try home.dgrid("worker", "--repo", url, "--node-id", "node-a", "--slots", "2", "--once")
+        #expect(worker.status == 0, "\(worker.stderr)")
+
+        let files = try GridFixture.mainFiles(repo)
+        for id in ["hello", "urgent", "flat"] {
+            #expect(files.contains("tasks/completed/node-a-\(id).json"), "\(id): \(files)")
+            #expect(files.contains("tasks/completed/node-a-\(id).json.log"), "\(id): \(files)")
+        }
+        for id in ["fails", "slow"] { #expect(files.contains("tasks/failed/node-a-\(id).json.log"), "\(id): \(files)") }
+        for id in ["broken", "elsewhere"] { #expect(files.contains("tasks/rejected/\(id).json.log"), "\(id): \(files)") }
+        #expect(!files.contains { $0.hasPrefix("tasks/queue/") && $0.hasSuffix(".json") }, "queue drained: \(files)")
+        #expect(!files.contains { $0.hasPrefix("tasks/in_progress/") && $0.hasSuffix(".json") })
+        #expect(files.contains("nodes/node-a.json"))
+        #expect(try GridFixture.refs(repo, "refs/dgrid/claims").isEmpty)
+        #expect(try GridFixture.refs(repo, "refs/dgrid/results").isEmpty)
+
+        let hello = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, "tasks/completed/node-a-hello.json.log").utf8)) as? [String: Any] ?? [:]
+        #expect(hello["stdout"] as? String == "Hello D-GRID!\n")
+        #expect(hello["exit_code"] as? Int == 0)
+        #expect(hello["node_id"] as? String == "node-a")
+        #expect(hello["status"] as? String == "completed")
+        #expect((hello["image_digest"] as? String)?.hasPrefix("sha256:") == true)
+        let slow = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, "tasks/failed/node-a-slow.json.log").utf8)) as? [String: Any] ?? [:]
+        #expect(slow["timed_out"] as? Bool == true)
+        #expect(try GridFixture.show(repo, "tasks/rejected/broken.json.log").contains("JSON"))
+        #expect(try GridFixture.show(repo, "tasks/rejected/elsewhere.json.log").contains("alpine:3.19"))
+
+        let urgent = try home.dgrid("result", "--repo", url, "urgent")
+        #expect(urgent.status == 0)
+        #expect(urgent.stdout == "1000\n")
+        let failed = try home.dgrid("result", "--repo", url, "fails")
+        #expect(failed.status == 1 && failed.stderr.contains("bad"))
+        #expect(try home.dgrid("result", "--repo", url, "nothing-here").status == 3)
+
+        let status = try GridFixture.status(home, url)
+        #expect(status["completed"] as? Int == 3 && status["failed"] as? Int == 2 && status["rejected"] as? Int == 2)
+        #expect(status["queued"] as? Int == 0)
+        // Folding again changes nothing.
+        let tip = try GridFixture.git(["--git-dir", repo, "rev-parse", "main"]).stdout
+        #expect(try home.dgrid("fold", "--repo", url).stdout.contains("nothing to fold"))
+        #expect(try GridFixture.git(["--git-dir", repo, "rev-parse", "main"]).stdout == tip)
+    }
+
+    @Test func submitIsAllOrNothingWithClearErrors() throws {
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        let home = try ImageCLITests.Home()
+        let before = try home.dgrid("submit", "--repo", url, "/nonexistent.json")
+        #expect(before.status == 1 && before.stderr.hasPrefix("dgrid: "))
+        #expect(try home.dgrid("init", "--repo", url).status == 0)
+        let tasks = NSTemporaryDirectory() + "dgrid-grid-bad-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        try GridFixture.taskFile(tasks, "good", "true")
+        try Data(#"{"task_id":"../etc","script":"true","timeout_seconds":5}"#.utf8).write(to: URL(fileURLWithPath: tasks + "/z.json"))
+        let r = try home.dgrid("submit", "--repo", url, tasks)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("z.json") && r.stderr.contains("task_id"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1)
+        #expect(!(try GridFixture.mainFiles(repo)).contains { $0.contains("good") }, "nothing submitted")
+        try FileManager.default.removeItem(atPath: tasks + "/z.json")
+        #expect(try home.dgrid("submit", "--repo", url, tasks).status == 0)
+        let again = try home.dgrid("submit", "--repo", url, tasks)
+        #expect(again.status == 1 && again.stderr.contains("already in the grid"), "\(again.stderr)")
+        let uninitialised = try home.dgrid("status", "--repo", "file://" + (try GridFixture.bareRepository()))
+        #expect(uninitialised.status == 1 && uninitialised.stderr.contains("dgrid init"))
+    }
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# A throwaway `git daemon` on loopback, for the ledger tests and demos:
+#   scripts/git-daemon.sh start DIR PORT   serve every repository under DIR (push allowed),
+#                                          returns once 127.0.0.1:PORT accepts connections
+#   scripts/git-daemon.sh stop DIR         stop what `start DIR` started
+# Repositories are git://127.0.0.1:PORT/<path under DIR>. DIR gets git-daemon.pid and
+# git-daemon.log. Anyone on this machine can push to it: loopback tests only.
+# Installs git when missing (root).
+set -euo pipefail
+
+die() { echo "git-daemon.sh: $*" >&2; exit 1; }
+
+need_git() {
+  command -v git >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] || die "git missing; apt-get install git"
+  echo "git-daemon.sh: installing git" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git >/dev/null 2>&1 \
+    || { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git >/dev/null 2>&1; } \
+    || die "cannot install git"
+  command -v git >/dev/null 2>&1 || die "git still missing after installing it"
+}
+
+answers() {  # answers PORT: something accepts TCP connections on 127.0.0.1:PORT
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+cmd=${1:-}
+case "$cmd" in
+  start)
+    dir=${2:?usage: $0 start DIR PORT}
+    port=${3:?usage: $0 start DIR PORT}
+    [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -gt 0 ] && [ "$port" -lt 65536 ] || die "bad port '$port'"
+    need_git
+    [ -d "$dir" ] || die "$dir is not a directory"
+    dir=$(cd "$dir" && pwd)
+    if [ -f "$dir/git-daemon.pid" ] && kill -0 "$(cat "$dir/git-daemon.pid")" 2>/dev/null; then
+      die "a git daemon for $dir is running (pid $(cat "$dir/git-daemon.pid")); stop it first"
+    fi
+    if answers "$port"; then die "something already answers on 127.0.0.1:$port"; fi
+    # git daemon lives in git's exec path, not on PATH.
+    daemon="$(git --exec-path)/git-daemon"
+    [ -x "$daemon" ] || die "$daemon missing (the git package should provide it)"
+    # Close every inherited fd above 2 before exec: a caller reading our output —
+    # or a pipe a test process leaked to us without CLOEXEC — must see EOF, or it
+    # waits for the daemon to exit and the tests hang.
+    (
+      for fd in /proc/$BASHPID/fd/*; do
+        n=${fd##*/}
+        [ "$n" -gt 2 ] && eval "exec $n>&-"
+      done
+      exec setsid "$daemon" --export-all --enable=receive-pack --base-path="$dir" --reuseaddr \
+        --listen=127.0.0.1 --port="$port" --informative-errors --verbose "$dir" \
+        >"$dir/git-daemon.log" 2>&1 </dev/null
+    ) &
+    echo $! > "$dir/git-daemon.pid"
+    for _ in $(seq 1 100); do
+      if answers "$port"; then exit 0; fi
+      kill -0 "$(cat "$dir/git-daemon.pid")" 2>/dev/null || { tail -5 "$dir/git-daemon.log" >&2; die "git daemon exited"; }
+      sleep 0.1
+    done
+    kill "$(cat "$dir/git-daemon.pid")" 2>/dev/null || true
+    die "git daemon did not answer on 127.0.0.1:$port within 10 s"
+    ;;
+  stop)
+    dir=${2:?usage: $0 stop DIR}
+    [ -f "$dir/git-daemon.pid" ] || exit 0
+    pid=$(cat "$dir/git-daemon.pid")
+    # setsid made the daemon a group leader: its forked per-connection children
+    # share the group, so the whole group is stopped.
+    if kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null; then
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$dir/git-daemon.pid"
+    ;;
+  *)
+    echo "usage: $0 start DIR PORT | stop DIR" >&2
+    exit 2
+    ;;
+esac
