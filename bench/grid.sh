@@ -85,8 +85,8 @@ naive_run() {  # naive_run WORKERS → "seconds double_claims"
 dgrid_home() {  # dgrid_home N: a worker host's state with the default image allowed
   local home=$HOMES/home-$1
   if [ ! -d "$home" ]; then
-    DGRID_HOME=$home "$DGRID" image import "$IMAGE" >/dev/null
-    DGRID_HOME=$home "$DGRID" image allow dgrid/busybox:latest --approved-by bench >/dev/null
+    DGRID_HOME=$home "$DGRID" image import "$IMAGE" >/dev/null 2>&1
+    DGRID_HOME=$home "$DGRID" image allow dgrid/busybox:latest --approved-by bench >/dev/null 2>&1
   fi
   echo "$home"
 }

@@ -11,3 +11,11 @@ int dgrid_unpack_fsetxattr(int fd, const char *name, const void *value, size_t s
 int dgrid_unpack_rename_noreplace(int dirfd, const char *from, const char *to) {
     return renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE);
 }
+
+long dgrid_unpack_flistxattr(int fd, char *list, size_t size) {
+    return flistxattr(fd, list, size);
+}
+
+long dgrid_unpack_fgetxattr(int fd, const char *name, void *value, size_t size) {
+    return fgetxattr(fd, name, value, size);
+}

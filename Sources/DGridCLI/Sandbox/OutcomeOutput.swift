@@ -19,10 +19,13 @@ struct OutcomeRecord: Encodable {
     let stdout_truncated: Bool
     let stderr_truncated: Bool
     let unenforced_limits: [String]
+    /// Why the image ran from a copy instead of an overlay; null when it did not.
+    let rootfs_note: String?
 
     private enum CodingKeys: String, CodingKey {
         case exit_code, signal, timed_out, oom_killed, pids_limit_hit, duration_ms, cpu_ms, max_rss_bytes
         case stdout, stderr, stdout_bytes, stderr_bytes, stdout_truncated, stderr_truncated, unenforced_limits
+        case rootfs_note
     }
 
     /// Every key is always present; unknown values are `null`, never missing.
@@ -43,6 +46,7 @@ struct OutcomeRecord: Encodable {
         try c.encode(stdout_truncated, forKey: .stdout_truncated)
         try c.encode(stderr_truncated, forKey: .stderr_truncated)
         try c.encode(unenforced_limits, forKey: .unenforced_limits)
+        try c.encode(rootfs_note, forKey: .rootfs_note)
     }
 
     init(_ o: Outcome) {
@@ -61,6 +65,7 @@ struct OutcomeRecord: Encodable {
         stdout_truncated = o.stdout.truncated
         stderr_truncated = o.stderr.truncated
         unenforced_limits = o.unenforcedLimits
+        rootfs_note = o.rootfsNote
     }
 }
 
@@ -85,6 +90,7 @@ enum OutcomeNotes {
         if !o.unenforcedLimits.isEmpty {
             notes.append("not enforced (no cgroup): \(o.unenforcedLimits.joined(separator: ", "))")
         }
+        if let note = o.rootfsNote { notes.append(note) }
         return notes
     }
 }

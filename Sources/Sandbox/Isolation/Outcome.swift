@@ -13,11 +13,14 @@ public struct Outcome: Sendable, Equatable {
     public var stderr: CapturedOutput
     /// Limits that were asked for but could not be enforced (rootless without cgroups).
     public var unenforcedLimits: [String]
+    /// Set when the image's root was not the usual overlay of shared layers:
+    /// "overlay refused (<why>): ran from a copy of N layers". nil otherwise.
+    public var rootfsNote: String?
 
     public init(exitCode: Int32, signal: Int32? = nil, timedOut: Bool = false, oomKilled: Bool = false,
                 pidsLimitHit: Bool = false, durationMs: UInt64 = 0, cpuMs: UInt64? = nil, maxRssBytes: UInt64? = nil,
                 stdout: CapturedOutput = CapturedOutput(), stderr: CapturedOutput = CapturedOutput(),
-                unenforcedLimits: [String] = []) {
+                unenforcedLimits: [String] = [], rootfsNote: String? = nil) {
         self.exitCode = exitCode
         self.signal = signal
         self.timedOut = timedOut
@@ -29,6 +32,7 @@ public struct Outcome: Sendable, Equatable {
         self.stdout = stdout
         self.stderr = stderr
         self.unenforcedLimits = unenforcedLimits
+        self.rootfsNote = rootfsNote
     }
 }
 

@@ -4,13 +4,22 @@ import Glibc
 /// `$DGRID_HOME/run/<sandbox id>` with the overlay's mount point (and upper and
 /// work directories when writable). The overlay itself is mounted by the child
 /// in its own mount namespace; only these directories need cleaning up.
+///
+/// Where overlay is refused, `copy()` merges the layers into `copy/` in the
+/// same run directory instead (DESIGN.md §5: fall back only then, and say so).
 struct OverlayRootfs {
     let runDirectory: String?
     /// Where the child mounts the overlay (or the single layer, bind-mounted).
     let mountPoint: String
     /// The layer store all layers live in; lowerdir entries are relative to it.
     let base: String?
+    /// Overlay mount data; nil for a lone layer bound directly, or when `refusal` is set.
     let data: String?
+    /// The image's layer directories, lowest first.
+    let layers: [String]
+    /// Why these layers cannot be one overlay mount at all, decided before
+    /// any spawn; nil when the kernel gets to try.
+    let refusal: String?
 
     /// The kernel takes at most one page of mount options.
     static let maximumOptionBytes = 4095
@@ -34,7 +43,8 @@ struct OverlayRootfs {
         if layers.count == 1 && !writable {
             // A lone read-only layer needs no overlay (overlay wants two lowers
             // without an upper): bind it directly, read-only like any rootfs.
-            return OverlayRootfs(runDirectory: nil, mountPoint: layers[0], base: nil, data: nil)
+            return OverlayRootfs(runDirectory: nil, mountPoint: layers[0], base: nil, data: nil,
+                                 layers: layers, refusal: nil)
         }
         let run: String
         do { run = try state.directory("run/\(sandboxID)") } catch {
@@ -45,20 +55,53 @@ struct OverlayRootfs {
 
         var data = "lowerdir=" + names.reversed().joined(separator: ":")
         if writable {
-            for dir in ["upper", "work"] where mkdir("\(run)/\(dir)", 0o755) != 0 {
-                throw .rootfs(path: "\(run)/\(dir)", reason: errnoText(errno))
-            }
             data += ",upperdir=\(run)/upper,workdir=\(run)/work"
         }
         guard data.utf8.count <= maximumOptionBytes else {
-            removeTree(run)
-            throw .invalidSpec("image has too many layers (\(layers.count)) for one overlay mount")
+            // mount(2) keeps the first page of options and cuts the rest without
+            // an error: the cut usually lands inside a layer name (ENOENT), but
+            // one landing on a ':' would mount the image without its lowest
+            // layers. So the kernel never sees these options; the copy runs.
+            return OverlayRootfs(runDirectory: run, mountPoint: merged, base: base, data: nil, layers: layers,
+                                 refusal: "its mount options are \(data.utf8.count) bytes, over the kernel's one page")
         }
-        return OverlayRootfs(runDirectory: run, mountPoint: merged, base: base, data: data)
+        let overlay = OverlayRootfs(runDirectory: run, mountPoint: merged, base: base, data: data, layers: layers, refusal: nil)
+        if writable {
+            for dir in ["upper", "work"] where mkdir("\(run)/\(dir)", 0o755) != 0 {
+                let err = errno
+                overlay.remove()
+                throw .rootfs(path: "\(run)/\(dir)", reason: errnoText(err))
+            }
+        }
+        return overlay
     }
 
+    /// Merges the layers into `copy/` in the run directory, for a rootfs
+    /// where overlay was refused; returns its path. Costs a full copy of the
+    /// image, which is why it is only the fallback.
+    func copy() throws(SandboxError) -> String {
+        guard let runDirectory else {
+            throw .invalidSpec("a single read-only layer is never mounted as an overlay")
+        }
+        let copy = runDirectory + "/copy"
+        guard mkdir(copy, 0o700) == 0 else { throw .rootfs(path: copy, reason: errnoText(errno)) }
+        do {
+            try LayerCopy.merge(layers: layers, into: copy)
+        } catch {
+            throw .rootfs(path: copy, reason: "copying the image's layers (overlay was refused): \(error)")
+        }
+        return copy
+    }
+
+    /// Removes the run directory: mount point, upper, work, copy. Byte-exact
+    /// names (an image's or a task's names need not be UTF-8) and no symlink
+    /// followed (a task's `upper/x -> /etc` must not take the host's /etc).
     func remove() {
-        if let runDirectory { removeTree(runDirectory) }
+        guard let runDirectory, let slash = runDirectory.lastIndex(of: "/") else { return }
+        let parent = open(String(runDirectory[..<slash]), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard parent >= 0 else { return }
+        defer { close(parent) }
+        _ = removeTree(in: parent, name: String(runDirectory[runDirectory.index(after: slash)...]))
     }
 
     private static func parentDirectory(of path: String) -> String {

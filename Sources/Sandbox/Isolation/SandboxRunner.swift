@@ -84,8 +84,37 @@ public final class SandboxRunner: Sendable {
         }
         defer { try? group?.remove() }
 
-        var outcome = try spawnAndSupervise(spec, rootfs: rootfs, overlay: overlay, group: group)
+        var outcome: Outcome
+        if let overlay, let refusal = overlay.refusal {
+            outcome = try runFromCopy(spec, overlay: overlay, refusal: refusal, group: group)
+        } else {
+            do throws(SandboxError) {
+                outcome = try spawnAndSupervise(spec, rootfs: rootfs, overlay: overlay, group: group)
+            } catch {
+                guard case .setup(let stage, let code) = error, stage == Int32(DGRID_STAGE_MOUNT_OVERLAY.rawValue),
+                      let overlay, overlay.data != nil else { throw error }
+                // Safe to run again: the task has not started. The overlay
+                // mount is the first step of enter_rootfs, before pivot_root,
+                // the privilege drop and the fork + execve of the task (see
+                // spawn.c); pid 1 writes a (stage, errno) pair only on its way
+                // to _exit(125), and spawnAndSupervise has already reaped it.
+                outcome = try runFromCopy(spec, overlay: overlay, refusal: errnoText(code), group: group)
+            }
+        }
         outcome.unenforcedLimits = unenforced
+        return outcome
+    }
+
+    /// The fallback where overlay is refused (DESIGN.md §5): the layers merged
+    /// into a per-run copy and the run tried once more from there, as a plain
+    /// rootfs (read-only unless the spec asks otherwise). The copy goes with
+    /// the run directory when `run` returns.
+    private func runFromCopy(_ spec: SandboxSpec, overlay: OverlayRootfs, refusal: String,
+                             group: SandboxCgroup?) throws(SandboxError) -> Outcome {
+        let copy = try overlay.copy()
+        var outcome = try spawnAndSupervise(spec, rootfs: copy, overlay: nil, group: group)
+        let count = overlay.layers.count
+        outcome.rootfsNote = "overlay refused (\(refusal)): ran from a copy of \(count) layer\(count == 1 ? "" : "s")"
         return outcome
     }
 

@@ -13,4 +13,10 @@ int dgrid_unpack_fsetxattr(int fd, const char *name, const void *value, size_t s
  * instead of replacing an existing (even empty) directory at `to`. */
 int dgrid_unpack_rename_noreplace(int dirfd, const char *from, const char *to);
 
+/* flistxattr(fd, list, size) and fgetxattr(fd, name, value, size): read a
+ * layer's extended attributes through an fd (the overlay-refused copy in
+ * Sandbox/Isolation/LayerCopy). Return the size or -1 with errno. */
+long dgrid_unpack_flistxattr(int fd, char *list, size_t size);
+long dgrid_unpack_fgetxattr(int fd, const char *name, void *value, size_t size);
+
 #endif
