@@ -21,6 +21,8 @@ public struct GridSettings: Sendable {
     public var foldIntervalSeconds: Double = 5
     /// Shards of the queue; a worker prefers `ownShards` and steals from the rest.
     public var shardCount: Int = 16
+    /// Default: a quarter of the shards, starting where the node id hashes,
+    /// so workers prefer different parts of the queue.
     public var ownShards: Set<Int> = []
     /// The image a task runs in when it names none: the embedded default.
     public var defaultImage: String = "dgrid/busybox:latest"
@@ -38,6 +40,12 @@ public struct GridSettings: Sendable {
         self.repository = repository
         self.nodeID = nodeID
         self.state = state
+        ownShards = Self.defaultShards(nodeID: nodeID, shardCount: shardCount)
+    }
+
+    static func defaultShards(nodeID: String, shardCount: Int) -> Set<Int> {
+        let first = ShardPolicy.shard(of: nodeID, count: shardCount)
+        return Set((0..<max(1, shardCount / 4)).map { (first + $0) % max(1, shardCount) })
     }
 
     /// `$DGRID_HOME/grids/<hash of the URL>`: one bare mirror per grid.

@@ -11,6 +11,16 @@ struct TaskPicker {
         let taskBytes: [UInt8]
     }
 
+    /// Workers reading the same queue would all race for its head, and all
+    /// but one lose a push per task. Trying the first few of the top priority
+    /// in a random order keeps FIFO to within a handful of tasks and spreads
+    /// the claims; priority order is never broken.
+    static func spread(_ ordered: [QueueCandidate], window: Int = 4) -> [QueueCandidate] {
+        guard let top = ordered.first?.priority else { return ordered }
+        let head = ordered.prefix { $0.priority == top }.prefix(window)
+        return head.shuffled() + ordered.dropFirst(head.count)
+    }
+
     /// Claims the first task it can win; nil when nothing is claimable now.
     func next(now: Date = Date()) throws(GridError) -> Pick? {
         let settings = connection.settings
@@ -30,7 +40,7 @@ struct TaskPicker {
                                              createdAt: parsed?.createdAt ?? ""))
         }
         let ordered = QueueOrder.order(candidates, shardCount: settings.shardCount, ownShards: settings.ownShards)
-        for candidate in ordered {
+        for candidate in Self.spread(ordered) {
             let id = candidate.location.taskID
             guard let held = try claims.claim(id, takingOver: snapshot.claims[id], now: now) else { continue }
             // A ref listing is not atomic: main may have been read before a fold
