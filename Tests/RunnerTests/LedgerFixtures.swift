@@ -113,3 +113,56 @@ enum LedgerTransport: String, CaseIterable, CustomTestStringConvertible, Sendabl
         }
     }
 }
+
+/// A loopback OpenSSH server (scripts/git-sshd.sh) serving a fresh bare repository,
+/// with an authorised ed25519 client key and a known_hosts file listing the server.
+struct SSHRemote {
+    let url: String
+    let bare: String
+    /// Scratch space for mirrors, beside (not inside) what the server serves.
+    let directory: String
+    let privateKey: String
+    let publicKey: String
+    /// A known_hosts file holding exactly the server's key for [127.0.0.1]:port.
+    let knownHosts: String
+    /// The known_hosts line for the server ("[127.0.0.1]:PORT ssh-ed25519 AAAA…").
+    let knownHostsLine: String
+    let port: Int
+
+    var credentials: GitCredentials { .sshKey(privateKeyPath: privateKey, publicKeyPath: publicKey, passphrase: nil) }
+
+    func ledger(_ name: String, credentials: GitCredentials? = nil, knownHosts: String? = nil) throws -> GitLedger {
+        try GitLedger(remote: url, mirrorPath: directory + "/" + name, credentials: credentials ?? self.credentials,
+                      knownHosts: SSHKnownHosts(path: knownHosts ?? self.knownHosts))
+    }
+
+    /// A new key pair in `directory`, not authorised on the server.
+    static func keyPair(in directory: String, name: String) throws -> (privateKey: String, publicKey: String) {
+        let path = directory + "/" + name
+        let result = try ProcessRunner.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path])
+        guard result.status == 0 else { throw FixtureError("ssh-keygen failed: \(result.stderr)") }
+        return (path, path + ".pub")
+    }
+
+    /// Runs `body` with sshd on `port`, stopped and cleaned up afterwards.
+    static func with<T>(port: Int, _ body: (SSHRemote) throws -> T) throws -> T {
+        let directory = try LedgerFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let served = directory + "/served"
+        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+        let bare = try LedgerFixtures.bareRepository(in: served)
+        let keys = try keyPair(in: directory, name: "client")
+        try FileManager.default.copyItem(atPath: keys.publicKey, toPath: served + "/authorized_keys")
+        let script = LedgerFixtures.repoRoot + "/scripts/git-sshd.sh"
+        let start = try ProcessRunner.run("/bin/bash", [script, "start", served, String(port)])
+        guard start.status == 0 else { throw FixtureError("git-sshd.sh start failed: \(start.stderr)") }
+        defer { _ = try? ProcessRunner.run("/bin/bash", [script, "stop", served]) }
+        let line = try String(contentsOfFile: served + "/known_hosts_line", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let knownHosts = directory + "/known_hosts"
+        try (line + "\n").write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        return try body(SSHRemote(url: "ssh://root@127.0.0.1:\(port)\(bare)", bare: bare, directory: directory,
+                                  privateKey: keys.privateKey, publicKey: keys.publicKey, knownHosts: knownHosts,
+                                  knownHostsLine: line, port: port))
+    }
+}

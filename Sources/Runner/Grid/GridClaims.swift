@@ -18,7 +18,9 @@ struct GridClaims {
 
     /// The claim record in a claim commit; nil when unreadable (treated as expired).
     func record(at commit: GitOID) throws(GridError) -> ClaimRecord? {
-        try connection.file("claim.json", of: commit, limit: 64 * 1024).flatMap(ClaimRecord.parse)
+        try connection.memoized("claim", commit) { () throws(GridError) in
+            try connection.file("claim.json", of: commit, limit: 64 * 1024).flatMap(ClaimRecord.parse)
+        }
     }
 
     /// Whether a claim still binds: readable and its lease not yet over.

@@ -9,6 +9,11 @@ public final class GridConnection: @unchecked Sendable {
     private let lock = NSLock()
     /// The refs seen at the last snapshot: main and refs/dgrid/* are fetched only when they moved.
     private var lastFetched: [String: GitOID] = [:]
+    /// main's file list for its last tip, and small immutable objects by id
+    /// (claim records, queued task headers): a poll re-reads nothing that
+    /// did not change. Git ids name content, so entries never go stale.
+    private var mainTree: (tip: GitOID, files: [String: GitOID])?
+    private var memo: [String: Any] = [:]
 
     public static let mainRef = "refs/heads/main"
     static let claimsPrefix = "refs/dgrid/claims/"
@@ -44,7 +49,15 @@ public final class GridConnection: @unchecked Sendable {
             if !moved.isEmpty { try ledger.fetch(moved) }
             lastFetched = wanted
             let main = refs[Self.mainRef]
-            let files = try main.map { (tip) throws(LedgerError) in try ledger.tree(of: tip) } ?? [:]
+            var files: [String: GitOID] = [:]
+            if let main {
+                if let cached = mainTree, cached.tip == main {
+                    files = cached.files
+                } else {
+                    files = try ledger.tree(of: main)
+                    mainTree = (main, files)
+                }
+            }
             return GridSnapshot(mainTip: main, files: files,
                                 claims: Self.taskRefs(refs, prefix: Self.claimsPrefix),
                                 results: Self.taskRefs(refs, prefix: Self.resultsPrefix),
@@ -77,6 +90,20 @@ public final class GridConnection: @unchecked Sendable {
             guard let blob = try ledger.tree(of: commit)[path] else { return nil }
             return try ledger.blob(blob, limit: limit)
         }
+    }
+
+    /// `make(id)` once per object id and purpose; later calls reuse the value.
+    func memoized<T>(_ purpose: String, _ id: GitOID, _ make: () throws(GridError) -> T) throws(GridError) -> T {
+        let key = purpose + ":" + id.hex
+        // Unwrap the lookup first: for an Optional T, `memo[key] as? T` would
+        // turn a miss into a hit holding nil.
+        if let found = lock.withLock({ memo[key] }), let value = found as? T { return value }
+        let value = try make()
+        lock.withLock {
+            if memo.count > 100_000 { memo.removeAll() }
+            memo[key] = value
+        }
+        return value
     }
 
     func blob(_ id: GitOID, limit: Int) throws(GridError) -> [UInt8] {

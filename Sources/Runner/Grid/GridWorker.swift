@@ -115,7 +115,8 @@ public final class GridWorker: @unchecked Sendable {
         logger.info("claimed", metadata: ["task": "\(id)", "slot": "\(slot)", "attempt": "\(claim.record.attempt)"])
         let execution = TaskExecution(settings: settings, runner: runner, store: store)
         let finished: TaskExecution.Finished
-        switch TaskParser.parse(pick.taskBytes, limits: settings.limits) {
+        switch pick.unreadable.map({ Result<TaskFile, TaskRejection>.failure(TaskRejection(reason: $0)) })
+            ?? TaskParser.parse(pick.taskBytes, limits: settings.limits) {
         case .failure(let rejection):
             finished = execution.rejected(id, reason: rejection.reason, attempt: claim.record.attempt)
         case .success(let task) where task.taskID != id:
@@ -124,10 +125,9 @@ public final class GridWorker: @unchecked Sendable {
         case .success(let task):
             finished = execution.run(task, attempt: claim.record.attempt)
         }
-        let current = lock.withLock { running.removeValue(forKey: id) } ?? claim
         do {
-            let published = try GridResults(connection: connection).publish(finished.record, taskBytes: pick.taskBytes,
-                                                                            claim: current.commit)
+            let published = try publishRetrying(finished.record, taskBytes: pick.taskBytes, taskID: id)
+            lock.withLock { _ = running.removeValue(forKey: id) }
             lock.withLock {
                 switch finished.record.status {
                 case "completed": summary.completed += 1
@@ -139,8 +139,33 @@ public final class GridWorker: @unchecked Sendable {
             logger.info(published ? "published" : "result already published by another worker; ours dropped",
                         metadata: ["task": "\(id)", "status": "\(finished.record.status)", "detail": "\(finished.note)"])
         } catch {
+            lock.withLock { _ = running.removeValue(forKey: id) }
             // The claim's lease runs out and another worker runs the task again: nothing is lost.
-            logger.error("cannot publish result", metadata: ["task": "\(id)", "error": "\(error)"])
+            logger.error("cannot publish result; the task will run again elsewhere once its lease expires",
+                         metadata: ["task": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    /// The remote may be down when a task finishes: keep the result and retry
+    /// with backoff and jitter (the heartbeat keeps renewing the lease while
+    /// it can), for about the lease time and at least a few attempts.
+    private func publishRetrying(_ record: ResultRecord, taskBytes: [UInt8], taskID: String) throws(GridError) -> Bool {
+        let deadline = Date().addingTimeInterval(max(connection.settings.leaseSeconds, 30))
+        var delay = 0.5
+        var attempt = 1
+        while true {
+            // The claim as the heartbeat last renewed it: the result commit sits on top of it.
+            let claim = lock.withLock { running[taskID]?.commit }
+            do {
+                return try GridResults(connection: connection).publish(record, taskBytes: taskBytes, claim: claim)
+            } catch {
+                guard attempt < 4 || Date() < deadline else { throw error }
+                logger.warning("cannot publish yet; retrying", metadata: ["task": "\(taskID)", "attempt": "\(attempt)",
+                                                                          "error": "\(error)"])
+                Self.sleep(Self.jittered(delay))
+                delay = min(delay * 2, 15)
+                attempt += 1
+            }
         }
     }
 

@@ -6,9 +6,17 @@ import Foundation
 struct TaskPicker {
     let connection: GridConnection
 
+    /// What ordering needs from a queued file, kept per blob id.
+    struct QueuedHeader {
+        let priority: TaskPriority?
+        let createdAt: String
+    }
+
     struct Pick {
         let claim: HeldClaim
         let taskBytes: [UInt8]
+        /// Why the task file could not be read; the task is then rejected with it.
+        let unreadable: String?
     }
 
     /// Workers reading the same queue would all race for its head, and all
@@ -21,6 +29,27 @@ struct TaskPicker {
         return head.shuffled() + ordered.dropFirst(head.count)
     }
 
+    /// Queued tasks, and tasks a fold already moved to `in_progress/` (their
+    /// worker may have died since: the lease check below decides). An
+    /// in_progress file counts only for a task id a claim ref names, or when
+    /// no queue file holds the same id.
+    static func claimable(_ snapshot: GridSnapshot) -> [QueueLocation] {
+        let queued = snapshot.queue
+        let queuedIDs = Set(queued.map(\.taskID))
+        var running: [QueueLocation] = []
+        let candidates = Set(snapshot.claims.keys).union(snapshot.files.keys.compactMap { path -> [String]? in
+            guard let stem = GridSnapshot.stem(path, under: "tasks/in_progress/") else { return nil }
+            // Only an unambiguous name (a known node's prefix): never guess which task a file is.
+            let ids = GridSnapshot.taskIDs(inNodeTaskName: stem, knownNodes: snapshot.knownNodes)
+            return ids.count == 1 ? ids : nil
+        }.flatMap { $0 })
+        for id in candidates.sorted() where !queuedIDs.contains(id) {
+            guard let path = snapshot.inProgressPaths(of: id).first else { continue }
+            running.append(QueueLocation(path: path, taskID: id, priority: nil, shard: nil))
+        }
+        return queued + running
+    }
+
     /// Claims the first task it can win; nil when nothing is claimable now.
     func next(now: Date = Date()) throws(GridError) -> Pick? {
         let settings = connection.settings
@@ -28,16 +57,19 @@ struct TaskPicker {
         let finished = snapshot.finishedTaskIDs
         let claims = GridClaims(connection: connection)
         var candidates: [QueueCandidate] = []
-        var bytesByPath: [String: [UInt8]] = [:]
-        for location in snapshot.queue where !finished.contains(location.taskID) && snapshot.results[location.taskID] == nil {
+        var blobByPath: [String: GitOID] = [:]
+        for location in Self.claimable(snapshot) where !finished.contains(location.taskID) && snapshot.results[location.taskID] == nil {
             if let claim = snapshot.claims[location.taskID], try claims.isLive(claim, now: now) { continue }
             guard let blob = snapshot.files[location.path] else { continue }
-            // One byte over the limit is enough to know the task is refused.
-            let bytes = try connection.blob(blob, limit: settings.limits.maxFileBytes + 1)
-            bytesByPath[location.path] = bytes
-            let parsed = try? TaskParser.parse(bytes, limits: settings.limits).get()
-            candidates.append(QueueCandidate(location: location, priority: location.priority ?? parsed?.priority ?? .normal,
-                                             createdAt: parsed?.createdAt ?? ""))
+            let header = try connection.memoized("queued", blob) { () throws(GridError) -> QueuedHeader in
+                // One byte over the limit is enough to know the task is refused.
+                let parsed = try? TaskParser.parse(try connection.blob(blob, limit: settings.limits.maxFileBytes + 1),
+                                                   limits: settings.limits).get()
+                return QueuedHeader(priority: parsed?.priority, createdAt: parsed?.createdAt ?? "")
+            }
+            blobByPath[location.path] = blob
+            candidates.append(QueueCandidate(location: location, priority: location.priority ?? header.priority ?? .normal,
+                                             createdAt: header.createdAt))
         }
         let ordered = QueueOrder.order(candidates, shardCount: settings.shardCount, ownShards: settings.ownShards)
         for candidate in Self.spread(ordered) {
@@ -52,7 +84,15 @@ struct TaskPicker {
                 try claims.release(held)
                 continue
             }
-            return Pick(claim: held, taskBytes: bytesByPath[candidate.location.path] ?? [])
+            do {
+                let bytes = try blobByPath[candidate.location.path].map { (blob) throws(GridError) in
+                    try connection.blob(blob, limit: settings.limits.maxFileBytes)
+                } ?? []
+                return Pick(claim: held, taskBytes: bytes, unreadable: nil)
+            } catch {
+                // Over the size limit (refused before reading) or a bad object: the task is rejected, not retried forever.
+                return Pick(claim: held, taskBytes: [], unreadable: "task file refused: larger than \(settings.limits.maxFileBytes) bytes or unreadable (\(error))")
+            }
         }
         return nil
     }

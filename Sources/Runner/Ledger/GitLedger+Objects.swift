@@ -17,41 +17,43 @@ extension GitLedger {
     public func tree(of commit: GitOID) throws(LedgerError) -> [String: GitOID] {
         let operation = "read tree of \(commit)"
         return try lock.run { () throws(LedgerError) -> [String: GitOID] in
-            let root = try commitTree(commit, operation: operation)
-            var result: [String: GitOID] = [:]
-            var visited = 0
-            // Iterative, not recursive: a writer can nest trees deeper than our stack.
-            var pending: [(prefix: String, tree: GitHandle)] = [("", root)]
-            while let (prefix, tree) = pending.popLast() {
-                let count = git_tree_entrycount(tree.pointer)
-                visited += count
-                guard visited <= Self.maxTreeEntries else {
-                    throw LedgerError(.object, operation: operation, remote: remoteForErrors,
-                                      message: "the tree has more than \(Self.maxTreeEntries) entries",
-                                      hint: "the repository is not a dgrid ledger, or someone flooded it")
-                }
-                for index in 0..<count {
-                    guard let entry = git_tree_entry_byindex(tree.pointer, index),
-                          let cName = git_tree_entry_name(entry), let id = git_tree_entry_id(entry) else { continue }
-                    let name = String(cString: cName)
-                    let path = prefix.isEmpty ? name : prefix + "/" + name
-                    switch git_tree_entry_type(entry) {
-                    case GIT_OBJECT_BLOB:
-                        result[path] = GitOID(raw: id.pointee)
-                    case GIT_OBJECT_TREE:
-                        var subtree: OpaquePointer?
-                        let code = git_tree_lookup(&subtree, repository.pointer, id)
-                        guard code == 0, let subtree else {
-                            throw failure(code, kind: .object, operation: "\(operation): read \(path)",
-                                          hint: "the mirror is missing objects; fetch the ref again")
+            try repairingMirror { () throws(LedgerError) -> [String: GitOID] in
+                let root = try commitTree(commit, operation: operation)
+                var result: [String: GitOID] = [:]
+                var visited = 0
+                // Iterative, not recursive: a writer can nest trees deeper than our stack.
+                var pending: [(prefix: String, tree: GitHandle)] = [("", root)]
+                while let (prefix, tree) = pending.popLast() {
+                    let count = git_tree_entrycount(tree.pointer)
+                    visited += count
+                    guard visited <= Self.maxTreeEntries else {
+                        throw LedgerError(.object, operation: operation, remote: remoteForErrors,
+                                          message: "the tree has more than \(Self.maxTreeEntries) entries",
+                                          hint: "the repository is not a dgrid ledger, or someone flooded it")
+                    }
+                    for index in 0..<count {
+                        guard let entry = git_tree_entry_byindex(tree.pointer, index),
+                              let cName = git_tree_entry_name(entry), let id = git_tree_entry_id(entry) else { continue }
+                        let name = String(cString: cName)
+                        let path = prefix.isEmpty ? name : prefix + "/" + name
+                        switch git_tree_entry_type(entry) {
+                        case GIT_OBJECT_BLOB:
+                            result[path] = GitOID(raw: id.pointee)
+                        case GIT_OBJECT_TREE:
+                            var subtree: OpaquePointer?
+                            let code = git_tree_lookup(&subtree, repository.pointer, id)
+                            guard code == 0, let subtree else {
+                                throw failure(code, kind: .object, operation: "\(operation): read \(path)",
+                                              hint: "the mirror is missing objects; fetch the ref again")
+                            }
+                            pending.append((path, GitHandle(subtree) { git_tree_free($0) }))
+                        default:
+                            continue  // submodule (commit) entries: nothing to read
                         }
-                        pending.append((path, GitHandle(subtree) { git_tree_free($0) }))
-                    default:
-                        continue  // submodule (commit) entries: nothing to read
                     }
                 }
+                return result
             }
-            return result
         }
     }
 
@@ -59,45 +61,47 @@ extension GitLedger {
     public func blob(_ id: GitOID, limit: Int) throws(LedgerError) -> [UInt8] {
         let operation = "read blob \(id)"
         return try lock.run { () throws(LedgerError) -> [UInt8] in
-            var odb: OpaquePointer?
-            var code = git_repository_odb(&odb, repository.pointer)
-            guard code == 0, let odb else {
-                throw failure(code, kind: .mirror, operation: operation, hint: "check the mirror directory")
+            try repairingMirror { () throws(LedgerError) -> [UInt8] in
+                var odb: OpaquePointer?
+                var code = git_repository_odb(&odb, repository.pointer)
+                guard code == 0, let odb else {
+                    throw failure(code, kind: .mirror, operation: operation, hint: "check the mirror directory")
+                }
+                defer { git_odb_free(odb) }
+                var oid = id.raw
+                var size = 0
+                var type = GIT_OBJECT_ANY
+                // The header alone: the size is known before a byte of content is inflated.
+                code = git_odb_read_header(&size, &type, odb, &oid)
+                if code < 0 {
+                    throw failure(code, kind: .object, operation: operation,
+                                  hint: "the object is not in the mirror; fetch the ref that holds it")
+                }
+                guard type == GIT_OBJECT_BLOB else {
+                    throw LedgerError(.object, operation: operation, remote: remoteForErrors,
+                                      message: "the object is a \(String(cString: git_object_type2string(type))), not a blob",
+                                      hint: "pass the id of a file from tree(of:)")
+                }
+                guard size <= limit else {
+                    throw LedgerError(.object, operation: operation, remote: remoteForErrors,
+                                      message: "the blob is \(size) bytes, over the limit of \(limit)",
+                                      hint: "a repository writer stored an oversized file; it is refused, not read")
+                }
+                var blob: OpaquePointer?
+                code = git_blob_lookup(&blob, repository.pointer, &oid)
+                guard code == 0, let blob else {
+                    throw failure(code, kind: .object, operation: operation, hint: "fetch the ref that holds it again")
+                }
+                defer { git_blob_free(blob) }
+                let length = Int(git_blob_rawsize(blob))
+                guard length <= limit else {
+                    throw LedgerError(.object, operation: operation, remote: remoteForErrors,
+                                      message: "the blob is \(length) bytes, over the limit of \(limit)",
+                                      hint: "a repository writer stored an oversized file; it is refused")
+                }
+                guard length > 0, let content = git_blob_rawcontent(blob) else { return [] }
+                return Array(UnsafeRawBufferPointer(start: content, count: length))
             }
-            defer { git_odb_free(odb) }
-            var oid = id.raw
-            var size = 0
-            var type = GIT_OBJECT_ANY
-            // The header alone: the size is known before a byte of content is inflated.
-            code = git_odb_read_header(&size, &type, odb, &oid)
-            if code < 0 {
-                throw failure(code, kind: .object, operation: operation,
-                              hint: "the object is not in the mirror; fetch the ref that holds it")
-            }
-            guard type == GIT_OBJECT_BLOB else {
-                throw LedgerError(.object, operation: operation, remote: remoteForErrors,
-                                  message: "the object is a \(String(cString: git_object_type2string(type))), not a blob",
-                                  hint: "pass the id of a file from tree(of:)")
-            }
-            guard size <= limit else {
-                throw LedgerError(.object, operation: operation, remote: remoteForErrors,
-                                  message: "the blob is \(size) bytes, over the limit of \(limit)",
-                                  hint: "a repository writer stored an oversized file; it is refused, not read")
-            }
-            var blob: OpaquePointer?
-            code = git_blob_lookup(&blob, repository.pointer, &oid)
-            guard code == 0, let blob else {
-                throw failure(code, kind: .object, operation: operation, hint: "fetch the ref that holds it again")
-            }
-            defer { git_blob_free(blob) }
-            let length = Int(git_blob_rawsize(blob))
-            guard length <= limit else {
-                throw LedgerError(.object, operation: operation, remote: remoteForErrors,
-                                  message: "the blob is \(length) bytes, over the limit of \(limit)",
-                                  hint: "a repository writer stored an oversized file; it is refused")
-            }
-            guard length > 0, let content = git_blob_rawcontent(blob) else { return [] }
-            return Array(UnsafeRawBufferPointer(start: content, count: length))
         }
     }
 
@@ -111,42 +115,44 @@ extension GitLedger {
         let operation = "commit on \(parent?.hex ?? "no parent")"
         try validate(changes, message: message, author: author, operation: operation)
         return try lock.run { () throws(LedgerError) -> GitOID in
-            let parentCommit = try parent.map { (id) throws(LedgerError) -> GitHandle in
-                try lookupCommit(id, operation: operation)
-            }
-            let baseline: GitHandle
-            if let parentCommit {
-                baseline = try tree(ofCommitHandle: parentCommit, operation: operation)
-            } else {
-                baseline = try emptyTree(operation: operation)
-            }
-            let treeID = try updatedTree(baseline, changes: changes, operation: operation)
-            var newTree: OpaquePointer?
-            var treeOID = treeID.raw
-            var code = git_tree_lookup(&newTree, repository.pointer, &treeOID)
-            guard code == 0, let newTree else {
-                throw failure(code, kind: .mirror, operation: operation, hint: "check the mirror directory")
-            }
-            defer { git_tree_free(newTree) }
+            try repairingMirror { () throws(LedgerError) -> GitOID in
+                let parentCommit = try parent.map { (id) throws(LedgerError) -> GitHandle in
+                    try lookupCommit(id, operation: operation)
+                }
+                let baseline: GitHandle
+                if let parentCommit {
+                    baseline = try tree(ofCommitHandle: parentCommit, operation: operation)
+                } else {
+                    baseline = try emptyTree(operation: operation)
+                }
+                let treeID = try updatedTree(baseline, changes: changes, operation: operation)
+                var newTree: OpaquePointer?
+                var treeOID = treeID.raw
+                var code = git_tree_lookup(&newTree, repository.pointer, &treeOID)
+                guard code == 0, let newTree else {
+                    throw failure(code, kind: .mirror, operation: operation, hint: "check the mirror directory")
+                }
+                defer { git_tree_free(newTree) }
 
-            var signature: UnsafeMutablePointer<git_signature>?
-            code = git_signature_now(&signature, author.name, author.email)
-            guard code == 0, let signature else {
-                throw failure(code, kind: .invalidInput, operation: operation,
-                              hint: "the author name and email must not contain '<', '>' or newlines")
-            }
-            defer { git_signature_free(signature) }
+                var signature: UnsafeMutablePointer<git_signature>?
+                code = git_signature_now(&signature, author.name, author.email)
+                guard code == 0, let signature else {
+                    throw failure(code, kind: .invalidInput, operation: operation,
+                                  hint: "the author name and email must not contain '<', '>' or newlines")
+                }
+                defer { git_signature_free(signature) }
 
-            var parents: [OpaquePointer?] = parentCommit.map { [$0.pointer] } ?? []
-            var commitOID = git_oid()
-            code = withExtendedLifetime(parentCommit) {
-                git_commit_create(&commitOID, repository.pointer, nil, signature, signature, nil, message, newTree,
-                                  parents.count, &parents)
+                var parents: [OpaquePointer?] = parentCommit.map { [$0.pointer] } ?? []
+                var commitOID = git_oid()
+                code = withExtendedLifetime(parentCommit) {
+                    git_commit_create(&commitOID, repository.pointer, nil, signature, signature, nil, message, newTree,
+                                      parents.count, &parents)
+                }
+                if code < 0 {
+                    throw failure(code, kind: .mirror, operation: operation, hint: "check the mirror directory (disk full?)")
+                }
+                return GitOID(raw: commitOID)
             }
-            if code < 0 {
-                throw failure(code, kind: .mirror, operation: operation, hint: "check the mirror directory (disk full?)")
-            }
-            return GitOID(raw: commitOID)
         }
     }
 

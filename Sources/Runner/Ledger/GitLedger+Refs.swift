@@ -29,17 +29,19 @@ extension GitLedger {
                       operation: String) throws(LedgerError) -> RefUpdate {
         try validateRefName(name, operation: operation)
         return try lock.run { () throws(LedgerError) -> RefUpdate in
-            if let new {
-                _ = try lookupCommit(new, operation: operation)
-                if let old, old != new, try !isDescendant(new, of: old, operation: operation) {
-                    return .rejected(reason: "\(new) is not a fast-forward of \(old)")
+            try repairingMirror { () throws(LedgerError) -> RefUpdate in
+                if let new {
+                    _ = try lookupCommit(new, operation: operation)
+                    if let old, old != new, try !isDescendant(new, of: old, operation: operation) {
+                        return .rejected(reason: "\(new) is not a fast-forward of \(old)")
+                    }
                 }
-            }
-            switch location {
-            case .local(let path):
-                return try localMove(name, from: old, to: new, remotePath: path, operation: operation)
-            case .smart:
-                return try smartPush(name, from: old, to: new, operation: operation)
+                switch location {
+                case .local(let path):
+                    return try localMove(name, from: old, to: new, remotePath: path, operation: operation)
+                case .smart:
+                    return try smartPush(name, from: old, to: new, operation: operation)
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
 import CGit2
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,24 +26,62 @@ public final class GitLedger: @unchecked Sendable {
     let location: RemoteLocation
     let credentials: GitCredentials
     let fetchByteLimit: Int
-    /// The mirror (git_repository), guarded by `lock`.
-    let repository: GitHandle
+    /// For ssh remotes: where host keys are verified (nil for other transports).
+    let hostKeyCheck: HostKeyCheck?
+    let mirrorPath: String
+    let logger: Logger
+    /// The mirror (git_repository), guarded by `lock`; replaced when a corrupt
+    /// mirror is rebuilt (`GitLedger+MirrorRepair.swift`).
+    var repository: GitHandle
     let lock = LedgerLock()
     /// The remote as shown in errors: user information and tokens removed.
     let remoteForErrors: String
+    /// Notes on mirror rebuilds, guarded by `lock`.
+    var rebuildNotes: [String] = []
+    /// When the mirror was last rebuilt (monotonic seconds), guarded by `lock`.
+    var lastRebuild: Double?
 
     /// Opens (or creates with git_repository_init bare) the local bare mirror at mirrorPath for `remote` (a URL: file://, git://, http(s)://, ssh://, or a plain local path). Mirror dirs 0700.
     ///
     /// `fetchByteLimit` caps what one fetch may download: a hostile remote can serve
     /// an endless pack (THREATS, attacker 4).
+    ///
+    /// `knownHosts` is where an ssh remote's host key must be listed
+    /// (`SSHKnownHosts`); nil means `SSHKnownHosts.fromEnvironment()`
+    /// (`DGRID_SSH_KNOWN_HOSTS`, else `~/.ssh/known_hosts`). An unknown or changed
+    /// host key fails every operation with `LedgerError.Kind.hostKey`.
+    ///
+    /// A mirror libgit2 cannot open is moved aside and recreated (the mirror is only a
+    /// cache; `mirrorRebuilds` says so), and one whose objects turn out corrupt later is
+    /// rebuilt from the remote by the operation that finds it.
     public init(remote: String, mirrorPath: String, credentials: GitCredentials = .none,
-                fetchByteLimit: Int = GitLedger.defaultFetchByteLimit) throws(LedgerError) {
+                fetchByteLimit: Int = GitLedger.defaultFetchByteLimit, knownHosts: SSHKnownHosts? = nil,
+                logger: Logger = Logger(label: "dgrid.ledger")) throws(LedgerError) {
         _ = LibGit2.initialized
-        remoteForErrors = Redaction.redact(remote, secrets: credentials.secrets)
+        let remoteForErrors = Redaction.redact(remote, secrets: credentials.secrets)
+        self.remoteForErrors = remoteForErrors
         location = try RemoteLocation.parse(remote)
         self.credentials = credentials
         self.fetchByteLimit = fetchByteLimit
-        repository = try MirrorDirectory.open(mirrorPath, remote: remoteForErrors)
+        hostKeyCheck = location.sshPort.map { HostKeyCheck(knownHosts: knownHosts ?? .fromEnvironment(), port: $0) }
+        self.mirrorPath = mirrorPath
+        self.logger = logger
+        do throws(LedgerError) {
+            repository = try MirrorDirectory.open(mirrorPath, remote: remoteForErrors)
+        } catch where error.gitCode != nil {
+            // libgit2 could not open what is there (garbled config, broken layout):
+            // the mirror is a cache, so start it again.
+            let aside = try Self.moveAside(mirrorPath, remote: remoteForErrors)
+            repository = try MirrorDirectory.open(mirrorPath, remote: remoteForErrors)
+            let note = "mirror \(mirrorPath) could not be opened (\(error.message)); moved to \(aside) and recreated empty"
+            rebuildNotes.append(note)
+            logger.warning("\(note)")
+        }
+    }
+
+    /// Notes on every time this ledger found its mirror corrupt and rebuilt it, oldest first.
+    public var mirrorRebuilds: [String] {
+        (try? lock.run { () throws(LedgerError) -> [String] in rebuildNotes }) ?? []
     }
 
     /// Every ref on the remote with one connection (ls-remote), optionally only those under `prefix` (e.g. "refs/dgrid/claims/").
@@ -51,9 +90,11 @@ public final class GitLedger: @unchecked Sendable {
     /// names that are not valid ref names (a lying server's).
     public func remoteRefs(prefix: String? = nil) throws(LedgerError) -> [String: GitOID] {
         try lock.run { () throws(LedgerError) -> [String: GitOID] in
-            try withConnection(GIT_DIRECTION_FETCH, operation: "list remote refs") {
-                (remote, _) throws(LedgerError) -> [String: GitOID] in
-                advertisedRefs(remote, prefix: prefix)
+            try repairingMirror { () throws(LedgerError) -> [String: GitOID] in
+                try withConnection(GIT_DIRECTION_FETCH, operation: "list remote refs") {
+                    (remote, _) throws(LedgerError) -> [String: GitOID] in
+                    advertisedRefs(remote, prefix: prefix)
+                }
             }
         }
     }
@@ -64,28 +105,37 @@ public final class GitLedger: @unchecked Sendable {
     public func fetch(_ refs: [String]) throws(LedgerError) {
         for name in refs { try validateRefName(name, operation: "fetch") }
         guard !refs.isEmpty else { return }
-        let operation = "fetch " + refs.joined(separator: " ")
         try lock.run { () throws(LedgerError) in
-            let remote = try anonymousRemote(operation: operation)
-            let state = RemoteCallbackState(credentials: credentials, fetchByteLimit: fetchByteLimit)
-            var options = git_fetch_options()
-            git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
-            options.callbacks = state.callbacks()
-            options.prune = GIT_FETCH_NO_PRUNE
-            options.update_fetchhead = 0
-            options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
-            // A redirect could hand our token to another host.
-            options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
-            // "+": the mirror is a cache of the remote, which is always right.
-            let refspecs = CStringArray(refs.map { "+\($0):\($0)" })
-            let code = withExtendedLifetime(state) {
-                refspecs.withStrArray { git_remote_fetch(remote.pointer, $0, &options, "dgrid: fetch") }
-            }
-            if code < 0 { throw remoteFailure(code, state: state, operation: operation) }
+            try repairingMirror { () throws(LedgerError) in try fetchLocked(refs) }
         }
     }
 
+    /// The fetch itself, with the lock held.
+    func fetchLocked(_ refs: [String]) throws(LedgerError) {
+        let operation = "fetch " + refs.joined(separator: " ")
+        let remote = try anonymousRemote(operation: operation)
+        let state = callbackState()
+        var options = git_fetch_options()
+        git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
+        options.callbacks = state.callbacks()
+        options.prune = GIT_FETCH_NO_PRUNE
+        options.update_fetchhead = 0
+        options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+        // A redirect could hand our token to another host.
+        options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
+        // "+": the mirror is a cache of the remote, which is always right.
+        let refspecs = CStringArray(refs.map { "+\($0):\($0)" })
+        let code = withExtendedLifetime(state) {
+            refspecs.withStrArray { git_remote_fetch(remote.pointer, $0, &options, "dgrid: fetch") }
+        }
+        if code < 0 { throw remoteFailure(code, state: state, operation: operation) }
+    }
+
     // MARK: - Shared plumbing
+
+    func callbackState() -> RemoteCallbackState {
+        RemoteCallbackState(credentials: credentials, fetchByteLimit: fetchByteLimit, hostKeyCheck: hostKeyCheck)
+    }
 
     /// An in-memory remote bound to the mirror (fetch writes into it, push reads from it).
     func anonymousRemote(operation: String) throws(LedgerError) -> GitHandle {
@@ -102,7 +152,7 @@ public final class GitLedger: @unchecked Sendable {
     func withConnection<T>(_ direction: git_direction, operation: String,
                            _ body: (OpaquePointer, RemoteCallbackState) throws(LedgerError) -> T) throws(LedgerError) -> T {
         let remote = try anonymousRemote(operation: operation)
-        let state = RemoteCallbackState(credentials: credentials, fetchByteLimit: fetchByteLimit)
+        let state = callbackState()
         var options = git_remote_connect_options()
         git_remote_connect_options_init(&options, UInt32(GIT_REMOTE_CONNECT_OPTIONS_VERSION))
         options.callbacks = state.callbacks()
@@ -155,6 +205,11 @@ public final class GitLedger: @unchecked Sendable {
 
     /// A failed connection, fetch or push, classified by what the callbacks saw.
     func remoteFailure(_ code: Int32, state: RemoteCallbackState, operation: String) -> LedgerError {
+        if let refusal = state.hostKeyRefusal {
+            return LedgerError(.hostKey, operation: operation, remote: remoteForErrors, message: refusal.message,
+                               hint: refusal.hint, gitClass: LibGit2.Failure(code: code).gitClass, gitCode: code,
+                               secrets: credentials.secrets)
+        }
         if state.fetchTooLarge {
             return LedgerError(.object, operation: operation, remote: remoteForErrors,
                                message: "the remote sent more than \(fetchByteLimit) bytes",

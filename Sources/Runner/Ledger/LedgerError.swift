@@ -19,6 +19,9 @@ public struct LedgerError: Error, CustomStringConvertible {
         case network
         /// Reading the credentials (environment, token file) failed.
         case credentials
+        /// The SSH server's host key is not in the known_hosts file, differs from the
+        /// key listed there, or is revoked: refused before any credential was offered.
+        case hostKey
     }
 
     public let kind: Kind

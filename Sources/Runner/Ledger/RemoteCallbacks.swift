@@ -7,6 +7,10 @@ import CGit2
 final class RemoteCallbackState {
     let credentials: GitCredentials
     let fetchByteLimit: Int
+    /// For ssh remotes: the known_hosts file and the port; nil for other transports.
+    let hostKeyCheck: HostKeyCheck?
+    /// Why the SSH host key was refused (message, hint), when it was.
+    var hostKeyRefusal: (message: String, hint: String)?
     /// How often libgit2 asked for credentials; a second ask means the first set was refused.
     var credentialRequests = 0
     var credentialsRefused = false
@@ -14,9 +18,10 @@ final class RemoteCallbackState {
     /// ref name → the server's status for it: nil means updated, a string is the reason it was not.
     var pushStatus: [String: String?] = [:]
 
-    init(credentials: GitCredentials, fetchByteLimit: Int) {
+    init(credentials: GitCredentials, fetchByteLimit: Int, hostKeyCheck: HostKeyCheck?) {
         self.credentials = credentials
         self.fetchByteLimit = fetchByteLimit
+        self.hostKeyCheck = hostKeyCheck
     }
 
     /// libgit2's callbacks pointing at this state. Valid while `self` lives.
@@ -29,6 +34,11 @@ final class RemoteCallbackState {
             let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload).takeUnretainedValue()
             return state.supplyCredential(out, usernameFromURL: usernameFromURL.map { String(cString: $0) },
                                           allowed: allowed)
+        }
+        callbacks.certificate_check = { cert, _, host, payload in
+            guard let cert, let payload else { return GIT_ECERTIFICATE.rawValue }
+            let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload).takeUnretainedValue()
+            return state.checkCertificate(cert, host: host.map { String(cString: $0) } ?? "")
         }
         callbacks.push_update_reference = { refname, status, payload in
             guard let refname, let payload else { return 0 }
@@ -47,6 +57,48 @@ final class RemoteCallbackState {
             return 0
         }
         return callbacks
+    }
+
+    /// libgit2's certificate_check. SSH host keys are judged by `SSHKnownHosts` alone
+    /// (libgit2's `valid` flag, from its own ~/.ssh/known_hosts look-up, is ignored);
+    /// TLS certificates are left to libgit2's verification (GIT_PASSTHROUGH).
+    private func checkCertificate(_ cert: UnsafeMutablePointer<git_cert>, host: String) -> Int32 {
+        guard cert.pointee.cert_type == GIT_CERT_HOSTKEY_LIBSSH2 else { return GIT_PASSTHROUGH.rawValue }
+        guard let hostKeyCheck else {
+            hostKeyRefusal = ("an SSH host key was presented on a connection that is not ssh://",
+                              "use an ssh:// or user@host:path remote")
+            return GIT_ECERTIFICATE.rawValue
+        }
+        let hostKey = UnsafeMutableRawPointer(cert).assumingMemoryBound(to: git_cert_hostkey.self).pointee
+        var presented = SSHKnownHosts.PresentedKey()
+        if hostKey.type.rawValue & GIT_CERT_SSH_SHA256.rawValue != 0 {
+            presented.sha256 = withUnsafeBytes(of: hostKey.hash_sha256) { Array($0) }
+        }
+        if hostKey.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0, let raw = hostKey.hostkey, hostKey.hostkey_len > 0 {
+            presented.blob = Array(UnsafeRawBufferPointer(start: raw, count: hostKey.hostkey_len))
+        }
+        let path = hostKeyCheck.knownHosts.path
+        let port = hostKeyCheck.port
+        let shown = port == 22 ? host : "[\(host)]:\(port)"
+        let fingerprint = "SHA-256 \(presented.fingerprint)"
+        let add = "check the fingerprint with the server's administrator, then add its key to \(path) "
+            + "(ssh-keyscan -p \(port) \(host) >> \(path)), or point \(SSHKnownHosts.environmentVariable) at a known_hosts file that lists it"
+        switch hostKeyCheck.knownHosts.verify(host: host, port: port, key: presented) {
+        case .trusted:
+            return 0
+        case .unknown:
+            hostKeyRefusal = ("the SSH host \(shown) is unknown: its host key (\(fingerprint)) is not in \(path)", add)
+        case .mismatch:
+            hostKeyRefusal = ("the SSH host key of \(shown) (\(fingerprint)) does not match the key(s) \(path) lists for it",
+                              "the server's key changed or someone is between us and it; do not connect until an administrator confirms the new key, then replace the line in \(path)")
+        case .revoked:
+            hostKeyRefusal = ("the SSH host key of \(shown) (\(fingerprint)) is marked @revoked in \(path)",
+                              "the server must use another key")
+        case .unreadable(let problem):
+            hostKeyRefusal = ("cannot verify the SSH host key of \(shown): \(problem)",
+                              "make \(path) a readable known_hosts file, or set \(SSHKnownHosts.environmentVariable)")
+        }
+        return GIT_ECERTIFICATE.rawValue
     }
 
     private func supplyCredential(_ out: UnsafeMutablePointer<UnsafeMutablePointer<git_credential>?>, usernameFromURL: String?,
@@ -78,4 +130,10 @@ final class RemoteCallbackState {
             return git_credential_ssh_key_from_agent(out, usernameFromURL ?? "git")
         }
     }
+}
+
+/// What the certificate callback needs to judge an SSH server.
+struct HostKeyCheck {
+    let knownHosts: SSHKnownHosts
+    let port: Int
 }

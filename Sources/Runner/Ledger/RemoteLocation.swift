@@ -20,6 +20,22 @@ enum RemoteLocation: Equatable {
         }
     }
 
+    /// For ssh:// and scp-like remotes, the server's port (22 unless the URL names
+    /// one), which known_hosts needs and libgit2's certificate callback does not give;
+    /// nil for other transports.
+    var sshPort: Int? {
+        guard case .smart(let url) = self else { return nil }
+        guard let schemeEnd = url.firstRange(of: "://") else { return 22 }  // scp-like
+        guard url[..<schemeEnd.lowerBound].lowercased() == "ssh" else { return nil }
+        let authority = url[schemeEnd.upperBound...].prefix { $0 != "/" }
+        var hostPort = authority.lastIndex(of: "@").map { authority[authority.index(after: $0)...] } ?? authority
+        if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
+            hostPort = hostPort[hostPort.index(after: close)...]
+        }
+        guard let colon = hostPort.lastIndex(of: ":") else { return 22 }
+        return Int(hostPort[hostPort.index(after: colon)...]) ?? 22
+    }
+
     static func parse(_ remote: String) throws(LedgerError) -> RemoteLocation {
         func refuse(_ message: String, _ hint: String) -> LedgerError {
             LedgerError(.invalidRemote, operation: "open remote", remote: remote, message: message, hint: hint)

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Workers dying and remotes going away (THREATS: Liveness): no task lost,
+/// none completed twice.
+@Suite(.serialized) struct GridFaultCLITests {
+    static let port = 19443
+
+    /// Starts `dgrid ARGS` without waiting for it; output goes to `log`.
+    static func launch(_ args: [String], home: ImageCLITests.Home, log: String, environment: [String: String] = [:]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = args
+        process.environment = ProcessInfo.processInfo.environment.merging(["DGRID_HOME": home.path]) { $1 }.merging(environment) { $1 }
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: log)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    static func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if try condition() { return true }
+            usleep(100_000)
+        }
+        return try condition()
+    }
+
+    @Test func killedWorkersTaskIsTakenOverAfterItsLeaseAndCompletesOnce() throws {
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        let (a, b) = (try GridFixture.workerHome(), try GridFixture.workerHome())
+        #expect(try a.dgrid("init", "--repo", url).status == 0)
+        let tasks = NSTemporaryDirectory() + "dgrid-fault-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        try GridFixture.taskFile(tasks, "slow", "sleep 4; echo done", timeout: 30)
+        #expect(try a.dgrid("submit", "--repo", url, tasks).status == 0)
+
+        let first = try Self.launch(["worker", "--repo", url, "--node-id", "node-a", "--lease", "4", "--once"],
+                                    home: a, log: tasks + "/a.log")
+        let claimed = try Self.waitUntil(15) { try !GridFixture.refs(repo, "refs/dgrid/claims").isEmpty }
+        #expect(claimed, "node-a never claimed: \((try? String(contentsOfFile: tasks + "/a.log", encoding: .utf8)) ?? "")")
+        usleep(500_000)
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+
+        // Within the lease nobody may take it; after it, node-b does.
+        let early = try b.dgrid("worker", "--repo", url, "--node-id", "node-b", "--once")
+        #expect(early.status == 0)
+        #expect(!(try GridFixture.mainFiles(repo)).contains { $0.hasPrefix("tasks/completed/") && $0.hasSuffix("-slow.json") })
+        sleep(4)
+        let late = try b.dgrid("worker", "--repo", url, "--node-id", "node-b", "--lease", "30", "--once")
+        #expect(late.status == 0, "\(late.stderr)")
+        let files = try GridFixture.mainFiles(repo)
+        #expect(files.filter { $0.hasPrefix("tasks/completed/") && $0.hasSuffix("-slow.json") } == ["tasks/completed/node-b-slow.json"], "\(files)")
+        #expect(!files.contains { $0.hasPrefix("tasks/late/") || $0.hasPrefix("tasks/in_progress/node-a") })
+        let record = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, "tasks/completed/node-b-slow.json.log").utf8)) as? [String: Any] ?? [:]
+        #expect(record["attempt"] as? Int == 2)
+        #expect(record["stdout"] as? String == "done\n")
+        #expect(try GridFixture.refs(repo, "refs/dgrid/claims").isEmpty)
+        // node-a's sandbox went down with it (PDEATHSIG): no sleeper of its left behind.
+        let sleepers = try ProcessRunner.run("/usr/bin/pgrep", ["-f", "sleep 4; echo done"])
+        #expect(sleepers.stdout.isEmpty, "left behind: \(sleepers.stdout)")
+    }
+
+    @Test func gitServerGoingAwayMidRunLosesNothing() throws {
+        let base = NSTemporaryDirectory() + "dgrid-fault-daemon-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        #expect(try GridFixture.git(["init", "--bare", "-q", "--initial-branch=main", base + "/grid.git"]).status == 0)
+        let script = CLI.packageRoot.appendingPathComponent("scripts/git-daemon.sh").path
+        #expect(try ProcessRunner.run(script, ["start", base, "\(Self.port)"]).status == 0)
+        defer { _ = try? ProcessRunner.run(script, ["stop", base]) }
+        let url = "git://127.0.0.1:\(Self.port)/grid.git"
+        let home = try GridFixture.workerHome()
+        #expect(try home.dgrid("init", "--repo", url).status == 0)
+        let tasks = base + "/tasks"
+        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        for i in 0..<4 { try GridFixture.taskFile(tasks, "t\(i)", "sleep 1; echo \(i)") }
+        #expect(try home.dgrid("submit", "--repo", url, tasks).status == 0)
+
+        let worker = try Self.launch(["worker", "--repo", url, "--node-id", "node-a", "--slots", "1"], home: home,
+                                     log: base + "/worker.log", environment: ["PULL_INTERVAL": "0.5", "HEARTBEAT_INTERVAL": "1"])
+        defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
+        #expect(try Self.waitUntil(15) { try !GridFixture.refs(base + "/grid.git", "refs/dgrid/claims").isEmpty })
+        #expect(try ProcessRunner.run(script, ["stop", base]).status == 0)
+        sleep(3)
+        #expect(try ProcessRunner.run(script, ["start", base, "\(Self.port)"]).status == 0)
+        let done = try Self.waitUntil(60) {
+            try GridFixture.mainFiles(base + "/grid.git").filter { $0.hasPrefix("tasks/completed/") && $0.hasSuffix(".json") }.count == 4
+        }
+        kill(worker.processIdentifier, SIGTERM)
+        worker.waitUntilExit()
+        let log = (try? String(contentsOfFile: base + "/worker.log", encoding: .utf8)) ?? ""
+        #expect(done, "not all completed: \(log)")
+        #expect(worker.terminationStatus == 0, "\(log)")
+        #expect(log.contains("cannot"), "the outage was seen and survived: \(log)")
+        let files = try GridFixture.mainFiles(base + "/grid.git")
+        for i in 0..<4 {
+            #expect(files.filter { $0.hasPrefix("tasks/completed/") && $0.hasSuffix("-t\(i).json") }.count == 1, "t\(i)")
+        }
+        #expect(!files.contains { $0.hasPrefix("tasks/late/") })
+    }
+}
