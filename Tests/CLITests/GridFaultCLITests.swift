@@ -14,8 +14,10 @@ import TestSupport
         process.arguments = args
         process.environment = ProcessInfo.processInfo.environment.merging(["DGRID_HOME": home.path]) { $1 }.merging(environment) { $1 }
         FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: log)
-        process.standardError = FileHandle(forWritingAtPath: log)
+        // One open file for both streams: two would each write from offset 0 over the other.
+        let output = FileHandle(forWritingAtPath: log)
+        process.standardOutput = output
+        process.standardError = output
         process.standardInput = FileHandle.nullDevice
         try process.run()
         return process

@@ -97,6 +97,8 @@ public final class GridWorker: @unchecked Sendable {
             guard let pick else {
                 lock.withLock { started -= 1 }
                 if options.once { return }
+                // Idle: results published since the last fold still need one.
+                foldIfDue()
                 Self.sleep(Self.jittered(idle))
                 idle = min(idle * 1.5, settings.pollCeilingSeconds)
                 continue
