@@ -50,6 +50,10 @@ import TestSupport
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
 
+        let status = try GridFixture.status(b, url)
+        let running = status["running"] as? [[String: Any]] ?? []
+        #expect(running.first?["task_id"] as? String == "slow" && running.first?["node_id"] as? String == "node-a", "\(status)")
+        #expect((status["queued_by_priority"] as? [String: Int])?["normal"] == 1, "\(status)")
         // Within the lease nobody may take it; after it, node-b does.
         let early = try b.dgrid("worker", "--repo", url, "--node-id", "node-b", "--once")
         #expect(early.status == 0)

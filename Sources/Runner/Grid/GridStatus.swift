@@ -14,9 +14,33 @@ public struct GridStatus {
         public var claims = 0, results = 0
         public var nodes: [String] = []
         public var mainTip: String?
+        /// Queued tasks per priority (critical first).
+        public var queuedByPriority: [String: Int] = [:]
+        public var running: [Running] = []
+        public var nodeRecords: [NodeSummary] = []
 
         enum CodingKeys: String, CodingKey {
             case queued, inProgress = "in_progress", completed, failed, rejected, late, claims, results, nodes, mainTip = "main"
+            case queuedByPriority = "queued_by_priority", running, nodeRecords = "node_records"
+        }
+    }
+
+    /// A node as its last heartbeat describes it.
+    public struct NodeSummary: Sendable, Codable, Equatable {
+        public var nodeID: String, status: String, slots: Int, lastHeartbeat: String
+
+        enum CodingKeys: String, CodingKey {
+            case nodeID = "node_id", status, slots, lastHeartbeat = "last_heartbeat"
+        }
+    }
+
+    /// A task under a claim: who holds it and until when.
+    public struct Running: Sendable, Codable, Equatable {
+        public var taskID: String, nodeID: String, attempt: Int, leaseUntil: String
+        public var expired: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case taskID = "task_id", nodeID = "node_id", attempt, leaseUntil = "lease_until", expired
         }
     }
 
@@ -36,6 +60,33 @@ public struct GridStatus {
         counts.claims = snapshot.claims.count
         counts.results = snapshot.results.count
         counts.nodes = snapshot.knownNodes.sorted()
+        for location in snapshot.queue {
+            let priority = location.priority ?? .normal
+            counts.queuedByPriority[priority.rawValue, default: 0] += 1
+        }
+        let claims = GridClaims(connection: connection)
+        let now = Date()
+        for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key }) where snapshot.results[taskID] == nil {
+            guard let record = try claims.record(at: commit) else { continue }
+            let expired = ISOTime.parse(record.leaseUntil).map { $0 <= now } ?? true
+            counts.running.append(Running(taskID: taskID, nodeID: record.nodeID, attempt: record.attempt,
+                                          leaseUntil: record.leaseUntil, expired: expired))
+        }
+        for node in counts.nodes {
+            // The heartbeat ref is newer than main's copy when both exist.
+            let bytes: [UInt8]?
+            if let commit = snapshot.nodes[node] {
+                bytes = try connection.file("node.json", of: commit, limit: 64 * 1024)
+            } else if let blob = snapshot.files[LedgerLayout.nodePath(node: node)] {
+                bytes = try connection.blob(blob, limit: 64 * 1024)
+            } else {
+                bytes = nil
+            }
+            if let record = bytes.flatMap(NodeRecord.parse) {
+                counts.nodeRecords.append(NodeSummary(nodeID: record.nodeID, status: record.status, slots: record.slots,
+                                                      lastHeartbeat: record.lastHeartbeat))
+            }
+        }
         return counts
     }
 

@@ -96,9 +96,16 @@ struct GridStatusCommand: ParsableCommand {
             if json {
                 print(ImageCLI.json(counts))
             } else {
-                print("queued \(counts.queued)  in_progress \(counts.inProgress)  completed \(counts.completed)  failed \(counts.failed)  rejected \(counts.rejected)")
+                let byPriority = TaskPriority.allCases.compactMap { p in counts.queuedByPriority[p.rawValue].map { "\(p.rawValue) \($0)" } }
+                print("queued \(counts.queued)\(byPriority.isEmpty ? "" : " (" + byPriority.joined(separator: ", ") + ")")  in_progress \(counts.inProgress)  completed \(counts.completed)  failed \(counts.failed)  rejected \(counts.rejected)")
                 print("unfolded: \(counts.claims) claims, \(counts.results) results; late results \(counts.late)")
-                print("nodes: \(counts.nodes.isEmpty ? "none" : counts.nodes.joined(separator: ", "))")
+                for task in counts.running {
+                    print("running \(task.taskID) on \(task.nodeID) (attempt \(task.attempt)), lease until \(task.leaseUntil)\(task.expired ? " EXPIRED" : "")")
+                }
+                if counts.nodeRecords.isEmpty { print("nodes: none") }
+                for node in counts.nodeRecords {
+                    print("node \(node.nodeID) \(node.status), \(node.slots) slots, last heartbeat \(node.lastHeartbeat)")
+                }
             }
         } catch {
             ImageCLI.fail(error)
