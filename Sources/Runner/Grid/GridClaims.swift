@@ -46,6 +46,7 @@ struct GridClaims {
             return (commit, try ledger.createRef(name, target: commit))
         }
         guard outcome.1 == .applied else { return nil }
+        connection.noteOwnUpdate(name, to: outcome.0)
         return HeldClaim(taskID: taskID, commit: outcome.0, record: claimRecord)
     }
 
@@ -62,6 +63,7 @@ struct GridClaims {
             return (commit, try ledger.updateRef(name, from: current, to: commit))
         }
         guard outcome.1 == .applied else { return false }
+        connection.noteOwnUpdate(name, to: outcome.0)
         claim.commit = outcome.0
         claim.record = renewed
         return true

@@ -92,6 +92,12 @@ public final class GridConnection: @unchecked Sendable {
         }
     }
 
+    /// Records a ref this worker moved itself: its objects are already in the
+    /// mirror (we built them), so the next snapshot need not fetch it.
+    func noteOwnUpdate(_ name: String, to target: GitOID?) {
+        lock.withLock { lastFetched[name] = target }
+    }
+
     /// `make(id)` once per object id and purpose; later calls reuse the value.
     func memoized<T>(_ purpose: String, _ id: GitOID, _ make: () throws(GridError) -> T) throws(GridError) -> T {
         let key = purpose + ":" + id.hex

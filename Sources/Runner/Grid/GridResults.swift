@@ -10,14 +10,16 @@ struct GridResults {
     /// false when a result for the task already exists.
     func publish(_ record: ResultRecord, taskBytes: [UInt8], claim: GitOID?) throws(GridError) -> Bool {
         let name = Self.refName(record.taskID)
-        let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> RefUpdate in
+        let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate) in
             let commit = try ledger.commit(parent: claim, changes: [
                 LedgerChange(path: "result.json", content: record.json()),
                 LedgerChange(path: "task.json", content: taskBytes),
             ], message: "\(record.status) \(record.taskID) on \(record.nodeID)")
-            return try ledger.createRef(name, target: commit)
+            return (commit, try ledger.createRef(name, target: commit))
         }
-        return outcome == .applied
+        guard outcome.1 == .applied else { return false }
+        connection.noteOwnUpdate(name, to: outcome.0)
+        return true
     }
 
     /// The record and task bytes of a result commit; nil when unreadable.
