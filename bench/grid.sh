@@ -5,7 +5,7 @@
 #
 #   bench/grid.sh DGRID_BINARY          (dgrid-remote must sit beside it)
 #
-# Env: GRID_TASKS (200), GRID_WORKERS ("1 4 8"), BENCH_OUT (bench/out).
+# Env: GRID_TASKS (200), GRID_WORKERS ("1 4 8"), GRID_TOOLS ("naive dgrid"), BENCH_OUT (bench/out).
 # Prints tasks/s and how many tasks were claimed or completed more than once.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -16,6 +16,7 @@ need git "apt-get install git"
 [ "$(id -u)" = 0 ] || die "run as root: sandboxes and cgroups need it"
 TASKS=${GRID_TASKS:-200}
 WORKERS=${GRID_WORKERS:-"1 4 8"}
+TOOLS=${GRID_TOOLS:-"naive dgrid"}
 mkdir -p "$OUT_DIR"
 OUT=$OUT_DIR/grid.txt
 
@@ -122,10 +123,10 @@ dgrid_run() {  # dgrid_run WORKERS → "seconds tasks_completed_more_than_once"
   echo "Grid: $TASKS no-op tasks on a local bare repository (tmpfs), W workers, wall time to drain"
   printf '%-8s %-7s %10s %10s %14s\n' tool workers seconds tasks/s "double claims"
   for w in $WORKERS; do
-    read -r s d < <(naive_run "$w")
-    printf '%-8s %-7s %10.2f %10.1f %14s\n' naive "$w" "$s" "$(echo "$TASKS / $s" | bc -l)" "$d"
-    read -r s d < <(dgrid_run "$w")
-    printf '%-8s %-7s %10.2f %10.1f %14s\n' dgrid "$w" "$s" "$(echo "$TASKS / $s" | bc -l)" "$d"
+    for tool in $TOOLS; do
+      read -r s d < <("${tool}_run" "$w")
+      printf '%-8s %-7s %10.2f %10.1f %14s\n' "$tool" "$w" "$s" "$(echo "$TASKS / $s" | bc -l)" "$d"
+    done
   done
   echo "naive: D-GRID's loop (git pull --rebase, git mv, commit, push, retry); double claims = tasks two workers both believed they claimed."
   echo "dgrid: each task runs in a sandbox (busybox image, seccomp, no limits asked); double = tasks completed twice on main."

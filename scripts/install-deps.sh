@@ -13,7 +13,9 @@ build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev libzstd-d
 # git: the ledger tests set up and inspect repositories with it and serve them with
 # `git daemon` / git-http-backend (scripts/git-daemon.sh, git-http.sh); dgrid itself uses only libgit2.
 # lighttpd: the smart-HTTP server with basic auth in front of git-http-backend (scripts/git-http.sh).
-test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd docker-registry apache2-utils curl git lighttpd)
+# openssh-server, openssh-client: the loopback sshd serving Git over ssh:// and the ssh-keygen
+# the SSH ledger tests make keys with (scripts/git-sshd.sh); dgrid itself speaks SSH through libgit2.
+test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd docker-registry apache2-utils curl git lighttpd openssh-server openssh-client)
 bench=("${test[@]}" hyperfine crun runc bubblewrap debootstrap pigz libarchive-tools time bc git)
 demo=("${build[@]}" busybox-static python3 git)
 

@@ -18,8 +18,15 @@ struct GridClaims {
 
     /// The claim record in a claim commit; nil when unreadable (treated as expired).
     func record(at commit: GitOID) throws(GridError) -> ClaimRecord? {
-        try connection.memoized("claim", commit) { () throws(GridError) in
-            try connection.file("claim.json", of: commit, limit: 64 * 1024).flatMap(ClaimRecord.parse)
+        try connection.memoized("claim", commit) { () throws(GridError) -> ClaimRecord? in
+            do throws(GridError) {
+                return try connection.file("claim.json", of: commit, limit: 64 * 1024).flatMap(ClaimRecord.parse)
+            } catch {
+                // Gone from the remote since the listing (renewed, folded): the
+                // caller's compare-and-swap on the stale id will simply fail.
+                if case .ledger(let failure) = error, failure.kind == .network || failure.kind == .authentication { throw error }
+                return nil
+            }
         }
     }
 

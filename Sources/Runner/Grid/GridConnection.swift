@@ -13,6 +13,9 @@ public final class GridConnection: @unchecked Sendable {
     /// (claim records, queued task headers): a poll re-reads nothing that
     /// did not change. Git ids name content, so entries never go stale.
     private var mainTree: (tip: GitOID, files: [String: GitOID])?
+    /// Which ref named each commit at the last listing: a claim, result or
+    /// heartbeat commit is fetched only when something reads it.
+    private var refNaming: [GitOID: String] = [:]
     private var memo: [String: Any] = [:]
 
     public static let mainRef = "refs/heads/main"
@@ -40,14 +43,20 @@ public final class GridConnection: @unchecked Sendable {
         }
     }
 
-    /// The grid as it is now: one listing of every ref, then a fetch of those that moved.
+    /// The grid as it is now: one listing of every ref, and a fetch of main
+    /// only when its tip moved. Claim, result and heartbeat commits are
+    /// fetched when first read (`file`), so an idle poll fetches nothing and
+    /// a busy one only what it looks at.
     func snapshot() throws(GridError) -> GridSnapshot {
         try withLedger { (ledger) throws(LedgerError) -> GridSnapshot in
             let refs = try ledger.remoteRefs()
-            let wanted = refs.filter { $0.key == Self.mainRef || $0.key.hasPrefix("refs/dgrid/") }
-            let moved = wanted.filter { lastFetched[$0.key] != $0.value }.map(\.key).sorted()
-            if !moved.isEmpty { try ledger.fetch(moved) }
-            lastFetched = wanted
+            if let main = refs[Self.mainRef], lastFetched[Self.mainRef] != main {
+                try ledger.fetch([Self.mainRef])
+                lastFetched[Self.mainRef] = main
+            }
+            var naming: [GitOID: String] = [:]
+            for (name, oid) in refs where name.hasPrefix("refs/dgrid/") { naming[oid] = name }
+            refNaming = naming
             let main = refs[Self.mainRef]
             var files: [String: GitOID] = [:]
             if let main {
@@ -87,7 +96,16 @@ public final class GridConnection: @unchecked Sendable {
     /// A file of a commit (a claim, a result), bounded.
     func file(_ path: String, of commit: GitOID, limit: Int = 1 << 20) throws(GridError) -> [UInt8]? {
         try withLedger { (ledger) throws(LedgerError) -> [UInt8]? in
-            guard let blob = try ledger.tree(of: commit)[path] else { return nil }
+            let files: [String: GitOID]
+            do throws(LedgerError) {
+                files = try ledger.tree(of: commit)
+            } catch {
+                // Not in the mirror yet: fetch the ref that named it at the last listing.
+                guard let name = refNaming[commit] else { throw error }
+                try ledger.fetch([name])
+                files = try ledger.tree(of: commit)
+            }
+            guard let blob = files[path] else { return nil }
             return try ledger.blob(blob, limit: limit)
         }
     }
@@ -95,7 +113,10 @@ public final class GridConnection: @unchecked Sendable {
     /// Records a ref this worker moved itself: its objects are already in the
     /// mirror (we built them), so the next snapshot need not fetch it.
     func noteOwnUpdate(_ name: String, to target: GitOID?) {
-        lock.withLock { lastFetched[name] = target }
+        lock.withLock {
+            lastFetched[name] = target
+            if let target { refNaming[target] = name }
+        }
     }
 
     /// `make(id)` once per object id and purpose; later calls reuse the value.

@@ -20,10 +20,38 @@ extension GitLedger {
     func repairingMirror<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
         do throws(LedgerError) {
             return try body()
-        } catch where Self.isCorruption(error) && rebuildAllowed() {
+        } catch where (Self.isCorruption(error) || looksLikeDamagedPack(error)) && rebuildAllowed() {
             try rebuildMirror(cause: error)
             return try body()
         }
+    }
+
+    /// libgit2 1.5 reports an object in a truncated pack as simply not found, so a
+    /// "not found" is checked against the packs: each pack's last 20 bytes (its
+    /// checksum) must equal the pack checksum its .idx recorded (idx v2 trailer).
+    private func looksLikeDamagedPack(_ error: LedgerError) -> Bool {
+        guard error.kind == .object, error.gitCode == GIT_ENOTFOUND.rawValue else { return false }
+        let packDirectory = mirrorPath + "/objects/pack"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: packDirectory) else { return false }
+        for index in names where index.hasSuffix(".idx") {
+            let base = packDirectory + "/" + index.dropLast(4)
+            guard let idxTrailer = Self.tail(of: base + ".idx", count: 40) else { continue }
+            guard let packTrailer = Self.tail(of: base + ".pack", count: 20) else { return true }
+            if Array(idxTrailer.prefix(20)) != packTrailer { return true }
+        }
+        return false
+    }
+
+    /// The last `count` bytes of a file, nil when it cannot be read or is shorter.
+    private static func tail(of path: String, count: Int) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_size >= count else { return nil }
+        var bytes = [UInt8](repeating: 0, count: count)
+        let read = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, info.st_size - off_t(count)) }
+        return read == count ? bytes : nil
     }
 
     /// Whether libgit2's error means the mirror's own files are damaged.
