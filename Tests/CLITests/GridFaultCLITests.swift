@@ -5,7 +5,7 @@ import TestSupport
 /// Workers dying and remotes going away (THREATS: Liveness): no task lost,
 /// none completed twice.
 @Suite(.serialized) struct GridFaultCLITests {
-    static let port = 19443
+    static let port = 19471
 
     /// Starts `dgrid ARGS` without waiting for it; output goes to `log`.
     static func launch(_ args: [String], home: ImageCLITests.Home, log: String, environment: [String: String] = [:]) throws -> Process {
