@@ -27,23 +27,7 @@ struct ImageImport: ParsableCommand {
             ImageCLI.fail(error)
         }
         for image in imported {
-            let unpacked = image.layers.filter { $0.report != nil }.count
-            for name in image.names {
-                print("\(name) \(image.manifest.digest)")
-            }
-            ImageCLI.note("imported \(image.names.joined(separator: ", ")): \(image.layers.count) layers (\(unpacked) unpacked now)")
-            for layer in image.layers {
-                guard let report = layer.report else { continue }
-                if !report.droppedSetuid.isEmpty {
-                    ImageCLI.note("layer \(layer.diffID.short): setuid/setgid dropped on \(report.droppedSetuid.count) files")
-                }
-                if !report.skippedDevices.isEmpty {
-                    ImageCLI.note("layer \(layer.diffID.short): \(report.skippedDevices.count) device files skipped")
-                }
-            }
-            for warning in image.warnings {
-                ImageCLI.note("warning: \(warning)")
-            }
+            ImageCLI.report(image, verb: "imported")
         }
     }
 }

@@ -19,6 +19,27 @@ package enum ImageCLI {
         Glibc.exit(1)
     }
 
+    /// "NAME DIGEST" per name on stdout; what happened to each layer on stderr.
+    package static func report(_ image: ImportedImage, verb: String) {
+        for name in image.names {
+            print("\(name) \(image.manifest.digest)")
+        }
+        let unpacked = image.layers.filter { $0.report != nil }.count
+        note("\(verb) \(image.names.joined(separator: ", ")): \(image.layers.count) layers (\(unpacked) unpacked now)")
+        for layer in image.layers {
+            guard let report = layer.report else { continue }
+            if !report.droppedSetuid.isEmpty {
+                note("layer \(layer.diffID.short): setuid/setgid dropped on \(report.droppedSetuid.count) files")
+            }
+            if !report.skippedDevices.isEmpty {
+                note("layer \(layer.diffID.short): \(report.skippedDevices.count) device files skipped")
+            }
+        }
+        for warning in image.warnings {
+            note("warning: \(warning)")
+        }
+    }
+
     package static func note(_ text: String) {
         FileDescriptorWriter.write(Array("dgrid: \(text)\n".utf8), to: STDERR_FILENO)
     }
