@@ -73,6 +73,41 @@ import TestSupport
         #expect(sleepers.stdout.isEmpty, "left behind: \(sleepers.stdout)")
     }
 
+    /// SIGTERM: no new claims, the running task gets the grace period, then its
+    /// claim is released so another worker takes it at once (not after the
+    /// 90 s lease), and the worker's sandbox goes down with it.
+    @Test func sigtermReleasesClaimsAfterTheGracePeriod() throws {
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        let (a, b) = (try GridFixture.workerHome(), try GridFixture.workerHome())
+        #expect(try a.dgrid("init", "--repo", url).status == 0)
+        let tasks = NSTemporaryDirectory() + "dgrid-grace-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        try GridFixture.taskFile(tasks, "long", "sleep 3; sleep 27; echo finished", timeout: 60)
+        try GridFixture.taskFile(tasks, "next", "echo next", extra: ",\"priority\":\"low\"")
+        #expect(try a.dgrid("submit", "--repo", url, tasks).status == 0)
+
+        let worker = try Self.launch(["worker", "--repo", url, "--node-id", "node-a", "--slots", "1", "--grace", "1"],
+                                     home: a, log: tasks + "/a.log", environment: ["PULL_INTERVAL": "0.5"])
+        #expect(try Self.waitUntil(15) { try !GridFixture.refs(repo, "refs/dgrid/claims").isEmpty })
+        let stopped = Date()
+        kill(worker.processIdentifier, SIGTERM)
+        worker.waitUntilExit()
+        let log = (try? String(contentsOfFile: tasks + "/a.log", encoding: .utf8)) ?? ""
+        #expect(Date().timeIntervalSince(stopped) < 10, "\(log)")
+        #expect(worker.terminationStatus == 143, "\(log)")
+        #expect(log.contains("claim released"), "\(log)")
+        #expect(try GridFixture.refs(repo, "refs/dgrid/claims").isEmpty)
+        #expect(!log.contains("task=next"), "no new claim after SIGTERM: \(log)")
+        #expect(try ProcessRunner.run("/usr/bin/pgrep", ["-f", "sleep 27"]).stdout.isEmpty, "sandbox left behind")
+
+        // Released, not leased: node-b takes it right away.
+        let taken = try b.dgrid("worker", "--repo", url, "--node-id", "node-b", "--once")
+        #expect(taken.status == 0, "\(taken.stderr)")
+        let files = try GridFixture.mainFiles(repo)
+        #expect(files.contains("tasks/completed/node-b-long.json") && files.contains("tasks/completed/node-b-next.json"), "\(files)")
+    }
+
     @Test func gitServerGoingAwayMidRunLosesNothing() throws {
         let base = NSTemporaryDirectory() + "dgrid-fault-daemon-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)

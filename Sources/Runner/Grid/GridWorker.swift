@@ -31,8 +31,10 @@ public final class GridWorker: @unchecked Sendable {
     private var started = 0
     private var running: [String: HeldClaim] = [:]
     private var lastFold = Date.distantPast
-    /// Set by SIGTERM (through `stop()`): no new claims; running tasks finish.
+    /// Set by SIGTERM (through `stop(graceSeconds:)`): no new claims; running tasks finish.
     private let stopping = Atomic<Bool>(false)
+    /// Set once every slot is done: the heartbeat keeps leases alive until then.
+    private let slotsDone = Atomic<Bool>(false)
 
     public init(connection: GridConnection, options: Options, logger: Logger) {
         self.connection = connection
@@ -42,8 +44,29 @@ public final class GridWorker: @unchecked Sendable {
         store = try? ImageStore(state: connection.settings.state)
     }
 
-    public func stop() {
-        stopping.store(true, ordering: .relaxed)
+    /// SIGTERM (DESIGN §7): no new claims; running tasks get `graceSeconds`
+    /// to finish. After that their claims are released, so other workers take
+    /// the tasks at once instead of after the lease, and the process exits;
+    /// the sandboxes die with it (their pid 1 has PDEATHSIG).
+    public func stop(graceSeconds: Double) {
+        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+        logger.info("stopping: no new claims", metadata: ["grace_s": "\(graceSeconds)"])
+        Thread { [self] in
+            Self.sleep(graceSeconds)
+            let held = lock.withLock { Array(running.values) }
+            guard !held.isEmpty else { return }
+            let claims = GridClaims(connection: connection)
+            for claim in held {
+                do {
+                    try claims.release(claim)
+                    logger.warning("grace period over: claim released", metadata: ["task": "\(claim.taskID)"])
+                } catch {
+                    logger.warning("grace period over: cannot release the claim; it expires with its lease",
+                                   metadata: ["task": "\(claim.taskID)", "error": "\(error)"])
+                }
+            }
+            exit(143)
+        }.start()
     }
 
     public func run() throws(GridError) -> Summary {
@@ -66,6 +89,7 @@ public final class GridWorker: @unchecked Sendable {
         }
         group.wait()
         stopping.store(true, ordering: .relaxed)
+        slotsDone.store(true, ordering: .relaxed)
         // The last beat first, so the closing fold carries it and a fold after ours finds nothing.
         try? NodeHeartbeat(connection: connection).beat(status: "stopped")
         let folded = try GridFold(connection: connection).run()
@@ -114,7 +138,8 @@ public final class GridWorker: @unchecked Sendable {
         let claim = pick.claim
         let id = claim.taskID
         lock.withLock { running[id] = claim }
-        logger.info("claimed", metadata: ["task": "\(id)", "slot": "\(slot)", "attempt": "\(claim.record.attempt)"])
+        logger.info("claimed", metadata: ["task": "\(id)", "slot": "\(slot)", "attempt": "\(claim.record.attempt)",
+                                          "claim_ms": "\(pick.claimMilliseconds)", "races_lost": "\(pick.racesLost)"])
         let execution = TaskExecution(settings: settings, runner: runner, store: store)
         let finished: TaskExecution.Finished
         switch pick.unreadable.map({ Result<TaskFile, TaskRejection>.failure(TaskRejection(reason: $0)) })
@@ -189,7 +214,7 @@ public final class GridWorker: @unchecked Sendable {
     private func heartbeatLoop() {
         let settings = connection.settings
         var nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
-        while !stopping.load(ordering: .relaxed) {
+        while !slotsDone.load(ordering: .relaxed) {
             Self.sleep(0.2)
             guard Date() >= nextBeat else { continue }
             nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)

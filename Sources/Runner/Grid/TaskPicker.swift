@@ -17,6 +17,9 @@ struct TaskPicker {
         let taskBytes: [UInt8]
         /// Why the task file could not be read; the task is then rejected with it.
         let unreadable: String?
+        /// From the start of the pick to the won claim, and the claims lost to other workers on the way.
+        var claimMilliseconds = 0
+        var racesLost = 0
     }
 
     /// Workers reading the same queue would all race for its head, and all
@@ -52,6 +55,8 @@ struct TaskPicker {
 
     /// Claims the first task it can win; nil when nothing is claimable now.
     func next(now: Date = Date()) throws(GridError) -> Pick? {
+        let started = Date()
+        var lost = 0
         let settings = connection.settings
         let snapshot = try connection.snapshot()
         let finished = snapshot.finishedTaskIDs
@@ -74,7 +79,10 @@ struct TaskPicker {
         let ordered = QueueOrder.order(candidates, shardCount: settings.shardCount, ownShards: settings.ownShards)
         for candidate in Self.spread(ordered) {
             let id = candidate.location.taskID
-            guard let held = try claims.claim(id, takingOver: snapshot.claims[id], now: now) else { continue }
+            guard let held = try claims.claim(id, takingOver: snapshot.claims[id], now: now) else {
+                lost += 1
+                continue
+            }
             // A ref listing is not atomic: main may have been read before a fold
             // moved it and the claims after the fold deleted the task's refs, so
             // a finished task can look unclaimed. The fold moves main before it
@@ -88,10 +96,12 @@ struct TaskPicker {
                 let bytes = try blobByPath[candidate.location.path].map { (blob) throws(GridError) in
                     try connection.blob(blob, limit: settings.limits.maxFileBytes)
                 } ?? []
-                return Pick(claim: held, taskBytes: bytes, unreadable: nil)
+                return Pick(claim: held, taskBytes: bytes, unreadable: nil,
+                            claimMilliseconds: Int(Date().timeIntervalSince(started) * 1000), racesLost: lost)
             } catch {
                 // Over the size limit (refused before reading) or a bad object: the task is rejected, not retried forever.
-                return Pick(claim: held, taskBytes: [], unreadable: "task file refused: larger than \(settings.limits.maxFileBytes) bytes or unreadable (\(error))")
+                return Pick(claim: held, taskBytes: [], unreadable: "task file refused: larger than \(settings.limits.maxFileBytes) bytes or unreadable (\(error))",
+                            claimMilliseconds: Int(Date().timeIntervalSince(started) * 1000), racesLost: lost)
             }
         }
         return nil

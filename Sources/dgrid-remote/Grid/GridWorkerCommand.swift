@@ -35,6 +35,9 @@ struct GridWorkerCommand: ParsableCommand {
     @Option(name: .long, help: "text or json.")
     var logFormat: String = "text"
 
+    @Option(name: .long, help: "Seconds running tasks get after SIGTERM before their claims are released (default 30).")
+    var grace: Double = 30
+
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
         var settings = grid.settings(nodeID: nodeId)
@@ -72,7 +75,8 @@ struct GridWorkerCommand: ParsableCommand {
         options.once = once
         options.maxTasks = maxTasks
         let worker = GridWorker(connection: connection, options: options, logger: logger)
-        StopSignal.install { worker.stop() }
+        let graceSeconds = max(0, grace)
+        StopSignal.install { worker.stop(graceSeconds: graceSeconds) }
         do {
             let summary = try worker.run()
             logger.info("worker stopped", metadata: ["completed": "\(summary.completed)", "failed": "\(summary.failed)",
