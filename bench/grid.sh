@@ -5,8 +5,11 @@
 #
 #   bench/grid.sh DGRID_BINARY          (dgrid-remote must sit beside it)
 #
-# Env: GRID_TASKS (200), GRID_WORKERS ("1 4 8"), GRID_TOOLS ("naive dgrid"), BENCH_OUT (bench/out).
-# Prints tasks/s and how many tasks were claimed or completed more than once.
+# Env: GRID_TASKS (200), GRID_WORKERS ("1 4 8"), GRID_TOOLS ("naive dgrid"),
+#      GRID_TRANSPORTS ("file daemon"), BENCH_OUT (bench/out).
+# Prints tasks/s, how many tasks were claimed or completed more than once, and for
+# dgrid the claim latency (pick start → claim won, median and p99) and the claim
+# pushes lost to other workers, from the workers' own log lines.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -17,6 +20,8 @@ need git "apt-get install git"
 TASKS=${GRID_TASKS:-200}
 WORKERS=${GRID_WORKERS:-"1 4 8"}
 TOOLS=${GRID_TOOLS:-"naive dgrid"}
+TRANSPORTS=${GRID_TRANSPORTS:-"file daemon"}
+DAEMON_PORT=19499
 mkdir -p "$OUT_DIR"
 OUT=$OUT_DIR/grid.txt
 
@@ -37,10 +42,18 @@ IMAGE=$WORK/image
 now() { date +%s.%N; }
 
 # ---- naive D-GRID loop -------------------------------------------------------
+# grid_url TRANSPORT REPO: how workers reach REPO (a bare repository under $WORK).
+grid_url() {
+  case $1 in
+    file) echo "file://$2" ;;
+    daemon) echo "git://127.0.0.1:$DAEMON_PORT/${2#"$WORK"/}" ;;
+  esac
+}
+
 naive_worker() {  # naive_worker REPO NODE
   local repo=$1 node=$2 dir
   dir=$(mktemp -d "$WORK/naive-$node.XXXX")
-  git clone -q "$repo" "$dir" 2>/dev/null
+  git clone -q "$(grid_url "$TRANSPORT" "$repo")" "$dir" 2>/dev/null
   cd "$dir"
   git config user.name "$node"; git config user.email "$node@bench"
   while true; do
@@ -94,40 +107,61 @@ dgrid_home() {  # dgrid_home N: a worker host's state with the default image all
   echo "$home"
 }
 
-dgrid_run() {  # dgrid_run WORKERS → "seconds tasks_completed_more_than_once"
+dgrid_run() {  # dgrid_run WORKERS → "seconds tasks_completed_more_than_once claim_p50_ms claim_p99_ms races_lost"
   local w=$1 repo=$WORK/dgrid.git tasks=$WORK/dgrid-tasks
   rm -rf "$repo" "$tasks"; mkdir -p "$tasks"
   git init -q --bare --initial-branch=main "$repo"
   for i in $(seq 1 "$TASKS"); do printf '{"task_id":"t%s","script":"true","timeout_seconds":10}\n' "$i" > "$tasks/t$i.json"; done
+  local url; url=$(grid_url "$TRANSPORT" "$repo")
   local home0; home0=$(dgrid_home 0)
-  DGRID_HOME=$home0 "$DGRID" init --repo "file://$repo" >/dev/null
-  DGRID_HOME=$home0 "$DGRID" submit --repo "file://$repo" "$tasks" >/dev/null
+  DGRID_HOME=$home0 "$DGRID" init --repo "$url" >/dev/null
+  DGRID_HOME=$home0 "$DGRID" submit --repo "$url" "$tasks" >/dev/null
   local homes=()
   for n in $(seq 1 "$w"); do homes+=("$(dgrid_home "$n")"); done
   local start end
   start=$(now)
   for n in $(seq 1 "$w"); do
-    DGRID_HOME=${homes[$((n-1))]} "$DGRID" worker --repo "file://$repo" --node-id "w$n" --slots 1 --once 2>"$WORK/dgrid-w$n.log" &
+    DGRID_HOME=${homes[$((n-1))]} "$DGRID" worker --repo "$url" --node-id "w$n" --slots 1 --once 2>"$WORK/dgrid-w$n.log" &
   done
   wait
-  DGRID_HOME=$home0 "$DGRID" fold --repo "file://$repo" >/dev/null
+  DGRID_HOME=$home0 "$DGRID" fold --repo "$url" >/dev/null
   end=$(now)
+  local latency; latency=$(cat "$WORK"/dgrid-w*.log | python3 -c '
+import re, sys
+ms = sorted(int(m.group(1)) for m in re.finditer(r"claim_ms=(\d+)", sys.stdin.read()))
+print(ms[len(ms)//2] if ms else 0, ms[min(len(ms)-1, int(len(ms)*0.99))] if ms else 0)')
+  local lost; lost=$(cat "$WORK"/dgrid-w*.log | grep -o 'races_lost=[0-9]*' | cut -d= -f2 | paste -sd+ | bc)
   local completed doubles
   completed=$(git --git-dir "$repo" ls-tree -r --name-only main tasks/completed | grep -c '\.json$' || true)
   doubles=$(git --git-dir "$repo" ls-tree -r --name-only main tasks/completed | grep '\.json$' | sed 's/.*-\(t[0-9]*\)\.json/\1/' | sort | uniq -d | wc -l)
   [ "$completed" -ge "$TASKS" ] || warn "dgrid with $w workers completed $completed of $TASKS"
-  echo "$(echo "$end - $start" | bc) $doubles"
+  echo "$(echo "$end - $start" | bc) $doubles $latency ${lost:-0}"
 }
 
+start_daemon() {
+  [ -z "$(echo "$TRANSPORTS" | grep -w daemon)" ] && return 0
+  "$REPO_DIR/scripts/git-daemon.sh" start "$WORK" "$DAEMON_PORT" >/dev/null
+}
+stop_daemon() { "$REPO_DIR/scripts/git-daemon.sh" stop "$WORK" >/dev/null 2>&1 || true; }
+trap 'stop_daemon; drop_scratch "$WORK"' EXIT
+start_daemon
+
 {
-  echo "Grid: $TASKS no-op tasks on a local bare repository (tmpfs), W workers, wall time to drain"
-  printf '%-8s %-7s %10s %10s %14s\n' tool workers seconds tasks/s "double claims"
-  for w in $WORKERS; do
-    for tool in $TOOLS; do
-      read -r s d < <("${tool}_run" "$w")
-      printf '%-8s %-7s %10.2f %10.1f %14s\n' "$tool" "$w" "$s" "$(echo "$TASKS / $s" | bc -l)" "$d"
+  echo "Grid: $TASKS no-op tasks, W workers (1 slot each), wall time to drain; repositories and worker state on tmpfs"
+  printf '%-7s %-8s %-7s %9s %9s %8s %13s %13s\n' via tool workers seconds tasks/s double "claim p50/p99" "races lost"
+  for TRANSPORT in $TRANSPORTS; do
+    for w in $WORKERS; do
+      for tool in $TOOLS; do
+        read -r s d p50 p99 lost < <("${tool}_run" "$w")
+        if [ "$tool" = dgrid ]; then
+          printf '%-7s %-8s %-7s %9.2f %9.1f %8s %13s %13s\n' "$TRANSPORT" "$tool" "$w" "$s" "$(echo "$TASKS / $s" | bc -l)" "$d" "$p50/$p99 ms" "$lost"
+        else
+          printf '%-7s %-8s %-7s %9.2f %9.1f %8s %13s %13s\n' "$TRANSPORT" "$tool" "$w" "$s" "$(echo "$TASKS / $s" | bc -l)" "$d" "-" "-"
+        fi
+      done
     done
   done
-  echo "naive: D-GRID's loop (git pull --rebase, git mv, commit, push, retry); double claims = tasks two workers both believed they claimed."
-  echo "dgrid: each task runs in a sandbox (busybox image, seccomp, no limits asked); double = tasks completed twice on main."
+  echo "naive: D-GRID's loop (git pull --rebase, git mv, commit, push, retry); double = tasks two workers both believed they claimed."
+  echo "dgrid: each task runs in a sandbox (busybox image, seccomp, default limits); double = tasks completed twice on main;"
+  echo "       claim latency = pick start to claim won; races lost = claim pushes another worker won first."
 } | tee "$OUT"
