@@ -202,8 +202,9 @@ public final class GridWorker: @unchecked Sendable {
             lastFold = Date()
             return true
         }
-        guard due, !options.once else { return }
+        guard due else { return }
         do {
+            guard try GridFoldLease(connection: connection).acquire() else { return }
             let folded = try GridFold(connection: connection).run()
             logger.info("fold", metadata: ["result": "\(folded)"])
         } catch {

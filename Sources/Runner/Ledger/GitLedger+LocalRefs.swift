@@ -1,4 +1,5 @@
 import CGit2
+import Glibc
 
 /// Ref moves on a repository on this machine (file:// or a path). libgit2 1.5's
 /// local transport force-updates any ref that existed when it connected, so two
@@ -55,11 +56,31 @@ extension GitLedger {
             return .rejected(reason: Self.mismatch(name, expected: expected, actual: now))
         case GIT_ELOCKED.rawValue:
             // Another writer holds the ref's lock right now; whichever of us it is,
-            // only one can win, and it is not us.
+            // only one can win, and it is not us. A lock left by a writer killed
+            // between lock and rename would block the ref forever (main: no fold,
+            // no submit): one older than a live update could take is removed, and
+            // the caller's next round succeeds.
+            if let base = git_repository_path(remote.pointer).map({ String(cString: $0) }) {
+                for lock in [base + name + ".lock", base + "packed-refs.lock"] where Self.removeIfStale(lock) {
+                    return .rejected(reason: "removed a stale lock \(lock) left by a crashed writer; retry")
+                }
+            }
             return .rejected(reason: "\(name) is being updated by someone else")
         default:
             throw failure(code, kind: .network, operation: operation, hint: "check the remote repository")
         }
+    }
+
+    /// Seconds after which a ref lock in a local grid counts as abandoned: a live
+    /// update holds it for milliseconds.
+    static let staleLockSeconds = 30
+
+    /// Unlinks `path` when it is a regular file last modified over `staleLockSeconds` ago.
+    static func removeIfStale(_ path: String) -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return false }
+        guard time(nil) - info.st_mtim.tv_sec > staleLockSeconds else { return false }
+        return unlink(path) == 0
     }
 
     private func openLocalRemote(_ path: String, operation: String) throws(LedgerError) -> GitHandle {
