@@ -95,19 +95,26 @@ public final class GridConnection: @unchecked Sendable {
 
     /// A file of a commit (a claim, a result), bounded.
     func file(_ path: String, of commit: GitOID, limit: Int = 1 << 20) throws(GridError) -> [UInt8]? {
-        try withLedger { (ledger) throws(LedgerError) -> [UInt8]? in
+        let found = try withLedger { (ledger) throws(LedgerError) -> [UInt8]?? in
             let files: [String: GitOID]
             do throws(LedgerError) {
                 files = try ledger.tree(of: commit)
             } catch {
                 // Not in the mirror yet: fetch the ref that named it at the last listing.
                 guard let name = refNaming[commit] else { throw error }
-                try ledger.fetch([name])
-                files = try ledger.tree(of: commit)
+                do throws(LedgerError) {
+                    try ledger.fetch([name])
+                    files = try ledger.tree(of: commit)
+                } catch where error.kind != .network && error.kind != .authentication {
+                    // The ref moved or went away in between: not an error, a newer state.
+                    return .none
+                }
             }
-            guard let blob = files[path] else { return nil }
-            return try ledger.blob(blob, limit: limit)
+            guard let blob = files[path] else { return .some(nil) }
+            return .some(try ledger.blob(blob, limit: limit))
         }
+        guard let found else { throw .objectGone(commit: commit.hex) }
+        return found
     }
 
     /// Records a ref this worker moved itself: its objects are already in the

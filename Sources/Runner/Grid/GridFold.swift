@@ -61,9 +61,16 @@ public struct GridFold {
         let results = GridResults(connection: connection)
 
         for (taskID, commit) in snapshot.results.sorted(by: { $0.key < $1.key }) {
+            let read: (record: ResultRecord, recordBytes: [UInt8], task: [UInt8])?
+            do {
+                read = try results.read(commit, maxTaskBytes: maxTaskBytes)
+            } catch GridError.objectGone {
+                continue  // folded by someone else since our listing
+            }
+            // Folded (or, when unreadable or forged, dropped so the task can run again).
             folded.append((GridResults.refName(taskID), commit))
             if let claim = snapshot.claims[taskID] { folded.append((GridClaims.refName(taskID), claim)) }
-            guard let (record, recordBytes, task) = try results.read(commit, maxTaskBytes: maxTaskBytes),
+            guard let (record, recordBytes, task) = read,
                   record.taskID == taskID, LedgerLayout.isValidNodeID(record.nodeID) else { continue }
             if finished.contains(taskID) {
                 // Folded already (by us, or by a folder racing us that has not
@@ -112,8 +119,13 @@ public struct GridFold {
         }
 
         for (node, commit) in snapshot.nodes.sorted(by: { $0.key < $1.key }) {
-            guard let bytes = try connection.file("node.json", of: commit, limit: 64 * 1024),
-                  NodeRecord.parse(bytes)?.nodeID == node else { continue }
+            let beat: [UInt8]?
+            do {
+                beat = try connection.file("node.json", of: commit, limit: 64 * 1024)
+            } catch GridError.objectGone {
+                continue  // beat again since the listing; the next fold takes the new one
+            }
+            guard let bytes = beat, NodeRecord.parse(bytes)?.nodeID == node else { continue }
             let path = LedgerLayout.nodePath(node: node)
             let current = try snapshot.files[path].map { (blob) throws(GridError) in try connection.blob(blob, limit: 64 * 1024) }
             if current != bytes {

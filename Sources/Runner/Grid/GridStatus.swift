@@ -76,7 +76,7 @@ public struct GridStatus {
             // The heartbeat ref is newer than main's copy when both exist.
             let bytes: [UInt8]?
             if let commit = snapshot.nodes[node] {
-                bytes = try connection.file("node.json", of: commit, limit: 64 * 1024)
+                bytes = try? connection.file("node.json", of: commit, limit: 64 * 1024)
             } else if let blob = snapshot.files[LedgerLayout.nodePath(node: node)] {
                 bytes = try connection.blob(blob, limit: 64 * 1024)
             } else {
