@@ -7,6 +7,7 @@
 # git-daemon.log. Anyone on this machine can push to it: loopback tests only.
 # Installs git when missing (root).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/detach.sh"
 
 die() { echo "git-daemon.sh: $*" >&2; exit 1; }
 
@@ -44,10 +45,7 @@ case "$cmd" in
     # or a pipe a test process leaked to us without CLOEXEC — must see EOF, or it
     # waits for the daemon to exit and the tests hang.
     (
-      for fd in /proc/$BASHPID/fd/*; do
-        n=${fd##*/}
-        [ "$n" -gt 2 ] && eval "exec $n>&-"
-      done
+      close_inherited_fds
       exec setsid "$daemon" --export-all --enable=receive-pack --base-path="$dir" --reuseaddr \
         --listen=127.0.0.1 --port="$port" --informative-errors --verbose "$dir" \
         >"$dir/git-daemon.log" 2>&1 </dev/null

@@ -10,6 +10,7 @@
 # enables receive-pack for authenticated users). DIR/.http holds the config, the
 # password file (0600), the pid and the logs. Installs lighttpd and git when missing (root).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/detach.sh"
 
 die() { echo "git-http.sh: $*" >&2; exit 1; }
 
@@ -69,10 +70,7 @@ CONF
     # Close every inherited fd above 2 before exec (see scripts/registry.sh): a test
     # process's leaked pipes must not stay open in the server, or the tests hang.
     (
-      for fd in /proc/$BASHPID/fd/*; do
-        n=${fd##*/}
-        [ "$n" -gt 2 ] && eval "exec $n>&-"
-      done
+      close_inherited_fds
       exec setsid lighttpd -D -f "$state/lighttpd.conf" >"$state/stdout.log" 2>&1 </dev/null
     ) &
     echo $! > "$state/lighttpd.pid"

@@ -14,6 +14,7 @@
 # ("[127.0.0.1]:PORT ssh-ed25519 AAAA…"), for clients that verify host keys.
 # Installs openssh-server (and git) when missing (root).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/detach.sh"
 
 die() { echo "git-sshd.sh: $*" >&2; exit 1; }
 
@@ -88,10 +89,7 @@ CONFIG
     # or a pipe a test process leaked to us without CLOEXEC — must see EOF, or it
     # waits for the daemon to exit and the tests hang.
     (
-      for fd in /proc/$BASHPID/fd/*; do
-        n=${fd##*/}
-        [ "$n" -gt 2 ] && eval "exec $n>&-"
-      done
+      close_inherited_fds
       # sshd re-executes itself per connection, so it must be started by absolute path.
       exec setsid /usr/sbin/sshd -D -e -f "$dir/sshd_config" >>"$dir/sshd.log" 2>&1 </dev/null
     ) &

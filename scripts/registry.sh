@@ -8,6 +8,7 @@
 # behind basic auth. DIR gets config.yml, registry.pid and registry.log (the
 # access log). Installs docker-registry / apache2-utils when missing (root).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/detach.sh"
 
 die() { echo "registry.sh: $*" >&2; exit 1; }
 
@@ -79,10 +80,7 @@ YAML
     # stdout — or any pipe it leaked to us without CLOEXEC, as a test process
     # running several suites at once does — must see EOF.
     (
-      for fd in /proc/$BASHPID/fd/*; do
-        n=${fd##*/}
-        [ "$n" -gt 2 ] && eval "exec $n>&-"
-      done
+      close_inherited_fds
       exec setsid /usr/bin/docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 </dev/null
     ) &
     echo $! > "$dir/registry.pid"
