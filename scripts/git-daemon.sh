@@ -63,12 +63,7 @@ case "$cmd" in
     dir=${2:?usage: $0 stop DIR}
     [ -f "$dir/git-daemon.pid" ] || exit 0
     pid=$(cat "$dir/git-daemon.pid")
-    # setsid made the daemon a group leader: its forked per-connection children
-    # share the group, so the whole group is stopped. SIGKILL at once: the
-    # daemon keeps no state, and a test process may hand it a blocked SIGTERM
-    # (it would then serve on for seconds, and a "server outage" would not be one).
-    kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    stop_process_group "$pid"
     rm -f "$dir/git-daemon.pid"
     ;;
   *)

@@ -87,10 +87,7 @@ CONF
     state="$dir/.http"
     [ -f "$state/lighttpd.pid" ] || exit 0
     pid=$(cat "$state/lighttpd.pid")
-    if kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null; then
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-    fi
+    stop_process_group "$pid"
     rm -f "$state/lighttpd.pid" "$state/users"
     ;;
   *)

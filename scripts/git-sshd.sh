@@ -106,12 +106,9 @@ CONFIG
     dir=${2:?usage: $0 stop DIR}
     [ -f "$dir/sshd.pid" ] || exit 0
     pid=$(cat "$dir/sshd.pid")
-    # setsid made sshd a group leader; its per-connection children share the group
-    # (they never call setsid for non-TTY sessions), so the whole group is stopped.
-    if kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null; then
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-    fi
+    # sshd's per-connection children never call setsid for non-TTY sessions, so
+    # they are in its group and go with it.
+    stop_process_group "$pid"
     rm -f "$dir/sshd.pid" "$dir/sshd-internal.pid"
     ;;
   *)

@@ -96,10 +96,7 @@ YAML
     dir=${2:?usage: $0 stop DIR [PORT]}
     [ -f "$dir/registry.pid" ] || exit 0
     pid=$(cat "$dir/registry.pid")
-    if kill "$pid" 2>/dev/null; then
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
+    stop_process_group "$pid"
     rm -f "$dir/registry.pid"
     ;;
   htpasswd)

@@ -10,6 +10,22 @@ import TestSupport
     static let port = 19473
     static let script = CLI.packageRoot.appendingPathComponent("scripts/git-daemon.sh").path
 
+    /// `dgrid worker --once --slots 2` from every home at the same time, as node-<index>.
+    static func runWorkersTogether(_ homes: [ImageCLITests.Home], url: String) -> [CLI.Result?] {
+        let results = Mutex<[CLI.Result?]>(Array(repeating: nil, count: homes.count))
+        let group = DispatchGroup()
+        for (index, home) in homes.enumerated() {
+            group.enter()
+            Thread {
+                let r = try? home.dgrid("worker", "--repo", url, "--node-id", "node-\(index)", "--slots", "2", "--once")
+                results.withLock { $0[index] = r }
+                group.leave()
+            }.start()
+        }
+        group.wait()
+        return results.withLock { $0 }
+    }
+
     /// DESIGN §6 at issue scale: 4 workers × 2 slots. "No claim won twice" is
     /// read from the claimants' own logs: every task claimed once, at attempt 1.
     /// Refs the protocol does not know (odd names under refs/dgrid/) are ignored.
@@ -35,19 +51,8 @@ import TestSupport
             #expect(try GridFixture.git(["--git-dir", repo, "update-ref", name, main]).status == 0)
         }
 
-        let results = Mutex<[CLI.Result?]>(Array(repeating: nil, count: homes.count))
-        let group = DispatchGroup()
-        for (index, home) in homes.enumerated() {
-            group.enter()
-            Thread {
-                let r = try? home.dgrid("worker", "--repo", url, "--node-id", "node-\(index)", "--slots", "2", "--once")
-                results.withLock { $0[index] = r }
-                group.leave()
-            }.start()
-        }
-        group.wait()
         var claims: [String: Int] = [:]
-        for r in results.withLock({ $0 }) {
+        for r in Self.runWorkersTogether(homes, url: url) {
             #expect(r?.status == 0, "\(r?.stderr ?? "no result")")
             for line in (r?.stderr ?? "").split(separator: "\n") where line.contains(" claimed ") {
                 #expect(line.contains("attempt=1"), "\(line)")
@@ -85,18 +90,7 @@ import TestSupport
         for i in 0..<count { try GridFixture.taskFile(tasks, "t\(i)", "echo \(i)") }
         #expect(try homes[0].dgrid("submit", "--repo", url, tasks).status == 0)
 
-        let results = Mutex<[CLI.Result?]>([nil, nil])
-        let group = DispatchGroup()
-        for (index, home) in homes.enumerated() {
-            group.enter()
-            Thread {
-                let r = try? home.dgrid("worker", "--repo", url, "--node-id", "node-\(index)", "--slots", "2", "--once")
-                results.withLock { $0[index] = r }
-                group.leave()
-            }.start()
-        }
-        group.wait()
-        for r in results.withLock({ $0 }) {
+        for r in Self.runWorkersTogether(homes, url: url) {
             #expect(r?.status == 0, "\(r?.stderr ?? "no result")")
         }
         // A last fold in case both workers' own folds raced.

@@ -13,3 +13,14 @@ close_inherited_fds() {
   done
   return 0
 }
+
+# stop_process_group PID: SIGKILL to the daemon's process group (setsid made it
+# the leader; per-connection children share the group), then wait for it to go.
+# SIGKILL at once: these daemons keep no state, and a test process may hand them
+# a blocked SIGTERM (they would serve on for seconds, and an outage would not be one).
+stop_process_group() {
+  local pid=$1
+  kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  return 0
+}

@@ -26,6 +26,7 @@ public final class GridWorker: @unchecked Sendable {
     let logger: Logger
     let runner: SandboxRunner
     let store: ImageStore?
+    let seccomp: Result<SeccompFilter, SeccompError>
     private let lock = NSLock()
     private var summary = Summary()
     private var started = 0
@@ -42,6 +43,8 @@ public final class GridWorker: @unchecked Sendable {
         self.logger = logger
         runner = SandboxRunner.forThisHost()
         store = try? ImageStore(state: connection.settings.state)
+        let state = connection.settings.state
+        seccomp = Result { () throws(SeccompError) in try DefaultSeccomp.filter(state: state) }
     }
 
     /// SIGTERM (DESIGN §7): no new claims; running tasks get `graceSeconds`
@@ -140,7 +143,7 @@ public final class GridWorker: @unchecked Sendable {
         lock.withLock { running[id] = claim }
         logger.info("claimed", metadata: ["task": "\(id)", "slot": "\(slot)", "attempt": "\(claim.record.attempt)",
                                           "claim_ms": "\(pick.claimMilliseconds)", "races_lost": "\(pick.racesLost)"])
-        let execution = TaskExecution(settings: settings, runner: runner, store: store)
+        let execution = TaskExecution(settings: settings, runner: runner, store: store, seccomp: seccomp)
         let finished: TaskExecution.Finished
         switch pick.unreadable.map({ Result<TaskFile, TaskRejection>.failure(TaskRejection(reason: $0)) })
             ?? TaskParser.parse(pick.taskBytes, limits: settings.limits) {

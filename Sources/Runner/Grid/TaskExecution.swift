@@ -8,6 +8,8 @@ struct TaskExecution {
     let settings: GridSettings
     let runner: SandboxRunner
     let store: ImageStore?
+    /// The default profile, compiled once per worker (not read again per task).
+    let seccomp: Result<SeccompFilter, SeccompError>
 
     /// What a task run produced: the record, and a one-line note for the log.
     struct Finished {
@@ -38,9 +40,9 @@ struct TaskExecution {
         if let cpus = task.resources.cpus ?? settings.defaultCPUs {
             spec.limits.cpus = try? CPUQuota(cpus: cpus)
         }
-        do {
-            spec.seccomp = try DefaultSeccomp.filter(state: settings.state)
-        } catch {
+        switch seccomp {
+        case .success(let filter): spec.seccomp = filter
+        case .failure(let error):
             return rejected(task.taskID, reason: "seccomp: \(error)", started: started, attempt: attempt, status: "failed")
         }
 
