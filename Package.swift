@@ -61,11 +61,14 @@ let package = Package(
                                   "-Xlinker", "-l:libseccomp.a", "-Xlinker", "-l:libcap.a",
                                   "-Xlinker", "-l:libnettle.a"]),
                 ]),
+        // libgit2's TCP stream with TCP_NODELAY and timeouts (see git_stream.c).
+        .target(name: "CGitStream", dependencies: ["CGit2"], path: "Sources/CShims/GitStream",
+                cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
         .target(name: "Runner",
                 dependencies: [
                     // libgit2, linked only into `dgrid-remote`: in `dgrid` its ~20 shared
                     // libraries would cost every sandbox start ~3 ms of loading.
-                    "Sandbox", "CGit2",
+                    "Sandbox", "CGit2", "CGitStream",
                     .product(name: "Logging", package: "swift-log"),
                 ]),
         // The registry client (DESIGN §5, Image): async-http-client and NIO. A
@@ -99,7 +102,7 @@ let package = Package(
                           linkerSettings: leanLinking),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Registry", "CShims", "TestSupport"]),
-        .testTarget(name: "RunnerTests", dependencies: ["Runner", "TestSupport"]),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "CGitStream", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "DGridCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]
 )

@@ -57,23 +57,16 @@ struct GridClaims {
         return HeldClaim(taskID: taskID, commit: outcome.0, record: claimRecord)
     }
 
-    /// Pushes the lease forward. false when the claim was taken over (our lease had lapsed).
-    func renew(_ claim: inout HeldClaim, now: Date) throws(GridError) -> Bool {
+    /// The renewal of `claim` (its lease pushed forward), built in the mirror
+    /// and not yet pushed: the heartbeat pushes every renewal and the node
+    /// record together. Returns the move and the claim as it will be once applied.
+    func renewal(of claim: HeldClaim, now: Date, ledger: GitLedger) throws(LedgerError) -> (RefMove, HeldClaim) {
         var record = claim.record
         record.leaseUntil = ISOTime.string(now.addingTimeInterval(settings.leaseSeconds))
-        let current = claim.commit
-        let name = Self.refName(claim.taskID)
-        let renewed = record
-        let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate) in
-            let commit = try ledger.commit(parent: current, changes: [LedgerChange(path: "claim.json", content: renewed.json())],
-                                           message: "renew \(claim.taskID) by \(settings.nodeID)")
-            return (commit, try ledger.updateRef(name, from: current, to: commit))
-        }
-        guard outcome.1 == .applied else { return false }
-        connection.noteOwnUpdate(name, to: outcome.0)
-        claim.commit = outcome.0
-        claim.record = renewed
-        return true
+        let commit = try ledger.commit(parent: claim.commit, changes: [LedgerChange(path: "claim.json", content: record.json())],
+                                       message: "renew \(claim.taskID) by \(settings.nodeID)")
+        return (RefMove(Self.refName(claim.taskID), from: claim.commit, to: commit),
+                HeldClaim(taskID: claim.taskID, commit: commit, record: record))
     }
 
     /// Gives a claim back (SIGTERM before the task ran to the end): deletes the ref if it is still ours.

@@ -17,6 +17,9 @@ public final class GridConnection: @unchecked Sendable {
     /// heartbeat commit is fetched only when something reads it.
     private var refNaming: [GitOID: String] = [:]
     private var memo: [String: Any] = [:]
+    /// Claim commits by when they were first listed (monotonic seconds); only those still listed are kept.
+    private var claimFirstSeen: [GitOID: Double] = [:]
+    private var listedBefore = false
 
     public static let mainRef = "refs/heads/main"
     static let claimsPrefix = "refs/dgrid/claims/"
@@ -57,6 +60,14 @@ public final class GridConnection: @unchecked Sendable {
             var naming: [GitOID: String] = [:]
             for (name, oid) in refs where name.hasPrefix("refs/dgrid/") { naming[oid] = name }
             refNaming = naming
+            // Claims already there at our first listing are of unknown age: they
+            // count as seen long ago, so a worker just started reads them (once,
+            // in one fetch) and takes over those whose lease has run out.
+            let now = listedBefore ? Self.monotonicNow() : -Double.infinity
+            listedBefore = true
+            var seen: [GitOID: Double] = [:]
+            for (name, oid) in refs where name.hasPrefix(Self.claimsPrefix) { seen[oid] = claimFirstSeen[oid] ?? now }
+            claimFirstSeen = seen
             let main = refs[Self.mainRef]
             var files: [String: GitOID] = [:]
             if let main {
@@ -103,7 +114,7 @@ public final class GridConnection: @unchecked Sendable {
                 // Not in the mirror yet: fetch the ref that named it at the last listing.
                 guard let name = refNaming[commit] else { throw error }
                 do throws(LedgerError) {
-                    try ledger.fetch([name])
+                    try ledger.fetch([name], keepRefs: false)
                     files = try ledger.tree(of: commit)
                 } catch where error.kind != .network && error.kind != .authentication {
                     // The ref moved or went away in between: not an error, a newer state.
@@ -117,6 +128,35 @@ public final class GridConnection: @unchecked Sendable {
         return found
     }
 
+    /// Fetches, with one connection, every commit of `commits` the mirror lacks
+    /// (by the ref that named it at the last listing): a fold reading fifty
+    /// results, or a pick checking the leases of stale-looking claims, costs one
+    /// fetch instead of one per commit. Commits no ref named are left to `file`.
+    func prefetch(_ commits: [GitOID]) throws(GridError) {
+        try withLedger { (ledger) throws(LedgerError) in
+            let names = Set(commits.filter { !ledger.hasObject($0) }.compactMap { refNaming[$0] })
+            guard !names.isEmpty else { return }
+            do throws(LedgerError) {
+                try ledger.fetch(names.sorted(), keepRefs: false)
+            } catch where error.kind != .network && error.kind != .authentication {
+                // A ref moved or went away in between; `file` says so per commit.
+            }
+        }
+    }
+
+    /// When this connection first saw each claim commit (monotonic seconds): a
+    /// live claim is renewed every heartbeat, so one unchanged for longer
+    /// looks stale and is worth reading; fresh ones are not fetched at all.
+    func firstSeen(_ commit: GitOID) -> Double {
+        lock.withLock { claimFirstSeen[commit] ?? Self.monotonicNow() }
+    }
+
+    static func monotonicNow() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
     /// Records a ref this worker moved itself: its objects are already in the
     /// mirror (we built them), so the next snapshot need not fetch it.
     func noteOwnUpdate(_ name: String, to target: GitOID?) {
@@ -124,6 +164,11 @@ public final class GridConnection: @unchecked Sendable {
             lastFetched[name] = target
             if let target { refNaming[target] = name }
         }
+    }
+
+    /// A ref's value as this worker last moved it (or fetched it); nil when unknown.
+    func ownRef(_ name: String) -> GitOID? {
+        lock.withLock { lastFetched[name] }
     }
 
     /// `make(id)` once per object id and purpose; later calls reuse the value.

@@ -41,9 +41,9 @@ public struct GridFold {
                 guard outcome == .applied else { continue }
             }
             // Only once main records them: a crash before this leaves refs the next fold deletes.
-            for (name, expected) in folded {
-                _ = try connection.withLedger { (ledger) throws(LedgerError) in try ledger.deleteRef(name, expected: expected) }
-            }
+            // One push for all of them; a ref that moved since (renewed, or deleted by a racing folder) stays.
+            let deletions = folded.map { RefMove($0.0, from: $0.1, to: nil) }
+            _ = try connection.withLedger { (ledger) throws(LedgerError) in try ledger.moveRefs(deletions) }
             var result = summary
             result.mainMoved = !changes.isEmpty
             return result
@@ -59,6 +59,9 @@ public struct GridFold {
         let finished = snapshot.finishedTaskIDs
         let maxTaskBytes = connection.settings.limits.maxFileBytes
         let results = GridResults(connection: connection)
+        // Every commit the fold reads, fetched with one connection rather than one each.
+        try connection.prefetch(Array(snapshot.results.values) + Array(snapshot.nodes.values)
+                                + snapshot.claims.filter { snapshot.results[$0.key] == nil && !finished.contains($0.key) }.map(\.value))
 
         for (taskID, commit) in snapshot.results.sorted(by: { $0.key < $1.key }) {
             let read: (record: ResultRecord, recordBytes: [UInt8], task: [UInt8])?
@@ -103,6 +106,11 @@ public struct GridFold {
             summary.finished += 1
         }
 
+        // A claim left on a finished task (renewed after the fold that took its
+        // result had listed it, or released late) binds nothing: drop it.
+        for (taskID, commit) in snapshot.claims where snapshot.results[taskID] == nil && finished.contains(taskID) {
+            folded.append((GridClaims.refName(taskID), commit))
+        }
         let claims = GridClaims(connection: connection)
         for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key })
         where snapshot.results[taskID] == nil && !finished.contains(taskID) {

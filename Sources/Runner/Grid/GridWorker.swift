@@ -223,22 +223,17 @@ public final class GridWorker: @unchecked Sendable {
             guard Date() >= nextBeat else { continue }
             nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
             let held = lock.withLock { Array(running.values) }
-            let claims = GridClaims(connection: connection)
-            for var claim in held {
-                do {
-                    if try claims.renew(&claim, now: Date()) {
-                        lock.withLock { if running[claim.taskID] != nil { running[claim.taskID] = claim } }
-                    } else {
-                        logger.warning("lease lost: another worker took the task over", metadata: ["task": "\(claim.taskID)"])
-                    }
-                } catch {
-                    logger.warning("cannot renew lease", metadata: ["task": "\(claim.taskID)", "error": "\(error)"])
-                }
-            }
             do {
-                try NodeHeartbeat(connection: connection).beat(status: "active")
+                let renewals = try NodeHeartbeat(connection: connection).beat(status: "active", renewing: held)
+                for (taskID, renewed) in renewals {
+                    if let renewed {
+                        lock.withLock { if running[taskID] != nil { running[taskID] = renewed } }
+                    } else if lock.withLock({ running[taskID] != nil }) {
+                        logger.warning("lease lost: another worker took the task over", metadata: ["task": "\(taskID)"])
+                    }
+                }
             } catch {
-                logger.warning("cannot publish heartbeat", metadata: ["error": "\(error)"])
+                logger.warning("cannot publish heartbeat or renew leases", metadata: ["error": "\(error)", "tasks": "\(held.count)"])
             }
         }
     }

@@ -5,23 +5,63 @@ import Foundation
 struct NodeHeartbeat {
     let connection: GridConnection
 
-    func beat(status: String, now: Date = Date()) throws(GridError) {
+    /// What a beat did to the claims it renewed: the renewed claim, or nil
+    /// when it was taken over (our lease had lapsed). A claim missing from the
+    /// map could not be judged this time (the push failed).
+    typealias Renewals = [String: HeldClaim?]
+
+    /// Moves the node record forward and renews `claims` in the same push: a
+    /// busy worker's heartbeat costs one round trip, however many slots it has.
+    @discardableResult
+    func beat(status: String, renewing claims: [HeldClaim] = [], now: Date = Date()) throws(GridError) -> Renewals {
         let settings = connection.settings
         let record = NodeRecord(nodeID: settings.nodeID, nodeName: Self.hostName(), cpuCount: ProcessInfo.processInfo.activeProcessorCount,
                                 memoryGB: (Double(ProcessInfo.processInfo.physicalMemory) / 1e9 * 10).rounded() / 10,
                                 diskGB: 0, lastHeartbeat: ISOTime.string(now), status: status, slots: settings.slots,
                                 workerVersion: RunnerInfo.workerVersion)
         let name = GridConnection.nodesPrefix + settings.nodeID
+        let grid = GridClaims(connection: connection)
+        var renewals: Renewals = [:]
+        var pending = claims
+        // The node ref as we last moved it; listed only when unknown or when someone else moved it.
+        var current = connection.ownRef(name)
+        var listed = false
         for _ in 0..<3 {
-            let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> RefUpdate in
-                let current = try ledger.remoteRefs(prefix: name)[name]
+            let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, [String: RefUpdate], [String: HeldClaim]) in
+                if current == nil && !listed {
+                    current = try ledger.remoteRefs(prefix: name)[name]
+                    listed = true
+                }
                 let commit = try ledger.commit(parent: current, changes: [LedgerChange(path: "node.json", content: record.json())],
                                                message: "heartbeat \(settings.nodeID)")
-                if let current { return try ledger.updateRef(name, from: current, to: commit) }
-                return try ledger.createRef(name, target: commit)
+                var moves = [RefMove(name, from: current, to: commit)]
+                var renewed: [String: HeldClaim] = [:]
+                for claim in pending {
+                    let (move, next) = try grid.renewal(of: claim, now: now, ledger: ledger)
+                    moves.append(move)
+                    renewed[move.name] = next
+                }
+                return (commit, try ledger.moveRefs(moves), renewed)
             }
-            if outcome == .applied { return }
+            let (commit, outcomes, renewed) = outcome
+            for (ref, next) in renewed {
+                if outcomes[ref] == .applied {
+                    connection.noteOwnUpdate(ref, to: next.commit)
+                    renewals[next.taskID] = .some(next)
+                } else {
+                    renewals[next.taskID] = .some(nil)
+                }
+            }
+            pending = []
+            if outcomes[name] == .applied {
+                connection.noteOwnUpdate(name, to: commit)
+                return renewals
+            }
+            // Someone else moved our node ref (a restarted worker with the same id): list it and beat on top.
+            current = nil
+            listed = false
         }
+        return renewals
     }
 
     static func hostName() -> String {

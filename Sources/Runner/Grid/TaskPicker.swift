@@ -53,6 +53,12 @@ struct TaskPicker {
         return queued + running
     }
 
+    /// How long a claim commit counts as live without being read: half the
+    /// lease, at most 5 s. A takeover waits at most this long past the lease.
+    static func claimFreshSeconds(_ settings: GridSettings) -> Double {
+        min(5, settings.leaseSeconds / 2)
+    }
+
     /// Claims the first task it can win; nil when nothing is claimable now.
     func next(now: Date = Date()) throws(GridError) -> Pick? {
         let started = Date()
@@ -63,8 +69,17 @@ struct TaskPicker {
         let claims = GridClaims(connection: connection)
         var candidates: [QueueCandidate] = []
         var blobByPath: [String: GitOID] = [:]
+        var suspects: [GitOID] = []
+        let freshFor = Self.claimFreshSeconds(settings)
+        let monotonicNow = GridConnection.monotonicNow()
         for location in Self.claimable(snapshot) where !finished.contains(location.taskID) && snapshot.results[location.taskID] == nil {
-            if let claim = snapshot.claims[location.taskID], try claims.isLive(claim, now: now) { continue }
+            if let claim = snapshot.claims[location.taskID] {
+                // Its worker renews a live claim every heartbeat, so a claim
+                // commit listed only moments ago is live: reading it would cost a
+                // fetch per claim per worker. Older ones are read below, in one fetch.
+                guard monotonicNow - connection.firstSeen(claim) >= freshFor else { continue }
+                suspects.append(claim)
+            }
             guard let blob = snapshot.files[location.path] else { continue }
             let header = try connection.memoized("queued", blob) { () throws(GridError) -> QueuedHeader in
                 // One byte over the limit is enough to know the task is refused.
@@ -76,7 +91,13 @@ struct TaskPicker {
             candidates.append(QueueCandidate(location: location, priority: location.priority ?? header.priority ?? .normal,
                                              createdAt: header.createdAt))
         }
-        let ordered = QueueOrder.order(candidates, shardCount: settings.shardCount, ownShards: settings.ownShards)
+        try connection.prefetch(suspects)
+        var takeable: [QueueCandidate] = []
+        for candidate in candidates {
+            if let claim = snapshot.claims[candidate.location.taskID], try claims.isLive(claim, now: now) { continue }
+            takeable.append(candidate)
+        }
+        let ordered = QueueOrder.order(takeable, shardCount: settings.shardCount, ownShards: settings.ownShards)
         for candidate in Self.spread(ordered) {
             let id = candidate.location.taskID
             guard let held = try claims.claim(id, takingOver: snapshot.claims[id], now: now) else {

@@ -1,5 +1,29 @@
 import CGit2
 
+/// One ref move: `old` nil means the ref must not exist yet (create), `new`
+/// nil means delete. Never forced: the remote (or, for a local repository,
+/// its ref lock) compares `old` with what it holds.
+public struct RefMove: Sendable, Equatable {
+    public let name: String
+    public let old: GitOID?
+    public let new: GitOID?
+
+    public init(_ name: String, from old: GitOID?, to new: GitOID?) {
+        self.name = name
+        self.old = old
+        self.new = new
+    }
+
+    var operation: String {
+        switch (old, new) {
+        case (nil, let new?): "create \(name) at \(new)"
+        case (let old?, let new?): "update \(name) from \(old) to \(new)"
+        case (let old?, nil): "delete \(name) at \(old)"
+        case (nil, nil): "move \(name) from nothing to nothing"
+        }
+    }
+}
+
 /// The three ref moves the claim protocol is built on. None is ever forced: each
 /// names the value it expects the remote ref to hold, and the remote (or, for a
 /// local repository, its ref lock) decides. `.rejected` means someone else moved
@@ -7,7 +31,7 @@ import CGit2
 extension GitLedger {
     /// Creates `name` on the remote pointing at `target` (pushing the objects). Exclusive: `.rejected` when the ref already exists remotely. Never forced.
     public func createRef(_ name: String, target: GitOID) throws(LedgerError) -> RefUpdate {
-        try move(name, from: nil, to: target, operation: "create \(name) at \(target)")
+        try move(RefMove(name, from: nil, to: target))
     }
 
     /// Moves `name` on the remote from `old` to `new` only if it still is `old` (compare-and-swap); `.rejected` otherwise. Never forced.
@@ -16,32 +40,62 @@ extension GitLedger {
     /// DESIGN §6); anything else is `.rejected` on every transport, because libgit2's
     /// smart push refuses non-fast-forwards without force.
     public func updateRef(_ name: String, from old: GitOID, to new: GitOID) throws(LedgerError) -> RefUpdate {
-        try move(name, from: old, to: new, operation: "update \(name) from \(old) to \(new)")
+        try move(RefMove(name, from: old, to: new))
     }
 
     /// Deletes `name` on the remote only if it still points at `expected`.
     public func deleteRef(_ name: String, expected: GitOID) throws(LedgerError) -> RefUpdate {
-        try move(name, from: expected, to: nil, operation: "delete \(name) at \(expected)")
+        try move(RefMove(name, from: expected, to: nil))
     }
 
-    /// `old` nil: the ref must not exist. `new` nil: delete.
-    private func move(_ name: String, from old: GitOID?, to new: GitOID?,
-                      operation: String) throws(LedgerError) -> RefUpdate {
-        try validateRefName(name, operation: operation)
-        return try lock.run { () throws(LedgerError) -> RefUpdate in
-            try repairingMirror { () throws(LedgerError) -> RefUpdate in
-                if let new {
-                    _ = try lookupCommit(new, operation: operation)
-                    if let old, old != new, try !isDescendant(new, of: old, operation: operation) {
-                        return .rejected(reason: "\(new) is not a fast-forward of \(old)")
+    private func move(_ move: RefMove) throws(LedgerError) -> RefUpdate {
+        try moveRefs([move])[move.name] ?? .rejected(reason: "no outcome for \(move.name)")
+    }
+
+    /// Several ref moves with one connection (one push on a smart transport):
+    /// each is judged on its own — the outcome of every name is in the result,
+    /// `.applied` or `.rejected` with the reason. A fold deleting a hundred
+    /// refs, or a heartbeat renewing every lease, costs one round trip.
+    public func moveRefs(_ moves: [RefMove]) throws(LedgerError) -> [String: RefUpdate] {
+        guard let first = moves.first else { return [:] }
+        let operation = moves.count == 1 ? first.operation : "\(first.operation) and \(moves.count - 1) more ref moves"
+        var seen = Set<String>()
+        for move in moves {
+            try validateRefName(move.name, operation: move.operation)
+            guard seen.insert(move.name).inserted else {
+                throw LedgerError(.invalidInput, operation: operation, remote: remoteForErrors,
+                                  message: "\(move.name) is moved twice in one batch",
+                                  hint: "move each ref at most once per batch")
+            }
+        }
+        return try lock.run { () throws(LedgerError) -> [String: RefUpdate] in
+            try repairingMirror { () throws(LedgerError) -> [String: RefUpdate] in
+                var outcomes: [String: RefUpdate] = [:]
+                var ready: [RefMove] = []
+                for move in moves {
+                    if move.old == nil && move.new == nil {
+                        outcomes[move.name] = .rejected(reason: "nothing to do")
+                        continue
                     }
+                    if let new = move.new {
+                        _ = try lookupCommit(new, operation: move.operation)
+                        if let old = move.old, old != new, try !isDescendant(new, of: old, operation: move.operation) {
+                            outcomes[move.name] = .rejected(reason: "\(new) is not a fast-forward of \(old)")
+                            continue
+                        }
+                    }
+                    ready.append(move)
                 }
                 switch location {
                 case .local(let path):
-                    return try localMove(name, from: old, to: new, remotePath: path, operation: operation)
+                    for move in ready {
+                        outcomes[move.name] = try localMove(move.name, from: move.old, to: move.new, remotePath: path,
+                                                            operation: move.operation)
+                    }
                 case .smart:
-                    return try smartPush(name, from: old, to: new, operation: operation)
+                    outcomes.merge(try smartPush(ready, operation: operation)) { first, _ in first }
                 }
+                return outcomes
             }
         }
     }

@@ -9,48 +9,64 @@ extension GitLedger {
     /// deleted afterwards, so concurrent pushes from one mirror never share a ref.
     static let pushRefPrefix = "refs/dgrid-push/"
 
-    func smartPush(_ name: String, from old: GitOID?, to new: GitOID?,
-                   operation: String) throws(LedgerError) -> RefUpdate {
-        try withConnection(GIT_DIRECTION_PUSH, operation: operation) {
-            (remote, state) throws(LedgerError) -> RefUpdate in
-            let advertised = advertisedRefs(remote, prefix: name)[name]
-            // libgit2 computes the old value it sends from this advertisement, and
-            // would refuse a non-fast-forward itself; checking first gives a clear reason.
-            if advertised != old {
-                return .rejected(reason: Self.mismatch(name, expected: old, actual: advertised))
-            }
-            var source = ""
-            if let new {
-                source = Self.pushRefPrefix + Self.uniqueSuffix()
-                var oid = new.raw
-                var reference: OpaquePointer?
-                let code = git_reference_create(&reference, repository.pointer, source, &oid, 1, "dgrid: push source")
-                guard code == 0 else {
-                    throw failure(code, kind: .mirror, operation: operation, hint: "check the mirror directory")
+    func smartPush(_ moves: [RefMove], operation: String) throws(LedgerError) -> [String: RefUpdate] {
+        guard !moves.isEmpty else { return [:] }
+        return try withConnection(GIT_DIRECTION_PUSH, operation: operation) {
+            (remote, state) throws(LedgerError) -> [String: RefUpdate] in
+            let advertised = advertisedRefs(remote, prefix: moves.count == 1 ? moves[0].name : "refs/")
+            var outcomes: [String: RefUpdate] = [:]
+            var sources: [String] = []
+            defer { for source in sources { git_reference_remove(repository.pointer, source) } }
+            var refspecs: [String] = []
+            var pushed: [String] = []
+            for move in moves {
+                // libgit2 computes the old value it sends from this advertisement, and
+                // would refuse a non-fast-forward itself; checking first gives a clear reason.
+                let actual = advertised[move.name]
+                if actual != move.old {
+                    outcomes[move.name] = .rejected(reason: Self.mismatch(move.name, expected: move.old, actual: actual))
+                    continue
                 }
-                git_reference_free(reference)
+                var source = ""
+                if let new = move.new {
+                    source = Self.pushRefPrefix + Self.uniqueSuffix()
+                    var oid = new.raw
+                    var reference: OpaquePointer?
+                    let code = git_reference_create(&reference, repository.pointer, source, &oid, 1, "dgrid: push source")
+                    guard code == 0 else {
+                        throw failure(code, kind: .mirror, operation: operation, hint: "check the mirror directory")
+                    }
+                    git_reference_free(reference)
+                    sources.append(source)
+                }
+                // Never a leading "+": the server must be free to refuse.
+                refspecs.append("\(source):\(move.name)")
+                pushed.append(move.name)
             }
-            defer { if !source.isEmpty { git_reference_remove(repository.pointer, source) } }
+            guard !refspecs.isEmpty else { return outcomes }
 
             var options = git_push_options()
             git_push_options_init(&options, UInt32(GIT_PUSH_OPTIONS_VERSION))
             options.callbacks = state.callbacks()
             options.pb_parallelism = 1
             options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
-            // Never a leading "+": the server must be free to refuse.
-            let refspecs = CStringArray(["\(source):\(name)"])
-            let code = refspecs.withStrArray { git_remote_upload(remote, $0, &options) }
+            let specs = CStringArray(refspecs)
+            let code = specs.withStrArray { git_remote_upload(remote, $0, &options) }
             if code == GIT_ENONFASTFORWARD.rawValue {
-                return .rejected(reason: "\(name) is not a fast-forward of the remote's value")
+                for name in pushed { outcomes[name] = .rejected(reason: "\(name) is not a fast-forward of the remote's value") }
+                return outcomes
             }
             if code < 0 { throw remoteFailure(code, state: state, operation: operation) }
-            // The push call's result says nothing about our ref (it returns 0 for a
+            // The push call's result says nothing about our refs (it returns 0 for a
             // refused one); only the per-ref status does. No status at all is not a win.
-            guard let status = state.pushStatus[name] else {
-                return .rejected(reason: "the server reported no status for \(name)")
+            for name in pushed {
+                if let status = state.pushStatus[name] {
+                    outcomes[name] = status.map { .rejected(reason: "the server refused \(name): \($0)") } ?? .applied
+                } else {
+                    outcomes[name] = .rejected(reason: "the server reported no status for \(name)")
+                }
             }
-            if let reason = status { return .rejected(reason: "the server refused \(name): \(reason)") }
-            return .applied
+            return outcomes
         }
     }
 

@@ -40,6 +40,9 @@ public final class GitLedger: @unchecked Sendable {
     var rebuildNotes: [String] = []
     /// When the mirror was last rebuilt (monotonic seconds), guarded by `lock`.
     var lastRebuild: Double?
+    /// Packs in the mirror above which a fetch consolidates them into one
+    /// (`GitLedger+PackConsolidation.swift`); set before use.
+    var packConsolidationThreshold = GitLedger.defaultPackConsolidationThreshold
 
     /// Opens (or creates with git_repository_init bare) the local bare mirror at mirrorPath for `remote` (a URL: file://, git://, http(s)://, ssh://, or a plain local path). Mirror dirs 0700.
     ///
@@ -99,20 +102,35 @@ public final class GitLedger: @unchecked Sendable {
         }
     }
 
-    /// Fetches the named remote refs into the mirror under the same names (force, it is our cache).
+    /// Fetches the named remote refs into the mirror, with one connection.
     ///
+    /// `keepRefs`: also set the mirror's refs of the same names (force, it is our
+    /// cache). Keep them for main, whose history later fetches negotiate against;
+    /// leave them out for claim, result and heartbeat commits, which are read once
+    /// — local refs for those would pile up and slow every later negotiation.
     /// A ref missing on the remote is skipped (the mirror keeps what it had).
-    public func fetch(_ refs: [String]) throws(LedgerError) {
+    public func fetch(_ refs: [String], keepRefs: Bool = true) throws(LedgerError) {
         for name in refs { try validateRefName(name, operation: "fetch") }
         guard !refs.isEmpty else { return }
         try lock.run { () throws(LedgerError) in
-            try repairingMirror { () throws(LedgerError) in try fetchLocked(refs) }
+            try repairingMirror { () throws(LedgerError) in try fetchLocked(refs, keepRefs: keepRefs) }
         }
     }
 
+    /// Whether the mirror holds the object `id` (without asking the remote).
+    public func hasObject(_ id: GitOID) -> Bool {
+        (try? lock.run { () throws(LedgerError) -> Bool in
+            var odb: OpaquePointer?
+            guard git_repository_odb(&odb, repository.pointer) == 0, let odb else { return false }
+            defer { git_odb_free(odb) }
+            var raw = id.raw
+            return git_odb_exists(odb, &raw) == 1
+        }) ?? false
+    }
+
     /// The fetch itself, with the lock held.
-    func fetchLocked(_ refs: [String]) throws(LedgerError) {
-        let operation = "fetch " + refs.joined(separator: " ")
+    func fetchLocked(_ refs: [String], keepRefs: Bool = true) throws(LedgerError) {
+        let operation = "fetch " + (refs.count <= 3 ? refs.joined(separator: " ") : "\(refs[0]) and \(refs.count - 1) more refs")
         let remote = try anonymousRemote(operation: operation)
         let state = callbackState()
         var options = git_fetch_options()
@@ -124,11 +142,12 @@ public final class GitLedger: @unchecked Sendable {
         // A redirect could hand our token to another host.
         options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
         // "+": the mirror is a cache of the remote, which is always right.
-        let refspecs = CStringArray(refs.map { "+\($0):\($0)" })
+        let refspecs = CStringArray(refs.map { keepRefs ? "+\($0):\($0)" : $0 })
         let code = withExtendedLifetime(state) {
             refspecs.withStrArray { git_remote_fetch(remote.pointer, $0, &options, "dgrid: fetch") }
         }
         if code < 0 { throw remoteFailure(code, state: state, operation: operation) }
+        consolidatePacksIfMany()
     }
 
     // MARK: - Shared plumbing

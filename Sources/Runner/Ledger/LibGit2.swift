@@ -1,4 +1,5 @@
 import CGit2
+import CGitStream
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,7 +9,17 @@ enum LibGit2 {
     /// git_libgit2_init, exactly once per process, on first use; libgit2 keeps a
     /// reference count, so initialising it again (or never shutting it down) is
     /// harmless, but it must happen before any other call.
-    static let initialized: Bool = git_libgit2_init() > 0
+    static let initialized: Bool = {
+        guard git_libgit2_init() > 0 else { return false }
+        // Our TCP stream: TCP_NODELAY (libgit2's leaves Nagle on, and every push
+        // paid a 40 ms delayed-ACK stall) and a bound on each connect, read and
+        // write, so a silent server fails an operation instead of hanging a worker.
+        return dgrid_git_stream_register(Int32(networkIdleTimeoutSeconds)) == 0
+    }()
+
+    /// How long a connection may stay silent (connecting, or mid-read or
+    /// mid-write) before the operation fails; retries are the caller's.
+    static let networkIdleTimeoutSeconds = 60
 
     /// libgit2's last error on this thread, read immediately after the failing call
     /// (the next call may overwrite it).
