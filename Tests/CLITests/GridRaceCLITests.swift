@@ -26,9 +26,12 @@ import TestSupport
         return results.withLock { $0 }
     }
 
-    /// DESIGN §6 at issue scale: 4 workers × 2 slots. "No claim won twice" is
-    /// read from the claimants' own logs: every task claimed once, at attempt 1.
-    /// Refs the protocol does not know (odd names under refs/dgrid/) are ignored.
+    /// DESIGN §6 at issue scale: 4 workers × 2 slots on 200 tasks. "No claim
+    /// won twice" is read twice: from the server's own history of every claim
+    /// ref it accepted (a post-receive hook logs each update; the fold deletes
+    /// the refs, and git drops a deleted ref's reflog) and from the claimants'
+    /// logs — every task claimed once, at attempt 1. Refs the protocol does not
+    /// know (odd names under refs/dgrid/) are ignored.
     @Test func fourWorkersTimesTwoSlotsClaimEachTaskOnce() throws {
         let base = NSTemporaryDirectory() + "dgrid-daemon4-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
@@ -42,9 +45,14 @@ import TestSupport
         #expect(try homes[0].dgrid("init", "--repo", url).status == 0)
         let tasks = base + "/tasks"
         try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
-        let count = 100
+        let count = 200
         for i in 0..<count { try GridFixture.taskFile(tasks, "t\(i)", "echo \(i)") }
         #expect(try homes[0].dgrid("submit", "--repo", url, tasks).status == 0)
+        // The server's record of every ref update it accepted, in order.
+        let history = base + "/accepted-updates"
+        let hook = repo + "/hooks/post-receive"
+        try "#!/bin/sh\ncat >> '\(history)'\n".write(toFile: hook, atomically: true, encoding: .utf8)
+        chmod(hook, 0o755)
         // A writer's refs that name no valid task, node or protocol slot.
         let main = try GridFixture.git(["--git-dir", repo, "rev-parse", "main"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         for name in ["refs/dgrid/claims/a+b", "refs/dgrid/results/x/y", "refs/dgrid/unknown/z", "refs/dgrid/nodes/bad+node"] {
@@ -63,6 +71,25 @@ import TestSupport
         }
         #expect(claims.count == count, "every task claimed")
         #expect(claims.values.allSatisfy { $0 == 1 }, "claimed twice: \(claims.filter { $0.value > 1 })")
+        // Server side: each claim ref created exactly once, never moved to a second owner's commit.
+        var created: [String: Int] = [:]
+        var movedBetweenOwners: [String] = []
+        let zero = String(repeating: "0", count: 40)
+        for line in (try String(contentsOfFile: history, encoding: .utf8)).split(separator: "\n") {
+            let fields = line.split(separator: " ").map(String.init)
+            guard fields.count == 3, fields[2].hasPrefix("refs/dgrid/claims/t") else { continue }
+            let task = String(fields[2].dropFirst("refs/dgrid/claims/".count))
+            if fields[0] == zero && fields[1] != zero { created[task, default: 0] += 1 }
+            if fields[0] != zero && fields[1] != zero {
+                // A renewal is fine; a takeover would carry another node's name.
+                let record = try GridFixture.git(["--git-dir", repo, "cat-file", "-p", fields[1] + ":claim.json"]).stdout
+                let fields = try JSONSerialization.jsonObject(with: Data(record.utf8)) as? [String: Any]
+                if fields?["attempt"] as? Int != 1 { movedBetweenOwners.append(task) }
+            }
+        }
+        #expect(created.count == count, "server accepted claims for \(created.count) of \(count) tasks")
+        #expect(created.values.allSatisfy { $0 == 1 }, "created twice on the server: \(created.filter { $0.value > 1 })")
+        #expect(movedBetweenOwners.isEmpty, "taken over: \(movedBetweenOwners)")
         #expect(try homes[0].dgrid("fold", "--repo", url).status == 0)
         let files = try GridFixture.mainFiles(repo)
         #expect(files.filter { $0.hasPrefix("tasks/completed/") && $0.hasSuffix(".json") }.count == count)

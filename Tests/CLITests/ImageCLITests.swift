@@ -25,6 +25,10 @@ import Testing
         }
 
         func json(_ args: String...) throws -> [String: Any] {
+            try json(args)
+        }
+
+        func json(_ args: [String]) throws -> [String: Any] {
             let r = try dgrid(args)
             #expect(r.status == 0, "\(args): \(r.stderr)")
             return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]

@@ -30,7 +30,8 @@ public final class GridConnection: @unchecked Sendable {
         self.settings = settings
         let mirror = try settings.mirrorPath()
         do {
-            ledger = try GitLedger(remote: settings.repository, mirrorPath: mirror, credentials: settings.credentials)
+            ledger = try GitLedger(remote: settings.repository, mirrorPath: mirror, credentials: settings.credentials,
+                                   knownHosts: settings.knownHostsPath.map { SSHKnownHosts(path: $0) })
         } catch {
             throw .ledger(error)
         }

@@ -34,6 +34,9 @@ public struct GridSettings: Sendable {
     public var defaultPids: Int? = 256
     public var outputLimit: Int = 10 * 1024
     public var credentials: GitCredentials = .none
+    /// For ssh:// grids: the known_hosts file the host key must be in (nil:
+    /// `$DGRID_SSH_KNOWN_HOSTS`, else `~/.ssh/known_hosts`).
+    public var knownHostsPath: String?
     public var state: StateDirectory
 
     public init(repository: String, nodeID: String, state: StateDirectory) {

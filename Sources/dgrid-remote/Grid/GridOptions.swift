@@ -13,6 +13,12 @@ struct GridOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("HTTPS token file (0600). Without it, $GIT_TOKEN is read once and removed from the environment.", valueName: "FILE"))
     var tokenFile: String?
 
+    @Option(name: .long, help: ArgumentHelp("SSH private key for ssh:// grids (FILE.pub beside it is used when present); default $DGRID_SSH_KEY, else the SSH agent ($SSH_AUTH_SOCK), else ~/.ssh/id_ed25519 or ~/.ssh/id_rsa. Keys with a passphrase: load them into the agent.", valueName: "FILE"))
+    var sshKey: String?
+
+    @Option(name: .long, help: ArgumentHelp("known_hosts file an ssh:// grid's host key must be listed in; default $DGRID_SSH_KNOWN_HOSTS, else ~/.ssh/known_hosts. Unknown or changed keys are refused.", valueName: "FILE"))
+    var knownHosts: String?
+
     /// Settings for this grid as this node.
     func settings(nodeID: String? = nil) -> GridSettings {
         let environment = ProcessInfo.processInfo.environment
@@ -25,11 +31,41 @@ struct GridOptions: ParsableArguments {
         }
         var settings = GridSettings(repository: repository, nodeID: node, state: StateDirectory.forThisUser())
         do {
-            settings.credentials = try GitCredentials.fromEnvironment(tokenFile: tokenFile)
+            // GIT_TOKEN is read (and removed from the environment) whatever the transport.
+            let token = try GitCredentials.fromEnvironment(tokenFile: tokenFile)
+            settings.credentials = Self.isSSH(repository) ? sshCredentials(environment) : token
         } catch {
             ImageCLI.fail(error)
         }
+        settings.knownHostsPath = knownHosts
         return settings
+    }
+
+    static func isSSH(_ repository: String) -> Bool {
+        ["ssh://", "ssh+git://", "git+ssh://"].contains { repository.hasPrefix($0) }
+    }
+
+    /// The key for an ssh:// grid: `--ssh-key`, `$DGRID_SSH_KEY`, the agent,
+    /// then the usual key files. The key is handed to libgit2 by path, through
+    /// its credential callback; nothing of it reaches argv or a task.
+    func sshCredentials(_ environment: [String: String]) -> GitCredentials {
+        func key(_ path: String) -> GitCredentials {
+            let publicKey = path + ".pub"
+            return .sshKey(privateKeyPath: path, publicKeyPath: FileManager.default.fileExists(atPath: publicKey) ? publicKey : nil,
+                           passphrase: nil)
+        }
+        if let path = sshKey ?? environment["DGRID_SSH_KEY"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                ImageCLI.fail(GridError.local("cannot read the SSH key \(path): check the path given to --ssh-key or DGRID_SSH_KEY"))
+            }
+            return key(path)
+        }
+        if let socket = environment["SSH_AUTH_SOCK"], !socket.isEmpty { return .sshAgent }
+        let home = environment["HOME"] ?? "/root"
+        for name in ["id_ed25519", "id_ecdsa", "id_rsa"] where FileManager.default.isReadableFile(atPath: "\(home)/.ssh/\(name)") {
+            return key("\(home)/.ssh/\(name)")
+        }
+        return .none
     }
 
     /// `node-<hostname>`, reduced to the characters node ids allow.
