@@ -17,8 +17,11 @@ public struct GridSubmit {
     }
 
     /// `files`: (name for messages, bytes). `priority` overrides the files' own.
+    /// `flat`: D-GRID's `tasks/queue/<task_id>.json` instead of the nested
+    /// layout, for grids whose queue D-GRID's dashboard counts (it globs
+    /// `tasks/queue/*.json`, one level); priority is then read from the file.
     public func submit(_ files: [(name: String, bytes: [UInt8])], priority: TaskPriority?, submitter: String?,
-                       now: Date = Date(), attempts: Int = 8) throws(GridError) -> [Submitted] {
+                       flat: Bool = false, now: Date = Date(), attempts: Int = 8) throws(GridError) -> [Submitted] {
         var tasks: [TaskFile] = []
         var seen: Set<String> = []
         for file in files {
@@ -43,8 +46,9 @@ public struct GridSubmit {
             var changes: [LedgerChange] = []
             var submitted: [Submitted] = []
             for task in tasks {
-                let path = LedgerLayout.queuePath(priority: task.priority,
-                                                  shard: ShardPolicy.shard(of: task.taskID, count: shards), taskID: task.taskID)
+                let path = flat ? LedgerLayout.flatQueuePath(taskID: task.taskID)
+                    : LedgerLayout.queuePath(priority: task.priority,
+                                             shard: ShardPolicy.shard(of: task.taskID, count: shards), taskID: task.taskID)
                 changes.append(LedgerChange(path: path, content: TaskParser.encode(task)))
                 submitted.append(Submitted(taskID: task.taskID, path: path))
             }

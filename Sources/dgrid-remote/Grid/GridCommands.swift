@@ -30,6 +30,9 @@ struct GridSubmitCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("critical, high, normal or low (overrides the files').", valueName: "P"))
     var priority: String?
 
+    @Flag(name: .long, help: "Write D-GRID's flat tasks/queue/<task_id>.json, which D-GRID's dashboard counts, instead of tasks/queue/<priority>/<shard>/; default $DGRID_QUEUE_LAYOUT=flat.")
+    var flat = false
+
     @Argument(help: ArgumentHelp("Task files or directories.", valueName: "FILE.json|DIR"))
     var paths: [String]
 
@@ -57,7 +60,9 @@ struct GridSubmitCommand: ParsableCommand {
         guard !files.isEmpty else { ImageCLI.fail(GridError.local("no task files in \(paths.joined(separator: ", "))")) }
         let connection = grid.connect()
         do {
-            let submitted = try GridSubmit(connection: connection).submit(files, priority: prio, submitter: ImageCLI.invokingUser())
+            let flatLayout = flat || ProcessInfo.processInfo.environment["DGRID_QUEUE_LAYOUT"] == "flat"
+            let submitted = try GridSubmit(connection: connection).submit(files, priority: prio, submitter: ImageCLI.invokingUser(),
+                                                                          flat: flatLayout)
             for task in submitted { print("\(task.taskID) \(task.path)") }
         } catch {
             ImageCLI.fail(error)
