@@ -43,6 +43,8 @@ let package = Package(
         // struct with SHA-NI code, and libarchive-dev already depends on it.
         .systemLibrary(name: "CNettle", path: "Sources/CShims/CNettle",
                        providers: [.apt(["nettle-dev"])]),
+        // zlib's headers, to check the mirror's loose objects before libgit2 reads them.
+        .systemLibrary(name: "CZlib", path: "Sources/CShims/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // The spawn path: everything between clone() and execve() lives here, in C.
         .target(name: "CShims", path: "Sources/CShims/Shim",
                 cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"])]),
@@ -68,7 +70,7 @@ let package = Package(
                 dependencies: [
                     // libgit2, linked only into `dgrid-remote`: in `dgrid` its ~20 shared
                     // libraries would cost every sandbox start ~3 ms of loading.
-                    "Sandbox", "CGit2", "CGitStream",
+                    "Sandbox", "CGit2", "CGitStream", "CZlib", "CNettle",
                     .product(name: "Logging", package: "swift-log"),
                 ]),
         // The registry client (DESIGN §5, Image): async-http-client and NIO. A

@@ -114,7 +114,10 @@ import TestSupport
         let listener = Process()
         listener.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         listener.arguments = ["-c", """
-            import socket, time
+            import signal, socket
+            # The test process may hand down SIGTERM and SIGALRM ignored.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL); signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(120)  # never outlives a killed test run for long
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", \(port))); s.listen(8); print("ready", flush=True)
             held = []
@@ -124,7 +127,7 @@ import TestSupport
         let ready = Pipe()
         listener.standardOutput = ready
         try listener.run()
-        defer { listener.terminate(); listener.waitUntilExit() }
+        defer { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
         let greeting = ready.fileHandleForReading.readData(ofLength: 6)
         try #require(String(decoding: greeting, as: UTF8.self) == "ready\n", "the silent listener could not start on port \(port)")
 

@@ -15,6 +15,13 @@ import Testing
         case missingHEAD
         /// config overwritten with garbage: libgit2 cannot open the repository.
         case garbledConfig
+        /// A loose object (the worker's own writes) with its middle flipped.
+        case garbledLooseObject
+        /// A loose object cut in half: libgit2 1.5 alone would spin on it forever.
+        case truncatedLooseObject
+
+        /// Whether the damage is to the writer's own (loose) objects rather than to what it fetched.
+        var isLoose: Bool { self == .garbledLooseObject || self == .truncatedLooseObject }
 
         var testDescription: String { rawValue }
     }
@@ -25,13 +32,10 @@ import Testing
         "nodes/n1.json": LedgerFixtures.bytes("{\"node_id\":\"n1\"}"),
     ]
 
-    /// Damaged *loose* objects are not exercised: libgit2 1.5 corrupts its heap
-    /// reading some garbled loose objects ("free(): invalid next size" aborted the
-    /// whole test process on a fresh CI run) and spins forever on a truncated one,
-    /// so no repair can run after the read. A mirror's loose objects are only the
-    /// worker's own writes (fetches arrive as packs, checked by the indexer), so
-    /// this takes disk damage, not a hostile remote. Packs, HEAD and config are
-    /// repaired and tested.
+    /// Loose objects are the worker's own writes (fetches arrive as packs): on
+    /// them libgit2 1.5 alone would corrupt its heap (garbled) or spin forever
+    /// (truncated), so the ledger checks them before libgit2 reads them
+    /// (`LooseObjectCheck`); a damaged one is found when the mirror is opened.
     @Test(arguments: Damage.allCases)
     func corruptMirrorIsRebuiltFromTheRemote(damage: Damage) throws {
         try LedgerTransport.file.withRemote(port: 0) { url, _, directory in
@@ -47,7 +51,7 @@ import Testing
                 try reader.fetch(["refs/heads/main"])
                 #expect(try reader.tree(of: commit).count == Self.files.count)
             }
-            let mirror = readerPath
+            let mirror = damage.isLoose ? writerPath : readerPath
             try Self.damage(damage, mirror: mirror, commit: commit)
 
             // A fresh ledger on the damaged mirror, as after a worker restart.
@@ -105,6 +109,15 @@ import Testing
             try FileManager.default.removeItem(atPath: mirror + "/HEAD")
         case .garbledConfig:
             try Data("[core\n\u{1}\u{2} = = =\n".utf8).write(to: URL(fileURLWithPath: mirror + "/config"))
+        case .garbledLooseObject, .truncatedLooseObject:
+            // The commit itself: every read of main starts there.
+            let path = mirror + "/objects/" + commit.hex.prefix(2) + "/" + commit.hex.dropFirst(2)
+            let size = try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+            if damage == .truncatedLooseObject {
+                try truncate(path, to: size / 2)
+            } else {
+                try overwrite(path, fraction: 0.4, count: 24)
+            }
         }
     }
 

@@ -40,6 +40,7 @@ extension GitLedger {
                         case GIT_OBJECT_BLOB:
                             result[path] = GitOID(raw: id.pointee)
                         case GIT_OBJECT_TREE:
+                            try checkLoose(GitOID(raw: id.pointee), operation: "\(operation): read \(path)")
                             var subtree: OpaquePointer?
                             let code = git_tree_lookup(&subtree, repository.pointer, id)
                             guard code == 0, let subtree else {
@@ -68,6 +69,7 @@ extension GitLedger {
                     throw failure(code, kind: .mirror, operation: operation, hint: "check the mirror directory")
                 }
                 defer { git_odb_free(odb) }
+                try checkLoose(id, operation: operation)
                 var oid = id.raw
                 var size = 0
                 var type = GIT_OBJECT_ANY
@@ -159,6 +161,7 @@ extension GitLedger {
     // MARK: - Helpers (called with the lock held)
 
     func lookupCommit(_ id: GitOID, operation: String) throws(LedgerError) -> GitHandle {
+        try checkLoose(id, operation: operation)
         var oid = id.raw
         var commit: OpaquePointer?
         let code = git_commit_lookup(&commit, repository.pointer, &oid)
@@ -174,6 +177,7 @@ extension GitLedger {
     }
 
     private func tree(ofCommitHandle commit: GitHandle, operation: String) throws(LedgerError) -> GitHandle {
+        if let treeID = git_commit_tree_id(commit.pointer) { try checkLoose(GitOID(raw: treeID.pointee), operation: operation) }
         var tree: OpaquePointer?
         let code = git_commit_tree(&tree, commit.pointer)
         guard code == 0, let tree else {

@@ -26,6 +26,13 @@ extension GitLedger {
         guard lockFD >= 0 else { return }
         defer { close(lockFD) }
         guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else { return }
+        // The packbuilder reads every loose object through libgit2: drop damaged
+        // ones first (a truncated one would hang it). Were one of them needed,
+        // its next read misses and is fetched again.
+        for (path, problem) in damagedLooseObjects() {
+            logger.warning("removing damaged loose object \(path): \(problem)")
+            unlink(path)
+        }
         let loose = looseObjectFiles()
 
         var odbPointer: OpaquePointer?
@@ -74,7 +81,7 @@ extension GitLedger {
     }
 
     /// Paths of the mirror's loose objects (`objects/xx/<38 hex>`).
-    private func looseObjectFiles() -> [String] {
+    func looseObjectFiles() -> [String] {
         let objects = mirrorPath + "/objects"
         let fileManager = FileManager.default
         guard let directories = try? fileManager.contentsOfDirectory(atPath: objects) else { return [] }

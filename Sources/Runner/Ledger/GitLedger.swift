@@ -43,6 +43,8 @@ public final class GitLedger: @unchecked Sendable {
     /// Packs in the mirror above which a fetch consolidates them into one
     /// (`GitLedger+PackConsolidation.swift`); set before use.
     var packConsolidationThreshold = GitLedger.defaultPackConsolidationThreshold
+    /// Loose objects checked sound since they were first read, guarded by `lock` (`LooseObjectCheck`).
+    var verifiedLoose: Set<GitOID> = []
 
     /// Opens (or creates with git_repository_init bare) the local bare mirror at mirrorPath for `remote` (a URL: file://, git://, http(s)://, ssh://, or a plain local path). Mirror dirs 0700.
     ///
@@ -77,6 +79,15 @@ public final class GitLedger: @unchecked Sendable {
             let aside = try Self.moveAside(mirrorPath, remote: remoteForErrors)
             repository = try MirrorDirectory.open(mirrorPath, remote: remoteForErrors)
             let note = "mirror \(mirrorPath) could not be opened (\(error.message)); moved to \(aside) and recreated empty"
+            rebuildNotes.append(note)
+            logger.warning("\(note)")
+        }
+        // libgit2 would hang or crash on a damaged loose object: check them all
+        // now, while nothing has read them (they are few: packs hold the rest).
+        if let (path, problem) = damagedLooseObjects().first {
+            let aside = try Self.moveAside(mirrorPath, remote: remoteForErrors)
+            repository = try MirrorDirectory.open(mirrorPath, remote: remoteForErrors)
+            let note = "mirror \(mirrorPath) held a damaged object (\(path): \(problem)); moved to \(aside) and recreated empty"
             rebuildNotes.append(note)
             logger.warning("\(note)")
         }
