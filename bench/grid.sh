@@ -29,7 +29,8 @@ WORK=""
 cleanup() { local rc=$?; drop_scratch "$WORK"; exit "$rc"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-make_scratch WORK
+# 500 tasks leave ~9 worker mirrors and 8 naive clones with their histories: room for them.
+make_scratch WORK 4g
 # Workers' state (image store, mirrors) on the tmpfs too: this VM's root disk
 # creates files erratically slowly after deletes (ext4 recently_deleted scans
 # dominated a perf profile), which would measure the disk, not the grid.

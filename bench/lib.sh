@@ -33,13 +33,13 @@ resolve_dgrid() {
   (cd "$(dirname "$d")" && printf '%s/%s\n' "$(pwd)" "$(basename "$d")")
 }
 
-# make_scratch VAR: a fresh directory on tmpfs; its path is stored in VAR.
+# make_scratch VAR [SIZE]: a fresh directory on tmpfs (SIZE, default 256m); its path is stored in VAR.
 # As root, a private tmpfs mounted on a mktemp dir; otherwise a dir in /dev/shm.
 # The caller's cleanup must call drop_scratch "$VAR".
 make_scratch() {
-  local __var=$1 dir
+  local __var=$1 size=${2:-256m} dir
   dir=$(mktemp -d /tmp/dgrid-bench.XXXXXX)
-  if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=256m,mode=0755 dgrid-bench "$dir" 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && mount -t tmpfs -o "size=$size,mode=0755" dgrid-bench "$dir" 2>/dev/null; then
     :
   else
     rmdir "$dir"
