@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "dgrid", targets: ["dgrid"]),
         .executable(name: "dgrid-remote", targets: ["dgrid-remote"]),
+        .executable(name: "dgrid-registry", targets: ["dgrid-registry"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
     ],
     dependencies: [
@@ -74,7 +75,7 @@ let package = Package(
                     .product(name: "Logging", package: "swift-log"),
                 ]),
         // The registry client (DESIGN §5, Image): async-http-client and NIO. A
-        // separate target so only `dgrid-remote` links it; in `dgrid` it cost
+        // separate target so only `dgrid-registry` links it; in `dgrid` it cost
         // every sandbox start ~1 ms and 60 MB of binary.
         .target(name: "Registry",
                 dependencies: [
@@ -95,11 +96,20 @@ let package = Package(
         .executableTarget(name: "dgrid",
                           dependencies: ["DGridCLI"],
                           linkerSettings: leanLinking),
+        // `dgrid-remote`: the grid verbs (libgit2). No HTTP stack: a worker runs
+        // for days, and NIO's code cost its idle RSS for nothing.
         .executableTarget(name: "dgrid-remote",
                           dependencies: [
-                              "DGridCLI", "Registry", "Runner",
+                              "DGridCLI", "Runner",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                               .product(name: "Logging", package: "swift-log"),
+                          ],
+                          linkerSettings: leanLinking),
+        // `dgrid-registry`: `image pull` and `image allow REGISTRY/NAME:TAG`.
+        .executableTarget(name: "dgrid-registry",
+                          dependencies: [
+                              "DGridCLI", "Registry",
+                              .product(name: "ArgumentParser", package: "swift-argument-parser"),
                           ],
                           linkerSettings: leanLinking),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -2,7 +2,8 @@ import ArgumentParser
 import Glibc
 
 /// The `dgrid` binary's command tree: the sandbox and the local image verbs.
-/// The verbs that talk to registries and Git run in `dgrid-remote` (see RemoteBinary).
+/// The verbs that talk to registries and Git run in `dgrid-registry` and
+/// `dgrid-remote` (see RemoteBinary).
 package struct DGrid: ParsableCommand {
     package static let version = "0.1.0"
 
@@ -10,8 +11,8 @@ package struct DGrid: ParsableCommand {
         commandName: "dgrid",
         abstract: "Run tasks from a Git repository, each in its own hardened sandbox.",
         discussion: """
-        Registry and grid verbs (\(RemoteBinary.verbList)) run in dgrid-remote, \
-        installed beside dgrid; `dgrid VERB --help` shows their options.
+        Registry and grid verbs (\(RemoteBinary.verbList)) run in dgrid-registry \
+        and dgrid-remote, installed beside dgrid; `dgrid VERB --help` shows their options.
         """,
         version: version,
         subcommands: [SandboxCommand.self, ImageCommand.self]
@@ -20,7 +21,7 @@ package struct DGrid: ParsableCommand {
     package init() {}
 
     /// `dgrid`'s entry point: `sandbox run` in its canonical spelling skips
-    /// ArgumentParser (start latency), remote verbs exec `dgrid-remote`, and
+    /// ArgumentParser (start latency), network verbs exec their binary, and
     /// ArgumentParser handles everything else.
     package static func runFront() -> Never {
         StandardStreams.ensureOpen()
@@ -28,8 +29,8 @@ package struct DGrid: ParsableCommand {
         if let options = SandboxRunFastPath.parse(arguments) {
             Glibc.exit(options.execute())
         }
-        if RemoteBinary.handles(arguments) {
-            RemoteBinary.exec(arguments)
+        if let binary = RemoteBinary.fileName(for: arguments) {
+            RemoteBinary.exec(arguments, in: binary)
         }
         run(Self.self)
     }

@@ -1,23 +1,32 @@
 import Glibc
 
-/// `dgrid-remote`, the binary beside `dgrid` that links the registry client
-/// and libgit2. `dgrid` stays small because every byte of it is paid again on
-/// each `sandbox run` start; the verbs that reach the network go there.
+/// The binaries beside `dgrid` that carry the network: `dgrid-registry`
+/// (async-http-client and NIO, for registries) and `dgrid-remote` (libgit2,
+/// for the grid). `dgrid` stays small because every byte of it is paid again
+/// on each `sandbox run` start; a worker stays lean because it carries no
+/// HTTP stack. `dgrid` execs the right one for these verbs.
 package enum RemoteBinary {
-    /// Command-line prefixes handed over whole.
-    static let verbs: [[String]] = [["image", "pull"], ["init"], ["submit"], ["worker"], ["status"], ["result"], ["fold"]]
+    package static let registryFileName = "dgrid-registry"
+    package static let gridFileName = "dgrid-remote"
 
-    static var verbList: String { verbs.map { $0.joined(separator: " ") }.joined(separator: ", ") }
+    /// Command-line prefixes handed over whole, and to which binary.
+    static let verbs: [(prefix: [String], fileName: String)] = [
+        (["image", "pull"], registryFileName),
+        (["init"], gridFileName), (["submit"], gridFileName), (["worker"], gridFileName),
+        (["status"], gridFileName), (["result"], gridFileName), (["fold"], gridFileName),
+    ]
 
-    package static let fileName = "dgrid-remote"
+    static var verbList: String { verbs.map { $0.prefix.joined(separator: " ") }.joined(separator: ", ") }
 
-    static func handles(_ arguments: [String]) -> Bool {
-        verbs.contains { arguments.starts(with: $0) }
+    /// The binary that runs `arguments`, or nil when `dgrid` runs them itself.
+    static func fileName(for arguments: [String]) -> String? {
+        verbs.first { arguments.starts(with: $0.prefix) }?.fileName
     }
 
-    /// Replaces this process with `dgrid-remote ARGUMENTS`; one line and exit 1 when it cannot.
-    package static func exec(_ arguments: [String]) -> Never {
-        let path = siblingPath()
+    /// Replaces this process with `FILENAME ARGUMENTS` (FILENAME beside this
+    /// executable); one line and exit 1 when it cannot.
+    package static func exec(_ arguments: [String], in fileName: String) -> Never {
+        let path = siblingPath(fileName)
         let argv = [path] + arguments
         var cStrings = argv.map { strdup($0) }
         cStrings.append(nil)
@@ -27,9 +36,9 @@ package enum RemoteBinary {
         Glibc.exit(1)
     }
 
-    /// `dgrid-remote` in the directory of this executable (/proc/self/exe, so
+    /// `fileName` in the directory of this executable (/proc/self/exe, so
     /// neither PATH nor a symlinked argv[0] can substitute another binary).
-    static func siblingPath() -> String {
+    static func siblingPath(_ fileName: String) -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard n > 0 else { return fileName }

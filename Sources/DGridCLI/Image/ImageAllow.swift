@@ -29,8 +29,8 @@ package struct ImageAllow: ParsableCommand {
 
     @OptionGroup package var registry: RegistryCLIOptions
 
-    /// Resolves a reference on its registry; set by `dgrid-remote`. In `dgrid`
-    /// it is nil and such a reference is handed to `dgrid-remote` instead.
+    /// Resolves a reference on its registry; set by `dgrid-registry`. In `dgrid`
+    /// it is nil and such a reference is handed to `dgrid-registry` instead.
     /// Set once in main, before anything runs.
     nonisolated(unsafe) package static var resolveOnRegistry: ((ImageAllow, ImageStore) throws -> ImageAdmin.AllowResult)?
 
@@ -45,7 +45,7 @@ package struct ImageAllow: ParsableCommand {
         } catch ImageError.unknownImage(let name) where scanCommand == nil && RegistryLocation.namesRegistry(name) {
             // Not in the local index: resolve the tag on its registry (no pull).
             guard let resolveOnRegistry = Self.resolveOnRegistry else {
-                RemoteBinary.exec(Array(CommandLine.arguments.dropFirst()))
+                RemoteBinary.exec(Array(CommandLine.arguments.dropFirst()), in: RemoteBinary.registryFileName)
             }
             do {
                 result = try resolveOnRegistry(self, store)

@@ -20,6 +20,8 @@ public final class GridConnection: @unchecked Sendable {
     /// Claim commits by when they were first listed (monotonic seconds); only those still listed are kept.
     private var claimFirstSeen: [GitOID: Double] = [:]
     private var listedBefore = false
+    /// The last listing (with main's files): whether an idle worker has anything to fold.
+    private var lastListing: GridSnapshot?
 
     public static let mainRef = "refs/heads/main"
     static let claimsPrefix = "refs/dgrid/claims/"
@@ -79,10 +81,12 @@ public final class GridConnection: @unchecked Sendable {
                     mainTree = (main, files)
                 }
             }
-            return GridSnapshot(mainTip: main, files: files,
-                                claims: Self.taskRefs(refs, prefix: Self.claimsPrefix),
-                                results: Self.taskRefs(refs, prefix: Self.resultsPrefix),
-                                nodes: Self.nodeRefs(refs))
+            let snapshot = GridSnapshot(mainTip: main, files: files,
+                                        claims: Self.taskRefs(refs, prefix: Self.claimsPrefix),
+                                        results: Self.taskRefs(refs, prefix: Self.resultsPrefix),
+                                        nodes: Self.nodeRefs(refs))
+            lastListing = snapshot
+            return snapshot
         }
     }
 
@@ -164,6 +168,19 @@ public final class GridConnection: @unchecked Sendable {
         lock.withLock {
             lastFetched[name] = target
             if let target { refNaming[target] = name }
+        }
+    }
+
+    /// Whether the last listing shows work for a fold: a result, or a claim
+    /// on a task main does not show as running yet. Running tasks already in
+    /// `in_progress/` and heartbeats alone do not count (see GridWorker).
+    func lastListingHasWorkToFold() -> Bool {
+        lock.withLock {
+            guard let listing = lastListing else { return false }
+            if !listing.results.isEmpty { return true }
+            return listing.claims.keys.contains { id in
+                !listing.finishedTaskIDs.contains(id) && listing.inProgressPaths(of: id).isEmpty
+            }
         }
     }
 

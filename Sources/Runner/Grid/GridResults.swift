@@ -7,19 +7,28 @@ struct GridResults {
     static func refName(_ taskID: String) -> String { GridConnection.resultsPrefix + taskID }
 
     /// Publishes `record` (with the task file beside it) on top of the claim.
-    /// false when a result for the task already exists.
+    /// false when a result for the task already exists. A refusal that leaves
+    /// no result behind (a ref lock held by a fold deleting refs in a local
+    /// grid) is not "someone else published": it throws, and the caller retries.
     func publish(_ record: ResultRecord, taskBytes: [UInt8], claim: GitOID?) throws(GridError) -> Bool {
         let name = Self.refName(record.taskID)
-        let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate) in
+        let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate, GitOID?) in
             let commit = try ledger.commit(parent: claim, changes: [
                 LedgerChange(path: "result.json", content: record.json()),
                 LedgerChange(path: "task.json", content: taskBytes),
             ], message: "\(record.status) \(record.taskID) on \(record.nodeID)")
-            return (commit, try ledger.createRef(name, target: commit))
+            let update = try ledger.createRef(name, target: commit)
+            let existing = update == .applied ? nil : try ledger.remoteRefs(prefix: name)[name]
+            return (commit, update, existing)
         }
-        guard outcome.1 == .applied else { return false }
-        connection.noteOwnUpdate(name, to: outcome.0)
-        return true
+        switch outcome.1 {
+        case .applied:
+            connection.noteOwnUpdate(name, to: outcome.0)
+            return true
+        case .rejected(let reason):
+            if outcome.2 != nil { return false }
+            throw .local("publishing \(record.taskID) was refused (\(reason)) but no result is there; retrying")
+        }
     }
 
     /// The record and task bytes of a result commit; nil when unreadable.

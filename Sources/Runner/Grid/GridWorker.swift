@@ -124,8 +124,10 @@ public final class GridWorker: @unchecked Sendable {
             guard let pick else {
                 lock.withLock { started -= 1 }
                 if options.once { return }
-                // Idle: results published since the last fold still need one.
-                foldIfDue()
+                // Idle: an idle poll costs one ref listing, nothing more — a fold
+                // only when that listing shows results or new claims, or now and
+                // then to bring heartbeats into nodes/ for D-GRID's dashboard.
+                if connection.lastListingHasWorkToFold() || nodeRecordsDue() { foldIfDue() }
                 Self.sleep(Self.jittered(idle))
                 idle = min(idle * 1.5, settings.pollCeilingSeconds)
                 continue
@@ -197,6 +199,13 @@ public final class GridWorker: @unchecked Sendable {
                 attempt += 1
             }
         }
+    }
+
+    /// On an idle grid, how often nodes/ on main is refreshed from the heartbeat refs.
+    static let idleNodeFoldSeconds = 600.0
+
+    private func nodeRecordsDue() -> Bool {
+        lock.withLock { Date().timeIntervalSince(lastFold) >= Self.idleNodeFoldSeconds }
     }
 
     private func foldIfDue() {

@@ -108,7 +108,14 @@ struct TaskPicker {
             // moved it and the claims after the fold deleted the task's refs, so
             // a finished task can look unclaimed. The fold moves main before it
             // deletes refs, so a listing taken after our claim shows the truth.
-            let fresh = try connection.snapshot()
+            let fresh: GridSnapshot
+            do {
+                fresh = try connection.snapshot()
+            } catch {
+                // Unchecked, the task must not run; given back, it need not wait out the lease.
+                try? claims.release(held)
+                throw error
+            }
             if fresh.finishedTaskIDs.contains(id) || fresh.results[id] != nil {
                 try claims.release(held)
                 continue

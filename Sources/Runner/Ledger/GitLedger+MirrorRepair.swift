@@ -61,6 +61,8 @@ extension GitLedger {
         case .mirror, .object, .network: break
         }
         guard let code = error.gitCode, let gitClass = error.gitClass else { return false }
+        // A remote ref deleted while libgit2 listed it: the remote moved, the mirror is fine.
+        if isVanishedRemoteRef(error) { return false }
         if code == GIT_EMISMATCH.rawValue { return true }  // the object's content does not hash to its id
         let notCorruption = [GIT_ENOTFOUND, GIT_EEXISTS, GIT_EMODIFIED, GIT_ELOCKED, GIT_EAUTH, GIT_ECERTIFICATE,
                              GIT_ENONFASTFORWARD, GIT_EUSER]

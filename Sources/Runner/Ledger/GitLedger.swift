@@ -105,9 +105,11 @@ public final class GitLedger: @unchecked Sendable {
     public func remoteRefs(prefix: String? = nil) throws(LedgerError) -> [String: GitOID] {
         try lock.run { () throws(LedgerError) -> [String: GitOID] in
             try repairingMirror { () throws(LedgerError) -> [String: GitOID] in
-                try withConnection(GIT_DIRECTION_FETCH, operation: "list remote refs") {
-                    (remote, _) throws(LedgerError) -> [String: GitOID] in
-                    advertisedRefs(remote, prefix: prefix)
+                try retryingVanishedRefs { () throws(LedgerError) -> [String: GitOID] in
+                    try withConnection(GIT_DIRECTION_FETCH, operation: "list remote refs") {
+                        (remote, _) throws(LedgerError) -> [String: GitOID] in
+                        advertisedRefs(remote, prefix: prefix)
+                    }
                 }
             }
         }
@@ -124,7 +126,9 @@ public final class GitLedger: @unchecked Sendable {
         for name in refs { try validateRefName(name, operation: "fetch") }
         guard !refs.isEmpty else { return }
         try lock.run { () throws(LedgerError) in
-            try repairingMirror { () throws(LedgerError) in try fetchLocked(refs, keepRefs: keepRefs) }
+            try repairingMirror { () throws(LedgerError) in
+                try retryingVanishedRefs { () throws(LedgerError) in try fetchLocked(refs, keepRefs: keepRefs) }
+            }
         }
     }
 
@@ -159,6 +163,27 @@ public final class GitLedger: @unchecked Sendable {
         }
         if code < 0 { throw remoteFailure(code, state: state, operation: operation) }
         consolidatePacksIfMany()
+    }
+
+    /// In a local grid libgit2 lists the remote's refs by reading them one by
+    /// one, and a ref deleted in between (a fold deleting what it folded)
+    /// fails the whole listing with "reference '…' not found". That is a remote
+    /// moving, not damage to anything: list again, a few times.
+    func retryingVanishedRefs<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
+        var attempt = 0
+        while true {
+            do throws(LedgerError) {
+                return try body()
+            } catch where attempt < 8 && Self.isVanishedRemoteRef(error) {
+                attempt += 1
+                usleep(UInt32(500 << min(attempt, 6)))
+            }
+        }
+    }
+
+    static func isVanishedRemoteRef(_ error: LedgerError) -> Bool {
+        error.gitClass == Int32(GIT_ERROR_REFERENCE.rawValue) && error.message.hasPrefix("reference '")
+            && error.message.hasSuffix("' not found")
     }
 
     // MARK: - Shared plumbing
