@@ -10,14 +10,25 @@ enum Redaction {
         for secret in secrets where secret.count >= 4 {
             result = result.replacing(secret, with: mask)
         }
+        // Each pattern only where its anchor occurs: Swift compiles a regex
+        // literal at run time on first use, and in the common case (a plain
+        // remote URL at ledger start) that parser would be most of what an idle
+        // worker keeps resident, for nothing.
         // scheme://user:password@host → scheme://***@host
-        result = result.replacing(/([A-Za-z][A-Za-z0-9+.\-]*:\/\/)[^\/@\s]+@/) { match in
-            "\(match.output.1)\(mask)@"
+        if result.utf8.contains(UInt8(ascii: "@")) {
+            result = result.replacing(/([A-Za-z][A-Za-z0-9+.\-]*:\/\/)[^\/@\s]+@/) { match in
+                "\(match.output.1)\(mask)@"
+            }
         }
         // Forge tokens by their documented prefixes, and HTTP authorization values.
-        result = result.replacing(/(gh[pousr]_|github_pat_|glpat-)[A-Za-z0-9_\-]{8,}/, with: mask)
-        result = result.replacing(/(?i)(bearer|basic|token|x-access-token)([\s:=]+)[A-Za-z0-9._~+\/=\-]{8,}/) { match in
-            "\(match.output.1)\(match.output.2)\(mask)"
+        let lowered = result.lowercased()
+        if ["gh", "github_pat_", "glpat-"].contains(where: { lowered.contains($0) }) {
+            result = result.replacing(/(gh[pousr]_|github_pat_|glpat-)[A-Za-z0-9_\-]{8,}/, with: mask)
+        }
+        if ["bearer", "basic", "token"].contains(where: { lowered.contains($0) }) {
+            result = result.replacing(/(?i)(bearer|basic|token|x-access-token)([\s:=]+)[A-Za-z0-9._~+\/=\-]{8,}/) { match in
+                "\(match.output.1)\(match.output.2)\(mask)"
+            }
         }
         return redactOpaqueWords(result)
     }
