@@ -73,16 +73,18 @@ naive_worker() {  # naive_worker REPO NODE
       for _ in 1 2 3 4 5; do
         git pull -q --rebase >/dev/null 2>&1 || { git rebase --abort >/dev/null 2>&1 || true; }
         git push -q origin HEAD:main >/dev/null 2>&1 && break
+        echo "$name" >> "$WORK/naive-rejects"
       done
     else
+      echo "$name" >> "$WORK/naive-rejects"
       git reset -q --hard origin/main
     fi
   done
 }
 
-naive_run() {  # naive_run WORKERS → "seconds double_claims"
+naive_run() {  # naive_run WORKERS → "seconds double_claims - - push_rejections"
   local w=$1 repo=$WORK/naive.git seed=$WORK/naive-seed
-  rm -rf "$repo" "$seed" "$WORK"/naive-* ; : > "$WORK/naive-claims"
+  rm -rf "$repo" "$seed" "$WORK"/naive-* ; : > "$WORK/naive-claims"; : > "$WORK/naive-rejects"
   git init -q --bare --initial-branch=main "$repo"
   git init -q --initial-branch=main "$seed"
   mkdir -p "$seed/tasks/queue" "$seed/tasks/in_progress" "$seed/tasks/completed"
@@ -95,7 +97,7 @@ naive_run() {  # naive_run WORKERS → "seconds double_claims"
   wait
   end=$(now)
   local doubles; doubles=$(sort "$WORK/naive-claims" | uniq -d | wc -l)
-  echo "$(echo "$end - $start" | bc) $doubles"
+  echo "$(echo "$end - $start" | bc) $doubles - - $(wc -l < "$WORK/naive-rejects")"
 }
 
 # ---- dgrid --------------------------------------------------------------------
@@ -149,7 +151,7 @@ start_daemon
 
 {
   echo "Grid: $TASKS no-op tasks, W workers (1 slot each), wall time to drain; repositories and worker state on tmpfs"
-  printf '%-7s %-8s %-7s %9s %9s %8s %13s %13s\n' via tool workers seconds tasks/s double "claim p50/p99" "races lost"
+  printf '%-7s %-8s %-7s %9s %9s %8s %13s %13s\n' via tool workers seconds tasks/s double "claim p50/p99" "pushes lost"
   for TRANSPORT in $TRANSPORTS; do
     for w in $WORKERS; do
       for tool in $TOOLS; do
@@ -157,12 +159,14 @@ start_daemon
         if [ "$tool" = dgrid ]; then
           printf '%-7s %-8s %-7s %9.2f %9.1f %8s %13s %13s\n' "$TRANSPORT" "$tool" "$w" "$s" "$(echo "$TASKS / $s" | bc -l)" "$d" "$p50/$p99 ms" "$lost"
         else
-          printf '%-7s %-8s %-7s %9.2f %9.1f %8s %13s %13s\n' "$TRANSPORT" "$tool" "$w" "$s" "$(echo "$TASKS / $s" | bc -l)" "$d" "-" "-"
+          printf '%-7s %-8s %-7s %9.2f %9.1f %8s %13s %13s\n' "$TRANSPORT" "$tool" "$w" "$s" "$(echo "$TASKS / $s" | bc -l)" "$d" "-" "$lost"
         fi
       done
     done
   done
   echo "naive: D-GRID's loop (git pull --rebase, git mv, commit, push, retry); double = tasks two workers both believed they claimed."
+  echo "       pushes lost = pushes refused (another worker pushed first), claims and completions."
   echo "dgrid: each task runs in a sandbox (busybox image, seccomp, default limits); double = tasks completed twice on main;"
-  echo "       claim latency = pick start to claim won; races lost = claim pushes another worker won first."
+  echo "       claim latency = pick start to claim won; pushes lost = claim pushes refused (another worker won the"
+  echo "       task, or the server's own git gc --auto held the ref lock)."
 } | tee "$OUT"
