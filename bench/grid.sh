@@ -5,7 +5,7 @@
 #
 #   bench/grid.sh DGRID_BINARY          (dgrid-remote must sit beside it)
 #
-# Env: GRID_TASKS (200), GRID_WORKERS ("1 4 8"), GRID_TOOLS ("naive dgrid"),
+# Env: GRID_TASKS (500), GRID_WORKERS ("1 4 8"), GRID_TOOLS ("naive dgrid"),
 #      GRID_TRANSPORTS ("file daemon"), BENCH_OUT (bench/out).
 # Prints tasks/s, how many tasks were claimed or completed more than once, and for
 # dgrid the claim latency (pick start → claim won, median and p99) and the claim
@@ -17,7 +17,7 @@ DGRID=$(resolve_dgrid "${1:-}")
 need git "apt-get install git"
 [ -x "$(dirname "$DGRID")/dgrid-remote" ] || die "dgrid-remote missing beside $DGRID; build both: swift build -c release --static-swift-stdlib"
 [ "$(id -u)" = 0 ] || die "run as root: sandboxes and cgroups need it"
-TASKS=${GRID_TASKS:-200}
+TASKS=${GRID_TASKS:-500}
 WORKERS=${GRID_WORKERS:-"1 4 8"}
 TOOLS=${GRID_TOOLS:-"naive dgrid"}
 TRANSPORTS=${GRID_TRANSPORTS:-"file daemon"}

@@ -7,8 +7,8 @@
 #   sandbox-start.sh  dgrid vs crun / runc / bwrap / unshare+chroot start latency, peak RSS
 #   dgrid-profile.sh  where dgrid's own time goes (process start, parsing, spawn)
 #   spawn-bench.sh    in-process SandboxRunner.run latency (bench/SpawnBench)
-#   unpack.sh         image unpack (placeholder until the images issue)
-#   grid.sh           end-to-end grid (placeholder until the grid issue)
+#   unpack.sh         image unpack: dgrid vs GNU tar, bsdtar, umoci
+#   grid.sh           the grid: dgrid vs a naive D-GRID loop, 1/4/8 workers, file:// and git daemon (GRID_TASKS, default 500; ~17 min on 2 cores, mostly the naive loop)
 # Results: bench/out/*.json, *.txt and bench/out/summary.txt.
 # Env: BENCH_RUNS, BENCH_WARMUP, SPAWNBENCH_RUNS, SPAWNBENCH_WARMUP, BENCH_WAIT_IDLE, BENCH_OUT.
 set -euo pipefail
