@@ -23,6 +23,16 @@ import TestSupport
         #expect(submitted.status == 0, "\(submitted.stderr)")
     }
 
+    /// A scratch directory with `served/grid.git`, an empty bare repository a server will serve.
+    static func servedGrid(_ name: String) throws -> (base: String, served: String, repo: String) {
+        let base = NSTemporaryDirectory() + "dgrid-\(name)-\(UUID().uuidString.prefix(8))"
+        let served = base + "/served"
+        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+        let repo = served + "/grid.git"
+        #expect(try GridFixture.git(["init", "--bare", "-q", "--initial-branch=main", repo]).status == 0)
+        return (base, served, repo)
+    }
+
     /// What every transport must end with: three results folded where D-GRID looks.
     static func expectDrained(_ repo: String, node: String) throws {
         let files = try GridFixture.mainFiles(repo)
@@ -34,12 +44,8 @@ import TestSupport
     }
 
     @Test func smartHTTPBehindBasicAuthWithTokenFileOrGitToken() throws {
-        let base = NSTemporaryDirectory() + "dgrid-http-\(UUID().uuidString.prefix(8))"
-        let served = base + "/served"
-        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+        let (base, served, repo) = try Self.servedGrid("http")
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let repo = served + "/grid.git"
-        #expect(try GridFixture.git(["init", "--bare", "-q", "--initial-branch=main", repo]).status == 0)
         let tokenFile = base + "/token"
         FileManager.default.createFile(atPath: tokenFile, contents: Data((Self.token + "\n").utf8), attributes: [.posixPermissions: 0o600])
         let script = CLI.packageRoot.appendingPathComponent("scripts/git-http.sh").path
@@ -73,12 +79,8 @@ import TestSupport
     }
 
     @Test func sshWithAKeyAndAKnownHostKeyAndAnUnknownHostRefused() throws {
-        let base = NSTemporaryDirectory() + "dgrid-ssh-\(UUID().uuidString.prefix(8))"
-        let served = base + "/served"
-        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+        let (base, served, repo) = try Self.servedGrid("ssh")
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let repo = served + "/grid.git"
-        #expect(try GridFixture.git(["init", "--bare", "-q", "--initial-branch=main", repo]).status == 0)
         let key = base + "/client"
         #expect(try ProcessRunner.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "dgrid-test", "-f", key]).status == 0)
         try FileManager.default.copyItem(atPath: key + ".pub", toPath: served + "/authorized_keys")
