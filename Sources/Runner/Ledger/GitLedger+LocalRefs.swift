@@ -7,9 +7,9 @@ import Glibc
 /// repository itself, copies the missing objects in, and moves the ref with
 /// libgit2's compare-and-swap, which compares the old value under the ref's lock file.
 extension GitLedger {
-    func localMove(_ name: String, from old: GitOID?, to new: GitOID?, remotePath: String,
+    /// `remote`: the remote repository, opened once per batch (`openLocalRemote`).
+    func localMove(_ name: String, from old: GitOID?, to new: GitOID?, remote: GitHandle,
                    operation: String) throws(LedgerError) -> RefUpdate {
-        let remote = try openLocalRemote(remotePath, operation: operation)
         if let new {
             try copyObjects(reachableFrom: new, into: remote, operation: operation)
             var newOID = new.raw
@@ -83,7 +83,7 @@ extension GitLedger {
         return unlink(path) == 0
     }
 
-    private func openLocalRemote(_ path: String, operation: String) throws(LedgerError) -> GitHandle {
+    func openLocalRemote(_ path: String, operation: String) throws(LedgerError) -> GitHandle {
         var repository: OpaquePointer?
         // NO_SEARCH: the path must be the repository, never a parent found by walking up.
         let code = git_repository_open_ext(&repository, path, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil)

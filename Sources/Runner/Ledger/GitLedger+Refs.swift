@@ -88,8 +88,11 @@ extension GitLedger {
                 }
                 switch location {
                 case .local(let path):
+                    // One open of the remote repository for the whole batch (a fold deletes a hundred refs).
+                    guard !ready.isEmpty else { break }
+                    let remote = try openLocalRemote(path, operation: operation)
                     for move in ready {
-                        outcomes[move.name] = try localMove(move.name, from: move.old, to: move.new, remotePath: path,
+                        outcomes[move.name] = try localMove(move.name, from: move.old, to: move.new, remote: remote,
                                                             operation: move.operation)
                     }
                 case .smart:
