@@ -8,18 +8,9 @@
 # Installs git when missing (root).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/detach.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/need.sh"
 
 die() { echo "git-daemon.sh: $*" >&2; exit 1; }
-
-need_git() {
-  command -v git >/dev/null 2>&1 && return 0
-  [ "$(id -u)" = 0 ] || die "git missing; apt-get install git"
-  echo "git-daemon.sh: installing git" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git >/dev/null 2>&1 \
-    || { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git >/dev/null 2>&1; } \
-    || die "cannot install git"
-  command -v git >/dev/null 2>&1 || die "git still missing after installing it"
-}
 
 answers() {  # answers PORT: something accepts TCP connections on 127.0.0.1:PORT
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -31,7 +22,7 @@ case "$cmd" in
     dir=${2:?usage: $0 start DIR PORT}
     port=${3:?usage: $0 start DIR PORT}
     [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -gt 0 ] && [ "$port" -lt 65536 ] || die "bad port '$port'"
-    need_git
+    need git git
     [ -d "$dir" ] || die "$dir is not a directory"
     dir=$(cd "$dir" && pwd)
     if [ -f "$dir/git-daemon.pid" ] && kill -0 "$(cat "$dir/git-daemon.pid")" 2>/dev/null; then

@@ -15,18 +15,9 @@
 # Installs openssh-server (and git) when missing (root).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/detach.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/need.sh"
 
 die() { echo "git-sshd.sh: $*" >&2; exit 1; }
-
-need() {  # need PATH PACKAGE
-  [ -x "$1" ] && return 0
-  [ "$(id -u)" = 0 ] || die "$1 missing; apt-get install $2"
-  echo "git-sshd.sh: installing $2" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$2" >/dev/null 2>&1 \
-    || { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$2" >/dev/null 2>&1; } \
-    || die "cannot install $2"
-  [ -x "$1" ] || die "$1 still missing after installing $2"
-}
 
 answers() {  # answers PORT: something accepts TCP connections on 127.0.0.1:PORT
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null

@@ -9,18 +9,9 @@
 # access log). Installs docker-registry / apache2-utils when missing (root).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/detach.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/need.sh"
 
 die() { echo "registry.sh: $*" >&2; exit 1; }
-
-need() {  # need BINARY PACKAGE
-  command -v "$1" >/dev/null 2>&1 && return 0
-  [ "$(id -u)" = 0 ] || die "$1 missing; apt-get install $2"
-  echo "registry.sh: installing $2" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" >/dev/null 2>&1 \
-    || { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" >/dev/null 2>&1; } \
-    || die "cannot install $2"
-  command -v "$1" >/dev/null 2>&1 || die "$1 still missing after installing $2"
-}
 
 answers() {  # answers PORT: /v2/ gives 200 or 401
   local code
@@ -42,7 +33,7 @@ case "$cmd" in
     port=${3:?usage: $0 start DIR PORT [HTPASSWD_FILE]}
     htpasswd_file=${4:-}
     [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -gt 0 ] && [ "$port" -lt 65536 ] || die "bad port '$port'"
-    need docker-registry docker-registry
+    need docker-registry docker-registry with-recommends
     mkdir -p "$dir/data"
     dir=$(cd "$dir" && pwd)
     if [ -f "$dir/registry.pid" ] && kill -0 "$(cat "$dir/registry.pid")" 2>/dev/null; then
@@ -102,7 +93,7 @@ YAML
   htpasswd)
     file=${2:?usage: $0 htpasswd FILE USER (password on stdin)}
     user=${3:?usage: $0 htpasswd FILE USER (password on stdin)}
-    need htpasswd apache2-utils
+    need htpasswd apache2-utils with-recommends
     # -i: the password from stdin, never argv.
     htpasswd -iBc "$file" "$user" >/dev/null 2>&1 || die "htpasswd failed"
     chmod 0600 "$file"
