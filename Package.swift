@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "dgrid", targets: ["dgrid"]),
         .executable(name: "dgrid-remote", targets: ["dgrid-remote"]),
         .executable(name: "dgrid-registry", targets: ["dgrid-registry"]),
+        .executable(name: "dgrid-init", targets: ["dgrid-init"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
     ],
     dependencies: [
@@ -49,6 +50,15 @@ let package = Package(
         // The spawn path: everything between clone() and execve() lives here, in C.
         .target(name: "CShims", path: "Sources/CShims/Shim",
                 cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"])]),
+        // pid 1 of every sandbox after setup: exec'd from a sealed memfd so no
+        // byte of the worker stays in the sandbox (docs/THREATS.md, T1). C only;
+        // static so it needs nothing from the rootfs it runs in. swiftc links
+        // every executable with the Swift runtime's start-up object, hence
+        // -static-executable: measured +0.1 ms per exec against a plain
+        // `cc -static` binary, once per sandbox start.
+        .executableTarget(name: "dgrid-init", dependencies: ["CShims"], path: "Sources/dgrid-init",
+                          cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
         .target(name: "Sandbox",
                 dependencies: [
                     "CShims", "CSeccomp", "CCap", "CArchive", "CNettle",

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// dgrid run by an unprivileged host user: a user namespace maps the task's
 /// uid to that user; without a delegated cgroup it refuses unless told to run
@@ -30,10 +31,8 @@ struct RootlessCLITests {
         #expect(r.stderr.contains("not enforced (no cgroup): memory"))
     }
 
-    /// A user the test creates, with subordinate ids from useradd: the task then
-    /// runs as a host uid of its own, not as the invoking user.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/newuidmap")))
-    func subordinateRangesGiveTheTaskItsOwnHostIDs() throws {
+    /// A host user the tests create, with subordinate ids from useradd.
+    static func subordinateUser() throws -> (uid: UInt32, gid: UInt32, subuidStart: String) {
         let name = "dgrid-rootless"
         if getpwnam(name) == nil {
             let add = Process()
@@ -44,20 +43,41 @@ struct RootlessCLITests {
             #expect(add.terminationStatus == 0)
         }
         let entry = try #require(getpwnam(name))
-        let uid = entry.pointee.pw_uid, gid = entry.pointee.pw_gid
         let subuid = try String(contentsOfFile: "/etc/subuid", encoding: .utf8)
             .split(separator: "\n").first { $0.hasPrefix("\(name):") }
         let start = try #require(subuid?.split(separator: ":")[1])
+        return (entry.pointee.pw_uid, entry.pointee.pw_gid, String(start))
+    }
+
+    /// A user the test creates, with subordinate ids from useradd: the task then
+    /// runs as a host uid of its own, and container root is not the invoking user.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/newuidmap")))
+    func subordinateRangesGiveTheTaskItsOwnHostIDs() throws {
+        let (uid, gid, start) = try Self.subordinateUser()
 
         let r = try CLI.run(["sandbox", "run", "--rootfs", try CLI.rootfs(), "--no-cgroup-limits", "--",
                              "sh", "-c", "id -u; id -G; cat /proc/self/uid_map"], as: (uid, gid))
         #expect(r.status == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
-        #expect(lines.count == 4)
+        #expect(lines.count == 3)
         #expect(lines.first == "1000")
         #expect(lines.dropFirst().first == "1000", "supplementary groups cleared")
-        #expect(lines.dropFirst(2).first == "0 \(uid) 1")
-        #expect(lines.last == "1 \(start) 65536")
+        // Only the subordinate range: the invoking user, who owns the state
+        // directory and any token file, is no id in the sandbox, not even root's.
+        #expect(lines.last == "0 \(start) 65536")
+        #expect(!lines.contains { $0.split(separator: " ").dropFirst().first == "\(uid)" })
+    }
+
+    /// A one-id mapping must deny setgroups, so the user's supplementary
+    /// groups would follow the task in: refused, nothing run.
+    @Test func supplementaryGroupsAreRefusedWithAOneIDMapping() throws {
+        let marker = NSTemporaryDirectory() + "dgrid-groups-\(UUID().uuidString.prefix(8))"
+        let r = try ProcessRunner.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--groups=100", "--",
+                                                          CLI.binary, "sandbox", "run", "--rootfs", try CLI.rootfs(),
+                                                          "--", "sh", "-c", "touch \(marker)"])
+        #expect(r.status == 125)
+        #expect(r.stderr.contains("supplementary groups (100)") && r.stderr.contains("/etc/subuid"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: marker))
     }
 
     @Test func aUserOutsideTheMappingIsRefused() throws {

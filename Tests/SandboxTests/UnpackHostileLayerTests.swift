@@ -143,6 +143,19 @@ struct LayerAttack: Sendable, CustomTestStringConvertible {
                         #expect(report.skippedXattrs == 2)
                         #expect(try xattrs(of: root + "/ping") == ["user.note": "kept"])
                     }),
+        // Sandboxes mount their overlay with "userxattr": a layer's own
+        // user.overlay.* would forge opaque directories, redirects or metacopy.
+        LayerAttack("forged user.overlay xattrs", entries: { _ in
+                        [.file("ping", "x", mode: 0o755, pax: [
+                            "SCHILY.xattr.user.overlay.opaque": "y",
+                            "SCHILY.xattr.user.overlay.redirect": "/etc",
+                            "SCHILY.xattr.user.overlay.metacopy": "",
+                            "SCHILY.xattr.user.note": "kept",
+                        ])] },
+                    .unpacks { (root: String, report: UnpackReport) throws in
+                        #expect(report.skippedXattrs == 3)
+                        #expect(try xattrs(of: root + "/ping") == ["user.note": "kept"])
+                    }),
         // Whiteouts
         LayerAttack("whiteout naming dotdot", entries: { _ in [.file(".wh..."), .file("x")] },
                     .refused(entry: ".wh...", reason: "whiteout names '..'")),

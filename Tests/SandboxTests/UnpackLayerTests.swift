@@ -65,7 +65,7 @@ import Testing
         let whiteout = try fileStatus(root + "/etc/passwd")
         #expect(whiteout.st_mode & S_IFMT == S_IFCHR && whiteout.st_rdev == 0)
         #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/etc") == ["passwd"])
-        #expect(try xattrs(of: root + "/opaque") == ["trusted.overlay.opaque": "y"])
+        #expect(try xattrs(of: root + "/opaque") == ["trusted.overlay.opaque": "y", "user.overlay.opaque": "y"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/opaque") == ["kept"])
         #expect(try fileStatus(root + "/opaque").st_mode == S_IFDIR | 0o711)
 
@@ -100,7 +100,7 @@ import Testing
         #expect(try String(contentsOfFile: root + "/f/y", encoding: .utf8) == "new y")
         // An opaque marker at the top marks the layer root itself.
         #expect(report.opaqueDirectories == ["."])
-        #expect(try xattrs(of: root) == ["trusted.overlay.opaque": "y"])
+        #expect(try xattrs(of: root) == ["trusted.overlay.opaque": "y", "user.overlay.opaque": "y"])
         #expect(try scratch.snapshot() == before)
     }
 

@@ -1,6 +1,7 @@
 /*
  * The spawn path: clone the sandbox's pid 1, build its filesystem, drop every
- * privilege, fork the task, reap. See dgrid_spawn.h for the contract.
+ * privilege, then exec dgrid-init (Sources/dgrid-init), which forks the task
+ * and reaps. See dgrid_spawn.h for the contract.
  *
  * Everything from child_main() on runs in a child cloned from a multithreaded
  * process: only raw syscalls and async-signal-safe libc. In particular the
@@ -43,8 +44,15 @@
 #define SYS_close_range 436
 #endif
 
-/* Fixed descriptor slots in pid 1 after the shuffle in settle_fds(). */
-enum { FD_ERROR = 3, FD_STATUS = 4, FD_STDOUT = 5, FD_STDERR = 6, FD_FIRST_FREE = 7 };
+/* Fixed descriptor slots in pid 1 after the shuffle in settle_fds(). The
+ * first two are where dgrid-init expects them (dgrid_spawn.h); the output
+ * pipes' slots are free again (and reused for the seccomp hand-over) once they
+ * are the task's stdout and stderr. */
+enum {
+    FD_ERROR = DGRID_INIT_FD_ERROR, FD_STATUS = DGRID_INIT_FD_STATUS,
+    FD_STDOUT = 5, FD_STDERR = 6, FD_INIT = 7, FD_ROOT = 8, FD_FIRST_FREE = 9,
+};
+_Static_assert(DGRID_INIT_FD_SECCOMP == FD_STDOUT, "the filter goes where stdout's pipe was");
 
 struct child_context {
     const struct dgrid_spawn_config *config;
@@ -66,27 +74,28 @@ static void __attribute__((noreturn)) fail(int stage, int err) {
     _exit(125);
 }
 
-/* Move the four descriptors pid 1 keeps to fixed slots and close everything
+/* Move the six descriptors pid 1 keeps (the root's until pivot_root) to fixed slots and close everything
  * else the parent leaked into us: a host directory fd reaching the task is
- * CVE-2024-21626. All four stay close-on-exec, so the task gets only 0-2. */
-static void settle_fds(struct child_context *ctx) {
+ * CVE-2024-21626. All six stay close-on-exec, so the task gets only 0-2. */
+static int settle_fds(struct child_context *ctx, int rootfd) {
     const struct dgrid_spawn_config *c = ctx->config;
-    int keep[4] = { ctx->error_write, ctx->status_write, c->stdout_fd, c->stderr_fd };
-    int high[4];
-    for (int i = 0; i < 4; i++) {
+    int keep[6] = { ctx->error_write, ctx->status_write, c->stdout_fd, c->stderr_fd, c->init_fd, rootfd };
+    int high[6];
+    for (int i = 0; i < 6; i++) {
         high[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 64);
         if (high[i] < 0)
             fail(DGRID_STAGE_CLOSE_FDS, errno);
     }
     if (syscall(SYS_close_range, 3U, 63U, 0U) < 0)
         fail(DGRID_STAGE_CLOSE_FDS, errno);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) {
         if (dup3(high[i], FD_ERROR + i, O_CLOEXEC) < 0)
             fail(DGRID_STAGE_CLOSE_FDS, errno);
     }
     error_fd = FD_ERROR;
     if (syscall(SYS_close_range, (unsigned)FD_FIRST_FREE, ~0U, 0U) < 0)
         fail(DGRID_STAGE_CLOSE_FDS, errno);
+    return FD_ROOT;
 }
 
 /* Open a directory of the rootfs for use as a mount point, never following a
@@ -225,22 +234,153 @@ static void readonly_paths(const char *const *paths) {
     }
 }
 
-static void enter_rootfs(const struct dgrid_spawn_config *c) {
+/* "/proc/self/fd/<fd>/<name>" into buf, without snprintf. */
+static void fd_child_path(char *buf, size_t size, int fd, const char *name) {
+    char base[32];
+    dgrid_fd_path(base, fd);
+    size_t n = 0;
+    for (const char *p = base; *p && n + 1 < size; p++)
+        buf[n++] = *p;
+    if (n + 1 < size)
+        buf[n++] = '/';
+    for (const char *p = name; *p && n + 1 < size; p++)
+        buf[n++] = *p;
+    buf[n] = 0;
+}
+
+/* "l<i>" into buf (at least 8 bytes). */
+static void lower_name(char *buf, int i) {
+    char digits[8];
+    int d = 0;
+    do {
+        digits[d++] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i > 0 && d < 7);
+    buf[0] = 'l';
+    for (int k = 0; k < d; k++)
+        buf[1 + k] = digits[d - 1 - k];
+    buf[1 + d] = 0;
+}
+
+static size_t append(char *buf, size_t n, size_t size, const char *text) {
+    for (; *text && n + 1 < size; text++)
+        buf[n++] = *text;
+    buf[n] = 0;
+    return n;
+}
+
+/* The overlay's options: every path through the staging tmpfs's descriptor,
+ * so no host path (and no host directory search permission) is involved. */
+static char overlay_data[4096];
+
+static void build_overlay_data(int staging, int lowers, int writable) {
+    char path[64], name[8];
+    size_t n = append(overlay_data, 0, sizeof overlay_data, "userxattr,lowerdir=");
+    for (int i = lowers - 1; i >= 0; i--) {
+        lower_name(name, i);
+        fd_child_path(path, sizeof path, staging, name);
+        n = append(overlay_data, n, sizeof overlay_data, path);
+        n = append(overlay_data, n, sizeof overlay_data, ":");
+    }
+    fd_child_path(path, sizeof path, staging, "mp");
+    n = append(overlay_data, n, sizeof overlay_data, path);
+    if (writable) {
+        fd_child_path(path, sizeof path, staging, "upper");
+        n = append(overlay_data, n, sizeof overlay_data, ",upperdir=");
+        n = append(overlay_data, n, sizeof overlay_data, path);
+        fd_child_path(path, sizeof path, staging, "work");
+        n = append(overlay_data, n, sizeof overlay_data, ",workdir=");
+        n = append(overlay_data, n, sizeof overlay_data, path);
+    }
+    if (n + 1 >= sizeof overlay_data)
+        fail(DGRID_STAGE_MOUNT_OVERLAY, E2BIG);
+}
+
+/* The directories the sandbox's own mounts go on, as the lowest overlay
+ * layer: they exist whatever the image has, and no layer is ever written. */
+static void make_mount_point_layer(int staging) {
+    static const char *const dirs[] = { "mp", "mp/proc", "mp/dev", "mp/tmp", "mp/sys" };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+        if (mkdirat(staging, dirs[i], 0755) < 0)
+            fail(DGRID_STAGE_STAGING, errno);
+}
+
+/*
+ * Build the sandbox's root in a staging tmpfs on the run's anchor directory
+ * and return an O_PATH descriptor of it (see dgrid_spawn.h, "the root").
+ * `trees` are the lowers the parent sent (detached, idmapped mounts), or -1
+ * each when this child clones them from lower_paths itself (rootless).
+ */
+static int build_root(const struct dgrid_spawn_config *c, int *trees) {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         fail(DGRID_STAGE_MOUNT_PRIVATE, errno);
-    if (c->overlay_data) {
-        /* lowerdir entries are relative to the layer store: resolve them from there. */
-        if (chdir(c->overlay_base) < 0 ||
-            mount("overlay", c->rootfs, "overlay", MS_NOSUID | MS_NODEV, c->overlay_data) < 0)
+    /* Path lookups first, with the credentials we were cloned with (the
+     * worker's: they own the state directory), before becoming the
+     * namespace's root (an id no host directory belongs to). */
+    int anchor = open(c->anchor, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (anchor < 0)
+        fail(DGRID_STAGE_STAGING, errno);
+    for (int i = 0; i < c->lower_count; i++) {
+        if (trees[i] >= 0)
+            continue;
+        trees[i] = (int)syscall(SYS_open_tree, AT_FDCWD, c->lower_paths[i],
+                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (trees[i] < 0)
+            fail(DGRID_STAGE_BIND_ROOTFS, errno);
+    }
+    if (c->become_ns_root &&
+        (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0))
+        fail(DGRID_STAGE_NS_ROOT, errno);
+
+    /* The staging tmpfs bounds what a writable root can hold (the upper). */
+    int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+    if (fs < 0 ||
+        syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "size", c->staging_size, 0) < 0 ||
+        syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+        syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        fail(DGRID_STAGE_STAGING, errno);
+    int staging = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    if (staging < 0)
+        fail(DGRID_STAGE_STAGING, errno);
+    close(fs);
+    if (syscall(SYS_move_mount, staging, "", anchor, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        fail(DGRID_STAGE_STAGING, errno);
+    close(anchor);
+    if (mkdirat(staging, "root", 0755) < 0)
+        fail(DGRID_STAGE_STAGING, errno);
+
+    if (!c->overlay) {
+        if (syscall(SYS_move_mount, trees[0], "", staging, "root", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            fail(DGRID_STAGE_BIND_ROOTFS, errno);
+        close(trees[0]);
+    } else {
+        make_mount_point_layer(staging);
+        char name[8];
+        for (int i = 0; i < c->lower_count; i++) {
+            lower_name(name, i);
+            if (mkdirat(staging, name, 0755) < 0)
+                fail(DGRID_STAGE_STAGING, errno);
+            if (syscall(SYS_move_mount, trees[i], "", staging, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                fail(DGRID_STAGE_BIND_ROOTFS, errno);
+            close(trees[i]);
+        }
+        if (!c->readonly_rootfs && (mkdirat(staging, "upper", 0755) < 0 || mkdirat(staging, "work", 0755) < 0))
+            fail(DGRID_STAGE_STAGING, errno);
+        build_overlay_data(staging, c->lower_count, !c->readonly_rootfs);
+        char target[64];
+        fd_child_path(target, sizeof target, staging, "root");
+        if (mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV, overlay_data) < 0)
             fail(DGRID_STAGE_MOUNT_OVERLAY, errno);
     }
-    if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-        fail(DGRID_STAGE_BIND_ROOTFS, errno);
-    /* Opened after the bind, so the fd names the new mount, not the directory under it. */
-    int rootfd = open(c->rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    /* Through the staging root, so the lookup crosses into what is mounted on "root". */
+    int rootfd = openat(staging, "root", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (rootfd < 0)
         fail(DGRID_STAGE_OPEN_ROOTFS, errno);
+    close(staging);
+    return rootfd;
+}
 
+static void enter_rootfs(const struct dgrid_spawn_config *c, int rootfd) {
     mount_fresh(rootfd, "proc", DGRID_STAGE_ROOTFS_PROC, DGRID_STAGE_MOUNT_PROC,
                 "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     build_dev(rootfd, c->user_namespace);
@@ -332,100 +472,82 @@ static void reset_signals(void) {
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-static void __attribute__((noreturn)) exec_task(const struct dgrid_spawn_config *c) {
-    if (c->seccomp_filter && c->seccomp_filter_len > 0) {
-        struct sock_fprog prog = { c->seccomp_filter_len, (struct sock_filter *)c->seccomp_filter };
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-            fail(DGRID_STAGE_SECCOMP, errno);
-    }
-    /* Like execvp: ENOENT/ENOTDIR mean "try the next PATH entry"; any other
-     * error (EACCES, ENOEXEC…) is the more useful one to report. */
-    int err = ENOENT;
-    for (const char *const *p = c->exec_paths; p && *p; p++) {
-        execve(*p, c->argv, c->envp);
-        if (errno != ENOENT && errno != ENOTDIR)
-            err = errno;
-    }
-    fail(DGRID_STAGE_EXEC, err);
-}
-
-static int exec_task_entry(void *config) {
-    exec_task(config);
-}
-
-static volatile pid_t task_pid;
-
-static void forward_signal(int sig) {
-    int saved = errno;
-    if (task_pid > 0)
-        kill(task_pid, sig);
-    errno = saved;
-}
-
-/* pid 1 of the sandbox: reap every child, forward termination signals, and
- * exit with the task's status once the task itself is gone (the kernel then
- * kills whatever the task left behind in the namespace). */
-static void __attribute__((noreturn)) reap_until_task_exits(pid_t task) {
-    task_pid = task;
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    struct sigaction fwd;
-    memset(&fwd, 0, sizeof fwd);
-    fwd.sa_handler = forward_signal;
-    static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-        sigaction(forwarded[i], &fwd, NULL);
-    for (;;) {
-        int status = 0;
-        pid_t pid = wait4(-1, &status, 0, NULL);
-        if (pid < 0) {
-            if (errno == EINTR)
-                continue;
-            _exit(125);
-        }
-        if (pid != task)
-            continue;
-        dgrid_write_all(FD_STATUS, &status, sizeof status);
-        _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-    }
-}
-
-/* pid 1 is a copy of dgrid: without this the task would read the host-side
- * command line (rootfs path and all) in /proc/1/cmdline. The argument area is
- * our own (copied) stack memory, so we overwrite it in place; its bounds are
- * fields 48 and 49 of /proc/self/stat. Best effort. */
-static void rename_pid1(void) {
-    static const char name[] = "dgrid-init";
-    prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
-    char stat[1024];
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+/* Hand the seccomp program to dgrid-init in a memfd at DGRID_INIT_FD_SECCOMP
+ * (a pipe could block: an account over its pipe quota gets one-page pipes). */
+static void hand_over_seccomp(const struct dgrid_spawn_config *c) {
+    if (!c->seccomp_filter || c->seccomp_filter_len == 0)
+        return;
+    int fd = (int)syscall(SYS_memfd_create, "dgrid-seccomp", (unsigned)MFD_CLOEXEC);
     if (fd < 0)
-        return;
-    ssize_t n = read(fd, stat, sizeof stat - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    stat[n] = 0;
-    char *p = stat + n;
-    while (p > stat && *p != ')')
-        p--;
-    unsigned long fields[2] = { 0, 0 };
-    int field = 2;  /* the ')' closes field 2 (comm) */
-    for (; *p && field < 49; p++) {
-        if (*p != ' ')
+        fail(DGRID_STAGE_SECCOMP_HANDOVER, errno);
+    size_t len = (size_t)c->seccomp_filter_len * sizeof(struct sock_filter);
+    const char *p = (const char *)c->seccomp_filter;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
             continue;
-        field++;
-        if (field >= 48) {
-            unsigned long v = 0;
-            for (char *q = p + 1; *q >= '0' && *q <= '9'; q++)
-                v = v * 10 + (unsigned long)(*q - '0');
-            fields[field - 48] = v;
-        }
+        if (n <= 0)
+            fail(DGRID_STAGE_SECCOMP_HANDOVER, n < 0 ? errno : EIO);
+        p += n;
+        len -= (size_t)n;
     }
-    char *start = (char *)fields[0], *end = (char *)fields[1];
-    if (!start || end <= start + sizeof name)
+    /* The slot is free, so the memfd usually lands right in it. */
+    if (fd == DGRID_INIT_FD_SECCOMP) {
+        if (fcntl(fd, F_SETFD, 0) < 0)
+            fail(DGRID_STAGE_SECCOMP_HANDOVER, errno);
         return;
-    for (char *c = start; c < end; c++)
-        *c = c - start < (long)sizeof name ? name[c - start] : 0;
+    }
+    if (dup3(fd, DGRID_INIT_FD_SECCOMP, 0) < 0)
+        fail(DGRID_STAGE_SECCOMP_HANDOVER, errno);
+    close(fd);
+}
+
+/* pid 1 stops being a copy of the worker: exec dgrid-init from the sealed
+ * memfd the parent prepared. It inherits only the error and status pipes, the
+ * filter, stdio and the task's argv and environment. */
+static void __attribute__((noreturn)) exec_init(const struct dgrid_spawn_config *c) {
+    hand_over_seccomp(c);
+    if (fcntl(FD_ERROR, F_SETFD, 0) < 0 || fcntl(FD_STATUS, F_SETFD, 0) < 0)
+        fail(DGRID_STAGE_EXEC_INIT, errno);
+    syscall(SYS_execveat, FD_INIT, "", c->init_argv, c->envp, AT_EMPTY_PATH);
+    int err = errno;
+    fcntl(FD_ERROR, F_SETFD, FD_CLOEXEC);
+    fail(DGRID_STAGE_EXEC_INIT, err);
+}
+
+/* Wait for the parent's go byte; with it come the detached lower trees in
+ * root mode (SCM_RIGHTS, close-on-exec). trees[i] is -1 where none came. */
+static void receive_go(int sock, int expected, int *trees) {
+    static union {
+        char buf[CMSG_SPACE(sizeof(int) * DGRID_MAX_LOWERS)];
+        struct cmsghdr align;
+    } control;
+    for (int i = 0; i < DGRID_MAX_LOWERS; i++)
+        trees[i] = -1;
+    char go = 0;
+    struct iovec iov = { &go, 1 };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    ssize_t n;
+    do {
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1)
+        fail(DGRID_STAGE_SYNC_WAIT, n < 0 ? errno : EPIPE);
+    if (msg.msg_flags & MSG_CTRUNC)
+        fail(DGRID_STAGE_SYNC_WAIT, EMSGSIZE);
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        int count = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        if (count != expected)
+            fail(DGRID_STAGE_SYNC_WAIT, EPROTO);
+        memcpy(trees, CMSG_DATA(cm), sizeof(int) * (size_t)count);
+    }
 }
 
 static int child_main(void *arg) {
@@ -439,17 +561,19 @@ static int child_main(void *arg) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     reset_signals();
 
-    char go = 0;
-    ssize_t n;
-    do {
-        n = read(ctx->sync_read, &go, 1);
-    } while (n < 0 && errno == EINTR);
-    if (n != 1)
-        fail(DGRID_STAGE_SYNC_WAIT, n < 0 ? errno : EPIPE);
+    int trees[DGRID_MAX_LOWERS];
+    receive_go(ctx->sync_read, c->lower_count, trees);
     close(ctx->sync_read);
-    settle_fds(ctx);
-    rename_pid1();
+    /* This process is a copy of the worker (its memory, its environment, its
+     * credentials). Non-dumpable, nothing in the sandbox can open our
+     * /proc/<pid>/{mem,environ,exe} or ptrace us, in any uid mapping, until
+     * exec_init() replaces the image; a credential change only ever lowers
+     * the flag. Not earlier: a rootless parent writes our uid_map, which a
+     * non-dumpable process's /proc files (owned by root then) would refuse.
+     * Until here nothing else runs in the sandbox: we are its only process. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     umask(0);
+    int rootfd = settle_fds(ctx, build_root(c, trees));
 
     /* Unshared only now that the parent has moved us into our cgroup, so the
      * namespace's root is the sandbox's own group. */
@@ -460,7 +584,7 @@ static int child_main(void *arg) {
     if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
         fail(DGRID_STAGE_HOSTNAME, errno);
 
-    enter_rootfs(c);
+    enter_rootfs(c, rootfd);
     if (c->loopback_up)
         loopback_up();
     for (int i = 0; i < c->rlimit_count; i++) {
@@ -479,21 +603,7 @@ static int child_main(void *arg) {
     close(FD_STDOUT);
     close(FD_STDERR);
     umask(022);
-
-    /* vfork-style (as posix_spawn does): the task borrows pid 1's memory until
-     * its execve, so the kernel does not copy dgrid's whole address space a
-     * second time. pid 1 is suspended meanwhile; the task runs on its own
-     * stack, a static buffer in pid 1's private copy of memory. Not fork():
-     * glibc's fork runs atfork handlers that may take locks held by threads
-     * that do not exist here. */
-    static char task_stack[64 * 1024] __attribute__((aligned(16)));
-    pid_t task = clone(exec_task_entry, task_stack + sizeof task_stack,
-                       CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)c);
-    if (task < 0)
-        fail(DGRID_STAGE_FORK_TASK, errno);
-    close(FD_ERROR);
-    error_fd = -1;
-    reap_until_task_exits(task);
+    exec_init(c);
 }
 
 static int make_pipe(int fds[2]) {
@@ -503,8 +613,9 @@ static int make_pipe(int fds[2]) {
 int dgrid_spawn(const struct dgrid_spawn_config *config, struct dgrid_child *child) {
     int sync_pipe[2], error_pipe[2], status_pipe[2];
     int r;
-    if ((r = make_pipe(sync_pipe)) < 0)
-        return r;
+    /* A socket, not a pipe: the go byte can carry descriptors. */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync_pipe) < 0)
+        return -errno;
     if ((r = make_pipe(error_pipe)) < 0) {
         close(sync_pipe[0]); close(sync_pipe[1]);
         return r;

@@ -41,6 +41,11 @@ static const char *const names[DGRID_STAGE_COUNT] = {
     [DGRID_STAGE_FORK_TASK] = "fork task",
     [DGRID_STAGE_SECCOMP] = "install seccomp filter",
     [DGRID_STAGE_EXEC] = "exec",
+    [DGRID_STAGE_SECCOMP_HANDOVER] = "hand the seccomp filter to dgrid-init",
+    [DGRID_STAGE_EXEC_INIT] = "exec dgrid-init",
+    [DGRID_STAGE_INIT] = "dgrid-init start",
+    [DGRID_STAGE_STAGING] = "staging tmpfs for the root",
+    [DGRID_STAGE_NS_ROOT] = "become root of the user namespace",
 };
 
 const char *dgrid_stage_name(int stage) {

@@ -16,7 +16,7 @@ public enum GitCredentials: Sendable {
     /// The largest token file read; a real token is well under 1 KiB.
     static let maxTokenFileBytes = 16 * 1024
 
-    /// GIT_TOKEN read once from the environment and removed from it (unsetenv), or a token file that must be 0600 and owned by this user.
+    /// GIT_TOKEN read once from the environment, its bytes wiped and the entry removed (unsetenv), or a token file that must be 0600 and owned by this user.
     ///
     /// GIT_TOKEN is removed whether or not it is used, so no child process (and no
     /// task) can inherit it. An explicit `tokenFile` wins over GIT_TOKEN. With
@@ -26,6 +26,9 @@ public enum GitCredentials: Sendable {
         var fromEnvironment: String?
         if let value = getenv("GIT_TOKEN") {
             fromEnvironment = String(cString: value)
+            // unsetenv only unlinks the entry: the bytes stay in the block the
+            // kernel shows as /proc/<pid>/environ (docs/THREATS.md, T1). Wipe them.
+            memset(value, 0, strlen(value))
             unsetenv("GIT_TOKEN")
         }
         if let tokenFile {

@@ -18,12 +18,13 @@ final class ChildProcess {
         statusFd = child.status_fd
     }
 
-    /// Lets the child go on past its sync point.
-    func release() {
-        var go: UInt8 = 1
-        _ = write(syncFd, &go, 1)
+    /// Lets the child go on past its sync point, handing it `trees` (the
+    /// detached lower mounts of its root) with the go byte.
+    func release(sending trees: [Int32] = []) throws(SandboxError) {
+        let sent = trees.withUnsafeBufferPointer { dgrid_send_go(syncFd, $0.baseAddress, Int32($0.count)) }
         close(syncFd)
         syncFd = -1
+        guard sent == 0 else { throw .spawn(errno: -sent) }
     }
 
     /// Blocks until the task has exec'd (EOF, nil) or setup failed (stage, errno).

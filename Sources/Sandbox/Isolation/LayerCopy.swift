@@ -176,7 +176,7 @@ private struct Copier {
     }
 
     /// Extended attributes of `source` onto `target`, except overlayfs's own
-    /// (`trusted.overlay.*`: the copy is not an overlay layer). Attributes this
+    /// (`trusted.overlay.*`, `user.overlay.*`: the copy is not an overlay layer). Attributes this
     /// host will not store (no CAP_SYS_ADMIN for trusted.*, a filesystem
     /// without them) are skipped: "where possible".
     private func copyXattrs(from source: Int32, to target: Int32, _ path: String) throws(LayerCopyFailure) {
@@ -189,7 +189,8 @@ private struct Copier {
         guard size >= 0 else { throw failure("list xattrs of", path) }
         for name in list[..<Int(size)].split(separator: 0, omittingEmptySubsequences: true) {
             let key = Array(name) + [0]
-            if key.starts(with: Array("trusted.overlay.".utf8CString.dropLast())) { continue }
+            if key.starts(with: Array("trusted.overlay.".utf8CString.dropLast()))
+                || key.starts(with: Array("user.overlay.".utf8CString.dropLast())) { continue }
             let length = dgrid_unpack_fgetxattr(source, key, nil, 0)
             guard length >= 0 else { continue }  // removed meanwhile, or not readable here
             var value = [UInt8](repeating: 0, count: Int(length))
@@ -204,7 +205,12 @@ private struct Copier {
 
     private func isOpaque(_ directory: Int32) -> Bool {
         var value: UInt8 = 0
-        return dgrid_unpack_fgetxattr(directory, "trusted.overlay.opaque", &value, 1) == 1 && value == UInt8(ascii: "y")
+        // dgrid's unpacker writes both; user.* is the one a rootless import can.
+        for name in ["user.overlay.opaque", "trusted.overlay.opaque"]
+        where dgrid_unpack_fgetxattr(directory, name, &value, 1) == 1 && value == UInt8(ascii: "y") {
+            return true
+        }
+        return false
     }
 
     /// Removes what lower layers put at `name`, without following a symlink in it.

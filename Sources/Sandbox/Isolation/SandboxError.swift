@@ -16,6 +16,13 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
     case cgroup(CgroupError)
     case cgroupsRequired(reason: String)
     case seccomp(String)
+    /// dgrid-init (pid 1 after setup) could not be loaded: a broken install.
+    case initProgram(path: String, errno: Int32)
+    /// A root worker could not lease a host id range for the run.
+    case idRange(path: String, errno: Int32)
+    case idRangesExhausted(count: UInt32)
+    /// A one-id rootless mapping would carry the user's supplementary groups into the sandbox.
+    case supplementaryGroups([UInt32])
 
     public var description: String {
         switch self {
@@ -41,6 +48,14 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
             return "\(reason); resource limits cannot be enforced. Use a delegated cgroup, or pass --no-cgroup-limits to run without memory, CPU and pids limits"
         case .seccomp(let why):
             return "seccomp: \(why)"
+        case .idRange(let path, let errno):
+            return "leasing a host id range (\(path)): \(errnoText(errno)); it must be a root-owned directory no one else can write"
+        case .idRangesExhausted(let count):
+            return "all \(count) host id ranges are in use by running sandboxes; run fewer at once or give dgrid a larger range in /etc/subuid and /etc/subgid (dgrid:START:COUNT)"
+        case .supplementaryGroups(let groups):
+            return "rootless with a one-id mapping, the sandbox would keep your supplementary groups (\(groups.map(String.init).joined(separator: ", "))), which the kernel does not let an unprivileged user drop: run dgrid as a user without supplementary groups, or give this user subordinate ids in /etc/subuid and /etc/subgid (and install newuidmap)"
+        case .initProgram(let path, let errno):
+            return "loading the sandbox init \(path): \(errnoText(errno)); install \(InitImage.fileName) beside the dgrid binaries"
         }
     }
 }

@@ -9,8 +9,7 @@ public final class SandboxRunner: Sendable {
     private let cgroups: CgroupDriver?
     private let cgroupsUnavailableReason: String
     private let capLastCap: Int32
-    private let rootless: Bool
-    private let idMapping: RootlessIDMapping?
+    private let identity: SandboxIdentity
     private let state: StateDirectory
 
     /// - Parameter cgroups: nil when this host has no usable cgroup hierarchy;
@@ -22,8 +21,7 @@ public final class SandboxRunner: Sendable {
         self.cgroupsUnavailableReason = unavailableReason
         // libcap knows the running kernel's highest capability number.
         self.capLastCap = Int32(cap_max_bits()) - 1
-        self.rootless = geteuid() != 0
-        self.idMapping = rootless ? RootlessIDMapping.forCurrentUser() : nil
+        self.identity = geteuid() == 0 ? .root(HostIDPool.forThisHost()) : .rootless(RootlessIDMapping.forCurrentUser())
     }
 
     /// A runner with the cgroup driver this host supports, or none (with the reason).
@@ -46,20 +44,11 @@ public final class SandboxRunner: Sendable {
     public func run(_ spec: SandboxSpec) throws(SandboxError) -> Outcome {
         try Self.validate(spec)
         let sandboxID = SandboxID.next()
-        var overlay: OverlayRootfs?
-        let rootfs: String
-        if spec.layers.isEmpty {
-            rootfs = try Self.resolveRootfs(spec.rootfs)
-        } else {
-            let prepared = try OverlayRootfs.prepare(layers: spec.layers, writable: spec.writableRootfs,
-                                                     sandboxID: sandboxID, state: state)
-            overlay = prepared
-            rootfs = prepared.mountPoint
-        }
-        defer { overlay?.remove() }
-        if let idMapping, !idMapping.maps(spec.user) {
-            throw .userNotMapped(user: spec.user, mapping: idMapping.description)
-        }
+        try identity.check(spec.user)
+        let root = spec.layers.isEmpty
+            ? try RunRoot.directory(try Self.resolveRootfs(spec.rootfs), sandboxID: sandboxID, state: state)
+            : try RunRoot.layers(spec.layers, sandboxID: sandboxID, state: state)
+        defer { root.remove() }
 
         var unenforced: [String] = []
         let group: SandboxCgroup?
@@ -85,20 +74,20 @@ public final class SandboxRunner: Sendable {
         defer { try? group?.remove() }
 
         var outcome: Outcome
-        if let overlay, let refusal = overlay.refusal {
-            outcome = try runFromCopy(spec, overlay: overlay, refusal: refusal, group: group)
+        if let refusal = root.refusal {
+            outcome = try runFromCopy(spec, root: root, refusal: refusal, group: group)
         } else {
             do throws(SandboxError) {
-                outcome = try spawnAndSupervise(spec, rootfs: rootfs, overlay: overlay, group: group)
+                outcome = try spawnAndSupervise(spec, root: root, group: group)
             } catch {
                 guard case .setup(let stage, let code) = error, stage == Int32(DGRID_STAGE_MOUNT_OVERLAY.rawValue),
-                      let overlay, overlay.data != nil else { throw error }
+                      root.overlay else { throw error }
                 // Safe to run again: the task has not started. The overlay
-                // mount is the first step of enter_rootfs, before pivot_root,
-                // the privilege drop and the fork + execve of the task (see
-                // spawn.c); pid 1 writes a (stage, errno) pair only on its way
-                // to _exit(125), and spawnAndSupervise has already reaped it.
-                outcome = try runFromCopy(spec, overlay: overlay, refusal: errnoText(code), group: group)
+                // mount is part of build_root, before pivot_root, the
+                // privilege drop and the exec of dgrid-init (see spawn.c);
+                // pid 1 writes a (stage, errno) pair only on its way to
+                // _exit(125), and spawnAndSupervise has already reaped it.
+                outcome = try runFromCopy(spec, root: root, refusal: errnoText(code), group: group)
             }
         }
         outcome.unenforcedLimits = unenforced
@@ -109,44 +98,47 @@ public final class SandboxRunner: Sendable {
     /// into a per-run copy and the run tried once more from there, as a plain
     /// rootfs (read-only unless the spec asks otherwise). The copy goes with
     /// the run directory when `run` returns.
-    private func runFromCopy(_ spec: SandboxSpec, overlay: OverlayRootfs, refusal: String,
+    private func runFromCopy(_ spec: SandboxSpec, root: RunRoot, refusal: String,
                              group: SandboxCgroup?) throws(SandboxError) -> Outcome {
-        let copy = try overlay.copy()
-        var outcome = try spawnAndSupervise(spec, rootfs: copy, overlay: nil, group: group)
-        let count = overlay.layers.count
+        let copy = try root.copy()
+        var outcome = try spawnAndSupervise(spec, root: copy, group: group)
+        let count = root.lowers.count
         outcome.rootfsNote = "overlay refused (\(refusal)): ran from a copy of \(count) layer\(count == 1 ? "" : "s")"
         return outcome
     }
 
-    private func spawnAndSupervise(_ spec: SandboxSpec, rootfs: String, overlay: OverlayRootfs?,
+    private func spawnAndSupervise(_ spec: SandboxSpec, root: RunRoot,
                                    group: SandboxCgroup?) throws(SandboxError) -> Outcome {
+        let initImage = try InitImage.shared()
         let stdoutPipe = try OutputPipe()
         let stderrPipe = try OutputPipe()
         let environment = SandboxDefaults.environment(spec.environment)
+        let lease = try identity.lease()
+        defer { lease?.release() }
+        let writableOverlay = root.overlay && spec.writableRootfs
         let prepared = PreparedConfig(
-            rootfs: rootfs,
+            root: root,
+            stagingSize: writableOverlay ? spec.writableRootfsSize.bytes : 1 << 20,
             candidates: SandboxDefaults.executableCandidates(command: spec.command[0], environment: environment),
             argv: spec.command,
             envp: environment,
             workdir: spec.workingDirectory,
             hostname: spec.hostname,
             tmpData: "size=\(spec.tmpSize.bytes),mode=1777",
-            overlayBase: overlay?.base,
-            overlayData: overlay?.data,
             masked: SandboxDefaults.maskedPaths,
             readonly: SandboxDefaults.readonlyPaths
         )
-        var namespaces = DGRID_CLONE_NEWNS | DGRID_CLONE_NEWPID | DGRID_CLONE_NEWUTS | DGRID_CLONE_NEWIPC | DGRID_CLONE_NEWNET
-        if rootless { namespaces |= DGRID_CLONE_NEWUSER }
+        // Every sandbox has its own user namespace (docs/THREATS.md, T4).
+        let namespaces = DGRID_CLONE_NEWNS | DGRID_CLONE_NEWPID | DGRID_CLONE_NEWUTS | DGRID_CLONE_NEWIPC
+            | DGRID_CLONE_NEWNET | DGRID_CLONE_NEWUSER
 
         var child = dgrid_child()
         let started = Clock.monotonicNanoseconds()
-        let clearGroups: Bool
-        if case .single? = idMapping { clearGroups = false } else { clearGroups = true }
-        let spawnResult = prepared.withConfig(spec: spec, namespaces: Int32(namespaces), userNamespace: rootless,
-                                              clearGroups: clearGroups,
+        let spawnResult = prepared.withConfig(spec: spec, namespaces: Int32(namespaces),
+                                              clonesLowers: lease == nil, becomeNamespaceRoot: identity.mapsARange,
+                                              clearGroups: identity.mapsARange,
                                               capLastCap: capLastCap, stdoutFd: stdoutPipe.writeEnd,
-                                              stderrFd: stderrPipe.writeEnd) { config in
+                                              stderrFd: stderrPipe.writeEnd, initFd: initImage.descriptor) { config in
             dgrid_spawn(config, &child)
         }
         stdoutPipe.closeWriteEnd()
@@ -154,17 +146,27 @@ public final class SandboxRunner: Sendable {
         guard spawnResult == 0 else { throw .spawn(errno: -spawnResult) }
         let process = ChildProcess(child)
 
-        // The child waits on the sync pipe until it has its id maps and its cgroup.
+        // The child waits on the sync socket until it has its id maps, its
+        // cgroup and (as root) its root's trees.
+        var idmapped = true
         do throws(SandboxError) {
-            if let idMapping { try UserNamespaceMap.write(pid: child.pid, user: spec.user, mapping: idMapping) }
+            var trees: [Int32] = []
+            defer { trees.forEach { close($0) } }
+            if let lease {
+                try UserNamespaceMap.write(pid: child.pid, lease: lease)
+                trees = try RootTrees.clone(root.lowers, forUserNamespaceOf: child.pid,
+                                            readonly: root.overlay, idmapped: &idmapped)
+            } else if case .rootless(let mapping) = identity {
+                try UserNamespaceMap.write(pid: child.pid, user: spec.user, mapping: mapping)
+            }
             if let group {
                 do { try group.add(pid: child.pid) } catch { throw SandboxError.cgroup(error) }
             }
+            try process.release(sending: trees)
         } catch {
             process.killAndReap()
             throw error
         }
-        process.release()
         if let failure = process.readSetupError() {
             process.killAndReap()
             if failure.stage == Int32(DGRID_STAGE_EXEC.rawValue) {
@@ -172,7 +174,6 @@ public final class SandboxRunner: Sendable {
             }
             throw .setup(stage: failure.stage, errno: failure.error)
         }
-
         let deadline = spec.timeoutSeconds.map { started + UInt64($0 * 1e9) }
         let supervisor = Supervisor(process: process, stdout: stdoutPipe, stderr: stderrPipe,
                                     limit: spec.outputLimit, deadline: deadline, group: group,
@@ -182,6 +183,9 @@ public final class SandboxRunner: Sendable {
         let stats = group?.stats()
 
         var outcome = Outcome(exitCode: 0)
+        if !idmapped {
+            outcome.rootfsNote = "the rootfs's filesystem cannot be idmapped: its files show as owned by nobody (65534)"
+        }
         outcome.durationMs = (finished - started) / 1_000_000
         outcome.stdout = ended.stdout
         outcome.stderr = ended.stderr

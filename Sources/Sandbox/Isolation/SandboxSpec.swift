@@ -3,9 +3,10 @@
 public struct SandboxSpec: Sendable {
     /// Host path of the root filesystem directory. Ignored when `layers` is set.
     public var rootfs: String
-    /// An image's unpacked layer directories, lowest first, all in one layer
-    /// store. The sandbox's root is an overlay of them, mounted inside its own
-    /// mount namespace; with `writableRootfs` a per-run upper layer takes writes.
+    /// An image's unpacked layer directories, lowest first. The sandbox's root
+    /// is an overlay of them, mounted inside its own mount namespace; with
+    /// `writableRootfs` a per-run upper in memory (at most
+    /// `writableRootfsSize`) takes the writes.
     public var layers: [String] = []
     /// argv; `command[0]` is looked up in the sandbox's PATH when it has no slash.
     public var command: [String]
@@ -21,6 +22,9 @@ public struct SandboxSpec: Sendable {
     /// Bytes of stdout and of stderr kept (each); the rest is drained and counted.
     public var outputLimit: Int = 10 * 1024
     public var writableRootfs: Bool = false
+    /// The most an image run's writable root holds (its upper is a tmpfs, so
+    /// written bytes are memory, charged to the task's cgroup).
+    public var writableRootfsSize: ByteCount = ByteCount(bytes: 1 << 30)
     /// Size of the /tmp tmpfs.
     public var tmpSize: ByteCount = ByteCount(bytes: 64 << 20)
     /// The compiled seccomp program; nil runs unconfined (an explicit user choice).

@@ -1,7 +1,7 @@
 import Glibc
 
 /// A user's subordinate id range from /etc/subuid or /etc/subgid ("name:start:count").
-struct SubordinateRange: Equatable {
+struct SubordinateRange: Equatable, Sendable {
     let start: UInt32
     let count: UInt32
 
@@ -20,11 +20,13 @@ struct SubordinateRange: Equatable {
 }
 
 /// The id mapping a rootless sandbox gets. With subordinate ranges and the
-/// setuid helpers installed, the task runs as a host uid of its own (not the
-/// invoking user's); without them, as the invoking user through a one-id map.
-enum RootlessIDMapping {
+/// setuid helpers installed, the task runs as a host uid of its own: inside
+/// 0…count-1 are the subordinate ids, and the invoking user (who owns the
+/// state directory and any token file) is not in the namespace at all
+/// (docs/THREATS.md, T8). Without them, as the invoking user through a
+/// one-id map.
+enum RootlessIDMapping: Sendable {
     case single
-    /// Inside 0 is the invoking user; inside 1…count are the subordinate ids.
     case subordinate(uids: SubordinateRange, gids: SubordinateRange)
 
     static let newuidmap = "/usr/bin/newuidmap"
@@ -45,7 +47,7 @@ enum RootlessIDMapping {
         case .single:
             return true
         case .subordinate(let uids, let gids):
-            return user.uid <= uids.count && user.gid <= gids.count
+            return user.uid < uids.count && user.gid < gids.count
         }
     }
 
@@ -54,6 +56,17 @@ enum RootlessIDMapping {
         case .single: return "one-id mapping"
         case .subordinate(let u, let g): return "subordinate ids \(u.start)+\(u.count) / \(g.start)+\(g.count)"
         }
+    }
+
+    /// Supplementary groups other than the primary one: a one-id mapping
+    /// cannot drop them (setgroups is denied to make the map writable).
+    static func supplementaryGroups() -> [UInt32] {
+        let count = getgroups(0, nil)
+        guard count > 0 else { return [] }
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        let got = getgroups(count, &groups)
+        guard got > 0 else { return [] }
+        return groups.prefix(Int(got)).filter { $0 != getegid() }
     }
 }
 

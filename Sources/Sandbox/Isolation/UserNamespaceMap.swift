@@ -1,7 +1,13 @@
 import Glibc
 
-/// Writes a rootless sandbox's id maps while the child waits on its sync pipe.
+/// Writes a sandbox's id maps while the child waits on its sync socket.
 enum UserNamespaceMap {
+    /// A root worker's sandbox: ids 0…65535 inside are the leased host range.
+    static func write(pid: pid_t, lease: HostIDLease) throws(SandboxError) {
+        try writeFile("/proc/\(pid)/uid_map", "0 \(lease.uidStart) \(HostIDPool.rangeSize)\n")
+        try writeFile("/proc/\(pid)/gid_map", "0 \(lease.gidStart) \(HostIDPool.rangeSize)\n")
+    }
+
     static func write(pid: pid_t, user: UserID, mapping: RootlessIDMapping) throws(SandboxError) {
         switch mapping {
         case .single:
@@ -12,8 +18,8 @@ enum UserNamespaceMap {
             try writeFile("/proc/\(pid)/gid_map", "\(user.gid) \(getegid()) 1\n")
         case .subordinate(let uids, let gids):
             // Only the setuid helpers may map ranges the user does not own outright.
-            try runHelper(RootlessIDMapping.newuidmap, pid: pid, own: geteuid(), range: uids)
-            try runHelper(RootlessIDMapping.newgidmap, pid: pid, own: getegid(), range: gids)
+            try runHelper(RootlessIDMapping.newuidmap, pid: pid, range: uids)
+            try runHelper(RootlessIDMapping.newgidmap, pid: pid, range: gids)
         }
     }
 
@@ -25,9 +31,9 @@ enum UserNamespaceMap {
         guard written == text.utf8.count else { throw .userNamespace(path: path, errno: errno) }
     }
 
-    /// `newuidmap PID 0 OWN 1 1 START COUNT`: inside 0 is the user, 1… the range.
-    private static func runHelper(_ helper: String, pid: pid_t, own: UInt32, range: SubordinateRange) throws(SandboxError) {
-        let args = CStringArray([helper, "\(pid)", "0", "\(own)", "1", "1", "\(range.start)", "\(range.count)"])
+    /// `newuidmap PID 0 START COUNT`: inside 0… is the range, the user is not mapped.
+    private static func runHelper(_ helper: String, pid: pid_t, range: SubordinateRange) throws(SandboxError) {
+        let args = CStringArray([helper, "\(pid)", "0", "\(range.start)", "\(range.count)"])
         let env = CStringArray([])
         var child: pid_t = 0
         let spawned = args.withUnsafeArgv { argv in

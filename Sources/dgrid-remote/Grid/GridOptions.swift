@@ -21,6 +21,14 @@ struct GridOptions: ParsableArguments {
 
     /// Settings for this grid as this node.
     func settings(nodeID: String? = nil) -> GridSettings {
+        // GIT_TOKEN is read, wiped and removed from the environment first,
+        // whatever the transport, before anything copies the environment.
+        let token: GitCredentials
+        do {
+            token = try GitCredentials.fromEnvironment(tokenFile: tokenFile)
+        } catch {
+            ImageCLI.fail(error)
+        }
         let environment = ProcessInfo.processInfo.environment
         guard let repository = repo ?? environment["DGRID_REPO_URL"], !repository.isEmpty else {
             ImageCLI.fail(GridError.local("no grid repository: give --repo URL or set DGRID_REPO_URL"))
@@ -30,13 +38,7 @@ struct GridOptions: ParsableArguments {
             ImageCLI.fail(GridError.local("invalid node id '\(node)': use 1-64 of A-Z a-z 0-9 . _ -"))
         }
         var settings = GridSettings(repository: repository, nodeID: node, state: StateDirectory.forThisUser())
-        do {
-            // GIT_TOKEN is read (and removed from the environment) whatever the transport.
-            let token = try GitCredentials.fromEnvironment(tokenFile: tokenFile)
-            settings.credentials = Self.isSSH(repository) ? sshCredentials(environment) : token
-        } catch {
-            ImageCLI.fail(error)
-        }
+        settings.credentials = Self.isSSH(repository) ? sshCredentials(environment) : token
         settings.knownHostsPath = knownHosts
         return settings
     }

@@ -54,8 +54,29 @@ enum dgrid_stage {
     DGRID_STAGE_FORK_TASK,
     DGRID_STAGE_SECCOMP,
     DGRID_STAGE_EXEC,
+    DGRID_STAGE_SECCOMP_HANDOVER, /* pid 1 could not hand the filter to dgrid-init */
+    DGRID_STAGE_EXEC_INIT,        /* pid 1 could not exec dgrid-init */
+    DGRID_STAGE_INIT,             /* dgrid-init could not read what pid 1 handed over */
+    DGRID_STAGE_STAGING,          /* the staging tmpfs the root is built in */
+    DGRID_STAGE_NS_ROOT,          /* becoming root of the sandbox's user namespace */
     DGRID_STAGE_COUNT
 };
+
+/*
+ * The hand-over from the shim's pid 1 to dgrid-init (Sources/dgrid-init).
+ * pid 1 is a clone of the worker; once the sandbox is built and every
+ * privilege dropped it execs dgrid-init from a sealed memfd, so no byte of the
+ * worker's memory or environment stays in the sandbox (docs/THREATS.md, T1).
+ *
+ * Descriptors dgrid-init finds open (it marks them close-on-exec at once):
+ */
+enum dgrid_init_fd {
+    DGRID_INIT_FD_ERROR = 3,    /* (stage, errno) pairs for the parent; EOF means the task exec'd */
+    DGRID_INIT_FD_STATUS = 4,   /* the task's raw wait status, written once before exit */
+    DGRID_INIT_FD_SECCOMP = 5,  /* the seccomp BPF program (memfd, whole sock_filter array), or closed */
+};
+/* dgrid-init's argv: "dgrid-init", N (decimal), N exec candidates, then the
+ * task's argv. Its envp is the task's environment. */
 
 /* A human name for a stage ("pivot_root"), for error messages in the parent. */
 const char *dgrid_stage_name(int stage);
@@ -66,19 +87,31 @@ struct dgrid_rlimit {
     uint64_t hard;
 };
 
+/* The most lower trees a root is built from (an overlay's lowers): the go
+ * byte carries them as SCM_RIGHTS, and the overlay's options fit one page. */
+#define DGRID_MAX_LOWERS 160
+
 struct dgrid_spawn_config {
-    /* Host path of the root filesystem; absolute and already resolved by the parent.
-     * With overlay_data set, the (empty) directory the overlay is mounted on. */
-    const char *rootfs;
-    /* Image runs: overlayfs mount data whose lowerdir entries are relative to
-     * overlay_base (the layer store), so a deep image fits in one page of options.
-     * NULL for a plain rootfs directory. Mounted in the child's own mount
-     * namespace: it vanishes with the sandbox, whatever happens to dgrid. */
-    const char *overlay_base;
-    const char *overlay_data;
-    /* Candidates for argv[0] inside the sandbox (PATH already expanded), NULL-terminated. */
-    const char *const *exec_paths;
-    char *const *argv;
+    /*
+     * The root. The child mounts a staging tmpfs (staging_size bytes: the
+     * bound on a writable root's upper) on `anchor`, an empty directory of
+     * the run, and builds the root in it from `lower_count` trees, lowest
+     * first: with `overlay`, an overlay of them over dgrid's own mount-point
+     * layer (an upper in the staging tmpfs when writable), so no layer is
+     * ever written; without, the one tree is the root itself (a rootfs
+     * directory). As root the parent sends the trees with the go byte:
+     * detached clones idmapped to the sandbox's user namespace. Rootless, the
+     * child clones `lower_paths` itself (trees are not sent).
+     */
+    const char *anchor;
+    const char *const *lower_paths;
+    int lower_count;
+    int overlay;
+    const char *staging_size;   /* tmpfs "size" value, e.g. "1073741824" */
+    /* Nonzero: become uid/gid 0 of the user namespace once the paths are open
+     * (the parent mapped a whole range); zero for a one-id mapping. */
+    int become_ns_root;
+    /* The task's environment (dgrid-init's too). */
     char *const *envp;
     /* Absolute path inside the sandbox. */
     const char *workdir;
@@ -110,6 +143,10 @@ struct dgrid_spawn_config {
     /* Write ends of the parent's output pipes; become fd 1 and 2 in the task. */
     int stdout_fd;
     int stderr_fd;
+    /* An O_PATH descriptor of the sealed dgrid-init memfd, and its argv
+     * (exec candidates and the task's argv, see the hand-over above). */
+    int init_fd;
+    char *const *init_argv;
 };
 
 struct dgrid_child {

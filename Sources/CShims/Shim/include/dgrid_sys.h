@@ -18,4 +18,24 @@ int dgrid_pipe_cloexec(int fds[2]);
 /* fcntl(fd, F_SETPIPE_SZ, size); best effort. */
 int dgrid_set_pipe_size(int fd, int size);
 
+/* An execute-only, sealed, read-only copy of the executable open at src_fd,
+ * in a memfd named `name`: what a sandbox's pid 1 execs (runc's answer to
+ * CVE-2019-5736). Nobody can write it (F_SEAL_WRITE, and the descriptor is
+ * O_RDONLY, as exec requires), and since nobody can read it either (mode
+ * 0111), the kernel makes whatever execs it non-dumpable. Returns the
+ * descriptor (close-on-exec) or -errno. */
+int dgrid_sealed_exec_copy(int src_fd, const char *name);
+
+/* A detached clone of the tree at `path` (open_tree OPEN_TREE_CLONE, with its
+ * submounts, the last component never followed), idmapped to the user
+ * namespace `userns_fd` (the sandbox's: on-disk id N shows as id N inside)
+ * and read-only when `readonly`. Where the filesystem cannot be idmapped,
+ * the clone is made without, and *idmapped says 0. Returns the descriptor
+ * (close-on-exec) or -errno. Needs CAP_SYS_ADMIN (root). */
+int dgrid_tree_clone(const char *path, int userns_fd, int readonly, int *idmapped);
+
+/* Send the go byte on the sync socket, with `count` descriptors (SCM_RIGHTS)
+ * when count > 0. Returns 0 or -errno. */
+int dgrid_send_go(int sock, const int *fds, int count);
+
 #endif

@@ -41,8 +41,10 @@ extension LayerExtraction {
         while archive_entry_xattr_next(entry, &key, &value, &size) == ARCHIVE_OK {
             guard let key else { continue }
             let text = String(cString: key)
-            // Never: file capabilities, LSM labels, overlayfs's own trusted.overlay.*.
-            let refused = text.hasPrefix("security.") || text.hasPrefix("trusted.")
+            // Never: file capabilities, LSM labels, overlayfs's own trusted.overlay.*
+            // and user.overlay.* (what it reads in a user namespace, where
+            // sandboxes mount it): opaque marks come only from .wh..wh..opq.
+            let refused = text.hasPrefix("security.") || text.hasPrefix("trusted.") || text.hasPrefix("user.overlay.")
             guard !refused, xattrPrefixes.contains(where: { text.hasPrefix($0) }) else {
                 report.skippedXattrs += 1
                 continue

@@ -41,8 +41,12 @@ extension LayerExtraction {
         guard fd >= 0 else { throw .refused(.opaqueNotDirectory) }
         defer { if fd != tree.root { close(fd) } }
         let value = [UInt8(ascii: "y")]
-        if dgrid_unpack_fsetxattr(fd, "trusted.overlay.opaque", value, 1) != 0 {
-            throw .system(operation: "mark opaque (trusted.overlay.opaque)", errno: errno)
+        // Sandboxes mount their overlay inside a user namespace ("userxattr"),
+        // where overlayfs reads user.overlay.*; trusted.overlay.* too where
+        // this process may write it, for an overlay mounted on the host.
+        if dgrid_unpack_fsetxattr(fd, "user.overlay.opaque", value, 1) != 0 {
+            throw .system(operation: "mark opaque (user.overlay.opaque)", errno: errno)
         }
+        _ = dgrid_unpack_fsetxattr(fd, "trusted.overlay.opaque", value, 1)
     }
 }

@@ -23,7 +23,7 @@ public enum LayerUnpacker {
     ///
     /// Each layer gets a directory of its own and runs stack them with
     /// overlayfs, so `.wh.NAME` becomes an overlay whiteout (a 0/0 character
-    /// device) and `DIR/.wh..wh..opq` the xattr `trusted.overlay.opaque=y`;
+    /// device) and `DIR/.wh..wh..opq` the xattr `user.overlay.opaque=y` (and `trusted.` as root);
     /// both need root (CAP_MKNOD, CAP_SYS_ADMIN).
     ///
     /// Blocking file I/O from start to end: call it from a thread that may

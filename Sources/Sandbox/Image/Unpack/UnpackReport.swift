@@ -17,7 +17,7 @@ public struct UnpackReport: Sendable, Equatable {
     /// apply them by deleting from a copy.
     public var whiteouts: [String] = []
     /// Directories marked opaque (`.wh..wh..opq`), carrying
-    /// `trusted.overlay.opaque=y`; lower layers' contents are hidden below them.
+    /// `user.overlay.opaque=y` (and `trusted.` as root); lower layers' contents are hidden below them.
     public var opaqueDirectories: [String] = []
     /// Xattrs not restored: outside the allowlist, always-refused namespaces,
     /// or on a symlink or special file (the kernel refuses user.* there).
