@@ -63,9 +63,9 @@ import Testing
     }
 
     @Test func workersPreferDifferentQuartersOfTheShards() {
-        let a = GridSettings.defaultShards(nodeID: "node-a", shardCount: 16)
+        let a = GridSettings.defaultShards(nodeID: "node_a", shardCount: 16)
         #expect(a.count == 4)
         #expect(a.allSatisfy { (0..<16).contains($0) })
-        #expect(GridSettings.defaultShards(nodeID: "node-a", shardCount: 1) == [0])
+        #expect(GridSettings.defaultShards(nodeID: "node_a", shardCount: 1) == [0])
     }
 }
