@@ -46,14 +46,14 @@ struct GridSnapshot {
         }.sorted()
     }
 
-    /// The `.json.log` blobs of a folded task (completed, failed or rejected).
+    /// The `.json.log` blobs of a folded task (completed, failed or rejected), in path order.
     func foldedLogs(of taskID: String) -> [GitOID] {
-        files.sorted { $0.key < $1.key }.compactMap { path, blob in
-            guard path.hasSuffix(".json" + LedgerLayout.logSuffix) else { return nil }
+        files.filter { path, _ in
+            guard path.hasSuffix(".json" + LedgerLayout.logSuffix) else { return false }
             let taskPath = String(path.dropLast(LedgerLayout.logSuffix.count))
-            if let stem = Self.stem(taskPath, under: Self.rejectedDirectory) { return stem == taskID ? blob : nil }
-            return Self.nodeAndTask(taskPath, under: Self.finishedDirectories)?.taskID == taskID ? blob : nil
-        }
+            if let stem = Self.stem(taskPath, under: Self.rejectedDirectory) { return stem == taskID }
+            return Self.nodeAndTask(taskPath, under: Self.finishedDirectories)?.taskID == taskID
+        }.sorted { $0.key < $1.key }.map(\.value)
     }
 
     /// `in_progress/<node>-<id>.json` paths of a task: every node's name for

@@ -43,15 +43,12 @@ public enum NodeIdentifier {
         guard TaskIdentifier.isValid(id, maxBytes: maxBytes) else {
             return "invalid node id \(shown): use 1-\(maxBytes) characters of A-Z a-z 0-9 . _ (no '-'), not starting with '.', without '..', not ending in '.' or '.lock'"
         }
-        guard !id.contains("-") else {
-            let suggestion = id.replacingOccurrences(of: "-", with: "_")
-            let dash = id.firstIndex(of: "-") ?? id.endIndex
-            let (head, tail) = (id[..<dash], id[id.index(after: dash)...])
-            return "invalid node id \(shown): a node id may not contain '-', because the grid names records <node>-<task>.json "
-                + "and task ids may contain '-' (\(id)-7.json would read both as task 7 on node \(id) and as task \(tail)-7 on node \(head)); "
-                + "use \(suggestion.debugDescription) instead"
-        }
-        return nil
+        guard let dash = id.firstIndex(of: "-") else { return nil }
+        let (head, tail) = (id[..<dash], id[id.index(after: dash)...])
+        let suggestion = id.replacingOccurrences(of: "-", with: "_")
+        return "invalid node id \(shown): a node id may not contain '-', because the grid names records <node>-<task>.json "
+            + "and task ids may contain '-' (\(id)-7.json would read both as task 7 on node \(id) and as task \(tail)-7 on node \(head)); "
+            + "use \(suggestion.debugDescription) instead"
     }
 
     public static func isValid(_ id: String) -> Bool {
