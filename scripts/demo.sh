@@ -55,7 +55,7 @@ run "Submit five tasks (validated; written under tasks/queue/<priority>/<shard>/
 run "A bad task file is refused with the reason; nothing is submitted" "$dgrid" submit --repo "$grid" "$here/../README.md"
 run "The queue" "$dgrid" status --repo "$grid"
 run "A worker with two slots drains the queue: claim (a ref), sandbox, result (a ref), fold (one commit on main)" \
-  "$dgrid" worker --repo "$grid" --node-id demo-node --slots 2 --once
+  "$dgrid" worker --repo "$grid" --node-id demo_node --slots 2 --once
 run "The grid afterwards" "$dgrid" status --repo "$grid"
 run "A result: the task's output" "$dgrid" result --repo "$grid" primes
 run "The escape attempt failed inside the sandbox" "$dgrid" result --repo "$grid" escape

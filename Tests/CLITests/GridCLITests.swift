@@ -84,29 +84,29 @@ enum GridFixture {
             #expect(r.status == 0, "\(args): \(r.stderr)")
         }
 
-        let worker = try home.dgrid("worker", "--repo", url, "--node-id", "node-a", "--slots", "2", "--once")
+        let worker = try home.dgrid("worker", "--repo", url, "--node-id", "node_a", "--slots", "2", "--once")
         #expect(worker.status == 0, "\(worker.stderr)")
 
         let files = try GridFixture.mainFiles(repo)
         for id in ["hello", "urgent", "flat"] {
-            #expect(files.contains("tasks/completed/node-a-\(id).json"), "\(id): \(files)")
-            #expect(files.contains("tasks/completed/node-a-\(id).json.log"), "\(id): \(files)")
+            #expect(files.contains("tasks/completed/node_a-\(id).json"), "\(id): \(files)")
+            #expect(files.contains("tasks/completed/node_a-\(id).json.log"), "\(id): \(files)")
         }
-        for id in ["fails", "slow"] { #expect(files.contains("tasks/failed/node-a-\(id).json.log"), "\(id): \(files)") }
+        for id in ["fails", "slow"] { #expect(files.contains("tasks/failed/node_a-\(id).json.log"), "\(id): \(files)") }
         for id in ["broken", "elsewhere"] { #expect(files.contains("tasks/rejected/\(id).json.log"), "\(id): \(files)") }
         #expect(!files.contains { $0.hasPrefix("tasks/queue/") && $0.hasSuffix(".json") }, "queue drained: \(files)")
         #expect(!files.contains { $0.hasPrefix("tasks/in_progress/") && $0.hasSuffix(".json") })
-        #expect(files.contains("nodes/node-a.json"))
+        #expect(files.contains("nodes/node_a.json"))
         #expect(try GridFixture.refs(repo, "refs/dgrid/claims").isEmpty)
         #expect(try GridFixture.refs(repo, "refs/dgrid/results").isEmpty)
 
-        let hello = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, "tasks/completed/node-a-hello.json.log").utf8)) as? [String: Any] ?? [:]
+        let hello = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, "tasks/completed/node_a-hello.json.log").utf8)) as? [String: Any] ?? [:]
         #expect(hello["stdout"] as? String == "Hello D-GRID!\n")
         #expect(hello["exit_code"] as? Int == 0)
-        #expect(hello["node_id"] as? String == "node-a")
+        #expect(hello["node_id"] as? String == "node_a")
         #expect(hello["status"] as? String == "completed")
         #expect((hello["image_digest"] as? String)?.hasPrefix("sha256:") == true)
-        let slow = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, "tasks/failed/node-a-slow.json.log").utf8)) as? [String: Any] ?? [:]
+        let slow = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, "tasks/failed/node_a-slow.json.log").utf8)) as? [String: Any] ?? [:]
         #expect(slow["timed_out"] as? Bool == true)
         #expect(try GridFixture.show(repo, "tasks/rejected/broken.json.log").contains("JSON"))
         #expect(try GridFixture.show(repo, "tasks/rejected/elsewhere.json.log").contains("alpine:3.19"))

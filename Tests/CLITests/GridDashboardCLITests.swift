@@ -34,7 +34,7 @@ import TestSupport
         #expect(submitted.status == 0, "\(submitted.stderr)")
         #expect(submitted.stdout.contains("tasks/queue/ok.json"), "\(submitted.stdout)")
 
-        let worker = try GridFaultCLITests.launch(["worker", "--repo", url, "--node-id", "dash-node", "--slots", "1", "--max-tasks", "3"],
+        let worker = try GridFaultCLITests.launch(["worker", "--repo", url, "--node-id", "dash_node", "--slots", "1", "--max-tasks", "3"],
                                                   home: home, log: tasks + "/worker.log")
         defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL); worker.waitUntilExit() } }
         let running = try GridFaultCLITests.waitUntil(30) {
@@ -54,7 +54,7 @@ import TestSupport
         let counts = view["counts"] as? [String: Int] ?? [:]
         #expect(counts == ["queue": 2, "in_progress": 1, "completed": 1, "failed": 1], "\(view)")
         let nodes = view["nodes"] as? [[String]] ?? []
-        #expect(nodes.count == 1 && nodes.first?[0] == "dash-node" && nodes.first?[1] == "active", "\(view)")
-        #expect(FileManager.default.fileExists(atPath: clone + "/tasks/in_progress/dash-node-slow.json"))
+        #expect(nodes.count == 1 && nodes.first?[0] == "dash_node" && nodes.first?[1] == "active", "\(view)")
+        #expect(FileManager.default.fileExists(atPath: clone + "/tasks/in_progress/dash_node-slow.json"))
     }
 }

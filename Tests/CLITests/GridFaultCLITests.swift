@@ -42,33 +42,33 @@ import TestSupport
         try GridFixture.taskFile(tasks, "slow", "sleep 4; echo done", timeout: 30)
         #expect(try a.dgrid("submit", "--repo", url, tasks).status == 0)
 
-        let first = try Self.launch(["worker", "--repo", url, "--node-id", "node-a", "--lease", "4", "--once"],
+        let first = try Self.launch(["worker", "--repo", url, "--node-id", "node_a", "--lease", "4", "--once"],
                                     home: a, log: tasks + "/a.log")
         let claimed = try Self.waitUntil(15) { try !GridFixture.refs(repo, "refs/dgrid/claims").isEmpty }
-        #expect(claimed, "node-a never claimed: \((try? String(contentsOfFile: tasks + "/a.log", encoding: .utf8)) ?? "")")
+        #expect(claimed, "node_a never claimed: \((try? String(contentsOfFile: tasks + "/a.log", encoding: .utf8)) ?? "")")
         usleep(500_000)
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
 
         let status = try GridFixture.status(b, url)
         let running = status["running"] as? [[String: Any]] ?? []
-        #expect(running.first?["task_id"] as? String == "slow" && running.first?["node_id"] as? String == "node-a", "\(status)")
+        #expect(running.first?["task_id"] as? String == "slow" && running.first?["node_id"] as? String == "node_a", "\(status)")
         #expect((status["queued_by_priority"] as? [String: Int])?["normal"] == 1, "\(status)")
-        // Within the lease nobody may take it; after it, node-b does.
-        let early = try b.dgrid("worker", "--repo", url, "--node-id", "node-b", "--once")
+        // Within the lease nobody may take it; after it, node_b does.
+        let early = try b.dgrid("worker", "--repo", url, "--node-id", "node_b", "--once")
         #expect(early.status == 0)
         #expect(!(try GridFixture.mainFiles(repo)).contains { $0.hasPrefix("tasks/completed/") && $0.hasSuffix("-slow.json") })
         sleep(4)
-        let late = try b.dgrid("worker", "--repo", url, "--node-id", "node-b", "--lease", "30", "--once")
+        let late = try b.dgrid("worker", "--repo", url, "--node-id", "node_b", "--lease", "30", "--once")
         #expect(late.status == 0, "\(late.stderr)")
         let files = try GridFixture.mainFiles(repo)
-        #expect(files.filter { $0.hasPrefix("tasks/completed/") && $0.hasSuffix("-slow.json") } == ["tasks/completed/node-b-slow.json"], "\(files)")
-        #expect(!files.contains { $0.hasPrefix("tasks/late/") || $0.hasPrefix("tasks/in_progress/node-a") })
-        let record = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, "tasks/completed/node-b-slow.json.log").utf8)) as? [String: Any] ?? [:]
+        #expect(files.filter { $0.hasPrefix("tasks/completed/") && $0.hasSuffix("-slow.json") } == ["tasks/completed/node_b-slow.json"], "\(files)")
+        #expect(!files.contains { $0.hasPrefix("tasks/late/") || $0.hasPrefix("tasks/in_progress/node_a") })
+        let record = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, "tasks/completed/node_b-slow.json.log").utf8)) as? [String: Any] ?? [:]
         #expect(record["attempt"] as? Int == 2)
         #expect(record["stdout"] as? String == "done\n")
         #expect(try GridFixture.refs(repo, "refs/dgrid/claims").isEmpty)
-        // node-a's sandbox went down with it (PDEATHSIG): no sleeper of its left behind.
+        // node_a's sandbox went down with it (PDEATHSIG): no sleeper of its left behind.
         let sleepers = try ProcessRunner.run("/usr/bin/pgrep", ["-f", "sleep 4; echo done"])
         #expect(sleepers.stdout.isEmpty, "left behind: \(sleepers.stdout)")
     }
@@ -87,7 +87,7 @@ import TestSupport
         try GridFixture.taskFile(tasks, "next", "echo next", extra: ",\"priority\":\"low\"")
         #expect(try a.dgrid("submit", "--repo", url, tasks).status == 0)
 
-        let worker = try Self.launch(["worker", "--repo", url, "--node-id", "node-a", "--slots", "1", "--grace", "1"],
+        let worker = try Self.launch(["worker", "--repo", url, "--node-id", "node_a", "--slots", "1", "--grace", "1"],
                                      home: a, log: tasks + "/a.log", environment: ["PULL_INTERVAL": "0.5"])
         #expect(try Self.waitUntil(15) { try !GridFixture.refs(repo, "refs/dgrid/claims").isEmpty })
         let stopped = Date()
@@ -101,11 +101,11 @@ import TestSupport
         #expect(!log.contains("task=next"), "no new claim after SIGTERM: \(log)")
         #expect(try ProcessRunner.run("/usr/bin/pgrep", ["-f", "sleep 27"]).stdout.isEmpty, "sandbox left behind")
 
-        // Released, not leased: node-b takes it right away.
-        let taken = try b.dgrid("worker", "--repo", url, "--node-id", "node-b", "--once")
+        // Released, not leased: node_b takes it right away.
+        let taken = try b.dgrid("worker", "--repo", url, "--node-id", "node_b", "--once")
         #expect(taken.status == 0, "\(taken.stderr)")
         let files = try GridFixture.mainFiles(repo)
-        #expect(files.contains("tasks/completed/node-b-long.json") && files.contains("tasks/completed/node-b-next.json"), "\(files)")
+        #expect(files.contains("tasks/completed/node_b-long.json") && files.contains("tasks/completed/node_b-next.json"), "\(files)")
     }
 
     @Test func gitServerGoingAwayMidRunLosesNothing() throws {
@@ -123,7 +123,7 @@ import TestSupport
         for i in 0..<4 { try GridFixture.taskFile(tasks, "t\(i)", "sleep 1; echo \(i)") }
         #expect(try home.dgrid("submit", "--repo", url, tasks).status == 0)
 
-        let worker = try Self.launch(["worker", "--repo", url, "--node-id", "node-a", "--slots", "1"], home: home,
+        let worker = try Self.launch(["worker", "--repo", url, "--node-id", "node_a", "--slots", "1"], home: home,
                                      log: base + "/worker.log", environment: ["PULL_INTERVAL": "0.5", "HEARTBEAT_INTERVAL": "1"])
         defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
         #expect(try Self.waitUntil(15) { try !GridFixture.refs(base + "/grid.git", "refs/dgrid/claims").isEmpty })

@@ -10,14 +10,14 @@ import TestSupport
     static let port = 19473
     static let script = CLI.packageRoot.appendingPathComponent("scripts/git-daemon.sh").path
 
-    /// `dgrid worker --once --slots 2` from every home at the same time, as node-<index>.
+    /// `dgrid worker --once --slots 2` from every home at the same time, as node_<index>.
     static func runWorkersTogether(_ homes: [ImageCLITests.Home], url: String) -> [CLI.Result?] {
         let results = Mutex<[CLI.Result?]>(Array(repeating: nil, count: homes.count))
         let group = DispatchGroup()
         for (index, home) in homes.enumerated() {
             group.enter()
             Thread {
-                let r = try? home.dgrid("worker", "--repo", url, "--node-id", "node-\(index)", "--slots", "2", "--once")
+                let r = try? home.dgrid("worker", "--repo", url, "--node-id", "node_\(index)", "--slots", "2", "--once")
                 results.withLock { $0[index] = r }
                 group.leave()
             }.start()
@@ -129,6 +129,6 @@ import TestSupport
         }
         #expect(!files.contains { $0.hasPrefix("tasks/late/") }, "no task ran to completion twice")
         #expect(!files.contains { $0.hasPrefix("tasks/queue/") && $0.hasSuffix(".json") })
-        #expect(files.contains("nodes/node-0.json") && files.contains("nodes/node-1.json"))
+        #expect(files.contains("nodes/node_0.json") && files.contains("nodes/node_1.json"))
     }
 }

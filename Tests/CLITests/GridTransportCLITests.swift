@@ -68,12 +68,12 @@ import TestSupport
         #expect(try home.dgrid("init", "--repo", url, "--token-file", tokenFile).status == 0)
         // D-GRID's way: GIT_TOKEN in the environment, read once and removed.
         try Self.submitSample(home, base, ["--repo", url], environment: ["GIT_TOKEN": Self.token])
-        let worker = try CLI.run(["worker", "--repo", url, "--node-id", "http-node", "--once"],
+        let worker = try CLI.run(["worker", "--repo", url, "--node-id", "http_node", "--once"],
                                  environment: ["DGRID_HOME": home.path, "GIT_TOKEN": Self.token])
         #expect(worker.status == 0, "\(worker.stderr)")
         #expect(!worker.stderr.contains(Self.token))
-        try Self.expectDrained(repo, node: "http-node")
-        let env = try GridFixture.show(repo, "tasks/completed/http-node-env.json.log")
+        try Self.expectDrained(repo, node: "http_node")
+        let env = try GridFixture.show(repo, "tasks/completed/http_node-env.json.log")
         #expect(env.contains("PATH="), "the env task printed its environment: \(env)")
         #expect(!env.contains(Self.token) && !env.contains("GIT_TOKEN"), "the token reached a task: \(env)")
     }
@@ -104,11 +104,11 @@ import TestSupport
 
         #expect(try home.dgrid(["init", "--repo", url] + access).status == 0)
         try Self.submitSample(home, base, ["--repo", url] + access)
-        let worker = try home.dgrid(["worker", "--repo", url, "--node-id", "ssh-node", "--once"] + access)
+        let worker = try home.dgrid(["worker", "--repo", url, "--node-id", "ssh_node", "--once"] + access)
         #expect(worker.status == 0, "\(worker.stderr)")
-        try Self.expectDrained(repo, node: "ssh-node")
+        try Self.expectDrained(repo, node: "ssh_node")
         let status = try home.json(["status", "--repo", url, "--json"] + access)
-        #expect((status["node_records"] as? [[String: Any]])?.contains { $0["node_id"] as? String == "ssh-node" } == true, "\(status)")
+        #expect((status["node_records"] as? [[String: Any]])?.contains { $0["node_id"] as? String == "ssh_node" } == true, "\(status)")
         #expect(status["completed"] as? Int == 2 && status["failed"] as? Int == 1, "\(status)")
     }
 }

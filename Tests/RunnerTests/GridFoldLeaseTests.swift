@@ -16,12 +16,12 @@ import Testing
             settings.foldIntervalSeconds = 1
             return GridFoldLease(connection: try GridConnection(settings: settings))
         }
-        let (a, b) = (try lease("node-a"), try lease("node-b"))
+        let (a, b) = (try lease("node_a"), try lease("node_b"))
         #expect(try a.acquire())
-        #expect(try !b.acquire(), "held by node-a")
+        #expect(try !b.acquire(), "held by node_a")
         #expect(try a.acquire(), "the holder renews")
         sleep(3)
-        #expect(try b.acquire(), "expired: node-b takes it")
+        #expect(try b.acquire(), "expired: node_b takes it")
         #expect(try !a.acquire())
         // One commit on the ref, not a history that grows with every interval.
         #expect(try LedgerFixtures.git(["rev-list", "--count", GridFoldLease.refName], in: bare) == "1")

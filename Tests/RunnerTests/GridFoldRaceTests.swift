@@ -15,7 +15,7 @@ import Testing
                 try GridConnection(settings: GridSettings(repository: url, nodeID: node,
                                                           state: StateDirectory(path: directory + "/state-" + node)))
             }
-            let (a, b) = (try connection("node-a"), try connection("node-b"))
+            let (a, b) = (try connection("node_a"), try connection("node_b"))
             #expect(try GridInit(connection: a).run())
             let ids = (0..<10).map { "t\($0)" }
             let files = ids.map { id in (name: id + ".json", bytes: Array("{\"task_id\":\"\(id)\",\"script\":\"true\",\"timeout_seconds\":5}".utf8)) }

@@ -13,14 +13,32 @@ import Testing
                      nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0, blob) }))
     }
 
-    @Test func finishedTasksUseKnownNodeNamesToSplitNodeAndTask() {
-        let s = Self.snapshot(["nodes/node-a.json", "tasks/completed/node-a-b-c.json", "tasks/completed/node-a-b-c.json.log",
-                               "tasks/failed/node-a-x.json", "tasks/rejected/bad.json", "tasks/queue/b-c.json", "tasks/queue/c.json"])
-        #expect(s.finishedTaskIDs == ["b-c", "x", "bad"])
-        // "c" is not taken for finished: the known node "node-a" decides the split.
-        #expect(s.queue.map(\.taskID).sorted() == ["b-c", "c"])
-        #expect(s.foldedLogs(of: "b-c") == [Self.blob])
-        #expect(s.foldedLogs(of: "c").isEmpty)
+    @Test func finishedTasksAreReadFromNamesAtTheFirstDash() {
+        let s = Self.snapshot(["nodes/w1.json", "tasks/completed/w1-job-7.json", "tasks/completed/w1-job-7.json.log",
+                               "tasks/failed/w2-x.json", "tasks/rejected/bad.json", "tasks/queue/7.json", "tasks/queue/job-7.json"])
+        #expect(s.finishedTaskIDs == ["job-7", "x", "bad"])
+        // "7" is not finished: w1-job-7 is task job-7 on w1, and no node id holds '-'.
+        #expect(s.queue.map(\.taskID).sorted() == ["7", "job-7"])
+        #expect(s.foldedLogs(of: "job-7") == [Self.blob])
+        #expect(s.foldedLogs(of: "7").isEmpty)
+        #expect(s.finishedPaths(of: "job-7") == ["tasks/completed/w1-job-7.json"])
+        #expect(s.finishedPaths(of: "7").isEmpty)
+    }
+
+    /// The old reader took every in_progress name ending in `-7` for task 7,
+    /// and guessed at names whose node it did not know.
+    @Test func inProgressRecordsAreFoundByTheirExactNameNeverBySuffix() {
+        let s = Self.snapshot(["tasks/in_progress/w1-job-7.json", "tasks/in_progress/w2-7.json", "tasks/in_progress/w3-x-7.json",
+                               "tasks/in_progress/w1-job-7.json.log", "tasks/in_progress/w1-job-7", "tasks/in_progress/-7.json",
+                               "tasks/in_progress/7.json", "tasks/in_progress/sub/w1-7.json"],
+                              claims: ["job-7"])
+        #expect(s.inProgressPaths(of: "7") == ["tasks/in_progress/w2-7.json"])
+        #expect(s.inProgressPaths(of: "job-7") == ["tasks/in_progress/w1-job-7.json"])
+        #expect(s.inProgressPaths(of: "x-7") == ["tasks/in_progress/w3-x-7.json"])
+        #expect(s.inProgressPaths(of: "job").isEmpty && s.inProgressPaths(of: "-7").isEmpty)
+        // What the picker may take over: each file stands for one task.
+        #expect(TaskPicker.claimable(s).map(\.taskID).sorted() == ["7", "job-7", "x-7"])
+        #expect(TaskPicker.claimable(s).first { $0.taskID == "job-7" }?.path == "tasks/in_progress/w1-job-7.json")
     }
 
     @Test func hostileNamesAreIgnored() {
@@ -45,9 +63,9 @@ import Testing
     }
 
     @Test func workersPreferDifferentQuartersOfTheShards() {
-        let a = GridSettings.defaultShards(nodeID: "node-a", shardCount: 16)
+        let a = GridSettings.defaultShards(nodeID: "node_a", shardCount: 16)
         #expect(a.count == 4)
         #expect(a.allSatisfy { (0..<16).contains($0) })
-        #expect(GridSettings.defaultShards(nodeID: "node-a", shardCount: 1) == [0])
+        #expect(GridSettings.defaultShards(nodeID: "node_a", shardCount: 1) == [0])
     }
 }

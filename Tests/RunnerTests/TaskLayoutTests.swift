@@ -6,7 +6,7 @@ struct TaskLayoutTests {
     @Test func pathsUseDGridNames() {
         #expect(LedgerLayout.queuePath(priority: .high, shard: 3, taskID: "t1") == "tasks/queue/high/3/t1.json")
         #expect(LedgerLayout.flatQueuePath(taskID: "t1") == "tasks/queue/t1.json")
-        #expect(LedgerLayout.inProgressPath(node: "n-1", taskID: "t1") == "tasks/in_progress/n-1-t1.json")
+        #expect(LedgerLayout.inProgressPath(node: "n1", taskID: "t-1") == "tasks/in_progress/n1-t-1.json")
         #expect(LedgerLayout.completedPath(node: "n1", taskID: "t1") == "tasks/completed/n1-t1.json")
         #expect(LedgerLayout.logPath(for: LedgerLayout.completedPath(node: "n1", taskID: "t1")) == "tasks/completed/n1-t1.json.log")
         #expect(LedgerLayout.failedPath(node: "n1", taskID: "t1") == "tasks/failed/n1-t1.json")
@@ -49,7 +49,7 @@ struct TaskLayoutTests {
     }
 
     @Test(arguments: [
-        ("node-1", true), ("worker.eu_2", true), (String(repeating: "n", count: 64), true),
+        ("node_1", true), ("node-1", false), ("worker.eu_2", true), (String(repeating: "n", count: 64), true),
         (String(repeating: "n", count: 65), false), ("", false), ("../n", false), ("n/1", false), (".n", false),
     ])
     func nodeIDRule(id: String, valid: Bool) {

@@ -10,7 +10,7 @@ private func object(_ bytes: [UInt8]) throws -> [String: LedgerJSON.Value] {
 @Suite("Result, claim and node records")
 struct TaskRecordTests {
     static let full = ResultRecord(
-        taskID: "hello", nodeID: "node-1", exitCode: 0, stdout: "hi\n", stderr: "warn: \"x\"\u{1}",
+        taskID: "hello", nodeID: "node_1", exitCode: 0, stdout: "hi\n", stderr: "warn: \"x\"\u{1}",
         timestamp: "2026-11-29T10:00:05Z", status: "completed", startedAt: "2026-11-29T10:00:00Z",
         finishedAt: "2026-11-29T10:00:05Z", durationMs: 5012, timedOut: false, oomKilled: false, signal: nil,
         cpuMs: 40, maxRSSBytes: 3 << 20, stdoutBytes: 3, stdoutTruncated: false, stderrBytes: 9,

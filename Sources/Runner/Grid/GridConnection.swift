@@ -29,6 +29,8 @@ public final class GridConnection: @unchecked Sendable {
     static let nodesPrefix = "refs/dgrid/nodes/"
 
     public init(settings: GridSettings) throws(GridError) {
+        // Checked before anything is created: every record this node writes carries its id.
+        if let problem = NodeIdentifier.problem(settings.nodeID) { throw .local(problem) }
         self.settings = settings
         let mirror = try settings.mirrorPath()
         do {

@@ -5,8 +5,9 @@ import Foundation
 /// with their `.log`, refreshes `nodes/`, and then deletes the result and
 /// claim refs it folded. main is only ever moved by compare-and-swap from the
 /// tip the fold read, so two folders racing cannot both apply; folding again
-/// finds nothing to do. A result for a task main already shows as finished is
-/// kept under `tasks/late/`, never as a second completed file.
+/// finds nothing to do. A result for a task main already shows as finished, or
+/// whose destination another record holds, is kept under `tasks/late/` with the
+/// reason: never a second completed file, never written over another record.
 public struct GridFold {
     let connection: GridConnection
 
@@ -16,12 +17,14 @@ public struct GridFold {
 
     public struct Summary: Sendable, CustomStringConvertible {
         public var finished = 0, started = 0, rejected = 0, late = 0, nodes = 0
+        /// Late results kept because their destination held another record (counted in `late` too).
+        public var conflicts = 0
         public var mainMoved = false
 
         public var description: String {
-            mainMoved
-                ? "folded \(finished) finished (\(rejected) rejected), \(started) started, \(late) late results, \(nodes) node records"
-                : "nothing to fold"
+            guard mainMoved else { return "nothing to fold" }
+            let base = "folded \(finished) finished (\(rejected) rejected), \(started) started, \(late) late results, \(nodes) node records"
+            return conflicts == 0 ? base : base + " (\(conflicts) late for a name already taken; see tasks/late/*.reason)"
         }
     }
 
@@ -83,20 +86,28 @@ public struct GridFold {
                     sameRecord = true
                 }
                 if sameRecord { continue }
-                let path = "tasks/late/\(record.nodeID)-\(taskID)-\(commit.hex.prefix(12)).json\(LedgerLayout.logSuffix)"
-                if snapshot.files[path] == nil {
-                    changes[path] = recordBytes
-                    summary.late += 1
-                }
+                let reason = "task \(taskID) is already folded as \(snapshot.finishedPaths(of: taskID).joined(separator: ", ")); "
+                    + "this later result (node \(record.nodeID), attempt \(record.attempt)) is kept here, not folded over it"
+                keepLate(record, bytes: recordBytes, commit: commit, reason: reason, snapshot: snapshot, changes: &changes, summary: &summary)
                 continue
             }
             let destination: String
             switch record.status {
             case "completed": destination = LedgerLayout.completedPath(node: record.nodeID, taskID: taskID)
-            case "rejected": destination = LedgerLayout.rejectedPath(taskID: taskID); summary.rejected += 1
+            case "rejected": destination = LedgerLayout.rejectedPath(taskID: taskID)
             default: destination = LedgerLayout.failedPath(node: record.nodeID, taskID: taskID)
             }
+            // The task ran: its queue and in_progress files go, found by their exact names (never by suffix).
             for path in snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID) { changes[path] = .some(nil) }
+            if let occupant = try occupant(of: destination, in: snapshot, planned: changes) {
+                // Never written over: the result is kept, with why, and the task does not run again.
+                let reason = "\(occupant); a fold never overwrites a record, so this result of task \(taskID) "
+                    + "from node \(record.nodeID) is kept here instead of at \(destination)"
+                keepLate(record, bytes: recordBytes, commit: commit, reason: reason, snapshot: snapshot, changes: &changes, summary: &summary)
+                summary.conflicts += 1
+                continue
+            }
+            if record.status == "rejected" { summary.rejected += 1 }
             var taskBytes = task
             if taskBytes.isEmpty, let queued = snapshot.queuePaths(of: taskID).first, let blob = snapshot.files[queued] {
                 taskBytes = try connection.blob(blob, limit: maxTaskBytes + 1)
@@ -142,5 +153,51 @@ public struct GridFold {
             }
         }
         return (changes, folded, summary)
+    }
+
+    static let lateDirectory = "tasks/late/"
+
+    /// A result that cannot be folded where its name says, kept as it was
+    /// under `tasks/late/<node>-<task>-<commit>.json.log`, with the reason
+    /// beside it in `….reason`: nothing overwritten, nothing lost.
+    private func keepLate(_ record: ResultRecord, bytes: [UInt8], commit: GitOID, reason: String, snapshot: GridSnapshot,
+                          changes: inout [String: [UInt8]?], summary: inout Summary) {
+        let stem = "\(Self.lateDirectory)\(record.nodeID)-\(record.taskID)-\(commit.hex.prefix(12))"
+        let path = stem + ".json" + LedgerLayout.logSuffix
+        guard snapshot.files[path] == nil else { return }
+        changes[path] = bytes
+        changes[stem + ".reason"] = Array((reason + "\n").utf8)
+        summary.late += 1
+    }
+
+    /// What already holds `destination` or its `.log` — on main, or written
+    /// by this same fold — in words for the late record; nil when both are free.
+    /// Exact names make this unreachable for honest workers (a name on main is
+    /// its task's, so the task shows as finished first); a repository writer's
+    /// stray `.log` still must not be written over.
+    private func occupant(of destination: String, in snapshot: GridSnapshot,
+                          planned changes: [String: [UInt8]?]) throws(GridError) -> String? {
+        let log = LedgerLayout.logPath(for: destination)
+        if case .some(.some(let bytes)) = changes[log] {
+            return "\(log) is written by this fold from another result (\(Self.describe(bytes)))"
+        }
+        if let blob = snapshot.files[log] {
+            let bytes: [UInt8]?
+            do {
+                bytes = try connection.blob(blob, limit: 4 << 20)
+            } catch {
+                // A writer's oversized or broken blob: say so, never fail every fold on it.
+                bytes = nil
+            }
+            return "\(log) is already on main and holds \(bytes.map(Self.describe) ?? "a file this fold cannot read")"
+        }
+        if case .some(.some) = changes[destination] { return "\(destination) is written by this fold from another result" }
+        if snapshot.files[destination] != nil { return "\(destination) is already on main" }
+        return nil
+    }
+
+    private static func describe(_ bytes: [UInt8]) -> String {
+        guard let record = ResultRecord.parse(bytes) else { return "no readable result record" }
+        return "a record of task \(record.taskID) from node \(record.nodeID)"
     }
 }

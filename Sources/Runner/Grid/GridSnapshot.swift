@@ -31,38 +31,50 @@ struct GridSnapshot {
     /// Task ids already folded as completed, failed or rejected.
     var finishedTaskIDs: Set<String> {
         var ids: Set<String> = []
-        let nodes = knownNodes
         for path in files.keys where path.hasSuffix(".json") {
-            if path.hasPrefix("tasks/rejected/") {
-                let id = Self.stem(path, under: "tasks/rejected/")
-                if let id, TaskParser.isValidTaskID(id) { ids.insert(id) }
-            }
-            for directory in ["tasks/completed/", "tasks/failed/"] where path.hasPrefix(directory) {
-                guard let stem = Self.stem(path, under: directory) else { continue }
-                ids.formUnion(Self.taskIDs(inNodeTaskName: stem, knownNodes: nodes))
-            }
+            if let id = Self.stem(path, under: Self.rejectedDirectory), TaskParser.isValidTaskID(id) { ids.insert(id) }
+            if let folded = Self.nodeAndTask(path, under: Self.finishedDirectories) { ids.insert(folded.taskID) }
         }
         return ids
     }
 
-    /// The `.json.log` blobs of a folded task (completed, failed or rejected).
-    func foldedLogs(of taskID: String) -> [GitOID] {
-        let nodes = knownNodes
-        return files.compactMap { path, blob in
-            guard path.hasSuffix(".json" + LedgerLayout.logSuffix) else { return nil }
-            let taskPath = String(path.dropLast(LedgerLayout.logSuffix.count))
-            if let stem = Self.stem(taskPath, under: "tasks/rejected/") { return stem == taskID ? blob : nil }
-            guard let stem = Self.stem(taskPath, under: "tasks/completed/") ?? Self.stem(taskPath, under: "tasks/failed/") else { return nil }
-            return Self.taskIDs(inNodeTaskName: stem, knownNodes: nodes).contains(taskID) ? blob : nil
-        }
+    /// The task files main shows `taskID` finished under (completed/, failed/, rejected/).
+    func finishedPaths(of taskID: String) -> [String] {
+        files.keys.filter { path in
+            if let stem = Self.stem(path, under: Self.rejectedDirectory) { return stem == taskID }
+            return Self.nodeAndTask(path, under: Self.finishedDirectories)?.taskID == taskID
+        }.sorted()
     }
 
-    /// `in_progress/<node>-<id>.json` paths of a task.
+    /// The `.json.log` blobs of a folded task (completed, failed or rejected), in path order.
+    func foldedLogs(of taskID: String) -> [GitOID] {
+        files.filter { path, _ in
+            guard path.hasSuffix(".json" + LedgerLayout.logSuffix) else { return false }
+            let taskPath = String(path.dropLast(LedgerLayout.logSuffix.count))
+            if let stem = Self.stem(taskPath, under: Self.rejectedDirectory) { return stem == taskID }
+            return Self.nodeAndTask(taskPath, under: Self.finishedDirectories)?.taskID == taskID
+        }.sorted { $0.key < $1.key }.map(\.value)
+    }
+
+    /// `in_progress/<node>-<id>.json` paths of a task: every node's name for
+    /// it (a takeover not folded yet leaves the previous holder's), found by
+    /// reading each name exactly, never by its suffix — `w1-job-7.json` is
+    /// task job-7's, not task 7's.
     func inProgressPaths(of taskID: String) -> [String] {
-        files.keys.filter { path in
-            guard let stem = Self.stem(path, under: "tasks/in_progress/") else { return false }
-            return stem.hasSuffix("-" + taskID)
-        }.sorted()
+        files.keys.filter { Self.nodeAndTask($0, under: [Self.inProgressDirectory])?.taskID == taskID }.sorted()
+    }
+
+    static let inProgressDirectory = "tasks/in_progress/"
+    static let finishedDirectories = ["tasks/completed/", "tasks/failed/"]
+    static let rejectedDirectory = "tasks/rejected/"
+
+    /// The node and task of `<directory><node>-<task>.json` for a file directly
+    /// in one of `directories` (`LedgerLayout.nodeAndTask(inName:)`); nil otherwise.
+    static func nodeAndTask(_ path: String, under directories: [String]) -> (node: String, taskID: String)? {
+        for directory in directories {
+            if let name = stem(path, under: directory) { return LedgerLayout.nodeAndTask(inName: name) }
+        }
+        return nil
     }
 
     /// The file name without `directory` and `.json`, for files directly in it.
@@ -71,22 +83,5 @@ struct GridSnapshot {
         let name = path.dropFirst(directory.count).dropLast(".json".count)
         guard !name.isEmpty, !name.contains("/") else { return nil }
         return String(name)
-    }
-
-    /// `<node>-<task>`: node ids may hold '-', so a known node prefix decides;
-    /// without one, every split is a candidate (a finished-looking name can
-    /// only keep a task out of the queue, never run one twice).
-    static func taskIDs(inNodeTaskName stem: String, knownNodes: Set<String>) -> [String] {
-        for node in knownNodes where stem.hasPrefix(node + "-") {
-            let id = String(stem.dropFirst(node.count + 1))
-            if TaskParser.isValidTaskID(id) { return [id] }
-        }
-        var ids: [String] = []
-        var rest = Substring(stem)
-        while let dash = rest.firstIndex(of: "-") {
-            rest = rest[rest.index(after: dash)...]
-            if TaskParser.isValidTaskID(String(rest)) { ids.append(String(rest)) }
-        }
-        return ids
     }
 }

@@ -56,7 +56,8 @@ public struct GridStatus {
             if GridSnapshot.stem(path, under: "tasks/failed/") != nil { counts.failed += 1 }
             if GridSnapshot.stem(path, under: "tasks/rejected/") != nil { counts.rejected += 1 }
         }
-        counts.late = snapshot.files.keys.filter { $0.hasPrefix("tasks/late/") }.count
+        // A late result is its record; the reason beside it is not another one.
+        counts.late = snapshot.files.keys.filter { $0.hasPrefix(GridFold.lateDirectory) && $0.hasSuffix(".json" + LedgerLayout.logSuffix) }.count
         counts.claims = snapshot.claims.count
         counts.results = snapshot.results.count
         counts.nodes = snapshot.knownNodes.sorted()
@@ -94,18 +95,7 @@ public struct GridStatus {
     public func result(of taskID: String) throws(GridError) -> (record: ResultRecord, bytes: [UInt8], folded: Bool)? {
         guard TaskParser.isValidTaskID(taskID) else { throw .local("invalid task id '\(taskID)'") }
         let snapshot = try connection.snapshot()
-        let nodes = snapshot.knownNodes
-        for (path, blob) in snapshot.files.sorted(by: { $0.key < $1.key }) where path.hasSuffix(".json" + LedgerLayout.logSuffix) {
-            let taskPath = String(path.dropLast(LedgerLayout.logSuffix.count))
-            let matches: Bool
-            if let stem = GridSnapshot.stem(taskPath, under: "tasks/rejected/") {
-                matches = stem == taskID
-            } else if let stem = GridSnapshot.stem(taskPath, under: "tasks/completed/") ?? GridSnapshot.stem(taskPath, under: "tasks/failed/") {
-                matches = GridSnapshot.taskIDs(inNodeTaskName: stem, knownNodes: nodes).contains(taskID)
-            } else {
-                matches = false
-            }
-            guard matches else { continue }
+        for blob in snapshot.foldedLogs(of: taskID) {
             let bytes = try connection.blob(blob, limit: 4 << 20)
             if let record = ResultRecord.parse(bytes), record.taskID == taskID { return (record, bytes, true) }
         }

@@ -40,12 +40,10 @@ struct TaskPicker {
         let queued = snapshot.queue
         let queuedIDs = Set(queued.map(\.taskID))
         var running: [QueueLocation] = []
-        let candidates = Set(snapshot.claims.keys).union(snapshot.files.keys.compactMap { path -> [String]? in
-            guard let stem = GridSnapshot.stem(path, under: "tasks/in_progress/") else { return nil }
-            // Only an unambiguous name (a known node's prefix): never guess which task a file is.
-            let ids = GridSnapshot.taskIDs(inNodeTaskName: stem, knownNodes: snapshot.knownNodes)
-            return ids.count == 1 ? ids : nil
-        }.flatMap { $0 })
+        // A name reads one way (node ids hold no '-'): never a guess at which task a file is.
+        let candidates = Set(snapshot.claims.keys).union(snapshot.files.keys.compactMap { path in
+            GridSnapshot.nodeAndTask(path, under: [GridSnapshot.inProgressDirectory])?.taskID
+        })
         for id in candidates.sorted() where !queuedIDs.contains(id) {
             guard let path = snapshot.inProgressPaths(of: id).first else { continue }
             running.append(QueueLocation(path: path, taskID: id, priority: nil, shard: nil))

@@ -1,6 +1,7 @@
 /// Paths in main's tree and ref names (DESIGN §6). Builders assume ids already
-/// passed `TaskParser.isValidTaskID` / `isValidNodeID`; `queueEntry(path:)` is the
-/// reader for names found in the tree, which a repository writer controls.
+/// passed `TaskParser.isValidTaskID` / `isValidNodeID`; `queueEntry(path:)` and
+/// `nodeAndTask(inName:)` are the readers for names found in the tree, which a
+/// repository writer controls.
 public enum LedgerLayout {
     public static let logSuffix = ".log"
     static let queueRoot = "tasks/queue/"
@@ -72,9 +73,21 @@ public enum LedgerLayout {
         }
     }
 
-    /// Same rules as task ids, at most 64 bytes.
+    /// `NodeIdentifier`'s rule: task-id characters, at most 64 bytes, no '-'.
     public static func isValidNodeID(_ id: String) -> Bool {
-        TaskIdentifier.isValid(id, maxBytes: 64)
+        NodeIdentifier.isValid(id)
+    }
+
+    /// The node and task a `<node>-<task>` name (an in_progress, completed or
+    /// failed file name without `.json`) stands for. Node ids hold no '-', so
+    /// the first '-' ends the node id: every name reads one way, and
+    /// `inProgressPath`/`completedPath`/`failedPath` and this are inverses.
+    /// Nil when either part is not a valid id.
+    public static func nodeAndTask(inName name: String) -> (node: String, taskID: String)? {
+        guard let dash = name.firstIndex(of: "-") else { return nil }
+        let node = String(name[..<dash]), taskID = String(name[name.index(after: dash)...])
+        guard isValidNodeID(node), TaskParser.isValidTaskID(taskID) else { return nil }
+        return (node, taskID)
     }
 
     private static func taskID(fromFileName name: Substring) -> String? {

@@ -26,3 +26,32 @@ enum TaskIdentifier {
 
     static let rule = "1-128 characters of A-Z a-z 0-9 . _ -, not starting with . or -, without .., not ending in . or .lock"
 }
+
+/// The rule for node ids. The ledger names a node's records
+/// `<node>-<task>.json` (D-GRID's names), and task ids may hold '-' (`job-7`),
+/// so a '-' in a node id would let one name read two ways: `w1-job-7.json` as
+/// task `job-7` on `w1` and as task `7` on `w1-job`. Node ids therefore hold no
+/// '-', and the first '-' of a name always ends the node id. Node ids are chosen
+/// once per worker by an operator; task ids by every submitter, so the
+/// restriction falls on the former.
+public enum NodeIdentifier {
+    public static let maxBytes = 64
+
+    /// Why `id` cannot name a node, in one line saying what to use instead; nil when it can.
+    public static func problem(_ id: String) -> String? {
+        let shown = id.debugDescription
+        guard TaskIdentifier.isValid(id, maxBytes: maxBytes) else {
+            return "invalid node id \(shown): use 1-\(maxBytes) characters of A-Z a-z 0-9 . _ (no '-'), not starting with '.', without '..', not ending in '.' or '.lock'"
+        }
+        guard let dash = id.firstIndex(of: "-") else { return nil }
+        let (head, tail) = (id[..<dash], id[id.index(after: dash)...])
+        let suggestion = id.replacingOccurrences(of: "-", with: "_")
+        return "invalid node id \(shown): a node id may not contain '-', because the grid names records <node>-<task>.json "
+            + "and task ids may contain '-' (\(id)-7.json would read both as task 7 on node \(id) and as task \(tail)-7 on node \(head)); "
+            + "use \(suggestion.debugDescription) instead"
+    }
+
+    public static func isValid(_ id: String) -> Bool {
+        problem(id) == nil
+    }
+}

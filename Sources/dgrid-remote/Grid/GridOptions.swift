@@ -34,9 +34,7 @@ struct GridOptions: ParsableArguments {
             ImageCLI.fail(GridError.local("no grid repository: give --repo URL or set DGRID_REPO_URL"))
         }
         let node = nodeID ?? environment["NODE_ID"] ?? Self.defaultNodeID()
-        guard LedgerLayout.isValidNodeID(node) else {
-            ImageCLI.fail(GridError.local("invalid node id '\(node)': use 1-64 of A-Z a-z 0-9 . _ -"))
-        }
+        if let problem = NodeIdentifier.problem(node) { ImageCLI.fail(GridError.local(problem)) }
         var settings = GridSettings(repository: repository, nodeID: node, state: StateDirectory.forThisUser())
         settings.credentials = Self.isSSH(repository) ? sshCredentials(environment) : token
         settings.knownHostsPath = knownHosts
@@ -70,15 +68,15 @@ struct GridOptions: ParsableArguments {
         return .none
     }
 
-    /// `node-<hostname>`, reduced to the characters node ids allow.
+    /// `node_<hostname>`, reduced to the characters node ids allow ('-' and '.' become '_').
     static func defaultNodeID() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, buffer.count - 1)
         let host = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let cleaned = String(host.unicodeScalars.map { scalar -> Character in
-            CharacterSet.alphanumerics.contains(scalar) && scalar.isASCII ? Character(scalar) : "-"
+            CharacterSet.alphanumerics.contains(scalar) && scalar.isASCII ? Character(scalar) : "_"
         }.prefix(58))
-        return "node-" + (cleaned.isEmpty ? "unknown" : cleaned)
+        return "node_" + (cleaned.isEmpty ? "unknown" : cleaned)
     }
 
     func connect(nodeID: String? = nil) -> GridConnection {

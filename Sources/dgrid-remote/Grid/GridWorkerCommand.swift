@@ -17,7 +17,7 @@ struct GridWorkerCommand: ParsableCommand {
 
     @OptionGroup var grid: GridOptions
 
-    @Option(name: .long, help: "This worker's node id (default $NODE_ID or node-<hostname>).")
+    @Option(name: .long, help: "This worker's node id: A-Z a-z 0-9 . _, no '-' (default $NODE_ID or node_<hostname>).")
     var nodeId: String?
 
     @Option(name: .long, help: "Parallel task slots (default $MAX_PARALLEL_TASKS or half the cores, bounded by memory).")
