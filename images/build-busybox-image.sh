@@ -9,10 +9,15 @@
 # package gives the same digests on every machine; another version gives other
 # digests, which is why images/allowlist.json lists the image without one and
 # each host pins it with `dgrid image allow`.
+#
+# Variants (tests build hostile ones): IMAGE_NAME names the image, IMAGE_SHELL
+# is a static program installed as /bin/sh, IMAGE_USER sets the config's User.
 set -euo pipefail
 out=${1:?usage: $0 OUT_DIR}
 busybox=/bin/busybox
-name=dgrid/busybox:latest
+name=${IMAGE_NAME:-dgrid/busybox:latest}
+shell=${IMAGE_SHELL:-}
+user=${IMAGE_USER:-}
 epoch=0
 
 die() { echo "build-busybox-image: $*" >&2; exit 1; }
@@ -44,6 +49,7 @@ cp "$busybox" "$rootfs/bin/busybox"
 for applet in $("$busybox" --list); do
   [ "$applet" = busybox ] || ln -s busybox "$rootfs/bin/$applet"
 done
+if [ -n "$shell" ]; then rm "$rootfs/bin/sh"; cp "$shell" "$rootfs/bin/sh"; chmod 0755 "$rootfs/bin/sh"; fi
 printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
   > "$rootfs/etc/passwd"
 printf 'root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n' > "$rootfs/etc/group"
@@ -68,7 +74,7 @@ mv "$work/layer.tar.gz" "$blobs/$layer"
 
 # JSON by hand, keys in a fixed order, no trailing newline: the bytes are the digest.
 path_env="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-printf '%s' "{\"architecture\":\"$arch\",\"os\":\"linux\",\"config\":{\"Env\":[\"$path_env\"],\"Cmd\":[\"sh\"],\"WorkingDir\":\"/\",\"Labels\":{\"org.opencontainers.image.version\":\"$version\"}},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:$diff_id\"]},\"history\":[{\"created\":\"1970-01-01T00:00:00Z\",\"created_by\":\"images/build-busybox-image.sh (busybox-static $version)\"}]}" \
+printf '%s' "{\"architecture\":\"$arch\",\"os\":\"linux\",\"config\":{${user:+\"User\":\"$user\",}\"Env\":[\"$path_env\"],\"Cmd\":[\"sh\"],\"WorkingDir\":\"/\",\"Labels\":{\"org.opencontainers.image.version\":\"$version\"}},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:$diff_id\"]},\"history\":[{\"created\":\"1970-01-01T00:00:00Z\",\"created_by\":\"images/build-busybox-image.sh (busybox-static $version)\"}]}" \
   > "$work/config.json"
 config=$(sha256sum "$work/config.json" | cut -d' ' -f1)
 config_size=$(stat -c %s "$work/config.json")

@@ -75,6 +75,39 @@ struct Pid1ExposureCLITests {
         #expect(!r.stdout.contains("WROTE"))
     }
 
+    /// The attack as the issue states it: an image whose /bin/sh is the
+    /// probe and whose config says `User: 0`, run by a worker holding a
+    /// GIT_TOKEN — the folded result shows all three opens refused.
+    @Test func aHostileImagesShellRunByAWorkerReachesNothing() throws {
+        let layout = NSTemporaryDirectory() + "dgrid-peek-image-\(UUID().uuidString.prefix(8))"
+        let probe = try Self.rootfs() + "/bin/peek"
+        let build = try ProcessRunner.run(CLI.packageRoot.appendingPathComponent("images/build-busybox-image.sh").path, [layout],
+                                          environment: ["IMAGE_NAME": "test/peek:v1", "IMAGE_SHELL": probe, "IMAGE_USER": "0"])
+        #expect(build.status == 0, "\(build.stderr)")
+        let home = try GridFixture.workerHome()
+        #expect(try home.dgrid("image", "import", layout).status == 0)
+        #expect(try home.dgrid("image", "allow", "test/peek:v1", "--approved-by", "test").status == 0)
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        #expect(try home.dgrid("init", "--repo", url).status == 0)
+        let tasks = NSTemporaryDirectory() + "dgrid-peek-tasks-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        for n in 0..<5 {
+            try GridFixture.taskFile(tasks, "peek\(n)", "true", extra: ",\"image\":\"test/peek:v1\"")
+        }
+        #expect(try home.dgrid("submit", "--repo", url, tasks).status == 0)
+        let worker = try CLI.run(["worker", "--repo", url, "--node-id", "peeker", "--once"],
+                                 environment: ["DGRID_HOME": home.path, "GIT_TOKEN": Self.marker])
+        #expect(worker.status == 0, "\(worker.stderr)")
+        for n in 0..<5 {
+            let log = try GridFixture.show(repo, "tasks/completed/peeker-peek\(n).json.log")
+            let record = try JSONSerialization.jsonObject(with: Data(log.utf8)) as? [String: Any] ?? [:]
+            let stdout = record["stdout"] as? String ?? ""
+            #expect(stdout == "environ: refused 13\nmem: refused 13\nexe: refused 13\n", "\(record)")
+            #expect(!log.contains(Self.marker))
+        }
+    }
+
     /// `unsetenv` leaves the bytes where /proc/<pid>/environ shows them: the
     /// worker wipes GIT_TOKEN's value when it reads it.
     @Test func gitTokenBytesAreWipedFromTheWorkersEnvironment() throws {

@@ -3,7 +3,8 @@
  * may still be a copy of the worker. Prints one line per file:
  *   environ: refused 13      (errno)
  *   environ: opened 812 bytes [marker seen]
- * argv[1], when given, is a marker to look for in pid 1's environment. */
+ * argv[1], when given, is a marker to look for in pid 1's environment; run as
+ * an image's /bin/sh (argv[1] is "-c") it looks for the worker's GIT_TOKEN. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,8 @@ int main(int argc, char **argv) {
         errs[i] = errno;
     }
     const char *marker = argc > 1 ? argv[1] : NULL;
+    if (marker && strcmp(marker, "-c") == 0)
+        marker = "GIT_TOKEN=";
     for (int i = 0; i < 3; i++) {
         if (fds[i] < 0) {
             printf("%s: refused %d\n", names[i], errs[i]);
