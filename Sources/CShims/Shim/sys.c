@@ -11,3 +11,7 @@ int dgrid_pipe_cloexec(int fds[2]) {
 int dgrid_set_pipe_size(int fd, int size) {
     return fcntl(fd, F_SETPIPE_SZ, size);
 }
+
+ssize_t dgrid_splice_nonblock(int from_pipe, int to_fd, size_t length) {
+    return splice(from_pipe, NULL, to_fd, NULL, length, SPLICE_F_NONBLOCK);
+}
