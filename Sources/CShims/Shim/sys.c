@@ -131,3 +131,7 @@ int dgrid_send_go(int sock, const int *fds, int count) {
     } while (n < 0 && errno == EINTR);
     return n == 1 ? 0 : -(n < 0 ? errno : EIO);
 }
+
+ssize_t dgrid_splice_nonblock(int from_pipe, int to_fd, size_t length) {
+    return splice(from_pipe, NULL, to_fd, NULL, length, SPLICE_F_NONBLOCK);
+}

@@ -49,5 +49,13 @@ struct OutputCapture {
         }
     }
 
+    /// True once the first `limit` bytes are kept: the rest need only be counted.
+    var isFull: Bool { kept.count >= limit }
+
+    /// Counts bytes that were dropped unread because the capture is full.
+    mutating func count(discarded: Int) {
+        total += UInt64(discarded)
+    }
+
     var captured: CapturedOutput { CapturedOutput(bytes: kept, totalBytes: total) }
 }

@@ -14,8 +14,9 @@ struct SupervisedEnd {
 }
 
 /// One poll loop over the task's stdout, stderr and pid 1's pidfd: drains the
-/// output with a cap (a flood never grows our memory), enforces the deadline
-/// by killing the whole tree, and reaps pid 1.
+/// output with a cap (a flood never grows our memory) and a budget per pass (a
+/// flood never keeps the loop from its clock), enforces the deadline by
+/// killing the whole tree, and reaps pid 1.
 struct Supervisor {
     let process: ChildProcess
     let stdout: OutputPipe
@@ -27,7 +28,8 @@ struct Supervisor {
     /// (v2's memory.oom.group, done by hand so v1 behaves the same).
     let watchOOM: Bool
 
-    private let oomPollMilliseconds: Int32 = 100
+    /// How often the group's OOM state is read while the task runs.
+    private let oomPollNanoseconds: UInt64 = 100_000_000
 
     /// After pid 1 is gone the kernel has already killed the namespace, so the
     /// pipes hit EOF at once; this bounds the wait if something still holds them.
@@ -40,51 +42,58 @@ struct Supervisor {
         var waitResult: (status: Int32, usage: rusage)?
         var timedOut = false
         var oomHandled = false
+        // No OOM in the first 100 ms is worth a cgroup read on every short run.
+        var nextOOMCheck = Clock.monotonicNanoseconds() + oomPollNanoseconds
         var drainDeadline: UInt64?
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
-        defer { buffer.deallocate() }
+        let drain = OutputDrain()
 
+        // Every pass checks the clock before it waits and takes a bounded
+        // amount after: a task that keeps its pipes full makes poll return at
+        // once, forever, so a deadline checked only on a quiet poll would
+        // never come.
         while outOpen || errOpen || waitResult == nil {
+            let now = Clock.monotonicNanoseconds()
+            var wakeAt: UInt64?
+            if let drainDeadline {
+                if now >= drainDeadline { break }
+                wakeAt = drainDeadline
+            } else {
+                if let deadline, !timedOut {
+                    if now >= deadline {
+                        // SIGKILL to pid 1 takes the whole pid namespace with it (stopped,
+                        // traced and setsid'd processes included); the cgroup kill
+                        // catches anything mid-fork.
+                        timedOut = true
+                        killTree()
+                    } else {
+                        wakeAt = deadline
+                    }
+                }
+                if watchOOM && !oomHandled {
+                    if now >= nextOOMCheck {
+                        nextOOMCheck = now + oomPollNanoseconds
+                        if group?.stats().oomKilled == true {
+                            oomHandled = true
+                            killTree()
+                        }
+                    }
+                    if !oomHandled { wakeAt = min(wakeAt ?? nextOOMCheck, nextOOMCheck) }
+                }
+            }
+
             var fds = [
                 pollfd(fd: outOpen ? stdout.readEnd : -1, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: errOpen ? stderr.readEnd : -1, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: waitResult == nil ? process.pidfd : -1, events: Int16(POLLIN), revents: 0),
             ]
-            let now = Clock.monotonicNanoseconds()
-            var timeoutMs: Int32 = -1
-            if let drainDeadline {
-                timeoutMs = Self.milliseconds(until: drainDeadline, from: now)
-            } else if let deadline, !timedOut {
-                timeoutMs = Self.milliseconds(until: deadline, from: now)
-            }
-            let pollingOOM = watchOOM && !oomHandled && drainDeadline == nil
-            if pollingOOM && (timeoutMs < 0 || timeoutMs > oomPollMilliseconds) {
-                timeoutMs = oomPollMilliseconds
-            }
+            let timeoutMs = wakeAt.map { Self.milliseconds(until: $0, from: now) } ?? -1
             let ready = poll(&fds, nfds_t(fds.count), timeoutMs)
             if ready < 0 {
                 if errno == EINTR { continue }
                 break
             }
-            if ready == 0 {
-                if let drainDeadline {
-                    if Clock.monotonicNanoseconds() >= drainDeadline { break }
-                    continue
-                }
-                if let deadline, !timedOut, Clock.monotonicNanoseconds() >= deadline {
-                    // SIGKILL to pid 1 takes the whole pid namespace with it (stopped,
-                    // traced and setsid'd processes included); the cgroup kill
-                    // catches anything mid-fork.
-                    timedOut = true
-                    killTree()
-                } else if pollingOOM, group?.stats().oomKilled == true {
-                    oomHandled = true
-                    killTree()
-                }
-                continue
-            }
-            if fds[0].revents != 0 { outOpen = Self.drain(stdout.readEnd, into: &out, buffer: buffer) }
-            if fds[1].revents != 0 { errOpen = Self.drain(stderr.readEnd, into: &err, buffer: buffer) }
+            if fds[0].revents != 0 { outOpen = drain.take(from: stdout.readEnd, into: &out) == .open }
+            if fds[1].revents != 0 { errOpen = drain.take(from: stderr.readEnd, into: &err) == .open }
             if fds[2].revents != 0, let result = process.reap(blocking: false) {
                 waitResult = result
                 drainDeadline = Clock.monotonicNanoseconds() + drainGraceNanoseconds
@@ -114,20 +123,6 @@ struct Supervisor {
     private func killTree() {
         process.kill()
         group?.killAll()
-    }
-
-    /// Reads what is there now; returns false at EOF.
-    private static func drain(_ fd: Int32, into capture: inout OutputCapture, buffer: UnsafeMutableRawBufferPointer) -> Bool {
-        while true {
-            let n = read(fd, buffer.baseAddress, buffer.count)
-            if n > 0 {
-                capture.append(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-                continue
-            }
-            if n == 0 { return false }
-            if errno == EINTR { continue }
-            return errno == EAGAIN || errno == EWOULDBLOCK
-        }
     }
 
     private func readTaskStatus() -> Int32? {

@@ -2,6 +2,8 @@
 #ifndef DGRID_SYS_H
 #define DGRID_SYS_H
 
+#include <sys/types.h>
+
 /* clone(2) namespace flags (stable kernel ABI values). */
 enum {
     DGRID_CLONE_NEWNS = 0x00020000,
@@ -17,6 +19,10 @@ enum {
 int dgrid_pipe_cloexec(int fds[2]);
 /* fcntl(fd, F_SETPIPE_SZ, size); best effort. */
 int dgrid_set_pipe_size(int fd, int size);
+/* splice(from_pipe, NULL, to_fd, NULL, length, SPLICE_F_NONBLOCK): moves pipe
+   pages without copying them (to /dev/null: drops them). Bytes moved, 0 at
+   end of stream, or -1 with errno. */
+ssize_t dgrid_splice_nonblock(int from_pipe, int to_fd, size_t length);
 
 /* An execute-only, sealed, read-only copy of the executable open at src_fd,
  * in a memfd named `name`: what a sandbox's pid 1 execs (runc's answer to
