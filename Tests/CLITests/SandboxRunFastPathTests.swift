@@ -11,7 +11,7 @@ import Testing
         (["--rootfs=/r", "--memory=256m", "--pids", "128", "--", "/bin/sh", "-c", "echo hi"], true),
         (["--image", "busybox", "--env", "A=1", "--env", "B=2", "--json", "--", "env"], true),
         (["--rootfs", "/r", "--cpus", "1.5", "--timeout", "3", "--user", "0:0", "--workdir", "/tmp",
-          "--writable-rootfs", "--seccomp", "unconfined", "--output-limit", "1k", "--tmp-size", "8m",
+          "--writable-rootfs", "--seccomp", "unconfined", "--output-limit", "1k", "--tmp-size", "8m", "--writable-size", "32m",
           "--hostname", "box", "--no-cgroup-limits", "--", "/bin/true"], true),
         (["--rootfs", "/r", "--", "--", "x"], true),
         (["--rootfs", "/r", "--", "/bin/sh", "--help"], true),

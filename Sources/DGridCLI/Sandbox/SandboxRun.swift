@@ -51,6 +51,9 @@ struct SandboxRun: ParsableCommand {
     @Option(name: .long, help: "Size of the /tmp tmpfs (default 64m).")
     var tmpSize: String?
 
+    @Option(name: .long, help: "The most an image run's --writable-rootfs holds, in memory (default 1g).")
+    var writableSize: String?
+
     @Option(name: .long, help: "Hostname inside the sandbox.")
     var hostname: String = "dgrid"
 
@@ -69,7 +72,7 @@ struct SandboxRun: ParsableCommand {
         SandboxRunOptions(rootfs: rootfs, image: image, memory: memory, cpus: cpus, pids: pids,
                           timeout: timeout, user: user, env: env, workdir: workdir,
                           writableRootfs: writableRootfs, seccomp: seccomp, outputLimit: outputLimit,
-                          tmpSize: tmpSize, hostname: hostname, noCgroupLimits: noCgroupLimits,
+                          tmpSize: tmpSize, writableSize: writableSize, hostname: hostname, noCgroupLimits: noCgroupLimits,
                           json: json, command: command)
     }
 

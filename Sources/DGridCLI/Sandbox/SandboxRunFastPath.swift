@@ -60,6 +60,7 @@ enum SandboxRunFastPath {
             case "seccomp": options.seccomp = value
             case "output-limit": options.outputLimit = value
             case "tmp-size": options.tmpSize = value
+            case "writable-size": options.writableSize = value
             case "hostname": options.hostname = value
             default: return nil
             }

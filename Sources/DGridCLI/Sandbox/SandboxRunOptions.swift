@@ -19,6 +19,7 @@ struct SandboxRunOptions: Equatable {
     var seccomp: String?
     var outputLimit: String?
     var tmpSize: String?
+    var writableSize: String?
     var hostname: String = "dgrid"
     var noCgroupLimits = false
     var json = false
@@ -108,6 +109,7 @@ struct SandboxRunOptions: Equatable {
             spec.outputLimit = Int(limit.bytes)
         }
         if let tmpSize { spec.tmpSize = try ByteCount(parsing: tmpSize) }
+        if let writableSize { spec.writableRootfsSize = try ByteCount(parsing: writableSize) }
         spec.seccomp = try SeccompChoice.filter(for: seccomp)
         return spec
     }
