@@ -3,7 +3,7 @@
 # (a separate package; the main build never sees it) and runs it on a busybox
 # rootfs on tmpfs.
 #
-#   bench/spawn-bench.sh [DGRID_BINARY]   (the binary is not used; accepted for symmetry)
+#   bench/spawn-bench.sh [DGRID_BINARY]   (its sibling dgrid-init becomes SpawnBench's)
 #
 # Env: SPAWNBENCH_RUNS (200), SPAWNBENCH_WARMUP (20), BENCH_OUT, SWIFT (swift).
 set -euo pipefail
@@ -27,6 +27,10 @@ rm -f "$SCRATCH/release.yaml" "$SCRATCH"/*/release/description.json
 }
 BIN=$SCRATCH/release/SpawnBench
 [ -x "$BIN" ] || die "SpawnBench built but $BIN is missing"
+# Every sandbox's pid 1 becomes dgrid-init, found beside the running binary.
+INIT=$(dirname "$(resolve_dgrid "${1:-}")")/dgrid-init
+[ -x "$INIT" ] || die "$INIT is missing: build dgrid (make release) first"
+install -m 0755 "$INIT" "$SCRATCH/release/dgrid-init"
 
 WORK=""
 cleanup() { local rc=$?; drop_scratch "$WORK"; exit "$rc"; }
