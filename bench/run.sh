@@ -9,6 +9,8 @@
 #   spawn-bench.sh    in-process SandboxRunner.run latency (bench/SpawnBench)
 #   unpack.sh         image unpack: dgrid vs GNU tar, bsdtar, umoci
 #   grid.sh           the grid: dgrid vs a naive D-GRID loop, 1/4/8 workers, file:// and git daemon (GRID_TASKS, default 500; ~17 min on 2 cores, mostly the naive loop)
+# Not a step (it needs two builds): compare-start.sh A B, two dgrid binaries'
+# start latency interleaved round by round, e.g. before and after a change.
 # Results: bench/out/*.json, *.txt and bench/out/summary.txt.
 # Env: BENCH_RUNS, BENCH_WARMUP, SPAWNBENCH_RUNS, SPAWNBENCH_WARMUP, BENCH_WAIT_IDLE, BENCH_OUT.
 set -euo pipefail
