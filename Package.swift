@@ -52,13 +52,16 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"])]),
         // pid 1 of every sandbox after setup: exec'd from a sealed memfd so no
         // byte of the worker stays in the sandbox (docs/THREATS.md, T1). C only;
-        // static so it needs nothing from the rootfs it runs in. swiftc links
-        // every executable with the Swift runtime's start-up object, hence
-        // -static-executable: measured +0.1 ms per exec against a plain
-        // `cc -static` binary, once per sandbox start.
+        // static (glibc's libc.a) so it needs nothing from the rootfs it runs
+        // in, and stripped: it is copied into a memfd on every `sandbox run`.
+        // swiftc links every executable with swiftrt.o, whose two runtime
+        // symbols init.c stubs, so no Swift runtime is linked: 0.7 MB, where
+        // -static-executable made 6.7 MB and cost each start ~5 ms (measured
+        // with bench/compare-start.sh).
         .executableTarget(name: "dgrid-init", dependencies: ["CShims"], path: "Sources/dgrid-init",
                           cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
-                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
+                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xclang-linker", "-static",
+                                                         "-Xlinker", "--strip-all"])]),
         .target(name: "Sandbox",
                 dependencies: [
                     "CShims", "CSeccomp", "CCap", "CArchive", "CNettle",

@@ -29,6 +29,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* swiftc links every executable with swiftrt.o, whose constructor registers
+ * the image with the Swift runtime. There is no Swift here, and no runtime is
+ * linked (Package.swift): these stand in for the two symbols it refers to. */
+void swift_addNewDSOImage(const void *image);
+void swift_addNewDSOImage(const void *image) { (void)image; }
+int _swift_backtrace_isThunkFunction(const char *name);
+int _swift_backtrace_isThunkFunction(const char *name) { (void)name; return 0; }
+
 /* The most instructions a seccomp program may have (BPF_MAXINSNS). */
 enum { MAX_FILTER = 4096 };
 
@@ -129,6 +137,7 @@ int main(int argc, char **argv, char **envp) {
     /* The kernel already made us non-dumpable (the memfd is execute-only);
      * say so anyway, before anything else, in case the mode was relaxed. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    prctl(PR_SET_NAME, (unsigned long)"dgrid-init", 0, 0, 0);
     if (fcntl(DGRID_INIT_FD_ERROR, F_SETFD, FD_CLOEXEC) < 0 ||
         fcntl(DGRID_INIT_FD_STATUS, F_SETFD, FD_CLOEXEC) < 0)
         _exit(125);

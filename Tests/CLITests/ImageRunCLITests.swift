@@ -18,14 +18,16 @@ import Testing
                                "sh", "-c", "id -u; pwd; echo $EXTRA; ls /bin/busybox")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout == "1000\n/\n1\n/bin/busybox\n")
-        // Nothing of the run is left in the state directory.
-        let runs = (try? FileManager.default.contentsOfDirectory(atPath: home.path + "/run")) ?? []
-        #expect(runs.isEmpty)
+        // Nothing of the run is left in the state directory: only the shared anchor, empty.
+        let fm = FileManager.default
+        #expect(((try? fm.contentsOfDirectory(atPath: home.path + "/run")) ?? []) == ["anchor"])
+        #expect(((try? fm.contentsOfDirectory(atPath: home.path + "/run/anchor")) ?? ["?"]).isEmpty)
 
         let writable = try home.dgrid("sandbox", "run", "--image", "dgrid/busybox:latest", "--writable-rootfs",
                                       "--user", "0:0", "--", "sh", "-c", "echo x > /new && cat /new")
         #expect(writable.stdout == "x\n", "\(writable.stderr)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: home.path + "/run").isEmpty)
+        #expect(try fm.contentsOfDirectory(atPath: home.path + "/run") == ["anchor"])
+        #expect(try fm.contentsOfDirectory(atPath: home.path + "/run/anchor").isEmpty)
     }
 
     @Test func runsByPinnedDigestToo() throws {

@@ -48,7 +48,6 @@ public final class SandboxRunner: Sendable {
         let root = spec.layers.isEmpty
             ? try RunRoot.directory(try Self.resolveRootfs(spec.rootfs), sandboxID: sandboxID, state: state)
             : try RunRoot.layers(spec.layers, sandboxID: sandboxID, state: state)
-        defer { root.remove() }
 
         var unenforced: [String] = []
         let group: SandboxCgroup?
@@ -101,6 +100,7 @@ public final class SandboxRunner: Sendable {
     private func runFromCopy(_ spec: SandboxSpec, root: RunRoot, refusal: String,
                              group: SandboxCgroup?) throws(SandboxError) -> Outcome {
         let copy = try root.copy()
+        defer { copy.remove() }
         var outcome = try spawnAndSupervise(spec, root: copy, group: group)
         let count = root.lowers.count
         outcome.rootfsNote = "overlay refused (\(refusal)): ran from a copy of \(count) layer\(count == 1 ? "" : "s")"
