@@ -37,6 +37,8 @@ public struct GridSettings: Sendable {
     /// For ssh:// grids: the known_hosts file the host key must be in (nil:
     /// `$DGRID_SSH_KNOWN_HOSTS`, else `~/.ssh/known_hosts`).
     public var knownHostsPath: String?
+    /// How long each Git listing, fetch and push may take in all (`GitDeadlines`).
+    public var gitDeadlines = GitDeadlines()
     public var state: StateDirectory
 
     public init(repository: String, nodeID: String, state: StateDirectory) {

@@ -96,7 +96,10 @@ extension GitLedger {
                                                             operation: move.operation)
                     }
                 case .smart:
-                    outcomes.merge(try smartPush(ready, operation: operation)) { first, _ in first }
+                    let pushed = try withDeadline(.push, operation: operation) { () throws(LedgerError) -> [String: RefUpdate] in
+                        try smartPush(ready, operation: operation)
+                    }
+                    outcomes.merge(pushed) { first, _ in first }
                 }
                 return outcomes
             }

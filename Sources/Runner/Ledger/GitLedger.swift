@@ -45,6 +45,8 @@ public final class GitLedger: @unchecked Sendable {
     var packConsolidationThreshold = GitLedger.defaultPackConsolidationThreshold
     /// Loose objects checked sound since they were first read, guarded by `lock` (`LooseObjectCheck`).
     var verifiedLoose: Set<GitOID> = []
+    /// How long each network operation may take in all (`GitLedger+Deadline.swift`).
+    let deadlines: GitDeadlines
 
     /// Opens (or creates with git_repository_init bare) the local bare mirror at mirrorPath for `remote` (a URL: file://, git://, http(s)://, ssh://, or a plain local path). Mirror dirs 0700.
     ///
@@ -59,10 +61,15 @@ public final class GitLedger: @unchecked Sendable {
     /// A mirror libgit2 cannot open is moved aside and recreated (the mirror is only a
     /// cache; `mirrorRebuilds` says so), and one whose objects turn out corrupt later is
     /// rebuilt from the remote by the operation that finds it.
+    ///
+    /// `deadlines` bound each listing, fetch and push as a whole: past it the
+    /// operation fails with `.network` and `deadlineExceeded` set.
     public init(remote: String, mirrorPath: String, credentials: GitCredentials = .none,
                 fetchByteLimit: Int = GitLedger.defaultFetchByteLimit, knownHosts: SSHKnownHosts? = nil,
+                deadlines: GitDeadlines = GitDeadlines(),
                 logger: Logger = Logger(label: "dgrid.ledger")) throws(LedgerError) {
         _ = LibGit2.initialized
+        self.deadlines = deadlines
         let remoteForErrors = Redaction.redact(remote, secrets: credentials.secrets)
         self.remoteForErrors = remoteForErrors
         location = try RemoteLocation.parse(remote)
@@ -105,10 +112,12 @@ public final class GitLedger: @unchecked Sendable {
     public func remoteRefs(prefix: String? = nil) throws(LedgerError) -> [String: GitOID] {
         try lock.run { () throws(LedgerError) -> [String: GitOID] in
             try repairingMirror { () throws(LedgerError) -> [String: GitOID] in
-                try retryingVanishedRefs { () throws(LedgerError) -> [String: GitOID] in
-                    try withConnection(GIT_DIRECTION_FETCH, operation: "list remote refs") {
-                        (remote, _) throws(LedgerError) -> [String: GitOID] in
-                        advertisedRefs(remote, prefix: prefix)
+                try withDeadline(.list, operation: "list remote refs") { () throws(LedgerError) -> [String: GitOID] in
+                    try retryingVanishedRefs { () throws(LedgerError) -> [String: GitOID] in
+                        try withConnection(GIT_DIRECTION_FETCH, operation: "list remote refs") {
+                            (remote, _) throws(LedgerError) -> [String: GitOID] in
+                            advertisedRefs(remote, prefix: prefix)
+                        }
                     }
                 }
             }
@@ -127,7 +136,9 @@ public final class GitLedger: @unchecked Sendable {
         guard !refs.isEmpty else { return }
         try lock.run { () throws(LedgerError) in
             try repairingMirror { () throws(LedgerError) in
-                try retryingVanishedRefs { () throws(LedgerError) in try fetchLocked(refs, keepRefs: keepRefs) }
+                try withDeadline(.fetch, operation: Self.fetchOperation(refs)) { () throws(LedgerError) in
+                    try retryingVanishedRefs { () throws(LedgerError) in try fetchLocked(refs, keepRefs: keepRefs) }
+                }
             }
         }
     }
@@ -145,7 +156,17 @@ public final class GitLedger: @unchecked Sendable {
 
     /// The fetch itself, with the lock held.
     func fetchLocked(_ refs: [String], keepRefs: Bool = true) throws(LedgerError) {
-        let operation = "fetch " + (refs.count <= 3 ? refs.joined(separator: " ") : "\(refs[0]) and \(refs.count - 1) more refs")
+        let operation = Self.fetchOperation(refs)
+        try withDeadline(.fetch, operation: operation) { () throws(LedgerError) in
+            try fetchConnected(refs, keepRefs: keepRefs, operation: operation)
+        }
+    }
+
+    static func fetchOperation(_ refs: [String]) -> String {
+        "fetch " + (refs.count <= 3 ? refs.joined(separator: " ") : "\(refs[0]) and \(refs.count - 1) more refs")
+    }
+
+    private func fetchConnected(_ refs: [String], keepRefs: Bool, operation: String) throws(LedgerError) {
         let remote = try anonymousRemote(operation: operation)
         let state = callbackState()
         var options = git_fetch_options()
@@ -206,17 +227,19 @@ public final class GitLedger: @unchecked Sendable {
     /// Connects once, runs `body` with the connection, disconnects.
     func withConnection<T>(_ direction: git_direction, operation: String,
                            _ body: (OpaquePointer, RemoteCallbackState) throws(LedgerError) -> T) throws(LedgerError) -> T {
-        let remote = try anonymousRemote(operation: operation)
-        let state = callbackState()
-        var options = git_remote_connect_options()
-        git_remote_connect_options_init(&options, UInt32(GIT_REMOTE_CONNECT_OPTIONS_VERSION))
-        options.callbacks = state.callbacks()
-        options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
-        return try withExtendedLifetime(state) { () throws(LedgerError) -> T in
-            let code = git_remote_connect_ext(remote.pointer, direction, &options)
-            if code < 0 { throw remoteFailure(code, state: state, operation: operation) }
-            defer { git_remote_disconnect(remote.pointer) }
-            return try body(remote.pointer, state)
+        try withDeadline(direction == GIT_DIRECTION_PUSH ? .push : .list, operation: operation) { () throws(LedgerError) -> T in
+            let remote = try anonymousRemote(operation: operation)
+            let state = callbackState()
+            var options = git_remote_connect_options()
+            git_remote_connect_options_init(&options, UInt32(GIT_REMOTE_CONNECT_OPTIONS_VERSION))
+            options.callbacks = state.callbacks()
+            options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
+            return try withExtendedLifetime(state) { () throws(LedgerError) -> T in
+                let code = git_remote_connect_ext(remote.pointer, direction, &options)
+                if code < 0 { throw remoteFailure(code, state: state, operation: operation) }
+                defer { git_remote_disconnect(remote.pointer) }
+                return try body(remote.pointer, state)
+            }
         }
     }
 

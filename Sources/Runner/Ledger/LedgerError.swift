@@ -36,10 +36,16 @@ public struct LedgerError: Error, CustomStringConvertible {
     public let message: String
     /// What to do about it.
     public let hint: String
+    /// Set when the operation was stopped by its overall deadline (`GitDeadlines`),
+    /// not by a failure of its own; `kind` is then `.network`, so callers that retry
+    /// on network failures retry this too.
+    public let deadlineExceeded: GitOperationKind?
 
     init(_ kind: Kind, operation: String, remote: String, message: String, hint: String,
-         gitClass: Int32? = nil, gitCode: Int32? = nil, secrets: [String] = []) {
+         gitClass: Int32? = nil, gitCode: Int32? = nil, secrets: [String] = [],
+         deadlineExceeded: GitOperationKind? = nil) {
         self.kind = kind
+        self.deadlineExceeded = deadlineExceeded
         self.operation = Redaction.redact(operation, secrets: secrets)
         self.remote = Redaction.redact(remote, secrets: secrets)
         self.message = Redaction.redact(message, secrets: secrets)

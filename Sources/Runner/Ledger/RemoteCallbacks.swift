@@ -1,4 +1,5 @@
 import CGit2
+import CGitStream
 
 /// The state libgit2's remote callbacks share with the ledger during one connection:
 /// the credentials to offer, what the server said about each pushed ref, and the
@@ -46,7 +47,15 @@ final class RemoteCallbackState {
             state.pushStatus[String(cString: refname)] = .some(status.map { String(cString: $0) })
             return 0
         }
+        // The operation's overall deadline (GitLedger+Deadline.swift): libgit2 calls
+        // these as data arrives or a pack is built, on every transport, and a
+        // non-zero return aborts the operation — the hook for the local
+        // transport and a second one for the others.
+        callbacks.sideband_progress = { _, _, _ in dgrid_git_deadline_expired() != 0 ? -1 : 0 }
+        callbacks.pack_progress = { _, _, _, _ in dgrid_git_deadline_expired() != 0 ? -1 : 0 }
+        callbacks.push_transfer_progress = { _, _, _, _ in dgrid_git_deadline_expired() != 0 ? -1 : 0 }
         callbacks.transfer_progress = { stats, payload in
+            if dgrid_git_deadline_expired() != 0 { return -1 }
             guard let stats, let payload else { return 0 }
             let state = Unmanaged<RemoteCallbackState>.fromOpaque(payload).takeUnretainedValue()
             // A hostile remote can serve an endless pack; stop reading at the budget.

@@ -19,6 +19,9 @@ struct GridOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("known_hosts file an ssh:// grid's host key must be listed in; default $DGRID_SSH_KNOWN_HOSTS, else ~/.ssh/known_hosts. Unknown or changed keys are refused.", valueName: "FILE"))
     var knownHosts: String?
 
+    @Option(name: .long, help: ArgumentHelp("Overall bounds on each Git operation in seconds, e.g. list=30,fetch=300,push=60 (those are the defaults; name only what you change); default $DGRID_GIT_DEADLINES. A remote that is slower fails the operation, which is retried later.", valueName: "KIND=SECONDS,..."))
+    var gitDeadlines: String?
+
     /// Settings for this grid as this node.
     func settings(nodeID: String? = nil) -> GridSettings {
         // GIT_TOKEN is read, wiped and removed from the environment first,
@@ -38,6 +41,9 @@ struct GridOptions: ParsableArguments {
         var settings = GridSettings(repository: repository, nodeID: node, state: StateDirectory.forThisUser())
         settings.credentials = Self.isSSH(repository) ? sshCredentials(environment) : token
         settings.knownHostsPath = knownHosts
+        if let text = gitDeadlines ?? environment["DGRID_GIT_DEADLINES"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            do { settings.gitDeadlines = try GitDeadlines(parsing: text) } catch { ImageCLI.fail(error) }
+        }
         return settings
     }
 

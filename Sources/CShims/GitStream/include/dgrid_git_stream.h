@@ -1,6 +1,8 @@
 #ifndef DGRID_GIT_STREAM_H
 #define DGRID_GIT_STREAM_H
 
+#include <stdint.h>
+
 /// Registers dgrid's plain TCP stream with libgit2 for git://, http:// and as
 /// the socket under https:// and ssh://. Call after git_libgit2_init, once.
 /// `idle_timeout_seconds` bounds connecting and every read or write (0: none).
@@ -9,5 +11,22 @@ int dgrid_git_stream_register(int idle_timeout_seconds);
 
 /// Changes the bound for connections opened from now on (0: none).
 void dgrid_git_stream_set_timeout(int idle_timeout_seconds);
+
+/// Starts an overall deadline, `milliseconds` from now, for the Git operation
+/// this thread is about to run: every connection the thread opens until
+/// `dgrid_git_deadline_end` fails connecting, reading or writing once it has
+/// passed, however steadily the server trickles bytes. For ssh:// (libssh2
+/// reads the socket itself) a watchdog thread shuts the socket down instead.
+void dgrid_git_deadline_begin(int64_t milliseconds);
+
+/// Ends this thread's deadline; connections opened later are unbounded again.
+void dgrid_git_deadline_end(void);
+
+/// 1 when this thread has a deadline under way, else 0.
+int dgrid_git_deadline_active(void);
+
+/// 1 when this thread's deadline has passed (libgit2's progress callbacks use
+/// it to abort a transfer), else 0.
+int dgrid_git_deadline_expired(void);
 
 #endif

@@ -1,0 +1,36 @@
+import CGit2
+import CGitStream
+
+/// Every network operation of the ledger runs under an overall deadline
+/// (`GitDeadlines`), enforced where each transport can be stopped:
+/// - git:// and http(s)://: dgrid's socket stream (git_stream.c) fails the
+///   read, write or connect that would run past it;
+/// - ssh://: libssh2 reads the socket itself, so the stream's watchdog shuts
+///   the socket down at the deadline and libssh2's next read fails;
+/// - every transport, file:// included: libgit2's progress callbacks
+///   (`RemoteCallbackState`) abort a transfer once the deadline has passed.
+/// A local repository on a hung filesystem blocks in the kernel, where no
+/// user-space deadline reaches; that is the one operation left unbounded.
+extension GitLedger {
+    /// Runs `body` (a network operation of `kind`) under its deadline. Nested
+    /// calls — a push's own listing, a retry of a listing — run under the
+    /// outermost one, so the bound is on the whole operation, not each step.
+    func withDeadline<T>(_ kind: GitOperationKind, operation: String,
+                         _ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
+        guard dgrid_git_deadline_active() == 0 else { return try body() }
+        let seconds = deadlines[kind]
+        dgrid_git_deadline_begin(Int64((seconds * 1000).rounded(.up)))
+        defer { dgrid_git_deadline_end() }
+        do throws(LedgerError) {
+            return try body()
+        } catch where error.kind == .network && dgrid_git_deadline_expired() != 0 {
+            throw LedgerError(
+                .network, operation: operation, remote: remoteForErrors,
+                message: "gave up at the \(GitDeadlines.shown(seconds)) s deadline for a Git \(kind): the remote "
+                    + "kept the connection open without finishing (\(error.message))",
+                hint: "the remote or the network is stalling or very slow: check the Git server; if it is only slow, "
+                    + "raise the \(kind) deadline (--git-deadlines \(kind)=SECONDS, or DGRID_GIT_DEADLINES)",
+                secrets: credentials.secrets, deadlineExceeded: kind)
+        }
+    }
+}

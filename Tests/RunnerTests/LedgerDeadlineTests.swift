@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Runner
+
+/// Every network operation of the ledger has an overall deadline (THREATS: a
+/// dripping remote). A server that sends one byte a second is never idle for
+/// the 60 s idle timeout, so before the deadline it held a listing, a fetch or
+/// a push — and every Git step of the worker queued behind it — for as long as
+/// it liked. Each test puts a drip proxy (one byte a second from the server)
+/// in front of a real server and expects the operation to fail at its deadline
+/// with an error that says which operation, on which remote, and what to do.
+@Suite struct LedgerDeadlineTests {
+    /// Deadlines short enough for a test, each kind on its own.
+    static func deadlines(list: Double = 60, fetch: Double = 60, push: Double = 60) -> GitDeadlines {
+        GitDeadlines(list: list, fetch: fetch, push: push)
+    }
+
+    /// How late past its deadline an operation may fail: the poll's wake-up,
+    /// closing the connection, and a loaded machine.
+    static let slack = 4.0
+
+    /// Runs `operation`, expecting a deadline failure of `kind` after about `seconds`.
+    static func expectDeadline<T>(_ kind: GitOperationKind, after seconds: Double, remote: String,
+                                  sourceLocation: SourceLocation = #_sourceLocation,
+                                  _ operation: () throws -> T) {
+        let started = Date()
+        do {
+            _ = try operation()
+            Issue.record("the dripping server's \(kind) succeeded", sourceLocation: sourceLocation)
+        } catch let error as LedgerError {
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(error.deadlineExceeded == kind, "\(error)", sourceLocation: sourceLocation)
+            #expect(error.kind == .network, "\(error)", sourceLocation: sourceLocation)
+            #expect(error.remote.contains(remote), "\(error)", sourceLocation: sourceLocation)
+            #expect(error.description.contains("\(GitDeadlines.shown(seconds)) s deadline for a Git \(kind)"), "\(error)",
+                    sourceLocation: sourceLocation)
+            #expect(error.hint.contains("raise the \(kind) deadline"), "\(error)", sourceLocation: sourceLocation)
+            #expect(elapsed >= seconds - 0.5 && elapsed < seconds + slack,
+                    "failed after \(elapsed) s, deadline \(seconds) s: \(error)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("unexpected error: \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func aDrippingGitDaemonFailsTheListingAtItsDeadline() throws {
+        try LedgerTransport.gitDaemon.withRemote(port: 19900) { _, _, directory in
+            let proxy = try DripProxy(port: 19901, upstreamPort: 19900, mode: .everyConnection, directory: directory)
+            defer { proxy.stop() }
+            let ledger = try GitLedger(remote: "git://127.0.0.1:19901/grid.git", mirrorPath: directory + "/mirror",
+                                       deadlines: Self.deadlines(list: 3))
+            Self.expectDeadline(.list, after: 3, remote: "127.0.0.1:19901") { try ledger.remoteRefs() }
+            // The ledger is still usable: a fresh listing starts a fresh deadline.
+            Self.expectDeadline(.list, after: 3, remote: "127.0.0.1:19901") { try ledger.remoteRefs(prefix: "refs/heads/") }
+        }
+    }
+
+    /// libgit2's HTTP transport reads through dgrid's stream too.
+    @Test func aDrippingHTTPServerFailsTheListingAtItsDeadline() throws {
+        let directory = try LedgerFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let served = directory + "/served"
+        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+        _ = try LedgerFixtures.bareRepository(in: served)
+        try LedgerFixtures.withGitHTTP(serving: served, port: 19902, token: LedgerTransport.httpToken) {
+            let proxy = try DripProxy(port: 19903, upstreamPort: 19902, mode: .everyConnection, directory: directory)
+            defer { proxy.stop() }
+            let ledger = try GitLedger(remote: "http://127.0.0.1:19903/git/grid.git", mirrorPath: directory + "/mirror",
+                                       credentials: .token(LedgerTransport.httpToken), deadlines: Self.deadlines(list: 3))
+            Self.expectDeadline(.list, after: 3, remote: "127.0.0.1:19903") { try ledger.remoteRefs() }
+        }
+    }
+
+    /// libssh2 reads the socket itself, past dgrid's stream: the stream's
+    /// watchdog shuts the socket down at the deadline.
+    @Test func aDrippingSSHServerFailsTheListingAtItsDeadline() throws {
+        try SSHRemote.with(port: 19904) { ssh in
+            let proxy = try DripProxy(port: 19905, upstreamPort: 19904, mode: .everyConnection, directory: ssh.directory)
+            defer { proxy.stop() }
+            // The proxy's address, with the server's key.
+            let knownHosts = ssh.directory + "/known_hosts_proxy"
+            let line = ssh.knownHostsLine.replacingOccurrences(of: "[127.0.0.1]:19904", with: "[127.0.0.1]:19905")
+            try (line + "\n").write(toFile: knownHosts, atomically: true, encoding: .utf8)
+            let ledger = try GitLedger(remote: "ssh://root@127.0.0.1:19905\(ssh.bare)", mirrorPath: ssh.directory + "/mirror",
+                                       credentials: ssh.credentials, knownHosts: SSHKnownHosts(path: knownHosts),
+                                       deadlines: Self.deadlines(list: 3))
+            // (Redaction shows an ssh:// remote as ssh://***@127.0.0.1:***: the port and path look token-like to it.)
+            Self.expectDeadline(.list, after: 3, remote: "ssh://") { try ledger.remoteRefs() }
+        }
+    }
+
+    @Test func aDrippingFetchFailsAtItsDeadlineAndLeavesTheMirrorWithoutIt() throws {
+        try LedgerTransport.gitDaemon.withRemote(port: 19906) { url, _, directory in
+            let writer = try LedgerFixtures.ledger(url, in: directory, name: "writer")
+            let commit = try writer.commit(parent: nil, changes: [LedgerChange(path: "f", content: [1, 2, 3])], message: "c")
+            #expect(try writer.createRef("refs/heads/main", target: commit) == .applied)
+
+            let proxy = try DripProxy(port: 19907, upstreamPort: 19906, mode: .everyConnection, directory: directory)
+            defer { proxy.stop() }
+            let reader = try GitLedger(remote: "git://127.0.0.1:19907/grid.git", mirrorPath: directory + "/reader",
+                                       deadlines: Self.deadlines(fetch: 3))
+            Self.expectDeadline(.fetch, after: 3, remote: "127.0.0.1:19907") { try reader.fetch(["refs/heads/main"]) }
+            #expect(!reader.hasObject(commit))
+        }
+    }
+
+    @Test func aDrippingPushFailsAtItsDeadlineAndMovesNothing() throws {
+        try LedgerTransport.gitDaemon.withRemote(port: 19908) { _, bare, directory in
+            let proxy = try DripProxy(port: 19909, upstreamPort: 19908, mode: .everyConnection, directory: directory)
+            defer { proxy.stop() }
+            let ledger = try GitLedger(remote: "git://127.0.0.1:19909/grid.git", mirrorPath: directory + "/mirror",
+                                       deadlines: Self.deadlines(push: 3))
+            let commit = try ledger.commit(parent: nil, changes: [LedgerChange(path: "claim.json", content: [0x7b, 0x7d])],
+                                           message: "claim")
+            Self.expectDeadline(.push, after: 3, remote: "127.0.0.1:19909") {
+                try ledger.createRef("refs/dgrid/claims/t1", target: commit)
+            }
+            #expect(try LedgerFixtures.git(["for-each-ref", "refs/dgrid/"], in: bare).isEmpty)
+        }
+    }
+
+    /// The local transport never goes through a socket: libgit2's transfer
+    /// progress callback is the hook, and it aborts a fetch past its deadline.
+    @Test func aLocalFetchPastItsDeadlineIsAbortedByTheProgressCallback() throws {
+        try LedgerTransport.file.withRemote(port: 0) { url, _, directory in
+            let writer = try LedgerFixtures.ledger(url, in: directory, name: "writer")
+            // Enough objects that the transfer outlasts a millisecond.
+            let changes = (0..<3000).map { LedgerChange(path: "d\($0 % 30)/f\($0)", content: LedgerFixtures.bytes("blob \($0)")) }
+            let commit = try writer.commit(parent: nil, changes: changes, message: "many")
+            #expect(try writer.createRef("refs/heads/main", target: commit) == .applied)
+
+            let reader = try GitLedger(remote: url, mirrorPath: directory + "/reader", deadlines: Self.deadlines(fetch: 0.001))
+            #expect {
+                try reader.fetch(["refs/heads/main"])
+            } throws: { error in
+                (error as? LedgerError)?.deadlineExceeded == .fetch
+            }
+            // With room, the same fetch goes through.
+            let patient = try GitLedger(remote: url, mirrorPath: directory + "/reader")
+            try patient.fetch(["refs/heads/main"])
+            #expect(patient.hasObject(commit))
+        }
+    }
+
+    @Test func deadlineSettingsParseAndRefuseNonsense() throws {
+        #expect(try GitDeadlines(parsing: "list=5,push=7.5") == GitDeadlines(list: 5, fetch: 300, push: 7.5))
+        #expect(try GitDeadlines(parsing: "") == GitDeadlines())
+        #expect(GitDeadlines().description == "list=30,fetch=300,push=60")
+        for bad in ["list", "list=0", "list=-1", "pull=5", "fetch=abc", "push=inf", "list=100000"] {
+            #expect(throws: DeadlineParseError.self, "\(bad)") { try GitDeadlines(parsing: bad) }
+        }
+    }
+}
