@@ -3,10 +3,23 @@ import Foundation
 /// One grid's ledger, shared by a worker's slots. libgit2 objects are not
 /// safe to use from several threads at once, so every Git operation goes
 /// through `withLedger`; sandboxes run outside it, in parallel.
+///
+/// The heartbeat has a ledger of its own (`withHeartbeatLedger`: another
+/// libgit2 handle on the same mirror directory, its own lock): lease renewal
+/// never waits behind a slot's fetch, listing or claim, however long a slow
+/// or dripping remote makes those take, so a running task's lease cannot
+/// lapse because of bulk Git work (THREATS: a dripping remote).
 public final class GridConnection: @unchecked Sendable {
     public let settings: GridSettings
     private let ledger: GitLedger
-    private let lock = NSLock()
+    private let heartbeatLedger: GitLedger
+    /// Serialises the slots' Git work on `ledger` (held across network operations).
+    private let ledgerLock = NSLock()
+    /// Serialises beats on `heartbeatLedger` (held across the beat's push).
+    private let heartbeatLock = NSLock()
+    /// Guards the bookkeeping below; never held across Git work, so the
+    /// heartbeat can read and note its own refs while a slot fetches.
+    private let stateLock = NSLock()
     /// The refs seen at the last snapshot: main and refs/dgrid/* are fetched only when they moved.
     private var lastFetched: [String: GitOID] = [:]
     /// main's file list for its last tip, and small immutable objects by id
@@ -33,19 +46,38 @@ public final class GridConnection: @unchecked Sendable {
         if let problem = NodeIdentifier.problem(settings.nodeID) { throw .local(problem) }
         self.settings = settings
         let mirror = try settings.mirrorPath()
+        func open() throws(GridError) -> GitLedger {
+            do {
+                return try GitLedger(remote: settings.repository, mirrorPath: mirror, credentials: settings.credentials,
+                                     knownHosts: settings.knownHostsPath.map { SSHKnownHosts(path: $0) },
+                                     deadlines: settings.gitDeadlines)
+            } catch {
+                throw .ledger(error)
+            }
+        }
+        // Both on one mirror: what one writes (a claim commit, a renewal) the
+        // other reads, as two processes sharing a mirror would.
+        ledger = try open()
+        heartbeatLedger = try open()
+    }
+
+    func withLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
+        ledgerLock.lock()
+        defer { ledgerLock.unlock() }
         do {
-            ledger = try GitLedger(remote: settings.repository, mirrorPath: mirror, credentials: settings.credentials,
-                                   knownHosts: settings.knownHostsPath.map { SSHKnownHosts(path: $0) })
+            return try body(ledger)
         } catch {
             throw .ledger(error)
         }
     }
 
-    func withLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
-        lock.lock()
-        defer { lock.unlock() }
+    /// The heartbeat's own ledger: renewing leases and the node record never
+    /// queues behind `withLedger`'s bulk work.
+    func withHeartbeatLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
+        heartbeatLock.lock()
+        defer { heartbeatLock.unlock() }
         do {
-            return try body(ledger)
+            return try body(heartbeatLedger)
         } catch {
             throw .ledger(error)
         }
@@ -58,24 +90,27 @@ public final class GridConnection: @unchecked Sendable {
     func snapshot() throws(GridError) -> GridSnapshot {
         try withLedger { (ledger) throws(LedgerError) -> GridSnapshot in
             let refs = try ledger.remoteRefs()
-            if let main = refs[Self.mainRef], lastFetched[Self.mainRef] != main {
+            if let main = refs[Self.mainRef], stateLock.withLock({ lastFetched[Self.mainRef] }) != main {
                 try ledger.fetch([Self.mainRef])
-                lastFetched[Self.mainRef] = main
+                stateLock.withLock { lastFetched[Self.mainRef] = main }
             }
             var naming: [GitOID: String] = [:]
             for (name, oid) in refs where name.hasPrefix("refs/dgrid/") { naming[oid] = name }
-            refNaming = naming
-            // Claims already there at our first listing are of unknown age: they
-            // count as seen long ago, so a worker just started reads them (once,
-            // in one fetch) and takes over those whose lease has run out.
-            let now = listedBefore ? Self.monotonicNow() : -Double.infinity
-            listedBefore = true
-            var seen: [GitOID: Double] = [:]
-            for (name, oid) in refs where name.hasPrefix(Self.claimsPrefix) { seen[oid] = claimFirstSeen[oid] ?? now }
-            claimFirstSeen = seen
+            stateLock.withLock {
+                refNaming = naming
+                // Claims already there at our first listing are of unknown age: they
+                // count as seen long ago, so a worker just started reads them (once,
+                // in one fetch) and takes over those whose lease has run out.
+                let now = listedBefore ? Self.monotonicNow() : -Double.infinity
+                listedBefore = true
+                var seen: [GitOID: Double] = [:]
+                for (name, oid) in refs where name.hasPrefix(Self.claimsPrefix) { seen[oid] = claimFirstSeen[oid] ?? now }
+                claimFirstSeen = seen
+            }
             let main = refs[Self.mainRef]
             var files: [String: GitOID] = [:]
             if let main {
+                // mainTree is only touched here, under ledgerLock.
                 if let cached = mainTree, cached.tip == main {
                     files = cached.files
                 } else {
@@ -87,7 +122,7 @@ public final class GridConnection: @unchecked Sendable {
                                         claims: Self.taskRefs(refs, prefix: Self.claimsPrefix),
                                         results: Self.taskRefs(refs, prefix: Self.resultsPrefix),
                                         nodes: Self.nodeRefs(refs))
-            lastListing = snapshot
+            stateLock.withLock { lastListing = snapshot }
             return snapshot
         }
     }
@@ -119,7 +154,7 @@ public final class GridConnection: @unchecked Sendable {
                 files = try ledger.tree(of: commit)
             } catch {
                 // Not in the mirror yet: fetch the ref that named it at the last listing.
-                guard let name = refNaming[commit] else { throw error }
+                guard let name = stateLock.withLock({ refNaming[commit] }) else { throw error }
                 do throws(LedgerError) {
                     try ledger.fetch([name], keepRefs: false)
                     files = try ledger.tree(of: commit)
@@ -141,7 +176,8 @@ public final class GridConnection: @unchecked Sendable {
     /// fetch instead of one per commit. Commits no ref named are left to `file`.
     func prefetch(_ commits: [GitOID]) throws(GridError) {
         try withLedger { (ledger) throws(LedgerError) in
-            let names = Set(commits.filter { !ledger.hasObject($0) }.compactMap { refNaming[$0] })
+            let naming = stateLock.withLock { refNaming }
+            let names = Set(commits.filter { !ledger.hasObject($0) }.compactMap { naming[$0] })
             guard !names.isEmpty else { return }
             do throws(LedgerError) {
                 try ledger.fetch(names.sorted(), keepRefs: false)
@@ -155,7 +191,7 @@ public final class GridConnection: @unchecked Sendable {
     /// live claim is renewed every heartbeat, so one unchanged for longer
     /// looks stale and is worth reading; fresh ones are not fetched at all.
     func firstSeen(_ commit: GitOID) -> Double {
-        lock.withLock { claimFirstSeen[commit] ?? Self.monotonicNow() }
+        stateLock.withLock { claimFirstSeen[commit] ?? Self.monotonicNow() }
     }
 
     static func monotonicNow() -> Double {
@@ -167,7 +203,7 @@ public final class GridConnection: @unchecked Sendable {
     /// Records a ref this worker moved itself: its objects are already in the
     /// mirror (we built them), so the next snapshot need not fetch it.
     func noteOwnUpdate(_ name: String, to target: GitOID?) {
-        lock.withLock {
+        stateLock.withLock {
             lastFetched[name] = target
             if let target { refNaming[target] = name }
         }
@@ -177,7 +213,7 @@ public final class GridConnection: @unchecked Sendable {
     /// on a task main does not show as running yet. Running tasks already in
     /// `in_progress/` and heartbeats alone do not count (see GridWorker).
     func lastListingHasWorkToFold() -> Bool {
-        lock.withLock {
+        stateLock.withLock {
             guard let listing = lastListing else { return false }
             if !listing.results.isEmpty { return true }
             return listing.claims.keys.contains { id in
@@ -188,7 +224,7 @@ public final class GridConnection: @unchecked Sendable {
 
     /// A ref's value as this worker last moved it (or fetched it); nil when unknown.
     func ownRef(_ name: String) -> GitOID? {
-        lock.withLock { lastFetched[name] }
+        stateLock.withLock { lastFetched[name] }
     }
 
     /// `make(id)` once per object id and purpose; later calls reuse the value.
@@ -196,9 +232,9 @@ public final class GridConnection: @unchecked Sendable {
         let key = purpose + ":" + id.hex
         // Unwrap the lookup first: for an Optional T, `memo[key] as? T` would
         // turn a miss into a hit holding nil.
-        if let found = lock.withLock({ memo[key] }), let value = found as? T { return value }
+        if let found = stateLock.withLock({ memo[key] }), let value = found as? T { return value }
         let value = try make()
-        lock.withLock {
+        stateLock.withLock {
             if memo.count > 100_000 { memo.removeAll() }
             memo[key] = value
         }

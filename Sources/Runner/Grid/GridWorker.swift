@@ -6,8 +6,9 @@ import Synchronization
 /// `dgrid worker` (DESIGN §7): `slots` threads, each picking, claiming,
 /// verifying, running in the sandbox, publishing; one heartbeat thread
 /// renewing the leases of running tasks and the node record; folds at most
-/// once per interval. Git operations are serialised by the connection;
-/// sandboxes run in parallel.
+/// once per interval. The slots' Git operations are serialised by the
+/// connection; the heartbeat's go through a ledger of their own, so no slot's
+/// Git work delays a renewal; sandboxes run in parallel.
 public final class GridWorker: @unchecked Sendable {
     public struct Options: Sendable {
         /// Drain what is claimable now, then fold and exit.

@@ -27,7 +27,9 @@ struct NodeHeartbeat {
         var current = connection.ownRef(name)
         var listed = false
         for _ in 0..<3 {
-            let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, [String: RefUpdate], [String: HeldClaim]) in
+            // Its own ledger, not the slots': a slot's slow fetch or claim must not
+            // make a running task's lease lapse (GridConnection).
+            let outcome = try connection.withHeartbeatLedger { (ledger) throws(LedgerError) -> (GitOID, [String: RefUpdate], [String: HeldClaim]) in
                 if current == nil && !listed {
                     current = try ledger.remoteRefs(prefix: name)[name]
                     listed = true
