@@ -25,7 +25,8 @@ struct TaskExecution {
             guard let store else { throw GridError.local("no image store on this worker") }
             resolved = try ImageResolver(store: store).resolve(reference: image)
         } catch {
-            return rejected(task.taskID, reason: "image \(image): \(error)", started: started, attempt: attempt)
+            let report = SetupFailureReport(image: image, error)
+            return rejected(task.taskID, reason: report.published, detail: report.detail, started: started, attempt: attempt)
         }
         defer { resolved.lease.release() }
 
@@ -43,7 +44,9 @@ struct TaskExecution {
         switch seccomp {
         case .success(let filter): spec.seccomp = filter
         case .failure(let error):
-            return rejected(task.taskID, reason: "seccomp: \(error)", started: started, attempt: attempt, status: "failed")
+            let report = SetupFailureReport(seccomp: error)
+            return rejected(task.taskID, reason: report.published, detail: report.detail, started: started, attempt: attempt,
+                            status: "failed")
         }
 
         let outcome: Outcome
@@ -51,7 +54,10 @@ struct TaskExecution {
             outcome = try runner.run(spec)
         } catch {
             // The sandbox could not be set up: the worker's fault or the image's, not the task's exit.
-            return rejected(task.taskID, reason: "sandbox setup failed: \(error)", started: started, attempt: attempt, status: "failed")
+            // The grid gets the stage and errno; host paths stay in this worker's log.
+            let report = SetupFailureReport(error)
+            return rejected(task.taskID, reason: report.published, detail: report.detail, started: started, attempt: attempt,
+                            status: "failed")
         }
         let finished = Date()
         var hasher = DigestHasher()
@@ -73,8 +79,11 @@ struct TaskExecution {
     }
 
     /// A task that never ran: invalid (status "rejected", folded to tasks/rejected/)
-    /// or unrunnable here ("failed"). The reason is the stderr of the record.
-    func rejected(_ taskID: String, reason: String, started: Date = Date(), attempt: Int, status: String = "rejected") -> Finished {
+    /// or unrunnable here ("failed"). The reason is the stderr of the record;
+    /// `detail`, when given, replaces it in the log note (it may name host paths
+    /// the record must not).
+    func rejected(_ taskID: String, reason: String, detail: String? = nil, started: Date = Date(), attempt: Int,
+                  status: String = "rejected") -> Finished {
         let now = ISOTime.string(Date())
         let record = ResultRecord(
             taskID: taskID, nodeID: settings.nodeID, exitCode: 125, stdout: "", stderr: reason,
@@ -82,6 +91,6 @@ struct TaskExecution {
             durationMs: 0, timedOut: false, oomKilled: false, signal: nil, cpuMs: nil, maxRSSBytes: nil,
             stdoutBytes: 0, stdoutTruncated: false, stderrBytes: UInt64(reason.utf8.count), stderrTruncated: false,
             stdoutSHA256: nil, imageDigest: nil, attempt: attempt, workerVersion: RunnerInfo.workerVersion)
-        return Finished(record: record, note: "\(status): \(reason)")
+        return Finished(record: record, note: "\(status): \(detail ?? reason)")
     }
 }
