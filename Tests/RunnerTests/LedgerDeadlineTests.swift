@@ -43,8 +43,19 @@ import TestSupport
         }
     }
 
+    /// Refs for the remote to advertise: a listing of a few hundred bytes, which
+    /// takes minutes at a byte a second (an empty repository's is a few bytes).
+    static func populate(_ bare: String, in directory: String) throws {
+        let writer = try LedgerFixtures.ledger("file://" + bare, in: directory, name: "populate")
+        let commit = try writer.commit(parent: nil, changes: [LedgerChange(path: "f", content: [1])], message: "c")
+        for name in ["refs/heads/main"] + (0..<6).map({ "refs/dgrid/claims/task-\($0)" }) {
+            #expect(try writer.createRef(name, target: commit) == .applied)
+        }
+    }
+
     @Test func aDrippingGitDaemonFailsTheListingAtItsDeadline() throws {
-        try LedgerTransport.gitDaemon.withRemote(port: 19900) { _, _, directory in
+        try LedgerTransport.gitDaemon.withRemote(port: 19900) { _, bare, directory in
+            try Self.populate(bare, in: directory)
             let proxy = try DripProxy(port: 19901, upstreamPort: 19900, mode: .everyConnection, directory: directory)
             defer { proxy.stop() }
             let ledger = try GitLedger(remote: "git://127.0.0.1:19901/grid.git", mirrorPath: directory + "/mirror",
@@ -61,7 +72,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let served = directory + "/served"
         try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
-        _ = try LedgerFixtures.bareRepository(in: served)
+        try Self.populate(try LedgerFixtures.bareRepository(in: served), in: directory)
         try LedgerFixtures.withGitHTTP(serving: served, port: 19902, token: LedgerTransport.httpToken) {
             let proxy = try DripProxy(port: 19903, upstreamPort: 19902, mode: .everyConnection, directory: directory)
             defer { proxy.stop() }
@@ -75,6 +86,7 @@ import TestSupport
     /// watchdog shuts the socket down at the deadline.
     @Test func aDrippingSSHServerFailsTheListingAtItsDeadline() throws {
         try SSHRemote.with(port: 19904) { ssh in
+            try Self.populate(ssh.bare, in: ssh.directory)
             let proxy = try DripProxy(port: 19905, upstreamPort: 19904, mode: .everyConnection, directory: ssh.directory)
             defer { proxy.stop() }
             // The proxy's address, with the server's key.

@@ -51,8 +51,9 @@ public final class DripProxy: @unchecked Sendable {
 
     private static let script = #"""
     import os, signal, socket, sys, threading, time
-    # The test process may hand down SIGTERM and SIGALRM ignored.
+    # The test process may hand down SIGTERM and SIGALRM ignored, or blocked.
     signal.signal(signal.SIGTERM, signal.SIG_DFL); signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGALRM])
     port, upstream, mode, flag, marker = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
     interval, lifetime = float(sys.argv[6]), int(sys.argv[7])
     signal.alarm(lifetime)  # never outlives a killed test run for long

@@ -12,7 +12,9 @@ import Foundation
 public final class GridConnection: @unchecked Sendable {
     public let settings: GridSettings
     private let ledger: GitLedger
-    private let heartbeatLedger: GitLedger
+    /// Opened by the first beat (`submit`, `status` and `fold` never beat), under `heartbeatLock`.
+    private var heartbeatLedger: GitLedger?
+    private let mirror: String
     /// Serialises the slots' Git work on `ledger` (held across network operations).
     private let ledgerLock = NSLock()
     /// Serialises beats on `heartbeatLedger` (held across the beat's push).
@@ -45,20 +47,20 @@ public final class GridConnection: @unchecked Sendable {
         // Checked before anything is created: every record this node writes carries its id.
         if let problem = NodeIdentifier.problem(settings.nodeID) { throw .local(problem) }
         self.settings = settings
-        let mirror = try settings.mirrorPath()
-        func open() throws(GridError) -> GitLedger {
-            do {
-                return try GitLedger(remote: settings.repository, mirrorPath: mirror, credentials: settings.credentials,
-                                     knownHosts: settings.knownHostsPath.map { SSHKnownHosts(path: $0) },
-                                     deadlines: settings.gitDeadlines)
-            } catch {
-                throw .ledger(error)
-            }
+        mirror = try settings.mirrorPath()
+        ledger = try Self.openLedger(settings, mirror: mirror)
+    }
+
+    /// Both ledgers use one mirror: what one writes (a claim commit, a
+    /// renewal) the other reads, as two processes sharing a mirror would.
+    private static func openLedger(_ settings: GridSettings, mirror: String) throws(GridError) -> GitLedger {
+        do {
+            return try GitLedger(remote: settings.repository, mirrorPath: mirror, credentials: settings.credentials,
+                                 knownHosts: settings.knownHostsPath.map { SSHKnownHosts(path: $0) },
+                                 deadlines: settings.gitDeadlines)
+        } catch {
+            throw .ledger(error)
         }
-        // Both on one mirror: what one writes (a claim commit, a renewal) the
-        // other reads, as two processes sharing a mirror would.
-        ledger = try open()
-        heartbeatLedger = try open()
     }
 
     func withLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
@@ -76,8 +78,15 @@ public final class GridConnection: @unchecked Sendable {
     func withHeartbeatLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
         heartbeatLock.lock()
         defer { heartbeatLock.unlock() }
+        let ledger: GitLedger
+        if let opened = heartbeatLedger {
+            ledger = opened
+        } else {
+            ledger = try Self.openLedger(settings, mirror: mirror)
+            heartbeatLedger = ledger
+        }
         do {
-            return try body(heartbeatLedger)
+            return try body(ledger)
         } catch {
             throw .ledger(error)
         }
