@@ -38,7 +38,7 @@ import TestSupport
         // Two slots: one runs the task, the other keeps polling (listing, fetching).
         let log = base + "/worker.log"
         let worker = try GridFaultCLITests.launch(
-            ["worker", "--repo", url, "--node-id", "node-a", "--slots", "2", "--lease", "4"], home: home, log: log,
+            ["worker", "--repo", url, "--node-id", "node_a", "--slots", "2", "--lease", "4"], home: home, log: log,
             environment: ["HEARTBEAT_INTERVAL": "1", "PULL_INTERVAL": "0.3"])
         defer {
             kill(worker.processIdentifier, SIGKILL)
@@ -64,7 +64,7 @@ import TestSupport
         #expect(renewed, "the lease stayed at \(first) while the fetches were stalled: \(workerLog())")
         #expect(lapsed.isEmpty, "the lease lapsed: \(lapsed)")
         let claim = try GridFixture.git(["--git-dir", bare, "show", "refs/dgrid/claims/long:claim.json"]).stdout
-        #expect(claim.contains("\"node-a\""), "\(claim)")
+        #expect(claim.contains("\"node_a\""), "\(claim)")
     }
 
     /// lease_until of the task's claim on the remote; nil while there is none.

@@ -29,12 +29,12 @@ import TestSupport
         try GridFixture.taskFile(tasks, "unstartable", "echo ran-after-all", extra: ",\"image\":\"test/two:v1\"")
         #expect(try home.dgrid("submit", "--repo", url, tasks).status == 0)
 
-        let worker = try home.dgrid("worker", "--repo", url, "--node-id", "node-a", "--once")
+        let worker = try home.dgrid("worker", "--repo", url, "--node-id", "node_a", "--once")
         #expect(worker.status == 0, "\(worker.stderr)")
         let log = worker.stdout + worker.stderr
 
         let files = try GridFixture.mainFiles(repo)
-        let recordPath = "tasks/failed/node-a-unstartable.json.log"
+        let recordPath = "tasks/failed/node_a-unstartable.json.log"
         try #require(files.contains(recordPath), "\(files)\n\(log)")
         let record = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, recordPath).utf8)) as? [String: Any] ?? [:]
         let stderr = record["stderr"] as? String ?? ""

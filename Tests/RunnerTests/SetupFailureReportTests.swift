@@ -8,7 +8,7 @@ import Testing
 @Suite struct SetupFailureReportTests {
     static let hostPath = "/var/lib/dgrid-host-secret/run/0123abcd"
 
-    /// Every case that carries a path or free text, with a host path in it.
+    /// Every case that carries a path, free text or host ids, with a host path in it where it can hold one.
     static let sandboxErrors: [SandboxError] = [
         .invalidSpec("layer \(hostPath) is not in the store"),
         .rootfs(path: hostPath, reason: "cannot create \(hostPath)/rootfs: Not a directory"),
@@ -21,6 +21,10 @@ import Testing
         .cgroup(.noInternalProcesses(group: hostPath)),
         .cgroupsRequired(reason: "no writable cgroup under \(hostPath)"),
         .seccomp("cannot read \(hostPath)/filter"),
+        .initProgram(path: hostPath + "/dgrid-init", errno: ENOENT),
+        .idRange(path: hostPath + "/id-ranges", errno: EACCES),
+        .idRangesExhausted(count: 64),
+        .supplementaryGroups([27, 1001]),
     ]
 
     @Test(arguments: sandboxErrors)
@@ -29,7 +33,8 @@ import Testing
         #expect(!report.published.contains("dgrid-host-secret"), "\(report.published)")
         #expect(report.published.hasPrefix("sandbox setup failed: "))
         #expect(report.published.hasSuffix(SetupFailureReport.seeLog))
-        #expect(report.detail.contains(Self.hostPath), "\(report.detail)")
+        #expect(report.detail.contains(error.description), "\(report.detail)")
+        #expect(!report.published.contains("1001"), "no host group ids: \(report.published)")
     }
 
     @Test func theStageAndTheErrnoArePublished() {

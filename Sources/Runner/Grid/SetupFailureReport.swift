@@ -73,6 +73,14 @@ struct SetupFailureReport: Equatable {
             return failed + "resource limits need cgroups, which this worker cannot use (cgroupsRequired)"
         case .seccomp:
             return failed + "installing the seccomp filter (seccomp)"
+        case .initProgram(_, let errno):
+            return failed + "loading the sandbox init (initProgram): \(errnoText(errno))"
+        case .idRange(_, let errno):
+            return failed + "leasing a host id range (idRange): \(errnoText(errno))"
+        case .idRangesExhausted:
+            return failed + "every host id range of this worker is in use (idRangesExhausted)"
+        case .supplementaryGroups:
+            return failed + "the worker's one-id mapping would keep its supplementary groups (supplementaryGroups)"
         }
     }
 
