@@ -62,4 +62,4 @@ run "The escape attempt failed inside the sandbox" "$dgrid" result --repo "$grid
 run "The memory hog was OOM-killed (the record)" "$dgrid" result --repo "$grid" hog --json
 run "Main keeps D-GRID's layout, so D-GRID's dashboard reads it" git --git-dir "$work/grid.git" ls-tree -r --name-only main
 echo
-echo "Done. See README.md for the commands and DESIGN.md for how claims stay exactly-once."
+echo "Done. See README.md for the commands and docs/ARCHITECTURE.md for how claims stay exactly-once."
