@@ -1,0 +1,81 @@
+import Foundation
+import Glibc
+import Testing
+@testable import Sandbox
+
+/// What a run leaves on the host is removed whatever the task made of it: a
+/// directory chain deeper than the descriptor limit in a writable rootfs's upper.
+@Suite(.serialized) struct RunDirectoryCleanupTests {
+    /// Deeper than this process may open descriptors: a removal holding one per
+    /// level cannot finish it (clamped so a huge limit does not make a slow test).
+    static var deeperThanTheFDLimit: Int {
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        return min(max(5000, Int(clamping: limit.rlim_cur) + 1000), 60000)
+    }
+
+    /// Descriptors of this process that point at or below `path`.
+    static func descriptors(into path: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return entries.compactMap { fd in
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + fd))
+                .flatMap { $0.hasPrefix(path) ? $0 : nil }
+        }
+    }
+
+    /// `depth` nested "d" directories under `parent/name`, made through descriptors
+    /// (the path is far past PATH_MAX), with a symlink to `outside` at the bottom.
+    static func makeChain(in parent: String, name: String, depth: Int, linkingTo outside: String) throws {
+        #expect(mkdir(parent + "/" + name, 0o755) == 0)
+        var fd = open(parent + "/" + name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try #require(fd >= 0)
+        for _ in 0..<depth {
+            try #require(mkdirat(fd, "d", 0o755) == 0)
+            let next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            close(fd)
+            try #require(next >= 0)
+            fd = next
+        }
+        #expect(symlinkat(outside, fd, "escape") == 0)
+        close(fd)
+    }
+
+    @Test func aChainDeeperThanTheFDLimitIsRemoved() throws {
+        let base = try TempDir.make(prefix: "dgrid-deep-tree").path
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let outside = try TempDir.make(prefix: "dgrid-deep-outside").path
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try "keep\n".write(toFile: outside + "/precious", atomically: false, encoding: .utf8)
+        try Self.makeChain(in: base, name: "tree", depth: Self.deeperThanTheFDLimit, linkingTo: outside)
+
+        let parent = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try #require(parent >= 0)
+        defer { close(parent) }
+        #expect(removeTree(in: parent, name: "tree") == 0)
+        #expect(!FileManager.default.fileExists(atPath: base + "/tree"))
+        #expect(Self.descriptors(into: base + "/tree").isEmpty)
+        #expect(try String(contentsOfFile: outside + "/precious", encoding: .utf8) == "keep\n", "followed the symlink")
+    }
+
+    @Test func aDeepTreeATaskLeftInItsWritableRootfsIsRemoved() throws {
+        let store = try TempDir.make(prefix: "dgrid-deep-layers").path
+        defer { try? FileManager.default.removeItem(atPath: store) }
+        try Shell.check(["cp", "-a", try Fixture.rootfs(), store + "/aaaa"])
+        try FileManager.default.createDirectory(atPath: store + "/bbbb", withIntermediateDirectories: false)
+        let state = try TempDir.make(prefix: "dgrid-deep-state").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let runner = SandboxRunner(cgroups: nil, state: StateDirectory(path: state))
+
+        let depth = Self.deeperThanTheFDLimit
+        var spec = SandboxSpec(layers: [store + "/aaaa", store + "/bbbb"], command: ["/probes/deeptree", "\(depth)"])
+        spec.seccomp = try DefaultSeccomp.filter()
+        spec.writableRootfs = true
+        spec.user = UserID(uid: 0, gid: 0)  // the chain starts in /, which only root may write
+        spec.timeoutSeconds = 120
+        let o = try runner.run(spec)
+        #expect(o.exitCode == 0, "\(o.stderr.text)")
+        #expect(o.stdout.text == "made \(depth)\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: state + "/run").isEmpty, "the run directory outlived the run")
+        #expect(Self.descriptors(into: state + "/run").isEmpty)
+    }
+}
