@@ -4,7 +4,8 @@ import Testing
 @testable import Sandbox
 
 /// What a run leaves on the host is removed whatever the task made of it: a
-/// directory chain deeper than the descriptor limit in a writable rootfs's upper.
+/// directory chain deeper than the descriptor limit in a writable rootfs's
+/// upper, and the run directories of a dgrid that crashed before cleaning up.
 @Suite(.serialized) struct RunDirectoryCleanupTests {
     /// Deeper than this process may open descriptors: a removal holding one per
     /// level cannot finish it (clamped so a huge limit does not make a slow test).
@@ -77,5 +78,57 @@ import Testing
         #expect(o.stdout.text == "made \(depth)\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: state + "/run").isEmpty, "the run directory outlived the run")
         #expect(Self.descriptors(into: state + "/run").isEmpty)
+    }
+
+    /// A crashed dgrid's run directories: the owner in the id (pid and start
+    /// time) is gone. Swept when a runner starts, mounts detached first and
+    /// symlinks never followed; a live owner's, and names dgrid never makes, stay.
+    @Test(.enabled(if: geteuid() == 0, "needs root to leave a mount behind"))
+    func crashedRunsAreSweptAndLiveOnesKept() throws {
+        let home = try TempDir.make(prefix: "dgrid-sweep-state").path
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let outside = try TempDir.make(prefix: "dgrid-sweep-outside").path
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try "keep\n".write(toFile: outside + "/precious", atomically: false, encoding: .utf8)
+        let state = StateDirectory(path: home)
+        let run = try state.directory("run")
+
+        let pidMax = Int((try String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8))
+            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 4_194_304
+        let goneOwner = "\(pidMax + 1)-12345-0"          // no such process can exist
+        let reusedPid = "\(getpid())-1-7"                 // this pid, but another start time
+        let live = SandboxID.next()                       // this process
+        let foreign = ["notes", "12-34"]                  // not sandbox ids: not ours to judge
+
+        for name in [goneOwner, reusedPid, live] + foreign {
+            try FileManager.default.createDirectory(atPath: run + "/" + name + "/upper", withIntermediateDirectories: true)
+        }
+        try Self.makeChain(in: run + "/" + goneOwner + "/upper", name: "deep", depth: 200, linkingTo: outside)
+        #expect(symlink(outside, run + "/" + reusedPid + "/upper/escape") == 0)
+        // A mount left behind: the sweep must detach it, not empty it through the tree.
+        let mountPoint = run + "/" + goneOwner + "/rootfs"
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: false)
+        try #require("size=1m".withCString { mount("dgrid-test", mountPoint, "tmpfs", 0, $0) } == 0)
+        try "in the mount\n".write(toFile: mountPoint + "/file", atomically: false, encoding: .utf8)
+        defer { umount2(mountPoint, Int32(MNT_DETACH)) }
+
+        SandboxRunner(cgroups: nil, state: state).removeStaleGroups()
+
+        let left = Set(try FileManager.default.contentsOfDirectory(atPath: run))
+        #expect(left == Set([live] + foreign))
+        #expect(!MountTable.mountPoints().contains { $0.hasPrefix(run + "/") }, "a mount below run/ stayed")
+        #expect(try String(contentsOfFile: outside + "/precious", encoding: .utf8) == "keep\n", "followed a symlink")
+    }
+
+    @Test func aStateDirectoryWithoutRunsIsLeftAsItIs() throws {
+        let home = try TempDir.make(prefix: "dgrid-sweep-empty").path
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        SandboxRunner(cgroups: nil, state: StateDirectory(path: home)).removeStaleGroups()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: home).isEmpty)
+    }
+
+    @Test func mountTableEscapesAreUndone() {
+        #expect(MountTable.unescape(ArraySlice(Array(#"/a\040b\011c\134d\012e"#.utf8))) == "/a b\tc\\d\ne")
+        #expect(MountTable.unescape(ArraySlice(Array(#"/plain\04"#.utf8))) == #"/plain\04"#)
     }
 }
