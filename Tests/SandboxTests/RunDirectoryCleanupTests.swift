@@ -15,6 +15,19 @@ import Testing
         return min(max(5000, Int(clamping: limit.rlim_cur) + 1000), 60000)
     }
 
+    /// A fresh directory on tmpfs where there is one: the chains are tens of
+    /// thousands of directories, and on a slow disk making and removing them
+    /// would take most of the test's time.
+    static func scratch(_ prefix: String) throws -> String {
+        guard access("/dev/shm", W_OK) == 0 else {
+            return try TempDir.make(prefix: prefix).path
+        }
+        let path = "/dev/shm/\(prefix)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false,
+                                                attributes: [.posixPermissions: 0o755])
+        return path
+    }
+
     /// Descriptors of this process that point at or below `path`.
     static func descriptors(into path: String) -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
@@ -42,7 +55,7 @@ import Testing
     }
 
     @Test func aChainDeeperThanTheFDLimitIsRemoved() throws {
-        let base = try TempDir.make(prefix: "dgrid-deep-tree").path
+        let base = try Self.scratch("dgrid-deep-tree")
         defer { try? FileManager.default.removeItem(atPath: base) }
         let outside = try TempDir.make(prefix: "dgrid-deep-outside").path
         defer { try? FileManager.default.removeItem(atPath: outside) }
@@ -63,7 +76,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: store) }
         try Shell.check(["cp", "-a", try Fixture.rootfs(), store + "/aaaa"])
         try FileManager.default.createDirectory(atPath: store + "/bbbb", withIntermediateDirectories: false)
-        let state = try TempDir.make(prefix: "dgrid-deep-state").path
+        let state = try Self.scratch("dgrid-deep-state")
         defer { try? FileManager.default.removeItem(atPath: state) }
         let runner = SandboxRunner(cgroups: nil, state: StateDirectory(path: state))
 
