@@ -75,6 +75,27 @@ import Testing
             report("socket_vsock", socket(40, SOCK_STREAM, 0));
             /* The kernel truncates the family to int; the filter must not be fooled. */
             report("socket_vsock_wide", syscall(SYS_socket, (1L << 32) | 40, SOCK_STREAM, 0));
+            /* As root on the host these all succeed without the filter (or fail with
+               EAFNOSUPPORT / EPROTONOSUPPORT after the kernel tried to load a module). */
+            report("socket_packet", socket(17 /* AF_PACKET */, SOCK_DGRAM, 0));
+            report("socket_inet_sock_packet", socket(AF_INET, 10 /* SOCK_PACKET */, 0));
+            report("socket_appletalk", socket(5 /* AF_APPLETALK */, SOCK_DGRAM, 0));
+            report("socket_inet_sctp", socket(AF_INET, SOCK_STREAM, 132 /* IPPROTO_SCTP */));
+            report("socket_inet_raw", socket(AF_INET, SOCK_RAW, 1 /* IPPROTO_ICMP */));
+            report("socket_netlink_crypto", socket(16 /* AF_NETLINK */, SOCK_RAW, 21 /* NETLINK_CRYPTO */));
+            report("socket_netlink_sock_diag", socket(16, SOCK_RAW, 4 /* NETLINK_SOCK_DIAG */));
+            /* Wide values the kernel reads as an allowed family or protocol are refused too. */
+            report("socket_inet_wide", syscall(SYS_socket, (1L << 32) | AF_INET, SOCK_STREAM, 0));
+            report("socket_inet_protocol_wide", syscall(SYS_socket, AF_INET, SOCK_STREAM, (1L << 32) | 6));
+            int pair[2];
+            report("socketpair_inet", socketpair(AF_INET, SOCK_STREAM, 0, pair));
+            report("socketpair_unix", socketpair(AF_UNIX, SOCK_STREAM, 0, pair));
+            report("socket_inet6_udp", socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 17));
+            report("socket_inet_tcp_nonblock", socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 6));
+            report("socket_netlink_route", socket(16, SOCK_RAW | SOCK_CLOEXEC, 0 /* NETLINK_ROUTE */));
+            char ldt[16];
+            report("modify_ldt", syscall(SYS_modify_ldt, 0, ldt, sizeof ldt));
+            report("memfd_secret", syscall(447 /* SYS_memfd_secret */, 0));
             report("unshare_user", unshare(CLONE_NEWUSER));
             report("clone3", syscall(SYS_clone3, NULL, 0));
             report("keyctl", syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3 /* session */, 0));
@@ -115,6 +136,22 @@ import Testing
             "socket_alg": "errno \(EPERM)",
             "socket_vsock": "errno \(EPERM)",
             "socket_vsock_wide": "errno \(EPERM)",
+            "socket_packet": "errno \(EPERM)",
+            "socket_inet_sock_packet": "errno \(EPERM)",
+            "socket_appletalk": "errno \(EPERM)",
+            "socket_inet_sctp": "errno \(EPERM)",
+            "socket_inet_raw": "errno \(EPERM)",
+            "socket_netlink_crypto": "errno \(EPERM)",
+            "socket_netlink_sock_diag": "errno \(EPERM)",
+            "socket_inet_wide": "errno \(EPERM)",
+            "socket_inet_protocol_wide": "errno \(EPERM)",
+            "socketpair_inet": "errno \(EPERM)",
+            "socketpair_unix": "ok",
+            "socket_inet6_udp": "ok",
+            "socket_inet_tcp_nonblock": "ok",
+            "socket_netlink_route": "ok",
+            "modify_ldt": "errno \(EPERM)",
+            "memfd_secret": "errno \(ENOSYS)",
             "unshare_user": "errno \(EPERM)",
             "clone3": "errno \(ENOSYS)",
             "keyctl": "errno \(EPERM)",

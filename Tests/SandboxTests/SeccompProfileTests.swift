@@ -37,8 +37,30 @@ import Testing
         let denied = ["mount", "umount2", "pivot_root", "chroot", "setns", "unshare", "ptrace", "bpf",
                       "perf_event_open", "userfaultfd", "keyctl", "io_uring_setup", "kexec_load",
                       "init_module", "open_by_handle_at", "clock_settime", "iopl", "process_vm_readv",
-                      "socket", "clone", "clone3", "personality"]
+                      "socket", "socketpair", "clone", "clone3", "personality", "modify_ldt", "memfd_secret"]
         #expect(allowed.intersection(denied).isEmpty)
+    }
+
+    /// socket and socketpair are allowed only for AF_UNIX, AF_INET, AF_INET6 and
+    /// AF_NETLINK: every rule that allows them pins the family with EQ on arg 0.
+    @Test func socketFamiliesAreAnAllowlist() throws {
+        let profile = try SeccompProfile.load(path: Self.defaultProfilePath)
+        let rules = profile.syscalls.filter { $0.action == .allow && !Set($0.names).isDisjoint(with: ["socket", "socketpair"]) }
+        #expect(!rules.isEmpty)
+        var families: Set<UInt64> = []
+        for rule in rules {
+            let family = rule.args.filter { $0.index == 0 }
+            #expect(family.count == 1 && family[0].op == .equal, "\(rule.names) \(rule.args)")
+            families.formUnion(family.map(\.value))
+        }
+        #expect(families == [1, 2, 10, 16])
+    }
+
+    /// The profile compiled into the binary is profiles/default.json itself
+    /// (Sources/Sandbox/Resources/default-seccomp.json links to it): one source of truth.
+    @Test func theEmbeddedProfileIsTheOneInProfiles() throws {
+        let file = try Data(contentsOf: URL(fileURLWithPath: Self.defaultProfilePath))
+        #expect(Array(file) == DefaultSeccomp.embeddedProfile)
     }
 
     @Test func loadDefaultFindsTheProfileInADirectory() throws {

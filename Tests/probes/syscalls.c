@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/keyctl.h>
+#include <linux/netlink.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,9 +20,29 @@
 #ifndef AF_VSOCK
 #define AF_VSOCK 40
 #endif
+#ifndef SOCK_PACKET
+#define SOCK_PACKET 10
+#endif
+#ifndef SOCK_DCCP
+#define SOCK_DCCP 6
+#endif
 
 static void report(const char *name, long r) {
     printf("%s=%d\n", name, r < 0 ? errno : 0);
+}
+
+/* socket(2), closing what it made: only whether the filter let it through counts. */
+static void report_socket(const char *name, int family, int type, int protocol) {
+    int s = socket(family, type, protocol);
+    report(name, s);
+    if (s >= 0) close(s);
+}
+
+static void report_socketpair(const char *name, int family, int type) {
+    int pair[2];
+    int r = socketpair(family, type, 0, pair);
+    report(name, r);
+    if (r == 0) { close(pair[0]); close(pair[1]); }
 }
 
 static long int80_getpid(void) {
@@ -47,12 +69,37 @@ int main(void) {
     report("setns", syscall(SYS_setns, 0, 0));
     report("pivot_root", syscall(SYS_pivot_root, "/", "/"));
     report("clone3", syscall(SYS_clone3, NULL, 0));
-    long s = socket(AF_ALG, SOCK_SEQPACKET, 0);
-    report("socket_alg", s);
-    s = socket(AF_VSOCK, SOCK_STREAM, 0);
-    report("socket_vsock", s);
-    s = socket(AF_INET, SOCK_STREAM, 0);
-    report("socket_inet", s);
+    /* Families and protocols that would make the host kernel load a module. */
+    report_socket("socket_alg", AF_ALG, SOCK_SEQPACKET, 0);
+    report_socket("socket_vsock", AF_VSOCK, SOCK_STREAM, 0);
+    report_socket("socket_packet", AF_PACKET, SOCK_DGRAM, 0);
+    report_socket("socket_appletalk", AF_APPLETALK, SOCK_DGRAM, 0);
+    report_socket("socket_bluetooth", AF_BLUETOOTH, SOCK_STREAM, 3 /* BTPROTO_RFCOMM */);
+    report_socket("socket_x25", AF_X25, SOCK_SEQPACKET, 0);
+    report_socket("socket_inet_sock_packet", AF_INET, SOCK_PACKET, 0);
+    report_socket("socket_inet_sctp", AF_INET, SOCK_STREAM, IPPROTO_SCTP);
+    report_socket("socket_inet6_sctp", AF_INET6, SOCK_SEQPACKET, IPPROTO_SCTP);
+    report_socket("socket_inet_dccp", AF_INET, SOCK_DCCP, IPPROTO_DCCP);
+    report_socket("socket_netlink_crypto", AF_NETLINK, SOCK_RAW, NETLINK_CRYPTO);
+    report_socket("socket_netlink_sock_diag", AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG);
+    report_socketpair("socketpair_inet", AF_INET, SOCK_STREAM);
+    /* What a loopback-only task uses. */
+    report_socket("socket_inet", AF_INET, SOCK_STREAM, 0);
+    report_socket("socket_inet_tcp", AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
+    report_socket("socket_inet_udp", AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    report_socket("socket_inet6", AF_INET6, SOCK_STREAM, 0);
+    report_socket("socket_inet6_udp", AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    report_socket("socket_unix", AF_UNIX, SOCK_STREAM, 0);
+    report_socket("socket_unix_dgram", AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    report_socket("socket_netlink_route", AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    report_socketpair("socketpair_unix", AF_UNIX, SOCK_STREAM);
+    char ldt[16];
+    report("modify_ldt", syscall(SYS_modify_ldt, 0, ldt, sizeof ldt));
+#ifdef SYS_memfd_secret
+    report("memfd_secret", syscall(SYS_memfd_secret, 0));
+#else
+    report("memfd_secret", syscall(447, 0));
+#endif
     report("int80_getpid", int80_getpid());
     report("getpid", getpid());
     report("chroot", chroot("/"));

@@ -19,6 +19,8 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
     case blobTooLarge(digest: Digest?, what: String, size: Int64, limit: Int64)
     /// A host-side call failed.
     case system(operation: String, path: String, errno: Int32)
+    /// The state directory (or one of dgrid's directories in it) is refused or cannot be made.
+    case stateDirectory(StateDirectoryError)
     /// The source of a blob failed while it was read (network, archive).
     case readFailed(digest: Digest?, source: String, message: String)
 
@@ -62,6 +64,8 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
             return "\(what)\(digest.map { " \($0)" } ?? ""): \(size) bytes, more than the \(limit) dgrid reads; refused"
         case .system(let operation, let path, let errno):
             return "\(operation) \(path): \(errnoText(errno))"
+        case .stateDirectory(let error):
+            return error.description
         case .readFailed(let digest, let source, let message):
             return "reading \(digest.map { "blob \($0) from " } ?? "")\(source): \(message)"
         case .invalidDocument(let what, let reason):
@@ -127,7 +131,7 @@ extension StateDirectory {
         do {
             return try directory(relative)
         } catch {
-            throw .system(operation: "create state directory", path: error.path, errno: error.errno)
+            throw .stateDirectory(error)
         }
     }
 }

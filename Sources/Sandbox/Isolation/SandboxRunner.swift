@@ -35,10 +35,12 @@ public final class SandboxRunner: Sendable {
 
     /// Removes cgroups that a crashed dgrid left behind: those whose owner
     /// process (the pid that leads the sandbox id) is gone. Groups of live
-    /// neighbours — other dgrid processes on this host — are kept.
+    /// neighbours — other dgrid processes on this host — are kept. Their run
+    /// directories (`StaleRunDirectories`) go the same way.
     @discardableResult
     public func removeStaleGroups() -> [String] {
-        cgroups?.removeStale(keeping: SandboxID.ownerIsAlive) ?? []
+        StaleRunDirectories.remove(state: state)
+        return cgroups?.removeStale(keeping: SandboxID.ownerIsAlive) ?? []
     }
 
     public func run(_ spec: SandboxSpec) throws(SandboxError) -> Outcome {

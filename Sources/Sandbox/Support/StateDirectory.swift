@@ -2,8 +2,8 @@ import Glibc
 
 /// Where dgrid keeps its state (DESIGN.md §5): `$DGRID_HOME`, else
 /// `/var/lib/dgrid` as root, else `$XDG_DATA_HOME/dgrid` or `~/.local/share/dgrid`.
-/// Every directory dgrid creates under it is 0700 (containerd CVE-2021-41103:
-/// world-readable state let other users reach into image layers).
+/// Every directory dgrid creates under it is 0700, and one it finds must be
+/// this user's and closed to others, on a path nobody else can swap.
 public struct StateDirectory: Sendable, Hashable {
     public let path: String
 
@@ -26,31 +26,47 @@ public struct StateDirectory: Sendable, Hashable {
     }
 
     /// `path/<relative>`, created (with parents) as 0700 directories when missing.
+    /// Refused, with what to do, when the walk finds a symlink, another user's
+    /// directory or one others can write (`TrustedDirectoryWalk` has the rules).
     public func directory(_ relative: String) throws(StateDirectoryError) -> String {
-        let components = (path + "/" + relative).split(separator: "/")
-        let full = "/" + components.joined(separator: "/")
-        var existing = stat()
-        // The usual case, one syscall: it exists already, a directory we own (lstat: not a symlink).
-        if lstat(full, &existing) == 0, existing.st_mode & S_IFMT == S_IFDIR, existing.st_uid == geteuid() {
-            return full
+        guard let found = try walk(to: relative, create: true) else {
+            throw StateDirectoryError(path: path + "/" + relative, errno: ENOENT)
         }
-        var current = ""
-        for component in components {
-            current += "/" + component
-            if mkdir(current, 0o700) != 0 && errno != EEXIST {
-                throw StateDirectoryError(path: current, errno: errno)
-            }
-        }
-        return current
+        return found
     }
-}
 
-public struct StateDirectoryError: Error, Equatable, CustomStringConvertible {
-    public let path: String
-    public let errno: Int32
+    /// `path/<relative>` when it exists and passes the same checks; nil when it
+    /// (or a parent) is missing. Creates nothing: for sweeping what may be there.
+    func existingDirectory(_ relative: String) throws(StateDirectoryError) -> String? {
+        try walk(to: relative, create: false)
+    }
 
-    public var description: String {
-        "cannot create state directory \(path): \(String(cString: strerror(errno))); set DGRID_HOME to a writable directory"
+    private func walk(to relative: String, create: Bool) throws(StateDirectoryError) -> String? {
+        let names = relative.split(separator: "/").map(String.init)
+        // Checked before anything is made: a relative name stays inside.
+        if let bad = names.first(where: { $0 == "." || $0 == ".." }) {
+            throw StateDirectoryError(path: path + "/" + relative, problem: .invalidName(bad))
+        }
+        var root = path
+        if !root.hasPrefix("/") {
+            // Relative to where dgrid was started, as the shell meant it.
+            guard let cwd = getcwd(nil, 0) else { throw StateDirectoryError(path: path, errno: errno) }
+            root = String(cString: cwd) + "/" + root
+            free(cwd)
+        }
+        var parents = root.split(separator: "/").map(String.init)
+        guard let last = parents.popLast() else {
+            throw StateDirectoryError(path: path, problem: .invalidName("/"))
+        }
+        let walk = try TrustedDirectoryWalk()
+        guard try walk.enterParents("/" + parents.joined(separator: "/"), create: create) else { return nil }
+        var full = "/" + (parents + [last]).joined(separator: "/")
+        guard try walk.enterOwn(last, path: full, create: create) else { return nil }
+        for name in names {
+            full += "/" + name
+            guard try walk.enterOwn(name, path: full, create: create) else { return nil }
+        }
+        return full
     }
 }
 

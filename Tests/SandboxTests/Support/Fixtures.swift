@@ -21,7 +21,7 @@ enum Fixture {
             let dir = try TempDir.make(prefix: "dgrid-test-rootfs").path
             try Shell.check([packageRoot.appendingPathComponent("scripts/busybox-rootfs.sh").path, dir])
             try FileManager.default.createDirectory(atPath: dir + "/probes", withIntermediateDirectories: true)
-            for probe in ["syscalls", "fds", "cpuburn", "memhog", "ptracer", "flood"] {
+            for probe in ["syscalls", "fds", "cpuburn", "memhog", "ptracer", "flood", "deeptree"] {
                 let source = packageRoot.appendingPathComponent("Tests/probes/\(probe).c").path
                 try Shell.check(["cc", "-static", "-O2", "-pthread", "-o", "\(dir)/probes/\(probe)", source])
             }
