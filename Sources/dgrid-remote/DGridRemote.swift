@@ -4,7 +4,7 @@ import DGridCLI
 /// `dgrid-remote`: the grid verbs (libgit2). Users run it through `dgrid`,
 /// which execs it for them, so its command tree is named `dgrid` and its help
 /// reads as `dgrid`'s. The registry verbs live in `dgrid-registry`: a
-/// long-running worker carries no HTTP stack (idle RSS, DESIGN §7).
+/// long-running worker carries no HTTP stack (idle RSS, docs/ARCHITECTURE.md §7).
 @main
 struct DGridRemote: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-/// The grid end to end through the built binaries (DESIGN §6–8): a real
+/// The grid end to end through the built binaries (docs/ARCHITECTURE.md §6–8): a real
 /// repository (file:// and `git daemon` on loopback), real sandboxes, the
 /// embedded busybox image. The `git` CLI is used only by the test, to set up
 /// and inspect repositories as D-GRID's own tools would.

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Workers dying and remotes going away (THREATS: Liveness): no task lost,
+/// Workers dying and remotes going away (docs/THREATS.md: Liveness): no task lost,
 /// none completed twice.
 @Suite(.serialized) struct GridFaultCLITests {
     static let port = 19471

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-/// A worker's heartbeat does not queue behind its bulk Git work (THREATS: a
+/// A worker's heartbeat does not queue behind its bulk Git work (docs/THREATS.md: a
 /// dripping remote). Before, one lock serialised every Git operation of the
 /// worker: a listing or fetch stalled by a slow remote held it, the heartbeat
 /// waited, and a running task's lease lapsed — another worker took the task

@@ -26,7 +26,7 @@ import TestSupport
         return results.withLock { $0 }
     }
 
-    /// DESIGN §6 at issue scale: 4 workers × 2 slots on 200 tasks. "No claim
+    /// docs/ARCHITECTURE.md §6 at issue scale: 4 workers × 2 slots on 200 tasks. "No claim
     /// won twice" is read twice: from the server's own history of every claim
     /// ref it accepted (a post-receive hook logs each update; the fold deletes
     /// the refs, and git drops a deleted ref's reflog) and from the claimants'

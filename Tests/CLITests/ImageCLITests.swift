@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 
-/// `dgrid image …` end to end through the built binary (DESIGN §8): import,
+/// `dgrid image …` end to end through the built binary (docs/ARCHITECTURE.md §8): import,
 /// allow / revoke / list / inspect, verify, gc. Each test has its own
 /// DGRID_HOME, passed in the environment.
 @Suite struct ImageCLITests {
@@ -88,7 +88,7 @@ import Testing
         #expect(allow.status == 0, "\(allow.stderr)")
         #expect(allow.stdout == "dgrid/busybox:latest \(digest)\n")
 
-        // The host file now exists, in DESIGN §5's format, every key present.
+        // The host file now exists, in docs/ARCHITECTURE.md §5's format, every key present.
         let file = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: home.path + "/images/allowlist.json"))) as? [String: Any]
         let entry = try #require((file?["images"] as? [[String: Any]])?.first)
         #expect(Set(entry.keys) == ["name", "digest", "added_at", "approved_by", "note", "last_scanned", "vulnerabilities"])

@@ -4,7 +4,7 @@ import TestSupport
 
 /// `dgrid image pull` and registry-resolved `allow` against real registries
 /// on loopback (Debian's docker-registry through scripts/registry.sh) and a
-/// lying one (THREATS 4: a network peer). Each suite has its own port.
+/// lying one (docs/THREATS.md, attacker 4: a network peer). Each suite has its own port.
 enum PullFixture {
     static let script = CLI.packageRoot.appendingPathComponent("scripts/registry.sh").path
 
@@ -225,7 +225,7 @@ enum PullFixture {
     }
 }
 
-/// A registry that lies (THREATS 4), in Python: each tag's manifest names a
+/// A registry that lies (docs/THREATS.md, attacker 4), in Python: each tag's manifest names a
 /// layer the server then serves wrongly.
 @Suite(.serialized) struct ImagePullLyingRegistryCLITests {
     static let server = #"""

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `sandbox run --image` where overlayfs is refused (DESIGN.md §5): the run
+/// `sandbox run --image` where overlayfs is refused (docs/ARCHITECTURE.md §5): the run
 /// falls back to a per-run copy of the merged layers, says so, and leaves
 /// nothing behind. The refusals are real ones, not faked: an image too deep
 /// for one page of mount options, and an image listing one layer twice

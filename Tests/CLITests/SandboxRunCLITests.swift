@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `dgrid sandbox run`'s contract (DESIGN.md §8): exit codes, one-line errors, --json.
+/// `dgrid sandbox run`'s contract (docs/ARCHITECTURE.md §8): exit codes, one-line errors, --json.
 @Suite(.serialized) struct SandboxRunCLITests {
     private func sandbox(_ args: [String], command: [String]) throws -> CLI.Result {
         try CLI.run(["sandbox", "run", "--rootfs", try CLI.rootfs()] + args + ["--"] + command)

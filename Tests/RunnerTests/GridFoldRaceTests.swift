@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 @testable import Runner
 
-/// Two folders racing over `git daemon` (DESIGN §6): main moves only by
+/// Two folders racing over `git daemon` (docs/ARCHITECTURE.md §6): main moves only by
 /// compare-and-swap from the tip a folder read, so exactly one fold applies;
 /// the other finds the work done and changes nothing — no second completed
 /// file, no late result, no extra commit.

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 @testable import Runner
 
-/// Every network operation of the ledger has an overall deadline (THREATS: a
+/// Every network operation of the ledger has an overall deadline (docs/THREATS.md: a
 /// dripping remote). A server that sends one byte a second is never idle for
 /// the 60 s idle timeout, so before the deadline it held a listing, a fetch or
 /// a push — and every Git step of the worker queued behind it — for as long as

@@ -4,8 +4,8 @@ import Testing
 @testable import Sandbox
 
 /// The content store: every write hashed while streamed and refused on
-/// mismatch (DESIGN §5); a network peer lies about digests, sizes, and ends
-/// streams early (THREATS 4).
+/// mismatch (docs/ARCHITECTURE.md §5); a network peer lies about digests, sizes, and ends
+/// streams early (docs/THREATS.md, attacker 4).
 @Suite struct ImageContentStoreTests {
     let content = Array("hello, content store\n".utf8)
 

@@ -1,7 +1,7 @@
 import Testing
 @testable import Sandbox
 
-/// Manifests, indexes, configs and references are attacker input (THREATS:
+/// Manifests, indexes, configs and references are attacker input (docs/THREATS.md:
 /// image author, network peer): each parsed once, refused with one reason.
 @Suite struct ImageDocumentTests {
     static let d1 = "sha256:" + String(repeating: "1", count: 64)

@@ -3,7 +3,7 @@ import Glibc
 import Testing
 @testable import Sandbox
 
-/// Import (every blob verified, every layer unpacked at once, DESIGN §5), the
+/// Import (every blob verified, every layer unpacked at once, docs/ARCHITECTURE.md §5), the
 /// allowlist gate in front of runs, and gc. Unpacking needs root (whiteouts,
 /// ownership), as the kernel tests do.
 @Suite struct ImageImportTests {

@@ -3,7 +3,7 @@ import Testing
 @testable import Sandbox
 @testable import Registry
 
-/// The registry client's parsing at the edge (THREATS 4, Secrets): challenges,
+/// The registry client's parsing at the edge (docs/THREATS.md, attacker 4, Secrets): challenges,
 /// URLs from redirects and realms, the credentials file, names → registries.
 @Suite struct RegistryUnitTests {
     @Test func bearerChallenge() {

@@ -36,7 +36,7 @@ struct LayerAttack: Sendable, CustomTestStringConvertible {
     }
 }
 
-/// THREATS "Unpacking": nothing outside the target is created, changed or
+/// docs/THREATS.md "Unpacking": nothing outside the target is created, changed or
 /// linked, whatever the names, types and order; a bad entry refuses the whole
 /// layer and leaves nothing behind. Every row also checks the decoy beside the
 /// destination (inodes, modes, times, contents) and the absence of temp dirs.

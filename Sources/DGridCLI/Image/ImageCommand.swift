@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// `dgrid image …` (DESIGN §8): bring images in, decide which may run, keep the store clean.
+/// `dgrid image …` (docs/ARCHITECTURE.md §8): bring images in, decide which may run, keep the store clean.
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",

@@ -2,7 +2,7 @@ import FoundationEssentials
 import Glibc
 import Sandbox
 
-/// The outcome record `sandbox run --json` prints (DESIGN.md §8).
+/// The outcome record `sandbox run --json` prints (docs/ARCHITECTURE.md §8).
 struct OutcomeRecord: Encodable {
     let exit_code: Int32
     let signal: Int32?

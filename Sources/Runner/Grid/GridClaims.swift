@@ -7,7 +7,7 @@ struct HeldClaim: Sendable {
     var record: ClaimRecord
 }
 
-/// Claims are refs (DESIGN §6): creating `refs/dgrid/claims/<id>` is exclusive,
+/// Claims are refs (docs/ARCHITECTURE.md §6): creating `refs/dgrid/claims/<id>` is exclusive,
 /// renewal and takeover are compare-and-swap moves onto the previous claim
 /// commit, so exactly one worker holds a task at a time.
 struct GridClaims {

@@ -8,7 +8,7 @@ import Foundation
 /// libgit2 handle on the same mirror directory, its own lock): lease renewal
 /// never waits behind a slot's fetch, listing or claim, however long a slow
 /// or dripping remote makes those take, so a running task's lease cannot
-/// lapse because of bulk Git work (THREATS: a dripping remote).
+/// lapse because of bulk Git work (docs/THREATS.md, T10).
 public final class GridConnection: @unchecked Sendable {
     public let settings: GridSettings
     private let ledger: GitLedger

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The fold (DESIGN §6): one batched commit on main that moves claimed tasks
+/// The fold (docs/ARCHITECTURE.md §6): one batched commit on main that moves claimed tasks
 /// to `in_progress/`, finished ones to `completed/`, `failed/` or `rejected/`
 /// with their `.log`, refreshes `nodes/`, and then deletes the result and
 /// claim refs it folded. main is only ever moved by compare-and-swap from the

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The fold lease (DESIGN §6): `refs/dgrid/fold-lease`, one commit holding
+/// The fold lease (docs/ARCHITECTURE.md §6): `refs/dgrid/fold-lease`, one commit holding
 /// `lease.json` (a claim record for the pseudo-task "fold"). A worker folds on
 /// its own schedule only while it holds the lease, so the grid sees at most one
 /// periodic fold per interval, and a holder that dies loses the lease when it

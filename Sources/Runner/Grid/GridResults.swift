@@ -1,4 +1,4 @@
-/// Results are refs too (DESIGN §6): `refs/dgrid/results/<id>` is created
+/// Results are refs too (docs/ARCHITECTURE.md §6): `refs/dgrid/results/<id>` is created
 /// once, never moved, so a task has at most one published result however
 /// many workers ran it (a lapsed lease, a takeover).
 struct GridResults {

@@ -3,7 +3,7 @@ import Sandbox
 
 /// What a worker (or `submit`, `status`, `fold`) needs to reach one grid.
 /// Flags win over D-GRID's environment names, which win over these defaults
-/// (DESIGN §8); the CLI fills it in.
+/// (docs/ARCHITECTURE.md §8); the CLI fills it in.
 public struct GridSettings: Sendable {
     /// The grid repository: file://, git://, http(s)://, ssh:// or a local path.
     public var repository: String

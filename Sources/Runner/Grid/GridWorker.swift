@@ -3,7 +3,7 @@ import Logging
 import Sandbox
 import Synchronization
 
-/// `dgrid worker` (DESIGN §7): `slots` threads, each picking, claiming,
+/// `dgrid worker` (docs/ARCHITECTURE.md §7): `slots` threads, each picking, claiming,
 /// verifying, running in the sandbox, publishing; one heartbeat thread
 /// renewing the leases of running tasks and the node record; folds at most
 /// once per interval. The slots' Git operations are serialised by the
@@ -48,7 +48,7 @@ public final class GridWorker: @unchecked Sendable {
         seccomp = Result { () throws(SeccompError) in try DefaultSeccomp.filter(state: state) }
     }
 
-    /// SIGTERM (DESIGN §7): no new claims; running tasks get `graceSeconds`
+    /// SIGTERM (docs/ARCHITECTURE.md §7): no new claims; running tasks get `graceSeconds`
     /// to finish. After that their claims are released, so other workers take
     /// the tasks at once instead of after the lease, and the process exits;
     /// the sandboxes die with it (their pid 1 has PDEATHSIG).

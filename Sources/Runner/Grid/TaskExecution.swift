@@ -2,7 +2,7 @@ import Foundation
 import Sandbox
 
 /// Runs one claimed task in the sandbox and turns the outcome into the
-/// result record the grid publishes (DESIGN §6). The sandbox API is the only
+/// result record the grid publishes (docs/ARCHITECTURE.md §6). The sandbox API is the only
 /// way in: SandboxSpec in, Outcome out.
 struct TaskExecution {
     let settings: GridSettings

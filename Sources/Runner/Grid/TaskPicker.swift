@@ -1,6 +1,6 @@
 import Foundation
 
-/// Chooses the next task to claim (DESIGN §6–7): queued on main, not
+/// Chooses the next task to claim (docs/ARCHITECTURE.md §6–7): queued on main, not
 /// finished, no published result, and either unclaimed or claimed under a
 /// lease that has run out; ordered by priority, then FIFO, own shards first.
 struct TaskPicker {

@@ -16,7 +16,7 @@ public enum GitOperationKind: String, Sendable, CaseIterable, CustomStringConver
 /// server does. The idle timeout (LibGit2.networkIdleTimeoutSeconds) alone does
 /// not bound an operation: a server that sends one byte every few seconds is
 /// never idle, and would hold the operation — and every Git step of the worker
-/// queued behind it — for as long as it likes (THREATS: a dripping remote).
+/// queued behind it — for as long as it likes (docs/THREATS.md, T10).
 public struct GitDeadlines: Sendable, Equatable, CustomStringConvertible {
     /// A listing is one round trip of a few kilobytes.
     public var list: Double = 30

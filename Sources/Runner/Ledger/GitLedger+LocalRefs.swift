@@ -3,7 +3,7 @@ import Glibc
 
 /// Ref moves on a repository on this machine (file:// or a path). libgit2 1.5's
 /// local transport force-updates any ref that existed when it connected, so two
-/// racing pushers would both "win" (DESIGN §6). Instead the ledger opens the remote
+/// racing pushers would both "win" (docs/ARCHITECTURE.md §6). Instead the ledger opens the remote
 /// repository itself, copies the missing objects in, and moves the ref with
 /// libgit2's compare-and-swap, which compares the old value under the ref's lock file.
 extension GitLedger {

@@ -7,7 +7,7 @@ import Glibc
 /// working tree.
 extension GitLedger {
     /// The most entries `tree(of:)` walks: a repository writer can make a tree of
-    /// millions of entries to exhaust a worker's memory (THREATS, attacker 3).
+    /// millions of entries to exhaust a worker's memory (docs/THREATS.md, attacker 3).
     public static let maxTreeEntries = 1_000_000
 
     /// path -> blob id for every blob in the commit's tree, recursively ("tasks/queue/x.json").

@@ -37,7 +37,7 @@ extension GitLedger {
     /// Moves `name` on the remote from `old` to `new` only if it still is `old` (compare-and-swap); `.rejected` otherwise. Never forced.
     ///
     /// `new` must be `old` or a descendant of it (leases are renewed by fast-forward,
-    /// DESIGN §6); anything else is `.rejected` on every transport, because libgit2's
+    /// docs/ARCHITECTURE.md §6); anything else is `.rejected` on every transport, because libgit2's
     /// smart push refuses non-fast-forwards without force.
     public func updateRef(_ name: String, from old: GitOID, to new: GitOID) throws(LedgerError) -> RefUpdate {
         try move(RefMove(name, from: old, to: new))

@@ -3,7 +3,7 @@ import CGit2
 /// Ref moves over git://, http(s):// and ssh://: one connection, the advertised
 /// value checked against what the caller expects, then a push that is never forced.
 /// The server's receive-pack checks the old value under its ref lock, so a ref that
-/// moved after we connected is refused there (DESIGN §6).
+/// moved after we connected is refused there (docs/ARCHITECTURE.md §6).
 extension GitLedger {
     /// Where pushes take their source from in the mirror: one unique name per push,
     /// deleted afterwards, so concurrent pushes from one mirror never share a ref.

@@ -4,7 +4,7 @@ import Logging
 import Glibc
 #endif
 
-/// The grid's Git repository as dgrid sees it (DESIGN §6): a bare local mirror whose
+/// The grid's Git repository as dgrid sees it (docs/ARCHITECTURE.md §6): a bare local mirror whose
 /// object database is read and written directly — nothing is ever checked out — and
 /// ref updates on the remote that are never forced, so racing workers are told
 /// apart by the remote, not by luck.
@@ -51,7 +51,7 @@ public final class GitLedger: @unchecked Sendable {
     /// Opens (or creates with git_repository_init bare) the local bare mirror at mirrorPath for `remote` (a URL: file://, git://, http(s)://, ssh://, or a plain local path). Mirror dirs 0700.
     ///
     /// `fetchByteLimit` caps what one fetch may download: a hostile remote can serve
-    /// an endless pack (THREATS, attacker 4).
+    /// an endless pack (docs/THREATS.md, attacker 4).
     ///
     /// `knownHosts` is where an ssh remote's host key must be listed
     /// (`SSHKnownHosts`); nil means `SSHKnownHosts.fromEnvironment()`

@@ -1,6 +1,6 @@
 /// A ledger operation that failed: which operation, on which remote, what libgit2
 /// said, and what to do about it. Every string in it has been through `Redaction`:
-/// credentials never reach an error (DESIGN §6, THREATS "Secrets").
+/// credentials never reach an error (docs/ARCHITECTURE.md §6, docs/THREATS.md "Secrets").
 public struct LedgerError: Error, CustomStringConvertible {
     /// What kind of failure, for callers that react differently (e.g. retry on
     /// `.network`, give up on `.invalidInput`).

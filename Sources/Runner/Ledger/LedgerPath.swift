@@ -1,5 +1,5 @@
 /// Validation of paths written into ledger trees. Paths come from task ids and node
-/// names, which a repository writer controls (THREATS.md, attacker 3), and other
+/// names, which a repository writer controls (docs/THREATS.md, attacker 3), and other
 /// tools (D-GRID's dashboard, plain `git checkout`) read these trees, so a path must
 /// be harmless to check out anywhere.
 enum LedgerPath {

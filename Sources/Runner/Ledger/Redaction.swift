@@ -1,6 +1,6 @@
 /// Removes credentials from text headed for errors and logs. libgit2's messages can
 /// echo URLs, and a misconfigured remote may carry a token, so every LedgerError
-/// string passes through here (THREATS "Secrets": never in logs or results).
+/// string passes through here (docs/THREATS.md "Secrets": never in logs or results).
 enum Redaction {
     static let mask = "***"
 

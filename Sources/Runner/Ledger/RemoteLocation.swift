@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// Where the grid repository lives, classified once: the local transport needs a
-/// different write path from the smart ones (DESIGN §6: libgit2's local transport
+/// different write path from the smart ones (docs/ARCHITECTURE.md §6: libgit2's local transport
 /// force-updates refs, so the ledger never pushes there).
 enum RemoteLocation: Equatable {
     /// A repository on this machine (file:// URL or plain path), absolute.

@@ -2,7 +2,7 @@ import CNettle
 import Foundation
 import Sandbox
 
-/// Where the ledger looks up the SSH server's host key (DESIGN §6, THREATS attacker 4).
+/// Where the ledger looks up the SSH server's host key (docs/ARCHITECTURE.md §6, docs/THREATS.md, attacker 4).
 ///
 /// Policy: over ssh:// the server's host key must be listed for that host (and port)
 /// in this OpenSSH known_hosts file, or the connection is refused before any

@@ -1,4 +1,4 @@
-/// `claim.json` in the commit at `refs/dgrid/claims/<id>` (DESIGN §6): who holds a
+/// `claim.json` in the commit at `refs/dgrid/claims/<id>` (docs/ARCHITECTURE.md §6): who holds a
 /// task, which attempt this is, and until when the lease runs.
 public struct ClaimRecord: Equatable, Sendable {
     public var taskID: String

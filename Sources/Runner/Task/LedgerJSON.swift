@@ -1,7 +1,7 @@
 /// JSON values for ledger documents (task files, result, claim and node records).
 ///
 /// A hand-written reader rather than JSONSerialization because every byte it reads
-/// comes from a repository writer (THREATS.md, attacker 3), and we need guarantees
+/// comes from a repository writer (docs/THREATS.md, attacker 3), and we need guarantees
 /// Foundation does not document: a fixed nesting limit (no stack overflow on
 /// `[[[[…`), duplicate keys refused (Python's reader keeps the last, others the
 /// first — two parsers must never see two different tasks in one file), strict

@@ -1,4 +1,4 @@
-/// Paths in main's tree and ref names (DESIGN §6). Builders assume ids already
+/// Paths in main's tree and ref names (docs/ARCHITECTURE.md §6). Builders assume ids already
 /// passed `TaskParser.isValidTaskID` / `isValidNodeID`; `queueEntry(path:)` and
 /// `nodeAndTask(inName:)` are the readers for names found in the tree, which a
 /// repository writer controls.

@@ -1,4 +1,4 @@
-/// The result of one run (DESIGN §6): D-GRID's fields — `task_id`, `node_id`,
+/// The result of one run (docs/ARCHITECTURE.md §6): D-GRID's fields — `task_id`, `node_id`,
 /// `exit_code`, `stdout`, `stderr`, `timestamp`, `status` — which D-GRID's dashboard
 /// reads from `tasks/completed/<node>-<id>.json.log`, plus dgrid's measurements.
 public struct ResultRecord: Equatable, Sendable {

@@ -1,4 +1,4 @@
-/// A validated task file (DESIGN §6): D-GRID's `task_id`, `script` and
+/// A validated task file (docs/ARCHITECTURE.md §6): D-GRID's `task_id`, `script` and
 /// `timeout_seconds`, plus dgrid's optional fields. Only `TaskParser.parse` makes
 /// one from repository bytes, so every value here has passed its checks.
 public struct TaskFile: Equatable, Sendable {
@@ -22,12 +22,12 @@ public struct TaskFile: Equatable, Sendable {
     /// Each unknown field's value as compact JSON, so `TaskParser.encode` writes the
     /// file back without losing them.
     public var unknownValues: [String: String]
-    /// DESIGN §6 `dependency_mode` (a lowercase word, e.g. "all"); meaning is the
+    /// docs/ARCHITECTURE.md §6 `dependency_mode` (a lowercase word, e.g. "all"); meaning is the
     /// dependency scheduler's business.
     public var dependencyMode: String?
-    /// DESIGN §6 `quorum`: how many workers must run the task and agree.
+    /// docs/ARCHITECTURE.md §6 `quorum`: how many workers must run the task and agree.
     public var quorum: Int?
-    /// DESIGN §6 `checkpointing`.
+    /// docs/ARCHITECTURE.md §6 `checkpointing`.
     public var checkpointing: Bool?
 
     public init(

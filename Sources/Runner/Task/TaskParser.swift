@@ -1,6 +1,6 @@
 import Foundation
 
-/// Task files in and out. `parse` is the edge where repository bytes (THREATS.md,
+/// Task files in and out. `parse` is the edge where repository bytes (docs/THREATS.md,
 /// attacker 3) become a `TaskFile`: every refusal is a `TaskRejection` naming the
 /// field, never a crash, and nothing past the size check is read from an oversized blob.
 public enum TaskParser {

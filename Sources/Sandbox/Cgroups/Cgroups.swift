@@ -10,7 +10,7 @@ enum CgroupPlan: Equatable, Sendable {
     case v1(ownGroups: [String: String])
 }
 
-/// Chooses the cgroup driver for this host (DESIGN.md §3).
+/// Chooses the cgroup driver for this host (docs/ARCHITECTURE.md §3).
 public enum Cgroups {
     /// What a v2 group must offer before we use v2 at all.
     static let v2Needed = ["cpu", "memory", "pids"]

@@ -19,7 +19,7 @@ public struct ScanSummary: Codable, Sendable, Equatable {
     }
 }
 
-/// One allowlisted image (DESIGN §5). `digest` nil means listed but not yet
+/// One allowlisted image (docs/ARCHITECTURE.md §5). `digest` nil means listed but not yet
 /// pinned: nothing can run it until an admin pins it with `dgrid image allow`.
 public struct AllowlistEntry: Codable, Sendable, Equatable {
     /// `repository:tag`.

@@ -1,7 +1,7 @@
 import Glibc
 
 /// The content-addressed blob store, `$DGRID_HOME/images/blobs/sha256/<hex>`
-/// (DESIGN §5). A blob is only ever written by `ingest`: streamed into a 0600
+/// (docs/ARCHITECTURE.md §5). A blob is only ever written by `ingest`: streamed into a 0600
 /// temporary file in the same directory (O_EXCL, flock'd while written), hashed
 /// and counted on the way, and renamed to its digest only when digest and size
 /// both match. A reader therefore never sees a partial or unverified blob.

@@ -65,7 +65,7 @@ public struct ImageConfig: Sendable, Equatable {
 }
 
 /// The parts of an image config a run uses, validated against what an image
-/// author could do with them (THREATS "image author"):
+/// author could do with them (docs/THREATS.md "image author"):
 /// - `env`: `KEY=VALUE` entries with a non-empty key; no NUL anywhere.
 /// - `workingDirectory`: absolute, normalized (no `.` or empty components),
 ///   never `..`, never `/proc` or `/sys` or below them; "/" when unset.

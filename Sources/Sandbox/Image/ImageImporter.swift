@@ -38,7 +38,7 @@ public struct ImportedImage: Sendable {
 /// directory, an OCI layout tar (`skopeo copy … oci-archive:`), or a `docker
 /// save` tar (plain or gzip/zstd compressed).
 ///
-/// **Decision (DESIGN §5):** every blob is verified by digest and size as it
+/// **Decision (docs/ARCHITECTURE.md §5):** every blob is verified by digest and size as it
 /// enters the content store, and every layer is unpacked (diff_id checked)
 /// before any name is written to the local index. A bad image is refused
 /// here, with nothing of it referenced; blobs it left are unreferenced

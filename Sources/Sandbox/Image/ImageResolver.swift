@@ -19,7 +19,7 @@ public struct ResolvedImage: Sendable {
 
 /// Turns a task's image reference into a `ResolvedImage`.
 ///
-/// **Decision (DESIGN §5):** tasks run images by digest only. The reference
+/// **Decision (docs/ARCHITECTURE.md §5):** tasks run images by digest only. The reference
 /// must be an allowlisted name (`repository[:tag]`, optionally with
 /// `@digest`, which must equal the pinned one) or a digest some allowlist
 /// entry pins. Anything else is refused before any image byte is read; the

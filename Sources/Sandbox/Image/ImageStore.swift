@@ -1,4 +1,4 @@
-/// Everything under `$DGRID_HOME` that holds images (DESIGN §5):
+/// Everything under `$DGRID_HOME` that holds images (docs/ARCHITECTURE.md §5):
 ///
 /// ```
 /// images/blobs/sha256/<hex>   ContentStore

@@ -2,7 +2,7 @@ import CShims
 import Glibc
 
 /// Every string and array the child will read, allocated in the parent before
-/// clone() (DESIGN.md §2: the child allocates nothing).
+/// clone() (docs/ARCHITECTURE.md §2: the child allocates nothing).
 struct PreparedConfig {
     let root: CStringArray      // anchor, staging size
     let lowers: CStringArray

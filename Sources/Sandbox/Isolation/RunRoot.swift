@@ -12,7 +12,7 @@ import Glibc
 /// run: each child mounts on it in its own mount namespace, so the host's
 /// directory never changes and a run costs no directory of its own. Only
 /// where overlay is refused does `copy()` make a per-run directory,
-/// `run/<sandbox id>/copy` (DESIGN.md §5: fall back only then, and say so).
+/// `run/<sandbox id>/copy` (docs/ARCHITECTURE.md §5: fall back only then, and say so).
 struct RunRoot {
     /// The directory the child mounts its staging tmpfs on.
     let anchor: String

@@ -3,7 +3,7 @@ import CShims
 import Glibc
 
 /// Runs commands in sandboxes on this host: namespaces, pivot_root, no
-/// capabilities, seccomp and cgroup limits (DESIGN.md §2). One instance per
+/// capabilities, seccomp and cgroup limits (docs/ARCHITECTURE.md §2). One instance per
 /// process; `run` is synchronous and may be called from several threads.
 public final class SandboxRunner: Sendable {
     private let cgroups: CgroupDriver?
@@ -95,7 +95,7 @@ public final class SandboxRunner: Sendable {
         return outcome
     }
 
-    /// The fallback where overlay is refused (DESIGN.md §5): the layers merged
+    /// The fallback where overlay is refused (docs/ARCHITECTURE.md §5): the layers merged
     /// into a per-run copy and the run tried once more from there, as a plain
     /// rootfs (read-only unless the spec asks otherwise). The copy goes with
     /// the run directory when `run` returns.

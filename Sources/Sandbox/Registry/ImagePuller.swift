@@ -13,7 +13,7 @@ public enum PullProgress: Sendable {
 /// `dgrid image pull NAME@sha256:…` and the registry side of `dgrid image
 /// allow REGISTRY/NAME:TAG`.
 ///
-/// **Decisions (DESIGN §5):** tasks run images by digest only, so a pull
+/// **Decisions (docs/ARCHITECTURE.md §5):** tasks run images by digest only, so a pull
 /// names a digest (a tag is refused); the digest must be allowlisted before
 /// any byte is fetched (`ImageResolver.allowlisted` — the allowlist is the
 /// only thing read until then); every blob is verified by digest and size as

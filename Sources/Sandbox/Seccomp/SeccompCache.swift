@@ -6,7 +6,7 @@ import Foundation
 import Synchronization
 
 /// Compiled filters by profile contents, so each profile is compiled once per
-/// worker process (DESIGN.md §4). Keyed by the file's bytes themselves rather than
+/// worker process (docs/ARCHITECTURE.md §4). Keyed by the file's bytes themselves rather than
 /// a digest of them: a profile is a few KiB, and equal keys then mean equal
 /// profiles, with no collision to reason about. The process-wide `shared`
 /// instance is the one piece of global state in this module.

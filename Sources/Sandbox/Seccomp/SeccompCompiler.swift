@@ -2,7 +2,7 @@ import CSeccomp
 import Glibc
 
 /// Turns a profile into BPF with libseccomp, in the parent, so the child only has
-/// to make one `seccomp()` call (STYLE.md practice 4).
+/// to make one `seccomp()` call, as crun does.
 public enum SeccompCompiler {
     /// The file `loadDefault(profilesDirectory:)` reads.
     public static let defaultProfileName = "default.json"

@@ -3,8 +3,8 @@ import CShims
 import Glibc
 
 /// Compiled BPF kept on disk, so a short-lived `dgrid sandbox run` does not pay
-/// for parsing and compiling a profile on every start (~2-3 ms here; STYLE.md
-/// practice 4: cache compiled profiles by checksum). The key is the sha256 of
+/// for parsing and compiling a profile on every start (~2-3 ms here; crun
+/// caches compiled profiles by checksum the same way). The key is the sha256 of
 /// everything the program depends on: the profile's bytes, strictness, the
 /// libseccomp version, the native architecture and the kernel release. Only
 /// warning-free compiles are stored, so a cache hit never hides a warning.

@@ -9,7 +9,7 @@ struct SeccompHost: Sendable, Equatable {
     var architectureNames: Set<String>
     /// nil when uname's release cannot be parsed; `minKernel` rules then skip.
     var kernel: KernelVersion?
-    /// dgrid tasks run with no capabilities (DESIGN.md §2), so rules that need one
+    /// dgrid tasks run with no capabilities (docs/ARCHITECTURE.md §2), so rules that need one
     /// never apply.
     var capabilities: Set<String> = []
 

@@ -1,6 +1,6 @@
 /// A seccomp profile in the OCI runtime-spec `linux.seccomp` format, which is also
 /// Docker's profile format, so users can drop in a profile they already have
-/// (DESIGN.md §4). Decoding validates every name, so a profile that decodes can
+/// (docs/ARCHITECTURE.md §4). Decoding validates every name, so a profile that decodes can
 /// always be compiled; see `SeccompProfile+Parsing.swift` for the entry points.
 public struct SeccompProfile: Sendable, Hashable {
     /// What happens to a syscall no rule matches.

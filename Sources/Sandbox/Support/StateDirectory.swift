@@ -1,6 +1,6 @@
 import Glibc
 
-/// Where dgrid keeps its state (DESIGN.md §5): `$DGRID_HOME`, else
+/// Where dgrid keeps its state (docs/ARCHITECTURE.md §5): `$DGRID_HOME`, else
 /// `/var/lib/dgrid` as root, else `$XDG_DATA_HOME/dgrid` or `~/.local/share/dgrid`.
 /// Every directory dgrid creates under it is 0700, and one it finds must be
 /// this user's and closed to others, on a path nobody else can swap.

@@ -1,5 +1,5 @@
 /*
- * dgrid spawn path (DESIGN.md §2).
+ * dgrid spawn path (docs/ARCHITECTURE.md §2).
  *
  * The Swift process is multithreaded, so the cloned child may only run
  * async-signal-safe code. The parent prepares everything in this config

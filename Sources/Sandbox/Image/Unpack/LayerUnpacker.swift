@@ -2,8 +2,8 @@ import CArchive
 import CShims
 import Glibc
 
-/// Turns one layer blob into one read-only layer directory (DESIGN §5,
-/// THREATS "Unpacking"). Owns: media types, decompression and diff_id
+/// Turns one layer blob into one read-only layer directory (docs/ARCHITECTURE.md §5,
+/// docs/THREATS.md "Unpacking"). Owns: media types, decompression and diff_id
 /// verification in one streaming pass, confined creation of every entry,
 /// overlayfs whiteouts, limits, and all-or-nothing placement.
 ///
