@@ -14,6 +14,8 @@
  */
 #define _GNU_SOURCE
 #include "dgrid_spawn.h"
+/* The shim's own async-signal-safe helpers (dgrid_write_all). */
+#include "../CShims/Shim/dgrid_child_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,22 +49,9 @@ static char *const *task_envp;
 static char **candidates;
 static volatile pid_t task_pid;
 
-static void write_all(int fd, const void *buf, size_t len) {
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
 static void __attribute__((noreturn)) fail(int stage, int err) {
     struct dgrid_setup_error e = { stage, err };
-    write_all(DGRID_INIT_FD_ERROR, &e, sizeof e);
+    dgrid_write_all(DGRID_INIT_FD_ERROR, &e, sizeof e);
     _exit(125);
 }
 
@@ -169,7 +158,7 @@ int main(int argc, char **argv, char **envp) {
         }
         if (pid != task)
             continue;
-        write_all(DGRID_INIT_FD_STATUS, &status, sizeof status);
+        dgrid_write_all(DGRID_INIT_FD_STATUS, &status, sizeof status);
         _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     }
 }
