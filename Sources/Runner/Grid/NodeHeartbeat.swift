@@ -4,6 +4,8 @@ import Foundation
 /// `nodes/<id>.json` for D-GRID's dashboard), moved forward on every beat.
 struct NodeHeartbeat {
     let connection: GridConnection
+    /// What the record says about this node's health (docs/ARCHITECTURE.md §7).
+    var health: NodeHealth = .healthy
 
     /// What a beat did to the claims it renewed: the renewed claim, or nil
     /// when it was taken over (our lease had lapsed). A claim missing from the
@@ -18,7 +20,7 @@ struct NodeHeartbeat {
         let record = NodeRecord(nodeID: settings.nodeID, nodeName: Self.hostName(), cpuCount: ProcessInfo.processInfo.activeProcessorCount,
                                 memoryGB: (Double(ProcessInfo.processInfo.physicalMemory) / 1e9 * 10).rounded() / 10,
                                 diskGB: 0, lastHeartbeat: ISOTime.string(now), status: status, slots: settings.slots,
-                                workerVersion: RunnerInfo.workerVersion)
+                                workerVersion: RunnerInfo.workerVersion, health: health)
         let name = GridConnection.nodesPrefix + settings.nodeID
         let grid = GridClaims(connection: connection)
         var renewals: Renewals = [:]

@@ -105,11 +105,16 @@ struct GridStatusCommand: ParsableCommand {
                 print("queued \(counts.queued)\(byPriority.isEmpty ? "" : " (" + byPriority.joined(separator: ", ") + ")")  in_progress \(counts.inProgress)  completed \(counts.completed)  failed \(counts.failed)  rejected \(counts.rejected)")
                 print("unfolded: \(counts.claims) claims, \(counts.results) results; late results \(counts.late)")
                 for task in counts.running {
-                    print("running \(task.taskID) on \(task.nodeID) (attempt \(task.attempt)), lease until \(task.leaseUntil)\(task.expired ? " EXPIRED" : "")")
+                    if task.state == "released" {
+                        print("released \(task.taskID) by \(task.nodeID) (attempt \(task.attempt)): runnable now")
+                    } else {
+                        print("running \(task.taskID) on \(task.nodeID) (attempt \(task.attempt)), lease until \(task.leaseUntil)\(task.expired ? " EXPIRED" : "")")
+                    }
                 }
                 if counts.nodeRecords.isEmpty { print("nodes: none") }
                 for node in counts.nodeRecords {
-                    print("node \(node.nodeID) \(node.status), \(node.slots) slots, last heartbeat \(node.lastHeartbeat)")
+                    let health = node.shownReason.map { " UNHEALTHY: \($0)" } ?? ""
+                    print("node \(node.nodeID) \(node.status), \(node.slots) slots, last heartbeat \(node.lastHeartbeat)\(health)")
                 }
             }
         } catch {
@@ -149,6 +154,7 @@ struct GridResultCommand: ParsableCommand {
             FileDescriptorWriter.write(Array(found.record.stdout.utf8), to: 1)
             FileDescriptorWriter.write(Array(found.record.stderr.utf8), to: 2)
             ImageCLI.note("\(found.record.taskID): \(found.record.status), exit \(found.record.exitCode) on \(found.record.nodeID)\(found.folded ? "" : " (not folded yet)")")
+            for earlier in found.record.previousAttempts { ImageCLI.note("earlier \(earlier.summary)") }
         }
         throw ExitCode(found.record.exitCode == 0 ? 0 : 1)
     }

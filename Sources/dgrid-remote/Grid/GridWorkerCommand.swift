@@ -80,7 +80,11 @@ struct GridWorkerCommand: ParsableCommand {
         do {
             let summary = try worker.run()
             logger.info("worker stopped", metadata: ["completed": "\(summary.completed)", "failed": "\(summary.failed)",
-                                                     "rejected": "\(summary.rejected)"])
+                                                     "rejected": "\(summary.rejected)", "released": "\(summary.released)"])
+            // A drain that ended on a host fault ran what it could and gave the rest back: say so in the status.
+            if once, let reason = summary.unhealthy {
+                ImageCLI.fail(GridError.local("this worker is unhealthy and gave its claims back: \(reason)"))
+            }
         } catch {
             ImageCLI.fail(error)
         }
