@@ -62,21 +62,41 @@ let package = Package(
                           cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xclang-linker", "-static",
                                                          "-Xlinker", "--strip-all"])]),
-        .target(name: "Sandbox",
+        // Sandbox (DESIGN.md §1) is three targets, so a change to the unpacker
+        // neither rebuilds nor retests the spawn path (docs/ARCHITECTURE.md):
+        // SandboxSupport (values and file discipline both use), SandboxImages
+        // (store, unpacker) and SandboxIsolation (spawn path, cgroups, seccomp).
+        // Neither of the last two imports the other; `Sandbox` re-exports all three.
+        .target(name: "SandboxSupport",
+                dependencies: ["CShims", "CNettle"],
+                path: "Sources/Sandbox/Support",
+                linkerSettings: [.unsafeFlags(["-Xlinker", "-l:libnettle.a"])]),
+        .target(name: "SandboxImages",
                 dependencies: [
-                    "CShims", "CSeccomp", "CCap", "CArchive", "CNettle",
+                    "SandboxSupport", "CShims", "CArchive", "CNettle",
                     .product(name: "Logging", package: "swift-log"),
                 ],
-                // Registry/ is its own target (below), kept out of the `dgrid` binary.
-                exclude: ["README.md", "Registry"],
+                path: "Sources/Sandbox/Image",
+                linkerSettings: [
+                    .unsafeFlags(["-Xlinker", "-l:libarchive.a", "-Xlinker", "-l:libzstd.a", "-Xlinker", "-l:libz.a"]),
+                ]),
+        .target(name: "SandboxIsolation",
+                dependencies: [
+                    "SandboxSupport", "CShims", "CSeccomp", "CCap",
+                    .product(name: "Logging", package: "swift-log"),
+                ],
+                path: "Sources/Sandbox",
+                sources: ["Isolation", "Cgroups", "Seccomp"],
                 // The default seccomp profile is compiled into the binary, so a
                 // sandbox never depends on finding profiles/ at run time.
                 resources: [.embedInCode("Resources/default-seccomp.json")],
                 linkerSettings: [
-                    .unsafeFlags(["-Xlinker", "-l:libarchive.a", "-Xlinker", "-l:libzstd.a", "-Xlinker", "-l:libz.a",
-                                  "-Xlinker", "-l:libseccomp.a", "-Xlinker", "-l:libcap.a",
-                                  "-Xlinker", "-l:libnettle.a"]),
+                    .unsafeFlags(["-Xlinker", "-l:libseccomp.a", "-Xlinker", "-l:libcap.a"]),
                 ]),
+        // The one module the CLI and Runner import: re-exports the three above.
+        .target(name: "Sandbox",
+                dependencies: ["SandboxSupport", "SandboxImages", "SandboxIsolation"],
+                path: "Sources/Sandbox/Exports"),
         // libgit2's TCP stream with TCP_NODELAY and timeouts (see git_stream.c).
         .target(name: "CGitStream", dependencies: ["CGit2"], path: "Sources/CShims/GitStream",
                 cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),

@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Resource limits enforced on a sandbox's whole process tree through its cgroup.
 public struct ResourceLimits: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// An errno from one cgroup file operation, captured right after the syscall.
 struct CgroupErrno: Error, Equatable {

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// A cgroup filesystem mount, from one line of `/proc/self/mountinfo`.
 struct CgroupMount: Sendable, Equatable {
     var mountPoint: String

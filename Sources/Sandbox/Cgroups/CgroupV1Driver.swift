@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// cgroup v1: each sandbox gets `<own group>/dgrid/<name>` in every controller
 /// hierarchy (co-mounted controllers such as cpu,cpuacct share one directory).

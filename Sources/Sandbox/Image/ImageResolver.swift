@@ -1,3 +1,4 @@
+import SandboxSupport
 /// An allowlisted image, ready for a run: its layers unpacked and leased, its
 /// config validated.
 public struct ResolvedImage: Sendable {

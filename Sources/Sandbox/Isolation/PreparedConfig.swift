@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import SandboxSupport
 
 /// Every string and array the child will read, allocated in the parent before
 /// clone() (docs/ARCHITECTURE.md §2: the child allocates nothing).

@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import SandboxSupport
 
 /// What a sandbox's root is built from, and where the child anchors it. The
 /// child builds the root in a staging tmpfs mounted on `anchor`, in its own

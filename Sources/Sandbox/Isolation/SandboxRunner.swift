@@ -1,6 +1,7 @@
 import CCap
 import CShims
 import Glibc
+import SandboxSupport
 
 /// Runs commands in sandboxes on this host: namespaces, pivot_root, no
 /// capabilities, seccomp and cgroup limits (docs/ARCHITECTURE.md §2). One instance per

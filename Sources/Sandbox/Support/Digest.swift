@@ -25,7 +25,7 @@ public struct Digest: Sendable, Hashable, Comparable, CustomStringConvertible, C
         self = hasher.finalize()
     }
 
-    init(trustedHex: String) {
+    package init(trustedHex: String) {
         hex = trustedHex
     }
 
