@@ -112,7 +112,7 @@ let package = Package(
         // every sandbox start ~1 ms and 60 MB of binary.
         .target(name: "Registry",
                 dependencies: [
-                    "Sandbox",
+                    "SandboxSupport", "SandboxImages",
                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 ],
                 path: "Sources/Sandbox/Registry"),
@@ -146,7 +146,13 @@ let package = Package(
                           ],
                           linkerSettings: leanLinking),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Registry", "CShims", "TestSupport"]),
+        // One test target per module, so a change to the unpacker rebuilds and
+        // retests ImageTests only (docs/ARCHITECTURE.md, "Tests").
+        .testTarget(name: "ImageTests", dependencies: ["SandboxImages", "SandboxSupport", "Registry", "TestSupport"]),
+        .testTarget(name: "IsolationTests",
+                    dependencies: ["SandboxIsolation", "SandboxSupport", "CShims", "CSeccomp", "TestSupport"]),
+        // What needs both halves: the state directory they share.
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "TestSupport"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "CGitStream", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "DGridCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]

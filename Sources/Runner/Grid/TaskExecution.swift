@@ -30,7 +30,7 @@ struct TaskExecution {
         }
         defer { resolved.lease.release() }
 
-        var spec = SandboxSpec(layers: resolved.layerDirectories, command: ["/bin/sh", "-c", task.script],
+        var spec = SandboxSpec(root: .layers(resolved.layers), command: ["/bin/sh", "-c", task.script],
                                environment: resolved.config.environment + task.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
         spec.workingDirectory = resolved.config.workingDirectory
         if let user = resolved.config.user { spec.user = user }

@@ -48,9 +48,10 @@ public final class SandboxRunner: Sendable {
         try Self.validate(spec)
         let sandboxID = SandboxID.next()
         try identity.check(spec.user)
-        let root = spec.layers.isEmpty
-            ? try RunRoot.directory(try Self.resolveRootfs(spec.rootfs), sandboxID: sandboxID, state: state)
-            : try RunRoot.layers(spec.layers, sandboxID: sandboxID, state: state)
+        let root = switch spec.root {
+        case .directory(let rootfs): try RunRoot.directory(try Self.resolveRootfs(rootfs), sandboxID: sandboxID, state: state)
+        case .layers(let layers): try RunRoot.layers(layers, sandboxID: sandboxID, state: state)
+        }
 
         var unenforced: [String] = []
         let group: SandboxCgroup?

@@ -2,13 +2,10 @@ import SandboxSupport
 /// Everything needed to run one command in a sandbox. Built and validated by
 /// the caller (CLI or Runner); the spawner turns it into the C shim's config.
 public struct SandboxSpec: Sendable {
-    /// Host path of the root filesystem directory. Ignored when `layers` is set.
-    public var rootfs: String
-    /// An image's unpacked layer directories, lowest first. The sandbox's root
-    /// is an overlay of them, mounted inside its own mount namespace; with
-    /// `writableRootfs` a per-run upper in memory (at most
-    /// `writableRootfsSize`) takes the writes.
-    public var layers: [String] = []
+    /// The root filesystem: a directory, or an image's layers (an overlay;
+    /// with `writableRootfs` a per-run upper in memory, at most
+    /// `writableRootfsSize`, takes the writes).
+    public var root: SandboxRoot
     /// argv; `command[0]` is looked up in the sandbox's PATH when it has no slash.
     public var command: [String]
     /// "KEY=VALUE" pairs; when it has no PATH, the standard one is added.
@@ -36,17 +33,15 @@ public struct SandboxSpec: Sendable {
     public var allowWithoutCgroupLimits: Bool = false
     public var rlimits: [ResourceLimit] = ResourceLimit.defaults
 
-    public init(rootfs: String, command: [String], environment: [String] = []) {
-        self.rootfs = rootfs
+    public init(root: SandboxRoot, command: [String], environment: [String] = []) {
+        self.root = root
         self.command = command
         self.environment = environment
     }
 
-    public init(layers: [String], command: [String], environment: [String] = []) {
-        self.rootfs = ""
-        self.layers = layers
-        self.command = command
-        self.environment = environment
+    /// A run from a root filesystem directory (`--rootfs`).
+    public init(rootfs: String, command: [String], environment: [String] = []) {
+        self.init(root: .directory(rootfs), command: command, environment: environment)
     }
 }
 
