@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import Sandbox
 
 /// The `dgrid` binary's command tree: the sandbox and the local image verbs.
 /// The verbs that talk to registries and Git run in `dgrid-registry` and
@@ -25,6 +26,7 @@ package struct DGrid: ParsableCommand {
     /// ArgumentParser handles everything else.
     package static func runFront() -> Never {
         StandardStreams.ensureOpen()
+        exitIfLayerHelper()
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let options = SandboxRunFastPath.parse(arguments) {
             Glibc.exit(options.execute())
@@ -33,6 +35,14 @@ package struct DGrid: ParsableCommand {
             RemoteBinary.exec(arguments, in: binary)
         }
         run(Self.self)
+    }
+
+    /// The rootless layer helper (LayerNamespaceHelper) when dgrid re-executed
+    /// itself as one: first thing in `main`, while the process has one thread.
+    package static func exitIfLayerHelper() {
+        if let status = LayerNamespaceHelper.helperMain(CommandLine.arguments) {
+            Glibc.exit(status)
+        }
     }
 
     /// Parses and runs `root`'s tree; exits with the command's status.

@@ -19,6 +19,7 @@ struct DGridRegistry: ParsableCommand {
 
     static func main() {
         StandardStreams.ensureOpen()
+        DGrid.exitIfLayerHelper()  // `image pull` unpacks layers too
         ImageAllow.resolveOnRegistry = { allow, store in
             try ImageAdmin(store: store).allowFromRegistry(
                 allow.reference, approvedBy: allow.approvedBy ?? ImageCLI.invokingUser(), note: allow.note,

@@ -51,10 +51,13 @@ struct RootlessImageCLITests {
         #expect(imported.status == 0, "import: \(imported.stderr)")
         #expect(try Self.dgrid(user, ["image", "allow", "test/deep:v1", "--approved-by", "test"]).status == 0)
 
-        // The store is the user's, in its home; whiteouts and the opaque mark
-        // are what an unprivileged user may create.
-        let scan = try Self.scanLayers(Self.store(user) + "/layers")
-        #expect(scan["foreign"] as? [String] == [], "every file is the user's: \(scan)")
+        // The store is in the user's home; layer files keep the image's owners
+        // as the user's subordinate ids (unpacked in a user namespace mapped
+        // as its sandboxes are); whiteouts and the opaque mark are what an
+        // unprivileged user may create.
+        let scan = try Self.scanLayers(Self.store(user) + "/layers", user: user)
+        #expect(scan["outsideRange"] as? [String] == [], "every layer file is a subordinate id: \(scan)")
+        #expect(scan["owned"] as? String == "\(user.subordinateStart + 123):\(user.subordinateGIDStart + 456)", "\(scan)")
         #expect(scan["whiteouts"] as? Int == 3 && scan["opaque"] as? Int == 1, "\(scan)")
         #expect(scan["trusted"] as? Int == 0 && scan["otherDevices"] as? Int == 0, "\(scan)")
 
@@ -73,6 +76,36 @@ struct RootlessImageCLITests {
                                           "sh", "-c", "test -e /new && echo kept || echo gone"])
         #expect(again.stdout == "gone\n", "\(again.stderr)")
         #expect(try user.filesOwned(below: Self.sharedPlaces) == [])
+    }
+
+    /// The image's owners and modes hold inside a rootless sandbox: a file the
+    /// image gives to 123:456 with mode 0640 is 123:456 there, closed to the
+    /// default task user and open to 123:456. Before layers were unpacked in
+    /// the subordinate mapping it showed as 65534:65534 and no task user could
+    /// read it. Layers so owned are still removed by `gc` (the user could not
+    /// delete them as itself).
+    @Test func imageOwnersHoldInsideARootlessSandboxAndGCStillRemovesLayers() throws {
+        let user = try RootlessUser()
+        defer { user.remove() }
+        let layout = try OverlayFallbackCLITests.layout("deep")
+        #expect(try Self.dgrid(user, ["image", "import", layout]).status == 0)
+        #expect(try Self.dgrid(user, ["image", "allow", "test/deep:v1", "--approved-by", "test"]).status == 0)
+
+        let asDefault = try Self.dgrid(user, ["sandbox", "run", "--image", "test/deep:v1", "--no-cgroup-limits", "--",
+                                              "sh", "-c", "stat -c %u:%g:%a /data/owned; cat /data/owned 2>&1 | grep -c 'Permission denied'"])
+        #expect(asDefault.status == 0 && asDefault.stdout == "123:456:640\n1\n", "\(asDefault.stdout) \(asDefault.stderr)")
+        let asOwner = try Self.dgrid(user, ["sandbox", "run", "--image", "test/deep:v1", "--no-cgroup-limits",
+                                            "--user", "123:456", "--", "sh", "-c", "cat /data/owned"])
+        #expect(asOwner.status == 0 && asOwner.stdout == "owned\n", "\(asOwner.stdout) \(asOwner.stderr)")
+
+        // A gc that crashed mid-removal left a layer renamed away; the next gc
+        // removes it although the user owns none of its files.
+        let layers = Self.store(user) + "/layers"
+        let hex = try #require(try FileManager.default.contentsOfDirectory(atPath: layers).first { $0.count == 64 })
+        #expect(try user.run("/bin/mv", [layers + "/" + hex, layers + "/.gc-\(hex)-crashed"]).status == 0)
+        let gc = try Self.dgrid(user, ["image", "gc"])
+        #expect(gc.status == 0, "\(gc.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: layers + "/.gc-\(hex)-crashed"), "\(gc.stdout)")
     }
 
     @Test func pullFromALoopbackRegistryIntoTheUsersHomeThenRun() throws {
@@ -147,22 +180,26 @@ extension RootlessImageCLITests {
     /// Walks the layer store (Python's os module, not following symlinks):
     /// entries owned by anyone but the store's owner, 0/0 whiteout devices,
     /// other devices, `user.overlay.opaque=y` and any `trusted.overlay.*`.
-    static func scanLayers(_ layers: String) throws -> [String: Any] {
+    /// What the layers directory holds: files owned outside the user's
+    /// subordinate range, overlay whiteouts and marks, and who owns
+    /// `data/owned` (the image gives it to 123:456).
+    static func scanLayers(_ layers: String, user: RootlessUser) throws -> [String: Any] {
         let r = try ProcessRunner.run("/usr/bin/python3", ["-c", """
             import json, os, stat, sys
-            top = sys.argv[1]; owner = os.lstat(top).st_uid
-            out = {"foreign": [], "whiteouts": 0, "otherDevices": 0, "opaque": 0, "trusted": 0}
+            top, first = sys.argv[1], int(sys.argv[2])
+            out = {"outsideRange": [], "whiteouts": 0, "otherDevices": 0, "opaque": 0, "trusted": 0, "owned": None}
             for d, dirs, files in os.walk(top):
                 for name in dirs + files:
                     p = os.path.join(d, name); st = os.lstat(p)
-                    if st.st_uid != owner: out["foreign"].append(p)
+                    if not first <= st.st_uid < first + 65536: out["outsideRange"].append(p)
+                    if p.endswith("/data/owned"): out["owned"] = "%d:%d" % (st.st_uid, st.st_gid)
                     if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
                         out["whiteouts" if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0 else "otherDevices"] += 1
                     names = [] if stat.S_ISLNK(st.st_mode) else os.listxattr(p, follow_symlinks=False)
                     if "user.overlay.opaque" in names and os.getxattr(p, "user.overlay.opaque") == b"y": out["opaque"] += 1
                     out["trusted"] += sum(n.startswith("trusted.overlay.") for n in names)
             print(json.dumps(out))
-            """, layers])
+            """, layers, String(user.subordinateStart)])
         #expect(r.status == 0, "\(r.stderr)")
         return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]
     }

@@ -14,6 +14,8 @@ public final class RootlessUser: @unchecked Sendable {
     public let home: String
     /// The first host id of the user's /etc/subuid range.
     public let subordinateStart: UInt32
+    /// The first host id of the user's /etc/subgid range.
+    public let subordinateGIDStart: UInt32
 
     public struct SetupError: Error, CustomStringConvertible {
         public let description: String
@@ -35,11 +37,12 @@ public final class RootlessUser: @unchecked Sendable {
             return text.split(separator: "\n").first { $0.hasPrefix(name + ":") }
                 .flatMap { UInt32($0.split(separator: ":")[1]) }
         }
-        guard let subuid = start("/etc/subuid"), start("/etc/subgid") != nil else {
+        guard let subuid = start("/etc/subuid"), let subgid = start("/etc/subgid") else {
             _ = try? ProcessRunner.run("/usr/sbin/userdel", ["--remove", name])
             throw SetupError(description: "useradd gave \(name) no /etc/subuid or /etc/subgid range (SUB_UID_COUNT in /etc/login.defs)")
         }
         subordinateStart = subuid
+        subordinateGIDStart = subgid
     }
 
     /// Removes the account, its home (and everything dgrid kept there) and its

@@ -48,6 +48,8 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
     /// gc stopped before removing anything.
     case gcAborted(reason: String)
     case scan(command: String, reason: String)
+    /// The rootless layer helper (LayerNamespaceHelper) could not do `what`.
+    case layerHelper(what: String, reason: String)
 
     public var description: String {
         switch self {
@@ -103,6 +105,8 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
             return "gc removed nothing: \(reason)"
         case .scan(let command, let reason):
             return "scan command '\(ImageText.shown(command))': \(reason)"
+        case .layerHelper(let what, let reason):
+            return "\(what) in a user namespace of your subordinate ids: \(reason); check /etc/subuid, /etc/subgid and newuidmap/newgidmap (uidmap), or unset them to unpack as yourself"
         }
     }
 }

@@ -5,7 +5,7 @@ import SandboxSupport
 /// left on disk. Each description is one line naming the layer (by its
 /// expected diff_id), the entry and the reason, e.g.
 /// `layer sha256:0123456789ab: entry '../etc/passwd': path leaves the layer ('..' component)`.
-public enum UnpackError: Error, Equatable, CustomStringConvertible {
+public enum UnpackError: Error, Equatable, Codable, CustomStringConvertible {
     /// Not a layer media type dgrid can unpack.
     case unsupportedMediaType(String)
     /// The destination already exists, either before we started or because
@@ -55,7 +55,7 @@ public enum UnpackError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Why one entry was refused. Hardlink targets reuse the path reasons.
-public indirect enum EntryRefusal: Sendable, Equatable, CustomStringConvertible {
+public indirect enum EntryRefusal: Sendable, Equatable, Codable, CustomStringConvertible {
     case emptyName
     case absoluteName
     case leavesLayer
@@ -98,7 +98,7 @@ public indirect enum EntryRefusal: Sendable, Equatable, CustomStringConvertible 
 }
 
 /// Which bound of `UnpackLimits` was crossed, with its value.
-public enum UnpackLimit: Sendable, Equatable, CustomStringConvertible {
+public enum UnpackLimit: Sendable, Equatable, Codable, CustomStringConvertible {
     case layerBytes(UInt64)
     case apparentBytes(UInt64)
     case entries(Int)

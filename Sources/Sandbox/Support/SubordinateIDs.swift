@@ -2,12 +2,17 @@ import Glibc
 import SandboxSupport
 
 /// A user's subordinate id range from /etc/subuid or /etc/subgid ("name:start:count").
-struct SubordinateRange: Equatable, Sendable {
-    let start: UInt32
-    let count: UInt32
+package struct SubordinateRange: Equatable, Sendable {
+    package let start: UInt32
+    package let count: UInt32
+
+    package init(start: UInt32, count: UInt32) {
+        self.start = start
+        self.count = count
+    }
 
     /// The first range for `uid` (matched by number or by login name); nil when none.
-    static func lookup(file: String, uid: UInt32, name: String?) -> SubordinateRange? {
+    package static func lookup(file: String, uid: UInt32, name: String?) -> SubordinateRange? {
         guard let text = readSmallFile(file) else { return nil }
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: ":", omittingEmptySubsequences: false)
@@ -26,14 +31,14 @@ struct SubordinateRange: Equatable, Sendable {
 /// state directory and any token file) is not in the namespace at all
 /// (docs/THREATS.md, T8). Without them, as the invoking user through a
 /// one-id map.
-enum RootlessIDMapping: Sendable {
+package enum RootlessIDMapping: Sendable {
     case single
     case subordinate(uids: SubordinateRange, gids: SubordinateRange)
 
-    static let newuidmap = "/usr/bin/newuidmap"
-    static let newgidmap = "/usr/bin/newgidmap"
+    package static let newuidmap = "/usr/bin/newuidmap"
+    package static let newgidmap = "/usr/bin/newgidmap"
 
-    static func forCurrentUser(subuidFile: String = "/etc/subuid", subgidFile: String = "/etc/subgid") -> RootlessIDMapping {
+    package static func forCurrentUser(subuidFile: String = "/etc/subuid", subgidFile: String = "/etc/subgid") -> RootlessIDMapping {
         guard access(newuidmap, X_OK) == 0, access(newgidmap, X_OK) == 0 else { return .single }
         let uid = geteuid()
         let name = getpwuid(uid).flatMap { $0.pointee.pw_name.map { String(cString: $0) } }
@@ -43,7 +48,7 @@ enum RootlessIDMapping: Sendable {
     }
 
     /// Whether the task's uid/gid exist in this mapping.
-    func maps(_ user: UserID) -> Bool {
+    package func maps(_ user: UserID) -> Bool {
         switch self {
         case .single:
             return true
@@ -52,7 +57,7 @@ enum RootlessIDMapping: Sendable {
         }
     }
 
-    var description: String {
+    package var description: String {
         switch self {
         case .single: return "one-id mapping"
         case .subordinate(let u, let g): return "subordinate ids \(u.start)+\(u.count) / \(g.start)+\(g.count)"
@@ -61,7 +66,7 @@ enum RootlessIDMapping: Sendable {
 
     /// Supplementary groups other than the primary one: a one-id mapping
     /// cannot drop them (setgroups is denied to make the map writable).
-    static func supplementaryGroups() -> [UInt32] {
+    package static func supplementaryGroups() -> [UInt32] {
         let count = getgroups(0, nil)
         guard count > 0 else { return [] }
         var groups = [gid_t](repeating: 0, count: Int(count))
@@ -71,7 +76,7 @@ enum RootlessIDMapping: Sendable {
     }
 }
 
-func readSmallFile(_ path: String, limit: Int = 1 << 20) -> String? {
+package func readSmallFile(_ path: String, limit: Int = 1 << 20) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
