@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers (DESIGN.md §1): CShims (C, the kernel) ← Sandbox (OCI, Linux) ← Runner (tasks, Git) ← dgrid (CLI).
+// Layers (docs/ARCHITECTURE.md §1): CShims (C, the kernel) ← Sandbox (OCI, Linux) ← Runner (tasks, Git) ← dgrid (CLI).
 // Sandbox never imports Runner.
 // lld with packed relative relocations (DT_RELR, glibc 2.36): the loader reads
 // ~8 KB of relocations instead of ~1 MB on every start.
@@ -62,7 +62,7 @@ let package = Package(
                           cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xclang-linker", "-static",
                                                          "-Xlinker", "--strip-all"])]),
-        // Sandbox (DESIGN.md §1) is three targets, so a change to the unpacker
+        // Sandbox (docs/ARCHITECTURE.md §1) is three targets, so a change to the unpacker
         // neither rebuilds nor retests the spawn path (docs/ARCHITECTURE.md):
         // SandboxSupport (values and file discipline both use), SandboxImages
         // (store, unpacker) and SandboxIsolation (spawn path, cgroups, seccomp).

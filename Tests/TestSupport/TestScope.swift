@@ -1,5 +1,7 @@
 import Foundation
+#if canImport(Testing)
 import Testing
+#endif
 
 /// Which suites a test run executes. `make test` runs the bundle twice: the
 /// unit suites first, as an unprivileged user (`DGRID_TEST_SCOPE=unit`), then
@@ -26,6 +28,9 @@ public enum TestScope: String, Sendable, CaseIterable {
     public static func includes(_ scope: TestScope) -> Bool { selected == nil || selected == scope }
 }
 
+// A plain `swift build` (make release, make demo) builds this target without
+// the test libraries; the traits exist only where tests are built.
+#if canImport(Testing)
 extension Trait where Self == ConditionTrait {
     /// In-process logic that needs neither root nor the kernel's namespaces.
     public static var unit: Self {
@@ -37,3 +42,4 @@ extension Trait where Self == ConditionTrait {
         .enabled(if: TestScope.includes(.system), "system suite; this run selected DGRID_TEST_SCOPE=unit")
     }
 }
+#endif
