@@ -57,7 +57,7 @@ package struct ImageAllow: ParsableCommand {
         }
         let entry = result.entry
         if let scan = entry.vulnerabilities, scanCommand != nil {
-            ImageCLI.note("scan exited \(scan.exitStatus): \(scan.summary.isEmpty ? "(no output)" : scan.summary)")
+            ImageCLI.note("scan exited \(scan.exitStatus): \(scan.summary.isEmpty ? "(no output)" : UntrustedText.shown(scan.summary, limit: 400))")
         }
         if let previous = result.previous?.digest, previous != entry.digest {
             ImageCLI.note("\(entry.name) was pinned to \(previous); now re-pinned")

@@ -82,7 +82,7 @@ struct SandboxRun: ParsableCommand {
 
     /// One line on stderr and exit 125: the sandbox was never set up.
     static func fail(_ error: Error) -> Never {
-        FileDescriptorWriter.write(Array("dgrid: \(error)\n".utf8), to: STDERR_FILENO)
+        FileDescriptorWriter.write(Array("dgrid: \(UntrustedText.lineSafe("\(error)"))\n".utf8), to: STDERR_FILENO)
         Glibc.exit(125)
     }
 }

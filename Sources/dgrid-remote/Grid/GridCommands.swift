@@ -2,6 +2,7 @@ import ArgumentParser
 import DGridCLI
 import Foundation
 import Runner
+import Sandbox
 
 struct GridInitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -99,17 +100,19 @@ struct GridStatusCommand: ParsableCommand {
         do {
             let counts = try GridStatus(connection: connection).counts()
             if json {
-                print(ImageCLI.json(counts))
+                print(ImageCLI.json(counts))  // jsonSafe: the same values, inert on a terminal
             } else {
                 let byPriority = TaskPriority.allCases.compactMap { p in counts.queuedByPriority[p.rawValue].map { "\(p.rawValue) \($0)" } }
                 print("queued \(counts.queued)\(byPriority.isEmpty ? "" : " (" + byPriority.joined(separator: ", ") + ")")  in_progress \(counts.inProgress)  completed \(counts.completed)  failed \(counts.failed)  rejected \(counts.rejected)")
                 print("unfolded: \(counts.claims) claims, \(counts.results) results; late results \(counts.late)")
+                // Claim and node records are whatever a repository writer pushed (docs/THREATS.md, T13).
+                func shown(_ text: String) -> String { UntrustedText.shown(text, limit: 80) }
                 for task in counts.running {
-                    print("running \(task.taskID) on \(task.nodeID) (attempt \(task.attempt)), lease until \(task.leaseUntil)\(task.expired ? " EXPIRED" : "")")
+                    print("running \(shown(task.taskID)) on \(shown(task.nodeID)) (attempt \(task.attempt)), lease until \(shown(task.leaseUntil))\(task.expired ? " EXPIRED" : "")")
                 }
                 if counts.nodeRecords.isEmpty { print("nodes: none") }
                 for node in counts.nodeRecords {
-                    print("node \(node.nodeID) \(node.status), \(node.slots) slots, last heartbeat \(node.lastHeartbeat)")
+                    print("node \(shown(node.nodeID)) \(shown(node.status)), \(node.slots) slots, last heartbeat \(shown(node.lastHeartbeat))")
                 }
             }
         } catch {
@@ -140,15 +143,18 @@ struct GridResultCommand: ParsableCommand {
             ImageCLI.fail(error)
         }
         guard let found else {
-            ImageCLI.note("task \(taskID) has no result yet")
+            ImageCLI.note("task \(UntrustedText.shown(taskID)) has no result yet")
             throw ExitCode(3)
         }
         if json {
-            FileDescriptorWriter.write(found.bytes + (found.bytes.last == UInt8(ascii: "\n") ? [] : [10]), to: 1)
+            // The record as stored, as JSON: C1, bidi and zero-width characters escaped (the same value).
+            let text = UntrustedText.jsonSafe(String(decoding: found.bytes, as: UTF8.self))
+            FileDescriptorWriter.write(Array(text.utf8) + (text.hasSuffix("\n") ? [] : [10]), to: 1)
         } else {
             FileDescriptorWriter.write(Array(found.record.stdout.utf8), to: 1)
             FileDescriptorWriter.write(Array(found.record.stderr.utf8), to: 2)
-            ImageCLI.note("\(found.record.taskID): \(found.record.status), exit \(found.record.exitCode) on \(found.record.nodeID)\(found.folded ? "" : " (not folded yet)")")
+            let record = found.record
+            ImageCLI.note("\(UntrustedText.shown(record.taskID)): \(UntrustedText.shown(record.status, limit: 40)), exit \(record.exitCode) on \(UntrustedText.shown(record.nodeID, limit: 80))\(found.folded ? "" : " (not folded yet)")")
         }
         throw ExitCode(found.record.exitCode == 0 ? 0 : 1)
     }
