@@ -1,7 +1,10 @@
 import Foundation
 import Glibc
 import Testing
-@testable import Sandbox
+import TestSupport
+@testable import SandboxImages
+@testable import SandboxIsolation
+@testable import SandboxSupport
 
 /// The state directory as another user on the host would attack it: a symlink
 /// in its place, a directory of theirs, a parent they can write. Each is

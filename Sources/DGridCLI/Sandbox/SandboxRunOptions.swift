@@ -74,7 +74,7 @@ struct SandboxRunOptions: Equatable {
         if let image {
             // Docker's rule: the image's Entrypoint, then the given command or else its Cmd.
             args = image.config.argv(taskArguments: args)
-            spec = SandboxSpec(layers: image.layerDirectories, command: args,
+            spec = SandboxSpec(root: .layers(image.layers), command: args,
                                environment: image.config.environment + env)
             spec.workingDirectory = image.config.workingDirectory
             if let user = image.config.user { spec.user = user }

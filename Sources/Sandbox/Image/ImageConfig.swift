@@ -1,3 +1,4 @@
+import SandboxSupport
 /// An image config (OCI `application/vnd.oci.image.config.v1+json` or Docker
 /// `application/vnd.docker.container.image.v1+json`), reduced to what dgrid
 /// uses. Values are as the image author wrote them; `ImageRunConfig` is the

@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Why an image operation (store, import, index, allowlist, resolve, gc) failed.
 /// Each description is one line saying what, on which digest or path, and what

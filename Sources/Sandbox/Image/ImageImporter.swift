@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// What one import brought in.
 public struct ImportedImage: Sendable {

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// An image name as admins and tasks write it: `NAME[:TAG][@DIGEST]`, parsed
 /// once. NAME is a Docker-style repository (lowercase path components joined
 /// by `/`, each of `a-z0-9` with `.`, `_`, `-` separators inside, optionally

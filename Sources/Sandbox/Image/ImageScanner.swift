@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Runs an admin's vulnerability scanner on a stored image (`dgrid image
 /// allow --scan-command 'trivy image --input {layout}'`). The image is

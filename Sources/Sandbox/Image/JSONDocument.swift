@@ -1,4 +1,5 @@
 import FoundationEssentials
+import SandboxSupport
 
 /// JSON in and out for image documents, with decoding errors turned into one
 /// readable line ("manifest sha256:…: layers[2].digest: invalid digest …").

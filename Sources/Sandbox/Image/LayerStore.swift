@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SandboxSupport
 
 /// `$DGRID_HOME/layers/<diff_id hex>/`: each layer unpacked once, shared by
 /// every run (overlayfs lowerdirs). This file is the only caller of the layer

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// An OCI platform (`os`/`architecture`[/`variant`]).
 public struct Platform: Codable, Sendable, Hashable, CustomStringConvertible {
     public var architecture: String

@@ -1,5 +1,6 @@
 import CArchive
 import Glibc
+import SandboxSupport
 
 /// Reads an image archive (an OCI layout tar or a `docker save` tar, plain or
 /// gzip/zstd compressed) member by member with libarchive. Nothing is ever

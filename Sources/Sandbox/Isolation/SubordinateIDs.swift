@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// A user's subordinate id range from /etc/subuid or /etc/subgid ("name:start:count").
 struct SubordinateRange: Equatable, Sendable {

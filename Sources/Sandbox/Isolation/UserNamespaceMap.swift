@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Writes a sandbox's id maps while the child waits on its sync socket.
 enum UserNamespaceMap {

@@ -1,4 +1,5 @@
-import Sandbox
+import SandboxImages
+import SandboxSupport
 import FoundationEssentials
 import Glibc
 

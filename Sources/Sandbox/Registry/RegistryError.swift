@@ -1,4 +1,5 @@
-import Sandbox
+import SandboxImages
+import SandboxSupport
 
 /// Why talking to a registry failed. One line each, naming the registry host
 /// (never a URL with credentials, never a credential: the client redacts every

@@ -35,6 +35,9 @@ struct GridWorkerCommand: ParsableCommand {
     @Option(name: .long, help: "text or json.")
     var logFormat: String = "text"
 
+    @Flag(name: .long, help: "Rootless without a delegated cgroup: run tasks without memory, CPU and pids limits (logged per task).")
+    var noCgroupLimits = false
+
     @Option(name: .long, help: "Seconds running tasks get after SIGTERM before their claims are released (default 30).")
     var grace: Double = 30
 
@@ -45,6 +48,7 @@ struct GridWorkerCommand: ParsableCommand {
         settings.pollSeconds = seconds("PULL_INTERVAL") ?? settings.pollSeconds
         settings.heartbeatSeconds = seconds("HEARTBEAT_INTERVAL") ?? settings.heartbeatSeconds
         settings.leaseSeconds = lease ?? 3 * settings.heartbeatSeconds
+        settings.runWithoutCgroupLimits = noCgroupLimits
         if let text = environment["DOCKER_MEMORY"] {
             do { settings.defaultMemoryBytes = try ByteCount(parsing: text).bytes } catch { ImageCLI.fail(error) }
         }

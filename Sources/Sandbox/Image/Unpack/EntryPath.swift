@@ -1,3 +1,4 @@
+import SandboxSupport
 /// A failure while handling one entry. The entry loop adds the layer and the
 /// entry's name to turn it into an `UnpackError`.
 indirect enum EntryFailure: Error {

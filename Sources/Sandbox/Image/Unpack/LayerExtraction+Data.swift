@@ -1,6 +1,7 @@
 import CArchive
 import CShims
 import Glibc
+import SandboxSupport
 
 /// File contents and xattrs of one entry.
 extension LayerExtraction {

@@ -1,6 +1,7 @@
 import CArchive
 import CShims
 import Glibc
+import SandboxSupport
 
 /// OCI whiteouts (image-spec layer.md) in the form overlayfs reads, since
 /// every layer is its own directory and runs stack them as overlay lowers.

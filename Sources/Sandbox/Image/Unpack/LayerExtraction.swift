@@ -1,6 +1,7 @@
 import CArchive
 import CShims
 import Glibc
+import SandboxSupport
 
 /// Creates one layer's entries below a `ConfinedTree`, one tar entry at a
 /// time, never through archive_write_disk: every object is made with an *at

@@ -1,5 +1,6 @@
 import CArchive
 import Glibc
+import SandboxSupport
 
 /// Reads tar entries from a `StreamPipeline` with libarchive's tar reader
 /// (ustar, pax, GNU) and hands each to a handler. The reader pulls the

@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Why a layer was not unpacked. Whatever the case, nothing of the layer is
 /// left on disk. Each description is one line naming the layer (by its

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// What an unpack did beyond copying entries verbatim, so the caller can log
 /// it and an admin can see what the image lost. Paths are relative to the
 /// layer root, shown as `displayText` renders them ("." is the root).
