@@ -78,4 +78,17 @@ struct UntrustedTextTests {
         let decoded = try JSONDecoder().decode([String: String].self, from: Data(safe.utf8))
         #expect(decoded["k"] == value)
     }
+
+    /// Pretty-printed JSON keeps its line breaks (whitespace between tokens is
+    /// not text anyone chose); only what sits inside strings is escaped.
+    @Test func jsonSafeKeepsPrettyPrintingLayout() throws {
+        let object = ["env": ["PATH=/bin", "X=\u{9b}2J\u{202e}"]]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let pretty = String(decoding: try encoder.encode(object), as: UTF8.self)
+        let safe = UntrustedText.jsonSafe(pretty)
+        #expect(safe.split(separator: "\n").count == pretty.split(separator: "\n").count, "\(safe)")
+        #expect(safe.contains(#""X=\u009b2J\u202e""#), "\(safe)")
+        #expect(try JSONDecoder().decode([String: [String]].self, from: Data(safe.utf8)) == object)
+    }
 }

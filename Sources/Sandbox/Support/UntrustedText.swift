@@ -70,17 +70,26 @@ public enum UntrustedText {
 
     /// JSON text with every dangerous scalar inside its strings written as a
     /// `\uXXXX` escape: the same JSON value, nothing a terminal acts on. (JSON
-    /// encoders escape C0 only; outside strings valid JSON holds none of these.)
+    /// encoders escape C0 only.) Outside strings, valid JSON holds nothing
+    /// dangerous but its whitespace — the line breaks and tabs of pretty
+    /// printing — which is kept; anything else there is escaped all the same.
     public static func jsonSafe(_ json: String) -> String {
         guard json.unicodeScalars.contains(where: isDangerous) else { return json }
         var out = String.UnicodeScalarView()
+        var inString = false
+        var escapedNext = false
         for scalar in json.unicodeScalars {
-            guard isDangerous(scalar) else {
+            if inString {
+                if escapedNext { escapedNext = false } else if scalar == "\\" { escapedNext = true } else if scalar == "\"" { inString = false }
+            } else if scalar == "\"" {
+                inString = true
+            }
+            let jsonWhitespace = !inString && (scalar == "\n" || scalar == "\r" || scalar == "\t")
+            guard isDangerous(scalar), !jsonWhitespace else {
                 out.append(scalar)
                 continue
             }
-            let units = Array(String(scalar).utf16)
-            for unit in units {
+            for unit in String(scalar).utf16 {
                 let digits = String(unit, radix: 16)
                 out.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - digits.count) + digits).unicodeScalars)
             }
