@@ -7,7 +7,7 @@ import Sandbox
 /// and NIO). Users run it through `dgrid`, which execs it for `image pull` and
 /// for `image allow REGISTRY/NAME:TAG`, so its command tree is named `dgrid`.
 /// Kept apart from the grid's binary so a long-running worker does not carry
-/// the HTTP stack's code (see RemoteBinary).
+/// the HTTP stack's code (see SiblingBinary).
 @main
 struct DGridRegistry: ParsableCommand {
     static let configuration = CommandConfiguration(

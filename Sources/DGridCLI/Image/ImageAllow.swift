@@ -45,7 +45,7 @@ package struct ImageAllow: ParsableCommand {
         } catch ImageError.unknownImage(let name) where scanCommand == nil && RegistryLocation.namesRegistry(name) {
             // Not in the local index: resolve the tag on its registry (no pull).
             guard let resolveOnRegistry = Self.resolveOnRegistry else {
-                RemoteBinary.exec(Array(CommandLine.arguments.dropFirst()), in: RemoteBinary.registryFileName)
+                SiblingBinary.exec(Array(CommandLine.arguments.dropFirst()), in: SiblingBinary.registryFileName)
             }
             do {
                 result = try resolveOnRegistry(self, store)

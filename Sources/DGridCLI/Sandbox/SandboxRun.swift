@@ -7,7 +7,7 @@ struct SandboxRun: ParsableCommand {
         commandName: "run",
         abstract: "Run CMD in a sandbox and exit with its status.",
         discussion: """
-        Exit status: the command's own; 124 on timeout; 128+N when killed by signal N;
+        Exit status: the command's own; 124 on timeout; 128+N when killed by signal N; \
         125 when the sandbox could not be set up (the reason is printed on stderr).
         """
     )

@@ -6,7 +6,7 @@ import Sandbox
 
 struct GridInitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "init", abstract: "Give an empty repository the grid layout (tasks/queue, in_progress, completed, failed, rejected, nodes).")
+        commandName: "init", abstract: VerbAbstract.gridInit)
 
     @OptionGroup var grid: GridOptions
 
@@ -23,7 +23,7 @@ struct GridInitCommand: ParsableCommand {
 
 struct GridSubmitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "submit", abstract: "Validate task files and queue them (all or nothing).",
+        commandName: "submit", abstract: VerbAbstract.gridSubmit,
         discussion: "FILE.json or a directory of *.json files. Each needs task_id, script and timeout_seconds (D-GRID's format); image, priority, resources, env, depends_on are optional.")
 
     @OptionGroup var grid: GridOptions
@@ -73,7 +73,7 @@ struct GridSubmitCommand: ParsableCommand {
 
 struct GridFoldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "fold", abstract: "Fold claims and results into main (workers do this on their own).")
+        commandName: "fold", abstract: VerbAbstract.gridFold)
 
     @OptionGroup var grid: GridOptions
 
@@ -88,7 +88,7 @@ struct GridFoldCommand: ParsableCommand {
 }
 
 struct GridStatusCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Count the grid's tasks by state.")
+    static let configuration = CommandConfiguration(commandName: "status", abstract: VerbAbstract.gridStatus)
 
     @OptionGroup var grid: GridOptions
 
@@ -123,7 +123,7 @@ struct GridStatusCommand: ParsableCommand {
 
 struct GridResultCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "result", abstract: "Show a task's result: its stdout and stderr, or the whole record with --json.",
+        commandName: "result", abstract: VerbAbstract.gridResult,
         discussion: "Exit status: the task's, 3 when it has no result yet.")
 
     @OptionGroup var grid: GridOptions

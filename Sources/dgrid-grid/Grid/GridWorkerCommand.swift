@@ -8,7 +8,7 @@ import Synchronization
 
 struct GridWorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "worker", abstract: "Take tasks from the grid and run each in a sandbox.",
+        commandName: "worker", abstract: VerbAbstract.gridWorker,
         discussion: """
         Settings: flags, then D-GRID's environment names (NODE_ID, DGRID_REPO_URL, PULL_INTERVAL, \
         HEARTBEAT_INTERVAL, MAX_PARALLEL_TASKS, LOG_LEVEL, DOCKER_CPUS, DOCKER_MEMORY), then defaults. \
