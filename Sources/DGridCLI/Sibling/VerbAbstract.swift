@@ -4,7 +4,7 @@
 /// so `dgrid --help` and `dgrid VERB --help` cannot tell two stories.
 package enum VerbAbstract {
     package static let gridInit =
-        "Give an empty repository the grid layout (tasks/queue, in_progress, completed, failed, rejected, nodes) on main."
+        "Give an empty repository the grid layout on main (tasks/queue, in_progress, completed, failed, rejected, nodes)."
     package static let gridSubmit = "Validate task files and queue them (all or nothing)."
     package static let gridWorker = "Take tasks from the grid and run each in a sandbox."
     package static let gridStatus = "Count the grid's tasks by state."

@@ -12,11 +12,27 @@ struct GridInitCommand: ParsableCommand {
 
     func run() throws {
         let connection = grid.connect()
+        let outcome: GridInit.Outcome
         do {
-            let created = try GridInit(connection: connection).run()
-            print(created ? "initialised \(connection.settings.repository)" : "\(connection.settings.repository) is already a grid")
+            outcome = try GridInit(connection: connection).run()
         } catch {
             ImageCLI.fail(error)
+        }
+        let repository = connection.settings.repository
+        print(outcome.created ? "initialised \(repository)" : "\(repository) is already a grid")
+        switch outcome.head {
+        case .onGridBranch:
+            break
+        case .moved(let from):
+            print("HEAD now names main (it named \(from), which has no commits), so `git clone` checks out the grid")
+        case .leftOnOtherBranch(let branch):
+            ImageCLI.note("HEAD names \(UntrustedText.shown(branch)), not main: `git clone` checks that out; the grid is on main (`git clone --branch main`)")
+        case .serverNotOnGridBranch:
+            ImageCLI.note("""
+                the server's HEAD does not name main, so `git clone` checks out no grid; on the server run \
+                `git -C PATH/TO/REPO.git symbolic-ref HEAD refs/heads/main` (or create repositories with \
+                `git init --bare --initial-branch=main`), or clone with `--branch main`
+                """)
         }
     }
 }
@@ -151,8 +167,9 @@ struct GridResultCommand: ParsableCommand {
             let text = UntrustedText.jsonSafe(String(decoding: found.bytes, as: UTF8.self))
             FileDescriptorWriter.write(Array(text.utf8) + (text.hasSuffix("\n") ? [] : [10]), to: 1)
         } else {
-            FileDescriptorWriter.write(Array(found.record.stdout.utf8), to: 1)
-            FileDescriptorWriter.write(Array(found.record.stderr.utf8), to: 2)
+            let stdout = Array(found.record.stdout.utf8), stderr = Array(found.record.stderr.utf8)
+            FileDescriptorWriter.write(stdout, to: 1)
+            FileDescriptorWriter.write(stderr + NoteLineStart.separator(afterStdout: stdout, stderr: stderr), to: 2)
             let record = found.record
             ImageCLI.note("\(UntrustedText.shown(record.taskID)): \(UntrustedText.shown(record.status, limit: 40)), exit \(record.exitCode) on \(UntrustedText.shown(record.nodeID, limit: 80))\(found.folded ? "" : " (not folded yet)")")
         }
