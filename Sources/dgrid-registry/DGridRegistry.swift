@@ -19,11 +19,6 @@ struct DGridRegistry: ParsableCommand {
 
     static func main() {
         StandardStreams.ensureOpen()
-        ImageAllow.resolveOnRegistry = { allow, store in
-            try ImageAdmin(store: store).allowFromRegistry(
-                allow.reference, approvedBy: allow.approvedBy ?? ImageCLI.invokingUser(), note: allow.note,
-                options: allow.registry.clientOptions(store: store))
-        }
         DGrid.run(Self.self)
     }
 }
@@ -32,6 +27,23 @@ struct RegistryImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
         abstract: "Pull images from registries; allow images by a registry tag.",
-        subcommands: [ImagePull.self, ImageAllow.self]
+        subcommands: [ImagePull.self, RegistryImageAllow.self]
     )
+}
+
+/// `image allow` with a registry tag resolved here (no pull): `dgrid`'s own
+/// `image allow` hands such a reference over. The resolver is passed in, not
+/// set in a global by `main`.
+struct RegistryImageAllow: ParsableCommand {
+    static let configuration = ImageAllow.configuration
+
+    @OptionGroup var allow: ImageAllow
+
+    func run() throws {
+        try allow.allow { allow, store in
+            try ImageAdmin(store: store).allowFromRegistry(
+                allow.reference, approvedBy: allow.approvedBy ?? ImageCLI.invokingUser(), note: allow.note,
+                options: allow.registry.clientOptions(store: store))
+        }
+    }
 }

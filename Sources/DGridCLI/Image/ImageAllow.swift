@@ -29,14 +29,18 @@ package struct ImageAllow: ParsableCommand {
 
     @OptionGroup package var registry: RegistryCLIOptions
 
-    /// Resolves a reference on its registry; set by `dgrid-registry`. In `dgrid`
-    /// it is nil and such a reference is handed to `dgrid-registry` instead.
-    /// Set once in main, before anything runs.
-    nonisolated(unsafe) package static var resolveOnRegistry: ((ImageAllow, ImageStore) throws -> ImageAdmin.AllowResult)?
+    /// Resolves a reference on its registry without pulling: `dgrid-registry`
+    /// has one (RegistryImageAllow); `dgrid` has none and hands such a
+    /// reference to `dgrid-registry` instead.
+    package typealias RegistryResolver = (ImageAllow, ImageStore) throws -> ImageAdmin.AllowResult
 
     package init() {}
 
     package func run() throws {
+        try allow(resolvingOnRegistry: nil)
+    }
+
+    package func allow(resolvingOnRegistry: RegistryResolver?) throws {
         let result: ImageAdmin.AllowResult
         let store = ImageCLI.store()
         do {
@@ -44,7 +48,7 @@ package struct ImageAllow: ParsableCommand {
                 reference, approvedBy: approvedBy ?? ImageCLI.invokingUser(), note: note, scanCommand: scanCommand)
         } catch ImageError.unknownImage(let name) where scanCommand == nil && RegistryLocation.namesRegistry(name) {
             // Not in the local index: resolve the tag on its registry (no pull).
-            guard let resolveOnRegistry = Self.resolveOnRegistry else {
+            guard let resolveOnRegistry = resolvingOnRegistry else {
                 SiblingBinary.exec(Array(CommandLine.arguments.dropFirst()), in: SiblingBinary.registryFileName)
             }
             do {
