@@ -23,7 +23,8 @@ package enum ImageCLI {
     /// "NAME DIGEST" per name on stdout; what happened to each layer on stderr.
     package static func report(_ image: ImportedImage, verb: String) {
         for name in image.names {
-            print("\(name) \(image.manifest.digest)")
+            // Names come from the archive (OCI ref.name, RepoTags): the image author's text.
+            print("\(UntrustedText.shown(name)) \(image.manifest.digest)")
         }
         let unpacked = image.layers.filter { $0.report != nil }.count
         note("\(verb) \(image.names.joined(separator: ", ")): \(image.layers.count) layers (\(unpacked) unpacked now)")
