@@ -4,7 +4,7 @@ import TestSupport
 
 /// Workers dying and remotes going away (docs/THREATS.md: Liveness): no task lost,
 /// none completed twice.
-@Suite(.serialized) struct GridFaultCLITests {
+@Suite(.system, .serialized) struct GridFaultCLITests {
     static let port = 19471
 
     /// Starts `dgrid ARGS` without waiting for it; output goes to `log`.

@@ -8,7 +8,7 @@ import TestSupport
 /// and exe while pid 1 may still be a copy of the worker (it was, until its
 /// task's execve, and it read a marker out of dgrid's environment in 17 of 40
 /// runs as `--user 0:0` before dgrid-init). Every mapping a task can get.
-@Suite(.serialized, .enabled(if: getuid() == 0, "switches to unprivileged users"))
+@Suite(.system, .serialized, .enabled(if: getuid() == 0, "switches to unprivileged users"))
 struct Pid1ExposureCLITests {
     enum Mapping: String, CaseIterable, CustomTestStringConvertible {
         case rootWorkerRootTask, rootWorkerUserTask, oneIDRootTask, oneIDUserTask, subordinateRootTask

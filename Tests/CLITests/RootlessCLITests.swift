@@ -5,7 +5,7 @@ import TestSupport
 /// dgrid run by an unprivileged host user: a user namespace maps the task's
 /// uid to that user; without a delegated cgroup it refuses unless told to run
 /// without limits, and then says which limits were not enforced.
-@Suite(.serialized, .enabled(if: getuid() == 0, "needs root to switch to an unprivileged user"))
+@Suite(.system, .serialized, .enabled(if: getuid() == 0, "needs root to switch to an unprivileged user"))
 struct RootlessCLITests {
     /// `nobody` exists on every Debian system and owns nothing.
     let nobody: (uid: UInt32, gid: UInt32) = (65534, 65534)

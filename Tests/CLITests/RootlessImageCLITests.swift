@@ -8,7 +8,7 @@ import TestSupport
 /// and pull into the user's own home, layers unpacked with what a user may
 /// create (0/0 whiteout devices, `user.overlay.opaque`), runs from an overlay
 /// mounted in the sandbox's user namespace, and a worker draining a grid.
-@Suite(.serialized, .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/newuidmap"),
+@Suite(.system, .serialized, .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/newuidmap"),
                              "needs root to create the user, and newuidmap (uidmap)"))
 struct RootlessImageCLITests {
     /// Where dgrid keeps state for a user who set nothing (StateDirectory.forThisUser).

@@ -8,7 +8,7 @@ import TestSupport
 /// The content store: every write hashed while streamed and refused on
 /// mismatch (docs/ARCHITECTURE.md §5); a network peer lies about digests, sizes, and ends
 /// streams early (docs/THREATS.md, attacker 4).
-@Suite struct ImageContentStoreTests {
+@Suite(.system) struct ImageContentStoreTests {
     let content = Array("hello, content store\n".utf8)
 
     private func ingest(_ store: ContentStore, _ bytes: [UInt8], expected: Digest, size: Int64) throws(ImageError) {

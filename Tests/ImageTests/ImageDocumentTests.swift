@@ -5,7 +5,7 @@ import TestSupport
 
 /// Manifests, indexes, configs and references are attacker input (docs/THREATS.md:
 /// image author, network peer): each parsed once, refused with one reason.
-@Suite struct ImageDocumentTests {
+@Suite(.unit) struct ImageDocumentTests {
     static let d1 = "sha256:" + String(repeating: "1", count: 64)
     static let d2 = "sha256:" + String(repeating: "2", count: 64)
     static let d3 = "sha256:" + String(repeating: "3", count: 64)

@@ -8,7 +8,7 @@ import TestSupport
 /// Import (every blob verified, every layer unpacked at once, docs/ARCHITECTURE.md §5), the
 /// allowlist gate in front of runs, and gc. Unpacking needs root (whiteouts,
 /// ownership), as the kernel tests do.
-@Suite struct ImageImportTests {
+@Suite(.system) struct ImageImportTests {
     private func importImages(_ path: String, name: String? = nil, into store: ImageStore) throws -> [ImportedImage] {
         try ImageImporter(store: store).importImages(from: path, name: name)
     }

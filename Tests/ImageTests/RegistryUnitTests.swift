@@ -7,7 +7,7 @@ import TestSupport
 
 /// The registry client's parsing at the edge (docs/THREATS.md, attacker 4, Secrets): challenges,
 /// URLs from redirects and realms, the credentials file, names → registries.
-@Suite struct RegistryUnitTests {
+@Suite(.unit) struct RegistryUnitTests {
     @Test func bearerChallenge() {
         let c = AuthChallenge.parse(#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#)
         #expect(c?.scheme == "bearer")

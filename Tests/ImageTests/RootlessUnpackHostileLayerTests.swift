@@ -15,7 +15,7 @@ import TestSupport
 /// Rows with limits of their own (bombs, a million entries, long names) are
 /// left to the root table: the CLI imports with the default limits, and the
 /// streaming counters those rows prove do not depend on who runs them.
-@Suite(.serialized, .enabled(if: getuid() == 0, "needs root to create the unprivileged user"))
+@Suite(.system, .serialized, .enabled(if: getuid() == 0, "needs root to create the unprivileged user"))
 struct RootlessUnpackHostileLayerTests {
     static let dgrid = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent(".build/debug/dgrid").path

@@ -42,7 +42,7 @@ struct LayerAttack: Sendable, CustomTestStringConvertible {
 /// linked, whatever the names, types and order; a bad entry refuses the whole
 /// layer and leaves nothing behind. Every row also checks the decoy beside the
 /// destination (inodes, modes, times, contents) and the absence of temp dirs.
-@Suite struct UnpackHostileLayerTests {
+@Suite(.system) struct UnpackHostileLayerTests {
     static let attacks: [LayerAttack] = [
         // Names
         LayerAttack("dotdot name", entries: { _ in [.file("../escape", "x")] },

@@ -7,7 +7,7 @@ import TestSupport
 
 /// Well-formed layers unpack exactly: contents, types, modes, owners, times,
 /// hardlinks, and OCI whiteouts in their overlayfs form.
-@Suite struct UnpackLayerTests {
+@Suite(.system) struct UnpackLayerTests {
     static let mtime = 1_600_000_000
 
     static let normalLayer: [TarEntry] = [

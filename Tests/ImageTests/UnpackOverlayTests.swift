@@ -7,7 +7,7 @@ import TestSupport
 /// End to end: unpacked layers stacked by the kernel's overlayfs show what the
 /// image spec says the merged filesystem holds. Needs root (mount, mknod,
 /// trusted.* xattrs); the mount lives in a private mount namespace.
-@Suite struct UnpackOverlayTests {
+@Suite(.system) struct UnpackOverlayTests {
     @Test func whiteoutsOpaqueDirsAndReplacedDirsMergeAsTheSpecSays() throws {
         let scratch = try UnpackScratch()
         defer { scratch.remove() }

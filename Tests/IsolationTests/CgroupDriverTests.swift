@@ -5,7 +5,7 @@ import TestSupport
 @testable import SandboxSupport
 
 /// The exact files and values each driver writes, on a fake tree (no kernel involved).
-@Suite struct CgroupDriverTests {
+@Suite(.unit) struct CgroupDriverTests {
     static let limits = ResourceLimits(memoryBytes: 64 << 20, cpus: try? CPUQuota(cpus: 0.5), pids: 16)
     /// Never a real process here: the fake tree swallows every signal.
     static let fakePid: pid_t = 999_991

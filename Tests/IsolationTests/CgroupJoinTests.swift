@@ -11,7 +11,7 @@ import TestSupport
 /// write side waits for an RCU grace period — ~10 ms of every start on this
 /// host (docs/ARCHITECTURE.md §3). Real kernel, real groups; the driver is the
 /// real v1 driver, wrapped only to record what the runner asked of it.
-@Suite(.serialized, .enabled(if: CgroupHost.v1OwnGroups != nil, "needs root and a cgroup v1 hierarchy (the probe's choice on hybrid hosts)"))
+@Suite(.system, .serialized, .enabled(if: CgroupHost.v1OwnGroups != nil, "needs root and a cgroup v1 hierarchy (the probe's choice on hybrid hosts)"))
 struct CgroupJoinTests {
     @Test func pid1JoinsItsV1GroupsItselfAndTheTaskRunsThere() throws {
         let own = CgroupHost.privateGroups(under: try #require(CgroupHost.v1OwnGroups), tag: "join")

@@ -115,7 +115,7 @@ final class GatedChild {
 
 /// Real kernel, this host's v1 hierarchies. Serialized: each test owns private
 /// groups, but the OOM and fork tests are heavy enough without company.
-@Suite(.serialized, .enabled(if: CgroupHost.v1OwnGroups != nil, "needs root and a cgroup v1 hierarchy (the probe's choice on hybrid hosts)"))
+@Suite(.system, .serialized, .enabled(if: CgroupHost.v1OwnGroups != nil, "needs root and a cgroup v1 hierarchy (the probe's choice on hybrid hosts)"))
 struct CgroupV1KernelTests {
     @Test func probeFindsOurOwnGroups() throws {
         let groups = try #require(CgroupHost.v1OwnGroups)
@@ -234,7 +234,7 @@ struct CgroupV1KernelTests {
 }
 
 /// Real kernel, cgroup v2.
-@Suite(.serialized) struct CgroupV2KernelTests {
+@Suite(.system, .serialized) struct CgroupV2KernelTests {
     // Runs only where the probe picks v2 (a writable cgroup2 group offering memory,
     // cpu and pids). On a hybrid host like this one the probe picks v1, and the
     // reason shows up in the test report as the skip comment.

@@ -5,7 +5,7 @@ import TestSupport
 @testable import SandboxSupport
 
 /// Parsing /proc/self/mountinfo and /proc/self/cgroup, and choosing v1 or v2.
-@Suite struct CgroupProbeTests {
+@Suite(.unit) struct CgroupProbeTests {
     // MARK: samples
 
     static let pureV2Mountinfo = """

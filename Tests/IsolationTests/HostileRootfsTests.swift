@@ -7,7 +7,7 @@ import TestSupport
 
 /// The rootfs is attacker-controlled: symlinked mount points must never make
 /// dgrid mount or write outside it (CVE-2019-19921, CVE-2023-27561).
-@Suite(.serialized) struct HostileRootfsTests {
+@Suite(.system, .serialized) struct HostileRootfsTests {
     @Test(arguments: [("proc", "/"), ("dev", "/"), ("tmp", "DECOY"), ("sys", "/"), ("proc", "../../../../proc"), ("dev", "DECOY")])
     func symlinkedMountPointsAreRefused(entry: String, target: String) throws {
         let copy = try Fixture.rootfsCopy()

@@ -6,7 +6,7 @@ import TestSupport
 @testable import SandboxSupport
 
 /// Each property proven from inside the sandbox, by what the task itself sees.
-@Suite(.serialized) struct IsolationTests {
+@Suite(.system, .serialized) struct IsolationTests {
     private func run(_ script: String, _ adjust: (inout SandboxSpec) -> Void = { _ in }) throws -> Outcome {
         var spec = try Fixture.shell(script)
         adjust(&spec)

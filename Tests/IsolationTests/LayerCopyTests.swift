@@ -9,7 +9,7 @@ import TestSupport
 /// tree overlayfs shows for the same layers. The reference is the kernel's
 /// own overlay of those layers, mounted in a private mount namespace
 /// (`unshare -m`), so no rule is checked against a restatement of itself.
-@Suite(.serialized) struct LayerCopyTests {
+@Suite(.system, .serialized) struct LayerCopyTests {
     /// Three layers in overlayfs format (the unpacker's output): whiteouts as
     /// 0:0 character devices, an opaque directory by xattr, type changes in
     /// both directions, a symlink to the host's /etc that a later layer

@@ -6,7 +6,7 @@ import TestSupport
 @testable import SandboxSupport
 
 /// Limits hold on the whole process tree and are reported.
-@Suite(.serialized) struct LimitsTests {
+@Suite(.system, .serialized) struct LimitsTests {
     private func run(_ script: String, _ adjust: (inout SandboxSpec) -> Void = { _ in }) throws -> Outcome {
         var spec = try Fixture.shell(script)
         adjust(&spec)

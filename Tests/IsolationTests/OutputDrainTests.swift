@@ -7,7 +7,7 @@ import TestSupport
 
 /// The supervisor's per-wake-up read: never more than its budget, whatever
 /// the pipe holds, and every byte counted whether kept or dropped.
-@Suite struct OutputDrainTests {
+@Suite(.unit) struct OutputDrainTests {
     /// A non-blocking pipe like OutputPipe's, filled with `bytes` bytes.
     private func filledPipe(_ bytes: Int) throws -> (read: Int32, write: Int32) {
         var fds: [Int32] = [-1, -1]

@@ -7,7 +7,7 @@ import TestSupport
 /// A task that keeps stdout and stderr full must still end at its timeout
 /// (issue 9): the supervisor checks its deadline on every pass and reads a
 /// bounded amount per wake-up, so no pipe traffic can keep it from the kill.
-@Suite(.serialized) struct OutputFloodTests {
+@Suite(.system, .serialized) struct OutputFloodTests {
     /// How the probe's writers fill the pipes (Tests/probes/flood.c).
     enum Flood: String, CaseIterable {
         case write, vmsplice, splicefile, splicepipe, mixed

@@ -8,7 +8,7 @@ import TestSupport
 /// Image runs: the root is an overlay of shared, read-only layers, mounted in
 /// the sandbox's own mount namespace; nothing is copied per run and nothing of
 /// the run survives it.
-@Suite(.serialized) struct OverlayRootfsTests {
+@Suite(.system, .serialized) struct OverlayRootfsTests {
     /// Two layers in one store: the busybox rootfs, and one adding /hello and hiding nothing.
     private func makeLayers() throws -> (store: String, layers: [String], runner: SandboxRunner, state: String) {
         let store = try TempDir.make(prefix: "dgrid-layers").path

@@ -8,7 +8,7 @@ import TestSupport
 /// What a run leaves on the host is removed whatever the task made of it: a
 /// directory chain deeper than the descriptor limit in a writable rootfs's
 /// upper, and the run directories of a dgrid that crashed before cleaning up.
-@Suite(.serialized) struct RunDirectoryCleanupTests {
+@Suite(.system, .serialized) struct RunDirectoryCleanupTests {
     /// Deeper than this process may open descriptors: a removal holding one per
     /// level cannot finish it (clamped so a huge limit does not make a slow test).
     static var deeperThanTheFDLimit: Int {

@@ -11,7 +11,7 @@ import TestSupport
 /// into every sandbox: a file dgrid did not write must never be the filter a
 /// task runs under. Each tampered file is passed over and the real filter
 /// recompiled, proven by calls it refuses inside a sandbox.
-@Suite(.serialized) struct SeccompDiskCacheTests {
+@Suite(.system, .serialized) struct SeccompDiskCacheTests {
     /// One `ret SECCOMP_RET_ALLOW`: the filter an attacker would like cached.
     static let allowEverything = [sock_filter(code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000)]
 

@@ -5,7 +5,7 @@ import TestSupport
 @testable import SandboxSupport
 
 /// The default profile as a task meets it: each refused call seen from inside.
-@Suite(.serialized) struct SeccompInSandboxTests {
+@Suite(.system, .serialized) struct SeccompInSandboxTests {
     private static func probe() throws -> [String: Int32] {
         var spec = try Fixture.shell("/probes/syscalls")
         spec.command = ["/probes/syscalls"]

@@ -8,7 +8,7 @@ import TestSupport
 /// small C probe (compiled here with `cc`) installs the BPF exactly as the shim
 /// does, with no_new_privs and one seccomp() call, then tries calls and prints
 /// `name=ok` or `name=errno N` for each; given a command, it execs it confined.
-@Suite struct SeccompKernelTests {
+@Suite(.system) struct SeccompKernelTests {
     static let probeSource = #"""
         #define _GNU_SOURCE
         #include <errno.h>

@@ -6,7 +6,7 @@ import TestSupport
 @testable import SandboxSupport
 
 /// Parsing and compiling profiles; SeccompKernelTests proves the BPF on a real kernel.
-@Suite struct SeccompProfileTests {
+@Suite(.unit) struct SeccompProfileTests {
     static let defaultProfilePath = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("profiles/default.json").path

@@ -10,7 +10,7 @@ import TestSupport
 /// Every sandbox has its own user namespace whose ids are a host range leased
 /// for that run alone; the image's files keep their owners through idmapped
 /// mounts.
-@Suite(.serialized, .enabled(if: geteuid() == 0, "the root worker's mapping"))
+@Suite(.system, .serialized, .enabled(if: geteuid() == 0, "the root worker's mapping"))
 struct UserNamespaceTests {
     private func uidMap(_ o: Outcome) -> [UInt64] {
         o.stdout.text.split(separator: "\n").first.map { $0.split(separator: " ").compactMap { UInt64($0) } } ?? []

@@ -3,7 +3,7 @@ import TestSupport
 @testable import SandboxIsolation
 @testable import SandboxSupport
 
-@Suite struct ValueParsingTests {
+@Suite(.unit) struct ValueParsingTests {
     @Test(arguments: [("512", 512), ("64k", 65536), ("256m", 268_435_456), ("1g", 1_073_741_824),
                       ("1.5g", 1_610_612_736), ("256MiB", 268_435_456), ("10KB", 10240), ("7b", 7)])
     func byteCountsParse(text: String, bytes: UInt64) throws {

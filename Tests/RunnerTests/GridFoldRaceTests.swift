@@ -3,12 +3,13 @@ import Sandbox
 import Synchronization
 import Testing
 @testable import Runner
+import TestSupport
 
 /// Two folders racing over `git daemon` (docs/ARCHITECTURE.md §6): main moves only by
 /// compare-and-swap from the tip a folder read, so exactly one fold applies;
 /// the other finds the work done and changes nothing — no second completed
 /// file, no late result, no extra commit.
-@Suite struct GridFoldRaceTests {
+@Suite(.system) struct GridFoldRaceTests {
     @Test func twoFoldersRacingOneWinsTheOtherIsANoOp() throws {
         try LedgerTransport.gitDaemon.withRemote(port: 19465) { url, bare, directory in
             func connection(_ node: String) throws -> GridConnection {

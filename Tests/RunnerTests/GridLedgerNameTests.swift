@@ -2,12 +2,13 @@ import Foundation
 import Sandbox
 import Testing
 @testable import Runner
+import TestSupport
 
 /// D-GRID names folded records `<node>-<task>.json` (issue 9, MEDIUM): with
 /// tasks `7` and `job-7` and nodes `w1` and `w1-job`, `w1-job-7.json` reads as
 /// task `job-7` on `w1` and as task `7` on `w1-job`. These are the orders of
 /// events that broke the ledger, run against a real bare repository.
-@Suite(.serialized) struct GridLedgerNameTests {
+@Suite(.system, .serialized) struct GridLedgerNameTests {
     static func taskFile(_ id: String, _ script: String = "true") -> (name: String, bytes: [UInt8]) {
         (id + ".json", Array("{\"task_id\":\"\(id)\",\"script\":\"\(script)\",\"timeout_seconds\":5}".utf8))
     }

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 @testable import Runner
+import TestSupport
 
 /// Credentials reach the remote only through libgit2's credential callback and
 /// never appear in URLs or errors (docs/THREATS.md "Secrets").
-@Suite(.serialized) struct LedgerCredentialTests {
+@Suite(.system, .serialized) struct LedgerCredentialTests {
     static let token = "ghp_Zq8xK2mN4vB7cR1tY6uW3pL9sD5fH0jA2eGx"
 
     @Test func tokenNeverAppearsInErrorText() throws {

@@ -7,7 +7,7 @@ import TestSupport
 /// (scripts/git-sshd.sh): key authentication through libgit2's credential callback,
 /// the claim race decided by the server's receive-pack, and host keys verified
 /// against a known_hosts file before any credential is offered.
-@Suite(.serialized) struct LedgerSSHTests {
+@Suite(.system, .serialized) struct LedgerSSHTests {
     @Test func roundTrip() throws {
         try SSHRemote.with(port: 19460) { ssh in
             let writer = try ssh.ledger("writer")
