@@ -5,7 +5,7 @@ import TestSupport
 /// `git init --bare` names `master` (Git's default), the grid lives on main:
 /// `dgrid init` points HEAD at main where it can, so `git clone` checks out
 /// the grid, and says how where it cannot (a server's HEAD).
-@Suite(.serialized) struct GridInitHeadCLITests {
+@Suite(.system, .serialized) struct GridInitHeadCLITests {
     static func masterBare(_ base: String) throws -> String {
         let path = base + "/grid.git"
         let made = try GridFixture.git(["init", "--bare", "-q", "--initial-branch=master", path])

@@ -7,7 +7,7 @@ import TestSupport
 /// (the grid) included, `dgrid help VERB` shows the verb's own options, and no
 /// help text carries a line break inside a paragraph, which ArgumentParser
 /// would keep while re-wrapping the rest into ragged lines.
-struct HelpCLITests {
+@Suite(.system) struct HelpCLITests {
     /// The three binaries, each of whose trees is printed by its own `--help`.
     static var binaries: [String] {
         let directory = (CLI.binary as NSString).deletingLastPathComponent

@@ -6,7 +6,7 @@ import TestSupport
 /// (docs/THREATS.md, T13): a server that answers every request with an `ERR`
 /// packet full of terminal escapes, bidi overrides and a forged log line must
 /// get them printed inert, on one line.
-struct HostileGitServerCLITests {
+@Suite(.system) struct HostileGitServerCLITests {
     static let hostile = "\u{1b}[2J\u{9b}31mowned\u{202e}txt.exe\u{200b}\n2026-12-04T00:00:00Z info worker stopped"
 
     /// A git:// server on a loopback port the kernel picked; stopped on deinit.

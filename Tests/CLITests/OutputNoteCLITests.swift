@@ -5,7 +5,7 @@ import TestSupport
 /// dgrid's notes after a task's output ("stdout truncated", a result's
 /// status line) start on a line of their own, even when the task's last line
 /// has no newline.
-struct OutputNoteCLITests {
+@Suite(.system) struct OutputNoteCLITests {
     /// `dgrid ARGS 2>&1`: stdout and stderr one file, as on a terminal.
     static func merged(_ arguments: [String], home: String? = nil) throws -> ProcessResult {
         try ProcessRunner.run("/bin/sh", ["-c", "\"$0\" \"$@\" 2>&1", CLI.binary] + arguments,

@@ -6,7 +6,7 @@ import TestSupport
 /// config's values in `image inspect`, and a node record a repository writer
 /// pushed in `status`. Before one helper guarded every printing site, these
 /// went out raw: C1 CSI, bidi overrides and zero-width characters included.
-@Suite(.serialized) struct UntrustedTextCLITests {
+@Suite(.system, .serialized) struct UntrustedTextCLITests {
     static let hostile = "\u{9b}2J\u{1b}]8;;https://evil.example\u{1b}\\x\u{202e}gnp.exe\u{200b}\u{2066}"
 
     static func expectInert(_ text: String, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) {

@@ -1,11 +1,12 @@
 import Dispatch
 import Foundation
 import Testing
+import TestSupport
 @testable import Runner
 
 /// How `GridWorker.run` waits (docs/ARCHITECTURE.md §7): for its slots, or for a
 /// stop's grace period — and then it returns; nothing here ends the process.
-struct WorkerStopRequestTests {
+@Suite(.unit) struct WorkerStopRequestTests {
     @Test func slotsFinishingWithoutAStopEndTheWait() {
         let group = DispatchGroup()
         group.enter()

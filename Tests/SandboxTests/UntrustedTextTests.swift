@@ -1,11 +1,12 @@
 import Foundation
 import Testing
-@testable import Sandbox
+import TestSupport
+import Sandbox
 
 /// The one "show untrusted text safely" helper (docs/THREATS.md, T13): a
 /// table of hostile strings, each shown without anything a terminal or a log
 /// reader acts on, on one line, capped.
-struct UntrustedTextTests {
+@Suite(.unit) struct UntrustedTextTests {
     struct Row: CustomStringConvertible, Sendable {
         let name: String
         let input: String
