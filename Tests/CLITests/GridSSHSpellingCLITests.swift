@@ -6,7 +6,7 @@ import TestSupport
 /// to the ledger — one parser decides (docs/ARCHITECTURE.md §6, "Remotes"): it
 /// gets the SSH key, never GIT_TOKEN, even from a server that offers password
 /// authentication (docs/THREATS.md, "Secrets"). Real OpenSSH on loopback.
-@Suite(.serialized) struct GridSSHSpellingCLITests {
+@Suite(.system, .serialized) struct GridSSHSpellingCLITests {
     static let token = "dgrid-scp-token-Vq3Lm8Zr2Kx7"
 
     @Test func scpLikeGridsGetTheSSHKeyAndNeverTheToken() throws {

@@ -41,7 +41,8 @@ import TestSupport
         }
 
         deinit {
-            process.terminate()
+            // SIGKILL: the child inherits the test runner's blocked signal mask, so SIGTERM would wait forever.
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }

@@ -7,7 +7,7 @@ import TestSupport
 /// (scripts/git-sshd.sh), with the host key checked for the host and port the
 /// remote names, and a token is never offered to it — not even when the server
 /// asks for a password (docs/THREATS.md, "Secrets").
-@Suite(.serialized) struct LedgerSSHSpellingTests {
+@Suite(.system, .serialized) struct LedgerSSHSpellingTests {
     @Test func everySpellingReachesTheServer() throws {
         try SSHRemote.with(port: try FreePort.loopback(), options: ["GIT_SSHD_IPV6": "1"]) { ssh in
             let p = ssh.port, path = ssh.bare

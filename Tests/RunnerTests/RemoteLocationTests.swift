@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Runner
 
 /// One parser decides every grid URL's transport (docs/ARCHITECTURE.md §6,
@@ -7,7 +8,7 @@ import Testing
 /// is given, and which credentials it may receive. Before this parser, the CLI
 /// and the ledger each had a rule and disagreed (scp-like remotes got a token;
 /// ssh+git:// was accepted by one and refused by the other).
-struct RemoteLocationTests {
+@Suite(.unit) struct RemoteLocationTests {
     struct SSHCase: CustomStringConvertible, Sendable {
         let remote: String
         let user: String?

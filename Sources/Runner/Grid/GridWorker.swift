@@ -100,7 +100,7 @@ public final class GridWorker: @unchecked Sendable {
         if !stopRequest.waitForSlots(group) {
             let abandoned = releaseClaimsAfterGrace()
             if abandoned > 0 { return lock.withLock { var summary = summary; summary.abandoned = abandoned; return summary } }
-            // A slot between its claim and its run holds nothing yet: it sees `stopping` and ends.
+            // The busy slots hold no claim (picking, or done publishing): they see `stopping` and end.
             group.wait()
         }
         stopping.store(true, ordering: .relaxed)
