@@ -14,7 +14,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "dgrid", targets: ["dgrid"]),
-        .executable(name: "dgrid-remote", targets: ["dgrid-remote"]),
+        .executable(name: "dgrid-grid", targets: ["dgrid-grid"]),
         .executable(name: "dgrid-registry", targets: ["dgrid-registry"]),
         .executable(name: "dgrid-init", targets: ["dgrid-init"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
@@ -102,7 +102,7 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
         .target(name: "Runner",
                 dependencies: [
-                    // libgit2, linked only into `dgrid-remote`: in `dgrid` its ~20 shared
+                    // libgit2, linked only into `dgrid-grid`: in `dgrid` its ~20 shared
                     // libraries would cost every sandbox start ~3 ms of loading.
                     "Sandbox", "CGit2", "CGitStream", "CZlib", "CNettle",
                     .product(name: "Logging", package: "swift-log"),
@@ -124,14 +124,14 @@ let package = Package(
                     .product(name: "Logging", package: "swift-log"),
                 ]),
         // `dgrid`: the sandbox and the local image verbs, kept lean because
-        // `dgrid sandbox run` start latency is a goal; it execs `dgrid-remote`
+        // `dgrid sandbox run` start latency is a goal; it execs `dgrid-grid`
         // (installed beside it) for the verbs that talk to registries and Git.
         .executableTarget(name: "dgrid",
                           dependencies: ["DGridCLI"],
                           linkerSettings: leanLinking),
-        // `dgrid-remote`: the grid verbs (libgit2). No HTTP stack: a worker runs
+        // `dgrid-grid`: the grid verbs (libgit2). No HTTP stack: a worker runs
         // for days, and NIO's code cost its idle RSS for nothing.
-        .executableTarget(name: "dgrid-remote",
+        .executableTarget(name: "dgrid-grid",
                           dependencies: [
                               "DGridCLI", "Runner",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),

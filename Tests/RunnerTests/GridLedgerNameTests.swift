@@ -74,7 +74,7 @@ import TestSupport
     func finishingTask7LeavesJob7sInProgressRecordSoItIsTakenOverAfterItsWorkerDies(transport: LedgerTransport, port: Int) throws {
         try Self.withGrid(transport, port: port) { grid in
             let (w1, w2) = (try grid.connection("w1"), try grid.connection("w2"))
-            #expect(try GridInit(connection: w1).run())
+            #expect(try GridInit(connection: w1).run().created)
             _ = try GridSubmit(connection: w1).submit([Self.taskFile("7"), Self.taskFile("job-7")], priority: nil, submitter: "test")
 
             // w1 claims job-7; its lease is already over: w1 stands for a worker killed -9 while running it.
@@ -111,7 +111,7 @@ import TestSupport
     @Test func aResultForTask7FromNodeW1JobNeverOverwritesW1sRecordOfJob7() throws {
         try Self.withGrid { grid in
             let (w1, w2) = (try grid.connection("w1"), try grid.connection("w2"))
-            #expect(try GridInit(connection: w1).run())
+            #expect(try GridInit(connection: w1).run().created)
             _ = try GridSubmit(connection: w1).submit([Self.taskFile("7"), Self.taskFile("job-7")], priority: nil, submitter: "test")
             try NodeHeartbeat(connection: w1).beat(status: "active")
 
@@ -146,7 +146,7 @@ import TestSupport
     @Test func aFoldNeverOverwritesARecordThatNamesAnotherTask() throws {
         try Self.withGrid { grid in
             let w1 = try grid.connection("w1")
-            #expect(try GridInit(connection: w1).run())
+            #expect(try GridInit(connection: w1).run().created)
             _ = try GridSubmit(connection: w1).submit([Self.taskFile("7")], priority: nil, submitter: "test")
             let planted = ResultRecord(taskID: "job-7", nodeID: "w1", exitCode: 0, stdout: "planted\n").json()
             let main = try #require(try w1.snapshot().mainTip)

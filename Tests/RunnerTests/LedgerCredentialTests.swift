@@ -74,16 +74,6 @@ import TestSupport
         #expect(throws: LedgerError.self) { try LedgerFixtures.ledger(url, in: directory) }
     }
 
-    @Test func remoteForms() throws {
-        #expect(try RemoteLocation.parse("/srv/grid.git") == .local(path: "/srv/grid.git"))
-        #expect(try RemoteLocation.parse("file:///srv/grid.git") == .local(path: "/srv/grid.git"))
-        #expect(try RemoteLocation.parse("git@github.com:o/r.git") == .smart(url: "git@github.com:o/r.git"))
-        #expect(try RemoteLocation.parse("ssh://git@github.com/o/r.git") == .smart(url: "ssh://git@github.com/o/r.git"))
-        #expect(try RemoteLocation.parse("HTTPS://github.com/o/r.git") == .smart(url: "HTTPS://github.com/o/r.git"))
-        if case .local(let path) = try RemoteLocation.parse("grid.git") { #expect(path.hasPrefix("/")) }
-        else { Issue.record("a relative path is local") }
-    }
-
     @Test func environmentTokenIsReadOnceAndRemoved() throws {
         setenv("GIT_TOKEN", " \(Self.token)\n", 1)
         defer { unsetenv("GIT_TOKEN") }

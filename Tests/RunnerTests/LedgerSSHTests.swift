@@ -151,16 +151,6 @@ import TestSupport
         #expect(SSHKnownHosts.fromEnvironment().path.hasSuffix("/.ssh/known_hosts"))
     }
 
-    @Test func sshPorts() throws {
-        #expect(try RemoteLocation.parse("ssh://git@example.com:2222/o/r.git").sshPort == 2222)
-        #expect(try RemoteLocation.parse("ssh://example.com/o/r.git").sshPort == 22)
-        #expect(try RemoteLocation.parse("ssh://git@[::1]:2200/r.git").sshPort == 2200)
-        #expect(try RemoteLocation.parse("ssh://git@[::1]/r.git").sshPort == 22)
-        #expect(try RemoteLocation.parse("git@github.com:o/r.git").sshPort == 22)
-        #expect(try RemoteLocation.parse("git://127.0.0.1:9418/r.git").sshPort == nil)
-        #expect(try RemoteLocation.parse("/srv/grid.git").sshPort == nil)
-    }
-
     @Test func sha1MatchesKnownVectors() {
         func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
         #expect(hex(SHA1.hash(Array("abc".utf8))) == "a9993e364706816aba3e25717850c26c9cd0d89d")

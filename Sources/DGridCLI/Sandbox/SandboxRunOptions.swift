@@ -50,7 +50,12 @@ struct SandboxRunOptions: Equatable {
         } else {
             FileDescriptorWriter.write(outcome.stdout.bytes, to: STDOUT_FILENO)
             FileDescriptorWriter.write(outcome.stderr.bytes, to: STDERR_FILENO)
-            for note in OutcomeNotes.lines(outcome) {
+            let notes = OutcomeNotes.lines(outcome)
+            if !notes.isEmpty {
+                FileDescriptorWriter.write(NoteLineStart.separator(afterStdout: outcome.stdout.bytes, stderr: outcome.stderr.bytes),
+                                           to: STDERR_FILENO)
+            }
+            for note in notes {
                 FileDescriptorWriter.write(Array("dgrid: \(note)\n".utf8), to: STDERR_FILENO)
             }
         }

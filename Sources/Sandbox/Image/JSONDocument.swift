@@ -38,7 +38,7 @@ package enum JSONDocument {
                     text += text.isEmpty ? key.stringValue : ".\(key.stringValue)"
                 }
             }
-            return text.isEmpty ? "document" : ImageText.shown(text, limit: 120)
+            return text.isEmpty ? "document" : UntrustedText.shown(text, limit: 120)
         }
         switch error {
         case .keyNotFound(let key, let context):

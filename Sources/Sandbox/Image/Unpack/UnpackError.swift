@@ -33,7 +33,7 @@ public enum UnpackError: Error, Equatable, Codable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unsupportedMediaType(let type):
-            return "unsupported layer media type '\(displayText(Array(type.utf8)))': expected an OCI or Docker layer (tar, tar+gzip or tar+zstd)"
+            return "unsupported layer media type '\(UntrustedText.shown(bytes: Array(type.utf8)))': expected an OCI or Docker layer (tar, tar+gzip or tar+zstd)"
         case .destinationExists(let path):
             return "layer directory \(path) already exists (unpacked by another process?)"
         case .system(let operation, let path, let errno):
@@ -118,20 +118,4 @@ public enum UnpackLimit: Sendable, Equatable, Codable, CustomStringConvertible {
         case .compressionRatio(let n): return "uncompressed size exceeds \(n)× the blob (maxCompressionRatio)"
         }
     }
-}
-
-/// Tar names are attacker bytes: shown as UTF-8 with control characters
-/// escaped (no terminal tricks in logs) and cut short (a 1 MiB PAX name must
-/// not become a 1 MiB error line).
-func displayText(_ bytes: some Collection<UInt8>, limit: Int = 200) -> String {
-    let shown = bytes.prefix(limit)
-    var text = ""
-    for scalar in String(decoding: shown, as: UTF8.self).unicodeScalars {
-        if scalar.value < 0x20 || scalar.value == 0x7f {
-            text += "\\u{\(String(scalar.value, radix: 16))}"
-        } else {
-            text.unicodeScalars.append(scalar)
-        }
-    }
-    return bytes.count > limit ? text + "…" : text
 }

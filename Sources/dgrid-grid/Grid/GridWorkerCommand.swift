@@ -8,7 +8,7 @@ import Synchronization
 
 struct GridWorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "worker", abstract: "Take tasks from the grid and run each in a sandbox.",
+        commandName: "worker", abstract: VerbAbstract.gridWorker,
         discussion: """
         Settings: flags, then D-GRID's environment names (NODE_ID, DGRID_REPO_URL, PULL_INTERVAL, \
         HEARTBEAT_INTERVAL, MAX_PARALLEL_TASKS, LOG_LEVEL, DOCKER_CPUS, DOCKER_MEMORY), then defaults. \
@@ -80,11 +80,16 @@ struct GridWorkerCommand: ParsableCommand {
         options.maxTasks = maxTasks
         let worker = GridWorker(connection: connection, options: options, logger: logger)
         let graceSeconds = max(0, grace)
-        StopSignal.install { worker.stop(graceSeconds: graceSeconds) }
+        let stopSignals = StopSignals { worker.stop(graceSeconds: graceSeconds) }
+        defer { withExtendedLifetime(stopSignals) {} }
         do {
             let summary = try worker.run()
             logger.info("worker stopped", metadata: ["completed": "\(summary.completed)", "failed": "\(summary.failed)",
-                                                     "rejected": "\(summary.rejected)"])
+                                                     "rejected": "\(summary.rejected)", "abandoned": "\(summary.abandoned)"])
+            // Tasks cut off by the grace period: the exit of a process ended by SIGTERM.
+            if summary.abandoned > 0 { throw ExitCode(128 + SIGTERM) }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             ImageCLI.fail(error)
         }
@@ -100,18 +105,19 @@ struct GridWorkerCommand: ParsableCommand {
     }
 }
 
-/// SIGTERM and SIGINT stop the worker gracefully, through a dispatch source
-/// (the handler runs on a queue, not in signal context).
-enum StopSignal {
-    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+/// SIGTERM and SIGINT stop the worker gracefully, through dispatch sources
+/// (the handler runs on a queue, not in signal context); handled for as long
+/// as the value lives.
+struct StopSignals {
+    private let sources: [DispatchSourceSignal]
 
-    static func install(_ stop: @escaping @Sendable () -> Void) {
-        for number in [SIGTERM, SIGINT] {
+    init(_ stop: @escaping @Sendable () -> Void) {
+        sources = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler(handler: stop)
             source.resume()
-            sources.append(source)
+            return source
         }
     }
 }

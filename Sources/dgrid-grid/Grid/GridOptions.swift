@@ -39,16 +39,17 @@ struct GridOptions: ParsableArguments {
         let node = nodeID ?? environment["NODE_ID"] ?? Self.defaultNodeID()
         if let problem = NodeIdentifier.problem(node) { ImageCLI.fail(GridError.local(problem)) }
         var settings = GridSettings(repository: repository, nodeID: node, state: StateDirectory.forThisUser())
-        settings.credentials = Self.isSSH(repository) ? sshCredentials(environment) : token
+        // One parser decides the transport (RemoteLocation): a token only for http(s).
+        do {
+            settings.credentials = try RemoteLocation.parse(repository).credentials(token: token) { sshCredentials(environment) }
+        } catch {
+            ImageCLI.fail(error)
+        }
         settings.knownHostsPath = knownHosts
         if let text = gitDeadlines ?? environment["DGRID_GIT_DEADLINES"].flatMap({ $0.isEmpty ? nil : $0 }) {
             do { settings.gitDeadlines = try GitDeadlines(parsing: text) } catch { ImageCLI.fail(error) }
         }
         return settings
-    }
-
-    static func isSSH(_ repository: String) -> Bool {
-        ["ssh://", "ssh+git://", "git+ssh://"].contains { repository.hasPrefix($0) }
     }
 
     /// The key for an ssh:// grid: `--ssh-key`, `$DGRID_SSH_KEY`, the agent,

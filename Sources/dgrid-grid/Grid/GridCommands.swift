@@ -2,27 +2,44 @@ import ArgumentParser
 import DGridCLI
 import Foundation
 import Runner
+import Sandbox
 
 struct GridInitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "init", abstract: "Give an empty repository the grid layout (tasks/queue, in_progress, completed, failed, rejected, nodes).")
+        commandName: "init", abstract: VerbAbstract.gridInit)
 
     @OptionGroup var grid: GridOptions
 
     func run() throws {
         let connection = grid.connect()
+        let outcome: GridInit.Outcome
         do {
-            let created = try GridInit(connection: connection).run()
-            print(created ? "initialised \(connection.settings.repository)" : "\(connection.settings.repository) is already a grid")
+            outcome = try GridInit(connection: connection).run()
         } catch {
             ImageCLI.fail(error)
+        }
+        let repository = connection.settings.repository
+        print(outcome.created ? "initialised \(repository)" : "\(repository) is already a grid")
+        switch outcome.head {
+        case .onGridBranch:
+            break
+        case .moved(let from):
+            print("HEAD now names main (it named \(from), which has no commits), so `git clone` checks out the grid")
+        case .leftOnOtherBranch(let branch):
+            ImageCLI.note("HEAD names \(UntrustedText.shown(branch)), not main: `git clone` checks that out; the grid is on main (`git clone --branch main`)")
+        case .serverNotOnGridBranch:
+            ImageCLI.note("""
+                the server's HEAD does not name main, so `git clone` checks out no grid; on the server run \
+                `git -C PATH/TO/REPO.git symbolic-ref HEAD refs/heads/main` (or create repositories with \
+                `git init --bare --initial-branch=main`), or clone with `--branch main`
+                """)
         }
     }
 }
 
 struct GridSubmitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "submit", abstract: "Validate task files and queue them (all or nothing).",
+        commandName: "submit", abstract: VerbAbstract.gridSubmit,
         discussion: "FILE.json or a directory of *.json files. Each needs task_id, script and timeout_seconds (D-GRID's format); image, priority, resources, env, depends_on are optional.")
 
     @OptionGroup var grid: GridOptions
@@ -72,7 +89,7 @@ struct GridSubmitCommand: ParsableCommand {
 
 struct GridFoldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "fold", abstract: "Fold claims and results into main (workers do this on their own).")
+        commandName: "fold", abstract: VerbAbstract.gridFold)
 
     @OptionGroup var grid: GridOptions
 
@@ -87,7 +104,7 @@ struct GridFoldCommand: ParsableCommand {
 }
 
 struct GridStatusCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Count the grid's tasks by state.")
+    static let configuration = CommandConfiguration(commandName: "status", abstract: VerbAbstract.gridStatus)
 
     @OptionGroup var grid: GridOptions
 
@@ -99,17 +116,19 @@ struct GridStatusCommand: ParsableCommand {
         do {
             let counts = try GridStatus(connection: connection).counts()
             if json {
-                print(ImageCLI.json(counts))
+                print(ImageCLI.json(counts))  // jsonSafe: the same values, inert on a terminal
             } else {
                 let byPriority = TaskPriority.allCases.compactMap { p in counts.queuedByPriority[p.rawValue].map { "\(p.rawValue) \($0)" } }
                 print("queued \(counts.queued)\(byPriority.isEmpty ? "" : " (" + byPriority.joined(separator: ", ") + ")")  in_progress \(counts.inProgress)  completed \(counts.completed)  failed \(counts.failed)  rejected \(counts.rejected)")
                 print("unfolded: \(counts.claims) claims, \(counts.results) results; late results \(counts.late)")
+                // Claim and node records are whatever a repository writer pushed (docs/THREATS.md, T13).
+                func shown(_ text: String) -> String { UntrustedText.shown(text, limit: 80) }
                 for task in counts.running {
-                    print("running \(task.taskID) on \(task.nodeID) (attempt \(task.attempt)), lease until \(task.leaseUntil)\(task.expired ? " EXPIRED" : "")")
+                    print("running \(shown(task.taskID)) on \(shown(task.nodeID)) (attempt \(task.attempt)), lease until \(shown(task.leaseUntil))\(task.expired ? " EXPIRED" : "")")
                 }
                 if counts.nodeRecords.isEmpty { print("nodes: none") }
                 for node in counts.nodeRecords {
-                    print("node \(node.nodeID) \(node.status), \(node.slots) slots, last heartbeat \(node.lastHeartbeat)")
+                    print("node \(shown(node.nodeID)) \(shown(node.status)), \(node.slots) slots, last heartbeat \(shown(node.lastHeartbeat))")
                 }
             }
         } catch {
@@ -120,7 +139,7 @@ struct GridStatusCommand: ParsableCommand {
 
 struct GridResultCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "result", abstract: "Show a task's result: its stdout and stderr, or the whole record with --json.",
+        commandName: "result", abstract: VerbAbstract.gridResult,
         discussion: "Exit status: the task's, 3 when it has no result yet.")
 
     @OptionGroup var grid: GridOptions
@@ -140,15 +159,19 @@ struct GridResultCommand: ParsableCommand {
             ImageCLI.fail(error)
         }
         guard let found else {
-            ImageCLI.note("task \(taskID) has no result yet")
+            ImageCLI.note("task \(UntrustedText.shown(taskID)) has no result yet")
             throw ExitCode(3)
         }
         if json {
-            FileDescriptorWriter.write(found.bytes + (found.bytes.last == UInt8(ascii: "\n") ? [] : [10]), to: 1)
+            // The record as stored, as JSON: C1, bidi and zero-width characters escaped (the same value).
+            let text = UntrustedText.jsonSafe(String(decoding: found.bytes, as: UTF8.self))
+            FileDescriptorWriter.write(Array(text.utf8) + (text.hasSuffix("\n") ? [] : [10]), to: 1)
         } else {
-            FileDescriptorWriter.write(Array(found.record.stdout.utf8), to: 1)
-            FileDescriptorWriter.write(Array(found.record.stderr.utf8), to: 2)
-            ImageCLI.note("\(found.record.taskID): \(found.record.status), exit \(found.record.exitCode) on \(found.record.nodeID)\(found.folded ? "" : " (not folded yet)")")
+            let stdout = Array(found.record.stdout.utf8), stderr = Array(found.record.stderr.utf8)
+            FileDescriptorWriter.write(stdout, to: 1)
+            FileDescriptorWriter.write(stderr + NoteLineStart.separator(afterStdout: stdout, stderr: stderr), to: 2)
+            let record = found.record
+            ImageCLI.note("\(UntrustedText.shown(record.taskID)): \(UntrustedText.shown(record.status, limit: 40)), exit \(record.exitCode) on \(UntrustedText.shown(record.nodeID, limit: 80))\(found.folded ? "" : " (not folded yet)")")
         }
         throw ExitCode(found.record.exitCode == 0 ? 0 : 1)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Runner
+import Sandbox
 
 /// One line per event on stderr: `time level message key=value…`, or a JSON
 /// object per line with `--log-format json`.
@@ -26,25 +27,19 @@ struct LineLogHandler: LogHandler {
             var object: [String: String] = ["time": time, "level": level.rawValue, "message": message.description]
             for (key, value) in all { object[key] = "\(value)" }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-            text = String(decoding: data, as: UTF8.self)
+            text = UntrustedText.jsonSafe(String(decoding: data, as: UTF8.self))
         } else {
             let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quoted("\($0.value)"))" }
-            text = ([time, level.rawValue, message.description] + fields).joined(separator: " ")
+            // Messages interpolate task ids and server text: inert, and one line.
+            text = ([time, level.rawValue, UntrustedText.lineSafe(message.description)] + fields).joined(separator: " ")
         }
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
-    /// Values with spaces or quotes are quoted, and control characters escaped, so one event stays one line.
+    /// Values with spaces, quotes or anything `UntrustedText` escapes are quoted
+    /// and escaped, so one event stays one inert line.
     static func quoted(_ value: String) -> String {
-        var escaped = ""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\n": escaped += "\\n"
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            default: escaped += scalar.value < 0x20 || scalar.value == 0x7f ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
-            }
-        }
+        let escaped = UntrustedText.shown(value, limit: Int.max).replacing("\"", with: "\\\"")
         return escaped.contains(" ") || escaped != value || escaped.isEmpty ? "\"\(escaped)\"" : escaped
     }
 }

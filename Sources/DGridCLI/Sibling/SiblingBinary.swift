@@ -1,26 +1,26 @@
 import Glibc
 
 /// The binaries beside `dgrid` that carry the network: `dgrid-registry`
-/// (async-http-client and NIO, for registries) and `dgrid-remote` (libgit2,
+/// (async-http-client and NIO, for registries) and `dgrid-grid` (libgit2,
 /// for the grid). `dgrid` stays small because every byte of it is paid again
 /// on each `sandbox run` start; a worker stays lean because it carries no
 /// HTTP stack. `dgrid` execs the right one for these verbs.
-package enum RemoteBinary {
+package enum SiblingBinary {
     package static let registryFileName = "dgrid-registry"
-    package static let gridFileName = "dgrid-remote"
+    package static let gridFileName = "dgrid-grid"
 
-    /// Command-line prefixes handed over whole, and to which binary.
-    static let verbs: [(prefix: [String], fileName: String)] = [
-        (["image", "pull"], registryFileName),
-        (["init"], gridFileName), (["submit"], gridFileName), (["worker"], gridFileName),
-        (["status"], gridFileName), (["result"], gridFileName), (["fold"], gridFileName),
-    ]
+    /// Command-line prefixes handed over whole, and to which binary: the verbs
+    /// `dgrid`'s tree lists as `SiblingVerb`s.
+    static let verbs: [(prefix: [String], fileName: String)] =
+        [(["image", "pull"], registryFileName)]
+        + GridVerbs.all.compactMap { verb in verb.configuration.commandName.map { ([$0], gridFileName) } }
 
-    static var verbList: String { verbs.map { $0.prefix.joined(separator: " ") }.joined(separator: ", ") }
 
     /// The binary that runs `arguments`, or nil when `dgrid` runs them itself.
+    /// `help VERB…` goes to the verb's binary too, whose tree has the verb's options.
     static func fileName(for arguments: [String]) -> String? {
-        verbs.first { arguments.starts(with: $0.prefix) }?.fileName
+        let verb = arguments.first == "help" ? Array(arguments.dropFirst()) : arguments
+        return verbs.first { verb.starts(with: $0.prefix) }?.fileName
     }
 
     /// Replaces this process with `FILENAME ARGUMENTS` (FILENAME beside this
