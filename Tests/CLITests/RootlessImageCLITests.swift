@@ -109,7 +109,7 @@ struct RootlessImageCLITests {
     }
 
     @Test func pullFromALoopbackRegistryIntoTheUsersHomeThenRun() throws {
-        let port = try freeLoopbackPort()
+        let port = try FreePort.loopback()
         let registry = try PullFixture.startRegistry(port: port)
         defer { PullFixture.stop(registry) }
         let layout = try OverlayFallbackCLITests.layout("deep")
@@ -139,7 +139,7 @@ struct RootlessImageCLITests {
     /// limits it could not enforce. Before `worker --no-cgroup-limits` every
     /// task failed with "cgroupsRequired".
     @Test func aWorkerDrainsAGridOverGitDaemonAsTheUser() throws {
-        let port = try freeLoopbackPort()
+        let port = try FreePort.loopback()
         let base = try PullFixture.tempDir("dgrid-rootless-grid")
         defer { try? FileManager.default.removeItem(atPath: base) }
         #expect(try GridFixture.git(["init", "--bare", "-q", "--initial-branch=main", base + "/grid.git"]).status == 0)

@@ -104,13 +104,9 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
         case .gcAborted(let reason):
             return "gc removed nothing: \(reason)"
         case .scan(let command, let reason):
-<<<<<<< HEAD
-            return "scan command '\(ImageText.shown(command))': \(reason)"
+            return "scan command '\(UntrustedText.shown(command))': \(reason)"
         case .layerHelper(let what, let reason):
             return "\(what) in a user namespace of your subordinate ids: \(reason); check /etc/subuid, /etc/subgid and newuidmap/newgidmap (uidmap), or unset them to unpack as yourself"
-=======
-            return "scan command '\(UntrustedText.shown(command))': \(reason)"
->>>>>>> cliux
         }
     }
 }
