@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_FLAGS = -c release --static-swift-stdlib
 DEMO_DIR ?= $(shell mktemp -d /tmp/dgrid-demo.XXXXXX)
 
-.PHONY: all build release demo test bench clean deps-build deps-test deps-bench
+.PHONY: all build release demo test test-unit bench clean deps-build deps-test deps-bench
 
 all: build
 
@@ -24,10 +24,16 @@ demo: release
 	@scripts/install-deps.sh demo
 	@scripts/demo.sh "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/dgrid" "$(DEMO_DIR)"
 
-# Kernel tests need root (namespaces, cgroups, mounts); CI runs as root.
+# The unit suites run first, as nobody (no root needed, seconds); the system
+# suites (kernel, binaries, servers) then run as root, serially. CI runs as root.
 test: deps-test
-	$(SWIFT) build
-	$(SWIFT) test --no-parallel
+	$(SWIFT) build --build-tests
+	@SWIFT=$(SWIFT) scripts/run-tests.sh all
+
+# The unit suites alone: no root, no kernel features, no servers.
+test-unit: deps-build
+	$(SWIFT) build --build-tests
+	@SWIFT=$(SWIFT) scripts/run-tests.sh unit
 
 bench: deps-bench release
 	@bench/run.sh "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/dgrid"

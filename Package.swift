@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers (DESIGN.md §1): CShims (C, the kernel) ← Sandbox (OCI, Linux) ← Runner (tasks, Git) ← dgrid (CLI).
+// Layers (docs/ARCHITECTURE.md §1): CShims (C, the kernel) ← Sandbox (OCI, Linux) ← Runner (tasks, Git) ← dgrid (CLI).
 // Sandbox never imports Runner.
 // lld with packed relative relocations (DT_RELR, glibc 2.36): the loader reads
 // ~8 KB of relocations instead of ~1 MB on every start.
@@ -14,7 +14,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "dgrid", targets: ["dgrid"]),
-        .executable(name: "dgrid-remote", targets: ["dgrid-remote"]),
+        .executable(name: "dgrid-grid", targets: ["dgrid-grid"]),
         .executable(name: "dgrid-registry", targets: ["dgrid-registry"]),
         .executable(name: "dgrid-init", targets: ["dgrid-init"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
@@ -62,27 +62,47 @@ let package = Package(
                           cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xclang-linker", "-static",
                                                          "-Xlinker", "--strip-all"])]),
-        .target(name: "Sandbox",
+        // Sandbox (docs/ARCHITECTURE.md §1) is three targets, so a change to the unpacker
+        // neither rebuilds nor retests the spawn path (docs/ARCHITECTURE.md):
+        // SandboxSupport (values and file discipline both use), SandboxImages
+        // (store, unpacker) and SandboxIsolation (spawn path, cgroups, seccomp).
+        // Neither of the last two imports the other; `Sandbox` re-exports all three.
+        .target(name: "SandboxSupport",
+                dependencies: ["CShims", "CNettle"],
+                path: "Sources/Sandbox/Support",
+                linkerSettings: [.unsafeFlags(["-Xlinker", "-l:libnettle.a"])]),
+        .target(name: "SandboxImages",
                 dependencies: [
-                    "CShims", "CSeccomp", "CCap", "CArchive", "CNettle",
+                    "SandboxSupport", "CShims", "CArchive", "CNettle",
                     .product(name: "Logging", package: "swift-log"),
                 ],
-                // Registry/ is its own target (below), kept out of the `dgrid` binary.
-                exclude: ["README.md", "Registry"],
+                path: "Sources/Sandbox/Image",
+                linkerSettings: [
+                    .unsafeFlags(["-Xlinker", "-l:libarchive.a", "-Xlinker", "-l:libzstd.a", "-Xlinker", "-l:libz.a"]),
+                ]),
+        .target(name: "SandboxIsolation",
+                dependencies: [
+                    "SandboxSupport", "CShims", "CSeccomp", "CCap",
+                    .product(name: "Logging", package: "swift-log"),
+                ],
+                path: "Sources/Sandbox",
+                sources: ["Isolation", "Cgroups", "Seccomp"],
                 // The default seccomp profile is compiled into the binary, so a
                 // sandbox never depends on finding profiles/ at run time.
                 resources: [.embedInCode("Resources/default-seccomp.json")],
                 linkerSettings: [
-                    .unsafeFlags(["-Xlinker", "-l:libarchive.a", "-Xlinker", "-l:libzstd.a", "-Xlinker", "-l:libz.a",
-                                  "-Xlinker", "-l:libseccomp.a", "-Xlinker", "-l:libcap.a",
-                                  "-Xlinker", "-l:libnettle.a"]),
+                    .unsafeFlags(["-Xlinker", "-l:libseccomp.a", "-Xlinker", "-l:libcap.a"]),
                 ]),
+        // The one module the CLI and Runner import: re-exports the three above.
+        .target(name: "Sandbox",
+                dependencies: ["SandboxSupport", "SandboxImages", "SandboxIsolation"],
+                path: "Sources/Sandbox/Exports"),
         // libgit2's TCP stream with TCP_NODELAY and timeouts (see git_stream.c).
         .target(name: "CGitStream", dependencies: ["CGit2"], path: "Sources/CShims/GitStream",
                 cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
         .target(name: "Runner",
                 dependencies: [
-                    // libgit2, linked only into `dgrid-remote`: in `dgrid` its ~20 shared
+                    // libgit2, linked only into `dgrid-grid`: in `dgrid` its ~20 shared
                     // libraries would cost every sandbox start ~3 ms of loading.
                     "Sandbox", "CGit2", "CGitStream", "CZlib", "CNettle",
                     .product(name: "Logging", package: "swift-log"),
@@ -92,7 +112,7 @@ let package = Package(
         // every sandbox start ~1 ms and 60 MB of binary.
         .target(name: "Registry",
                 dependencies: [
-                    "Sandbox",
+                    "SandboxSupport", "SandboxImages",
                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 ],
                 path: "Sources/Sandbox/Registry"),
@@ -104,14 +124,14 @@ let package = Package(
                     .product(name: "Logging", package: "swift-log"),
                 ]),
         // `dgrid`: the sandbox and the local image verbs, kept lean because
-        // `dgrid sandbox run` start latency is a goal; it execs `dgrid-remote`
+        // `dgrid sandbox run` start latency is a goal; it execs `dgrid-grid`
         // (installed beside it) for the verbs that talk to registries and Git.
         .executableTarget(name: "dgrid",
                           dependencies: ["DGridCLI"],
                           linkerSettings: leanLinking),
-        // `dgrid-remote`: the grid verbs (libgit2). No HTTP stack: a worker runs
+        // `dgrid-grid`: the grid verbs (libgit2). No HTTP stack: a worker runs
         // for days, and NIO's code cost its idle RSS for nothing.
-        .executableTarget(name: "dgrid-remote",
+        .executableTarget(name: "dgrid-grid",
                           dependencies: [
                               "DGridCLI", "Runner",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -126,7 +146,13 @@ let package = Package(
                           ],
                           linkerSettings: leanLinking),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Registry", "CShims", "TestSupport"]),
+        // One test target per module, so a change to the unpacker rebuilds and
+        // retests ImageTests only (docs/ARCHITECTURE.md, "Tests").
+        .testTarget(name: "ImageTests", dependencies: ["SandboxImages", "SandboxSupport", "Registry", "TestSupport"]),
+        .testTarget(name: "IsolationTests",
+                    dependencies: ["SandboxIsolation", "SandboxSupport", "CShims", "CSeccomp", "TestSupport"]),
+        // What needs both halves: the state directory they share.
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "TestSupport"]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "CGitStream", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "DGridCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]

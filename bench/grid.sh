@@ -3,7 +3,7 @@
 # loop (git pull --rebase, git mv queue → in_progress, commit, push, retry),
 # both on a local bare repository with N no-op tasks and W workers.
 #
-#   bench/grid.sh DGRID_BINARY          (dgrid-remote must sit beside it)
+#   bench/grid.sh DGRID_BINARY          (dgrid-grid must sit beside it)
 #
 # Env: GRID_TASKS (500), GRID_WORKERS ("1 4 8"), GRID_TOOLS ("naive dgrid"),
 #      GRID_TRANSPORTS ("file daemon"), BENCH_OUT (bench/out).
@@ -15,7 +15,7 @@ set -euo pipefail
 
 DGRID=$(resolve_dgrid "${1:-}")
 need git "apt-get install git"
-[ -x "$(dirname "$DGRID")/dgrid-remote" ] || die "dgrid-remote missing beside $DGRID; build both: swift build -c release --static-swift-stdlib"
+[ -x "$(dirname "$DGRID")/dgrid-grid" ] || die "dgrid-grid missing beside $DGRID; build both: swift build -c release --static-swift-stdlib"
 [ "$(id -u)" = 0 ] || die "run as root: sandboxes and cgroups need it"
 TASKS=${GRID_TASKS:-500}
 WORKERS=${GRID_WORKERS:-"1 4 8"}

@@ -4,7 +4,7 @@
 #   bench/run.sh DGRID_BINARY
 #
 # Each step is a script that also runs alone:
-#   sandbox-start.sh  dgrid vs crun / runc / bwrap / unshare+chroot start latency, peak RSS
+#   sandbox-start.sh  dgrid vs crun (dgrid's profile, no seccomp) and unshare+chroot, interleaved round by round: medians, p90, ratios, peak RSS
 #   dgrid-profile.sh  where dgrid's own time goes (process start, parsing, spawn)
 #   spawn-bench.sh    in-process SandboxRunner.run latency (bench/SpawnBench)
 #   unpack.sh         image unpack: dgrid vs GNU tar, bsdtar, umoci

@@ -12,6 +12,11 @@
 # DIR gets its own host key (ssh_host_ed25519_key, .pub), sshd_config, sshd.pid and
 # sshd.log. The host key's known_hosts line is DIR/known_hosts_line
 # ("[127.0.0.1]:PORT ssh-ed25519 AAAA…"), for clients that verify host keys.
+# Options, from the environment:
+#   GIT_SSHD_IPV6=1      also listen on [::1]:PORT (known_hosts_line names both addresses)
+#   GIT_SSHD_PASSWORD=1  also offer password authentication, so a test can see in
+#                        DIR/sshd.log whether a client ever tried a password
+#                        ("Failed password for …"); no password is ever accepted.
 # Installs openssh-server (and git) when missing (root).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/detach.sh"
@@ -46,10 +51,24 @@ case "$cmd" in
         || die "ssh-keygen failed"
     fi
     [ -f "$dir/authorized_keys" ] || install -m 0600 /dev/null "$dir/authorized_keys"
-    echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$dir/ssh_host_ed25519_key.pub")" > "$dir/known_hosts_line"
+    listen="ListenAddress 127.0.0.1"
+    hosts="[127.0.0.1]:$port"
+    if [ "${GIT_SSHD_IPV6:-0}" = 1 ]; then
+      listen="$listen
+ListenAddress ::1"
+      hosts="$hosts,[::1]:$port"
+    fi
+    methods="AuthenticationMethods publickey
+PasswordAuthentication no"
+    if [ "${GIT_SSHD_PASSWORD:-0}" = 1 ]; then
+      # Root has no usable password here and UsePAM is off: every attempt fails, and is logged.
+      methods="AuthenticationMethods any
+PasswordAuthentication yes"
+    fi
+    echo "$hosts $(cut -d' ' -f1,2 "$dir/ssh_host_ed25519_key.pub")" > "$dir/known_hosts_line"
     # Only this file configures the server: Debian's /etc/ssh/sshd_config is not read.
     cat > "$dir/sshd_config" <<CONFIG
-ListenAddress 127.0.0.1
+$listen
 Port $port
 HostKey $dir/ssh_host_ed25519_key
 PidFile $dir/sshd-internal.pid
@@ -59,9 +78,8 @@ StrictModes no
 UsePAM no
 PermitRootLogin prohibit-password
 AllowUsers root
-AuthenticationMethods publickey
+$methods
 PubkeyAuthentication yes
-PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitEmptyPasswords no
 PermitUserEnvironment no

@@ -1,9 +1,10 @@
 import ArgumentParser
 import Glibc
+import Sandbox
 
-/// The `dgrid` binary's command tree: the sandbox and the local image verbs.
-/// The verbs that talk to registries and Git run in `dgrid-registry` and
-/// `dgrid-remote` (see RemoteBinary).
+/// The `dgrid` binary's command tree: the sandbox and the local image verbs,
+/// and entries for the verbs that talk to registries and Git, which run in
+/// `dgrid-registry` and `dgrid-grid` (see SiblingBinary, SiblingVerbs).
 package struct DGrid: ParsableCommand {
     package static let version = "0.1.0"
 
@@ -11,11 +12,12 @@ package struct DGrid: ParsableCommand {
         commandName: "dgrid",
         abstract: "Run tasks from a Git repository, each in its own hardened sandbox.",
         discussion: """
-        Registry and grid verbs (\(RemoteBinary.verbList)) run in dgrid-registry \
-        and dgrid-remote, installed beside dgrid; `dgrid VERB --help` shows their options.
+        The grid verbs run in dgrid-grid and `image pull` in dgrid-registry, both installed beside \
+        dgrid, which hands those verbs over; `dgrid help VERB` and `dgrid VERB --help` show their options.
         """,
         version: version,
-        subcommands: [SandboxCommand.self, ImageCommand.self]
+        subcommands: [SandboxCommand.self, ImageCommand.self],
+        groupedSubcommands: [CommandGroup(name: "Grid", subcommands: GridVerbs.all)]
     )
 
     package init() {}
@@ -25,14 +27,23 @@ package struct DGrid: ParsableCommand {
     /// ArgumentParser handles everything else.
     package static func runFront() -> Never {
         StandardStreams.ensureOpen()
+        exitIfLayerHelper()
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let options = SandboxRunFastPath.parse(arguments) {
             Glibc.exit(options.execute())
         }
-        if let binary = RemoteBinary.fileName(for: arguments) {
-            RemoteBinary.exec(arguments, in: binary)
+        if let binary = SiblingBinary.fileName(for: arguments) {
+            SiblingBinary.exec(arguments, in: binary)
         }
         run(Self.self)
+    }
+
+    /// The rootless layer helper (LayerNamespaceHelper) when dgrid re-executed
+    /// itself as one: first thing in `main`, while the process has one thread.
+    package static func exitIfLayerHelper() {
+        if let status = LayerNamespaceHelper.helperMain(CommandLine.arguments) {
+            Glibc.exit(status)
+        }
     }
 
     /// Parses and runs `root`'s tree; exits with the command's status.

@@ -8,7 +8,7 @@ import Synchronization
 struct ImagePull: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pull",
-        abstract: "Pull an allowlisted image from a registry, by digest.",
+        abstract: VerbAbstract.imagePull,
         discussion: """
         Tasks run images by digest only: pin a tag first with `dgrid image allow REGISTRY/NAME:TAG`, \
         which prints the digest, then pull REGISTRY/NAME@sha256:…. Nothing is fetched for a digest \

@@ -1,10 +1,11 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// `dgrid` itself killed with SIGKILL mid-run: the sandbox dies with it, and
 /// the next start removes the cgroup the dead run left behind.
-@Suite(.serialized) struct CrashCleanupCLITests {
+@Suite(.system, .serialized) struct CrashCleanupCLITests {
     private func groups(ownedBy pid: Int32) throws -> [String] {
         let find = Process()
         find.executableURL = URL(fileURLWithPath: "/usr/bin/find")

@@ -54,7 +54,7 @@ enum GridFixture {
     }
 }
 
-@Suite(.serialized) struct GridCLITests {
+@Suite(.system, .serialized) struct GridCLITests {
     @Test func fileGridRunsDGridTasksAndFoldsThemWhereDGridLooks() throws {
         let repo = try GridFixture.bareRepository()
         let url = "file://" + repo

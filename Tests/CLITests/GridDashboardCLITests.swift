@@ -6,7 +6,7 @@ import TestSupport
 /// `tasks/{queue,in_progress,completed,failed}/*.json` (one level, no
 /// recursion) and reads `nodes/*.json`. A folded main must read right to it
 /// mid-run: queued, running, done and failed tasks and the live node.
-@Suite(.serialized) struct GridDashboardCLITests {
+@Suite(.system, .serialized) struct GridDashboardCLITests {
     /// What D-GRID's generator computes, in its own language, on a clone.
     static let dashboard = """
         import glob, json, os, sys

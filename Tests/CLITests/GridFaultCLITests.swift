@@ -4,7 +4,7 @@ import TestSupport
 
 /// Workers dying and remotes going away (docs/THREATS.md: Liveness): no task lost,
 /// none completed twice.
-@Suite(.serialized) struct GridFaultCLITests {
+@Suite(.system, .serialized) struct GridFaultCLITests {
     static let port = 19471
 
     /// Starts `dgrid ARGS` without waiting for it; output goes to `log`.
@@ -97,6 +97,8 @@ import TestSupport
         #expect(Date().timeIntervalSince(stopped) < 10, "\(log)")
         #expect(worker.terminationStatus == 143, "\(log)")
         #expect(log.contains("claim released"), "\(log)")
+        // The worker returned and the CLI chose the exit: no thread ended the process.
+        #expect(log.contains("worker stopped") && log.contains("abandoned=1"), "\(log)")
         #expect(try GridFixture.refs(repo, "refs/dgrid/claims").isEmpty)
         #expect(!log.contains("task=next"), "no new claim after SIGTERM: \(log)")
         #expect(try ProcessRunner.run("/usr/bin/pgrep", ["-f", "sleep 27"]).stdout.isEmpty, "sandbox left behind")

@@ -9,7 +9,7 @@ import TestSupport
 /// and it ran twice. Here a proxy in front of `git daemon` drips every listing
 /// and fetch (one byte a second) once the task runs, while pushes — claims,
 /// renewals — go through: the running task's lease must keep moving forward.
-@Suite(.serialized) struct GridHeartbeatIsolationCLITests {
+@Suite(.system, .serialized) struct GridHeartbeatIsolationCLITests {
     static let daemonPort = 19920
     static let proxyPort = 19921
 

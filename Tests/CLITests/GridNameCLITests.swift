@@ -6,7 +6,7 @@ import TestSupport
 /// `w1` and `w1-job` (issue 9, MEDIUM), through the real binary: a worker
 /// killed -9 between the two tasks' folds, its task taken over, every task
 /// completed once and no record overwritten.
-@Suite(.serialized) struct GridNameCLITests {
+@Suite(.system, .serialized) struct GridNameCLITests {
     /// Every path on main that a commit other than the one creating it touched: a record overwritten or deleted.
     static func rewritten(_ repo: String, _ paths: [String]) throws -> [String] {
         try paths.filter { path in

@@ -5,7 +5,7 @@ import TestSupport
 /// A task file that floods its output must not pin a worker's slot past its
 /// timeout (issue 9): the run is killed at `timeout_seconds` and folds as a
 /// timed-out failure, with both streams capped and counted.
-@Suite(.serialized) struct GridOutputFloodCLITests {
+@Suite(.system, .serialized) struct GridOutputFloodCLITests {
     /// Under the worker's default CPU limit (1) and with as many CPUs as the
     /// worker allows, so the writers can outrun the supervisor.
     @Test(arguments: [1, 4])

@@ -6,7 +6,7 @@ import TestSupport
 /// Two workers on two "hosts" (separate state directories) drain one queue
 /// over `git daemon` on loopback: every task is completed exactly once —
 /// the D-GRID loop double-claimed 172 of 200 tasks with 4 workers here.
-@Suite(.serialized) struct GridRaceCLITests {
+@Suite(.system, .serialized) struct GridRaceCLITests {
     static let port = 19473
     static let script = CLI.packageRoot.appendingPathComponent("scripts/git-daemon.sh").path
 

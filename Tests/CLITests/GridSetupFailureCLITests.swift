@@ -6,7 +6,7 @@ import TestSupport
 /// stage and the errno, never with the worker's host paths ($DGRID_HOME, the
 /// run directory, the layer store): everyone who reads the repository reads
 /// the record. The full error, paths included, stays in the worker's log.
-@Suite(.serialized) struct GridSetupFailureCLITests {
+@Suite(.system, .serialized) struct GridSetupFailureCLITests {
     @Test func aSetupFailurePublishesNoHostPathAndLogsTheWholeError() throws {
         let repo = try GridFixture.bareRepository()
         defer { try? FileManager.default.removeItem(atPath: repo) }

@@ -6,7 +6,7 @@ import TestSupport
 /// binaries: smart HTTP behind a real web server (lighttpd + git-http-backend,
 /// basic auth) and SSH (openssh-server, key auth, host key checked). The
 /// servers are the project's own scripts on loopback.
-@Suite(.serialized) struct GridTransportCLITests {
+@Suite(.system, .serialized) struct GridTransportCLITests {
     static let httpPort = 19475
     static let sshPort = 19476
     static let token = "dgrid-cli-token-Hq7Vb2Kx9Lm4"

@@ -1,11 +1,12 @@
 import Foundation
 import Synchronization
 import Testing
+import TestSupport
 
 /// `dgrid image …` end to end through the built binary (docs/ARCHITECTURE.md §8): import,
 /// allow / revoke / list / inspect, verify, gc. Each test has its own
 /// DGRID_HOME, passed in the environment.
-@Suite struct ImageCLITests {
+@Suite(.system) struct ImageCLITests {
     /// A fresh DGRID_HOME and a way to run dgrid in it.
     struct Home {
         let path: String

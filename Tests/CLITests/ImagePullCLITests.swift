@@ -92,7 +92,7 @@ enum PullFixture {
     }
 }
 
-@Suite(.serialized) struct ImagePullCLITests {
+@Suite(.system, .serialized) struct ImagePullCLITests {
     static let port = 5481
 
     @Test func allowResolvesTagThenPullByDigestMatchesImport() throws {
@@ -173,7 +173,7 @@ enum PullFixture {
     }
 }
 
-@Suite(.serialized) struct ImagePullAuthCLITests {
+@Suite(.system, .serialized) struct ImagePullAuthCLITests {
     static let port = 5482
     static let password = "pw-\(UUID().uuidString.prefix(12))"
 
@@ -227,7 +227,7 @@ enum PullFixture {
 
 /// A registry that lies (docs/THREATS.md, attacker 4), in Python: each tag's manifest names a
 /// layer the server then serves wrongly.
-@Suite(.serialized) struct ImagePullLyingRegistryCLITests {
+@Suite(.system, .serialized) struct ImagePullLyingRegistryCLITests {
     static let server = #"""
     import http.server, json, os, signal, sys, time
     signal.pthread_sigmask(signal.SIG_SETMASK, [])

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `dgrid sandbox run --image`: only allowlisted images run, from the shared
 /// unpacked layers, with the image's config applied.
-@Suite(.serialized) struct ImageRunCLITests {
+@Suite(.system, .serialized) struct ImageRunCLITests {
     private func allowedHome() throws -> ImageCLITests.Home {
         let home = try ImageCLITests.Home()
         _ = try home.importBusybox()

@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `sandbox run --image` where overlayfs is refused (docs/ARCHITECTURE.md §5): the run
 /// falls back to a per-run copy of the merged layers, says so, and leaves
 /// nothing behind. The refusals are real ones, not faked: an image too deep
 /// for one page of mount options, and an image listing one layer twice
 /// (overlayfs refuses the same lowerdir twice with ELOOP).
-@Suite(.serialized) struct OverlayFallbackCLITests {
+@Suite(.system, .serialized) struct OverlayFallbackCLITests {
     /// Builds an OCI layout with Python's tarfile. Shapes:
     /// - `deep`: 80 layers (past one page of lowerdir options with layer-store
     ///   paths; the child names each lower by descriptor, so 128 fit).

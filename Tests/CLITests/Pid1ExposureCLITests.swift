@@ -8,7 +8,7 @@ import TestSupport
 /// and exe while pid 1 may still be a copy of the worker (it was, until its
 /// task's execve, and it read a marker out of dgrid's environment in 17 of 40
 /// runs as `--user 0:0` before dgrid-init). Every mapping a task can get.
-@Suite(.serialized, .enabled(if: getuid() == 0, "switches to unprivileged users"))
+@Suite(.system, .serialized, .enabled(if: getuid() == 0, "switches to unprivileged users"))
 struct Pid1ExposureCLITests {
     enum Mapping: String, CaseIterable, CustomTestStringConvertible {
         case rootWorkerRootTask, rootWorkerUserTask, oneIDRootTask, oneIDUserTask, subordinateRootTask
@@ -35,23 +35,26 @@ struct Pid1ExposureCLITests {
         }
     }
 
-    func invocation(_ mapping: Mapping) throws -> (user: (uid: UInt32, gid: UInt32)?, taskUser: String) {
+    /// Who runs dgrid, as whom the task runs, and the account the test made
+    /// for it (removed by the caller).
+    func invocation(_ mapping: Mapping) throws -> (user: (uid: UInt32, gid: UInt32)?, taskUser: String, account: RootlessUser?) {
         let nobody: (uid: UInt32, gid: UInt32) = (65534, 65534)
         switch mapping {
-        case .rootWorkerRootTask: return (nil, "0:0")
-        case .rootWorkerUserTask: return (nil, "1000:1000")
-        case .oneIDRootTask: return (nobody, "0:0")
-        case .oneIDUserTask: return (nobody, "1000:1000")
+        case .rootWorkerRootTask: return (nil, "0:0", nil)
+        case .rootWorkerUserTask: return (nil, "1000:1000", nil)
+        case .oneIDRootTask: return (nobody, "0:0", nil)
+        case .oneIDUserTask: return (nobody, "1000:1000", nil)
         case .subordinateRootTask:
-            let user = try RootlessCLITests.subordinateUser()
-            return ((user.uid, user.gid), "0:0")
+            let account = try RootlessUser()
+            return ((account.uid, account.gid), "0:0", account)
         }
     }
 
     @Test(arguments: Mapping.allCases)
     func pid1IsNeverACopyOfTheWorker(mapping: Mapping) throws {
         if mapping == .subordinateRootTask, !FileManager.default.isExecutableFile(atPath: "/usr/bin/newuidmap") { return }
-        let (user, taskUser) = try invocation(mapping)
+        let (user, taskUser, account) = try invocation(mapping)
+        defer { account?.remove() }
         let rootfs = try Self.rootfs()
         var opened: [String] = []
         for _ in 0..<40 {

@@ -5,7 +5,7 @@ import TestSupport
 /// dgrid run by an unprivileged host user: a user namespace maps the task's
 /// uid to that user; without a delegated cgroup it refuses unless told to run
 /// without limits, and then says which limits were not enforced.
-@Suite(.serialized, .enabled(if: getuid() == 0, "needs root to switch to an unprivileged user"))
+@Suite(.system, .serialized, .enabled(if: getuid() == 0, "needs root to switch to an unprivileged user"))
 struct RootlessCLITests {
     /// `nobody` exists on every Debian system and owns nothing.
     let nobody: (uid: UInt32, gid: UInt32) = (65534, 65534)
@@ -31,29 +31,13 @@ struct RootlessCLITests {
         #expect(r.stderr.contains("not enforced (no cgroup): memory"))
     }
 
-    /// A host user the tests create, with subordinate ids from useradd.
-    static func subordinateUser() throws -> (uid: UInt32, gid: UInt32, subuidStart: String) {
-        let name = "dgrid-rootless"
-        if getpwnam(name) == nil {
-            let add = Process()
-            add.executableURL = URL(fileURLWithPath: "/usr/sbin/useradd")
-            add.arguments = ["-M", "-s", "/usr/sbin/nologin", name]
-            try add.run()
-            add.waitUntilExit()
-            #expect(add.terminationStatus == 0)
-        }
-        let entry = try #require(getpwnam(name))
-        let subuid = try String(contentsOfFile: "/etc/subuid", encoding: .utf8)
-            .split(separator: "\n").first { $0.hasPrefix("\(name):") }
-        let start = try #require(subuid?.split(separator: ":")[1])
-        return (entry.pointee.pw_uid, entry.pointee.pw_gid, String(start))
-    }
-
     /// A user the test creates, with subordinate ids from useradd: the task then
     /// runs as a host uid of its own, and container root is not the invoking user.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/newuidmap")))
     func subordinateRangesGiveTheTaskItsOwnHostIDs() throws {
-        let (uid, gid, start) = try Self.subordinateUser()
+        let user = try RootlessUser()  // created for this test, removed after it
+        defer { user.remove() }
+        let (uid, gid, start) = (user.uid, user.gid, user.subordinateStart)
 
         let r = try CLI.run(["sandbox", "run", "--rootfs", try CLI.rootfs(), "--no-cgroup-limits", "--",
                              "sh", "-c", "id -u; id -G; cat /proc/self/uid_map"], as: (uid, gid))

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `dgrid sandbox run`'s contract (docs/ARCHITECTURE.md §8): exit codes, one-line errors, --json.
-@Suite(.serialized) struct SandboxRunCLITests {
+@Suite(.system, .serialized) struct SandboxRunCLITests {
     private func sandbox(_ args: [String], command: [String]) throws -> CLI.Result {
         try CLI.run(["sandbox", "run", "--rootfs", try CLI.rootfs()] + args + ["--"] + command)
     }

@@ -1,10 +1,11 @@
 import ArgumentParser
 import Testing
 @testable import DGridCLI
+import TestSupport
 
 /// The fast path must never disagree with ArgumentParser: for every command
 /// line it either declines (nil) or yields exactly what ArgumentParser parses.
-@Suite struct SandboxRunFastPathTests {
+@Suite(.unit) struct SandboxRunFastPathTests {
     /// Command lines after `dgrid sandbox run`, and whether the fast path must take them.
     static let cases: [(arguments: [String], fast: Bool)] = [
         (["--rootfs", "/r", "--", "/bin/true"], true),

@@ -2,12 +2,13 @@ import Foundation
 import Sandbox
 import Testing
 @testable import Runner
+import TestSupport
 
 /// D-GRID names folded records `<node>-<task>.json` (issue 9, MEDIUM): with
 /// tasks `7` and `job-7` and nodes `w1` and `w1-job`, `w1-job-7.json` reads as
 /// task `job-7` on `w1` and as task `7` on `w1-job`. These are the orders of
 /// events that broke the ledger, run against a real bare repository.
-@Suite(.serialized) struct GridLedgerNameTests {
+@Suite(.system, .serialized) struct GridLedgerNameTests {
     static func taskFile(_ id: String, _ script: String = "true") -> (name: String, bytes: [UInt8]) {
         (id + ".json", Array("{\"task_id\":\"\(id)\",\"script\":\"\(script)\",\"timeout_seconds\":5}".utf8))
     }
@@ -73,7 +74,7 @@ import Testing
     func finishingTask7LeavesJob7sInProgressRecordSoItIsTakenOverAfterItsWorkerDies(transport: LedgerTransport, port: Int) throws {
         try Self.withGrid(transport, port: port) { grid in
             let (w1, w2) = (try grid.connection("w1"), try grid.connection("w2"))
-            #expect(try GridInit(connection: w1).run())
+            #expect(try GridInit(connection: w1).run().created)
             _ = try GridSubmit(connection: w1).submit([Self.taskFile("7"), Self.taskFile("job-7")], priority: nil, submitter: "test")
 
             // w1 claims job-7; its lease is already over: w1 stands for a worker killed -9 while running it.
@@ -110,7 +111,7 @@ import Testing
     @Test func aResultForTask7FromNodeW1JobNeverOverwritesW1sRecordOfJob7() throws {
         try Self.withGrid { grid in
             let (w1, w2) = (try grid.connection("w1"), try grid.connection("w2"))
-            #expect(try GridInit(connection: w1).run())
+            #expect(try GridInit(connection: w1).run().created)
             _ = try GridSubmit(connection: w1).submit([Self.taskFile("7"), Self.taskFile("job-7")], priority: nil, submitter: "test")
             try NodeHeartbeat(connection: w1).beat(status: "active")
 
@@ -145,7 +146,7 @@ import Testing
     @Test func aFoldNeverOverwritesARecordThatNamesAnotherTask() throws {
         try Self.withGrid { grid in
             let w1 = try grid.connection("w1")
-            #expect(try GridInit(connection: w1).run())
+            #expect(try GridInit(connection: w1).run().created)
             _ = try GridSubmit(connection: w1).submit([Self.taskFile("7")], priority: nil, submitter: "test")
             let planted = ResultRecord(taskID: "job-7", nodeID: "w1", exitCode: 0, stdout: "planted\n").json()
             let main = try #require(try w1.snapshot().mainTip)

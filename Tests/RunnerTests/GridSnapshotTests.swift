@@ -1,9 +1,10 @@
 import Testing
 @testable import Runner
+import TestSupport
 
 /// What workers and folds read off main and the refs: names are a hostile
 /// writer's, so only recognised paths and valid ids count.
-@Suite struct GridSnapshotTests {
+@Suite(.unit) struct GridSnapshotTests {
     static let blob = GitOID(hex: String(repeating: "a", count: 40))!
 
     static func snapshot(_ paths: [String], claims: [String] = [], results: [String] = [], nodes: [String] = []) -> GridSnapshot {

@@ -7,7 +7,7 @@ import TestSupport
 /// Batched ref moves, fetches that leave no local refs, pack consolidation and
 /// the network timeout — what keeps a busy worker's Git traffic to one round
 /// trip per step and its mirror small.
-@Suite struct LedgerBatchTests {
+@Suite(.system) struct LedgerBatchTests {
     /// Each move of a batch is judged alone, in one push: a refused one does not
     /// stop the others, and every outcome is reported.
     @Test(arguments: LedgerTransport.allCases)

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 @testable import Runner
+import TestSupport
 
 /// Credentials reach the remote only through libgit2's credential callback and
 /// never appear in URLs or errors (docs/THREATS.md "Secrets").
-@Suite(.serialized) struct LedgerCredentialTests {
+@Suite(.system, .serialized) struct LedgerCredentialTests {
     static let token = "ghp_Zq8xK2mN4vB7cR1tY6uW3pL9sD5fH0jA2eGx"
 
     @Test func tokenNeverAppearsInErrorText() throws {
@@ -71,16 +72,6 @@ import Testing
         let directory = try LedgerFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(throws: LedgerError.self) { try LedgerFixtures.ledger(url, in: directory) }
-    }
-
-    @Test func remoteForms() throws {
-        #expect(try RemoteLocation.parse("/srv/grid.git") == .local(path: "/srv/grid.git"))
-        #expect(try RemoteLocation.parse("file:///srv/grid.git") == .local(path: "/srv/grid.git"))
-        #expect(try RemoteLocation.parse("git@github.com:o/r.git") == .smart(url: "git@github.com:o/r.git"))
-        #expect(try RemoteLocation.parse("ssh://git@github.com/o/r.git") == .smart(url: "ssh://git@github.com/o/r.git"))
-        #expect(try RemoteLocation.parse("HTTPS://github.com/o/r.git") == .smart(url: "HTTPS://github.com/o/r.git"))
-        if case .local(let path) = try RemoteLocation.parse("grid.git") { #expect(path.hasPrefix("/")) }
-        else { Issue.record("a relative path is local") }
     }
 
     @Test func environmentTokenIsReadOnceAndRemoved() throws {

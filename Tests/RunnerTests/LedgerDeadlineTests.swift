@@ -10,7 +10,7 @@ import TestSupport
 /// it liked. Each test puts a drip proxy (one byte a second from the server)
 /// in front of a real server and expects the operation to fail at its deadline
 /// with an error that says which operation, on which remote, and what to do.
-@Suite struct LedgerDeadlineTests {
+@Suite(.system) struct LedgerDeadlineTests {
     /// Deadlines short enough for a test, each kind on its own.
     static func deadlines(list: Double = 60, fetch: Double = 60, push: Double = 60) -> GitDeadlines {
         GitDeadlines(list: list, fetch: fetch, push: push)

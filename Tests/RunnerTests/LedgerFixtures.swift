@@ -146,8 +146,9 @@ struct SSHRemote {
         return (path, path + ".pub")
     }
 
-    /// Runs `body` with sshd on `port`, stopped and cleaned up afterwards.
-    static func with<T>(port: Int, _ body: (SSHRemote) throws -> T) throws -> T {
+    /// Runs `body` with sshd on `port`, stopped and cleaned up afterwards;
+    /// `options` are git-sshd.sh's (GIT_SSHD_IPV6, GIT_SSHD_PASSWORD).
+    static func with<T>(port: Int, options: [String: String] = [:], _ body: (SSHRemote) throws -> T) throws -> T {
         let directory = try LedgerFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let served = directory + "/served"
@@ -156,7 +157,7 @@ struct SSHRemote {
         let keys = try keyPair(in: directory, name: "client")
         try FileManager.default.copyItem(atPath: keys.publicKey, toPath: served + "/authorized_keys")
         let script = LedgerFixtures.repoRoot + "/scripts/git-sshd.sh"
-        let start = try ProcessRunner.run("/bin/bash", [script, "start", served, String(port)])
+        let start = try ProcessRunner.run("/bin/bash", [script, "start", served, String(port)], environment: options)
         guard start.status == 0 else { throw FixtureError("git-sshd.sh start failed: \(start.stderr)") }
         defer { _ = try? ProcessRunner.run("/bin/bash", [script, "stop", served]) }
         let line = try String(contentsOfFile: served + "/known_hosts_line", encoding: .utf8)

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
 @testable import Runner
+import TestSupport
 
 /// The mirror is a cache; the remote is the truth. A mirror whose files are damaged
 /// is moved aside and rebuilt from the remote by the next operation, which then
 /// succeeds with the right content.
-@Suite struct LedgerMirrorRepairTests {
+@Suite(.system) struct LedgerMirrorRepairTests {
     enum Damage: String, CaseIterable, CustomTestStringConvertible, Sendable {
         /// The pack fetch wrote, with its middle overwritten.
         case garbledPack

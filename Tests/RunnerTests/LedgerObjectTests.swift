@@ -1,9 +1,10 @@
 import Foundation
 import Testing
 @testable import Runner
+import TestSupport
 
 /// Trees, blobs and commits in the mirror: no working tree, no remote needed.
-@Suite struct LedgerObjectTests {
+@Suite(.unit) struct LedgerObjectTests {
     @Test func commitWithNestedPathsReadsBackAndDeletesPruneDirectories() throws {
         let directory = try LedgerFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

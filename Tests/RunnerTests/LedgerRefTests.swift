@@ -1,11 +1,12 @@
 import Foundation
 import Testing
 @testable import Runner
+import TestSupport
 
 /// Ref moves against real remotes: a bare repository over the local transport
 /// (file://) and the same over `git daemon` (a smart transport). The claim protocol
 /// rests on these: exactly one racer wins, nothing is ever forced.
-@Suite struct LedgerRefTests {
+@Suite(.unit) struct LedgerRefTests {
     /// Races `count` ledgers (separate mirrors, as separate workers have) creating one ref.
     @Test(arguments: LedgerTransport.allCases)
     func createRefRaceHasExactlyOneWinner(transport: LedgerTransport) throws {

@@ -7,7 +7,7 @@ import TestSupport
 /// (scripts/git-sshd.sh): key authentication through libgit2's credential callback,
 /// the claim race decided by the server's receive-pack, and host keys verified
 /// against a known_hosts file before any credential is offered.
-@Suite(.serialized) struct LedgerSSHTests {
+@Suite(.system, .serialized) struct LedgerSSHTests {
     @Test func roundTrip() throws {
         try SSHRemote.with(port: 19460) { ssh in
             let writer = try ssh.ledger("writer")
@@ -149,16 +149,6 @@ import TestSupport
         #expect(SSHKnownHosts.fromEnvironment().path == "/etc/dgrid/known_hosts")
         unsetenv(SSHKnownHosts.environmentVariable)
         #expect(SSHKnownHosts.fromEnvironment().path.hasSuffix("/.ssh/known_hosts"))
-    }
-
-    @Test func sshPorts() throws {
-        #expect(try RemoteLocation.parse("ssh://git@example.com:2222/o/r.git").sshPort == 2222)
-        #expect(try RemoteLocation.parse("ssh://example.com/o/r.git").sshPort == 22)
-        #expect(try RemoteLocation.parse("ssh://git@[::1]:2200/r.git").sshPort == 2200)
-        #expect(try RemoteLocation.parse("ssh://git@[::1]/r.git").sshPort == 22)
-        #expect(try RemoteLocation.parse("git@github.com:o/r.git").sshPort == 22)
-        #expect(try RemoteLocation.parse("git://127.0.0.1:9418/r.git").sshPort == nil)
-        #expect(try RemoteLocation.parse("/srv/grid.git").sshPort == nil)
     }
 
     @Test func sha1MatchesKnownVectors() {

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 @testable import Runner
+import TestSupport
 
 /// A worker killed between taking a ref's lock and renaming it leaves
 /// `<ref>.lock` in a local grid; git would refuse that ref forever.
-@Suite struct LedgerStaleLockTests {
+@Suite(.unit) struct LedgerStaleLockTests {
     @Test func staleLockOnMainIsRemovedAndTheNextAttemptApplies() throws {
         let directory = try LedgerFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -2,10 +2,11 @@ import Foundation
 import Sandbox
 import Testing
 @testable import Runner
+import TestSupport
 
 /// Node ids hold no '-' (issue 9): the ledger names records `<node>-<task>.json`
 /// and task ids may hold '-', so only then does every name read one way.
-@Suite struct NodeIdentifierTests {
+@Suite(.unit) struct NodeIdentifierTests {
     @Test(arguments: ["w1", "w1_job", "node.eu_2", "W1", "7", "node_vm", String(repeating: "n", count: 64)])
     func plainNodeIDsAreAccepted(id: String) {
         #expect(NodeIdentifier.problem(id) == nil)

@@ -2,10 +2,11 @@ import Foundation
 import Sandbox
 import Testing
 @testable import Runner
+import TestSupport
 
 /// What the grid is told about a task that could not start: the case, the
 /// stage and the errno, never a host path; the log gets the whole error.
-@Suite struct SetupFailureReportTests {
+@Suite(.unit) struct SetupFailureReportTests {
     static let hostPath = "/var/lib/dgrid-host-secret/run/0123abcd"
 
     /// Every case that carries a path, free text or host ids, with a host path in it where it can hold one.

@@ -1,7 +1,8 @@
 import Testing
 @testable import Runner
+import TestSupport
 
-@Suite("Ledger JSON reader and writer")
+@Suite("Ledger JSON reader and writer", .unit)
 struct TaskJSONTests {
     @Test func readsEveryKind() throws {
         let value = try LedgerJSON.parse(Array(#" {"a":[true,false,null,-1.5e2,"\u00e9\ud83d\ude00\/\n"],"b":{}} "#.utf8)).get()

@@ -1,7 +1,8 @@
 import Testing
 @testable import Runner
+import TestSupport
 
-@Suite("Ledger layout")
+@Suite("Ledger layout", .unit)
 struct TaskLayoutTests {
     @Test func pathsUseDGridNames() {
         #expect(LedgerLayout.queuePath(priority: .high, shard: 3, taskID: "t1") == "tasks/queue/high/3/t1.json")
@@ -57,7 +58,7 @@ struct TaskLayoutTests {
     }
 }
 
-@Suite("Queue order and shards")
+@Suite("Queue order and shards", .unit)
 struct TaskQueueOrderTests {
     /// Fixed FNV-1a 64 values (checked against the published test vector for "a" and
     /// computed independently), so a change of hash or platform fails here.

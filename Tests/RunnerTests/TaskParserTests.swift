@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Runner
+import TestSupport
 
 private func parse(_ text: String, limits: TaskLimits = TaskLimits()) -> Result<TaskFile, TaskRejection> {
     TaskParser.parse(Array(text.utf8), limits: limits)
@@ -15,7 +16,7 @@ private func accepted(_ text: String, sourceLocation: SourceLocation = #_sourceL
     }
 }
 
-@Suite("Task file parsing")
+@Suite("Task file parsing", .unit)
 struct TaskParserTests {
     @Test func dgridTaskFileParsesUnchanged() throws {
         let task = try accepted(#"{"task_id":"hello","script":"echo hi","timeout_seconds":30}"#)
@@ -323,7 +324,7 @@ let badTaskFiles: [BadTaskFile] = [
     .with("max_attempts bool", "max_attempts", "true", "max_attempts: expected a whole number of attempts, found true or false"),
 ]
 
-@Suite("Hostile task files")
+@Suite("Hostile task files", .unit)
 struct TaskRejectionTests {
     @Test(arguments: badTaskFiles)
     func refusedWithAReasonNamingTheField(_ file: BadTaskFile) {

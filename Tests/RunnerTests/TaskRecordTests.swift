@@ -1,13 +1,14 @@
 import Foundation
 import Testing
 @testable import Runner
+import TestSupport
 
 private func object(_ bytes: [UInt8]) throws -> [String: LedgerJSON.Value] {
     guard case .object(let members) = try LedgerJSON.parse(bytes).get() else { throw LedgerJSON.SyntaxError(message: "not an object", offset: 0) }
     return members
 }
 
-@Suite("Result, claim and node records")
+@Suite("Result, claim and node records", .unit)
 struct TaskRecordTests {
     static let full = ResultRecord(
         taskID: "hello", nodeID: "node_1", exitCode: 0, stdout: "hi\n", stderr: "warn: \"x\"\u{1}",

@@ -1,12 +1,15 @@
 import Foundation
 import Glibc
 import Testing
-@testable import Sandbox
+import TestSupport
+@testable import SandboxImages
+@testable import SandboxIsolation
+@testable import SandboxSupport
 
 /// The state directory as another user on the host would attack it: a symlink
 /// in its place, a directory of theirs, a parent they can write. Each is
 /// refused with the path and what to do, and nothing is written there.
-@Suite(.serialized, .enabled(if: geteuid() == 0, "needs root to make directories of another owner"))
+@Suite(.system, .serialized, .enabled(if: geteuid() == 0, "needs root to make directories of another owner"))
 struct StateDirectoryTests {
     /// `nobody`: owns nothing on a Debian system.
     let otherUID: uid_t = 65534

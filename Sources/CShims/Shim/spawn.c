@@ -550,6 +550,22 @@ static void receive_go(int sock, int expected, int *trees) {
     }
 }
 
+/* Move this process (one thread: a clone of one thread of the worker) into
+ * the sandbox's cgroup v1 groups through the `tasks` files the parent opened
+ * (see cgroup_join_fds in dgrid_spawn.h), then close them: the task never
+ * holds a descriptor of a host cgroup file. */
+static void join_cgroups(const struct dgrid_spawn_config *c) {
+    for (int i = 0; i < c->cgroup_join_count; i++) {
+        ssize_t n;
+        do {
+            n = write(c->cgroup_join_fds[i], "0", 1);
+        } while (n < 0 && errno == EINTR);
+        if (n != 1)
+            fail(DGRID_STAGE_JOIN_CGROUP, n < 0 ? errno : EIO);
+        close(c->cgroup_join_fds[i]);
+    }
+}
+
 static int child_main(void *arg) {
     struct child_context *ctx = arg;
     const struct dgrid_spawn_config *c = ctx->config;
@@ -564,6 +580,9 @@ static int child_main(void *arg) {
     int trees[DGRID_MAX_LOWERS];
     receive_go(ctx->sync_read, c->lower_count, trees);
     close(ctx->sync_read);
+    /* Before anything else runs here, and before the cgroup namespace is
+     * unshared below, so its root is the sandbox's own group. */
+    join_cgroups(c);
     /* This process is a copy of the worker (its memory, its environment, its
      * credentials). Non-dumpable, nothing in the sandbox can open our
      * /proc/<pid>/{mem,environ,exe} or ptrace us, in any uid mapping, until
@@ -575,8 +594,9 @@ static int child_main(void *arg) {
     umask(0);
     int rootfd = settle_fds(ctx, build_root(c, trees));
 
-    /* Unshared only now that the parent has moved us into our cgroup, so the
-     * namespace's root is the sandbox's own group. */
+    /* Unshared only now that we are in our cgroup (join_cgroups, or the
+     * parent's write before the go byte), so the namespace's root is the
+     * sandbox's own group. */
     if (c->new_cgroup_namespace && unshare(CLONE_NEWCGROUP) < 0)
         fail(DGRID_STAGE_UNSHARE_CGROUP, errno);
     if (setsid() < 0)

@@ -46,6 +46,7 @@ static const char *const names[DGRID_STAGE_COUNT] = {
     [DGRID_STAGE_INIT] = "dgrid-init start",
     [DGRID_STAGE_STAGING] = "staging tmpfs for the root",
     [DGRID_STAGE_NS_ROOT] = "become root of the user namespace",
+    [DGRID_STAGE_JOIN_CGROUP] = "join the sandbox's cgroup",
 };
 
 const char *dgrid_stage_name(int stage) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -22,6 +23,15 @@
 
 int dgrid_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
+}
+
+int dgrid_unshare_user_namespace(void) {
+    return unshare(CLONE_NEWUSER);
+}
+
+int dgrid_become_namespace_root(void) {
+    if (setresgid(0, 0, 0) != 0) return -1;
+    return setresuid(0, 0, 0);
 }
 
 int dgrid_set_pipe_size(int fd, int size) {

@@ -29,14 +29,18 @@ package struct ImageAllow: ParsableCommand {
 
     @OptionGroup package var registry: RegistryCLIOptions
 
-    /// Resolves a reference on its registry; set by `dgrid-registry`. In `dgrid`
-    /// it is nil and such a reference is handed to `dgrid-registry` instead.
-    /// Set once in main, before anything runs.
-    nonisolated(unsafe) package static var resolveOnRegistry: ((ImageAllow, ImageStore) throws -> ImageAdmin.AllowResult)?
+    /// Resolves a reference on its registry without pulling: `dgrid-registry`
+    /// has one (RegistryImageAllow); `dgrid` has none and hands such a
+    /// reference to `dgrid-registry` instead.
+    package typealias RegistryResolver = (ImageAllow, ImageStore) throws -> ImageAdmin.AllowResult
 
     package init() {}
 
     package func run() throws {
+        try allow(resolvingOnRegistry: nil)
+    }
+
+    package func allow(resolvingOnRegistry: RegistryResolver?) throws {
         let result: ImageAdmin.AllowResult
         let store = ImageCLI.store()
         do {
@@ -44,8 +48,8 @@ package struct ImageAllow: ParsableCommand {
                 reference, approvedBy: approvedBy ?? ImageCLI.invokingUser(), note: note, scanCommand: scanCommand)
         } catch ImageError.unknownImage(let name) where scanCommand == nil && RegistryLocation.namesRegistry(name) {
             // Not in the local index: resolve the tag on its registry (no pull).
-            guard let resolveOnRegistry = Self.resolveOnRegistry else {
-                RemoteBinary.exec(Array(CommandLine.arguments.dropFirst()), in: RemoteBinary.registryFileName)
+            guard let resolveOnRegistry = resolvingOnRegistry else {
+                SiblingBinary.exec(Array(CommandLine.arguments.dropFirst()), in: SiblingBinary.registryFileName)
             }
             do {
                 result = try resolveOnRegistry(self, store)
@@ -57,7 +61,7 @@ package struct ImageAllow: ParsableCommand {
         }
         let entry = result.entry
         if let scan = entry.vulnerabilities, scanCommand != nil {
-            ImageCLI.note("scan exited \(scan.exitStatus): \(scan.summary.isEmpty ? "(no output)" : scan.summary)")
+            ImageCLI.note("scan exited \(scan.exitStatus): \(scan.summary.isEmpty ? "(no output)" : UntrustedText.shown(scan.summary, limit: 400))")
         }
         if let previous = result.previous?.digest, previous != entry.digest {
             ImageCLI.note("\(entry.name) was pinned to \(previous); now re-pinned")

@@ -4,9 +4,9 @@ import ArgumentParser
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
-        abstract: "Import images, manage the allowlist, verify and clean the image store.",
-        discussion: "`dgrid image pull NAME@DIGEST` fetches an allowlisted image from its registry (see `dgrid image pull --help`).",
-        subcommands: [ImageImport.self, ImageAllow.self, ImageRevoke.self, ImageList.self, ImageInspect.self,
+        abstract: "Import and pull images, manage the allowlist, verify and clean the image store.",
+        discussion: "`dgrid image pull` runs in dgrid-registry; `dgrid image pull --help` shows its options.",
+        subcommands: [ImageImport.self, ImagePullVerb.self, ImageAllow.self, ImageRevoke.self, ImageList.self, ImageInspect.self,
                       ImageVerify.self, ImageGC.self]
     )
 }

@@ -6,8 +6,8 @@ struct ImageImport: ParsableCommand {
         commandName: "import",
         abstract: "Import an OCI image layout (directory or tar) or a docker save tar.",
         discussion: """
-        Every blob is verified by digest and size and every layer is unpacked now, so a bad
-        image is refused here. The image is named from the archive (OCI ref.name, docker
+        Every blob is verified by digest and size and every layer is unpacked now, so a bad \
+        image is refused here. The image is named from the archive (OCI ref.name, docker \
         RepoTags) or by --name. Importing does not allow it to run: see `dgrid image allow`.
         """
     )

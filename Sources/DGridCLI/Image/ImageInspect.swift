@@ -61,21 +61,21 @@ struct ImageInspect: ParsableCommand {
         }
         func words(_ list: [String]?) -> String {
             guard let list else { return "-" }
-            return "[" + list.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
+            return "[" + list.map { UntrustedText.quoted($0, limit: 4096) }.joined(separator: ", ") + "]"
         }
         var lines = [
-            "Names:        \(info.names.isEmpty ? "-" : info.names.joined(separator: ", "))",
-            "Manifest:     \(info.manifest.digest) (\(info.manifest.mediaType), \(info.manifest.size) bytes)",
+            "Names:        \(info.names.isEmpty ? "-" : info.names.map { UntrustedText.shown($0) }.joined(separator: ", "))",
+            "Manifest:     \(info.manifest.digest) (\(UntrustedText.shown(info.manifest.mediaType)), \(info.manifest.size) bytes)",
             "Config:       \(info.configDigest)",
-            "Platform:     \(info.platform ?? "-")",
-            "Allowlisted:  \(record.allowlisted_as.isEmpty ? "no" : record.allowlisted_as.joined(separator: ", "))",
+            "Platform:     \(info.platform.map { UntrustedText.shown($0) } ?? "-")",
+            "Allowlisted:  \(record.allowlisted_as.isEmpty ? "no" : record.allowlisted_as.map { UntrustedText.shown($0) }.joined(separator: ", "))",
             "Env:          \(words(info.config.env))",
             "Entrypoint:   \(words(info.config.entrypoint))",
             "Cmd:          \(words(info.config.cmd))",
-            "WorkingDir:   \(info.config.workingDir.map { $0.isEmpty ? "-" : $0 } ?? "-")",
-            "User:         \(info.config.user.map { $0.isEmpty ? "-" : $0 } ?? "-")",
+            "WorkingDir:   \(info.config.workingDir.map { $0.isEmpty ? "-" : UntrustedText.quoted($0, limit: 4096) } ?? "-")",
+            "User:         \(info.config.user.map { $0.isEmpty ? "-" : UntrustedText.quoted($0) } ?? "-")",
         ]
-        if let problem = info.configProblem { lines.append("Run refused:  \(problem)") }
+        if let problem = info.configProblem { lines.append("Run refused:  \(UntrustedText.lineSafe(problem))") }
         lines.append("Layers:")
         print(lines.joined(separator: "\n"))
         let rows = info.layers.map { layer in

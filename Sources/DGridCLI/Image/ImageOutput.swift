@@ -13,16 +13,18 @@ package enum ImageCLI {
         }
     }
 
-    /// One line on stderr, exit 1.
+    /// One line on stderr, exit 1. Errors embed untrusted text escaped already;
+    /// `lineSafe` is the backstop that keeps the line one line, and inert.
     package static func fail(_ error: Error) -> Never {
-        FileDescriptorWriter.write(Array("dgrid: \(error)\n".utf8), to: STDERR_FILENO)
+        FileDescriptorWriter.write(Array("dgrid: \(UntrustedText.lineSafe("\(error)"))\n".utf8), to: STDERR_FILENO)
         Glibc.exit(1)
     }
 
     /// "NAME DIGEST" per name on stdout; what happened to each layer on stderr.
     package static func report(_ image: ImportedImage, verb: String) {
         for name in image.names {
-            print("\(name) \(image.manifest.digest)")
+            // Names come from the archive (OCI ref.name, RepoTags): the image author's text.
+            print("\(UntrustedText.shown(name)) \(image.manifest.digest)")
         }
         let unpacked = image.layers.filter { $0.report != nil }.count
         note("\(verb) \(image.names.joined(separator: ", ")): \(image.layers.count) layers (\(unpacked) unpacked now)")
@@ -41,12 +43,14 @@ package enum ImageCLI {
     }
 
     package static func note(_ text: String) {
-        FileDescriptorWriter.write(Array("dgrid: \(text)\n".utf8), to: STDERR_FILENO)
+        FileDescriptorWriter.write(Array("dgrid: \(UntrustedText.lineSafe(text))\n".utf8), to: STDERR_FILENO)
     }
 
     /// Left-aligned columns, two spaces apart; the last column is not padded.
+    /// Cells may hold untrusted text (names, approvers, media types): each is
+    /// made inert and kept on its line.
     package static func table(_ header: [String], _ rows: [[String]]) -> String {
-        let all = [header] + rows
+        let all = [header] + rows.map { $0.map(UntrustedText.lineSafe) }
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { row in
             row.enumerated().map { column, cell in
@@ -59,7 +63,8 @@ package enum ImageCLI {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(value) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        // The same JSON value, with C1, bidi and zero-width characters as \u escapes.
+        return UntrustedText.jsonSafe(String(decoding: data, as: UTF8.self))
     }
 
     /// Who approves: `--approved-by`, else the invoking user (through sudo too).

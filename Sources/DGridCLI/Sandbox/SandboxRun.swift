@@ -7,7 +7,7 @@ struct SandboxRun: ParsableCommand {
         commandName: "run",
         abstract: "Run CMD in a sandbox and exit with its status.",
         discussion: """
-        Exit status: the command's own; 124 on timeout; 128+N when killed by signal N;
+        Exit status: the command's own; 124 on timeout; 128+N when killed by signal N; \
         125 when the sandbox could not be set up (the reason is printed on stderr).
         """
     )
@@ -82,7 +82,7 @@ struct SandboxRun: ParsableCommand {
 
     /// One line on stderr and exit 125: the sandbox was never set up.
     static func fail(_ error: Error) -> Never {
-        FileDescriptorWriter.write(Array("dgrid: \(error)\n".utf8), to: STDERR_FILENO)
+        FileDescriptorWriter.write(Array("dgrid: \(UntrustedText.lineSafe("\(error)"))\n".utf8), to: STDERR_FILENO)
         Glibc.exit(125)
     }
 }

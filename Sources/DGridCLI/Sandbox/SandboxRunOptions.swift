@@ -50,7 +50,12 @@ struct SandboxRunOptions: Equatable {
         } else {
             FileDescriptorWriter.write(outcome.stdout.bytes, to: STDOUT_FILENO)
             FileDescriptorWriter.write(outcome.stderr.bytes, to: STDERR_FILENO)
-            for note in OutcomeNotes.lines(outcome) {
+            let notes = OutcomeNotes.lines(outcome)
+            if !notes.isEmpty {
+                FileDescriptorWriter.write(NoteLineStart.separator(afterStdout: outcome.stdout.bytes, stderr: outcome.stderr.bytes),
+                                           to: STDERR_FILENO)
+            }
+            for note in notes {
                 FileDescriptorWriter.write(Array("dgrid: \(note)\n".utf8), to: STDERR_FILENO)
             }
         }
@@ -74,7 +79,7 @@ struct SandboxRunOptions: Equatable {
         if let image {
             // Docker's rule: the image's Entrypoint, then the given command or else its Cmd.
             args = image.config.argv(taskArguments: args)
-            spec = SandboxSpec(layers: image.layerDirectories, command: args,
+            spec = SandboxSpec(root: .layers(image.layers), command: args,
                                environment: image.config.environment + env)
             spec.workingDirectory = image.config.workingDirectory
             if let user = image.config.user { spec.user = user }

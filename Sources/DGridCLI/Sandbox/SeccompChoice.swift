@@ -12,7 +12,7 @@ enum SeccompChoice {
         case let path?:
             let (filter, warnings) = try DefaultSeccomp.filter(profilePath: path)
             for warning in warnings {
-                FileDescriptorWriter.write(Array("dgrid: seccomp profile \(path): \(warning)\n".utf8), to: 2)
+                FileDescriptorWriter.write(Array("dgrid: seccomp profile \(UntrustedText.lineSafe("\(path): \(warning)"))\n".utf8), to: 2)
             }
             return filter
         }

@@ -1,6 +1,8 @@
 /// `dgrid init`: gives an empty repository the D-GRID layout on main, so
-/// D-GRID's own tools find their directories. Idempotent: an initialised
-/// grid is left as it is.
+/// D-GRID's own tools find their directories, and points the repository's
+/// HEAD at main where it can, so `git clone` checks the grid out
+/// (`RemoteHead`). Idempotent: an initialised grid is left as it is, apart
+/// from a HEAD that still names an unborn branch.
 public struct GridInit {
     let connection: GridConnection
 
@@ -8,8 +10,22 @@ public struct GridInit {
         self.connection = connection
     }
 
+    public struct Outcome: Equatable, Sendable {
+        /// Whether main was created now (false: it existed).
+        public var created: Bool
+        public var head: RemoteHead
+    }
+
+    public func run() throws(GridError) -> Outcome {
+        let created = try createMain()
+        let head = try connection.withLedger { (ledger) throws(LedgerError) -> RemoteHead in
+            try ledger.pointHead(at: GridConnection.mainRef)
+        }
+        return Outcome(created: created, head: head)
+    }
+
     /// true when main was created, false when it existed.
-    public func run() throws(GridError) -> Bool {
+    private func createMain() throws(GridError) -> Bool {
         let snapshot = try connection.snapshot()
         if snapshot.mainTip != nil { return false }
         let keep = ["tasks/queue", "tasks/in_progress", "tasks/completed", "tasks/failed", "tasks/rejected", "nodes"]

@@ -38,6 +38,10 @@ public struct GridSettings: Sendable {
     public var defaultCPUs: Double? = 1
     public var defaultPids: Int? = 256
     public var outputLimit: Int = 10 * 1024
+    /// Rootless without a delegated cgroup (`--no-cgroup-limits`): run tasks
+    /// anyway, with memory, CPU and pids limits not enforced and said so in
+    /// the log (docs/THREATS.md, T8). Off: such a worker fails every task.
+    public var runWithoutCgroupLimits = false
     public var credentials: GitCredentials = .none
     /// For ssh:// grids: the known_hosts file the host key must be in (nil:
     /// `$DGRID_SSH_KNOWN_HOSTS`, else `~/.ssh/known_hosts`).

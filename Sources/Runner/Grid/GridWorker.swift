@@ -25,6 +25,9 @@ public final class GridWorker: @unchecked Sendable {
         public var released = 0
         /// Why the worker was unhealthy when it stopped; nil when healthy.
         public var unhealthy: String?
+        /// Tasks still running when a stop's grace period ran out; their claims were
+        /// released, and their sandboxes end with the process, which the caller ends.
+        public var abandoned = 0
         public var ran: Int { completed + failed + rejected }
     }
 
@@ -47,6 +50,7 @@ public final class GridWorker: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     /// Set once every slot is done: the heartbeat keeps leases alive until then.
     private let slotsDone = Atomic<Bool>(false)
+    private let stopRequest = WorkerStopRequest()
 
     public init(connection: GridConnection, options: Options, logger: Logger) {
         self.connection = connection
@@ -61,29 +65,31 @@ public final class GridWorker: @unchecked Sendable {
     }
 
     /// SIGTERM (docs/ARCHITECTURE.md §7): no new claims; running tasks get `graceSeconds`
-    /// to finish. After that their claims are released, so other workers take
-    /// the tasks at once instead of after the lease, and the process exits;
-    /// the sandboxes die with it (their pid 1 has PDEATHSIG).
+    /// to finish. After that `run` releases their claims, so other workers take
+    /// the tasks at once instead of after the lease, and returns with them
+    /// counted as `abandoned`; the caller ends the process, and the sandboxes
+    /// die with it (their pid 1 has PDEATHSIG).
     public func stop(graceSeconds: Double) {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         logger.info("stopping: no new claims", metadata: ["grace_s": "\(graceSeconds)"])
-        Thread { [self] in
-            Self.sleep(graceSeconds)
-            let held = lock.withLock { Array(running.values) }
-            guard !held.isEmpty else { return }
-            let claims = GridClaims(connection: connection)
-            let reason = "given back: worker \(connection.settings.nodeID) stopping (SIGTERM, \(graceSeconds) s grace period over)"
-            for claim in held {
-                do {
-                    try claims.release(claim, ending: .givenBack, reason: reason)
-                    logger.warning("grace period over: claim released", metadata: ["task": "\(claim.taskID)"])
-                } catch {
-                    logger.warning("grace period over: cannot release the claim; it expires with its lease",
-                                   metadata: ["task": "\(claim.taskID)", "error": "\(error)"])
-                }
+        stopRequest.request(graceSeconds: graceSeconds)
+    }
+
+    /// Releases the claims of tasks still running; how many there were.
+    private func releaseClaimsAfterGrace() -> Int {
+        let held = lock.withLock { Array(running.values) }
+        let claims = GridClaims(connection: connection)
+        let reason = "given back: worker \(connection.settings.nodeID) stopping (SIGTERM, grace period over)"
+        for claim in held {
+            do {
+                try claims.release(claim, ending: .givenBack, reason: reason)
+                logger.warning("grace period over: claim released", metadata: ["task": "\(claim.taskID)"])
+            } catch {
+                logger.warning("grace period over: cannot release the claim; it expires with its lease",
+                               metadata: ["task": "\(claim.taskID)", "error": "\(error)"])
             }
-            exit(143)
-        }.start()
+        }
+        return held.count
     }
 
     public func run() throws(GridError) -> Summary {
@@ -115,7 +121,12 @@ public final class GridWorker: @unchecked Sendable {
             thread.stackSize = 4 << 20
             thread.start()
         }
-        group.wait()
+        if !stopRequest.waitForSlots(group) {
+            let abandoned = releaseClaimsAfterGrace()
+            if abandoned > 0 { return lock.withLock { var summary = summary; summary.abandoned = abandoned; return summary } }
+            // The busy slots hold no claim (picking, or done publishing): they see `stopping` and end.
+            group.wait()
+        }
         stopping.store(true, ordering: .relaxed)
         slotsDone.store(true, ordering: .relaxed)
         // The last beat first, so the closing fold carries it and a fold after ours finds nothing.

@@ -45,12 +45,13 @@ struct TaskExecution {
         }
         defer { resolved.lease.release() }
 
-        var spec = SandboxSpec(layers: resolved.layerDirectories, command: ["/bin/sh", "-c", task.script],
+        var spec = SandboxSpec(root: .layers(resolved.layers), command: ["/bin/sh", "-c", task.script],
                                environment: resolved.config.environment + task.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
         spec.workingDirectory = resolved.config.workingDirectory
         if let user = resolved.config.user { spec.user = user }
         spec.timeoutSeconds = Double(task.timeoutSeconds)
         spec.outputLimit = settings.outputLimit
+        spec.allowWithoutCgroupLimits = settings.runWithoutCgroupLimits
         spec.limits.memoryBytes = task.resources.memoryBytes ?? settings.defaultMemoryBytes
         spec.limits.pids = task.resources.pids ?? settings.defaultPids
         if let cpus = task.resources.cpus ?? settings.defaultCPUs {
@@ -93,7 +94,9 @@ struct TaskExecution {
             stdoutSHA256: "sha256:" + hasher.finalize().hex, imageDigest: resolved.manifestDigest.description,
             attempt: attempt, workerVersion: RunnerInfo.workerVersion, previousAttempts: history)
         let how = outcome.timedOut ? "timed out" : outcome.oomKilled ? "OOM-killed" : "exit \(outcome.exitCode)"
-        return .finished(Finished(record: record, note: "\(how) in \(outcome.durationMs) ms"))
+        let unenforced = outcome.unenforcedLimits.isEmpty
+            ? "" : " (not enforced, no cgroup: \(outcome.unenforcedLimits.joined(separator: ", ")))"
+        return .finished(Finished(record: record, note: "\(how) in \(outcome.durationMs) ms\(unenforced)"))
     }
 
     /// A task out of attempts (`AttemptBudget`): failed without running again,

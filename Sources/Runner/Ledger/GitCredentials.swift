@@ -94,6 +94,16 @@ public enum GitCredentials: Sendable {
         String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
 
+    /// What kind of credential this is, for errors (never the secret).
+    var kindDescription: String {
+        switch self {
+        case .none: "no credentials"
+        case .token: "a token"
+        case .sshKey: "an SSH key"
+        case .sshAgent: "the SSH agent"
+        }
+    }
+
     /// Strings that must never appear in error text.
     var secrets: [String] {
         switch self {

@@ -112,7 +112,7 @@ extension GitLedger {
                         outcomes[move.name] = try localMove(move.name, from: move.old, to: move.new, remote: remote,
                                                             operation: move.operation)
                     }
-                case .smart:
+                case .git, .http, .ssh:
                     let pushed = try withDeadline(.push, operation: operation) { () throws(LedgerError) -> [String: RefUpdate] in
                         try smartPush(ready, operation: operation)
                     }

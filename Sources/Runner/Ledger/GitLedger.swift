@@ -73,9 +73,22 @@ public final class GitLedger: @unchecked Sendable {
         let remoteForErrors = Redaction.redact(remote, secrets: credentials.secrets)
         self.remoteForErrors = remoteForErrors
         location = try RemoteLocation.parse(remote)
+        // A token goes to http(s) only, a key to SSH only: libgit2 would offer a
+        // token as the password to an SSH server that asks for one.
+        guard location.admits(credentials) else {
+            throw LedgerError(.credentials, operation: "open remote", remote: remoteForErrors,
+                              message: "\(credentials.kindDescription) cannot be used with a \(location.transport.rawValue) remote",
+                              hint: location.transport == .ssh ? "use an SSH key or the SSH agent for an SSH grid"
+                                  : location.transport == .http ? "use a token (GIT_TOKEN or a token file) for an http(s) grid"
+                                  : "a \(location.transport.rawValue) remote takes no credentials")
+        }
         self.credentials = credentials
         self.fetchByteLimit = fetchByteLimit
-        hostKeyCheck = location.sshPort.map { HostKeyCheck(knownHosts: knownHosts ?? .fromEnvironment(), port: $0) }
+        if case .ssh(let endpoint) = location {
+            hostKeyCheck = HostKeyCheck(knownHosts: knownHosts ?? .fromEnvironment(), endpoint: endpoint)
+        } else {
+            hostKeyCheck = nil
+        }
         self.mirrorPath = mirrorPath
         self.logger = logger
         do throws(LedgerError) {

@@ -1,3 +1,5 @@
+import Sandbox
+
 /// A ledger operation that failed: which operation, on which remote, what libgit2
 /// said, and what to do about it. Every string in it has been through `Redaction`:
 /// credentials never reach an error (docs/ARCHITECTURE.md §6, docs/THREATS.md "Secrets").
@@ -46,10 +48,12 @@ public struct LedgerError: Error, CustomStringConvertible {
          deadlineExceeded: GitOperationKind? = nil) {
         self.kind = kind
         self.deadlineExceeded = deadlineExceeded
-        self.operation = Redaction.redact(operation, secrets: secrets)
-        self.remote = Redaction.redact(remote, secrets: secrets)
-        self.message = Redaction.redact(message, secrets: secrets)
-        self.hint = Redaction.redact(hint, secrets: secrets)
+        // libgit2's messages carry what a Git server sent (HTTP errors, push
+        // statuses): made inert here, once, for every terminal and log line.
+        self.operation = UntrustedText.lineSafe(Redaction.redact(operation, secrets: secrets))
+        self.remote = UntrustedText.lineSafe(Redaction.redact(remote, secrets: secrets))
+        self.message = UntrustedText.lineSafe(Redaction.redact(message, secrets: secrets))
+        self.hint = UntrustedText.lineSafe(Redaction.redact(hint, secrets: secrets))
         self.gitClass = gitClass
         self.gitCode = gitCode
     }

@@ -86,9 +86,17 @@ final class RemoteCallbackState {
         if hostKey.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0, let raw = hostKey.hostkey, hostKey.hostkey_len > 0 {
             presented.blob = Array(UnsafeRawBufferPointer(start: raw, count: hostKey.hostkey_len))
         }
+        // Host and port come from the remote as dgrid parsed it (`SSHEndpoint`),
+        // the same value the credentials were chosen by; libgit2's host must agree.
         let path = hostKeyCheck.knownHosts.path
-        let port = hostKeyCheck.port
-        let shown = port == 22 ? host : "[\(host)]:\(port)"
+        let port = hostKeyCheck.endpoint.port
+        let shown = hostKeyCheck.endpoint.shownHost
+        guard host == hostKeyCheck.endpoint.host else {
+            hostKeyRefusal = ("libgit2 connected to \(host), but the remote names \(shown)",
+                              "write the remote as ssh://user@host:port/path")
+            return GIT_ECERTIFICATE.rawValue
+        }
+        let host = hostKeyCheck.endpoint.host
         let fingerprint = "SHA-256 \(presented.fingerprint)"
         let add = "check the fingerprint with the server's administrator, then add its key to \(path) "
             + "(ssh-keyscan -p \(port) \(host) >> \(path)), or point \(SSHKnownHosts.environmentVariable) at a known_hosts file that lists it"
@@ -129,7 +137,9 @@ final class RemoteCallbackState {
         case .none:
             return GIT_PASSTHROUGH.rawValue
         case .token(let token):
-            guard allows(GIT_CREDENTIAL_USERPASS_PLAINTEXT) else { return GIT_PASSTHROUGH.rawValue }
+            // Never to an SSH server, whatever it offers (the ledger refuses the
+            // pairing already; this keeps the promise where the secret leaves).
+            guard allows(GIT_CREDENTIAL_USERPASS_PLAINTEXT), hostKeyCheck == nil else { return GIT_PASSTHROUGH.rawValue }
             return git_credential_userpass_plaintext_new(out, "x-access-token", token)
         case .sshKey(let privateKeyPath, let publicKeyPath, let passphrase):
             guard allows(GIT_CREDENTIAL_SSH_KEY) else { return GIT_PASSTHROUGH.rawValue }
@@ -144,5 +154,5 @@ final class RemoteCallbackState {
 /// What the certificate callback needs to judge an SSH server.
 struct HostKeyCheck {
     let knownHosts: SSHKnownHosts
-    let port: Int
+    let endpoint: SSHEndpoint
 }

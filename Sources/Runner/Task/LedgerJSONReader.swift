@@ -1,3 +1,5 @@
+import Sandbox
+
 /// The RFC 8259 grammar over a byte array, recursive descent with a depth limit.
 /// Kept separate from `LedgerJSON` so the value types read without the parser.
 struct LedgerJSONReader {
@@ -61,7 +63,7 @@ struct LedgerJSONReader {
             skipWhitespace()
             let member = try value()
             guard members.updateValue(member, forKey: key) == nil else {
-                throw LedgerJSON.SyntaxError(message: "duplicate key \(TaskText.shown(key))", offset: keyOffset)
+                throw LedgerJSON.SyntaxError(message: "duplicate key \(UntrustedText.quoted(key))", offset: keyOffset)
             }
             skipWhitespace()
             if peek() == UInt8(ascii: ",") { index += 1; continue }

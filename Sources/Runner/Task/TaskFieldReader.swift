@@ -1,3 +1,5 @@
+import Sandbox
+
 /// Reads and checks each field of a task file's top-level object. One method per
 /// field, each throwing a rejection that names the field and what to do.
 struct TaskFieldReader {
@@ -37,7 +39,7 @@ struct TaskFieldReader {
     private func taskID() throws(TaskRejection) -> String {
         let id = try requiredString("task_id")
         guard TaskParser.isValidTaskID(id) else {
-            throw .field("task_id", "\(TaskText.shown(id)) is not a valid task id (\(TaskIdentifier.rule))")
+            throw .field("task_id", "\(UntrustedText.quoted(id)) is not a valid task id (\(TaskIdentifier.rule))")
         }
         return id
     }
@@ -75,7 +77,7 @@ struct TaskFieldReader {
         // decides whether the image may run.
         guard !image.isEmpty, image.utf8.count <= 256,
               image.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
-            throw .field("image", "\(TaskText.shown(image)) is not an image name or digest")
+            throw .field("image", "\(UntrustedText.quoted(image)) is not an image name or digest")
         }
         return image
     }
@@ -83,7 +85,7 @@ struct TaskFieldReader {
     private func priority() throws(TaskRejection) -> TaskPriority {
         guard let text = try optionalString("priority") else { return .normal }
         guard let priority = TaskPriority(rawValue: text) else {
-            throw .field("priority", "\(TaskText.shown(text)) is not one of critical, high, normal, low")
+            throw .field("priority", "\(UntrustedText.quoted(text)) is not one of critical, high, normal, low")
         }
         return priority
     }
@@ -96,7 +98,7 @@ struct TaskFieldReader {
         // Unknown resources are refused, not kept: a task asking for "gpus" must not
         // run quietly without them.
         if let unknown = fields.keys.filter({ !["cpus", "memory", "pids"].contains($0) }).min() {
-            throw .field("resources.\(TaskText.shown(unknown, limit: 32))", "unknown resource (known: cpus, memory, pids)")
+            throw .field("resources.\(UntrustedText.quoted(unknown, limit: 32))", "unknown resource (known: cpus, memory, pids)")
         }
         var resources = TaskResources()
         resources.cpus = try cpus(fields["cpus"])
@@ -128,7 +130,7 @@ struct TaskFieldReader {
             throw .field("resources.memory", "expected a size like \"256m\" or a number of bytes, found \(value.kind)")
         }
         guard let bytes else {
-            let shown = if case .string(let text) = value { TaskText.shown(text) } else { "number" }
+            let shown = if case .string(let text) = value { UntrustedText.quoted(text) } else { "number" }
             throw .field("resources.memory", "\(shown) is not a size; use bytes or a number with k, m, g or t, e.g. \"256m\"")
         }
         guard bytes > 0 else { throw .field("resources.memory", "must be above 0") }
@@ -161,7 +163,7 @@ struct TaskFieldReader {
         var env: [String: String] = [:]
         // Sorted, so the same bad file always gives the same reason.
         for name in entries.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-            let field = "env.\(TaskText.shown(name, limit: 32))"
+            let field = "env.\(UntrustedText.quoted(name, limit: 32))"
             guard Self.isEnvName(name) else {
                 throw .field(field, "not a variable name (letters, digits and _, not starting with a digit)")
             }
@@ -188,10 +190,10 @@ struct TaskFieldReader {
             let field = "depends_on[\(index)]"
             guard case .string(let id) = element else { throw .field(field, "expected a task id, found \(element.kind)") }
             guard TaskParser.isValidTaskID(id) else {
-                throw .field(field, "\(TaskText.shown(id)) is not a valid task id (\(TaskIdentifier.rule))")
+                throw .field(field, "\(UntrustedText.quoted(id)) is not a valid task id (\(TaskIdentifier.rule))")
             }
             guard id != taskID else { throw .field(field, "a task cannot depend on itself") }
-            guard seen.insert(id).inserted else { throw .field(field, "\(TaskText.shown(id)) is listed twice") }
+            guard seen.insert(id).inserted else { throw .field(field, "\(UntrustedText.quoted(id)) is listed twice") }
             ids.append(id)
         }
         return ids
@@ -201,7 +203,7 @@ struct TaskFieldReader {
         guard let text = try optionalString("created_at") else { return nil }
         // Queue order compares these strings, so only well-formed times are allowed in.
         guard text.utf8.count <= 64, ISOTime.parse(text) != nil else {
-            throw .field("created_at", "\(TaskText.shown(text)) is not an ISO-8601 time like 2026-11-29T10:00:00Z")
+            throw .field("created_at", "\(UntrustedText.quoted(text)) is not an ISO-8601 time like 2026-11-29T10:00:00Z")
         }
         return text
     }
@@ -210,7 +212,7 @@ struct TaskFieldReader {
         guard let mode = try optionalString("dependency_mode") else { return nil }
         guard (1...32).contains(mode.utf8.count),
               mode.utf8.allSatisfy({ ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || $0 == UInt8(ascii: "_") }) else {
-            throw .field("dependency_mode", "\(TaskText.shown(mode)) is not a mode name (lowercase letters and _)")
+            throw .field("dependency_mode", "\(UntrustedText.quoted(mode)) is not a mode name (lowercase letters and _)")
         }
         return mode
     }
@@ -260,8 +262,8 @@ struct TaskFieldReader {
     private func shortText(_ name: String, maxBytes: Int) throws(TaskRejection) -> String? {
         guard let text = try optionalString(name) else { return nil }
         guard text.utf8.count <= maxBytes else { throw .field(name, "longer than \(maxBytes) bytes") }
-        guard text.unicodeScalars.allSatisfy({ TaskText.escaped($0) == String($0) || $0 == "\"" || $0 == "\\" }) else {
-            throw .field(name, "\(TaskText.shown(text)) contains control characters")
+        guard !text.unicodeScalars.contains(where: UntrustedText.isDangerous) else {
+            throw .field(name, "\(UntrustedText.quoted(text)) contains control characters")
         }
         return text
     }

@@ -1,3 +1,5 @@
+import Sandbox
+
 /// A validated task file (docs/ARCHITECTURE.md §6): D-GRID's `task_id`, `script` and
 /// `timeout_seconds`, plus dgrid's optional fields. Only `TaskParser.parse` makes
 /// one from repository bytes, so every value here has passed its checks.
@@ -64,7 +66,7 @@ extension TaskFile {
     /// `unknownFields` ready for a log line: names escaped and quoted, at most eight
     /// listed, since both names and count are chosen by whoever wrote the file.
     public var unknownFieldsDescription: String {
-        let shown = unknownFields.prefix(8).map { TaskText.shown($0, limit: 32) }.joined(separator: ", ")
+        let shown = unknownFields.prefix(8).map { UntrustedText.quoted($0, limit: 32) }.joined(separator: ", ")
         let more = unknownFields.count > 8 ? " and \(unknownFields.count - 8) more" : ""
         return shown + more
     }

@@ -1,5 +1,7 @@
+import Sandbox
+
 /// Why a task file was refused: one line naming the field and the rule it broke,
-/// with any text taken from the file escaped and capped (`TaskText.shown`), so the
+/// with any text taken from the file escaped and capped (`UntrustedText.quoted`), so the
 /// reason can go into a log, `tasks/rejected/<id>.json.log` or a terminal unchanged.
 public struct TaskRejection: Error, Equatable, CustomStringConvertible, Sendable {
     public let reason: String
@@ -13,15 +15,9 @@ public struct TaskRejection: Error, Equatable, CustomStringConvertible, Sendable
     public init(reason: String, field: String? = nil) {
         // Callers escape attacker text already; this pass is the backstop that keeps
         // the promise of one clean line whatever a caller forgot.
-        var line = ""
-        var count = 0
-        for scalar in reason.unicodeScalars {
-            if count >= Self.maxReasonLength { line += "…"; break }
-            let shown = (scalar == "\\" || scalar == "\"") ? String(scalar) : TaskText.escaped(scalar)
-            line += shown
-            count += 1
-        }
-        self.reason = line
+        let capped = reason.unicodeScalars.count > Self.maxReasonLength
+            ? String(String.UnicodeScalarView(reason.unicodeScalars.prefix(Self.maxReasonLength))) + "…" : reason
+        self.reason = UntrustedText.lineSafe(capped)
         self.field = field
     }
 

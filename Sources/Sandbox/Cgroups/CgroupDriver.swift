@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Resource limits enforced on a sandbox's whole process tree through its cgroup.
 public struct ResourceLimits: Sendable, Equatable {
@@ -36,14 +37,26 @@ public struct CgroupStats: Sendable, Equatable {
 
 /// One cgroup (v2) or one group per controller hierarchy (v1) for one sandbox.
 public protocol SandboxCgroup: Sendable {
-    /// Moves `pid` into the group (every controller). Called before the child is released.
+    /// Moves `pid` into the group (every controller). Called before the child is
+    /// released, when `openJoinDescriptors()` gave nothing.
     func add(pid: pid_t) throws(CgroupError)
+    /// Descriptors the sandbox's pid 1 writes "0" to, to move itself into the
+    /// group (cgroup v1 `tasks` files, opened here so the kernel checks our
+    /// credentials); empty when the parent must `add(pid:)` instead. A thread
+    /// moving itself skips the global lock whose write side waits for an RCU
+    /// grace period on every cgroup.procs write (docs/ARCHITECTURE.md §3).
+    /// The caller closes them.
+    func openJoinDescriptors() throws(CgroupError) -> [Int32]
     /// Reads CPU time, peak memory, OOM and pids events.
     func stats() -> CgroupStats
     /// Kills every process in the group (v2 `cgroup.kill`; v1 freeze, SIGKILL each, thaw).
     func killAll()
     /// Removes the group once it is empty, killing stragglers first; idempotent.
     func remove() throws(CgroupError)
+}
+
+extension SandboxCgroup {
+    public func openJoinDescriptors() throws(CgroupError) -> [Int32] { [] }
 }
 
 /// A cgroup implementation (v1 or v2) rooted at a directory that tests can point elsewhere.

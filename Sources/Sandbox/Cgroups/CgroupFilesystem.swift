@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// An errno from one cgroup file operation, captured right after the syscall.
 struct CgroupErrno: Error, Equatable {
@@ -21,6 +22,17 @@ protocol CgroupFilesystem: Sendable {
     /// Names of the directories directly inside `path`, sorted.
     func subdirectories(of path: String) -> [String]
     func kill(_ pid: pid_t, _ signal: Int32) throws(CgroupErrno)
+    /// An open write descriptor (close-on-exec) of a control file, for a
+    /// write made later by someone else (the sandbox's pid 1).
+    func openForWriting(_ path: String) throws(CgroupErrno) -> Int32
+}
+
+extension CgroupFilesystem {
+    func openForWriting(_ path: String) throws(CgroupErrno) -> Int32 {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CgroupErrno(code: errno) }
+        return fd
+    }
 }
 
 /// The real thing: Glibc calls, no Foundation, so creating a group stays a handful of syscalls.

@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Readers for the kernel's cgroup file formats, shared by both drivers.
 enum CgroupText {

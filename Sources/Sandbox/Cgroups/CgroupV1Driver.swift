@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// cgroup v1: each sandbox gets `<own group>/dgrid/<name>` in every controller
 /// hierarchy (co-mounted controllers such as cpu,cpuacct share one directory).
@@ -151,6 +152,23 @@ struct CgroupV1Group: SandboxCgroup {
                 throw .write(path: dir + "/cgroup.procs", value: "\(pid)", errno: error.code)
             }
         }
+    }
+
+    /// Each hierarchy's `tasks` file: pid 1, one thread, writes "0" to move
+    /// itself. Unlike a pid written to cgroup.procs, that takes neither the
+    /// global threadgroup lock nor its RCU grace period (~10 ms here per
+    /// start, docs/ARCHITECTURE.md §3).
+    func openJoinDescriptors() throws(CgroupError) -> [Int32] {
+        var fds: [Int32] = []
+        for dir in hierarchies {
+            do throws(CgroupErrno) {
+                fds.append(try fs.openForWriting(dir + "/tasks"))
+            } catch {
+                fds.forEach { close($0) }
+                throw .write(path: dir + "/tasks", value: "0", errno: error.code)
+            }
+        }
+        return fds
     }
 
     func stats() -> CgroupStats {

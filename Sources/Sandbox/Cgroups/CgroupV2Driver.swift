@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// cgroup v2: each sandbox gets `<own group>/dgrid/<name>`, one directory holding
 /// every controller.

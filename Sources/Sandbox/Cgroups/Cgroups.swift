@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Which hierarchy to use, and the worker's own group directory in it.
 enum CgroupPlan: Equatable, Sendable {

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// What the last scan of an allowlisted image said.
 public struct ScanSummary: Codable, Sendable, Equatable {
     /// The scanner's exit status (128+N when killed by signal N).

@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// A stream of bytes the content store can ingest: a file, a tar member, and
 /// (with registry pull) an HTTP body. The store never trusts the source's

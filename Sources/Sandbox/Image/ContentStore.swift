@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// The content-addressed blob store, `$DGRID_HOME/images/blobs/sha256/<hex>`
 /// (docs/ARCHITECTURE.md §5). A blob is only ever written by `ingest`: streamed into a 0600

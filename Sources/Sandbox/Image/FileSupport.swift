@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Small, errno-honest file helpers for the image store. Every path here is
 /// dgrid's own state (`$DGRID_HOME/...`, 0700), never content of an image, so

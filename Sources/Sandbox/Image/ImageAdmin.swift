@@ -1,3 +1,4 @@
+import SandboxSupport
 /// The admin verbs behind `dgrid image allow | revoke | list | inspect`, so
 /// the CLI only parses and prints.
 public struct ImageAdmin: Sendable {

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// An image config (OCI `application/vnd.oci.image.config.v1+json` or Docker
 /// `application/vnd.docker.container.image.v1+json`), reduced to what dgrid
 /// uses. Values are as the image author wrote them; `ImageRunConfig` is the
@@ -21,7 +22,7 @@ public struct ImageConfig: Sendable, Equatable {
         let raw = try JSONDocument.decode(Raw.self, from: bytes, what: what)
         func refuse(_ reason: String) -> ImageError { .invalidDocument(what: what, reason: reason) }
         guard raw.rootfs.type == "layers" else {
-            throw refuse("rootfs.type '\(ImageText.shown(raw.rootfs.type, limit: 40))': expected 'layers'")
+            throw refuse("rootfs.type '\(UntrustedText.shown(raw.rootfs.type, limit: 40))': expected 'layers'")
         }
         guard raw.rootfs.diff_ids.count <= ImageManifest.maxLayers else {
             throw refuse("\(raw.rootfs.diff_ids.count) diff_ids, more than the \(ImageManifest.maxLayers) dgrid accepts")

@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Why an image operation (store, import, index, allowlist, resolve, gc) failed.
 /// Each description is one line saying what, on which digest or path, and what
@@ -47,6 +48,8 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
     /// gc stopped before removing anything.
     case gcAborted(reason: String)
     case scan(command: String, reason: String)
+    /// The rootless layer helper (LayerNamespaceHelper) could not do `what`.
+    case layerHelper(what: String, reason: String)
 
     public var description: String {
         switch self {
@@ -73,7 +76,7 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
         case .invalidDigest(let error):
             return error.description
         case .invalidReference(let text, let reason):
-            return "invalid image reference '\(ImageText.shown(text))': \(reason)"
+            return "invalid image reference '\(UntrustedText.shown(text))': \(reason)"
         case .noMatchingPlatform(let index, let wanted, let available):
             let list = available.isEmpty ? "none" : available.joined(separator: ", ")
             return "image index \(index) has no \(wanted) manifest (available: \(list))"
@@ -82,46 +85,29 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
         case .unpack(let error):
             return error.description
         case .unknownImage(let reference):
-            return "no local image '\(ImageText.shown(reference))'; import it first with `dgrid image import PATH --name \(ImageText.shown(reference))`"
+            return "no local image '\(UntrustedText.shown(reference))'; import it first with `dgrid image import PATH --name \(UntrustedText.shown(reference))`"
         case .notAllowlisted(let reference):
-            let shown = ImageText.shown(reference)
+            let shown = UntrustedText.shown(reference)
             return "image '\(shown)' is not on the allowlist; an admin can add it with `dgrid image allow \(shown)`"
         case .notPinned(let name):
-            return "image '\(ImageText.shown(name))' is on the allowlist without a digest; an admin pins it with `dgrid image allow \(ImageText.shown(name))`"
+            return "image '\(UntrustedText.shown(name))' is on the allowlist without a digest; an admin pins it with `dgrid image allow \(UntrustedText.shown(name))`"
         case .pinnedToOtherDigest(let name, let pinned, let requested):
-            return "image '\(ImageText.shown(name))' is allowlisted at \(pinned), not \(requested)"
+            return "image '\(UntrustedText.shown(name))' is allowlisted at \(pinned), not \(requested)"
         case .notInStore(let reference, let digest):
-            return "image '\(ImageText.shown(reference))' (\(digest)) is allowlisted but not in the local store; import it again"
+            return "image '\(UntrustedText.shown(reference))' (\(digest)) is allowlisted but not in the local store; import it again"
         case .layerNotUnpacked(let diffID, let path):
             return "layer \(diffID) is not unpacked at \(path); import the image again"
         case .invalidConfig(let image, let field, let value, let reason):
-            return "image \(image.short): config \(field) '\(ImageText.shown(value))': \(reason)"
+            return "image \(image.short): config \(field) '\(UntrustedText.shown(value))': \(reason)"
         case .busy(let what):
             return what
         case .gcAborted(let reason):
             return "gc removed nothing: \(reason)"
         case .scan(let command, let reason):
-            return "scan command '\(ImageText.shown(command))': \(reason)"
+            return "scan command '\(UntrustedText.shown(command))': \(reason)"
+        case .layerHelper(let what, let reason):
+            return "\(what) in a user namespace of your subordinate ids: \(reason); check /etc/subuid, /etc/subgid and newuidmap/newgidmap (uidmap), or unset them to unpack as yourself"
         }
-    }
-}
-
-package enum ImageText {
-    /// Attacker-controlled text (names from tars, config values) made safe for
-    /// one log line: control characters escaped, length capped.
-    package static func shown(_ text: String, limit: Int = 200) -> String {
-        var result = ""
-        var count = 0
-        for scalar in text.unicodeScalars {
-            if count >= limit { return result + "…" }
-            if scalar.value < 0x20 || scalar.value == 0x7f {
-                result += "\\u{\(String(scalar.value, radix: 16))}"
-            } else {
-                result.unicodeScalars.append(scalar)
-            }
-            count += 1
-        }
-        return result
     }
 }
 

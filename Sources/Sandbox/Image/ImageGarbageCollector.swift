@@ -1,3 +1,4 @@
+import SandboxSupport
 /// What `gc` removed and kept.
 public struct GCReport: Sendable, Equatable {
     public var removedBlobs: [Digest] = []

@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// What one import brought in.
 public struct ImportedImage: Sendable {
@@ -142,7 +143,7 @@ public struct ImageImporter: Sendable {
         for _ in 0..<3 {
             guard OCIMediaType.indexTypes.contains(descriptor.mediaType) || OCIMediaType.manifestTypes.contains(descriptor.mediaType) else {
                 throw .invalidDocument(what: "descriptor \(descriptor.digest)",
-                                       reason: "media type '\(ImageText.shown(descriptor.mediaType, limit: 100))' is neither an image manifest nor an index")
+                                       reason: "media type '\(UntrustedText.shown(descriptor.mediaType, limit: 100))' is neither an image manifest nor an index")
             }
             guard descriptor.size <= Int64(ContentStore.documentLimit) else {
                 throw .blobTooLarge(digest: descriptor.digest, what: "manifest", size: descriptor.size, limit: Int64(ContentStore.documentLimit))
@@ -305,14 +306,14 @@ public struct ImageImporter: Sendable {
         /// The stored blob an archive member name refers to, following links.
         func member(_ name: String, archive: String) throws(ImageError) -> (digest: Digest, size: Int64) {
             guard var current = TarMembers.normalize(name) else {
-                throw .importSource(path: archive, reason: "manifest.json names '\(ImageText.shown(name))', which leaves the archive")
+                throw .importSource(path: archive, reason: "manifest.json names '\(UntrustedText.shown(name))', which leaves the archive")
             }
             for _ in 0..<16 {
                 if let blob = blobs[current] { return blob }
                 guard let target = links[current] else { break }
                 current = target
             }
-            throw .importSource(path: archive, reason: "manifest.json names '\(ImageText.shown(name))', which is not a file in the archive")
+            throw .importSource(path: archive, reason: "manifest.json names '\(UntrustedText.shown(name))', which is not a file in the archive")
         }
     }
 
@@ -333,7 +334,7 @@ public struct ImageImporter: Sendable {
         }
         let version = try JSONDocument.decode(LayoutFile.self, from: layout, what: "\(path): oci-layout").imageLayoutVersion
         guard version.hasPrefix("1.") else {
-            throw .importSource(path: path, reason: "oci-layout version '\(ImageText.shown(version, limit: 20))'; 1.x is supported")
+            throw .importSource(path: path, reason: "oci-layout version '\(UntrustedText.shown(version, limit: 20))'; 1.x is supported")
         }
         guard case .index(let top) = try OCIDocument.parse(index, declaredMediaType: OCIMediaType.ociIndex, what: "\(path): index.json") else {
             throw .importSource(path: path, reason: "index.json is not an image index")
@@ -357,7 +358,7 @@ public struct ImageImporter: Sendable {
             guard let name = member.name, !name.isEmpty else { continue }
             if case .directory = member.kind { continue }
             guard seen.insert(name).inserted else {
-                throw .importSource(path: path, reason: "member '\(ImageText.shown(name))' appears twice; refused as ambiguous")
+                throw .importSource(path: path, reason: "member '\(UntrustedText.shown(name))' appears twice; refused as ambiguous")
             }
             switch member.kind {
             case .file(let size):
@@ -367,7 +368,7 @@ public struct ImageImporter: Sendable {
                     do {
                         digest = try Digest(parsing: "sha256:\(components[2])")
                     } catch {
-                        throw .importSource(path: path, reason: "member '\(ImageText.shown(name))': \(error)")
+                        throw .importSource(path: path, reason: "member '\(UntrustedText.shown(name))': \(error)")
                     }
                     if store.content.size(of: digest) != size {
                         var data = tar.dataSource(describing: member)

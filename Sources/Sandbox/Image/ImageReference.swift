@@ -1,3 +1,4 @@
+import SandboxSupport
 /// An image name as admins and tasks write it: `NAME[:TAG][@DIGEST]`, parsed
 /// once. NAME is a Docker-style repository (lowercase path components joined
 /// by `/`, each of `a-z0-9` with `.`, `_`, `-` separators inside, optionally
@@ -29,7 +30,7 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
             rest = rest[..<colon]
         }
         if let tag, !Self.isValidTag(tag) {
-            throw refuse("tag '\(ImageText.shown(tag, limit: 60))' must be 1-128 of A-Z a-z 0-9 _ . - and not start with . or -")
+            throw refuse("tag '\(UntrustedText.shown(tag, limit: 60))' must be 1-128 of A-Z a-z 0-9 _ . - and not start with . or -")
         }
         let repository = String(rest)
         guard repository.utf8.count <= 255 else { throw refuse("name longer than 255 bytes") }

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// An allowlisted image, ready for a run: its layers unpacked and leased, its
 /// config validated.
 public struct ResolvedImage: Sendable {
@@ -7,9 +8,9 @@ public struct ResolvedImage: Sendable {
     public let allowlistedName: String
     public let manifestDigest: Digest
     public let configDigest: Digest
-    /// Absolute paths of the unpacked layers, lowest first (overlayfs wants
-    /// `lowerdir=` highest first: reverse this).
-    public let layerDirectories: [String]
+    /// The unpacked layers, lowest first (overlayfs wants `lowerdir=`
+    /// highest first: the spawn path reverses them).
+    public let layers: [StoredLayer]
     /// Env, Entrypoint, Cmd, WorkingDir and User, validated.
     public let config: ImageRunConfig
     /// Shared in-use locks on the layers: hold it until the sandbox has
@@ -42,7 +43,7 @@ public struct ImageResolver: Sendable {
         let lease = try store.layers.lease(image.config.diffIDs)
         return ResolvedImage(reference: reference, allowlistedName: entryName, manifestDigest: digest,
                              configDigest: image.configDigest,
-                             layerDirectories: image.config.diffIDs.map { store.layers.path(for: $0) },
+                             layers: image.config.diffIDs.map { StoredLayer(diffID: $0, directory: store.layers.path(for: $0)) },
                              config: config, lease: lease)
     }
 

@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Runs an admin's vulnerability scanner on a stored image (`dgrid image
 /// allow --scan-command 'trivy image --input {layout}'`). The image is
@@ -35,7 +36,7 @@ public struct ImageScanner: Sendable {
         let (status, output) = try run(argv, command: command)
         let firstLine = output.split(whereSeparator: { $0 == "\n" || $0 == "\r" })
             .map { String($0).trimmingWhitespace() }.first { !$0.isEmpty } ?? ""
-        return ScanSummary(exitStatus: status, summary: ImageText.shown(firstLine, limit: 300), command: command)
+        return ScanSummary(exitStatus: status, summary: UntrustedText.shown(firstLine, limit: 300), command: command)
     }
 
     /// posix_spawnp with stdin from /dev/null and stdout+stderr into one pipe.
@@ -58,7 +59,7 @@ public struct ImageScanner: Sendable {
         close(fds[1])
         guard spawned == 0 else {
             close(fds[0])
-            throw .scan(command: command, reason: "cannot start \(ImageText.shown(argv[0])): \(errnoText(spawned))")
+            throw .scan(command: command, reason: "cannot start \(UntrustedText.shown(argv[0])): \(errnoText(spawned))")
         }
         var kept: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)

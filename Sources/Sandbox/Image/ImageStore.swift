@@ -1,3 +1,4 @@
+import SandboxSupport
 /// Everything under `$DGRID_HOME` that holds images (docs/ARCHITECTURE.md §5):
 ///
 /// ```

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import SandboxSupport
 
 /// JSON in and out for image documents, with decoding errors turned into one
 /// readable line ("manifest sha256:…: layers[2].digest: invalid digest …").
@@ -37,7 +38,7 @@ package enum JSONDocument {
                     text += text.isEmpty ? key.stringValue : ".\(key.stringValue)"
                 }
             }
-            return text.isEmpty ? "document" : ImageText.shown(text, limit: 120)
+            return text.isEmpty ? "document" : UntrustedText.shown(text, limit: 120)
         }
         switch error {
         case .keyNotFound(let key, let context):

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SandboxSupport
 
 /// `$DGRID_HOME/layers/<diff_id hex>/`: each layer unpacked once, shared by
 /// every run (overlayfs lowerdirs). This file is the only caller of the layer
@@ -36,13 +37,35 @@ public final class LayerStore: Sendable {
     package func unpack(blobPath: String, mediaType: String, diffID: Digest) throws(ImageError) -> UnpackReport? {
         if isUnpacked(diffID) { return nil }
         do {
+            if let (uids, gids) = LayerNamespaceHelper.subordinateRanges() {
+                let action = LayerNamespaceHelper.Action.unpack(blobPath: blobPath, mediaType: mediaType, diffID: diffID,
+                                                                destination: path(for: diffID))
+                switch try runHelper(action, uids: uids, gids: gids, what: "unpack layer \(diffID.short)") {
+                case .unpacked(let report): return report
+                case .unpackFailed(let error): throw error
+                default: throw ImageError.layerHelper(what: "unpack layer \(diffID.short)", reason: "it answered another request")
+                }
+            }
             return try LayerUnpacker.unpack(blobPath: blobPath, mediaType: mediaType, expectedDiffID: diffID,
                                             destination: path(for: diffID))
-        } catch {
+        } catch let error as ImageError {
+            throw error
+        } catch let error as UnpackError {
             // Another process finished the same layer first: its copy passed the
             // same diff_id check, so it is as good as ours.
             if case .destinationExists = error, isUnpacked(diffID) { return nil }
             throw .unpack(error)
+        } catch {
+            throw .layerHelper(what: "unpack layer \(diffID.short)", reason: "\(error)")
+        }
+    }
+
+    private func runHelper(_ action: LayerNamespaceHelper.Action, uids: SubordinateRange, gids: SubordinateRange,
+                           what: String) throws(ImageError) -> LayerNamespaceHelper.Outcome {
+        do {
+            return try LayerNamespaceHelper.run(action, uids: uids, gids: gids)
+        } catch {
+            throw .layerHelper(what: what, reason: error.reason)
         }
     }
 
@@ -125,7 +148,16 @@ public final class LayerStore: Sendable {
     /// Removes `name` (a directory gc renamed away) below the layers directory,
     /// never following a symlink in it.
     func removeTemporary(_ name: String) throws(ImageError) {
-        try removeDirectoryTree(parent: directory, name: name)
+        // Layers unpacked through the helper hold subordinate ids the user
+        // cannot delete as itself: remove them the way they were made.
+        guard let (uids, gids) = LayerNamespaceHelper.subordinateRanges() else {
+            return try removeDirectoryTree(parent: directory, name: name)
+        }
+        switch try runHelper(.remove(parent: directory, name: name), uids: uids, gids: gids, what: "remove \(directory)/\(name)") {
+        case .removed: return
+        case .removeFailed(let operation, let path, let errno): throw .system(operation: operation, path: path, errno: errno)
+        default: throw .layerHelper(what: "remove \(directory)/\(name)", reason: "it answered another request")
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// One named image in the local index: a name and its (platform-specific)
 /// manifest descriptor.
 public struct LocalImage: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// A small JSON state file (`images/index.json`, `images/allowlist.json`)
 /// that several dgrid processes may update. Readers read it without a lock:

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// An OCI platform (`os`/`architecture`[/`variant`]).
 public struct Platform: Codable, Sendable, Hashable, CustomStringConvertible {
     public var architecture: String
@@ -71,7 +72,7 @@ public struct Descriptor: Codable, Sendable, Hashable {
         mediaType = try c.decode(String.self, forKey: .mediaType)
         guard OCIMediaType.isWellFormed(mediaType) else {
             throw DecodingError.dataCorruptedError(forKey: .mediaType, in: c,
-                                                   debugDescription: "'\(ImageText.shown(mediaType, limit: 80))' is not a media type")
+                                                   debugDescription: "'\(UntrustedText.shown(mediaType, limit: 80))' is not a media type")
         }
         digest = try c.decode(Digest.self, forKey: .digest)
         size = try c.decode(Int64.self, forKey: .size)
@@ -149,7 +150,7 @@ public enum OCIDocument: Sendable, Equatable {
             throw refuse("has both 'manifests' and 'config'/'layers': neither an index nor a manifest; refused as ambiguous")
         }
         if let own = raw.mediaType, let declared = declaredMediaType, own != declared {
-            throw refuse("mediaType '\(ImageText.shown(own, limit: 100))' differs from the descriptor's '\(ImageText.shown(declared, limit: 100))'")
+            throw refuse("mediaType '\(UntrustedText.shown(own, limit: 100))' differs from the descriptor's '\(UntrustedText.shown(declared, limit: 100))'")
         }
         let inferred: String? = raw.manifests != nil ? OCIMediaType.ociIndex
             : (raw.config != nil || raw.layers != nil) ? OCIMediaType.ociManifest : nil
@@ -166,20 +167,20 @@ public enum OCIDocument: Sendable, Equatable {
             return .index(ImageIndex(mediaType: mediaType, manifests: manifests, annotations: raw.annotations))
         }
         guard OCIMediaType.manifestTypes.contains(mediaType) else {
-            throw refuse("unknown media type '\(ImageText.shown(mediaType, limit: 100))': expected an OCI or Docker schema 2 manifest or index")
+            throw refuse("unknown media type '\(UntrustedText.shown(mediaType, limit: 100))': expected an OCI or Docker schema 2 manifest or index")
         }
         guard let config = raw.config, let layers = raw.layers, raw.manifests == nil else {
             throw refuse("media type \(mediaType) says manifest, but it lacks \(raw.config == nil ? "'config'" : "'layers'")")
         }
         guard OCIMediaType.configTypes.contains(config.mediaType) else {
-            throw refuse("config media type '\(ImageText.shown(config.mediaType, limit: 100))' is not a container image config (an artifact?)")
+            throw refuse("config media type '\(UntrustedText.shown(config.mediaType, limit: 100))' is not a container image config (an artifact?)")
         }
         guard !layers.isEmpty else { throw refuse("no layers: nothing to run") }
         guard layers.count <= ImageManifest.maxLayers else {
             throw refuse("\(layers.count) layers, more than the \(ImageManifest.maxLayers) dgrid accepts")
         }
         for (index, layer) in layers.enumerated() where !OCIMediaType.layerTypes.contains(layer.mediaType) {
-            throw refuse("layers[\(index)]: unsupported layer media type '\(ImageText.shown(layer.mediaType, limit: 100))'")
+            throw refuse("layers[\(index)]: unsupported layer media type '\(UntrustedText.shown(layer.mediaType, limit: 100))'")
         }
         return .manifest(ImageManifest(mediaType: mediaType, config: config, layers: layers, annotations: raw.annotations))
     }

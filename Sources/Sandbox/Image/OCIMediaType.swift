@@ -1,3 +1,4 @@
+import SandboxSupport
 /// The media types dgrid accepts: OCI image-spec v1 and Docker image manifest
 /// v2 schema 2. Docker schema 1 (signed JWS manifests without a config) is
 /// refused by name.

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// Where a repository lives: the registry host as written in the name
 /// (`registry.example:5000`), the host dgrid connects to, and the repository
 /// path on it. Every part comes from a parsed `ImageReference`, so it is

@@ -1,5 +1,6 @@
 import CArchive
 import Glibc
+import SandboxSupport
 
 /// Reads an image archive (an OCI layout tar or a `docker save` tar, plain or
 /// gzip/zstd compressed) member by member with libarchive. Nothing is ever
@@ -83,7 +84,7 @@ final class TarMembers {
             switch archive_entry_filetype(entry) & 0o170000 {
             case 0o100000:
                 guard archive_entry_size_is_set(entry) != 0, archive_entry_size(entry) >= 0 else {
-                    throw .importSource(path: path, reason: "member '\(ImageText.shown(rawName))' has no size")
+                    throw .importSource(path: path, reason: "member '\(UntrustedText.shown(rawName))' has no size")
                 }
                 kind = .file(size: archive_entry_size(entry))
             case 0o120000:
@@ -99,13 +100,13 @@ final class TarMembers {
 
     /// The current member's data as a byte source for the content store.
     func dataSource(describing member: Member) -> ArchiveMemberSource {
-        ArchiveMemberSource(archive: archive, sourceDescription: "\(path) member '\(ImageText.shown(member.rawName))'")
+        ArchiveMemberSource(archive: archive, sourceDescription: "\(path) member '\(UntrustedText.shown(member.rawName))'")
     }
 
     /// The current member's data in memory, refused beyond `limit` bytes.
     func readData(of member: Member, limit: Int) throws(ImageError) -> [UInt8] {
         if case .file(let size) = member.kind, size > limit {
-            throw .blobTooLarge(digest: nil, what: "\(path) member '\(ImageText.shown(member.rawName))'", size: size, limit: Int64(limit))
+            throw .blobTooLarge(digest: nil, what: "\(path) member '\(UntrustedText.shown(member.rawName))'", size: size, limit: Int64(limit))
         }
         var source = dataSource(describing: member)
         var result: [UInt8] = []

@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import SandboxSupport
 
 /// The parent's handle on a sandbox's pid 1 and the pipes the shim opened.
 final class ChildProcess {

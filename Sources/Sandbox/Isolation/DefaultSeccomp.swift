@@ -1,4 +1,5 @@
 import FoundationEssentials
+import SandboxSupport
 
 /// Seccomp filters for sandboxes: the default profile (`profiles/default.json`,
 /// embedded at build time) or a profile file, compiled once and cached on disk

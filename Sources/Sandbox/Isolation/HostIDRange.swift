@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// The host ids a root worker's sandbox runs as (docs/THREATS.md, T4): every
 /// sandbox gets a user namespace whose ids 0…65535 map to a range of host ids

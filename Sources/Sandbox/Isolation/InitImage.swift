@@ -1,6 +1,7 @@
 import CShims
 import Glibc
 import Synchronization
+import SandboxSupport
 
 /// dgrid-init, the program every sandbox's pid 1 becomes once setup is done,
 /// as a sealed, execute-only memfd (docs/THREATS.md, T1). Loaded once per

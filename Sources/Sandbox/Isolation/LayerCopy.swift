@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import SandboxSupport
 
 /// The fallback for a host that refuses the overlay mount: the image's layers
 /// merged into one directory with overlayfs's own rules, so the task sees the

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// What happened to one sandboxed command. `exitCode` follows `sandbox run`'s
 /// contract: the task's code, 124 on timeout, 128+N when killed by signal N.
 public struct Outcome: Sendable, Equatable {

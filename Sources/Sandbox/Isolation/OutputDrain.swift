@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import SandboxSupport
 
 /// Takes what the task's output pipes hold, a bounded amount per call, so the
 /// supervisor is back at its deadline check after each pipe's worth of bytes

@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import SandboxSupport
 
 /// A pipe for one of the task's output streams. The write end goes to the
 /// child; the parent reads the other end without blocking.

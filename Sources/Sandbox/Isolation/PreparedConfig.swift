@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import SandboxSupport
 
 /// Every string and array the child will read, allocated in the parent before
 /// clone() (docs/ARCHITECTURE.md §2: the child allocates nothing).
@@ -32,11 +33,12 @@ struct PreparedConfig {
     ///     (rootless); else the parent sends them with the go byte.
     func withConfig<R>(spec: SandboxSpec, namespaces: Int32, clonesLowers: Bool, becomeNamespaceRoot: Bool,
                        clearGroups: Bool, capLastCap: Int32,
-                       stdoutFd: Int32, stderrFd: Int32, initFd: Int32,
+                       stdoutFd: Int32, stderrFd: Int32, initFd: Int32, cgroupJoinFds: [Int32] = [],
                        _ body: (UnsafePointer<dgrid_spawn_config>) -> R) -> R {
         let rlimits = spec.rlimits.map { dgrid_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
         let filter = spec.seccomp?.instructions ?? []
         return rlimits.withUnsafeBufferPointer { rl in
+            cgroupJoinFds.withUnsafeBufferPointer { joinFds in
             filter.withUnsafeBufferPointer { bpf in
                 initArgv.withUnsafeArgv { initArgvPtr in
                 lowers.withUnsafeArgv { lowersPtr in
@@ -66,6 +68,8 @@ struct PreparedConfig {
                     config.gid = spec.user.gid
                     config.namespaces = namespaces
                     config.new_cgroup_namespace = 1
+                    config.cgroup_join_fds = joinFds.baseAddress
+                    config.cgroup_join_count = Int32(joinFds.count)
                     config.user_namespace = 1
                     config.clear_groups = clearGroups ? 1 : 0
                     config.readonly_rootfs = spec.writableRootfs ? 0 : 1
@@ -77,6 +81,7 @@ struct PreparedConfig {
                     config.init_fd = initFd
                     return withUnsafePointer(to: &config) { body($0) }
                 }}}}}
+            }
             }
         }
     }

@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import SandboxSupport
 
 /// What a sandbox's root is built from, and where the child anchors it. The
 /// child builds the root in a staging tmpfs mounted on `anchor`, in its own
@@ -42,13 +43,14 @@ struct RunRoot {
     }
 
     /// An image's layer directories, lowest first.
-    static func layers(_ layers: [String], sandboxID: String, state: StateDirectory) throws(SandboxError) -> RunRoot {
-        for layer in layers {
+    static func layers(_ stored: [StoredLayer], sandboxID: String, state: StateDirectory) throws(SandboxError) -> RunRoot {
+        for layer in stored {
             var st = stat()
-            guard lstat(layer, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
-                throw .rootfs(path: layer, reason: "image layer is missing; re-import the image")
+            guard lstat(layer.directory, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+                throw .rootfs(path: layer.directory, reason: "image layer \(layer.diffID) is missing; re-import the image")
             }
         }
+        let layers = stored.map(\.directory)
         // Each lower costs one descriptor sent with the go byte and ~22 bytes
         // of the overlay's one page of options.
         let refusal = layers.count > Int(DGRID_MAX_LOWERS)

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// The hardened defaults: runc's masked and read-only paths plus Docker's additions.
 public enum SandboxDefaults {
     public static let path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

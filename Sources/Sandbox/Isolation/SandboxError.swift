@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import SandboxSupport
 
 /// Why a sandbox could not be set up. Each case says what failed, on what, and
 /// the CLI prints it as one line and exits 125.
@@ -60,6 +61,3 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-package func errnoText(_ code: Int32) -> String {
-    String(cString: strerror(code))
-}

@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import SandboxSupport
 
 /// Whose ids a sandbox runs with (docs/THREATS.md, T4). Every sandbox has a
 /// user namespace: as root, its ids 0…65535 are a host range leased for the

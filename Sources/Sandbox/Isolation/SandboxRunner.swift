@@ -1,6 +1,7 @@
 import CCap
 import CShims
 import Glibc
+import SandboxSupport
 
 /// Runs commands in sandboxes on this host: namespaces, pivot_root, no
 /// capabilities, seccomp and cgroup limits (docs/ARCHITECTURE.md §2). One instance per
@@ -47,9 +48,10 @@ public final class SandboxRunner: Sendable {
         try Self.validate(spec)
         let sandboxID = SandboxID.next()
         try identity.check(spec.user)
-        let root = spec.layers.isEmpty
-            ? try RunRoot.directory(try Self.resolveRootfs(spec.rootfs), sandboxID: sandboxID, state: state)
-            : try RunRoot.layers(spec.layers, sandboxID: sandboxID, state: state)
+        let root = switch spec.root {
+        case .directory(let rootfs): try RunRoot.directory(try Self.resolveRootfs(rootfs), sandboxID: sandboxID, state: state)
+        case .layers(let layers): try RunRoot.layers(layers, sandboxID: sandboxID, state: state)
+        }
 
         var unenforced: [String] = []
         let group: SandboxCgroup?
@@ -134,13 +136,20 @@ public final class SandboxRunner: Sendable {
         let namespaces = DGRID_CLONE_NEWNS | DGRID_CLONE_NEWPID | DGRID_CLONE_NEWUTS | DGRID_CLONE_NEWIPC
             | DGRID_CLONE_NEWNET | DGRID_CLONE_NEWUSER
 
+        // cgroup v1: pid 1 moves itself in (no RCU grace period on the start
+        // path, docs/ARCHITECTURE.md §3); v2: the parent adds it below.
+        let joinFds: [Int32]
+        do { joinFds = try group?.openJoinDescriptors() ?? [] } catch { throw .cgroup(error) }
+        defer { joinFds.forEach { close($0) } }
+
         var child = dgrid_child()
         let started = Clock.monotonicNanoseconds()
         let spawnResult = prepared.withConfig(spec: spec, namespaces: Int32(namespaces),
                                               clonesLowers: lease == nil, becomeNamespaceRoot: identity.mapsARange,
                                               clearGroups: identity.mapsARange,
                                               capLastCap: capLastCap, stdoutFd: stdoutPipe.writeEnd,
-                                              stderrFd: stderrPipe.writeEnd, initFd: initImage.descriptor) { config in
+                                              stderrFd: stderrPipe.writeEnd, initFd: initImage.descriptor,
+                                              cgroupJoinFds: joinFds) { config in
             dgrid_spawn(config, &child)
         }
         stdoutPipe.closeWriteEnd()
@@ -149,7 +158,8 @@ public final class SandboxRunner: Sendable {
         let process = ChildProcess(child)
 
         // The child waits on the sync socket until it has its id maps, its
-        // cgroup and (as root) its root's trees.
+        // cgroup (v2; on v1 it joins by itself after the go byte) and (as
+        // root) its root's trees.
         var idmapped = true
         do throws(SandboxError) {
             var trees: [Int32] = []
@@ -161,7 +171,7 @@ public final class SandboxRunner: Sendable {
             } else if case .rootless(let mapping) = identity {
                 try UserNamespaceMap.write(pid: child.pid, user: spec.user, mapping: mapping)
             }
-            if let group {
+            if let group, joinFds.isEmpty {
                 do { try group.add(pid: child.pid) } catch { throw SandboxError.cgroup(error) }
             }
             try process.release(sending: trees)

@@ -1,13 +1,11 @@
+import SandboxSupport
 /// Everything needed to run one command in a sandbox. Built and validated by
 /// the caller (CLI or Runner); the spawner turns it into the C shim's config.
 public struct SandboxSpec: Sendable {
-    /// Host path of the root filesystem directory. Ignored when `layers` is set.
-    public var rootfs: String
-    /// An image's unpacked layer directories, lowest first. The sandbox's root
-    /// is an overlay of them, mounted inside its own mount namespace; with
-    /// `writableRootfs` a per-run upper in memory (at most
-    /// `writableRootfsSize`) takes the writes.
-    public var layers: [String] = []
+    /// The root filesystem: a directory, or an image's layers (an overlay;
+    /// with `writableRootfs` a per-run upper in memory, at most
+    /// `writableRootfsSize`, takes the writes).
+    public var root: SandboxRoot
     /// argv; `command[0]` is looked up in the sandbox's PATH when it has no slash.
     public var command: [String]
     /// "KEY=VALUE" pairs; when it has no PATH, the standard one is added.
@@ -35,42 +33,16 @@ public struct SandboxSpec: Sendable {
     public var allowWithoutCgroupLimits: Bool = false
     public var rlimits: [ResourceLimit] = ResourceLimit.defaults
 
+    public init(root: SandboxRoot, command: [String], environment: [String] = []) {
+        self.root = root
+        self.command = command
+        self.environment = environment
+    }
+
+    /// A run from a root filesystem directory (`--rootfs`).
     public init(rootfs: String, command: [String], environment: [String] = []) {
-        self.rootfs = rootfs
-        self.command = command
-        self.environment = environment
+        self.init(root: .directory(rootfs), command: command, environment: environment)
     }
-
-    public init(layers: [String], command: [String], environment: [String] = []) {
-        self.rootfs = ""
-        self.layers = layers
-        self.command = command
-        self.environment = environment
-    }
-}
-
-/// A numeric uid:gid. Names are never resolved: that would read the image's
-/// /etc/passwd through the host's NSS (Docker CVE-2019-14271).
-public struct UserID: Sendable, Hashable, CustomStringConvertible {
-    public let uid: UInt32
-    public let gid: UInt32
-
-    public init(uid: UInt32, gid: UInt32) {
-        self.uid = uid
-        self.gid = gid
-    }
-
-    public init(parsing text: String) throws(ValueError) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count),
-              let uid = UInt32(parts[0]), uid != UInt32.max,
-              let gid = parts.count == 2 ? UInt32(parts[1]) : uid, gid != UInt32.max else {
-            throw ValueError(kind: "user", text: text, hint: "use numeric UID[:GID], e.g. 1000:1000 (names are not resolved)")
-        }
-        self.init(uid: uid, gid: gid)
-    }
-
-    public var description: String { "\(uid):\(gid)" }
 }
 
 /// One setrlimit applied in the sandbox before the task starts.

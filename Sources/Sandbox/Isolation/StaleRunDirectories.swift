@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Run directories (`$DGRID_HOME/run/<sandbox id>`: the copy fallback's tree;
 /// runs themselves mount nothing on the host, see RunRoot) that a dgrid killed with

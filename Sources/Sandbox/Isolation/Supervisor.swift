@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// What the supervisor saw while the task ran.
 struct SupervisedEnd {

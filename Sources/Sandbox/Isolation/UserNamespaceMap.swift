@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Writes a sandbox's id maps while the child waits on its sync socket.
 enum UserNamespaceMap {
@@ -33,17 +34,13 @@ enum UserNamespaceMap {
 
     /// `newuidmap PID 0 START COUNT`: inside 0… is the range, the user is not mapped.
     private static func runHelper(_ helper: String, pid: pid_t, range: SubordinateRange) throws(SandboxError) {
-        let args = CStringArray([helper, "\(pid)", "0", "\(range.start)", "\(range.count)"])
-        let env = CStringArray([])
-        var child: pid_t = 0
-        let spawned = args.withUnsafeArgv { argv in
-            env.withUnsafeArgv { envp in
-                posix_spawn(&child, helper, nil, nil, UnsafeMutablePointer(mutating: argv), UnsafeMutablePointer(mutating: envp))
+        do {
+            try IDMapHelper.map(pid: pid, helper: helper, [.init(inside: 0, outside: range.start, count: range.count)])
+        } catch {
+            switch error {
+            case .spawn(_, let errno): throw .userNamespace(path: helper, errno: errno)
+            case .exited(_, let status): throw .idMapHelper(helper: helper, status: status)
             }
         }
-        guard spawned == 0 else { throw .userNamespace(path: helper, errno: spawned) }
-        var status: Int32 = 0
-        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-        guard status == 0 else { throw .idMapHelper(helper: helper, status: status) }
     }
 }

@@ -1,4 +1,5 @@
-import Sandbox
+import SandboxImages
+import SandboxSupport
 
 /// What a pull reports while it runs (the CLI draws it on a terminal).
 public enum PullProgress: Sendable {

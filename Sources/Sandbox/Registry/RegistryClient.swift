@@ -1,4 +1,5 @@
-import Sandbox
+import SandboxImages
+import SandboxSupport
 import AsyncHTTPClient
 import FoundationEssentials
 import Glibc
@@ -252,7 +253,7 @@ public final class RegistryClient: Sendable {
             let token = try fetchToken(challenge, what: what)
             authorization.withLock { $0 = "Bearer \(token)" }
         default:
-            throw Attempt(.authentication(host: host, reason: "unsupported auth scheme '\(ImageText.shown(challenge.scheme, limit: 40))'"))
+            throw Attempt(.authentication(host: host, reason: "unsupported auth scheme '\(UntrustedText.shown(challenge.scheme, limit: 40))'"))
         }
     }
 
@@ -318,7 +319,7 @@ public final class RegistryClient: Sendable {
         } else {
             text = String(decoding: body.prefix(200), as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
         }
-        return ImageText.shown(redact(text), limit: 200)
+        return UntrustedText.shown(redact(text), limit: 200)
     }
 
     /// `text` with every secret this client holds replaced.
@@ -379,7 +380,7 @@ public final class RegistryClient: Sendable {
             case .tlsHandshakeTimeout: return "TLS handshake timed out"
             case .getConnectionFromPoolTimeout: return "no connection in time"
             case .cancelled: return "cancelled"
-            default: return ImageText.shown(String(describing: error), limit: 120)
+            default: return UntrustedText.shown(String(describing: error), limit: 120)
             }
         }
         let text = String(describing: error)
@@ -387,7 +388,7 @@ public final class RegistryClient: Sendable {
         if text.contains("CERTIFICATE_VERIFY_FAILED") { return "certificate verification failed" }
         if text.contains("HOSTNAME") || text.contains("unableToValidateCertificate") { return "the certificate does not match the host" }
         let cut = text.firstRange(of: " at /").map { String(text[..<$0.lowerBound]) } ?? text
-        return ImageText.shown(cut, limit: 160)
+        return UntrustedText.shown(cut, limit: 160)
     }
 }
 
@@ -419,7 +420,7 @@ struct StreamSource: ByteSource {
             switch error {
             case .deadline: message = "deadline passed"
             case .idle: message = "nothing received"
-            case .transport(let cause): message = ImageText.shown(String(describing: cause), limit: 200)
+            case .transport(let cause): message = UntrustedText.shown(String(describing: cause), limit: 200)
             }
             throw .readFailed(digest: nil, source: sourceDescription, message: message)
         }

@@ -1,4 +1,5 @@
-import Sandbox
+import SandboxImages
+import SandboxSupport
 import FoundationEssentials
 import Glibc
 
@@ -13,7 +14,7 @@ public struct RegistryCredentials: Sendable, Equatable, CustomStringConvertible 
         self.password = password
     }
 
-    public var description: String { "credentials for \(ImageText.shown(username, limit: 60)) (password redacted)" }
+    public var description: String { "credentials for \(UntrustedText.shown(username, limit: 60)) (password redacted)" }
 
     /// `Basic base64(user:password)`.
     var basicAuthorization: String {
@@ -86,7 +87,7 @@ public struct RegistryConfiguration: Sendable, Equatable {
         }
         if info.st_mode & 0o077 != 0 {
             let mode = String(info.st_mode & 0o777, radix: 8)
-            throw .config(path: path, reason: "holds credentials but is readable by others (mode \(mode)); chmod 600 \(ImageText.shown(path))")
+            throw .config(path: path, reason: "holds credentials but is readable by others (mode \(mode)); chmod 600 \(UntrustedText.shown(path))")
         }
     }
 
@@ -116,7 +117,7 @@ public struct RegistryConfiguration: Sendable, Equatable {
             if let auth = entry.auth, !auth.isEmpty {
                 guard let data = Data(base64Encoded: auth), let text = String(data: data, encoding: .utf8),
                       let colon = text.firstIndex(of: ":") else {
-                    throw .config(path: path, reason: "auths.\(ImageText.shown(key, limit: 80)).auth is not base64 of user:password")
+                    throw .config(path: path, reason: "auths.\(UntrustedText.shown(key, limit: 80)).auth is not base64 of user:password")
                 }
                 auths[key] = RegistryCredentials(username: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
             } else if let username = entry.username, let password = entry.password {

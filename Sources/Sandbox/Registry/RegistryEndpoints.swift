@@ -1,4 +1,5 @@
-import Sandbox
+import SandboxImages
+import SandboxSupport
 
 /// The distribution API's URLs for a repository.
 extension RegistryLocation {

@@ -1,4 +1,5 @@
-import Sandbox
+import SandboxImages
+import SandboxSupport
 
 /// Why talking to a registry failed. One line each, naming the registry host
 /// (never a URL with credentials, never a credential: the client redacts every
@@ -34,7 +35,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .image(let error):
             return error.description
         case .tagNotAllowed(let reference):
-            return "'\(ImageText.shown(reference))' has no digest: tasks run images by digest only; pin a tag with `dgrid image allow NAME:TAG` and pull NAME@sha256:…"
+            return "'\(UntrustedText.shown(reference))' has no digest: tasks run images by digest only; pin a tag with `dgrid image allow NAME:TAG` and pull NAME@sha256:…"
         case .config(let path, let reason):
             return "registry configuration \(path): \(reason)"
         case .tls(let host, let message):
@@ -52,7 +53,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .redirect(let host, let reason):
             return "registry \(host): redirect refused: \(reason)"
         case .digestHeaderMismatch(let host, let reference, let header, let computed):
-            return "registry \(host): \(ImageText.shown(reference)): Docker-Content-Digest says \(ImageText.shown(header, limit: 80)) but the manifest hashes to \(computed); refused"
+            return "registry \(host): \(UntrustedText.shown(reference)): Docker-Content-Digest says \(UntrustedText.shown(header, limit: 80)) but the manifest hashes to \(computed); refused"
         case .deadline(let host, let what, let seconds):
             return "registry \(host): \(what) did not arrive within \(seconds) s; refused"
         }

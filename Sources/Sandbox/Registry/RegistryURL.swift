@@ -1,4 +1,5 @@
-import Sandbox
+import SandboxImages
+import SandboxSupport
 
 /// Just enough of a URL for redirects and token realms: scheme, authority
 /// (`host[:port]`, lowercased, default port dropped) and the rest. Refuses

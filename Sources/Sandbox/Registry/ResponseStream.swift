@@ -1,4 +1,5 @@
-import Sandbox
+import SandboxImages
+import SandboxSupport
 import AsyncHTTPClient
 import Glibc
 import NIOConcurrencyHelpers

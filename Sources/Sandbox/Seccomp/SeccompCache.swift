@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Synchronization
+import SandboxSupport
 
 /// Compiled filters by profile contents, so each profile is compiled once per
 /// worker process (docs/ARCHITECTURE.md §4). Keyed by the file's bytes themselves rather than

@@ -1,5 +1,6 @@
 import CNettle
 import Glibc
+import SandboxSupport
 
 /// The per-state-directory secret that authenticates cached seccomp programs:
 /// 32 random bytes in `cache/seccomp/secret`, a regular file of this user,

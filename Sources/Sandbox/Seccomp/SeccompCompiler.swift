@@ -1,5 +1,6 @@
 import CSeccomp
 import Glibc
+import SandboxSupport
 
 /// Turns a profile into BPF with libseccomp, in the parent, so the child only has
 /// to make one `seccomp()` call, as crun does.

@@ -1,6 +1,7 @@
 import CSeccomp
 import CShims
 import Glibc
+import SandboxSupport
 
 /// Compiled BPF kept on disk, so a short-lived `dgrid sandbox run` does not pay
 /// for parsing and compiling a profile on every start (~2-3 ms here; crun

@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Why a seccomp profile could not be loaded or compiled. Each case says what
 /// failed, on what, and the description says what to do about it.

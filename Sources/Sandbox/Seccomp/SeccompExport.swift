@@ -1,6 +1,7 @@
 import CSeccomp
 import CShims
 import Glibc
+import SandboxSupport
 
 /// Gets the BPF program out of a libseccomp context. libseccomp 2.5 can only
 /// write it to a file descriptor (`seccomp_export_bpf_mem` arrived in 2.6), so it

@@ -1,4 +1,5 @@
 import CShims
+import SandboxSupport
 
 /// A seccomp program compiled by libseccomp in the parent, ready for the child
 /// to install with one `seccomp()` call. Compile once per profile and reuse.

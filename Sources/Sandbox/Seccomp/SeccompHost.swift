@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// What Docker's `includes`/`excludes` are evaluated against: this machine's
 /// architecture and kernel, and the task's capabilities. A value, so tests can

@@ -1,5 +1,6 @@
 import CSeccomp
 import Glibc
+import SandboxSupport
 
 /// Translations from the profile model to libseccomp's C values, kept apart so
 /// the compiler reads as the sequence of calls it makes.

@@ -2,6 +2,7 @@
 import FoundationEssentials
 #else
 import Foundation
+import SandboxSupport
 #endif
 
 // Decoding turns names into enums as it goes and throws `SeccompError` naming the

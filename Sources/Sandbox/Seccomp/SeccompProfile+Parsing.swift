@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Glibc
+import SandboxSupport
 
 extension SeccompProfile {
     /// Profiles are a few tens of KiB; the cap stops a mistaken path such as

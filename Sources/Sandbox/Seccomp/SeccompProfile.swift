@@ -1,3 +1,4 @@
+import SandboxSupport
 /// A seccomp profile in the OCI runtime-spec `linux.seccomp` format, which is also
 /// Docker's profile format, so users can drop in a profile they already have
 /// (docs/ARCHITECTURE.md §4). Decoding validates every name, so a profile that decodes can

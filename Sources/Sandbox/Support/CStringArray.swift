@@ -2,10 +2,10 @@ import Glibc
 
 /// A NULL-terminated array of C strings that outlives the clone() call: the
 /// child reads it after the fork, so it must be allocated before, in the parent.
-final class CStringArray {
-    private(set) var pointers: [UnsafeMutablePointer<CChar>?]
+package final class CStringArray {
+    package private(set) var pointers: [UnsafeMutablePointer<CChar>?]
 
-    init(_ strings: [String]) {
+    package init(_ strings: [String]) {
         pointers = strings.map { strdup($0) }
         pointers.append(nil)
     }
@@ -15,7 +15,7 @@ final class CStringArray {
     }
 
     /// Runs `body` with `char *const *` semantics.
-    func withUnsafeArgv<R>(_ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) throws -> R) rethrows -> R {
+    package func withUnsafeArgv<R>(_ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) throws -> R) rethrows -> R {
         try pointers.withUnsafeBufferPointer { buffer in
             // `baseAddress` is non-nil: the array always holds the terminating nil.
             try body(buffer.baseAddress ?? UnsafePointer(bitPattern: 8).unsafelyUnwrapped)

@@ -1,8 +1,8 @@
 import Glibc
 import Synchronization
 
-enum Clock {
-    static func monotonicNanoseconds() -> UInt64 {
+package enum Clock {
+    package static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
@@ -10,10 +10,12 @@ enum Clock {
 }
 
 /// A process-wide counter for unique names.
-final class Counter: Sendable {
+package final class Counter: Sendable {
     private let value = Atomic<UInt64>(0)
 
-    func next() -> UInt64 {
+    package init() {}
+
+    package func next() -> UInt64 {
         value.add(1, ordering: .relaxed).newValue
     }
 }

@@ -13,7 +13,7 @@ import Glibc
 /// stops the removal instead of leading it elsewhere. A directory on another
 /// device (a mount point) is not entered. Returns 0, or the first errno that
 /// stopped it.
-func removeTree(in directory: Int32, name: UnsafePointer<CChar>) -> Int32 {
+package func removeTree(in directory: Int32, name: UnsafePointer<CChar>) -> Int32 {
     if unlinkat(directory, name, 0) == 0 { return 0 }
     let err = errno
     guard err == EISDIR else { return err == ENOENT ? 0 : err }
@@ -67,11 +67,11 @@ func removeTree(in directory: Int32, name: UnsafePointer<CChar>) -> Int32 {
 /// One directory on the way down: its name in its parent (NUL-terminated
 /// bytes, as a tree's names need not be UTF-8) and its identity.
 private struct TreeLevel {
-    var name: [CChar]
-    var device: dev_t
-    var inode: ino_t
+    package var name: [CChar]
+    package var device: dev_t
+    package var inode: ino_t
 
-    static func enter(_ name: [CChar], in parent: Int32) -> (level: TreeLevel, fd: Int32)? {
+    package static func enter(_ name: [CChar], in parent: Int32) -> (level: TreeLevel, fd: Int32)? {
         var fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         if fd < 0 && errno == EACCES {
             // A 0000 directory when not root: it is a directory (EISDIR from

@@ -37,7 +37,7 @@ public struct StateDirectory: Sendable, Hashable {
 
     /// `path/<relative>` when it exists and passes the same checks; nil when it
     /// (or a parent) is missing. Creates nothing: for sweeping what may be there.
-    func existingDirectory(_ relative: String) throws(StateDirectoryError) -> String? {
+    package func existingDirectory(_ relative: String) throws(StateDirectoryError) -> String? {
         try walk(to: relative, create: false)
     }
 

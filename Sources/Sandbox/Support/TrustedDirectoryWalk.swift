@@ -19,7 +19,7 @@ import Glibc
 /// module hides it behind _GNU_SOURCE; the value is the same on x86_64 and arm64.
 private let openPathOnly: Int32 = 0o10000000
 
-final class TrustedDirectoryWalk {
+package final class TrustedDirectoryWalk {
     private var fd: Int32
     private let euid = geteuid()
     /// The path as walked so far, symlinks by their own names, for messages.
@@ -29,7 +29,7 @@ final class TrustedDirectoryWalk {
     /// The kernel's own limit on symlinks in one lookup (ELOOP past it).
     private static let maximumSymlinks = 40
 
-    init() throws(StateDirectoryError) {
+    package init() throws(StateDirectoryError) {
         fd = open("/", openPathOnly | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw StateDirectoryError(path: "/", errno: errno) }
         try checkParent(path: "/")
@@ -39,7 +39,7 @@ final class TrustedDirectoryWalk {
 
     /// Walks down `path` (absolute) as parents. Returns false when a component
     /// is missing and `create` is false; creates missing ones 0700 otherwise.
-    func enterParents(_ path: String, create: Bool) throws(StateDirectoryError) -> Bool {
+    package func enterParents(_ path: String, create: Bool) throws(StateDirectoryError) -> Bool {
         // A stack, last component on top, so a symlink's target can be pushed in its place.
         var pending = path.split(separator: "/").map(String.init).reversed().map { $0 }
         while let name = pending.popLast() {
@@ -76,7 +76,7 @@ final class TrustedDirectoryWalk {
 
     /// Enters (creating it 0700 when missing and `create`) one of dgrid's own
     /// directories, `path` naming it in messages. Returns false when missing and not `create`.
-    func enterOwn(_ name: String, path: String, create: Bool) throws(StateDirectoryError) -> Bool {
+    package func enterOwn(_ name: String, path: String, create: Bool) throws(StateDirectoryError) -> Bool {
         guard !name.isEmpty, name != ".", name != ".." else {
             throw StateDirectoryError(path: path, problem: .invalidName(name))
         }

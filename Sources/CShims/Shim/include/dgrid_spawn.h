@@ -59,6 +59,7 @@ enum dgrid_stage {
     DGRID_STAGE_INIT,             /* dgrid-init could not read what pid 1 handed over */
     DGRID_STAGE_STAGING,          /* the staging tmpfs the root is built in */
     DGRID_STAGE_NS_ROOT,          /* becoming root of the sandbox's user namespace */
+    DGRID_STAGE_JOIN_CGROUP,      /* pid 1 moving itself into its cgroup v1 groups */
     DGRID_STAGE_COUNT
 };
 
@@ -131,6 +132,15 @@ struct dgrid_spawn_config {
     /* CLONE_NEW* flags for clone() (the cgroup namespace is unshared after the sync). */
     int namespaces;
     int new_cgroup_namespace;
+    /* cgroup v1 `tasks` files of the sandbox's groups, opened by the parent
+     * (the kernel checks the opener's credentials). pid 1 writes "0" to each
+     * right after the go byte: moving the calling thread of a one-thread
+     * process skips the global threadgroup lock whose write side waits for an
+     * RCU grace period, ~10 ms here, that a write of the pid to cgroup.procs
+     * by the parent pays (docs/ARCHITECTURE.md §3). Closed before anything of
+     * the task runs. NULL/0 when the parent adds the child itself (v2). */
+    const int *cgroup_join_fds;
+    int cgroup_join_count;
     /* Nonzero when running in a user namespace: mknod and setgroups are not available. */
     int user_namespace;
     /* Nonzero to setgroups(0, NULL): as real root, or with a subordinate-id map.

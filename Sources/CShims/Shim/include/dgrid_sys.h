@@ -17,6 +17,11 @@ enum {
 
 /* pipe2(fds, O_CLOEXEC); returns 0 or -1 with errno. */
 int dgrid_pipe_cloexec(int fds[2]);
+/* unshare(CLONE_NEWUSER): refused (EINVAL) in a threaded process. 0 or -1 with errno. */
+int dgrid_unshare_user_namespace(void);
+/* setresgid(0,0,0) then setresuid(0,0,0): root of a user namespace whose map
+   names 0. 0 or -1 with errno. */
+int dgrid_become_namespace_root(void);
 /* fcntl(fd, F_SETPIPE_SZ, size); best effort. */
 int dgrid_set_pipe_size(int fd, int size);
 /* splice(from_pipe, NULL, to_fd, NULL, length, SPLICE_F_NONBLOCK): moves pipe

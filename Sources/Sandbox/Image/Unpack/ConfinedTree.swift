@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// The layer's directory tree, reached only through directory fds opened one
 /// component at a time with O_NOFOLLOW: no symlink an earlier entry planted is

@@ -1,5 +1,6 @@
 import CArchive
 import Glibc
+import SandboxSupport
 
 /// Why the uncompressed stream stopped early.
 enum StreamFailure: Error, Equatable {

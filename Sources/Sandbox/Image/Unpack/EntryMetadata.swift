@@ -1,5 +1,6 @@
 import CArchive
 import Glibc
+import SandboxSupport
 
 /// Owner, mode and times of one entry, read and checked once.
 struct EntryMetadata {

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// A failure while handling one entry. The entry loop adds the layer and the
 /// entry's name to turn it into an `UnpackError`.
 indirect enum EntryFailure: Error {
@@ -85,7 +86,7 @@ struct EntryPath {
         let n = count ?? starts.count
         guard n > 0 else { return "." }
         let end = n < starts.count ? starts[n] - 1 : bytes.count - 1
-        return displayText(bytes[0..<end].map { $0 == 0 ? UInt8(ascii: "/") : $0 }, limit: 4096)
+        return UntrustedText.shown(bytes: bytes[0..<end].map { $0 == 0 ? UInt8(ascii: "/") : $0 }, limit: 4096)
     }
 
     /// The first `count` components in `bytes`' form: a dictionary key that

@@ -1,6 +1,7 @@
 import CArchive
 import CShims
 import Glibc
+import SandboxSupport
 
 /// File contents and xattrs of one entry.
 extension LayerExtraction {
@@ -51,7 +52,7 @@ extension LayerExtraction {
             }
             if dgrid_unpack_fsetxattr(fd, key, value, size) != 0 {
                 let err = errno
-                throw .system(operation: "set xattr \(displayText(Array(text.utf8)))", errno: err)
+                throw .system(operation: "set xattr \(UntrustedText.shown(bytes: Array(text.utf8)))", errno: err)
             }
         }
     }

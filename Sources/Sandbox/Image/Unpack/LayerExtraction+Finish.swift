@@ -1,6 +1,7 @@
 import CArchive
 import CShims
 import Glibc
+import SandboxSupport
 
 /// What waits for the last entry: opaque marks and directory metadata.
 extension LayerExtraction {

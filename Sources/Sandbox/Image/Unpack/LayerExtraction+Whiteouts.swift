@@ -1,6 +1,7 @@
 import CArchive
 import CShims
 import Glibc
+import SandboxSupport
 
 /// OCI whiteouts (image-spec layer.md) in the form overlayfs reads, since
 /// every layer is its own directory and runs stack them as overlay lowers.
@@ -20,7 +21,7 @@ extension LayerExtraction {
         let hidden = name.component(parentCount).dropFirst(4)
         let dot = UInt8(ascii: ".")
         if hidden.isEmpty || hidden.elementsEqual([dot]) || hidden.elementsEqual([dot, dot]) {
-            throw .refused(.invalidWhiteout(name: displayText(hidden)))
+            throw .refused(.invalidWhiteout(name: UntrustedText.shown(bytes: hidden)))
         }
         let parent = try tree.parent(of: name, create: true)
         // overlayfs reads a 0/0 character device as "deleted below".
@@ -32,7 +33,7 @@ extension LayerExtraction {
             return
         }
         let prefix = parentCount > 0 ? name.display(components: parentCount) + "/" : ""
-        report.whiteouts.append(prefix + displayText(hidden))
+        report.whiteouts.append(prefix + UntrustedText.shown(bytes: hidden))
     }
 
     /// Sets `trusted.overlay.opaque=y` on the directory `key` names.

@@ -1,6 +1,7 @@
 import CArchive
 import CShims
 import Glibc
+import SandboxSupport
 
 /// Creates one layer's entries below a `ConfinedTree`, one tar entry at a
 /// time, never through archive_write_disk: every object is made with an *at
@@ -153,7 +154,7 @@ final class LayerExtraction {
     /// exactly like a name; linkat without AT_SYMLINK_FOLLOW links a symlink
     /// itself, never what it points to.
     private func link(to rawTarget: UnsafePointer<CChar>) throws(EntryFailure) {
-        let shown = displayText(bufferOf(rawTarget))
+        let shown = UntrustedText.shown(bytes: bufferOf(rawTarget))
         func refused(_ reason: EntryRefusal) -> EntryFailure { .refused(.hardlinkTarget(target: shown, reason)) }
         do {
             try target.parse(bufferOf(rawTarget), limits: limits)

@@ -1,7 +1,8 @@
+import SandboxSupport
 /// A layer blob's media type, reduced to what unpacking needs: the compression.
 /// The "nondistributable"/"foreign" variants differ only in where the blob may
 /// be pushed, not in content, so they map to the same cases.
-public enum LayerMediaType: Sendable, Hashable, CustomStringConvertible {
+public enum LayerMediaType: Sendable, Hashable, Codable, CustomStringConvertible {
     case tar
     case tarGzip
     case tarZstd

@@ -1,6 +1,7 @@
 import CArchive
 import CShims
 import Glibc
+import SandboxSupport
 
 /// Turns one layer blob into one read-only layer directory (docs/ARCHITECTURE.md §5,
 /// docs/THREATS.md "Unpacking"). Owns: media types, decompression and diff_id

@@ -1,4 +1,5 @@
 import Glibc
+import SandboxSupport
 
 /// Runs a `DecompressedStream` (inflate, hash, count) on a thread of its own,
 /// so decompression and hashing overlap with parsing and writing files: a

@@ -1,5 +1,6 @@
 import CArchive
 import Glibc
+import SandboxSupport
 
 /// Reads tar entries from a `StreamPipeline` with libarchive's tar reader
 /// (ustar, pax, GNU) and hands each to a handler. The reader pulls the
@@ -66,6 +67,6 @@ enum TarEntries {
     /// The entry's name as stored, for messages.
     static func entryName(_ entry: OpaquePointer) -> String {
         guard let name = archive_entry_pathname(entry) ?? archive_entry_pathname_utf8(entry) else { return "" }
-        return displayText(bufferOf(name))
+        return UntrustedText.shown(bytes: bufferOf(name))
     }
 }

@@ -1,10 +1,11 @@
 import Glibc
+import SandboxSupport
 
 /// Why a layer was not unpacked. Whatever the case, nothing of the layer is
 /// left on disk. Each description is one line naming the layer (by its
 /// expected diff_id), the entry and the reason, e.g.
 /// `layer sha256:0123456789ab: entry '../etc/passwd': path leaves the layer ('..' component)`.
-public enum UnpackError: Error, Equatable, CustomStringConvertible {
+public enum UnpackError: Error, Equatable, Codable, CustomStringConvertible {
     /// Not a layer media type dgrid can unpack.
     case unsupportedMediaType(String)
     /// The destination already exists, either before we started or because
@@ -32,7 +33,7 @@ public enum UnpackError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unsupportedMediaType(let type):
-            return "unsupported layer media type '\(displayText(Array(type.utf8)))': expected an OCI or Docker layer (tar, tar+gzip or tar+zstd)"
+            return "unsupported layer media type '\(UntrustedText.shown(bytes: Array(type.utf8)))': expected an OCI or Docker layer (tar, tar+gzip or tar+zstd)"
         case .destinationExists(let path):
             return "layer directory \(path) already exists (unpacked by another process?)"
         case .system(let operation, let path, let errno):
@@ -54,7 +55,7 @@ public enum UnpackError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Why one entry was refused. Hardlink targets reuse the path reasons.
-public indirect enum EntryRefusal: Sendable, Equatable, CustomStringConvertible {
+public indirect enum EntryRefusal: Sendable, Equatable, Codable, CustomStringConvertible {
     case emptyName
     case absoluteName
     case leavesLayer
@@ -97,7 +98,7 @@ public indirect enum EntryRefusal: Sendable, Equatable, CustomStringConvertible 
 }
 
 /// Which bound of `UnpackLimits` was crossed, with its value.
-public enum UnpackLimit: Sendable, Equatable, CustomStringConvertible {
+public enum UnpackLimit: Sendable, Equatable, Codable, CustomStringConvertible {
     case layerBytes(UInt64)
     case apparentBytes(UInt64)
     case entries(Int)
@@ -117,20 +118,4 @@ public enum UnpackLimit: Sendable, Equatable, CustomStringConvertible {
         case .compressionRatio(let n): return "uncompressed size exceeds \(n)× the blob (maxCompressionRatio)"
         }
     }
-}
-
-/// Tar names are attacker bytes: shown as UTF-8 with control characters
-/// escaped (no terminal tricks in logs) and cut short (a 1 MiB PAX name must
-/// not become a 1 MiB error line).
-func displayText(_ bytes: some Collection<UInt8>, limit: Int = 200) -> String {
-    let shown = bytes.prefix(limit)
-    var text = ""
-    for scalar in String(decoding: shown, as: UTF8.self).unicodeScalars {
-        if scalar.value < 0x20 || scalar.value == 0x7f {
-            text += "\\u{\(String(scalar.value, radix: 16))}"
-        } else {
-            text.unicodeScalars.append(scalar)
-        }
-    }
-    return bytes.count > limit ? text + "…" : text
 }

@@ -1,3 +1,4 @@
+import SandboxSupport
 /// Bounds checked while a layer streams in, so a hostile layer (a gzip bomb, a
 /// million empty entries, absurd names) stops with an error before the disk or
 /// memory fills. Defaults fit every real image seen so far with a wide margin.

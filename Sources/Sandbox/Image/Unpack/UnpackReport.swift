@@ -1,7 +1,8 @@
+import SandboxSupport
 /// What an unpack did beyond copying entries verbatim, so the caller can log
 /// it and an admin can see what the image lost. Paths are relative to the
-/// layer root, shown as `displayText` renders them ("." is the root).
-public struct UnpackReport: Sendable, Equatable {
+/// layer root, shown as `UntrustedText.shown(bytes:)` renders them ("." is the root).
+public struct UnpackReport: Sendable, Equatable, Codable {
     /// Tar entries read, including whiteouts and skipped devices.
     public var entries: Int = 0
     /// Bytes of the uncompressed tar stream.

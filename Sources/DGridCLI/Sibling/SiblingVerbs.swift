@@ -1,0 +1,57 @@
+import ArgumentParser
+
+/// A verb `dgrid` lists in its help but another binary runs (SiblingBinary):
+/// an entry in `dgrid`'s command tree, so `dgrid --help` names every verb with
+/// its one line. `DGrid.runFront` execs the binary before ArgumentParser sees
+/// these verbs (and `dgrid help VERB` too), so the entry holds no options;
+/// should a spelling reach `run` anyway, it hands over the same way.
+protocol SiblingVerb: ParsableCommand {
+    static var binaryFileName: String { get }
+}
+
+extension SiblingVerb {
+    func run() throws {
+        SiblingBinary.exec(Array(CommandLine.arguments.dropFirst()), in: Self.binaryFileName)
+    }
+}
+
+/// The grid verbs, run by `dgrid-grid`.
+enum GridVerbs {
+    static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self]
+
+    struct Init: SiblingVerb {
+        static let binaryFileName = SiblingBinary.gridFileName
+        static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
+    }
+
+    struct Submit: SiblingVerb {
+        static let binaryFileName = SiblingBinary.gridFileName
+        static let configuration = CommandConfiguration(commandName: "submit", abstract: VerbAbstract.gridSubmit)
+    }
+
+    struct Worker: SiblingVerb {
+        static let binaryFileName = SiblingBinary.gridFileName
+        static let configuration = CommandConfiguration(commandName: "worker", abstract: VerbAbstract.gridWorker)
+    }
+
+    struct Status: SiblingVerb {
+        static let binaryFileName = SiblingBinary.gridFileName
+        static let configuration = CommandConfiguration(commandName: "status", abstract: VerbAbstract.gridStatus)
+    }
+
+    struct Result: SiblingVerb {
+        static let binaryFileName = SiblingBinary.gridFileName
+        static let configuration = CommandConfiguration(commandName: "result", abstract: VerbAbstract.gridResult)
+    }
+
+    struct Fold: SiblingVerb {
+        static let binaryFileName = SiblingBinary.gridFileName
+        static let configuration = CommandConfiguration(commandName: "fold", abstract: VerbAbstract.gridFold)
+    }
+}
+
+/// `image pull`, run by `dgrid-registry`.
+struct ImagePullVerb: SiblingVerb {
+    static let binaryFileName = SiblingBinary.registryFileName
+    static let configuration = CommandConfiguration(commandName: "pull", abstract: VerbAbstract.imagePull)
+}

@@ -1,0 +1,14 @@
+/// The one-line descriptions of the verbs another binary runs (SiblingBinary):
+/// one copy, read both by the commands themselves (Sources/dgrid-grid,
+/// Sources/dgrid-registry) and by `dgrid`'s entries for them (SiblingVerbs),
+/// so `dgrid --help` and `dgrid VERB --help` cannot tell two stories.
+package enum VerbAbstract {
+    package static let gridInit =
+        "Give an empty repository the grid layout on main (tasks/queue, in_progress, completed, failed, rejected, nodes)."
+    package static let gridSubmit = "Validate task files and queue them (all or nothing)."
+    package static let gridWorker = "Take tasks from the grid and run each in a sandbox."
+    package static let gridStatus = "Count the grid's tasks by state."
+    package static let gridResult = "Show a task's result: its stdout and stderr, or the whole record with --json."
+    package static let gridFold = "Fold claims and results into main (workers do this on their own)."
+    package static let imagePull = "Pull an allowlisted image from a registry, by digest."
+}

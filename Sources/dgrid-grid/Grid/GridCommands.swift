@@ -1,0 +1,184 @@
+import ArgumentParser
+import DGridCLI
+import Foundation
+import Runner
+import Sandbox
+
+struct GridInitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init", abstract: VerbAbstract.gridInit)
+
+    @OptionGroup var grid: GridOptions
+
+    func run() throws {
+        let connection = grid.connect()
+        let outcome: GridInit.Outcome
+        do {
+            outcome = try GridInit(connection: connection).run()
+        } catch {
+            ImageCLI.fail(error)
+        }
+        let repository = connection.settings.repository
+        print(outcome.created ? "initialised \(repository)" : "\(repository) is already a grid")
+        switch outcome.head {
+        case .onGridBranch:
+            break
+        case .moved(let from):
+            print("HEAD now names main (it named \(from), which has no commits), so `git clone` checks out the grid")
+        case .leftOnOtherBranch(let branch):
+            ImageCLI.note("HEAD names \(UntrustedText.shown(branch)), not main: `git clone` checks that out; the grid is on main (`git clone --branch main`)")
+        case .serverNotOnGridBranch:
+            ImageCLI.note("""
+                the server's HEAD does not name main, so `git clone` checks out no grid; on the server run \
+                `git -C PATH/TO/REPO.git symbolic-ref HEAD refs/heads/main` (or create repositories with \
+                `git init --bare --initial-branch=main`), or clone with `--branch main`
+                """)
+        }
+    }
+}
+
+struct GridSubmitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit", abstract: VerbAbstract.gridSubmit,
+        discussion: "FILE.json or a directory of *.json files. Each needs task_id, script and timeout_seconds (D-GRID's format); image, priority, resources, env, depends_on are optional.")
+
+    @OptionGroup var grid: GridOptions
+
+    @Option(name: .long, help: ArgumentHelp("critical, high, normal or low (overrides the files').", valueName: "P"))
+    var priority: String?
+
+    @Flag(name: .long, help: "Write D-GRID's flat tasks/queue/<task_id>.json, which D-GRID's dashboard counts, instead of tasks/queue/<priority>/<shard>/; default $DGRID_QUEUE_LAYOUT=flat.")
+    var flat = false
+
+    @Argument(help: ArgumentHelp("Task files or directories.", valueName: "FILE.json|DIR"))
+    var paths: [String]
+
+    func run() throws {
+        var prio: TaskPriority?
+        if let priority {
+            guard let parsed = TaskPriority(rawValue: priority) else {
+                ImageCLI.fail(GridError.local("unknown priority '\(priority)': use critical, high, normal or low"))
+            }
+            prio = parsed
+        }
+        var files: [(name: String, bytes: [UInt8])] = []
+        let fm = FileManager.default
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else { ImageCLI.fail(GridError.local("\(path): no such file")) }
+            let names = isDirectory.boolValue
+                ? ((try? fm.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".json") }.sorted().map { path + "/" + $0 }
+                : [path]
+            for name in names {
+                guard let data = fm.contents(atPath: name) else { ImageCLI.fail(GridError.local("\(name): cannot read")) }
+                files.append((name, Array(data)))
+            }
+        }
+        guard !files.isEmpty else { ImageCLI.fail(GridError.local("no task files in \(paths.joined(separator: ", "))")) }
+        let connection = grid.connect()
+        do {
+            let flatLayout = flat || ProcessInfo.processInfo.environment["DGRID_QUEUE_LAYOUT"] == "flat"
+            let submitted = try GridSubmit(connection: connection).submit(files, priority: prio, submitter: ImageCLI.invokingUser(),
+                                                                          flat: flatLayout)
+            for task in submitted { print("\(task.taskID) \(task.path)") }
+        } catch {
+            ImageCLI.fail(error)
+        }
+    }
+}
+
+struct GridFoldCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fold", abstract: VerbAbstract.gridFold)
+
+    @OptionGroup var grid: GridOptions
+
+    func run() throws {
+        let connection = grid.connect()
+        do {
+            print(try GridFold(connection: connection).run())
+        } catch {
+            ImageCLI.fail(error)
+        }
+    }
+}
+
+struct GridStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: VerbAbstract.gridStatus)
+
+    @OptionGroup var grid: GridOptions
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let connection = grid.connect()
+        do {
+            let counts = try GridStatus(connection: connection).counts()
+            if json {
+                print(ImageCLI.json(counts))  // jsonSafe: the same values, inert on a terminal
+            } else {
+                let byPriority = TaskPriority.allCases.compactMap { p in counts.queuedByPriority[p.rawValue].map { "\(p.rawValue) \($0)" } }
+                print("queued \(counts.queued)\(byPriority.isEmpty ? "" : " (" + byPriority.joined(separator: ", ") + ")")  in_progress \(counts.inProgress)  completed \(counts.completed)  failed \(counts.failed)  rejected \(counts.rejected)")
+                print("unfolded: \(counts.claims) claims, \(counts.results) results; late results \(counts.late)")
+                // Claim and node records are whatever a repository writer pushed (docs/THREATS.md, T13).
+                func shown(_ text: String) -> String { UntrustedText.shown(text, limit: 80) }
+                for task in counts.running {
+                    if task.state == "released" {
+                        print("released \(shown(task.taskID)) by \(shown(task.nodeID)) (attempt \(task.attempt)): runnable now")
+                    } else {
+                        print("running \(shown(task.taskID)) on \(shown(task.nodeID)) (attempt \(task.attempt)), lease until \(shown(task.leaseUntil))\(task.expired ? " EXPIRED" : "")")
+                    }
+                }
+                if counts.nodeRecords.isEmpty { print("nodes: none") }
+                for node in counts.nodeRecords {
+                    let health = node.shownReason.map { " UNHEALTHY: \(shown($0))" } ?? ""
+                    print("node \(shown(node.nodeID)) \(shown(node.status)), \(node.slots) slots, last heartbeat \(shown(node.lastHeartbeat))\(health)")
+                }
+            }
+        } catch {
+            ImageCLI.fail(error)
+        }
+    }
+}
+
+struct GridResultCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "result", abstract: VerbAbstract.gridResult,
+        discussion: "Exit status: the task's, 3 when it has no result yet.")
+
+    @OptionGroup var grid: GridOptions
+
+    @Argument(help: ArgumentHelp("The task id.", valueName: "TASK_ID"))
+    var taskID: String
+
+    @Flag(name: .long, help: "Print the result record.")
+    var json = false
+
+    func run() throws {
+        let connection = grid.connect()
+        let found: (record: ResultRecord, bytes: [UInt8], folded: Bool)?
+        do {
+            found = try GridStatus(connection: connection).result(of: taskID)
+        } catch {
+            ImageCLI.fail(error)
+        }
+        guard let found else {
+            ImageCLI.note("task \(UntrustedText.shown(taskID)) has no result yet")
+            throw ExitCode(3)
+        }
+        if json {
+            // The record as stored, as JSON: C1, bidi and zero-width characters escaped (the same value).
+            let text = UntrustedText.jsonSafe(String(decoding: found.bytes, as: UTF8.self))
+            FileDescriptorWriter.write(Array(text.utf8) + (text.hasSuffix("\n") ? [] : [10]), to: 1)
+        } else {
+            let stdout = Array(found.record.stdout.utf8), stderr = Array(found.record.stderr.utf8)
+            FileDescriptorWriter.write(stdout, to: 1)
+            FileDescriptorWriter.write(stderr + NoteLineStart.separator(afterStdout: stdout, stderr: stderr), to: 2)
+            let record = found.record
+            ImageCLI.note("\(UntrustedText.shown(record.taskID)): \(UntrustedText.shown(record.status, limit: 40)), exit \(record.exitCode) on \(UntrustedText.shown(record.nodeID, limit: 80))\(found.folded ? "" : " (not folded yet)")")
+            for earlier in record.previousAttempts { ImageCLI.note("earlier \(UntrustedText.shown(earlier.summary))") }
+        }
+        throw ExitCode(found.record.exitCode == 0 ? 0 : 1)
+    }
+}

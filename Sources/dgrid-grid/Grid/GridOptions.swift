@@ -1,0 +1,96 @@
+import ArgumentParser
+import DGridCLI
+import Foundation
+import Runner
+import Sandbox
+
+/// `--repo` and credentials, shared by the grid verbs. Flags win over D-GRID's
+/// environment names (`DGRID_REPO_URL`, `GIT_TOKEN`), which win over defaults.
+struct GridOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The grid repository (file://, git://, http(s)://, ssh:// or a path); default $DGRID_REPO_URL.", valueName: "URL"))
+    var repo: String?
+
+    @Option(name: .long, help: ArgumentHelp("HTTPS token file (0600). Without it, $GIT_TOKEN is read once and removed from the environment.", valueName: "FILE"))
+    var tokenFile: String?
+
+    @Option(name: .long, help: ArgumentHelp("SSH private key for ssh:// grids (FILE.pub beside it is used when present); default $DGRID_SSH_KEY, else the SSH agent ($SSH_AUTH_SOCK), else ~/.ssh/id_ed25519 or ~/.ssh/id_rsa. Keys with a passphrase: load them into the agent.", valueName: "FILE"))
+    var sshKey: String?
+
+    @Option(name: .long, help: ArgumentHelp("known_hosts file an ssh:// grid's host key must be listed in; default $DGRID_SSH_KNOWN_HOSTS, else ~/.ssh/known_hosts. Unknown or changed keys are refused.", valueName: "FILE"))
+    var knownHosts: String?
+
+    @Option(name: .long, help: ArgumentHelp("Overall bounds on each Git operation in seconds, e.g. list=30,fetch=300,push=60 (those are the defaults; name only what you change); default $DGRID_GIT_DEADLINES. A remote that is slower fails the operation, which is retried later.", valueName: "KIND=SECONDS,..."))
+    var gitDeadlines: String?
+
+    /// Settings for this grid as this node.
+    func settings(nodeID: String? = nil) -> GridSettings {
+        // GIT_TOKEN is read, wiped and removed from the environment first,
+        // whatever the transport, before anything copies the environment.
+        let token: GitCredentials
+        do {
+            token = try GitCredentials.fromEnvironment(tokenFile: tokenFile)
+        } catch {
+            ImageCLI.fail(error)
+        }
+        let environment = ProcessInfo.processInfo.environment
+        guard let repository = repo ?? environment["DGRID_REPO_URL"], !repository.isEmpty else {
+            ImageCLI.fail(GridError.local("no grid repository: give --repo URL or set DGRID_REPO_URL"))
+        }
+        let node = nodeID ?? environment["NODE_ID"] ?? Self.defaultNodeID()
+        if let problem = NodeIdentifier.problem(node) { ImageCLI.fail(GridError.local(problem)) }
+        var settings = GridSettings(repository: repository, nodeID: node, state: StateDirectory.forThisUser())
+        // One parser decides the transport (RemoteLocation): a token only for http(s).
+        do {
+            settings.credentials = try RemoteLocation.parse(repository).credentials(token: token) { sshCredentials(environment) }
+        } catch {
+            ImageCLI.fail(error)
+        }
+        settings.knownHostsPath = knownHosts
+        if let text = gitDeadlines ?? environment["DGRID_GIT_DEADLINES"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            do { settings.gitDeadlines = try GitDeadlines(parsing: text) } catch { ImageCLI.fail(error) }
+        }
+        return settings
+    }
+
+    /// The key for an ssh:// grid: `--ssh-key`, `$DGRID_SSH_KEY`, the agent,
+    /// then the usual key files. The key is handed to libgit2 by path, through
+    /// its credential callback; nothing of it reaches argv or a task.
+    func sshCredentials(_ environment: [String: String]) -> GitCredentials {
+        func key(_ path: String) -> GitCredentials {
+            let publicKey = path + ".pub"
+            return .sshKey(privateKeyPath: path, publicKeyPath: FileManager.default.fileExists(atPath: publicKey) ? publicKey : nil,
+                           passphrase: nil)
+        }
+        if let path = sshKey ?? environment["DGRID_SSH_KEY"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                ImageCLI.fail(GridError.local("cannot read the SSH key \(path): check the path given to --ssh-key or DGRID_SSH_KEY"))
+            }
+            return key(path)
+        }
+        if let socket = environment["SSH_AUTH_SOCK"], !socket.isEmpty { return .sshAgent }
+        let home = environment["HOME"] ?? "/root"
+        for name in ["id_ed25519", "id_ecdsa", "id_rsa"] where FileManager.default.isReadableFile(atPath: "\(home)/.ssh/\(name)") {
+            return key("\(home)/.ssh/\(name)")
+        }
+        return .none
+    }
+
+    /// `node_<hostname>`, reduced to the characters node ids allow ('-' and '.' become '_').
+    static func defaultNodeID() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count - 1)
+        let host = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let cleaned = String(host.unicodeScalars.map { scalar -> Character in
+            CharacterSet.alphanumerics.contains(scalar) && scalar.isASCII ? Character(scalar) : "_"
+        }.prefix(58))
+        return "node_" + (cleaned.isEmpty ? "unknown" : cleaned)
+    }
+
+    func connect(nodeID: String? = nil) -> GridConnection {
+        do {
+            return try GridConnection(settings: settings(nodeID: nodeID))
+        } catch {
+            ImageCLI.fail(error)
+        }
+    }
+}
