@@ -1,6 +1,7 @@
 import Foundation
 import Sandbox
 import Testing
+import TestSupport
 @testable import Runner
 
 private func attempts(_ ends: [(AttemptEnd, String)]) -> [AttemptRecord] {
@@ -11,7 +12,7 @@ private func attempts(_ ends: [(AttemptEnd, String)]) -> [AttemptRecord] {
 }
 
 /// docs/ARCHITECTURE.md §6 "Attempts": which endings count, and when a task is given up.
-@Suite struct AttemptBudgetTests {
+@Suite(.unit) struct AttemptBudgetTests {
     struct Row: CustomTestStringConvertible, Sendable {
         let name: String
         let maxAttempts: Int
@@ -93,7 +94,7 @@ private func attempts(_ ends: [(AttemptEnd, String)]) -> [AttemptRecord] {
 }
 
 /// docs/ARCHITECTURE.md §7 "Health": backoff of the self-check, on an injected clock.
-@Suite struct WorkerHealthTests {
+@Suite(.unit) struct WorkerHealthTests {
     @Test func unhealthyUntilTheCheckPassesWithBackoff() {
         let health = WorkerHealth(baseSeconds: 5, ceilingSeconds: 40)
         let t0 = Date(timeIntervalSince1970: 1_800_000_000)
@@ -124,7 +125,7 @@ private func attempts(_ ends: [(AttemptEnd, String)]) -> [AttemptRecord] {
 }
 
 /// Whose fault a task that could not start is (docs/ARCHITECTURE.md §7).
-@Suite struct FaultOwnerTests {
+@Suite(.unit) struct FaultOwnerTests {
     static let digest = try! Digest(parsing: "sha256:" + String(repeating: "a", count: 64))
 
     @Test(arguments: [
@@ -157,7 +158,7 @@ private func attempts(_ ends: [(AttemptEnd, String)]) -> [AttemptRecord] {
 }
 
 /// A fresh host without its default image says what fixes it (docs/ARCHITECTURE.md §7).
-@Suite struct DefaultImageCheckTests {
+@Suite(.unit) struct DefaultImageCheckTests {
     @Test func anEmptyStoreNamesTheCommandsThatFixIt() throws {
         let directory = try LedgerFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

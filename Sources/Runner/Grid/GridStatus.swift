@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 
 /// `dgrid status` and `dgrid result`: read-only views of main and the refs.
 public struct GridStatus {
@@ -37,7 +38,7 @@ public struct GridStatus {
         }
 
         /// `reason` made safe for a terminal: any repository writer can push a node record.
-        public var shownReason: String? { reason.map { TaskText.shown($0, limit: 400) } }
+        public var shownReason: String? { reason.map { UntrustedText.shown($0, limit: 400) } }
     }
 
     /// A task under a claim: who holds it and until when, or who gave it back.

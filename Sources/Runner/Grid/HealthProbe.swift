@@ -35,7 +35,7 @@ struct HealthProbe {
                                detail: "sandbox self-check: cannot prepare the default image or the seccomp filter")
             }
             defer { resolved.lease.release() }
-            var spec = SandboxSpec(layers: resolved.layerDirectories, command: ["/bin/sh", "-c", "exit 0"])
+            var spec = SandboxSpec(root: .layers(resolved.layers), command: ["/bin/sh", "-c", "exit 0"])
             spec.seccomp = filter
             spec.timeoutSeconds = 30
             spec.outputLimit = 1024

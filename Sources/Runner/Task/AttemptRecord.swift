@@ -1,3 +1,4 @@
+import Sandbox
 /// How an attempt at a task ended without a result (docs/ARCHITECTURE.md §6).
 public enum AttemptEnd: String, Sendable, CaseIterable {
     /// Its worker stopped renewing the lease (killed, hung, cut off from the grid).
@@ -39,7 +40,7 @@ public struct AttemptRecord: Equatable, Sendable {
 
     /// "attempt 2 on node_b: lease expired at … (worker node_b stopped renewing)".
     public var summary: String {
-        "attempt \(attempt) on \(nodeID): \(TaskText.shown(reason, limit: Self.maxReasonLength))"
+        "attempt \(attempt) on \(nodeID): \(UntrustedText.shown(reason, limit: Self.maxReasonLength))"
     }
 
     var json: LedgerJSON.Value {
