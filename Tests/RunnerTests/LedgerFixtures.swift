@@ -90,8 +90,10 @@ enum LedgerTransport: String, CaseIterable, CustomTestStringConvertible, Sendabl
     var testDescription: String { rawValue }
 
     /// Runs `body` with the URL of a fresh bare repository reachable over this transport.
-    /// `port` is used only by the servers; each test passes its own so tests can run in parallel.
-    func withRemote<T>(port: Int, _ body: (_ url: String, _ bareRepository: String, _ directory: String) throws -> T) throws -> T {
+    /// `port` is used only by the servers; each test passes its own so tests can run in
+    /// parallel, or 0 for a free one the kernel picks (`FreePort`).
+    func withRemote<T>(port requested: Int, _ body: (_ url: String, _ bareRepository: String, _ directory: String) throws -> T) throws -> T {
+        let port = requested == 0 ? try FreePort.loopback() : requested
         let directory = try LedgerFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let served = directory + "/served"
@@ -106,7 +108,7 @@ enum LedgerTransport: String, CaseIterable, CustomTestStringConvertible, Sendabl
             }
         case .http:
             // Its own port range, so a daemon test and an HTTP test never collide.
-            let httpPort = port + 20
+            let httpPort = requested == 0 ? try FreePort.loopback() : port + 20
             return try LedgerFixtures.withGitHTTP(serving: served, port: httpPort, token: Self.httpToken) {
                 try body("http://127.0.0.1:\(httpPort)/git/grid.git", bare, directory)
             }

@@ -51,6 +51,13 @@ struct TaskParserTests {
         #expect(task.unknownFields.isEmpty)
     }
 
+    @Test(arguments: [("1", 1), ("3", 3), ("20", 20), ("5.0", 5)])
+    func maxAttemptsAcceptsWholeNumbersUpToTheBound(literal: String, attempts: Int) throws {
+        let task = try accepted(#"{"task_id":"t","script":"true","timeout_seconds":5,"max_attempts":\#(literal)}"#)
+        #expect(task.maxAttempts == attempts && task.unknownFields.isEmpty)
+        #expect(try accepted(#"{"task_id":"t","script":"true","timeout_seconds":5}"#).maxAttempts == nil)
+    }
+
     @Test(arguments: [("30", 30), ("30.0", 30), ("3e1", 30), ("1", 1), ("86400", 86_400)])
     func timeoutAcceptsIntegralNumbers(literal: String, seconds: Int) throws {
         let task = try accepted(#"{"task_id":"t","script":"true","timeout_seconds":\#(literal)}"#)
@@ -122,7 +129,7 @@ struct TaskParserTests {
             taskID: "round-trip_1", script: "printf 'é\\t%s' \"$X\"", timeoutSeconds: 77, image: "alpine:3.20",
             priority: .low, resources: TaskResources(cpus: 0.25, memoryBytes: 3 << 20, pids: 9),
             env: ["X": "ü\n\u{1}", "Y": ""], dependsOn: ["a", "b"], createdAt: "2026-01-02T03:04:05Z",
-            submitter: "bob", dependencyMode: "any", quorum: 3, checkpointing: false)
+            submitter: "bob", dependencyMode: "any", quorum: 3, checkpointing: false, maxAttempts: 5)
         let again = try TaskParser.parse(TaskParser.encode(task)).get()
         #expect(again == task)
     }
@@ -308,6 +315,13 @@ let badTaskFiles: [BadTaskFile] = [
     .with("submitter with terminal escape", "submitter", #""\u001b[31mroot""#, #"submitter: "\u{1b}[31mroot" contains control characters"#),
     .with("quorum zero", "quorum", "0", "quorum: 0 is outside"),
     .with("checkpointing string", "checkpointing", #""yes""#, "checkpointing: expected true or false"),
+    .with("max_attempts zero", "max_attempts", "0", "max_attempts: 0 is outside 1...20"),
+    .with("max_attempts negative", "max_attempts", "-3", "max_attempts: -3 is outside 1...20"),
+    .with("max_attempts above the bound", "max_attempts", "21", "max_attempts: 21 is outside 1...20"),
+    .with("max_attempts huge", "max_attempts", "1e30", "max_attempts: expected a whole number of attempts, found a number"),
+    .with("max_attempts fractional", "max_attempts", "2.5", "max_attempts: expected a whole number"),
+    .with("max_attempts string", "max_attempts", #""3""#, "max_attempts: expected a whole number of attempts, found a string"),
+    .with("max_attempts bool", "max_attempts", "true", "max_attempts: expected a whole number of attempts, found true or false"),
 ]
 
 @Suite("Hostile task files", .unit)

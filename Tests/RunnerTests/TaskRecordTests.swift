@@ -34,7 +34,7 @@ struct TaskRecordTests {
             "task_id", "node_id", "exit_code", "stdout", "stderr", "timestamp", "status",
             "started_at", "finished_at", "duration_ms", "timed_out", "oom_killed", "signal", "cpu_ms",
             "max_rss_bytes", "stdout_bytes", "stdout_truncated", "stderr_bytes", "stderr_truncated",
-            "stdout_sha256", "image_digest", "attempt", "worker_version",
+            "stdout_sha256", "image_digest", "attempt", "worker_version", "previous_attempts",
         ])
         let text = String(decoding: Self.full.json(), as: UTF8.self)
         // Sorted and pretty, the way D-GRID's json.dump(indent=2, sort_keys=True) writes.
@@ -79,7 +79,23 @@ struct TaskRecordTests {
         var bare = claim
         bare.progress = nil
         #expect(ClaimRecord.parse(bare.json()) == bare)
-        #expect(Set(try object(claim.json()).keys) == ["task_id", "node_id", "attempt", "claimed_at", "lease_until", "progress"])
+        #expect(Set(try object(claim.json()).keys) == ["task_id", "node_id", "attempt", "claimed_at", "lease_until", "progress",
+                                                       "state", "previous_attempts"])
+        // A record of a worker that knew no state or history reads as held, with none.
+        let old = try #require(ClaimRecord.parse(Array(#"{"task_id":"t","node_id":"n","attempt":2,"lease_until":"2026-11-29T10:05:00Z"}"#.utf8)))
+        #expect(old.state == .held && old.previousAttempts.isEmpty)
+    }
+
+    @Test func claimKeepsHowEveryEarlierAttemptEnded() throws {
+        var claim = ClaimRecord(taskID: "hello", nodeID: "n2", attempt: 2, claimedAt: "2026-11-29T10:00:00Z",
+                                leaseUntil: "2026-11-29T10:05:00Z")
+        claim.previousAttempts = [AttemptRecord(attempt: 1, nodeID: "n1", claimedAt: "2026-11-29T09:00:00Z",
+                                                endedAt: "2026-11-29T09:01:30Z", end: .leaseExpired,
+                                                reason: "lease expired at 2026-11-29T09:01:30Z (worker n1 stopped renewing)")]
+        claim.state = .released
+        #expect(ClaimRecord.parse(claim.json()) == claim)
+        let text = String(decoding: claim.json(), as: UTF8.self)
+        #expect(text.contains("\"end\": \"lease_expired\"") && text.contains("\"state\": \"released\""), "\(text)")
     }
 
     @Test(arguments: [
@@ -87,6 +103,11 @@ struct TaskRecordTests {
         #"{"task_id":"t","node_id":"n","attempt":1,"lease_until":"soon"}"#,
         #"{"task_id":"t","node_id":"n","attempt":0,"lease_until":"2026-11-29T10:05:00Z"}"#,
         #"{"task_id":"t/..","node_id":"n","attempt":1,"lease_until":"2026-11-29T10:05:00Z"}"#,
+        #"{"task_id":"t","node_id":"n","attempt":1,"lease_until":"2026-11-29T10:05:00Z","state":"stolen"}"#,
+        #"{"task_id":"t","node_id":"n","attempt":1,"lease_until":"2026-11-29T10:05:00Z","previous_attempts":{}}"#,
+        #"{"task_id":"t","node_id":"n","attempt":1,"lease_until":"2026-11-29T10:05:00Z","previous_attempts":[{"attempt":1,"node_id":"a/b","end":"host_fault","reason":""}]}"#,
+        #"{"task_id":"t","node_id":"n","attempt":1,"lease_until":"2026-11-29T10:05:00Z","previous_attempts":[{"attempt":1,"node_id":"m","end":"gone","reason":""}]}"#,
+        #"{"task_id":"t","node_id":"n","attempt":1,"lease_until":"2026-11-29T10:05:00Z","previous_attempts":[{"attempt":0,"node_id":"m","end":"host_fault","reason":""}]}"#,
     ])
     func malformedClaimsAreNil(text: String) {
         #expect(ClaimRecord.parse(Array(text.utf8)) == nil)
@@ -98,12 +119,16 @@ struct TaskRecordTests {
         #expect(NodeRecord.parse(node.json()) == node)
         #expect(Set(try object(node.json()).keys) == [
             "node_id", "node_name", "cpu_count", "memory_gb", "disk_gb", "last_heartbeat", "status", "slots", "worker_version",
+            "health", "reason",
         ])
+        var sick = node
+        sick.health = .unhealthy(reason: "default image dgrid/busybox:latest is not here; fix: dgrid image import DIR")
+        #expect(NodeRecord.parse(sick.json()) == sick)
         // D-GRID's own node file, without dgrid's fields.
         let dgrid = try #require(NodeRecord.parse(Array("""
             {"node_id":"n2","node_name":"box","cpu_count":2,"memory_gb":3.8,"disk_gb":50.2,"last_heartbeat":"2024-05-01T12:00:00","status":"active"}
             """.utf8)))
-        #expect(dgrid.slots == 1 && dgrid.memoryGB == 3.8 && dgrid.workerVersion == "")
+        #expect(dgrid.slots == 1 && dgrid.memoryGB == 3.8 && dgrid.workerVersion == "" && dgrid.health == .healthy)
         #expect(NodeRecord.parse(Array(#"{"node_id":"../../x"}"#.utf8)) == nil)
     }
 

@@ -7,9 +7,12 @@ struct HeldClaim: Sendable {
     var record: ClaimRecord
 }
 
-/// Claims are refs (docs/ARCHITECTURE.md §6): creating `refs/dgrid/claims/<id>` is exclusive,
-/// renewal and takeover are compare-and-swap moves onto the previous claim
-/// commit, so exactly one worker holds a task at a time.
+/// Claims are refs (docs/ARCHITECTURE.md §6): creating `refs/dgrid/claims/<id>` is
+/// exclusive; renewal, takeover and release replace its one commit by
+/// compare-and-swap on the commit read, so exactly one worker holds a task at a
+/// time. Every claim commit is an orphan: a lease renewed every heartbeat for a
+/// week is still one commit, and what must survive a takeover (the attempt
+/// number, how earlier attempts ended) is in `claim.json`.
 struct GridClaims {
     let connection: GridConnection
     var settings: GridSettings { connection.settings }
@@ -20,7 +23,7 @@ struct GridClaims {
     func record(at commit: GitOID) throws(GridError) -> ClaimRecord? {
         try connection.memoized("claim", commit) { () throws(GridError) -> ClaimRecord? in
             do throws(GridError) {
-                return try connection.file("claim.json", of: commit, limit: 64 * 1024).flatMap(ClaimRecord.parse)
+                return try connection.file("claim.json", of: commit, limit: ClaimRecord.readLimit).flatMap(ClaimRecord.parse)
             } catch {
                 // Gone from the remote since the listing (renewed, folded): the
                 // caller's compare-and-swap on the stale id will simply fail.
@@ -30,25 +33,30 @@ struct GridClaims {
         }
     }
 
-    /// Whether a claim still binds: readable and its lease not yet over.
+    /// Whether a claim still binds: readable, held and its lease not yet over.
     func isLive(_ commit: GitOID, now: Date) throws(GridError) -> Bool {
-        guard let record = try record(at: commit), let until = ISOTime.parse(record.leaseUntil) else { return false }
+        guard let record = try record(at: commit), record.state == .held,
+              let until = ISOTime.parse(record.leaseUntil) else { return false }
         return until > now
     }
 
     /// Tries to take `taskID`: a new claim, or a takeover of `expired` (the
-    /// claim commit seen in the snapshot). nil when another worker won.
+    /// claim commit seen in the snapshot, lapsed or released). nil when another worker won.
     func claim(_ taskID: String, takingOver expired: GitOID?, now: Date) throws(GridError) -> HeldClaim? {
-        let previous = try expired.flatMap { (commit) throws(GridError) in try record(at: commit) }
+        // A record of another task under this name is a writer's, not a history to keep.
+        let previous = try expired.flatMap { (commit) throws(GridError) in try record(at: commit) }.flatMap {
+            $0.taskID == taskID ? $0 : nil
+        }
         let claimRecord = ClaimRecord(taskID: taskID, nodeID: settings.nodeID, attempt: (previous?.attempt ?? 0) + 1,
-                                 claimedAt: ISOTime.string(now),
-                                 leaseUntil: ISOTime.string(now.addingTimeInterval(settings.leaseSeconds)), progress: nil)
+                                      claimedAt: ISOTime.string(now),
+                                      leaseUntil: ISOTime.string(now.addingTimeInterval(settings.leaseSeconds)),
+                                      previousAttempts: previous?.historyForTakeover ?? [])
         let name = Self.refName(taskID)
         let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate) in
-            let commit = try ledger.commit(parent: expired, changes: [LedgerChange(path: "claim.json", content: claimRecord.json())],
+            let commit = try ledger.commit(parent: nil, changes: [LedgerChange(path: "claim.json", content: claimRecord.json())],
                                            message: "claim \(taskID) by \(settings.nodeID) (attempt \(claimRecord.attempt))")
             if let expired {
-                return (commit, try ledger.updateRef(name, from: expired, to: commit))
+                return (commit, try ledger.replaceRef(name, from: expired, to: commit))
             }
             return (commit, try ledger.createRef(name, target: commit))
         }
@@ -63,14 +71,63 @@ struct GridClaims {
     func renewal(of claim: HeldClaim, now: Date, ledger: GitLedger) throws(LedgerError) -> (RefMove, HeldClaim) {
         var record = claim.record
         record.leaseUntil = ISOTime.string(now.addingTimeInterval(settings.leaseSeconds))
-        let commit = try ledger.commit(parent: claim.commit, changes: [LedgerChange(path: "claim.json", content: record.json())],
+        let commit = try ledger.commit(parent: nil, changes: [LedgerChange(path: "claim.json", content: record.json())],
                                        message: "renew \(claim.taskID) by \(settings.nodeID)")
-        return (RefMove(Self.refName(claim.taskID), from: claim.commit, to: commit),
+        return (RefMove(Self.refName(claim.taskID), from: claim.commit, to: commit, replacingHistory: true),
                 HeldClaim(taskID: claim.taskID, commit: commit, record: record))
     }
 
-    /// Gives a claim back (SIGTERM before the task ran to the end): deletes the ref if it is still ours.
-    func release(_ claim: HeldClaim) throws(GridError) {
+    /// Gives a claim back before its task ran to the end (a host fault, or the
+    /// worker stopping): the ref moves to a released record that carries this
+    /// attempt's end, so the task is runnable at once and its history survives.
+    /// The heartbeat may have renewed the claim meanwhile: a ref that moved to a
+    /// commit of ours for the same attempt is released from there. false when
+    /// the claim is no longer ours (taken over, or folded).
+    @discardableResult
+    func release(_ claim: HeldClaim, ending end: AttemptEnd, reason: String, now: Date = Date()) throws(GridError) -> Bool {
+        var record = claim.record
+        record.state = .released
+        record.leaseUntil = ISOTime.string(now)
+        record.previousAttempts = ClaimRecord.appending(claim.record.ended(end, at: ISOTime.string(now), reason: reason),
+                                                        to: claim.record.previousAttempts)
+        let name = Self.refName(claim.taskID)
+        var expected = claim.commit
+        for _ in 0..<3 {
+            let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate, GitOID?) in
+                let commit = try ledger.commit(parent: nil, changes: [LedgerChange(path: "claim.json", content: record.json())],
+                                               message: "release \(claim.taskID) by \(settings.nodeID): \(end.rawValue)")
+                let update = try ledger.replaceRef(name, from: expected, to: commit)
+                guard update != .applied, let current = try ledger.remoteRefs(prefix: name)[name] else { return (commit, update, nil) }
+                // Ours still, renewed since we read it? Then release from there.
+                return (commit, update, try ownRenewal(current, of: claim, ledger: ledger) ? current : nil)
+            }
+            if outcome.1 == .applied {
+                connection.noteOwnUpdate(name, to: outcome.0)
+                return true
+            }
+            guard let renewed = outcome.2 else { return false }
+            expected = renewed
+        }
+        return false
+    }
+
+    /// Whether `commit` holds `claim`'s own attempt, still held by this node.
+    private func ownRenewal(_ commit: GitOID, of claim: HeldClaim, ledger: GitLedger) throws(LedgerError) -> Bool {
+        var files: [String: GitOID]
+        do {
+            files = try ledger.tree(of: commit)
+        } catch {
+            try ledger.fetch([Self.refName(claim.taskID)], keepRefs: false)
+            files = try ledger.tree(of: commit)
+        }
+        guard let blob = files["claim.json"],
+              let current = ClaimRecord.parse(try ledger.blob(blob, limit: ClaimRecord.readLimit)) else { return false }
+        return current.taskID == claim.taskID && current.nodeID == claim.record.nodeID
+            && current.attempt == claim.record.attempt && current.state == .held
+    }
+
+    /// Drops a claim on a task that turned out to be finished: deletes the ref if it is still ours.
+    func withdraw(_ claim: HeldClaim) throws(GridError) {
         _ = try connection.withLedger { (ledger) throws(LedgerError) in
             try ledger.deleteRef(Self.refName(claim.taskID), expected: claim.commit)
         }

@@ -125,7 +125,8 @@ public struct GridFold {
         let claims = GridClaims(connection: connection)
         for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key })
         where snapshot.results[taskID] == nil && !finished.contains(taskID) {
-            guard let record = try claims.record(at: commit), record.taskID == taskID,
+            // A released claim binds nobody: the task stays where it is until the next holder's claim.
+            guard let record = try claims.record(at: commit), record.taskID == taskID, record.state == .held,
                   LedgerLayout.isValidNodeID(record.nodeID) else { continue }
             let target = LedgerLayout.inProgressPath(node: record.nodeID, taskID: taskID)
             guard snapshot.files[target] == nil else { continue }

@@ -26,6 +26,11 @@ public struct GridSettings: Sendable {
     public var ownShards: Set<Int> = []
     /// The image a task runs in when it names none: the embedded default.
     public var defaultImage: String = "dgrid/busybox:latest"
+    /// Attempts a task may end without a result when it names no `max_attempts` (`AttemptBudget`).
+    public var defaultMaxAttempts: Int = 3
+    /// After a host fault, the first self-check waits this long, doubling up to the ceiling (`WorkerHealth`).
+    public var healthCheckSeconds: Double = 5
+    public var healthCheckCeilingSeconds: Double = 300
     /// The worker's maxima; task requests above them are refused.
     public var limits: TaskLimits = TaskLimits()
     /// Limits a task gets when it asks for none (`DOCKER_MEMORY`, `DOCKER_CPUS`).

@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 
 /// `dgrid status` and `dgrid result`: read-only views of main and the refs.
 public struct GridStatus {
@@ -28,19 +29,30 @@ public struct GridStatus {
     /// A node as its last heartbeat describes it.
     public struct NodeSummary: Sendable, Codable, Equatable {
         public var nodeID: String, status: String, slots: Int, lastHeartbeat: String
+        /// "healthy" or "unhealthy" (docs/ARCHITECTURE.md §7); `reason` says why and what fixes it.
+        public var health: String
+        public var reason: String?
 
         enum CodingKeys: String, CodingKey {
-            case nodeID = "node_id", status, slots, lastHeartbeat = "last_heartbeat"
+            case nodeID = "node_id", status, slots, lastHeartbeat = "last_heartbeat", health, reason
         }
+
+        /// `reason` made safe for a terminal: any repository writer can push a node record.
+        public var shownReason: String? { reason.map { UntrustedText.shown($0, limit: 400) } }
     }
 
-    /// A task under a claim: who holds it and until when.
+    /// A task under a claim: who holds it and until when, or who gave it back.
     public struct Running: Sendable, Codable, Equatable {
         public var taskID: String, nodeID: String, attempt: Int, leaseUntil: String
         public var expired: Bool
+        /// "held", or "released" (given back: runnable by anyone now).
+        public var state: String
+        /// Earlier attempts that ended without a result.
+        public var previousAttempts: Int
 
         enum CodingKeys: String, CodingKey {
-            case taskID = "task_id", nodeID = "node_id", attempt, leaseUntil = "lease_until", expired
+            case taskID = "task_id", nodeID = "node_id", attempt, leaseUntil = "lease_until", expired, state
+            case previousAttempts = "previous_attempts"
         }
     }
 
@@ -71,7 +83,8 @@ public struct GridStatus {
             guard let record = try claims.record(at: commit) else { continue }
             let expired = ISOTime.parse(record.leaseUntil).map { $0 <= now } ?? true
             counts.running.append(Running(taskID: taskID, nodeID: record.nodeID, attempt: record.attempt,
-                                          leaseUntil: record.leaseUntil, expired: expired))
+                                          leaseUntil: record.leaseUntil, expired: expired || record.state == .released,
+                                          state: record.state.rawValue, previousAttempts: record.previousAttempts.count))
         }
         for node in counts.nodes {
             // The heartbeat ref is newer than main's copy when both exist.
@@ -85,7 +98,8 @@ public struct GridStatus {
             }
             if let record = bytes.flatMap(NodeRecord.parse) {
                 counts.nodeRecords.append(NodeSummary(nodeID: record.nodeID, status: record.status, slots: record.slots,
-                                                      lastHeartbeat: record.lastHeartbeat))
+                                                      lastHeartbeat: record.lastHeartbeat, health: record.health.word,
+                                                      reason: record.health.reason))
             }
         }
         return counts

@@ -6,7 +6,9 @@ import Synchronization
 /// `dgrid worker` (docs/ARCHITECTURE.md §7): `slots` threads, each picking, claiming,
 /// verifying, running in the sandbox, publishing; one heartbeat thread
 /// renewing the leases of running tasks and the node record; folds at most
-/// once per interval. The slots' Git operations are serialised by the
+/// once per interval. A task this host cannot start (a host fault) is given
+/// back at once, and the worker claims nothing more until its self-check
+/// passes (`WorkerHealth`). The slots' Git operations are serialised by the
 /// connection; the heartbeat's go through a ledger of their own, so no slot's
 /// Git work delays a renewal; sandboxes run in parallel.
 public final class GridWorker: @unchecked Sendable {
@@ -19,6 +21,10 @@ public final class GridWorker: @unchecked Sendable {
 
     public struct Summary: Sendable {
         public var completed = 0, failed = 0, rejected = 0, lost = 0
+        /// Claims given back for a host fault.
+        public var released = 0
+        /// Why the worker was unhealthy when it stopped; nil when healthy.
+        public var unhealthy: String?
         /// Tasks still running when a stop's grace period ran out; their claims were
         /// released, and their sandboxes end with the process, which the caller ends.
         public var abandoned = 0
@@ -29,9 +35,13 @@ public final class GridWorker: @unchecked Sendable {
     let options: Options
     let logger: Logger
     let runner: SandboxRunner
-    let store: ImageStore?
-    let seccomp: Result<SeccompFilter, SeccompError>
+    let health: WorkerHealth
     private let lock = NSLock()
+    /// Under `lock`: a self-check may open the store or prepare the filter again.
+    private var store: ImageStore?
+    private var seccomp: Result<SeccompFilter, SeccompError>
+    /// Set by a host fault or a passed self-check: the heartbeat beats now, not at its next interval.
+    private let beatSoon = Atomic<Bool>(false)
     private var summary = Summary()
     private var started = 0
     private var running: [String: HeldClaim] = [:]
@@ -50,6 +60,8 @@ public final class GridWorker: @unchecked Sendable {
         store = try? ImageStore(state: connection.settings.state)
         let state = connection.settings.state
         seccomp = Result { () throws(SeccompError) in try DefaultSeccomp.filter(state: state) }
+        health = WorkerHealth(baseSeconds: connection.settings.healthCheckSeconds,
+                              ceilingSeconds: connection.settings.healthCheckCeilingSeconds)
     }
 
     /// SIGTERM (docs/ARCHITECTURE.md §7): no new claims; running tasks get `graceSeconds`
@@ -67,9 +79,10 @@ public final class GridWorker: @unchecked Sendable {
     private func releaseClaimsAfterGrace() -> Int {
         let held = lock.withLock { Array(running.values) }
         let claims = GridClaims(connection: connection)
+        let reason = "given back: worker \(connection.settings.nodeID) stopping (SIGTERM, grace period over)"
         for claim in held {
             do {
-                try claims.release(claim)
+                try claims.release(claim, ending: .givenBack, reason: reason)
                 logger.warning("grace period over: claim released", metadata: ["task": "\(claim.taskID)"])
             } catch {
                 logger.warning("grace period over: cannot release the claim; it expires with its lease",
@@ -82,7 +95,18 @@ public final class GridWorker: @unchecked Sendable {
     public func run() throws(GridError) -> Summary {
         let settings = connection.settings
         runner.removeStaleGroups()
-        try NodeHeartbeat(connection: connection).beat(status: "active")
+        // A fresh host without the default image would fail every task naming
+        // none: say so, with the command that fixes it, before claiming anything.
+        if let problem = DefaultImageCheck(store: lock.withLock({ store }), reference: settings.defaultImage).problem() {
+            let reason = "default " + problem.published
+            logger.error("this worker cannot run tasks that name no image", metadata: ["reason": "\(reason)",
+                                                                                      "detail": "\(problem.detail)"])
+            // Draining once is pointless without it: refuse. A long-running worker stays
+            // up, unhealthy, and starts claiming as soon as the image is there.
+            if options.once { throw .local("this worker cannot run tasks: \(reason)") }
+            health.fault(reason: reason, check: .image(settings.defaultImage), now: Date())
+        }
+        try NodeHeartbeat(connection: connection, health: health.state).beat(status: "active")
         logger.info("worker started", metadata: ["node": "\(settings.nodeID)", "slots": "\(settings.slots)",
                                                   "repo": "\(settings.repository)"])
         let heartbeat = Thread { [self] in heartbeatLoop() }
@@ -106,16 +130,24 @@ public final class GridWorker: @unchecked Sendable {
         stopping.store(true, ordering: .relaxed)
         slotsDone.store(true, ordering: .relaxed)
         // The last beat first, so the closing fold carries it and a fold after ours finds nothing.
-        try? NodeHeartbeat(connection: connection).beat(status: "stopped")
+        try? NodeHeartbeat(connection: connection, health: health.state).beat(status: "stopped")
         let folded = try GridFold(connection: connection).run()
         logger.info("fold", metadata: ["result": "\(folded)"])
-        return lock.withLock { summary }
+        var result = lock.withLock { summary }
+        result.unhealthy = health.state.reason
+        return result
     }
 
     private func slotLoop(_ slot: Int) {
         let settings = connection.settings
         var idle = settings.pollSeconds
         while !stopping.load(ordering: .relaxed) {
+            guard health.isHealthy else {
+                // Claims nothing; a draining (--once) worker is done.
+                if options.once { return }
+                if let check = health.dueCheck(now: Date()) { selfCheck(check) } else { Self.sleep(min(0.5, health.secondsUntilCheck(now: Date()) + 0.05)) }
+                continue
+            }
             let allowed = lock.withLock { () -> Bool in
                 if let max = options.maxTasks, started >= max { return false }
                 started += 1
@@ -157,17 +189,30 @@ public final class GridWorker: @unchecked Sendable {
         lock.withLock { running[id] = claim }
         logger.info("claimed", metadata: ["task": "\(id)", "slot": "\(slot)", "attempt": "\(claim.record.attempt)",
                                           "claim_ms": "\(pick.claimMilliseconds)", "races_lost": "\(pick.racesLost)"])
-        let execution = TaskExecution(settings: settings, runner: runner, store: store, seccomp: seccomp)
+        let execution = lock.withLock { TaskExecution(settings: settings, runner: runner, store: store, seccomp: seccomp) }
+        let history = claim.record.previousAttempts
         let finished: TaskExecution.Finished
         switch pick.unreadable.map({ Result<TaskFile, TaskRejection>.failure(TaskRejection(reason: $0)) })
             ?? TaskParser.parse(pick.taskBytes, limits: settings.limits) {
         case .failure(let rejection):
-            finished = execution.rejected(id, reason: rejection.reason, attempt: claim.record.attempt)
+            finished = execution.rejected(id, reason: rejection.reason, attempt: claim.record.attempt, previousAttempts: history)
         case .success(let task) where task.taskID != id:
             finished = execution.rejected(id, reason: "task_id '\(task.taskID)' does not match the file name '\(id)'",
-                                          attempt: claim.record.attempt)
+                                          attempt: claim.record.attempt, previousAttempts: history)
         case .success(let task):
-            finished = execution.run(task, attempt: claim.record.attempt)
+            let budget = AttemptBudget(maxAttempts: task.maxAttempts ?? settings.defaultMaxAttempts)
+            if case .exhausted(let why) = budget.verdict(history) {
+                finished = execution.gaveUp(id, why: why, claim: claim.record)
+                break
+            }
+            switch execution.run(task, claim: claim.record) {
+            case .finished(let ran):
+                if ran.record.imageDigest != nil { health.taskStarted() }
+                finished = ran
+            case .hostFault(let fault):
+                giveBack(claim, for: fault)
+                return
+            }
         }
         do {
             let published = try publishRetrying(finished.record, taskBytes: pick.taskBytes, taskID: id)
@@ -187,6 +232,50 @@ public final class GridWorker: @unchecked Sendable {
             // The claim's lease runs out and another worker runs the task again: nothing is lost.
             logger.error("cannot publish result; the task will run again elsewhere once its lease expires",
                          metadata: ["task": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    /// A host fault (docs/ARCHITECTURE.md §7): unhealthy first, so no slot claims
+    /// again, then the claim given back with why, so the task is runnable at
+    /// once and the next holder keeps this attempt in its history.
+    private func giveBack(_ picked: HeldClaim, for fault: HostFault) {
+        let id = picked.taskID
+        // As the heartbeat last renewed it; `release` follows a renewal pushed after this.
+        let claim = lock.withLock { running.removeValue(forKey: id) } ?? picked
+        health.fault(reason: fault.published, check: fault.check, now: Date())
+        beatSoon.store(true, ordering: .relaxed)
+        logger.error("host fault: task given back; claiming nothing until the self-check passes",
+                     metadata: ["task": "\(id)", "error": "\(fault.detail)", "check": "\(fault.check)"])
+        do {
+            if try GridClaims(connection: connection).release(claim, ending: .hostFault, reason: "host fault: " + fault.published) {
+                lock.withLock { summary.released += 1 }
+            } else {
+                logger.warning("claim no longer ours: another worker took the task over", metadata: ["task": "\(id)"])
+            }
+        } catch {
+            logger.warning("cannot give the claim back; the task runs elsewhere once its lease expires",
+                           metadata: ["task": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    /// Runs the self-check of an unhealthy worker (docs/ARCHITECTURE.md §7).
+    private func selfCheck(_ check: HealthCheck) {
+        var (currentStore, filter) = lock.withLock { (store, seccomp) }
+        if currentStore == nil { currentStore = try? ImageStore(state: connection.settings.state) }
+        let failure = HealthProbe(settings: connection.settings, runner: runner).run(check, store: currentStore, seccomp: &filter)
+        lock.withLock {
+            store = currentStore
+            seccomp = filter
+        }
+        if let failure {
+            health.failed(reason: failure.published, now: Date())
+            logger.warning("self-check failed: still claiming nothing",
+                           metadata: ["check": "\(check)", "error": "\(failure.detail)",
+                                      "retry_in_s": "\(Int(health.secondsUntilCheck(now: Date()).rounded()))"])
+        } else {
+            health.passed()
+            beatSoon.store(true, ordering: .relaxed)
+            logger.info("self-check passed: claiming again", metadata: ["check": "\(check)"])
         }
     }
 
@@ -241,11 +330,11 @@ public final class GridWorker: @unchecked Sendable {
         var nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
         while !slotsDone.load(ordering: .relaxed) {
             Self.sleep(0.2)
-            guard Date() >= nextBeat else { continue }
+            guard Date() >= nextBeat || beatSoon.exchange(false, ordering: .relaxed) else { continue }
             nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
             let held = lock.withLock { Array(running.values) }
             do {
-                let renewals = try NodeHeartbeat(connection: connection).beat(status: "active", renewing: held)
+                let renewals = try NodeHeartbeat(connection: connection, health: health.state).beat(status: "active", renewing: held)
                 for (taskID, renewed) in renewals {
                     if let renewed {
                         lock.withLock { if running[taskID] != nil { running[taskID] = renewed } }

@@ -1,9 +1,15 @@
 import Foundation
 
 /// The node's own record (`refs/dgrid/nodes/<id>`, folded into
-/// `nodes/<id>.json` for D-GRID's dashboard), moved forward on every beat.
+/// `nodes/<id>.json` for D-GRID's dashboard), replaced on every beat: each
+/// beat is an orphan commit (no parent) that replaces the last one by
+/// compare-and-swap, so the ref's history is one commit however long the
+/// node lives (docs/ARCHITECTURE.md §6). Chaining beats kept ≈2,900 commits a
+/// day per node reachable forever.
 struct NodeHeartbeat {
     let connection: GridConnection
+    /// What the record says about this node's health (docs/ARCHITECTURE.md §7).
+    var health: NodeHealth = .healthy
 
     /// What a beat did to the claims it renewed: the renewed claim, or nil
     /// when it was taken over (our lease had lapsed). A claim missing from the
@@ -18,7 +24,7 @@ struct NodeHeartbeat {
         let record = NodeRecord(nodeID: settings.nodeID, nodeName: Self.hostName(), cpuCount: ProcessInfo.processInfo.activeProcessorCount,
                                 memoryGB: (Double(ProcessInfo.processInfo.physicalMemory) / 1e9 * 10).rounded() / 10,
                                 diskGB: 0, lastHeartbeat: ISOTime.string(now), status: status, slots: settings.slots,
-                                workerVersion: RunnerInfo.workerVersion)
+                                workerVersion: RunnerInfo.workerVersion, health: health)
         let name = GridConnection.nodesPrefix + settings.nodeID
         let grid = GridClaims(connection: connection)
         var renewals: Renewals = [:]
@@ -34,9 +40,9 @@ struct NodeHeartbeat {
                     current = try ledger.remoteRefs(prefix: name)[name]
                     listed = true
                 }
-                let commit = try ledger.commit(parent: current, changes: [LedgerChange(path: "node.json", content: record.json())],
+                let commit = try ledger.commit(parent: nil, changes: [LedgerChange(path: "node.json", content: record.json())],
                                                message: "heartbeat \(settings.nodeID)")
-                var moves = [RefMove(name, from: current, to: commit)]
+                var moves = [RefMove(name, from: current, to: commit, replacingHistory: true)]
                 var renewed: [String: HeldClaim] = [:]
                 for claim in pending {
                     let (move, next) = try grid.renewal(of: claim, now: now, ledger: ledger)

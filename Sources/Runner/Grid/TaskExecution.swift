@@ -2,8 +2,9 @@ import Foundation
 import Sandbox
 
 /// Runs one claimed task in the sandbox and turns the outcome into the
-/// result record the grid publishes (docs/ARCHITECTURE.md §6). The sandbox API is the only
-/// way in: SandboxSpec in, Outcome out.
+/// result record the grid publishes (docs/ARCHITECTURE.md §6), or into a host
+/// fault when the task could not start for this worker's own reasons (§7).
+/// The sandbox API is the only way in: SandboxSpec in, Outcome out.
 struct TaskExecution {
     let settings: GridSettings
     let runner: SandboxRunner
@@ -17,8 +18,17 @@ struct TaskExecution {
         let note: String
     }
 
-    func run(_ task: TaskFile, attempt: Int) -> Finished {
+    enum Execution {
+        /// A result to publish: the task ran, or it is at fault and ends here.
+        case finished(Finished)
+        /// This worker could not start it: give the claim back.
+        case hostFault(HostFault)
+    }
+
+    func run(_ task: TaskFile, claim: ClaimRecord) -> Execution {
         let started = Date()
+        let attempt = claim.attempt
+        let history = claim.previousAttempts
         let image = task.image ?? settings.defaultImage
         let resolved: ResolvedImage
         do {
@@ -26,7 +36,12 @@ struct TaskExecution {
             resolved = try ImageResolver(store: store).resolve(reference: image)
         } catch {
             let report = SetupFailureReport(image: image, error)
-            return rejected(task.taskID, reason: report.published, detail: report.detail, started: started, attempt: attempt)
+            // The default image is the worker's choice, never the task's fault.
+            if task.image != nil, let failure = error as? ImageError, FaultOwner.of(failure) == .task {
+                return .finished(rejected(task.taskID, reason: report.published, detail: report.detail, started: started,
+                                          attempt: attempt, previousAttempts: history))
+            }
+            return .hostFault(HostFault(published: report.published, detail: report.detail, check: .image(image)))
         }
         defer { resolved.lease.release() }
 
@@ -46,19 +61,22 @@ struct TaskExecution {
         case .success(let filter): spec.seccomp = filter
         case .failure(let error):
             let report = SetupFailureReport(seccomp: error)
-            return rejected(task.taskID, reason: report.published, detail: report.detail, started: started, attempt: attempt,
-                            status: "failed")
+            return .hostFault(HostFault(published: report.published, detail: report.detail, check: .seccomp))
         }
 
         let outcome: Outcome
         do {
             outcome = try runner.run(spec)
         } catch {
-            // The sandbox could not be set up: the worker's fault or the image's, not the task's exit.
-            // The grid gets the stage and errno; host paths stay in this worker's log.
+            // The sandbox could not be set up: the image's fault (published as failed),
+            // or this worker's (given back). Either way the grid gets the stage and
+            // errno; host paths stay in this worker's log.
             let report = SetupFailureReport(error)
-            return rejected(task.taskID, reason: report.published, detail: report.detail, started: started, attempt: attempt,
-                            status: "failed")
+            guard FaultOwner.of(error) == .task else {
+                return .hostFault(HostFault(published: report.published, detail: report.detail, check: .sandbox))
+            }
+            return .finished(rejected(task.taskID, reason: report.published, detail: report.detail, started: started,
+                                      attempt: attempt, status: "failed", previousAttempts: history))
         }
         let finished = Date()
         var hasher = DigestHasher()
@@ -74,11 +92,20 @@ struct TaskExecution {
             stdoutBytes: outcome.stdout.totalBytes, stdoutTruncated: outcome.stdout.truncated,
             stderrBytes: outcome.stderr.totalBytes, stderrTruncated: outcome.stderr.truncated,
             stdoutSHA256: "sha256:" + hasher.finalize().hex, imageDigest: resolved.manifestDigest.description,
-            attempt: attempt, workerVersion: RunnerInfo.workerVersion)
+            attempt: attempt, workerVersion: RunnerInfo.workerVersion, previousAttempts: history)
         let how = outcome.timedOut ? "timed out" : outcome.oomKilled ? "OOM-killed" : "exit \(outcome.exitCode)"
         let unenforced = outcome.unenforcedLimits.isEmpty
             ? "" : " (not enforced, no cgroup: \(outcome.unenforcedLimits.joined(separator: ", ")))"
-        return Finished(record: record, note: "\(how) in \(outcome.durationMs) ms\(unenforced)")
+        return .finished(Finished(record: record, note: "\(how) in \(outcome.durationMs) ms\(unenforced)"))
+    }
+
+    /// A task out of attempts (`AttemptBudget`): failed without running again,
+    /// its record listing every attempt — who tried it and how each ended.
+    func gaveUp(_ taskID: String, why: String, claim: ClaimRecord) -> Finished {
+        let lines = [why] + claim.previousAttempts.map(\.summary)
+        return rejected(taskID, reason: lines.joined(separator: "\n") + "\n", detail: why,
+                        attempt: claim.previousAttempts.last?.attempt ?? claim.attempt, status: "failed",
+                        previousAttempts: claim.previousAttempts)
     }
 
     /// A task that never ran: invalid (status "rejected", folded to tasks/rejected/)
@@ -86,14 +113,15 @@ struct TaskExecution {
     /// `detail`, when given, replaces it in the log note (it may name host paths
     /// the record must not).
     func rejected(_ taskID: String, reason: String, detail: String? = nil, started: Date = Date(), attempt: Int,
-                  status: String = "rejected") -> Finished {
+                  status: String = "rejected", previousAttempts: [AttemptRecord] = []) -> Finished {
         let now = ISOTime.string(Date())
         let record = ResultRecord(
             taskID: taskID, nodeID: settings.nodeID, exitCode: 125, stdout: "", stderr: reason,
             timestamp: now, status: status, startedAt: ISOTime.string(started), finishedAt: now,
             durationMs: 0, timedOut: false, oomKilled: false, signal: nil, cpuMs: nil, maxRSSBytes: nil,
             stdoutBytes: 0, stdoutTruncated: false, stderrBytes: UInt64(reason.utf8.count), stderrTruncated: false,
-            stdoutSHA256: nil, imageDigest: nil, attempt: attempt, workerVersion: RunnerInfo.workerVersion)
+            stdoutSHA256: nil, imageDigest: nil, attempt: attempt, workerVersion: RunnerInfo.workerVersion,
+            previousAttempts: previousAttempts)
         return Finished(record: record, note: "\(status): \(detail ?? reason)")
     }
 }

@@ -111,11 +111,11 @@ struct TaskPicker {
                 fresh = try connection.snapshot()
             } catch {
                 // Unchecked, the task must not run; given back, it need not wait out the lease.
-                try? claims.release(held)
+                _ = try? claims.release(held, ending: .givenBack, reason: "given back unrun: the grid could not be re-read after claiming")
                 throw error
             }
             if fresh.finishedTaskIDs.contains(id) || fresh.results[id] != nil {
-                try claims.release(held)
+                try claims.withdraw(held)
                 continue
             }
             do {

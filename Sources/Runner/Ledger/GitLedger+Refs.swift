@@ -1,30 +1,35 @@
 import CGit2
 
 /// One ref move: `old` nil means the ref must not exist yet (create), `new`
-/// nil means delete. Never forced: the remote (or, for a local repository,
+/// nil means delete. Never blind: the remote (or, for a local repository,
 /// its ref lock) compares `old` with what it holds.
 public struct RefMove: Sendable, Equatable {
     public let name: String
     public let old: GitOID?
     public let new: GitOID?
+    /// `new` need not descend from `old`: the ref's history is replaced, not
+    /// extended (a renewed lease is one orphan commit, docs/ARCHITECTURE.md §6).
+    /// Still compare-and-swap on `old`; only the fast-forward rule is waived.
+    public let replacesHistory: Bool
 
-    public init(_ name: String, from old: GitOID?, to new: GitOID?) {
+    public init(_ name: String, from old: GitOID?, to new: GitOID?, replacingHistory: Bool = false) {
         self.name = name
         self.old = old
         self.new = new
+        replacesHistory = replacingHistory
     }
 
     var operation: String {
         switch (old, new) {
         case (nil, let new?): "create \(name) at \(new)"
-        case (let old?, let new?): "update \(name) from \(old) to \(new)"
+        case (let old?, let new?): "\(replacesHistory ? "replace" : "update") \(name) from \(old) to \(new)"
         case (let old?, nil): "delete \(name) at \(old)"
         case (nil, nil): "move \(name) from nothing to nothing"
         }
     }
 }
 
-/// The three ref moves the claim protocol is built on. None is ever forced: each
+/// The ref moves the claim protocol is built on. None is ever blind: each
 /// names the value it expects the remote ref to hold, and the remote (or, for a
 /// local repository, its ref lock) decides. `.rejected` means someone else moved
 /// first; a thrown error means we could not find out.
@@ -41,6 +46,17 @@ extension GitLedger {
     /// smart push refuses non-fast-forwards without force.
     public func updateRef(_ name: String, from old: GitOID, to new: GitOID) throws(LedgerError) -> RefUpdate {
         try move(RefMove(name, from: old, to: new))
+    }
+
+    /// Moves `name` from `old` to `new` only if it still is `old`, where `new` is
+    /// any commit — typically an orphan (no parent), so the ref's history stays one
+    /// commit however often it moves (lease renewals, takeovers). Compare-and-swap
+    /// as `updateRef`: a local repository compares under the ref lock; over a smart
+    /// transport the push skips libgit2's client-side fast-forward check, but still
+    /// sends `old` and the server's receive-pack compares it under its ref lock
+    /// (a server with `receive.denyNonFastForwards` refuses every such move).
+    public func replaceRef(_ name: String, from old: GitOID, to new: GitOID) throws(LedgerError) -> RefUpdate {
+        try move(RefMove(name, from: old, to: new, replacingHistory: true))
     }
 
     /// Deletes `name` on the remote only if it still points at `expected`.
@@ -79,7 +95,8 @@ extension GitLedger {
                     }
                     if let new = move.new {
                         _ = try lookupCommit(new, operation: move.operation)
-                        if let old = move.old, old != new, try !isDescendant(new, of: old, operation: move.operation) {
+                        if let old = move.old, old != new, !move.replacesHistory,
+                           try !isDescendant(new, of: old, operation: move.operation) {
                             outcomes[move.name] = .rejected(reason: "\(new) is not a fast-forward of \(old)")
                             continue
                         }

@@ -1,7 +1,8 @@
 import CGit2
 
 /// Ref moves over git://, http(s):// and ssh://: one connection, the advertised
-/// value checked against what the caller expects, then a push that is never forced.
+/// value checked against what the caller expects, then a push that never overwrites
+/// blindly (a history-replacing move skips the fast-forward rule, not the old value).
 /// The server's receive-pack checks the old value under its ref lock, so a ref that
 /// moved after we connected is refused there (docs/ARCHITECTURE.md §6).
 extension GitLedger {
@@ -39,8 +40,12 @@ extension GitLedger {
                     git_reference_free(reference)
                     sources.append(source)
                 }
-                // Never a leading "+": the server must be free to refuse.
-                refspecs.append("\(source):\(move.name)")
+                // A leading "+" only for a history-replacing move, and it waives only
+                // libgit2's own fast-forward check: the old value sent is still the
+                // advertised one checked above, and receive-pack refuses the update
+                // under its ref lock if the ref moved since. Never for anything else:
+                // the server must be free to refuse.
+                refspecs.append("\(move.replacesHistory && move.new != nil ? "+" : "")\(source):\(move.name)")
                 pushed.append(move.name)
             }
             guard !refspecs.isEmpty else { return outcomes }

@@ -1,6 +1,6 @@
 /// `nodes/<id>.json` with D-GRID's field names, which its dashboard reads
 /// (`node_id`, `node_name`, `cpu_count`, `memory_gb`, `disk_gb`, `last_heartbeat`,
-/// `status`), plus dgrid's `slots` and `worker_version`.
+/// `status`), plus dgrid's `slots`, `worker_version`, `health` and `reason`.
 public struct NodeRecord: Equatable, Sendable {
     public var nodeID: String
     public var nodeName: String
@@ -12,10 +12,13 @@ public struct NodeRecord: Equatable, Sendable {
     public var status: String
     public var slots: Int
     public var workerVersion: String
+    /// Whether the node claims tasks; `status` stays the process's own state.
+    public var health: NodeHealth
 
     public init(
         nodeID: String, nodeName: String, cpuCount: Int, memoryGB: Double, diskGB: Double,
-        lastHeartbeat: String, status: String, slots: Int = 1, workerVersion: String = ""
+        lastHeartbeat: String, status: String, slots: Int = 1, workerVersion: String = "",
+        health: NodeHealth = .healthy
     ) {
         self.nodeID = nodeID
         self.nodeName = nodeName
@@ -26,6 +29,7 @@ public struct NodeRecord: Equatable, Sendable {
         self.status = status
         self.slots = slots
         self.workerVersion = workerVersion
+        self.health = health
     }
 
     public func json() -> [UInt8] {
@@ -33,6 +37,7 @@ public struct NodeRecord: Equatable, Sendable {
             "node_id": .string(nodeID), "node_name": .string(nodeName), "cpu_count": .int(Int64(cpuCount)),
             "memory_gb": .real(memoryGB), "disk_gb": .real(diskGB), "last_heartbeat": .string(lastHeartbeat),
             "status": .string(status), "slots": .int(Int64(slots)), "worker_version": .string(workerVersion),
+            "health": .string(health.word), "reason": .text(health.reason),
         ]))
     }
 
@@ -43,6 +48,7 @@ public struct NodeRecord: Equatable, Sendable {
             nodeID: nodeID, nodeName: f.string("node_name") ?? nodeID, cpuCount: f.int("cpu_count") ?? 0,
             memoryGB: f.double("memory_gb") ?? 0, diskGB: f.double("disk_gb") ?? 0,
             lastHeartbeat: f.string("last_heartbeat") ?? "", status: f.string("status") ?? "unknown",
-            slots: f.int("slots") ?? 1, workerVersion: f.string("worker_version") ?? "")
+            slots: f.int("slots") ?? 1, workerVersion: f.string("worker_version") ?? "",
+            health: NodeHealth.parse(health: f.string("health"), reason: f.string("reason")))
     }
 }

@@ -10,6 +10,11 @@ struct RecordFields {
         self.members = members
     }
 
+    /// A nested object's fields (an entry of a record's list).
+    init(members: [String: LedgerJSON.Value]) {
+        self.members = members
+    }
+
     func string(_ key: String) -> String? {
         if case .string(let text)? = members[key] { return text }
         return nil

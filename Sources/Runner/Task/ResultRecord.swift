@@ -26,6 +26,9 @@ public struct ResultRecord: Equatable, Sendable {
     public var imageDigest: String?
     public var attempt: Int
     public var workerVersion: String
+    /// How every earlier attempt ended (from the claim record): the nodes that
+    /// tried and why they stopped, so a failed task says who it broke.
+    public var previousAttempts: [AttemptRecord]
 
     public init(
         taskID: String, nodeID: String, exitCode: Int32, stdout: String = "", stderr: String = "",
@@ -33,7 +36,8 @@ public struct ResultRecord: Equatable, Sendable {
         durationMs: Int64 = 0, timedOut: Bool = false, oomKilled: Bool = false, signal: Int32? = nil,
         cpuMs: Int64? = nil, maxRSSBytes: UInt64? = nil, stdoutBytes: UInt64 = 0, stdoutTruncated: Bool = false,
         stderrBytes: UInt64 = 0, stderrTruncated: Bool = false, stdoutSHA256: String? = nil,
-        imageDigest: String? = nil, attempt: Int = 1, workerVersion: String = ""
+        imageDigest: String? = nil, attempt: Int = 1, workerVersion: String = "",
+        previousAttempts: [AttemptRecord] = []
     ) {
         self.taskID = taskID
         self.nodeID = nodeID
@@ -58,6 +62,7 @@ public struct ResultRecord: Equatable, Sendable {
         self.imageDigest = imageDigest
         self.attempt = attempt
         self.workerVersion = workerVersion
+        self.previousAttempts = previousAttempts
     }
 
     /// D-GRID's rule: "completed" iff the task exited 0 and was not killed for time or memory.
@@ -77,6 +82,7 @@ public struct ResultRecord: Equatable, Sendable {
             "stderr_bytes": .uint(stderrBytes), "stderr_truncated": .bool(stderrTruncated),
             "stdout_sha256": .text(stdoutSHA256), "image_digest": .text(imageDigest),
             "attempt": .int(Int64(attempt)), "worker_version": .string(workerVersion),
+            "previous_attempts": AttemptRecord.list(previousAttempts),
         ]))
     }
 
@@ -103,6 +109,7 @@ public struct ResultRecord: Equatable, Sendable {
             stderrBytes: f.unsigned("stderr_bytes") ?? UInt64(stderr.utf8.count),
             stderrTruncated: f.bool("stderr_truncated") ?? false,
             stdoutSHA256: f.string("stdout_sha256"), imageDigest: f.string("image_digest"),
-            attempt: f.int("attempt") ?? 1, workerVersion: f.string("worker_version") ?? "")
+            attempt: f.int("attempt") ?? 1, workerVersion: f.string("worker_version") ?? "",
+            previousAttempts: AttemptRecord.parseList(f.members["previous_attempts"]) ?? [])
     }
 }

@@ -9,6 +9,7 @@ struct TaskFieldReader {
     static let knownFields: Set<String> = [
         "task_id", "script", "timeout_seconds", "image", "priority", "resources", "env",
         "depends_on", "dependency_mode", "quorum", "checkpointing", "created_at", "submitter",
+        "max_attempts",
     ]
 
     func task() throws(TaskRejection) -> TaskFile {
@@ -24,6 +25,7 @@ struct TaskFieldReader {
         task.dependencyMode = try dependencyMode()
         task.quorum = try quorum()
         task.checkpointing = try checkpointing()
+        task.maxAttempts = try maxAttempts()
         let unknown = members.keys.filter { !Self.knownFields.contains($0) }
         task.unknownFields = unknown.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         task.unknownValues = Dictionary(uniqueKeysWithValues: unknown.compactMap { name in
@@ -228,6 +230,18 @@ struct TaskFieldReader {
         guard let value = members["checkpointing"], value != .null else { return nil }
         guard case .bool(let flag) = value else { throw .field("checkpointing", "expected true or false, found \(value.kind)") }
         return flag
+    }
+
+    private func maxAttempts() throws(TaskRejection) -> Int? {
+        guard let value = members["max_attempts"], value != .null else { return nil }
+        guard case .number(let number) = value, let attempts = number.integer else {
+            throw .field("max_attempts", "expected a whole number of attempts, found \(value.kind)")
+        }
+        let range = limits.attemptRange
+        guard attempts >= Int64(range.lowerBound), attempts <= Int64(range.upperBound) else {
+            throw .field("max_attempts", "\(attempts) is outside \(range.lowerBound)...\(range.upperBound)")
+        }
+        return Int(attempts)
     }
 
     // MARK: helpers

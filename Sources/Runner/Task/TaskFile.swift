@@ -31,13 +31,17 @@ public struct TaskFile: Equatable, Sendable {
     public var quorum: Int?
     /// docs/ARCHITECTURE.md §6 `checkpointing`.
     public var checkpointing: Bool?
+    /// How many attempts may end without a result (the worker died or hung
+    /// running it) before the task is failed; nil: the worker's default
+    /// (`AttemptBudget`, docs/ARCHITECTURE.md §6).
+    public var maxAttempts: Int?
 
     public init(
         taskID: String, script: String, timeoutSeconds: Int, image: String? = nil,
         priority: TaskPriority = .normal, resources: TaskResources = TaskResources(),
         env: [String: String] = [:], dependsOn: [String] = [], createdAt: String? = nil,
         submitter: String? = nil, unknownFields: [String] = [], unknownValues: [String: String] = [:],
-        dependencyMode: String? = nil, quorum: Int? = nil, checkpointing: Bool? = nil
+        dependencyMode: String? = nil, quorum: Int? = nil, checkpointing: Bool? = nil, maxAttempts: Int? = nil
     ) {
         self.taskID = taskID
         self.script = script
@@ -54,6 +58,7 @@ public struct TaskFile: Equatable, Sendable {
         self.dependencyMode = dependencyMode
         self.quorum = quorum
         self.checkpointing = checkpointing
+        self.maxAttempts = maxAttempts
     }
 }
 

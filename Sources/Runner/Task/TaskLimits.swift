@@ -14,6 +14,9 @@ public struct TaskLimits: Sendable, Equatable {
     public var maxEnvEntries = 64
     /// Entries in `depends_on`.
     public var maxDependencies = 256
+    /// `max_attempts`: a task that kills its worker is tried at most this often.
+    /// Beyond a handful, more attempts only burn more hosts.
+    public var attemptRange = 1...20
 
     public init() {}
 }

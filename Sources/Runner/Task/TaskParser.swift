@@ -5,7 +5,7 @@ import Foundation
 /// field, never a crash, and nothing past the size check is read from an oversized blob.
 public enum TaskParser {
     /// JSON object; required task_id (string), script (string), timeout_seconds (integer, also accept an integral JSON number like 30.0 but not "30" or true);
-    /// optional image (string), priority (one of the four), resources {cpus (number > 0), memory ("256m"/"1g"/bytes integer), pids (int > 0)},
+    /// optional max_attempts (integer in `limits.attemptRange`), image (string), priority (one of the four), resources {cpus (number > 0), memory ("256m"/"1g"/bytes integer), pids (int > 0)},
     /// env (object of string→string, keys [A-Za-z_][A-Za-z0-9_]*, at most 64), depends_on (array of valid task ids), created_at (string), submitter (string).
     /// Refuses: not JSON / not an object, over maxFileBytes, missing or mistyped fields, id pattern, timeout out of range, script over maxScriptBytes or containing NUL, resources above the limits.
     ///
@@ -64,6 +64,7 @@ public enum TaskParser {
         if let mode = task.dependencyMode { members["dependency_mode"] = .string(mode) }
         if let quorum = task.quorum { members["quorum"] = .number(.init(Int64(quorum))) }
         if let checkpointing = task.checkpointing { members["checkpointing"] = .bool(checkpointing) }
+        if let attempts = task.maxAttempts { members["max_attempts"] = .number(.init(Int64(attempts))) }
         if !task.resources.isEmpty {
             var resources: [String: V] = [:]
             if let cpus = task.resources.cpus, let number = LedgerJSON.Number(cpus) { resources["cpus"] = .number(number) }

@@ -124,11 +124,16 @@ struct GridStatusCommand: ParsableCommand {
                 // Claim and node records are whatever a repository writer pushed (docs/THREATS.md, T13).
                 func shown(_ text: String) -> String { UntrustedText.shown(text, limit: 80) }
                 for task in counts.running {
-                    print("running \(shown(task.taskID)) on \(shown(task.nodeID)) (attempt \(task.attempt)), lease until \(shown(task.leaseUntil))\(task.expired ? " EXPIRED" : "")")
+                    if task.state == "released" {
+                        print("released \(shown(task.taskID)) by \(shown(task.nodeID)) (attempt \(task.attempt)): runnable now")
+                    } else {
+                        print("running \(shown(task.taskID)) on \(shown(task.nodeID)) (attempt \(task.attempt)), lease until \(shown(task.leaseUntil))\(task.expired ? " EXPIRED" : "")")
+                    }
                 }
                 if counts.nodeRecords.isEmpty { print("nodes: none") }
                 for node in counts.nodeRecords {
-                    print("node \(shown(node.nodeID)) \(shown(node.status)), \(node.slots) slots, last heartbeat \(shown(node.lastHeartbeat))")
+                    let health = node.shownReason.map { " UNHEALTHY: \(shown($0))" } ?? ""
+                    print("node \(shown(node.nodeID)) \(shown(node.status)), \(node.slots) slots, last heartbeat \(shown(node.lastHeartbeat))\(health)")
                 }
             }
         } catch {
@@ -172,6 +177,7 @@ struct GridResultCommand: ParsableCommand {
             FileDescriptorWriter.write(stderr + NoteLineStart.separator(afterStdout: stdout, stderr: stderr), to: 2)
             let record = found.record
             ImageCLI.note("\(UntrustedText.shown(record.taskID)): \(UntrustedText.shown(record.status, limit: 40)), exit \(record.exitCode) on \(UntrustedText.shown(record.nodeID, limit: 80))\(found.folded ? "" : " (not folded yet)")")
+            for earlier in record.previousAttempts { ImageCLI.note("earlier \(UntrustedText.shown(earlier.summary))") }
         }
         throw ExitCode(found.record.exitCode == 0 ? 0 : 1)
     }

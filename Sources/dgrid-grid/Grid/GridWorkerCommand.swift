@@ -85,9 +85,14 @@ struct GridWorkerCommand: ParsableCommand {
         do {
             let summary = try worker.run()
             logger.info("worker stopped", metadata: ["completed": "\(summary.completed)", "failed": "\(summary.failed)",
-                                                     "rejected": "\(summary.rejected)", "abandoned": "\(summary.abandoned)"])
+                                                     "rejected": "\(summary.rejected)", "released": "\(summary.released)",
+                                                     "abandoned": "\(summary.abandoned)"])
             // Tasks cut off by the grace period: the exit of a process ended by SIGTERM.
             if summary.abandoned > 0 { throw ExitCode(128 + SIGTERM) }
+            // A drain that ended on a host fault ran what it could and gave the rest back: say so in the status.
+            if once, let reason = summary.unhealthy {
+                throw GridError.local("this worker is unhealthy and gave its claims back: \(reason)")
+            }
         } catch let exit as ExitCode {
             throw exit
         } catch {

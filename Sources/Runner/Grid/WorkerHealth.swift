@@ -1,0 +1,77 @@
+import Foundation
+
+/// Whether this worker claims tasks (docs/ARCHITECTURE.md §7, "Health"). A host
+/// fault makes it unhealthy: it claims nothing, keeps beating (its node record
+/// says `unhealthy` and why), and re-runs the fault's self-check with backoff
+/// until it passes. Each fault since a task last started doubles the first
+/// wait, so a host that passes its check and fails the next task anyway
+/// settles into long waits instead of a loop. The clock is passed in.
+final class WorkerHealth: @unchecked Sendable {
+    private let lock = NSLock()
+    private var problem: (reason: String, check: HealthCheck)?
+    private var nextCheck = Date.distantPast
+    private var wait: Double
+    private var checking = false
+    private var streak = 0
+    let baseSeconds: Double
+    let ceilingSeconds: Double
+
+    init(baseSeconds: Double, ceilingSeconds: Double) {
+        self.baseSeconds = max(0.1, baseSeconds)
+        self.ceilingSeconds = max(self.baseSeconds, ceilingSeconds)
+        wait = self.baseSeconds
+    }
+
+    var state: NodeHealth {
+        lock.withLock { problem.map { .unhealthy(reason: $0.reason) } ?? .healthy }
+    }
+
+    var isHealthy: Bool { lock.withLock { problem == nil } }
+
+    /// A host fault: unhealthy until `check` passes, first tried after the backoff.
+    func fault(reason: String, check: HealthCheck, now: Date) {
+        lock.withLock {
+            problem = (reason, check)
+            wait = min(ceilingSeconds, baseSeconds * pow(2, Double(min(streak, 30))))
+            streak += 1
+            nextCheck = now.addingTimeInterval(wait)
+        }
+    }
+
+    /// The self-check due now, handed to one caller at a time; it reports back
+    /// with `passed()` or `failed(reason:now:)`. nil when healthy, not yet due, or being run.
+    func dueCheck(now: Date) -> HealthCheck? {
+        lock.withLock {
+            guard let problem, !checking, now >= nextCheck else { return nil }
+            checking = true
+            return problem.check
+        }
+    }
+
+    func passed() {
+        lock.withLock {
+            problem = nil
+            checking = false
+        }
+    }
+
+    /// Still failing: the reason may have changed; the next try waits twice as long.
+    func failed(reason: String, now: Date) {
+        lock.withLock {
+            if let current = problem { problem = (reason, current.check) }
+            checking = false
+            wait = min(ceilingSeconds, wait * 2)
+            nextCheck = now.addingTimeInterval(wait)
+        }
+    }
+
+    /// Seconds until the next self-check is due (0 when due or healthy).
+    func secondsUntilCheck(now: Date) -> Double {
+        lock.withLock { problem == nil ? 0 : max(0, nextCheck.timeIntervalSince(now)) }
+    }
+
+    /// A task's sandbox started: this host works, faults start from the base wait again.
+    func taskStarted() {
+        lock.withLock { streak = 0 }
+    }
+}
