@@ -62,9 +62,9 @@ import TestSupport
     }
 
     @Test func aRepeatedSetFlagKeepsTheLastValue() throws {
-        let flags = try ["max_pids=10", "max_pids=20"].map { try WorkerConfigResolver.Flag(assignment: $0) }
+        let flags = try ["max_pids=1000", "max_pids=2000"].map { try WorkerConfigResolver.Flag(assignment: $0) }
         let config = try Self.resolve(flags: flags, toml: "max_pids = 5")
-        #expect(config.maxPids == 20 && config.source(.maxPids) == .flag("--set max_pids"))
+        #expect(config.maxPids == 2000 && config.source(.maxPids) == .flag("--set max_pids"))
     }
 
     @Test func slotsDefaultIsBoundedByMemoryAtTheDefaultTaskMemory() throws {
@@ -211,5 +211,27 @@ import TestSupport
         #expect((settings["max_memory"]?["source"] as? [String: String]) == ["kind": "file", "path": Self.path])
         #expect((settings["max_pids"]?["source"] as? [String: String]) == ["kind": "env", "variable": "DGRID_MAX_PIDS"])
         #expect(settings["default_image"]?["value"] as? String == "dgrid/busybox:latest")
+    }
+}
+
+/// docs/worker.toml.example stays true: every key is in it, and each line it
+/// shows, uncommented, gives the built-in default.
+@Suite(.unit) struct WorkerConfigExampleTests {
+    @Test func theExampleListsEveryKeyWithItsDefault() throws {
+        let path = TestSupport.packageRoot.appendingPathComponent("docs/worker.toml.example").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let assignments = text.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("# "), let key = line.dropFirst(2).split(separator: " ").first,
+                  WorkerSettingKey(rawValue: String(key)) != nil else { return nil }
+            return String(line.dropFirst(2))
+        }
+        let file = try WorkerConfigFile.parse(assignments.joined(separator: "\n"), path: path)
+        #expect(Set(file.values.keys) == Set(WorkerSettingKey.allCases.map(\.rawValue)))
+        let defaults = try WorkerConfigResolver.resolve(flags: [], environment: [:], file: nil, host: WorkerConfigResolverTests.host)
+        let shown = try WorkerConfigResolver.resolve(flags: [], environment: [:], file: file, host: WorkerConfigResolverTests.host)
+        // The node id and slot count depend on the host; the example shows a sample.
+        for key in WorkerSettingKey.allCases where key != .nodeID && key != .slots {
+            #expect(shown.entries[key]?.value == defaults.entries[key]?.value, "\(key.rawValue)")
+        }
     }
 }
