@@ -42,7 +42,7 @@ import TestSupport
 
     /// The worker does not start: exit 78 (EX_CONFIG), the file and the key named.
     @Test(arguments: [
-        ("max_memroy = \"1g\"\n", "worker config FILE: unknown key 'max_memroy'; valid keys: node_id, slots,"),
+        ("max_memroy = \"1g\"\n", "worker config FILE: unknown key \"max_memroy\"; valid keys: node_id, slots,"),
         ("max_timeout_seconds = -5\n", "worker config FILE: max_timeout_seconds: -5 is out of range; expected a whole number in 1...31536000"),
         ("slots = 2\nmax_pids = = 3\n", "worker config FILE, line 2, column "),
     ])

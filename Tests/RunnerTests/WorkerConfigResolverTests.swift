@@ -113,7 +113,7 @@ import TestSupport
         ("max_memory = true", "worker config /etc/dgrid/worker.toml: max_memory: expected a size in 1m...16t (bytes as an integer, or a string such as \"512m\"), found a boolean"),
         ("default_image = 7", "worker config /etc/dgrid/worker.toml: default_image: expected an image reference such as \"dgrid/busybox:latest\" or \"NAME@sha256:…\", found an integer"),
         ("poll_seconds = [1, 2]", "worker config /etc/dgrid/worker.toml: poll_seconds: expected a number of seconds in 0.05...3600, found an array"),
-        ("[limits]\nmax_pids = 5", "worker config /etc/dgrid/worker.toml: unknown key 'limits'; valid keys: \(WorkerSettingKey.validKeyList)"),
+        ("[limits]\nmax_pids = 5", "worker config /etc/dgrid/worker.toml: unknown key \"limits\"; valid keys: \(WorkerSettingKey.validKeyList)"),
         // negative and out of range
         ("output_limit = -1", "worker config /etc/dgrid/worker.toml: output_limit: -1 is negative; expected a size in 1...1g (bytes as an integer, or a string such as \"512m\")"),
         ("slots = 0", "worker config /etc/dgrid/worker.toml: slots: 0 is out of range; expected a whole number in 1...256"),
@@ -122,10 +122,13 @@ import TestSupport
         ("output_limit = \"2g\"", "worker config /etc/dgrid/worker.toml: output_limit: 2g is out of range; expected a size in 1...1g (bytes as an integer, or a string such as \"512m\")"),
         ("max_timeout_seconds = 0", "worker config /etc/dgrid/worker.toml: max_timeout_seconds: 0 is out of range; expected a whole number in 1...31536000"),
         // unparsable strings
-        ("max_memory = \"lots\"", "worker config /etc/dgrid/worker.toml: max_memory: 'lots' is not a size in 1m...16t (bytes as an integer, or a string such as \"512m\")"),
-        ("log_level = \"loud\"", "worker config /etc/dgrid/worker.toml: log_level: 'loud' is not one of trace, debug, info, notice, warning, error, critical"),
+        ("max_memory = \"lots\"", "worker config /etc/dgrid/worker.toml: max_memory: \"lots\" is not a size in 1m...16t (bytes as an integer, or a string such as \"512m\")"),
+        ("log_level = \"loud\"", "worker config /etc/dgrid/worker.toml: log_level: \"loud\" is not one of trace, debug, info, notice, warning, error, critical"),
         // unknown key: refused, with every valid key listed
-        ("max_memroy = \"1g\"", "worker config /etc/dgrid/worker.toml: unknown key 'max_memroy'; valid keys: \(WorkerSettingKey.validKeyList)"),
+        ("max_memroy = \"1g\"", "worker config /etc/dgrid/worker.toml: unknown key \"max_memroy\"; valid keys: \(WorkerSettingKey.validKeyList)"),
+        // hostile text is escaped before it reaches a terminal or log
+        ("\"max\\u001b[31m\" = 1", "worker config /etc/dgrid/worker.toml: unknown key \"max\\u{1b}[31m\"; valid keys: \(WorkerSettingKey.validKeyList)"),
+        ("default_image = \"a\\u009b2J\"", "worker config /etc/dgrid/worker.toml: default_image: \"a\\u{9b}2J\" is not an image reference such as \"dgrid/busybox:latest\" or \"NAME@sha256:…\": name must be lowercase components of a-z 0-9 separated by '.', '_', '-' and joined by '/', optionally after a registry host"),
         // valid alone, contradictory together
         ("max_memory = \"256m\"", "worker config /etc/dgrid/worker.toml: max_memory: default_memory (512m) is above max_memory (256m); raise max_memory or lower default_memory"),
         ("default_cpus = 8", "worker config /etc/dgrid/worker.toml: default_cpus: default_cpus (8) is above max_cpus (4); raise max_cpus or lower default_cpus"),
@@ -142,14 +145,14 @@ import TestSupport
 
     @Test func aBadImageIsRefusedWithTheReferenceProblem() {
         let message = Self.refusal(toml: "default_image = \"UPPER/case\"")
-        #expect(message.hasPrefix("worker config /etc/dgrid/worker.toml: default_image: 'UPPER/case' is not an image reference"), "\(message)")
+        #expect(message.hasPrefix("worker config /etc/dgrid/worker.toml: default_image: \"UPPER/case\" is not an image reference"), "\(message)")
     }
 
     @Test func badEnvironmentAndFlagValuesNameTheVariableOrFlag() throws {
         #expect(Self.refusal(environment: ["DOCKER_MEMORY": "-1"])
-            == "environment variable DOCKER_MEMORY: default_memory: '-1' is not a size in 1m...16t (bytes as an integer, or a string such as \"512m\")")
+            == "environment variable DOCKER_MEMORY: default_memory: \"-1\" is not a size in 1m...16t (bytes as an integer, or a string such as \"512m\")")
         #expect(Self.refusal(environment: ["DGRID_SHARD_COUNT": "sixteen"])
-            == "environment variable DGRID_SHARD_COUNT: shard_count: 'sixteen' is not a whole number in 1...4096")
+            == "environment variable DGRID_SHARD_COUNT: shard_count: \"sixteen\" is not a whole number in 1...4096")
         #expect(Self.refusal(flags: [.init(key: .slots, text: "0", name: "--slots")])
             == "flag --slots: slots: 0 is out of range; expected a whole number in 1...256")
         #expect(throws: WorkerConfigError.unknownKey(key: "max_memroy", source: .flag("--set"))) {

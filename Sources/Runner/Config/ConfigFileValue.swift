@@ -13,7 +13,7 @@ public enum ConfigFileValue: Sendable, Equatable {
         switch self {
         case .integer: "an integer"
         case .float: "a floating-point number"
-        case .string(let text): "a string (\"\(text.prefix(40))\")"
+        case .string(let text): "a string (\(TaskText.shown(text, limit: 40)))"
         case .boolean: "a boolean"
         case .other(let name): name
         }

@@ -11,6 +11,8 @@ public enum WorkerConfigError: Error, Equatable, Sendable, CustomStringConvertib
     /// Two settings that are each valid but contradict each other.
     case inconsistent(key: WorkerSettingKey, source: SettingSource, reason: String)
 
+    /// Values and unknown keys are shown through `TaskText.shown`: a file or
+    /// variable may hold terminal escapes, and this text reaches logs and ttys.
     public var description: String {
         switch self {
         case .unreadable(let path, let reason):
@@ -18,7 +20,7 @@ public enum WorkerConfigError: Error, Equatable, Sendable, CustomStringConvertib
         case .unparsable(let path, let line, let column, let reason):
             "worker config \(path), line \(line), column \(column): not valid TOML: \(reason)"
         case .unknownKey(let key, let source):
-            "\(Self.place(source)): unknown key '\(key)'; valid keys: \(WorkerSettingKey.validKeyList)"
+            "\(Self.place(source)): unknown key \(TaskText.shown(key)); valid keys: \(WorkerSettingKey.validKeyList)"
         case .invalid(let key, let source, let problem):
             "\(Self.place(source)): \(key.rawValue): \(problem.message)"
         case .inconsistent(let key, let source, let reason):

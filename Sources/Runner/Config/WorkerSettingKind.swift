@@ -32,13 +32,13 @@ public enum WorkerSettingKind: Sendable, Equatable {
         let trimmed = text.trimmingWhitespace()
         switch self {
         case .count:
-            guard let number = Int(trimmed) else { throw .badValue("'\(text)' is not \(expected)") }
+            guard let number = Int(trimmed) else { throw .badValue("\(TaskText.shown(text)) is not \(expected)") }
             return try check(.count(number))
         case .seconds:
-            guard let number = Double(trimmed), number.isFinite else { throw .badValue("'\(text)' is not \(expected)") }
+            guard let number = Double(trimmed), number.isFinite else { throw .badValue("\(TaskText.shown(text)) is not \(expected)") }
             return try check(.seconds(number))
         case .cpus:
-            guard let number = Double(trimmed), number.isFinite else { throw .badValue("'\(text)' is not \(expected)") }
+            guard let number = Double(trimmed), number.isFinite else { throw .badValue("\(TaskText.shown(text)) is not \(expected)") }
             return try check(.cpus(number))
         case .bytes:
             do {
@@ -46,19 +46,21 @@ public enum WorkerSettingKind: Sendable, Equatable {
             } catch let error as WorkerSettingProblem {
                 throw error
             } catch {
-                throw .badValue("'\(text)' is not \(expected)")
+                throw .badValue("\(TaskText.shown(text)) is not \(expected)")
             }
         case .image:
             do {
                 return .image(try ImageReference(parsing: trimmed))
             } catch {
-                throw .badValue("'\(text)' is not \(expected): \(error)")
+                // The reason only: ImageError repeats the text, shown by its own rules.
+                guard case .invalidReference(_, let reason) = error else { throw .badValue("\(TaskText.shown(text)) is not \(expected)") }
+                throw .badValue("\(TaskText.shown(text)) is not \(expected): \(reason)")
             }
         case .nodeID:
             if let problem = NodeIdentifier.problem(trimmed) { throw .badValue(problem) }
             return .nodeID(trimmed)
         case .logLevel:
-            guard let level = Logger.Level(rawValue: trimmed.lowercased()) else { throw .badValue("'\(text)' is not \(expected)") }
+            guard let level = Logger.Level(rawValue: trimmed.lowercased()) else { throw .badValue("\(TaskText.shown(text)) is not \(expected)") }
             return .logLevel(level)
         }
     }
