@@ -55,6 +55,12 @@ import TestSupport
         #expect(run.stderr.hasPrefix("dgrid: " + expected), "\(run.stderr)")
     }
 
+    @Test func jsonWithoutPrintConfigIsAUsageError() throws {
+        let run = try CLI.run(["worker", "--repo", "file:///nonexistent/grid.git", "--json"])
+        #expect(run.status == 64, "\(run.stderr)")
+        #expect(run.stderr.contains("--json only applies to --print-config"), "\(run.stderr)")
+    }
+
     @Test func aConfigFileNamedByFlagMustExist() throws {
         let run = try CLI.run(["worker", "--print-config", "--config", "/nonexistent/worker.toml"])
         #expect(run.status == 78)

@@ -19,6 +19,10 @@ struct WorkerConfigOptions: ParsableArguments {
     @Flag(name: .long, help: "With --print-config: print JSON.")
     var json = false
 
+    func validate() throws {
+        if json && !printConfig { throw ValidationError("--json only applies to --print-config") }
+    }
+
     /// sysexits' EX_CONFIG: a supervisor can tell "fix the config" from a crash
     /// (systemd: RestartPreventExitStatus=78).
     static let configErrorExitCode: Int32 = 78
