@@ -2,7 +2,7 @@
 /// (docs/worker.toml.example lists them with their defaults). The raw value is
 /// the key in `worker.toml`; the environment name is `DGRID_` + the key in
 /// upper case, so an operator never has to look a name up.
-public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable, Comparable {
+public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
     case nodeID = "node_id"
     case slots
     case leaseSeconds = "lease_seconds"
@@ -71,10 +71,6 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable, Comparab
         case .maxDependencies: .count(0...65_536)
         case .logLevel: .logLevel
         }
-    }
-
-    public static func < (a: WorkerSettingKey, b: WorkerSettingKey) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
 
     /// Every key, in the order of docs/worker.toml.example, for error messages.
