@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
+        // The worker's config file (docs/worker.toml.example). Runner only, so
+        // it is linked into `dgrid-remote` and never into `dgrid` (start latency).
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // System libraries, found with pkg-config; headers are Debian's, never vendored.
@@ -106,6 +109,7 @@ let package = Package(
                     // libraries would cost every sandbox start ~3 ms of loading.
                     "Sandbox", "CGit2", "CGitStream", "CZlib", "CNettle",
                     .product(name: "Logging", package: "swift-log"),
+                    .product(name: "TOMLKit", package: "TOMLKit"),
                 ]),
         // The registry client (DESIGN §5, Image): async-http-client and NIO. A
         // separate target so only `dgrid-registry` links it; in `dgrid` it cost

@@ -2,8 +2,8 @@ import Foundation
 import Sandbox
 
 /// What a worker (or `submit`, `status`, `fold`) needs to reach one grid.
-/// Flags win over D-GRID's environment names, which win over these defaults
-/// (docs/ARCHITECTURE.md §8); the CLI fills it in.
+/// A worker's values come from `WorkerConfig.apply(to:)` (flags, environment,
+/// worker.toml, defaults: docs/ARCHITECTURE.md §7, "Worker settings").
 public struct GridSettings: Sendable {
     /// The grid repository: file://, git://, http(s)://, ssh:// or a local path.
     public var repository: String

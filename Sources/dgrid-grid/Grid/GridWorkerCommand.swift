@@ -10,12 +10,14 @@ struct GridWorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker", abstract: VerbAbstract.gridWorker,
         discussion: """
-        Settings: flags, then D-GRID's environment names (NODE_ID, DGRID_REPO_URL, PULL_INTERVAL, \
-        HEARTBEAT_INTERVAL, MAX_PARALLEL_TASKS, LOG_LEVEL, DOCKER_CPUS, DOCKER_MEMORY), then defaults. \
+        Settings, per key: flags, then environment (DGRID_<KEY>, or D-GRID's NODE_ID, PULL_INTERVAL, \
+        HEARTBEAT_INTERVAL, MAX_PARALLEL_TASKS, LOG_LEVEL, DOCKER_CPUS, DOCKER_MEMORY), then the config file, \
+        then defaults; --print-config shows the result. A bad value stops the worker (exit 78). \
         SIGTERM: stop claiming, let running tasks finish, fold, exit.
         """)
 
     @OptionGroup var grid: GridOptions
+    @OptionGroup var workerConfig: WorkerConfigOptions
 
     @Option(name: .long, help: "This worker's node id: A-Z a-z 0-9 . _, no '-' (default $NODE_ID or node_<hostname>).")
     var nodeId: String?
@@ -39,30 +41,22 @@ struct GridWorkerCommand: ParsableCommand {
     var noCgroupLimits = false
 
     @Option(name: .long, help: "Seconds running tasks get after SIGTERM before their claims are released (default 30).")
-    var grace: Double = 30
+    var grace: Double?
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
-        var settings = grid.settings(nodeID: nodeId)
-        func seconds(_ name: String) -> Double? { environment[name].flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } }
-        settings.pollSeconds = seconds("PULL_INTERVAL") ?? settings.pollSeconds
-        settings.heartbeatSeconds = seconds("HEARTBEAT_INTERVAL") ?? settings.heartbeatSeconds
-        settings.leaseSeconds = lease ?? 3 * settings.heartbeatSeconds
+        let (config, file) = workerConfig.resolve(flags: dedicatedFlags, environment: environment)
+        if workerConfig.printConfig {
+            workerConfig.print(config, file: file)
+            return
+        }
+        var settings = grid.settings(nodeID: config.nodeID)
+        config.apply(to: &settings)
         settings.runWithoutCgroupLimits = noCgroupLimits
-        if let text = environment["DOCKER_MEMORY"] {
-            do { settings.defaultMemoryBytes = try ByteCount(parsing: text).bytes } catch { ImageCLI.fail(error) }
-        }
-        if let text = environment["DOCKER_CPUS"] {
-            guard let cpus = Double(text), cpus > 0 else { ImageCLI.fail(GridError.local("DOCKER_CPUS '\(text)' is not a positive number")) }
-            settings.defaultCPUs = cpus
-        }
-        let requested = slots ?? environment["MAX_PARALLEL_TASKS"].flatMap(Int.init)
-        settings.slots = Self.slots(requested: requested, memoryPerTask: settings.defaultMemoryBytes)
-        guard settings.slots >= 1 else { ImageCLI.fail(GridError.local("--slots must be at least 1")) }
 
         let format = logFormat
         guard ["text", "json"].contains(format) else { ImageCLI.fail(GridError.local("--log-format: use text or json")) }
-        let level = Logger.Level(rawValue: environment["LOG_LEVEL"]?.lowercased() ?? "info") ?? .info
+        let level = config.logLevel
         LoggingSystem.bootstrap { label in
             var handler = LineLogHandler(label: label, json: format == "json")
             handler.logLevel = level
@@ -79,7 +73,7 @@ struct GridWorkerCommand: ParsableCommand {
         options.once = once
         options.maxTasks = maxTasks
         let worker = GridWorker(connection: connection, options: options, logger: logger)
-        let graceSeconds = max(0, grace)
+        let graceSeconds = config.graceSeconds
         let stopSignals = StopSignals { worker.stop(graceSeconds: graceSeconds) }
         defer { withExtendedLifetime(stopSignals) {} }
         do {
@@ -100,13 +94,15 @@ struct GridWorkerCommand: ParsableCommand {
         }
     }
 
-    /// Half the cores by default, never more than memory allows at the per-task limit.
-    static func slots(requested: Int?, memoryPerTask: UInt64?) -> Int {
-        if let requested { return requested }
-        let byCores = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
-        guard let memoryPerTask, memoryPerTask > 0 else { return byCores }
-        let byMemory = Int(ProcessInfo.processInfo.physicalMemory / 2 / memoryPerTask)
-        return max(1, min(byCores, byMemory))
+    /// The settings given by their own flags, for the resolver to rank above
+    /// environment and file.
+    var dedicatedFlags: [WorkerConfigResolver.Flag] {
+        var flags: [WorkerConfigResolver.Flag] = []
+        if let nodeId { flags.append(.init(key: .nodeID, text: nodeId, name: "--node-id")) }
+        if let slots { flags.append(.init(key: .slots, text: String(slots), name: "--slots")) }
+        if let lease { flags.append(.init(key: .leaseSeconds, text: String(lease), name: "--lease")) }
+        if let grace { flags.append(.init(key: .graceSeconds, text: String(grace), name: "--grace")) }
+        return flags
     }
 }
 
