@@ -45,7 +45,7 @@ struct TaskParserTests {
         #expect(task.resources == TaskResources(cpus: 1.5, memoryBytes: 256 << 20, pids: 128))
         #expect(task.env == ["CI": "1", "_X9": "a b"])
         #expect(task.dependsOn == ["fetch", "configure-1"])
-        #expect(task.dependencyMode == "all" && task.quorum == 2 && task.checkpointing == true)
+        #expect(task.dependencyMode == "all" && task.quorum == 2 && task.checkpointing == .enabled(true))
         #expect(task.createdAt == "2026-11-29T10:00:00Z")
         #expect(task.submitter == "alice@example.org")
         #expect(task.unknownFields.isEmpty)
@@ -129,7 +129,7 @@ struct TaskParserTests {
             taskID: "round-trip_1", script: "printf 'é\\t%s' \"$X\"", timeoutSeconds: 77, image: "alpine:3.20",
             priority: .low, resources: TaskResources(cpus: 0.25, memoryBytes: 3 << 20, pids: 9),
             env: ["X": "ü\n\u{1}", "Y": ""], dependsOn: ["a", "b"], createdAt: "2026-01-02T03:04:05Z",
-            submitter: "bob", dependencyMode: "any", quorum: 3, checkpointing: false, maxAttempts: 5)
+            submitter: "bob", dependencyMode: "any", quorum: 3, checkpointing: .enabled(false), maxAttempts: 5)
         let again = try TaskParser.parse(TaskParser.encode(task)).get()
         #expect(again == task)
     }
@@ -314,7 +314,7 @@ let badTaskFiles: [BadTaskFile] = [
     .with("created_at impossible date", "created_at", #""2026-02-30T00:00:00Z""#, "created_at: "),
     .with("submitter with terminal escape", "submitter", #""\u001b[31mroot""#, #"submitter: "\u{1b}[31mroot" contains control characters"#),
     .with("quorum zero", "quorum", "0", "quorum: 0 is outside"),
-    .with("checkpointing string", "checkpointing", #""yes""#, "checkpointing: expected true or false"),
+    .with("checkpointing string", "checkpointing", #""yes""#, "checkpointing: expected true, false or {\"interval_seconds\": N}"),
     .with("max_attempts zero", "max_attempts", "0", "max_attempts: 0 is outside 1...20"),
     .with("max_attempts negative", "max_attempts", "-3", "max_attempts: -3 is outside 1...20"),
     .with("max_attempts above the bound", "max_attempts", "21", "max_attempts: 21 is outside 1...20"),

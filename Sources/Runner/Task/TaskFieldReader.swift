@@ -226,10 +226,32 @@ struct TaskFieldReader {
         return Int(quorum)
     }
 
-    private func checkpointing() throws(TaskRejection) -> Bool? {
+    /// `true`/`false` (D-GRID) or `{"interval_seconds": N}` (the improvement
+    /// report); any other key inside the object is refused, not ignored.
+    private func checkpointing() throws(TaskRejection) -> TaskCheckpointing? {
         guard let value = members["checkpointing"], value != .null else { return nil }
-        guard case .bool(let flag) = value else { throw .field("checkpointing", "expected true or false, found \(value.kind)") }
-        return flag
+        switch value {
+        case .bool(let flag):
+            return .enabled(flag)
+        case .object(let fields):
+            let unknown = fields.keys.filter { $0 != "interval_seconds" }.sorted()
+            if let first = unknown.first {
+                throw .field("checkpointing", "unknown key \(UntrustedText.quoted(first, limit: 32)); expected interval_seconds")
+            }
+            guard let interval = fields["interval_seconds"], interval != .null else {
+                throw .field("checkpointing", "interval_seconds is missing")
+            }
+            let range = TaskCheckpointing.intervalRange
+            guard case .number(let number) = interval, let seconds = number.integer else {
+                throw .field("checkpointing", "interval_seconds: expected a whole number of seconds, found \(interval.kind)")
+            }
+            guard seconds >= Int64(range.lowerBound), seconds <= Int64(range.upperBound) else {
+                throw .field("checkpointing", "interval_seconds: \(seconds) is outside \(range.lowerBound)...\(range.upperBound)")
+            }
+            return .every(intervalSeconds: Int(seconds))
+        default:
+            throw .field("checkpointing", "expected true, false or {\"interval_seconds\": N}, found \(value.kind)")
+        }
     }
 
     private func maxAttempts() throws(TaskRejection) -> Int? {

@@ -30,7 +30,7 @@ public struct TaskFile: Equatable, Sendable {
     /// docs/ARCHITECTURE.md §6 `quorum`: how many workers must run the task and agree.
     public var quorum: Int?
     /// docs/ARCHITECTURE.md §6 `checkpointing`.
-    public var checkpointing: Bool?
+    public var checkpointing: TaskCheckpointing?
     /// How many attempts may end without a result (the worker died or hung
     /// running it) before the task is failed; nil: the worker's default
     /// (`AttemptBudget`, docs/ARCHITECTURE.md §6).
@@ -41,7 +41,7 @@ public struct TaskFile: Equatable, Sendable {
         priority: TaskPriority = .normal, resources: TaskResources = TaskResources(),
         env: [String: String] = [:], dependsOn: [String] = [], createdAt: String? = nil,
         submitter: String? = nil, unknownFields: [String] = [], unknownValues: [String: String] = [:],
-        dependencyMode: String? = nil, quorum: Int? = nil, checkpointing: Bool? = nil, maxAttempts: Int? = nil
+        dependencyMode: String? = nil, quorum: Int? = nil, checkpointing: TaskCheckpointing? = nil, maxAttempts: Int? = nil
     ) {
         self.taskID = taskID
         self.script = script

@@ -63,7 +63,11 @@ public enum TaskParser {
         if !task.dependsOn.isEmpty { members["depends_on"] = .array(task.dependsOn.map { .string($0) }) }
         if let mode = task.dependencyMode { members["dependency_mode"] = .string(mode) }
         if let quorum = task.quorum { members["quorum"] = .number(.init(Int64(quorum))) }
-        if let checkpointing = task.checkpointing { members["checkpointing"] = .bool(checkpointing) }
+        switch task.checkpointing {
+        case .enabled(let flag)?: members["checkpointing"] = .bool(flag)
+        case .every(let seconds)?: members["checkpointing"] = .object(["interval_seconds": .number(.init(Int64(seconds)))])
+        case nil: break
+        }
         if let attempts = task.maxAttempts { members["max_attempts"] = .number(.init(Int64(attempts))) }
         if !task.resources.isEmpty {
             var resources: [String: V] = [:]
