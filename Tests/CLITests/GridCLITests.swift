@@ -55,6 +55,34 @@ enum GridFixture {
 }
 
 @Suite(.system, .serialized) struct GridCLITests {
+    /// Fields dgrid does not know are kept and reported in the result record;
+    /// `checkpointing` in the improvement report's object form is accepted.
+    @Test func unknownFieldsAreReportedAndCheckpointingObjectsAccepted() throws {
+        let repo = try GridFixture.bareRepository()
+        defer { try? FileManager.default.removeItem(atPath: repo) }
+        let url = "file://" + repo
+        let home = try GridFixture.workerHome()
+        defer { try? FileManager.default.removeItem(atPath: home.path) }
+        #expect(try home.dgrid("init", "--repo", url).status == 0)
+        let tasks = NSTemporaryDirectory() + "dgrid-fields-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: tasks) }
+        try GridFixture.taskFile(tasks, "extra", "echo ok",
+                                 extra: ",\"gpu\":1,\"team\":\"ml\",\"checkpointing\":{\"interval_seconds\":60}")
+        let submitted = try home.dgrid("submit", "--repo", url, tasks)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        #expect(try home.dgrid("worker", "--repo", url, "--node-id", "node_a", "--once").status == 0)
+        let path = "tasks/completed/node_a-extra.json"
+        let files = try GridFixture.mainFiles(repo)
+        try #require(files.contains(path), "\(files)")
+        let record = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, path + ".log").utf8)) as? [String: Any] ?? [:]
+        #expect(record["unknown_fields"] as? [String] == ["gpu", "team"], "\(record)")
+        // The task file keeps them, and the checkpointing object as given.
+        let task = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, path).utf8)) as? [String: Any] ?? [:]
+        #expect(task["gpu"] as? Int == 1 && task["team"] as? String == "ml", "\(task)")
+        #expect((task["checkpointing"] as? [String: Any])?["interval_seconds"] as? Int == 60, "\(task)")
+    }
+
     @Test func fileGridRunsDGridTasksAndFoldsThemWhereDGridLooks() throws {
         let repo = try GridFixture.bareRepository()
         let url = "file://" + repo

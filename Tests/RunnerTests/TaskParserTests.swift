@@ -51,6 +51,14 @@ struct TaskParserTests {
         #expect(task.unknownFields.isEmpty)
     }
 
+    /// The improvement report's object form, kept as given when written back.
+    @Test func checkpointingObjectFormIsReadAndWrittenBack() throws {
+        let task = try accepted(#"{"task_id":"t","script":"true","timeout_seconds":5,"checkpointing":{"interval_seconds":60}}"#)
+        #expect(task.checkpointing == .every(intervalSeconds: 60) && task.unknownFields.isEmpty)
+        let again = try accepted(String(decoding: TaskParser.encode(task), as: UTF8.self))
+        #expect(again.checkpointing == .every(intervalSeconds: 60))
+    }
+
     @Test(arguments: [("1", 1), ("3", 3), ("20", 20), ("5.0", 5)])
     func maxAttemptsAcceptsWholeNumbersUpToTheBound(literal: String, attempts: Int) throws {
         let task = try accepted(#"{"task_id":"t","script":"true","timeout_seconds":5,"max_attempts":\#(literal)}"#)
@@ -315,6 +323,12 @@ let badTaskFiles: [BadTaskFile] = [
     .with("submitter with terminal escape", "submitter", #""\u001b[31mroot""#, #"submitter: "\u{1b}[31mroot" contains control characters"#),
     .with("quorum zero", "quorum", "0", "quorum: 0 is outside"),
     .with("checkpointing string", "checkpointing", #""yes""#, "checkpointing: expected true, false or {\"interval_seconds\": N}"),
+    .with("checkpointing object with an unknown key", "checkpointing", #"{"interval_seconds":60,"every":"hour"}"#,
+          #"checkpointing: unknown key "every"; expected interval_seconds"#),
+    .with("checkpointing object without its interval", "checkpointing", "{}", "checkpointing: interval_seconds is missing"),
+    .with("checkpointing interval zero", "checkpointing", #"{"interval_seconds":0}"#, "checkpointing: interval_seconds: 0 is outside 1...86400"),
+    .with("checkpointing interval fractional", "checkpointing", #"{"interval_seconds":1.5}"#,
+          "checkpointing: interval_seconds: expected a whole number of seconds"),
     .with("max_attempts zero", "max_attempts", "0", "max_attempts: 0 is outside 1...20"),
     .with("max_attempts negative", "max_attempts", "-3", "max_attempts: -3 is outside 1...20"),
     .with("max_attempts above the bound", "max_attempts", "21", "max_attempts: 21 is outside 1...20"),

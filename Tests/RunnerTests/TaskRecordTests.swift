@@ -12,7 +12,7 @@ private func object(_ bytes: [UInt8]) throws -> [String: LedgerJSON.Value] {
 struct TaskRecordTests {
     static let full = ResultRecord(
         taskID: "hello", nodeID: "node_1", exitCode: 0, stdout: "hi\n", stderr: "warn: \"x\"\u{1}",
-        timestamp: "2026-11-29T10:00:05Z", status: "completed", startedAt: "2026-11-29T10:00:00Z",
+        timestamp: "2026-11-29T10:00:05Z", status: .completed, startedAt: "2026-11-29T10:00:00Z",
         finishedAt: "2026-11-29T10:00:05Z", durationMs: 5012, timedOut: false, oomKilled: false, signal: nil,
         cpuMs: 40, maxRSSBytes: 3 << 20, stdoutBytes: 3, stdoutTruncated: false, stderrBytes: 9,
         stderrTruncated: true, stdoutSHA256: String(repeating: "ab", count: 32), imageDigest: "sha256:" + String(repeating: "0", count: 64),
@@ -23,7 +23,7 @@ struct TaskRecordTests {
         var killed = Self.full
         killed.signal = 9
         killed.exitCode = 137
-        killed.status = "failed"
+        killed.status = .failed
         killed.cpuMs = nil
         #expect(ResultRecord.parse(killed.json()) == killed)
     }
@@ -48,18 +48,31 @@ struct TaskRecordTests {
             {"task_id": "hello", "node_id": "n1", "exit_code": 1, "stdout": "", "stderr": "boom",
              "timestamp": "2024-05-01T12:00:00.123456", "status": "failed"}
             """.utf8)))
-        #expect(record.exitCode == 1 && record.status == "failed" && record.stderr == "boom")
+        #expect(record.exitCode == 1 && record.status == .failed && record.stderr == "boom")
         #expect(record.attempt == 1 && record.durationMs == 0 && !record.timedOut && record.signal == nil)
         #expect(record.stderrBytes == 4)
     }
 
     @Test func missingStatusFollowsTheDGridRule() throws {
-        #expect(ResultRecord.status(exitCode: 0, timedOut: false, oomKilled: false) == "completed")
-        #expect(ResultRecord.status(exitCode: 0, timedOut: true, oomKilled: false) == "failed")
-        #expect(ResultRecord.status(exitCode: 0, timedOut: false, oomKilled: true) == "failed")
-        #expect(ResultRecord.status(exitCode: 2, timedOut: false, oomKilled: false) == "failed")
+        #expect(ResultStatus(exitCode: 0, timedOut: false, oomKilled: false) == .completed)
+        #expect(ResultStatus(exitCode: 0, timedOut: true, oomKilled: false) == .failed)
+        #expect(ResultStatus(exitCode: 0, timedOut: false, oomKilled: true) == .failed)
+        #expect(ResultStatus(exitCode: 2, timedOut: false, oomKilled: false) == .failed)
         let record = try #require(ResultRecord.parse(Array(#"{"task_id":"t","node_id":"n","exit_code":0,"timed_out":true}"#.utf8)))
-        #expect(record.status == "failed")
+        #expect(record.status == .failed)
+        // A status dgrid does not know is not taken on trust: the exit code decides.
+        let odd = try #require(ResultRecord.parse(Array(#"{"task_id":"t","node_id":"n","exit_code":0,"status":"done-ish"}"#.utf8)))
+        #expect(odd.status == .completed)
+    }
+
+    /// Unknown task fields reach the result record, so the submitter sees they did nothing.
+    @Test func unknownFieldsAreListedInTheRecordAndReadBack() throws {
+        var record = Self.full
+        record.unknownFields = ["gpu", "retries"]
+        let text = String(decoding: record.json(), as: UTF8.self)
+        #expect(text.contains("\"unknown_fields\""), "\(text)")
+        #expect(ResultRecord.parse(record.json())?.unknownFields == ["gpu", "retries"])
+        #expect(!String(decoding: Self.full.json(), as: UTF8.self).contains("unknown_fields"), "absent when there are none")
     }
 
     @Test(arguments: [

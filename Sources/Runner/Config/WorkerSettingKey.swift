@@ -70,7 +70,7 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
         case .maxScriptSize: .bytes(1...(64 << 20))
         case .maxEnvEntries: .count(0...4_096)
         case .maxDependencies: .count(0...65_536)
-        case .maxAttempts: .count(1...100)
+        case .maxAttempts: .count(1...20)  // TaskLimits.attemptRange
         case .logLevel: .logLevel
         }
     }

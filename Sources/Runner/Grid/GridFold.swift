@@ -93,9 +93,9 @@ public struct GridFold {
             }
             let destination: String
             switch record.status {
-            case "completed": destination = LedgerLayout.completedPath(node: record.nodeID, taskID: taskID)
-            case "rejected": destination = LedgerLayout.rejectedPath(taskID: taskID)
-            default: destination = LedgerLayout.failedPath(node: record.nodeID, taskID: taskID)
+            case .completed: destination = LedgerLayout.completedPath(node: record.nodeID, taskID: taskID)
+            case .rejected: destination = LedgerLayout.rejectedPath(taskID: taskID)
+            case .failed: destination = LedgerLayout.failedPath(node: record.nodeID, taskID: taskID)
             }
             // The task ran: its queue and in_progress files go, found by their exact names (never by suffix).
             for path in snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID) { changes[path] = .some(nil) }
@@ -107,7 +107,7 @@ public struct GridFold {
                 summary.conflicts += 1
                 continue
             }
-            if record.status == "rejected" { summary.rejected += 1 }
+            if record.status == .rejected { summary.rejected += 1 }
             var taskBytes = task
             if taskBytes.isEmpty, let queued = snapshot.queuePaths(of: taskID).first, let blob = snapshot.files[queued] {
                 taskBytes = try connection.blob(blob, limit: maxTaskBytes + 1)

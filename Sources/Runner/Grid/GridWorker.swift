@@ -219,14 +219,14 @@ public final class GridWorker: @unchecked Sendable {
             lock.withLock { _ = running.removeValue(forKey: id) }
             lock.withLock {
                 switch finished.record.status {
-                case "completed": summary.completed += 1
-                case "rejected": summary.rejected += 1
-                default: summary.failed += 1
+                case .completed: summary.completed += 1
+                case .rejected: summary.rejected += 1
+                case .failed: summary.failed += 1
                 }
                 if !published { summary.lost += 1 }
             }
             logger.info(published ? "published" : "result already published by another worker; ours dropped",
-                        metadata: ["task": "\(id)", "status": "\(finished.record.status)", "detail": "\(finished.note)"])
+                        metadata: ["task": "\(id)", "status": "\(finished.record.status.rawValue)", "detail": "\(finished.note)"])
         } catch {
             lock.withLock { _ = running.removeValue(forKey: id) }
             // The claim's lease runs out and another worker runs the task again: nothing is lost.

@@ -76,7 +76,7 @@ struct TaskExecution {
                 return .hostFault(HostFault(published: report.published, detail: report.detail, check: .sandbox))
             }
             return .finished(rejected(task.taskID, reason: report.published, detail: report.detail, started: started,
-                                      attempt: attempt, status: "failed", previousAttempts: history))
+                                      attempt: attempt, status: .failed, previousAttempts: history))
         }
         let finished = Date()
         var hasher = DigestHasher()
@@ -85,14 +85,15 @@ struct TaskExecution {
         let record = ResultRecord(
             taskID: task.taskID, nodeID: settings.nodeID, exitCode: outcome.exitCode,
             stdout: outcome.stdout.text, stderr: outcome.stderr.text,
-            timestamp: ISOTime.string(finished), status: ok ? "completed" : "failed",
+            timestamp: ISOTime.string(finished), status: ok ? .completed : .failed,
             startedAt: ISOTime.string(started), finishedAt: ISOTime.string(finished),
             durationMs: Int64(outcome.durationMs), timedOut: outcome.timedOut, oomKilled: outcome.oomKilled,
             signal: outcome.signal, cpuMs: outcome.cpuMs.map(Int64.init), maxRSSBytes: outcome.maxRssBytes,
             stdoutBytes: outcome.stdout.totalBytes, stdoutTruncated: outcome.stdout.truncated,
             stderrBytes: outcome.stderr.totalBytes, stderrTruncated: outcome.stderr.truncated,
             stdoutSHA256: "sha256:" + hasher.finalize().hex, imageDigest: resolved.manifestDigest.description,
-            attempt: attempt, workerVersion: RunnerInfo.workerVersion, previousAttempts: history)
+            attempt: attempt, workerVersion: RunnerInfo.workerVersion, previousAttempts: history,
+            unknownFields: task.unknownFields)
         let how = outcome.timedOut ? "timed out" : outcome.oomKilled ? "OOM-killed" : "exit \(outcome.exitCode)"
         let unenforced = outcome.unenforcedLimits.isEmpty
             ? "" : " (not enforced, no cgroup: \(outcome.unenforcedLimits.joined(separator: ", ")))"
@@ -104,7 +105,7 @@ struct TaskExecution {
     func gaveUp(_ taskID: String, why: String, claim: ClaimRecord) -> Finished {
         let lines = [why] + claim.previousAttempts.map(\.summary)
         return rejected(taskID, reason: lines.joined(separator: "\n") + "\n", detail: why,
-                        attempt: claim.previousAttempts.last?.attempt ?? claim.attempt, status: "failed",
+                        attempt: claim.previousAttempts.last?.attempt ?? claim.attempt, status: .failed,
                         previousAttempts: claim.previousAttempts)
     }
 
@@ -113,7 +114,7 @@ struct TaskExecution {
     /// `detail`, when given, replaces it in the log note (it may name host paths
     /// the record must not).
     func rejected(_ taskID: String, reason: String, detail: String? = nil, started: Date = Date(), attempt: Int,
-                  status: String = "rejected", previousAttempts: [AttemptRecord] = []) -> Finished {
+                  status: ResultStatus = .rejected, previousAttempts: [AttemptRecord] = []) -> Finished {
         let now = ISOTime.string(Date())
         let record = ResultRecord(
             taskID: taskID, nodeID: settings.nodeID, exitCode: 125, stdout: "", stderr: reason,
@@ -122,6 +123,6 @@ struct TaskExecution {
             stdoutBytes: 0, stdoutTruncated: false, stderrBytes: UInt64(reason.utf8.count), stderrTruncated: false,
             stdoutSHA256: nil, imageDigest: nil, attempt: attempt, workerVersion: RunnerInfo.workerVersion,
             previousAttempts: previousAttempts)
-        return Finished(record: record, note: "\(status): \(detail ?? reason)")
+        return Finished(record: record, note: "\(status.rawValue): \(detail ?? reason)")
     }
 }

@@ -15,6 +15,12 @@ struct RecordFields {
         self.members = members
     }
 
+    /// The strings of an array of strings; [] when absent or of another shape.
+    func stringList(_ key: String) -> [String] {
+        guard case .array(let items)? = members[key] else { return [] }
+        return items.compactMap { if case .string(let text) = $0 { return text } else { return nil } }
+    }
+
     func string(_ key: String) -> String? {
         if case .string(let text)? = members[key] { return text }
         return nil

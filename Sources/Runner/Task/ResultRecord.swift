@@ -8,8 +8,8 @@ public struct ResultRecord: Equatable, Sendable {
     public var stdout: String
     public var stderr: String
     public var timestamp: String
-    /// "completed" | "failed" (D-GRID: completed iff exit 0 and not timed out / oom); see `status(exitCode:timedOut:oomKilled:)`.
-    public var status: String
+    /// D-GRID's `status`: completed iff exit 0 and not timed out / OOM-killed (`ResultStatus`).
+    public var status: ResultStatus
     public var startedAt: String
     public var finishedAt: String
     public var durationMs: Int64
@@ -29,15 +29,18 @@ public struct ResultRecord: Equatable, Sendable {
     /// How every earlier attempt ended (from the claim record): the nodes that
     /// tried and why they stopped, so a failed task says who it broke.
     public var previousAttempts: [AttemptRecord]
+    /// Top-level task fields dgrid does not know (kept in the task file, listed
+    /// here so the submitter sees they did nothing; docs/ARCHITECTURE.md §6).
+    public var unknownFields: [String]
 
     public init(
         taskID: String, nodeID: String, exitCode: Int32, stdout: String = "", stderr: String = "",
-        timestamp: String = "", status: String? = nil, startedAt: String = "", finishedAt: String = "",
+        timestamp: String = "", status: ResultStatus? = nil, startedAt: String = "", finishedAt: String = "",
         durationMs: Int64 = 0, timedOut: Bool = false, oomKilled: Bool = false, signal: Int32? = nil,
         cpuMs: Int64? = nil, maxRSSBytes: UInt64? = nil, stdoutBytes: UInt64 = 0, stdoutTruncated: Bool = false,
         stderrBytes: UInt64 = 0, stderrTruncated: Bool = false, stdoutSHA256: String? = nil,
         imageDigest: String? = nil, attempt: Int = 1, workerVersion: String = "",
-        previousAttempts: [AttemptRecord] = []
+        previousAttempts: [AttemptRecord] = [], unknownFields: [String] = []
     ) {
         self.taskID = taskID
         self.nodeID = nodeID
@@ -45,7 +48,7 @@ public struct ResultRecord: Equatable, Sendable {
         self.stdout = stdout
         self.stderr = stderr
         self.timestamp = timestamp
-        self.status = status ?? Self.status(exitCode: exitCode, timedOut: timedOut, oomKilled: oomKilled)
+        self.status = status ?? ResultStatus(exitCode: exitCode, timedOut: timedOut, oomKilled: oomKilled)
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.durationMs = durationMs
@@ -63,19 +66,15 @@ public struct ResultRecord: Equatable, Sendable {
         self.attempt = attempt
         self.workerVersion = workerVersion
         self.previousAttempts = previousAttempts
-    }
-
-    /// D-GRID's rule: "completed" iff the task exited 0 and was not killed for time or memory.
-    public static func status(exitCode: Int32, timedOut: Bool, oomKilled: Bool) -> String {
-        exitCode == 0 && !timedOut && !oomKilled ? "completed" : "failed"
+        self.unknownFields = unknownFields
     }
 
     /// snake_case keys, sorted, pretty, trailing newline.
     public func json() -> [UInt8] {
-        LedgerJSON.write(.object([
+        var members: [String: LedgerJSON.Value] = [
             "task_id": .string(taskID), "node_id": .string(nodeID), "exit_code": .int(Int64(exitCode)),
             "stdout": .string(stdout), "stderr": .string(stderr), "timestamp": .string(timestamp),
-            "status": .string(status), "started_at": .string(startedAt), "finished_at": .string(finishedAt),
+            "status": .string(status.rawValue), "started_at": .string(startedAt), "finished_at": .string(finishedAt),
             "duration_ms": .int(durationMs), "timed_out": .bool(timedOut), "oom_killed": .bool(oomKilled),
             "signal": .int(signal.map(Int64.init)), "cpu_ms": .int(cpuMs), "max_rss_bytes": .uint(maxRSSBytes),
             "stdout_bytes": .uint(stdoutBytes), "stdout_truncated": .bool(stdoutTruncated),
@@ -83,12 +82,14 @@ public struct ResultRecord: Equatable, Sendable {
             "stdout_sha256": .text(stdoutSHA256), "image_digest": .text(imageDigest),
             "attempt": .int(Int64(attempt)), "worker_version": .string(workerVersion),
             "previous_attempts": AttemptRecord.list(previousAttempts),
-        ]))
+        ]
+        if !unknownFields.isEmpty { members["unknown_fields"] = .array(unknownFields.map { .string($0) }) }
+        return LedgerJSON.write(.object(members))
     }
 
     /// Reads what `json()` writes, and D-GRID's own seven-field records. Requires a
     /// valid `task_id` and `node_id` (they become paths) and an integer `exit_code`;
-    /// a missing `status` is derived from the exit code. Nil for anything else.
+    /// a missing or unknown `status` is derived from the exit code. Nil for anything else.
     public static func parse(_ bytes: [UInt8]) -> ResultRecord? {
         guard let f = RecordFields(bytes),
               let taskID = f.string("task_id"), TaskParser.isValidTaskID(taskID),
@@ -100,7 +101,7 @@ public struct ResultRecord: Equatable, Sendable {
         let stderr = f.string("stderr") ?? ""
         return ResultRecord(
             taskID: taskID, nodeID: nodeID, exitCode: exitCode, stdout: stdout, stderr: stderr,
-            timestamp: f.string("timestamp") ?? "", status: f.string("status"),
+            timestamp: f.string("timestamp") ?? "", status: f.string("status").flatMap(ResultStatus.init(rawValue:)),
             startedAt: f.string("started_at") ?? "", finishedAt: f.string("finished_at") ?? "",
             durationMs: f.integer("duration_ms") ?? 0, timedOut: timedOut, oomKilled: oomKilled,
             signal: f.int32("signal"), cpuMs: f.integer("cpu_ms"), maxRSSBytes: f.unsigned("max_rss_bytes"),
@@ -110,6 +111,7 @@ public struct ResultRecord: Equatable, Sendable {
             stderrTruncated: f.bool("stderr_truncated") ?? false,
             stdoutSHA256: f.string("stdout_sha256"), imageDigest: f.string("image_digest"),
             attempt: f.int("attempt") ?? 1, workerVersion: f.string("worker_version") ?? "",
-            previousAttempts: AttemptRecord.parseList(f.members["previous_attempts"]) ?? [])
+            previousAttempts: AttemptRecord.parseList(f.members["previous_attempts"]) ?? [],
+            unknownFields: f.stringList("unknown_fields"))
     }
 }

@@ -176,7 +176,7 @@ struct GridResultCommand: ParsableCommand {
             FileDescriptorWriter.write(stdout, to: 1)
             FileDescriptorWriter.write(stderr + NoteLineStart.separator(afterStdout: stdout, stderr: stderr), to: 2)
             let record = found.record
-            ImageCLI.note("\(UntrustedText.shown(record.taskID)): \(UntrustedText.shown(record.status, limit: 40)), exit \(record.exitCode) on \(UntrustedText.shown(record.nodeID, limit: 80))\(found.folded ? "" : " (not folded yet)")")
+            ImageCLI.note("\(UntrustedText.shown(record.taskID)): \(record.status.rawValue), exit \(record.exitCode) on \(UntrustedText.shown(record.nodeID, limit: 80))\(found.folded ? "" : " (not folded yet)")")
             for earlier in record.previousAttempts { ImageCLI.note("earlier \(UntrustedText.shown(earlier.summary))") }
         }
         throw ExitCode(found.record.exitCode == 0 ? 0 : 1)
