@@ -42,7 +42,8 @@ import TestSupport
         try GridFixture.taskFile(tasks, "slow", "sleep 4; echo done", timeout: 30)
         #expect(try a.dgrid("submit", "--repo", url, tasks).status == 0)
 
-        let first = try Self.launch(["worker", "--repo", url, "--node-id", "node_a", "--lease", "4", "--once"],
+        // A lease long enough that the checks made within it cannot outlast it under load.
+        let first = try Self.launch(["worker", "--repo", url, "--node-id", "node_a", "--lease", "10", "--once"],
                                     home: a, log: tasks + "/a.log")
         let claimed = try Self.waitUntil(15) { try !GridFixture.refs(repo, "refs/dgrid/claims").isEmpty }
         #expect(claimed, "node_a never claimed: \((try? String(contentsOfFile: tasks + "/a.log", encoding: .utf8)) ?? "")")
@@ -58,7 +59,12 @@ import TestSupport
         let early = try b.dgrid("worker", "--repo", url, "--node-id", "node_b", "--once")
         #expect(early.status == 0)
         #expect(!(try GridFixture.mainFiles(repo)).contains { $0.hasPrefix("tasks/completed/") && $0.hasSuffix("-slow.json") })
-        sleep(4)
+        // After it (read from the ledger, not guessed with a fixed sleep), node_b does.
+        let expired = try Self.waitUntil(30) {
+            let running = try GridFixture.status(b, url)["running"] as? [[String: Any]] ?? []
+            return running.first?["expired"] as? Bool == true
+        }
+        #expect(expired, "node_a's lease never expired")
         let late = try b.dgrid("worker", "--repo", url, "--node-id", "node_b", "--lease", "30", "--once")
         #expect(late.status == 0, "\(late.stderr)")
         let files = try GridFixture.mainFiles(repo)
@@ -71,6 +77,49 @@ import TestSupport
         // node_a's sandbox went down with it (PDEATHSIG): no sleeper of its left behind.
         let sleepers = try ProcessRunner.run("/usr/bin/pgrep", ["-f", "sleep 4; echo done"])
         #expect(sleepers.stdout.isEmpty, "left behind: \(sleepers.stdout)")
+    }
+
+    /// A poison task — one whose worker dies every time — is not taken over
+    /// forever: past `max_attempts` the next claimer folds it into failed/
+    /// with every attempt's node and how it ended, without running it again.
+    @Test func aTaskPastMaxAttemptsIsFailedWithEveryAttemptListed() throws {
+        let repo = try GridFixture.bareRepository()
+        defer { try? FileManager.default.removeItem(atPath: repo) }
+        let url = "file://" + repo
+        let (a, b) = (try GridFixture.workerHome(), try GridFixture.workerHome())
+        #expect(try a.dgrid("init", "--repo", url).status == 0)
+        let tasks = NSTemporaryDirectory() + "dgrid-poison-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: tasks) }
+        try GridFixture.taskFile(tasks, "poison", "echo started; sleep 40", timeout: 60, extra: ",\"max_attempts\":1")
+        #expect(try a.dgrid("submit", "--repo", url, tasks).status == 0)
+
+        let first = try Self.launch(["worker", "--repo", url, "--node-id", "node_a", "--lease", "3", "--once"],
+                                    home: a, log: tasks + "/a.log")
+        #expect(try Self.waitUntil(20) { try !GridFixture.refs(repo, "refs/dgrid/claims").isEmpty }, "node_a never claimed")
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        // Waits for the lease to run out by reading it, not by sleeping a fixed time.
+        let expired = try Self.waitUntil(30) {
+            let running = try GridFixture.status(b, url)["running"] as? [[String: Any]] ?? []
+            return running.first?["expired"] as? Bool == true
+        }
+        #expect(expired, "node_a's lease never expired")
+
+        let second = try b.dgrid("worker", "--repo", url, "--node-id", "node_b", "--once")
+        #expect(second.status == 0, "\(second.stderr)")
+        let files = try GridFixture.mainFiles(repo)
+        let path = "tasks/failed/node_b-poison.json.log"
+        try #require(files.contains(path), "\(files)")
+        let record = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, path).utf8)) as? [String: Any] ?? [:]
+        #expect(record["status"] as? String == "failed")
+        #expect(record["stdout"] as? String == "", "not run again: \(record)")
+        #expect((record["stderr"] as? String ?? "").contains("gave up"), "\(record)")
+        let attempts = record["previous_attempts"] as? [[String: Any]] ?? []
+        #expect(attempts.count == 1 && attempts.first?["node_id"] as? String == "node_a"
+                && attempts.first?["end"] as? String == "lease_expired", "\(attempts)")
+        #expect(!files.contains { $0.hasPrefix("tasks/queue/") && $0.hasSuffix("poison.json") }, "\(files)")
+        #expect(try ProcessRunner.run("/usr/bin/pgrep", ["-f", "sleep 40"]).stdout.isEmpty, "left behind")
     }
 
     /// SIGTERM: no new claims, the running task gets the grace period, then its
