@@ -55,6 +55,58 @@ enum GridFixture {
 }
 
 @Suite(.system, .serialized) struct GridCLITests {
+    /// Files a repository writer put in the queue that no worker can read are
+    /// set aside with a reason, not silently ignored; D-GRID's own
+    /// `high-priority/shard-N/` layout is read and run.
+    @Test func unplaceableQueueFilesAreSetAsideAndDGridLayoutsRun() throws {
+        let repo = try GridFixture.bareRepository()
+        defer { try? FileManager.default.removeItem(atPath: repo) }
+        let url = "file://" + repo
+        let home = try GridFixture.workerHome()
+        defer { try? FileManager.default.removeItem(atPath: home.path) }
+        #expect(try home.dgrid("init", "--repo", url).status == 0)
+        // Pushed by hand, as any writer could.
+        let work = NSTemporaryDirectory() + "dgrid-place-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        #expect(try GridFixture.git(["clone", "-q", "--branch", "main", repo, work]).status == 0)
+        let task = #"{"task_id":"dg","script":"echo from-dgrid-layout","timeout_seconds":10}"#
+        let placed: [(String, String)] = [
+            ("tasks/queue/high-priority/shard-3/dg.json", task),
+            ("tasks/queue/normal/6/bad id.json", task), ("tasks/queue/a/b/c/deep.json", task),
+            ("tasks/queue/notes.txt", "hello\n"),
+        ]
+        for (path, text) in placed {
+            let full = work + "/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: full, atomically: true, encoding: .utf8)
+        }
+        for args in [["add", "-A"], ["-c", "user.name=w", "-c", "user.email=w@x", "commit", "-qm", "by hand"], ["push", "-q", "origin", "main"]] {
+            let r = try GridFixture.git(["-C", work] + args)
+            #expect(r.status == 0, "\(args): \(r.stderr)")
+        }
+        var status = try GridFixture.status(home, url)
+        #expect(status["unplaceable"] as? Int == 3 && status["queued"] as? Int == 1, "every file counted: \(status)")
+
+        #expect(try home.dgrid("worker", "--repo", url, "--node-id", "node_a", "--once").status == 0)
+        let files = try GridFixture.mainFiles(repo)
+        #expect(files.contains("tasks/completed/node_a-dg.json"), "D-GRID's layout runs: \(files)")
+        let record = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, "tasks/completed/node_a-dg.json.log").utf8)) as? [String: Any] ?? [:]
+        #expect(record["stdout"] as? String == "from-dgrid-layout\n")
+        let aside = files.filter { $0.hasPrefix("tasks/rejected/unplaced/") }
+        #expect(aside.filter { $0.hasSuffix(".reason") }.count == 3 && aside.count == 6, "\(aside)")
+        #expect(!files.contains { $0.hasPrefix("tasks/queue/") && !$0.hasSuffix(".gitkeep") }, "queue emptied: \(files)")
+        let reasons = try aside.filter { $0.hasSuffix(".reason") }.map { try GridFixture.show(repo, $0) }.joined()
+        for why in ["is not a valid task id", "at an unknown depth", "is not a task file"] {
+            #expect(reasons.contains(why), "\(reasons)")
+        }
+        // Kept byte for byte.
+        let kept = try #require(aside.first { $0.hasSuffix("-notes.txt") })
+        #expect(try GridFixture.show(repo, kept) == "hello\n")
+        status = try GridFixture.status(home, url)
+        #expect(status["unplaceable"] as? Int == 0 && status["set_aside"] as? Int == 3, "\(status)")
+        #expect(status["rejected"] as? Int == 0, "set-aside files are no rejected tasks: \(status)")
+    }
+
     /// Fields dgrid does not know are kept and reported in the result record;
     /// `checkpointing` in the improvement report's object form is accepted.
     @Test func unknownFieldsAreReportedAndCheckpointingObjectsAccepted() throws {

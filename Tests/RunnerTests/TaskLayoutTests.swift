@@ -38,7 +38,7 @@ struct TaskLayoutTests {
         "tasks/queue/.json", "tasks/queue/..json", "tasks/queue/.hidden.json", "tasks/queue/-x.json",
         "tasks/queue/a..b.json", "tasks/queue/a b.json", "tasks/queue/a\nb.json", "tasks/queue/a.json.sig",
         "tasks/queue/a.JSON", "tasks/queue/a", "tasks/queue/.gitkeep", "tasks/queue/README.md",
-        "tasks/queue/high/a.json", "tasks/queue/urgent/0/a.json", "tasks/queue/High/0/a.json",
+        "tasks/queue/urgent/0/a.json", "tasks/queue/High/0/a.json",
         "tasks/queue/high/01/a.json", "tasks/queue/high/-1/a.json", "tasks/queue/high/+1/a.json",
         "tasks/queue/high/1000000/a.json", "tasks/queue/high//a.json", "tasks/queue/high/0/sub/a.json",
         "tasks/queue/high/0/../a.json", "tasks/queue//a.json", "tasks/queue/", "/tasks/queue/a.json",

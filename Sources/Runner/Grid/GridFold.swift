@@ -17,13 +17,16 @@ public struct GridFold {
 
     public struct Summary: Sendable, CustomStringConvertible {
         public var finished = 0, started = 0, rejected = 0, late = 0, nodes = 0
+        /// Queue files the fold could not place, moved to `tasks/rejected/unplaced/` with a reason.
+        public var setAside = 0
         /// Late results kept because their destination held another record (counted in `late` too).
         public var conflicts = 0
         public var mainMoved = false
 
         public var description: String {
             guard mainMoved else { return "nothing to fold" }
-            let base = "folded \(finished) finished (\(rejected) rejected), \(started) started, \(late) late results, \(nodes) node records"
+            var base = "folded \(finished) finished (\(rejected) rejected), \(started) started, \(late) late results, \(nodes) node records"
+            if setAside > 0 { base += ", \(setAside) unplaceable queue files set aside in tasks/rejected/unplaced/" }
             return conflicts == 0 ? base : base + " (\(conflicts) late for a name already taken; see tasks/late/*.reason)"
         }
     }
@@ -153,7 +156,27 @@ public struct GridFold {
                 summary.nodes += 1
             }
         }
+        setAsideUnplaced(snapshot, changes: &changes, summary: &summary)
         return (changes, folded, summary)
+    }
+
+    /// Queue files no worker can read (a bad id in the name, an unknown depth,
+    /// a name that is no task file) are moved, byte for byte, to
+    /// `tasks/rejected/unplaced/` with a `.reason` beside them (`SetAside`):
+    /// neither run, nor silently left, nor lost. One too large to read stays
+    /// where it is and is counted by `status`.
+    private func setAsideUnplaced(_ snapshot: GridSnapshot, changes: inout [String: [UInt8]?], summary: inout Summary) {
+        let limit = connection.settings.limits.maxFileBytes
+        for file in snapshot.unplaced.prefix(SetAside.maxPerFold) where changes[file.path] == nil {
+            guard let destination = SetAside.destination(of: file, in: snapshot.files) else { continue }
+            if let blob = file.blob {
+                guard let bytes = try? connection.blob(blob, limit: limit) else { continue }
+                changes[destination] = bytes
+            }
+            changes[destination + SetAside.reasonSuffix] = SetAside.reason(for: file, node: connection.settings.nodeID)
+            changes[file.path] = .some(nil)
+            summary.setAside += 1
+        }
     }
 
     static let lateDirectory = "tasks/late/"

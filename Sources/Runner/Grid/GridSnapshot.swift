@@ -14,6 +14,15 @@ struct GridSnapshot {
         files.keys.compactMap(LedgerLayout.queueEntry(path:)).sorted { $0.path < $1.path }
     }
 
+    /// Files under `tasks/queue/` that are neither a task nor a placeholder:
+    /// the fold sets them aside (`SetAside`), `status` counts them.
+    var unplaced: [UnplacedFile] {
+        files.compactMap { path, blob in
+            guard case .unplaceable(let reason)? = QueuePlacement.of(path: path) else { return nil }
+            return UnplacedFile(path: path, blob: blob, reason: reason)
+        }.sorted { $0.path < $1.path }
+    }
+
     func queuePaths(of taskID: String) -> [String] {
         queue.filter { $0.taskID == taskID }.map(\.path)
     }

@@ -19,10 +19,14 @@ public struct GridStatus {
         public var queuedByPriority: [String: Int] = [:]
         public var running: [Running] = []
         public var nodeRecords: [NodeSummary] = []
+        /// Files under tasks/queue/ no worker can read, waiting for the fold to set
+        /// them aside; and those it set aside in tasks/rejected/unplaced/.
+        public var unplaceable = 0, setAside = 0
 
         enum CodingKeys: String, CodingKey {
             case queued, inProgress = "in_progress", completed, failed, rejected, late, claims, results, nodes, mainTip = "main"
             case queuedByPriority = "queued_by_priority", running, nodeRecords = "node_records"
+            case unplaceable, setAside = "set_aside"
         }
     }
 
@@ -62,6 +66,10 @@ public struct GridStatus {
         var counts = Counts()
         counts.mainTip = snapshot.mainTip?.hex
         counts.queued = snapshot.queue.count
+        counts.unplaceable = snapshot.unplaced.count
+        counts.setAside = snapshot.files.keys.filter {
+            $0.hasPrefix(SetAside.directory) && !$0.hasSuffix(SetAside.reasonSuffix)
+        }.count
         for path in snapshot.files.keys where path.hasSuffix(".json") {
             if GridSnapshot.stem(path, under: "tasks/in_progress/") != nil { counts.inProgress += 1 }
             if GridSnapshot.stem(path, under: "tasks/completed/") != nil { counts.completed += 1 }

@@ -53,24 +53,11 @@ public enum LedgerLayout {
     /// `refs/dgrid/nodes/<node>`
     public static func nodeRef(node: String) -> String { "refs/dgrid/nodes/\(node)" }
 
-    /// A queue entry found in main's tree: flat D-GRID `tasks/queue/<id>.json` or `tasks/queue/<priority>/<shard>/<id>.json`; nil for anything else (other names are ignored, not trusted). The id comes from the file NAME and must be valid.
-    ///
-    /// The shard must be written canonically (`0`, `17`; not `017`, `+1` or `-1`) and
-    /// below 1,000,000, so one task cannot appear under two spellings of a shard.
+    /// A queue entry found in main's tree, in dgrid's layout or D-GRID's
+    /// (`QueuePlacement`); nil for placeholders and for files the fold sets aside.
     public static func queueEntry(path: String) -> QueueLocation? {
-        guard path.hasPrefix(queueRoot) else { return nil }
-        let parts = path.dropFirst(queueRoot.count).split(separator: "/", omittingEmptySubsequences: false)
-        switch parts.count {
-        case 1:
-            guard let id = taskID(fromFileName: parts[0]) else { return nil }
-            return QueueLocation(path: path, taskID: id, priority: nil, shard: nil)
-        case 3:
-            guard let priority = TaskPriority(rawValue: String(parts[0])), let shard = canonicalShard(parts[1]),
-                  let id = taskID(fromFileName: parts[2]) else { return nil }
-            return QueueLocation(path: path, taskID: id, priority: priority, shard: shard)
-        default:
-            return nil
-        }
+        guard case .task(let location)? = QueuePlacement.of(path: path) else { return nil }
+        return location
     }
 
     /// `NodeIdentifier`'s rule: task-id characters, at most 64 bytes, no '-'.

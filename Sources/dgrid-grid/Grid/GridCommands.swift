@@ -121,6 +121,9 @@ struct GridStatusCommand: ParsableCommand {
                 let byPriority = TaskPriority.allCases.compactMap { p in counts.queuedByPriority[p.rawValue].map { "\(p.rawValue) \($0)" } }
                 print("queued \(counts.queued)\(byPriority.isEmpty ? "" : " (" + byPriority.joined(separator: ", ") + ")")  in_progress \(counts.inProgress)  completed \(counts.completed)  failed \(counts.failed)  rejected \(counts.rejected)")
                 print("unfolded: \(counts.claims) claims, \(counts.results) results; late results \(counts.late)")
+                if counts.unplaceable + counts.setAside > 0 {
+                    print("unplaceable queue files: \(counts.unplaceable) waiting for the fold, \(counts.setAside) set aside in tasks/rejected/unplaced/ (each with a .reason)")
+                }
                 // Claim and node records are whatever a repository writer pushed (docs/THREATS.md, T13).
                 func shown(_ text: String) -> String { UntrustedText.shown(text, limit: 80) }
                 for task in counts.running {
