@@ -2,10 +2,13 @@ import Foundation
 import Testing
 import TestSupport
 
+/// This file's servers listen on ports the kernel picks once per run, never fixed numbers.
+private let suitePorts = FreePort.loopbackPorts(1)
+
 /// Workers dying and remotes going away (docs/THREATS.md: Liveness): no task lost,
 /// none completed twice.
 @Suite(.system, .serialized) struct GridFaultCLITests {
-    static let port = 19471
+    static let port = suitePorts[0]
 
     /// Starts `dgrid ARGS` without waiting for it; output goes to `log`.
     static func launch(_ args: [String], home: ImageCLITests.Home, log: String, environment: [String: String] = [:]) throws -> Process {

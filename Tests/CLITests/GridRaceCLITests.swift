@@ -3,11 +3,14 @@ import Synchronization
 import Testing
 import TestSupport
 
+/// This file's servers listen on ports the kernel picks once per run, never fixed numbers.
+private let suitePorts = FreePort.loopbackPorts(1)
+
 /// Two workers on two "hosts" (separate state directories) drain one queue
 /// over `git daemon` on loopback: every task is completed exactly once —
 /// the D-GRID loop double-claimed 172 of 200 tasks with 4 workers here.
 @Suite(.system, .serialized) struct GridRaceCLITests {
-    static let port = 19473
+    static let port = suitePorts[0]
     static let script = CLI.packageRoot.appendingPathComponent("scripts/git-daemon.sh").path
 
     /// `dgrid worker --once --slots 2` from every home at the same time, as node_<index>.

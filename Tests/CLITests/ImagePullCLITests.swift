@@ -2,6 +2,9 @@ import Foundation
 import Testing
 import TestSupport
 
+/// This file's servers listen on ports the kernel picks once per run, never fixed numbers.
+private let suitePorts = FreePort.loopbackPorts(2)
+
 /// `dgrid image pull` and registry-resolved `allow` against real registries
 /// on loopback (Debian's docker-registry through scripts/registry.sh) and a
 /// lying one (docs/THREATS.md, attacker 4: a network peer). Each suite has its own port.
@@ -93,7 +96,7 @@ enum PullFixture {
 }
 
 @Suite(.system, .serialized) struct ImagePullCLITests {
-    static let port = 5481
+    static let port = suitePorts[0]
 
     @Test func allowResolvesTagThenPullByDigestMatchesImport() throws {
         let registry = try PullFixture.startRegistry(port: Self.port)
@@ -174,7 +177,7 @@ enum PullFixture {
 }
 
 @Suite(.system, .serialized) struct ImagePullAuthCLITests {
-    static let port = 5482
+    static let port = suitePorts[1]
     static let password = "pw-\(UUID().uuidString.prefix(12))"
 
     @Test func basicAuthFromConfigFile() throws {

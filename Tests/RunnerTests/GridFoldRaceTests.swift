@@ -5,13 +5,16 @@ import Testing
 @testable import Runner
 import TestSupport
 
+/// This file's servers listen on ports the kernel picks once per run, never fixed numbers.
+private let suitePorts = FreePort.loopbackPorts(1)
+
 /// Two folders racing over `git daemon` (docs/ARCHITECTURE.md §6): main moves only by
 /// compare-and-swap from the tip a folder read, so exactly one fold applies;
 /// the other finds the work done and changes nothing — no second completed
 /// file, no late result, no extra commit.
 @Suite(.system) struct GridFoldRaceTests {
     @Test func twoFoldersRacingOneWinsTheOtherIsANoOp() throws {
-        try LedgerTransport.gitDaemon.withRemote(port: 19465) { url, bare, directory in
+        try LedgerTransport.gitDaemon.withRemote(port: suitePorts[0]) { url, bare, directory in
             func connection(_ node: String) throws -> GridConnection {
                 try GridConnection(settings: GridSettings(repository: url, nodeID: node,
                                                           state: StateDirectory(path: directory + "/state-" + node)))

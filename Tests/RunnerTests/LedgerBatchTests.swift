@@ -4,6 +4,9 @@ import Testing
 import TestSupport
 @testable import Runner
 
+/// This file's servers listen on ports the kernel picks once per run, never fixed numbers.
+private let suitePorts = FreePort.loopbackPorts(3)
+
 /// Batched ref moves, fetches that leave no local refs, pack consolidation and
 /// the network timeout — what keeps a busy worker's Git traffic to one round
 /// trip per step and its mirror small.
@@ -12,7 +15,7 @@ import TestSupport
     /// stop the others, and every outcome is reported.
     @Test(arguments: LedgerTransport.allCases)
     func moveRefsJudgesEachRefAlone(transport: LedgerTransport) throws {
-        try transport.withRemote(port: 19424) { url, bare, directory in
+        try transport.withRemote(port: suitePorts[0]) { url, bare, directory in
             let ledger = try LedgerFixtures.ledger(url, in: directory, credentials: transport.credentials)
             func commit(_ text: String) throws -> GitOID {
                 try ledger.commit(parent: nil, changes: [LedgerChange(path: "f", content: LedgerFixtures.bytes(text))], message: text)
@@ -54,7 +57,7 @@ import TestSupport
     /// Claim, result and heartbeat commits are read once: fetching them must
     /// not leave a local ref behind (refs would pile up and slow negotiation).
     @Test func fetchWithoutKeepingRefsLeavesOnlyTheObjects() throws {
-        try LedgerTransport.gitDaemon.withRemote(port: 19428) { url, _, directory in
+        try LedgerTransport.gitDaemon.withRemote(port: suitePorts[1]) { url, _, directory in
             let writer = try LedgerFixtures.ledger(url, in: directory, name: "writer")
             let commit = try writer.commit(parent: nil, changes: [LedgerChange(path: "claim.json", content: [0x7b, 0x7d])], message: "c")
             #expect(try writer.createRef("refs/dgrid/claims/t1", target: commit) == .applied)
@@ -110,7 +113,7 @@ import TestSupport
     @Test func aSilentServerFailsTheOperationAfterTheTimeout() throws {
         let directory = try LedgerFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let port = 19464
+        let port = suitePorts[2]
         let listener = Process()
         listener.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         listener.arguments = ["-c", """

@@ -3,6 +3,9 @@ import Testing
 @testable import Runner
 import TestSupport
 
+/// This file's servers listen on ports the kernel picks once per run, never fixed numbers.
+private let suitePorts = FreePort.loopbackPorts(4)
+
 /// Credentials reach the remote only through libgit2's credential callback and
 /// never appear in URLs or errors (docs/THREATS.md "Secrets").
 @Suite(.system, .serialized) struct LedgerCredentialTests {
@@ -12,23 +15,23 @@ import TestSupport
         let directory = try LedgerFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // Nothing listens on this loopback port.
-        let ledger = try LedgerFixtures.ledger("https://127.0.0.1:19429/grid.git", in: directory,
+        let ledger = try LedgerFixtures.ledger("https://127.0.0.1:\(suitePorts[0])/grid.git", in: directory,
                                                credentials: .token(Self.token))
         let error = try #require(throws: LedgerError.self) { try ledger.remoteRefs() }
         #expect(error.kind == .network)
         #expect(!"\(error)".contains(Self.token))
-        #expect("\(error)".contains("127.0.0.1:19429"), "the error still says where: \(error)")
+        #expect("\(error)".contains("127.0.0.1:\(suitePorts[0])"), "the error still says where: \(error)")
     }
 
     /// A server that demands basic auth: the token arrives as the password of
     /// x-access-token, the refusal ends after one retry, and the error names the
     /// problem without the token.
     @Test func tokenIsSentByTheCallbackAndARefusalIsClear() throws {
-        let server = try BasicAuthRefusingServer(port: 19425)
+        let server = try BasicAuthRefusingServer(port: UInt16(suitePorts[1]))
         defer { server.stop() }
         let directory = try LedgerFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let ledger = try LedgerFixtures.ledger("http://127.0.0.1:19425/grid.git", in: directory,
+        let ledger = try LedgerFixtures.ledger("http://127.0.0.1:\(suitePorts[1])/grid.git", in: directory,
                                                credentials: .token(Self.token))
         let error = try #require(throws: LedgerError.self) { try ledger.remoteRefs() }
         #expect(error.kind == .authentication, "\(error)")
@@ -42,13 +45,13 @@ import TestSupport
     @Test func redirectsAreNotFollowed() throws {
         // A redirect could carry the token to another host. (libgit2 treats a
         // redirect to the same host, any port, as on-site; that host has the token anyway.)
-        let elsewhere = try BasicAuthRefusingServer(port: 19426, address: "127.0.0.2")
+        let elsewhere = try BasicAuthRefusingServer(port: UInt16(suitePorts[2]), address: "127.0.0.2")
         defer { elsewhere.stop() }
-        let server = try BasicAuthRefusingServer(port: 19427, redirectTo: "http://127.0.0.2:19426/other.git")
+        let server = try BasicAuthRefusingServer(port: UInt16(suitePorts[3]), redirectTo: "http://127.0.0.2:\(suitePorts[2])/other.git")
         defer { server.stop() }
         let directory = try LedgerFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let ledger = try LedgerFixtures.ledger("http://127.0.0.1:19427/grid.git", in: directory,
+        let ledger = try LedgerFixtures.ledger("http://127.0.0.1:\(suitePorts[3])/grid.git", in: directory,
                                                credentials: .token(Self.token))
         #expect(throws: LedgerError.self) { try ledger.remoteRefs() }
         #expect(elsewhere.requests.isEmpty)

@@ -3,6 +3,9 @@ import Testing
 import TestSupport
 @testable import Runner
 
+/// This file's servers listen on ports the kernel picks once per run, never fixed numbers.
+private let suitePorts = FreePort.loopbackPorts(10)
+
 /// Every network operation of the ledger has an overall deadline (docs/THREATS.md: a
 /// dripping remote). A server that sends one byte a second is never idle for
 /// the 60 s idle timeout, so before the deadline it held a listing, a fetch or
@@ -54,15 +57,15 @@ import TestSupport
     }
 
     @Test func aDrippingGitDaemonFailsTheListingAtItsDeadline() throws {
-        try LedgerTransport.gitDaemon.withRemote(port: 19900) { _, bare, directory in
+        try LedgerTransport.gitDaemon.withRemote(port: suitePorts[0]) { _, bare, directory in
             try Self.populate(bare, in: directory)
-            let proxy = try DripProxy(port: 19901, upstreamPort: 19900, mode: .everyConnection, directory: directory)
+            let proxy = try DripProxy(port: suitePorts[1], upstreamPort: suitePorts[0], mode: .everyConnection, directory: directory)
             defer { proxy.stop() }
-            let ledger = try GitLedger(remote: "git://127.0.0.1:19901/grid.git", mirrorPath: directory + "/mirror",
+            let ledger = try GitLedger(remote: "git://127.0.0.1:\(suitePorts[1])/grid.git", mirrorPath: directory + "/mirror",
                                        deadlines: Self.deadlines(list: 3))
-            Self.expectDeadline(.list, after: 3, remote: "127.0.0.1:19901") { try ledger.remoteRefs() }
+            Self.expectDeadline(.list, after: 3, remote: "127.0.0.1:\(suitePorts[1])") { try ledger.remoteRefs() }
             // The ledger is still usable: a fresh listing starts a fresh deadline.
-            Self.expectDeadline(.list, after: 3, remote: "127.0.0.1:19901") { try ledger.remoteRefs(prefix: "refs/heads/") }
+            Self.expectDeadline(.list, after: 3, remote: "127.0.0.1:\(suitePorts[1])") { try ledger.remoteRefs(prefix: "refs/heads/") }
         }
     }
 
@@ -73,27 +76,27 @@ import TestSupport
         let served = directory + "/served"
         try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
         try Self.populate(try LedgerFixtures.bareRepository(in: served), in: directory)
-        try LedgerFixtures.withGitHTTP(serving: served, port: 19902, token: LedgerTransport.httpToken) {
-            let proxy = try DripProxy(port: 19903, upstreamPort: 19902, mode: .everyConnection, directory: directory)
+        try LedgerFixtures.withGitHTTP(serving: served, port: suitePorts[2], token: LedgerTransport.httpToken) {
+            let proxy = try DripProxy(port: suitePorts[3], upstreamPort: suitePorts[2], mode: .everyConnection, directory: directory)
             defer { proxy.stop() }
-            let ledger = try GitLedger(remote: "http://127.0.0.1:19903/git/grid.git", mirrorPath: directory + "/mirror",
+            let ledger = try GitLedger(remote: "http://127.0.0.1:\(suitePorts[3])/git/grid.git", mirrorPath: directory + "/mirror",
                                        credentials: .token(LedgerTransport.httpToken), deadlines: Self.deadlines(list: 3))
-            Self.expectDeadline(.list, after: 3, remote: "127.0.0.1:19903") { try ledger.remoteRefs() }
+            Self.expectDeadline(.list, after: 3, remote: "127.0.0.1:\(suitePorts[3])") { try ledger.remoteRefs() }
         }
     }
 
     /// libssh2 reads the socket itself, past dgrid's stream: the stream's
     /// watchdog shuts the socket down at the deadline.
     @Test func aDrippingSSHServerFailsTheListingAtItsDeadline() throws {
-        try SSHRemote.with(port: 19904) { ssh in
+        try SSHRemote.with(port: suitePorts[4]) { ssh in
             try Self.populate(ssh.bare, in: ssh.directory)
-            let proxy = try DripProxy(port: 19905, upstreamPort: 19904, mode: .everyConnection, directory: ssh.directory)
+            let proxy = try DripProxy(port: suitePorts[5], upstreamPort: suitePorts[4], mode: .everyConnection, directory: ssh.directory)
             defer { proxy.stop() }
             // The proxy's address, with the server's key.
             let knownHosts = ssh.directory + "/known_hosts_proxy"
-            let line = ssh.knownHostsLine.replacingOccurrences(of: "[127.0.0.1]:19904", with: "[127.0.0.1]:19905")
+            let line = ssh.knownHostsLine.replacingOccurrences(of: "[127.0.0.1]:\(suitePorts[4])", with: "[127.0.0.1]:\(suitePorts[5])")
             try (line + "\n").write(toFile: knownHosts, atomically: true, encoding: .utf8)
-            let ledger = try GitLedger(remote: "ssh://root@127.0.0.1:19905\(ssh.bare)", mirrorPath: ssh.directory + "/mirror",
+            let ledger = try GitLedger(remote: "ssh://root@127.0.0.1:\(suitePorts[5])\(ssh.bare)", mirrorPath: ssh.directory + "/mirror",
                                        credentials: ssh.credentials, knownHosts: SSHKnownHosts(path: knownHosts),
                                        deadlines: Self.deadlines(list: 3))
             // (Redaction shows an ssh:// remote as ssh://***@127.0.0.1:***: the port and path look token-like to it.)
@@ -102,29 +105,29 @@ import TestSupport
     }
 
     @Test func aDrippingFetchFailsAtItsDeadlineAndLeavesTheMirrorWithoutIt() throws {
-        try LedgerTransport.gitDaemon.withRemote(port: 19906) { url, _, directory in
+        try LedgerTransport.gitDaemon.withRemote(port: suitePorts[6]) { url, _, directory in
             let writer = try LedgerFixtures.ledger(url, in: directory, name: "writer")
             let commit = try writer.commit(parent: nil, changes: [LedgerChange(path: "f", content: [1, 2, 3])], message: "c")
             #expect(try writer.createRef("refs/heads/main", target: commit) == .applied)
 
-            let proxy = try DripProxy(port: 19907, upstreamPort: 19906, mode: .everyConnection, directory: directory)
+            let proxy = try DripProxy(port: suitePorts[7], upstreamPort: suitePorts[6], mode: .everyConnection, directory: directory)
             defer { proxy.stop() }
-            let reader = try GitLedger(remote: "git://127.0.0.1:19907/grid.git", mirrorPath: directory + "/reader",
+            let reader = try GitLedger(remote: "git://127.0.0.1:\(suitePorts[7])/grid.git", mirrorPath: directory + "/reader",
                                        deadlines: Self.deadlines(fetch: 3))
-            Self.expectDeadline(.fetch, after: 3, remote: "127.0.0.1:19907") { try reader.fetch(["refs/heads/main"]) }
+            Self.expectDeadline(.fetch, after: 3, remote: "127.0.0.1:\(suitePorts[7])") { try reader.fetch(["refs/heads/main"]) }
             #expect(!reader.hasObject(commit))
         }
     }
 
     @Test func aDrippingPushFailsAtItsDeadlineAndMovesNothing() throws {
-        try LedgerTransport.gitDaemon.withRemote(port: 19908) { _, bare, directory in
-            let proxy = try DripProxy(port: 19909, upstreamPort: 19908, mode: .everyConnection, directory: directory)
+        try LedgerTransport.gitDaemon.withRemote(port: suitePorts[8]) { _, bare, directory in
+            let proxy = try DripProxy(port: suitePorts[9], upstreamPort: suitePorts[8], mode: .everyConnection, directory: directory)
             defer { proxy.stop() }
-            let ledger = try GitLedger(remote: "git://127.0.0.1:19909/grid.git", mirrorPath: directory + "/mirror",
+            let ledger = try GitLedger(remote: "git://127.0.0.1:\(suitePorts[9])/grid.git", mirrorPath: directory + "/mirror",
                                        deadlines: Self.deadlines(push: 3))
             let commit = try ledger.commit(parent: nil, changes: [LedgerChange(path: "claim.json", content: [0x7b, 0x7d])],
                                            message: "claim")
-            Self.expectDeadline(.push, after: 3, remote: "127.0.0.1:19909") {
+            Self.expectDeadline(.push, after: 3, remote: "127.0.0.1:\(suitePorts[9])") {
                 try ledger.createRef("refs/dgrid/claims/t1", target: commit)
             }
             #expect(try LedgerFixtures.git(["for-each-ref", "refs/dgrid/"], in: bare).isEmpty)

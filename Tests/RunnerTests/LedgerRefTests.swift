@@ -3,6 +3,9 @@ import Testing
 @testable import Runner
 import TestSupport
 
+/// This file's servers listen on ports the kernel picks once per run, never fixed numbers.
+private let suitePorts = FreePort.loopbackPorts(6)
+
 /// Ref moves against real remotes: a bare repository over the local transport
 /// (file://) and the same over `git daemon` (a smart transport). The claim protocol
 /// rests on these: exactly one racer wins, nothing is ever forced.
@@ -10,7 +13,7 @@ import TestSupport
     /// Races `count` ledgers (separate mirrors, as separate workers have) creating one ref.
     @Test(arguments: LedgerTransport.allCases)
     func createRefRaceHasExactlyOneWinner(transport: LedgerTransport) throws {
-        try transport.withRemote(port: 19418) { url, bare, directory in
+        try transport.withRemote(port: suitePorts[0]) { url, bare, directory in
             let racers = 4
             let ledgers = try (0..<racers).map { try LedgerFixtures.ledger(url, in: directory, credentials: transport.credentials, name: "mirror\($0)") }
             for round in 0..<5 {
@@ -37,7 +40,7 @@ import TestSupport
 
     @Test(arguments: LedgerTransport.allCases)
     func updateRefIsCompareAndSwap(transport: LedgerTransport) throws {
-        try transport.withRemote(port: 19419) { url, bare, directory in
+        try transport.withRemote(port: suitePorts[1]) { url, bare, directory in
             let a = try LedgerFixtures.ledger(url, in: directory, credentials: transport.credentials, name: "a")
             let b = try LedgerFixtures.ledger(url, in: directory, credentials: transport.credentials, name: "b")
             let name = "refs/dgrid/claims/t1"
@@ -76,7 +79,7 @@ import TestSupport
     /// both "win", the last overwriting).
     @Test(arguments: LedgerTransport.allCases)
     func updateRefRaceHasExactlyOneWinner(transport: LedgerTransport) throws {
-        try transport.withRemote(port: 19420) { url, bare, directory in
+        try transport.withRemote(port: suitePorts[2]) { url, bare, directory in
             let racers = 4
             let ledgers = try (0..<racers).map { try LedgerFixtures.ledger(url, in: directory, credentials: transport.credentials, name: "mirror\($0)") }
             let name = "refs/dgrid/claims/t1"
@@ -103,7 +106,7 @@ import TestSupport
 
     @Test(arguments: LedgerTransport.allCases)
     func deleteRefNeedsTheExpectedValue(transport: LedgerTransport) throws {
-        try transport.withRemote(port: 19421) { url, bare, directory in
+        try transport.withRemote(port: suitePorts[3]) { url, bare, directory in
             let ledger = try LedgerFixtures.ledger(url, in: directory, credentials: transport.credentials)
             let name = "refs/dgrid/results/t1"
             let first = try ledger.commit(parent: nil, changes: [LedgerChange(path: "r", content: [1])], message: "1")
@@ -128,7 +131,7 @@ import TestSupport
     /// fetches it and reads its files.
     @Test(arguments: LedgerTransport.allCases)
     func fetchesAndReadsAMainWrittenByGit(transport: LedgerTransport) throws {
-        try transport.withRemote(port: 19422) { url, bare, directory in
+        try transport.withRemote(port: suitePorts[4]) { url, bare, directory in
             let work = directory + "/work"
             try LedgerFixtures.git(["clone", "--quiet", bare, work])
             try FileManager.default.createDirectory(atPath: work + "/tasks/queue", withIntermediateDirectories: true)
@@ -167,7 +170,7 @@ import TestSupport
     /// Smart HTTP behind basic auth: a wrong token is an authentication error that
     /// does not show the token, and nothing is written.
     @Test func httpRefusesAWrongToken() throws {
-        try LedgerTransport.http.withRemote(port: 19423) { url, bare, directory in
+        try LedgerTransport.http.withRemote(port: suitePorts[5]) { url, bare, directory in
             let wrong = "dgrid-wrong-Xb7mQ2rT9vLc4Hs8"
             let ledger = try LedgerFixtures.ledger(url, in: directory, credentials: .token(wrong))
             let commit = try ledger.commit(parent: nil, changes: [LedgerChange(path: "a", content: [1])], message: "m")

@@ -3,13 +3,16 @@ import Testing
 import TestSupport
 @testable import Runner
 
+/// This file's servers listen on ports the kernel picks once per run, never fixed numbers.
+private let suitePorts = FreePort.loopbackPorts(4)
+
 /// The ledger over ssh:// against a real OpenSSH server on loopback
 /// (scripts/git-sshd.sh): key authentication through libgit2's credential callback,
 /// the claim race decided by the server's receive-pack, and host keys verified
 /// against a known_hosts file before any credential is offered.
 @Suite(.system, .serialized) struct LedgerSSHTests {
     @Test func roundTrip() throws {
-        try SSHRemote.with(port: 19460) { ssh in
+        try SSHRemote.with(port: suitePorts[0]) { ssh in
             let writer = try ssh.ledger("writer")
             let commit = try writer.commit(parent: nil, changes: [
                 LedgerChange(path: "tasks/queue/t1.json", content: LedgerFixtures.bytes("{\"task_id\":\"t1\"}")),
@@ -41,7 +44,7 @@ import TestSupport
     }
 
     @Test func createRefRaceHasExactlyOneWinner() throws {
-        try SSHRemote.with(port: 19461) { ssh in
+        try SSHRemote.with(port: suitePorts[1]) { ssh in
             let ledgers = try [ssh.ledger("a"), ssh.ledger("b")]
             for round in 0..<4 {
                 let name = "refs/dgrid/claims/t\(round)"
@@ -63,7 +66,7 @@ import TestSupport
     }
 
     @Test func wrongKeyIsRefusedCleanly() throws {
-        try SSHRemote.with(port: 19462) { ssh in
+        try SSHRemote.with(port: suitePorts[2]) { ssh in
             let wrong = try SSHRemote.keyPair(in: ssh.directory, name: "stranger")
             let ledger = try ssh.ledger("mirror", credentials: .sshKey(privateKeyPath: wrong.privateKey,
                                                                         publicKeyPath: wrong.publicKey, passphrase: nil))
@@ -92,7 +95,7 @@ import TestSupport
     /// the host, a line for port 22 only, and a different key are all refused with
     /// `.hostKey`; a hashed line (ssh-keygen -H) is accepted.
     @Test func hostKeysAreVerifiedAgainstKnownHosts() throws {
-        try SSHRemote.with(port: 19463) { ssh in
+        try SSHRemote.with(port: suitePorts[3]) { ssh in
             let fields = ssh.knownHostsLine.split(separator: " ")
             let keyPart = fields.dropFirst().joined(separator: " ")
             let other = try SSHRemote.keyPair(in: ssh.directory, name: "impostor")
