@@ -43,6 +43,40 @@ import TestSupport
         }
     }
 
+    /// A claim's whole life — the claim, many lease renewals, a takeover by
+    /// another node after expiry, a release — leaves one parentless commit on
+    /// `refs/dgrid/claims/<id>`, holding the latest record and the attempt history.
+    @Test(arguments: [(LedgerTransport.file, 0), (.gitDaemon, 0)])
+    func aClaimsRenewalsTakeoverAndReleaseKeepOneCommit(transport: LedgerTransport, port: Int) throws {
+        try transport.withRemote(port: port) { url, bare, directory in
+            let a = try Self.connection(url, "node_a", in: directory)
+            let b = try Self.connection(url, "node_b", in: directory)
+            let ref = "refs/dgrid/claims/job"
+            func commits() throws -> (count: String, parents: Int) {
+                (try LedgerFixtures.git(["rev-list", "--count", ref], in: bare),
+                 try LedgerFixtures.git(["rev-list", "--parents", "-n", "1", ref], in: bare).split(separator: " ").count - 1)
+            }
+            var held = try #require(try GridClaims(connection: a).claim("job", takingOver: nil, now: Self.start))
+            for beat in 1...30 {
+                let renewals = try NodeHeartbeat(connection: a).beat(status: "active", renewing: [held],
+                                                                     now: Self.start.addingTimeInterval(Double(beat) * 30))
+                held = try #require(renewals["job"] ?? nil, "renewal \(beat) was refused")
+            }
+            #expect(try commits() == ("1", 0), "after 30 renewals")
+            // node_a dies; past its lease node_b takes over, then gives the task back.
+            let late = Self.start.addingTimeInterval(30 * 30 + a.settings.leaseSeconds + 60)
+            // As the picker does: node_b reads the expired claim before taking it over.
+            try b.withLedger { (ledger) throws(LedgerError) in try ledger.fetch([ref]) }
+            let taken = try #require(try GridClaims(connection: b).claim("job", takingOver: held.commit, now: late))
+            #expect(taken.record.attempt == 2)
+            #expect(try commits() == ("1", 0), "after the takeover")
+            #expect(try GridClaims(connection: b).release(taken, ending: .hostFault, reason: "test", now: late + 1))
+            #expect(try commits() == ("1", 0), "after the release")
+            let record = try #require(ClaimRecord.parse(Array(try LedgerFixtures.git(["cat-file", "-p", "\(ref):claim.json"], in: bare).utf8)))
+            #expect(record.previousAttempts.map(\.nodeID) == ["node_a", "node_b"], "the history is in the record, not the ref's log")
+        }
+    }
+
     /// A restarted worker with the same node id (its own mirror, so it does not
     /// know the ref's value): each side's next beat finds the ref moved, lists it
     /// and replaces it. Every beat lands; the ref still holds one commit.
