@@ -15,37 +15,38 @@ extension SiblingVerb {
     }
 }
 
+/// A grid verb: run by `dgrid-grid`.
+protocol GridVerb: SiblingVerb {}
+
+extension GridVerb {
+    static var binaryFileName: String { SiblingBinary.gridFileName }
+}
+
 /// The grid verbs, run by `dgrid-grid`.
 enum GridVerbs {
     static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self]
 
-    struct Init: SiblingVerb {
-        static let binaryFileName = SiblingBinary.gridFileName
+    struct Init: GridVerb {
         static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
     }
 
-    struct Submit: SiblingVerb {
-        static let binaryFileName = SiblingBinary.gridFileName
+    struct Submit: GridVerb {
         static let configuration = CommandConfiguration(commandName: "submit", abstract: VerbAbstract.gridSubmit)
     }
 
-    struct Worker: SiblingVerb {
-        static let binaryFileName = SiblingBinary.gridFileName
+    struct Worker: GridVerb {
         static let configuration = CommandConfiguration(commandName: "worker", abstract: VerbAbstract.gridWorker)
     }
 
-    struct Status: SiblingVerb {
-        static let binaryFileName = SiblingBinary.gridFileName
+    struct Status: GridVerb {
         static let configuration = CommandConfiguration(commandName: "status", abstract: VerbAbstract.gridStatus)
     }
 
-    struct Result: SiblingVerb {
-        static let binaryFileName = SiblingBinary.gridFileName
+    struct Result: GridVerb {
         static let configuration = CommandConfiguration(commandName: "result", abstract: VerbAbstract.gridResult)
     }
 
-    struct Fold: SiblingVerb {
-        static let binaryFileName = SiblingBinary.gridFileName
+    struct Fold: GridVerb {
         static let configuration = CommandConfiguration(commandName: "fold", abstract: VerbAbstract.gridFold)
     }
 }

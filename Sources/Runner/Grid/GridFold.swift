@@ -167,10 +167,14 @@ public struct GridFold {
     /// where it is and is counted by `status`.
     private func setAsideUnplaced(_ snapshot: GridSnapshot, changes: inout [String: [UInt8]?], summary: inout Summary) {
         let limit = connection.settings.limits.maxFileBytes
+        // A writer can flood the queue: one fold holds at most this much of it in
+        // memory; the rest waits, counted, for the next fold.
+        var budget = SetAside.maxBytesPerFold
         for file in snapshot.unplaced.prefix(SetAside.maxPerFold) where changes[file.path] == nil {
-            guard let destination = SetAside.destination(of: file, in: snapshot.files) else { continue }
+            guard budget > 0, let destination = SetAside.destination(of: file, in: snapshot.files) else { continue }
             if let blob = file.blob {
-                guard let bytes = try? connection.blob(blob, limit: limit) else { continue }
+                guard let bytes = try? connection.blob(blob, limit: min(limit, budget)) else { continue }
+                budget -= bytes.count
                 changes[destination] = bytes
             }
             changes[destination + SetAside.reasonSuffix] = SetAside.reason(for: file, node: connection.settings.nodeID)

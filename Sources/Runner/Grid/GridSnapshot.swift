@@ -8,23 +8,37 @@ struct GridSnapshot {
     let claims: [String: GitOID]
     let results: [String: GitOID]
     let nodes: [String: GitOID]
-
-    /// Queue files on main (flat D-GRID names and `<priority>/<shard>/` ones).
-    var queue: [QueueLocation] {
-        files.keys.compactMap(LedgerLayout.queueEntry(path:)).sorted { $0.path < $1.path }
-    }
-
+    /// Queue files on main, in dgrid's layout or D-GRID's (`QueuePlacement`), by path.
+    let queue: [QueueLocation]
     /// Files under `tasks/queue/` that are neither a task nor a placeholder:
     /// the fold sets them aside (`SetAside`), `status` counts them.
-    var unplaced: [UnplacedFile] {
-        files.compactMap { path, blob in
-            guard case .unplaceable(let reason)? = QueuePlacement.of(path: path) else { return nil }
-            return UnplacedFile(path: path, blob: blob, reason: reason)
-        }.sorted { $0.path < $1.path }
+    let unplaced: [UnplacedFile]
+    /// Task id → its queue paths. Every file is classified once, here: the
+    /// fold asks for a task's queue paths several times per folded result.
+    private let queuePathsByTask: [String: [String]]
+
+    init(mainTip: GitOID?, files: [String: GitOID], claims: [String: GitOID], results: [String: GitOID],
+         nodes: [String: GitOID]) {
+        self.mainTip = mainTip
+        self.files = files
+        self.claims = claims
+        self.results = results
+        self.nodes = nodes
+        var queue: [QueueLocation] = [], unplaced: [UnplacedFile] = []
+        for (path, blob) in files {
+            switch QueuePlacement.of(path: path) {
+            case .task(let location)?: queue.append(location)
+            case .unplaceable(let reason)?: unplaced.append(UnplacedFile(path: path, blob: blob, reason: reason))
+            case .placeholder?, nil: break
+            }
+        }
+        self.queue = queue.sorted { $0.path < $1.path }
+        self.unplaced = unplaced.sorted { $0.path < $1.path }
+        queuePathsByTask = Dictionary(grouping: self.queue, by: \.taskID).mapValues { $0.map(\.path) }
     }
 
     func queuePaths(of taskID: String) -> [String] {
-        queue.filter { $0.taskID == taskID }.map(\.path)
+        queuePathsByTask[taskID] ?? []
     }
 
     /// Node ids named on main (`nodes/<id>.json`) or by heartbeat refs.

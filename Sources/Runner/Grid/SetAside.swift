@@ -13,6 +13,8 @@ enum SetAside {
     static let reasonSuffix = ".reason"
     /// The most files one fold sets aside; a flood is worked through fold by fold.
     static let maxPerFold = 500
+    /// The most bytes of set-aside files one fold reads into memory.
+    static let maxBytesPerFold = 16 << 20
 
     /// Where `file` is kept: the first of `<key>-<name>`, `<key>-<name>-1`, …
     /// that is free on main (or already holds the same blob). nil when all are

@@ -76,19 +76,6 @@ public enum LedgerLayout {
         guard isValidNodeID(node), TaskParser.isValidTaskID(taskID) else { return nil }
         return (node, taskID)
     }
-
-    private static func taskID(fromFileName name: Substring) -> String? {
-        guard name.hasSuffix(".json") else { return nil }
-        let id = String(name.dropLast(".json".count))
-        return TaskParser.isValidTaskID(id) ? id : nil
-    }
-
-    private static func canonicalShard(_ text: Substring) -> Int? {
-        guard (1...6).contains(text.utf8.count),
-              text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-              text == "0" || !text.hasPrefix("0") else { return nil }
-        return Int(text)
-    }
 }
 
 /// Where a queued task file sits in main's tree.

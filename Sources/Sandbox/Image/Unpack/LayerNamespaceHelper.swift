@@ -101,13 +101,12 @@ package enum LayerNamespaceHelper {
         var go = UInt8(ascii: "g")
         guard write(input, &go, 1) == 1 else { throw fail("cannot signal it: \(errnoText(errno))") }
         close(input)
-        let reply = readAll(output, limit: 64 << 20)
+        let reply = try? FileIO.readAll(output, limit: 64 << 20, what: "layer helper answer", path: "its pipe")
         let status = wait(pid)
-        do {
-            return try JSONDecoder().decode(Outcome.self, from: Data(reply))
-        } catch {
-            throw HelperFailure("it gave no answer" + status)
+        guard let reply, let outcome = try? JSONDecoder().decode(Outcome.self, from: Data(reply)) else {
+            throw HelperFailure("it gave no readable answer" + status)
         }
+        return outcome
     }
 
     struct HelperFailure: Error {
@@ -130,18 +129,6 @@ package enum LayerNamespaceHelper {
             if n < 0 && errno == EINTR { continue }
             return nil
         }
-    }
-
-    private static func readAll(_ fd: Int32, limit: Int) -> [UInt8] {
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while bytes.count < limit {
-            let n = read(fd, &buffer, buffer.count)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            bytes.append(contentsOf: buffer[0..<n])
-        }
-        return bytes
     }
 
     // MARK: the helper's side
@@ -191,13 +178,7 @@ package enum LayerNamespaceHelper {
             }
         }
         guard let reply = try? JSONDocument.encode(outcome) else { return die("cannot encode the outcome") }
-        var offset = 0
-        while offset < reply.count {
-            let n = reply[offset...].withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return die("write the outcome: \(errnoText(errno))") }
-            offset += n
-        }
-        return 0
+        let err = reply.withUnsafeBytes { FileIO.writeAll(STDOUT_FILENO, $0) }
+        return err == 0 ? 0 : die("write the outcome: \(errnoText(err))")
     }
 }
