@@ -54,17 +54,19 @@ let package = Package(
         .target(name: "CShims", path: "Sources/CShims/Shim",
                 cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"])]),
         // pid 1 of every sandbox after setup: exec'd from a sealed memfd so no
-        // byte of the worker stays in the sandbox (docs/THREATS.md, T1). C only;
-        // static (glibc's libc.a) so it needs nothing from the rootfs it runs
-        // in, and stripped: it is copied into a memfd on every `sandbox run`.
-        // swiftc links every executable with swiftrt.o, whose two runtime
-        // symbols init.c stubs, so no Swift runtime is linked: 0.7 MB, where
-        // -static-executable made 6.7 MB and cost each start ~5 ms (measured
-        // with bench/compare-start.sh).
-        .executableTarget(name: "dgrid-init", dependencies: ["CShims"], path: "Sources/dgrid-init",
-                          cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
+        // byte of the worker stays in the sandbox (docs/THREATS.md, T1). C with
+        // no C library (init_syscall.h, init_start.c): it is copied into a memfd
+        // and exec'd on every start, and static glibc made it 700 KB and ran
+        // glibc's CPUID probes (a hypervisor trap each) before main — 1.3 ms of
+        // every `sandbox run` (bench/sandbox-start.sh). Now ~7 KB, nothing before
+        // main. swiftc still links swiftrt.o; init.c stubs its two symbols and no
+        // constructor runs.
+        .executableTarget(name: "dgrid-init", path: "Sources/dgrid-init",
+                          cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror", "-ffreestanding",
+                                                    "-fno-stack-protector", "-fno-builtin", "-Os"])],
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xclang-linker", "-static",
-                                                         "-Xlinker", "--strip-all"])]),
+                                                         "-Xclang-linker", "-nostdlib",
+                                                         "-Xlinker", "--gc-sections", "-Xlinker", "--strip-all"])]),
         // Sandbox (docs/ARCHITECTURE.md §1) is three targets, so a change to the unpacker
         // neither rebuilds nor retests the spawn path (docs/ARCHITECTURE.md):
         // SandboxSupport (values and file discipline both use), SandboxImages
@@ -130,9 +132,15 @@ let package = Package(
         // `dgrid`: the sandbox and the local image verbs, kept lean because
         // `dgrid sandbox run` start latency is a goal; it execs `dgrid-grid`
         // (installed beside it) for the verbs that talk to registries and Git.
+        // A static executable: no dynamic loader, no libstdc++.so to map and
+        // relocate, fewer mappings for pid 1's clone to copy; 2 ms off every
+        // `sandbox run` here (bench/sandbox-start.sh). Users resolve through
+        // /etc/passwd only (glibc's built-in "files"; no NSS modules load).
+        // Release only, as `make release` builds it (--static-swift-stdlib);
+        // debug builds, which the tests run, link as before.
         .executableTarget(name: "dgrid",
                           dependencies: ["DGridCLI"],
-                          linkerSettings: leanLinking),
+                          linkerSettings: leanLinking + [.unsafeFlags(["-static-executable"], .when(configuration: .release))]),
         // `dgrid-grid`: the grid verbs (libgit2). No HTTP stack: a worker runs
         // for days, and NIO's code cost its idle RSS for nothing.
         .executableTarget(name: "dgrid-grid",

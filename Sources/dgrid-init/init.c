@@ -11,29 +11,25 @@
  * filter and execs), reap every child, and exit with the task's status once
  * the task is gone; the kernel then kills what it left in the pid namespace.
  * The hand-over protocol is in dgrid_spawn.h.
+ *
+ * Freestanding: no C library, only the system calls in init_syscall.h. It is
+ * copied into a memfd and exec'd on every sandbox start, so its size and its
+ * start-up are on the start path (docs/ARCHITECTURE.md §2): static glibc made
+ * it 700 KB, and glibc's start-up asks the CPU for its cache sizes with CPUID,
+ * which traps to the hypervisor on a virtual machine. This program is a few
+ * KB and runs nothing before main.
  */
-#define _GNU_SOURCE
-#include "dgrid_spawn.h"
-/* The shim's own async-signal-safe helpers (dgrid_write_all). */
-#include "../CShims/Shim/dgrid_child_util.h"
+/* The hand-over protocol, shared with the shim; headers only, nothing linked. */
+#include "../CShims/Shim/include/dgrid_spawn.h"
+#include "init_syscall.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 /* swiftc links every executable with swiftrt.o, whose constructor registers
- * the image with the Swift runtime. There is no Swift here, and no runtime is
- * linked (Package.swift): these stand in for the two symbols it refers to. */
+ * the image with the Swift runtime. There is no Swift here, no runtime is
+ * linked and no constructor runs (init_start.c): these stand in for the two
+ * symbols swiftrt.o refers to. */
 void swift_addNewDSOImage(const void *image);
 void swift_addNewDSOImage(const void *image) { (void)image; }
 int _swift_backtrace_isThunkFunction(const char *name);
@@ -44,121 +40,139 @@ enum { MAX_FILTER = 4096 };
 
 static struct sock_filter filter[MAX_FILTER];
 static unsigned short filter_len;
+static char *const *candidates;
+static long candidate_count;
 static char *const *task_argv;
 static char *const *task_envp;
-static char **candidates;
-static volatile pid_t task_pid;
+static volatile long task_pid;
 
-static void __attribute__((noreturn)) fail(int stage, int err) {
-    struct dgrid_setup_error e = { stage, err };
-    dgrid_write_all(DGRID_INIT_FD_ERROR, &e, sizeof e);
-    _exit(125);
-}
-
-/* The filter pid 1 left at DGRID_INIT_FD_SECCOMP, if any. */
-static void read_filter(void) {
-    struct stat st;
-    if (fstat(DGRID_INIT_FD_SECCOMP, &st) < 0) {
-        if (errno == EBADF)
-            return;
-        fail(DGRID_STAGE_INIT, errno);
-    }
-    if (st.st_size <= 0 || st.st_size % (off_t)sizeof(struct sock_filter) != 0 ||
-        st.st_size > (off_t)sizeof filter)
-        fail(DGRID_STAGE_INIT, EINVAL);
-    size_t want = (size_t)st.st_size, got = 0;
-    while (got < want) {
-        ssize_t n = pread(DGRID_INIT_FD_SECCOMP, (char *)filter + got, want - got, (off_t)got);
-        if (n < 0 && errno == EINTR)
+static void write_all(int fd, const void *buf, unsigned long len) {
+    const char *p = buf;
+    while (len > 0) {
+        long n = sys_write(fd, p, len);
+        if (n == -EINTR)
             continue;
         if (n <= 0)
-            fail(DGRID_STAGE_INIT, n < 0 ? errno : EIO);
-        got += (size_t)n;
+            return;
+        p += n;
+        len -= (unsigned long)n;
     }
-    filter_len = (unsigned short)(want / sizeof(struct sock_filter));
-    close(DGRID_INIT_FD_SECCOMP);
 }
 
-static void parse_arguments(int argc, char **argv, char **envp) {
-    char *end = NULL;
-    long count = argc > 1 ? strtol(argv[1], &end, 10) : -1;
-    if (argc < 2 || !end || *end || count < 1 || count > argc - 3)
+static void __attribute__((noreturn)) fail(int stage, long err) {
+    struct dgrid_setup_error e = { stage, (int)err };
+    write_all(DGRID_INIT_FD_ERROR, &e, sizeof e);
+    sys_exit(125);
+}
+
+/* The filter pid 1 left at DGRID_INIT_FD_SECCOMP, if any: read to its end,
+ * which must be a whole number of instructions and at most MAX_FILTER. */
+static void read_filter(void) {
+    char *buf = (char *)filter;
+    unsigned long got = 0;
+    for (;;) {
+        /* One byte more than fits, so an oversized program is seen. */
+        char spill;
+        long n = got < sizeof filter
+            ? sys_pread(DGRID_INIT_FD_SECCOMP, buf + got, sizeof filter - got, (long)got)
+            : sys_pread(DGRID_INIT_FD_SECCOMP, &spill, 1, (long)got);
+        if (n == -EINTR)
+            continue;
+        if (n == -EBADF && got == 0)
+            return;                       /* no filter: the fd is closed */
+        if (n < 0)
+            fail(DGRID_STAGE_INIT, -n);
+        if (n == 0)
+            break;
+        if (got >= sizeof filter)
+            fail(DGRID_STAGE_INIT, EINVAL);
+        got += (unsigned long)n;
+    }
+    if (got == 0 || got % sizeof(struct sock_filter) != 0)
         fail(DGRID_STAGE_INIT, EINVAL);
-    /* Candidates become a NULL-terminated list in place: the slot after the
-     * last candidate is the task's argv[0], which we keep a pointer to first. */
+    filter_len = (unsigned short)(got / sizeof(struct sock_filter));
+    sys_close(DGRID_INIT_FD_SECCOMP);
+}
+
+/* argv: dgrid-init COUNT CANDIDATE... TASK_ARGV... */
+static void parse_arguments(int argc, char **argv, char **envp) {
+    long count = 0;
+    const char *digit = argc > 1 ? argv[1] : "";
+    if (!*digit)
+        fail(DGRID_STAGE_INIT, EINVAL);
+    for (; *digit; digit++) {
+        if (*digit < '0' || *digit > '9' || count > 100000)
+            fail(DGRID_STAGE_INIT, EINVAL);
+        count = count * 10 + (*digit - '0');
+    }
+    if (count < 1 || count > argc - 3)
+        fail(DGRID_STAGE_INIT, EINVAL);
+    candidates = argv + 2;
+    candidate_count = count;
     task_argv = argv + 2 + count;
     task_envp = envp;
-    candidates = malloc(sizeof(char *) * (size_t)(count + 1));
-    if (!candidates)
-        fail(DGRID_STAGE_INIT, ENOMEM);
-    for (long i = 0; i < count; i++)
-        candidates[i] = argv[2 + i];
-    candidates[count] = NULL;
 }
 
-/* The task, on pid 1's memory (CLONE_VM | CLONE_VFORK) until its execve. */
-static int exec_task(void *unused) {
-    (void)unused;
+/* The task, in a fork of pid 1 (a few pages to copy) until its execve. */
+static void __attribute__((noreturn)) exec_task(void) {
     if (filter_len > 0) {
         struct sock_fprog prog = { filter_len, filter };
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-            fail(DGRID_STAGE_SECCOMP, errno);
+        long r = sys_seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog);
+        if (r < 0)
+            fail(DGRID_STAGE_SECCOMP, -r);
     }
     /* Like execvp: ENOENT/ENOTDIR mean "try the next PATH entry"; any other
      * error (EACCES, ENOEXEC…) is the more useful one to report. */
-    int err = ENOENT;
-    for (char **p = candidates; *p; p++) {
-        execve(*p, task_argv, task_envp);
-        if (errno != ENOENT && errno != ENOTDIR)
-            err = errno;
+    long err = ENOENT;
+    for (long i = 0; i < candidate_count; i++) {
+        long r = sys_execve(candidates[i], task_argv, task_envp);
+        if (r != -ENOENT && r != -ENOTDIR)
+            err = -r;
     }
     fail(DGRID_STAGE_EXEC, err);
 }
 
 static void forward_signal(int sig) {
-    int saved = errno;
     if (task_pid > 0)
-        kill(task_pid, sig);
-    errno = saved;
+        sys_kill((int)task_pid, sig);
 }
 
-int main(int argc, char **argv, char **envp) {
+int init_main(int argc, char **argv, char **envp) {
     /* The kernel already made us non-dumpable (the memfd is execute-only);
      * say so anyway, before anything else, in case the mode was relaxed. */
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    prctl(PR_SET_NAME, (unsigned long)"dgrid-init", 0, 0, 0);
-    if (fcntl(DGRID_INIT_FD_ERROR, F_SETFD, FD_CLOEXEC) < 0 ||
-        fcntl(DGRID_INIT_FD_STATUS, F_SETFD, FD_CLOEXEC) < 0)
-        _exit(125);
+    sys_prctl(PR_SET_DUMPABLE, 0);
+    sys_prctl(PR_SET_NAME, (unsigned long)"dgrid-init");
+    if (sys_fcntl(DGRID_INIT_FD_ERROR, F_SETFD, FD_CLOEXEC) < 0 ||
+        sys_fcntl(DGRID_INIT_FD_STATUS, F_SETFD, FD_CLOEXEC) < 0)
+        sys_exit(125);
     read_filter();
     parse_arguments(argc, argv, envp);
 
-    struct sigaction fwd;
-    memset(&fwd, 0, sizeof fwd);
-    fwd.sa_handler = forward_signal;
-    static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-        sigaction(forwarded[i], &fwd, NULL);
+    static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM };
+    for (unsigned long i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        sys_set_handler(forwarded[i], forward_signal);
 
-    static char task_stack[64 * 1024] __attribute__((aligned(16)));
-    pid_t task = clone(exec_task, task_stack + sizeof task_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
+    long task = sys_fork();
+    if (task == 0)
+        exec_task();
     if (task < 0)
-        fail(DGRID_STAGE_FORK_TASK, errno);
+        fail(DGRID_STAGE_FORK_TASK, -task);
     task_pid = task;
-    /* The task has exec'd (or failed and said so): EOF on the error pipe. */
-    close(DGRID_INIT_FD_ERROR);
+    /* The task has exec'd (or failed and said so): EOF on the error pipe
+     * once the task's copy closes on exec. */
+    sys_close(DGRID_INIT_FD_ERROR);
 
     for (;;) {
         int status = 0;
-        pid_t pid = wait4(-1, &status, 0, NULL);
-        if (pid < 0) {
-            if (errno == EINTR)
-                continue;
-            _exit(125);
-        }
+        long pid = sys_wait4(-1, &status, 0);
+        if (pid == -EINTR)
+            continue;
+        if (pid < 0)
+            sys_exit(125);
         if (pid != task)
             continue;
-        dgrid_write_all(DGRID_INIT_FD_STATUS, &status, sizeof status);
-        _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        write_all(DGRID_INIT_FD_STATUS, &status, sizeof status);
+        /* WIFEXITED: the low 7 bits are 0; then the code is in bits 8-15. */
+        sys_exit((status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f));
     }
 }

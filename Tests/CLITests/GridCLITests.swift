@@ -107,7 +107,8 @@ enum GridFixture {
         #expect(status["rejected"] as? Int == 0, "set-aside files are no rejected tasks: \(status)")
     }
 
-    /// Fields dgrid does not know are kept and reported in the result record;
+    /// Fields dgrid does not know are kept and reported: by `status` while the
+    /// tasks wait, then in each result record;
     /// `checkpointing` in the improvement report's object form is accepted.
     @Test func unknownFieldsAreReportedAndCheckpointingObjectsAccepted() throws {
         let repo = try GridFixture.bareRepository()
@@ -121,10 +122,25 @@ enum GridFixture {
         defer { try? FileManager.default.removeItem(atPath: tasks) }
         try GridFixture.taskFile(tasks, "extra", "echo ok",
                                  extra: ",\"gpu\":1,\"team\":\"ml\",\"checkpointing\":{\"interval_seconds\":60}")
+        try GridFixture.taskFile(tasks, "extra2", "echo ok", extra: ",\"gpu\":2")
+        try GridFixture.taskFile(tasks, "plain", "echo ok")
         let submitted = try home.dgrid("submit", "--repo", url, tasks)
         #expect(submitted.status == 0, "\(submitted.stderr)")
+        // `status` shows them while the tasks wait, before any worker reads them.
+        let status = try GridFixture.status(home, url)
+        let unknown = status["unknown_fields"] as? [[String: Any]] ?? []
+        #expect(unknown.map { $0["field"] as? String } == ["gpu", "team"], "\(status)")
+        #expect(unknown.map { $0["queued_tasks"] as? Int } == [2, 1], "\(status)")
+        // The example is the first carrier by queue path (shards hash the ids).
+        let examples = unknown.map { $0["example_task"] as? String ?? "" }
+        #expect(examples.count == 2 && ["extra", "extra2"].contains(examples[0]) && examples[1] == "extra", "\(status)")
+        #expect(status["unknown_fields_unscanned"] as? Int == 0, "\(status)")
+        let human = try home.dgrid("status", "--repo", url)
+        #expect(human.stdout.contains(#"unknown task fields, kept and reported in each result: "gpu" (2 tasks, e.g. \#(examples.first ?? "")), "team" (1 task, e.g. extra)"#),
+                "\(human.stdout)")
         #expect(try home.dgrid("worker", "--repo", url, "--node-id", "node_a", "--once").status == 0)
         let path = "tasks/completed/node_a-extra.json"
+        #expect((try GridFixture.status(home, url)["unknown_fields"] as? [Any])?.isEmpty == true, "the queue is empty")
         let files = try GridFixture.mainFiles(repo)
         try #require(files.contains(path), "\(files)")
         let record = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, path + ".log").utf8)) as? [String: Any] ?? [:]

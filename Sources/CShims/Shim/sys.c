@@ -38,6 +38,10 @@ int dgrid_set_pipe_size(int fd, int size) {
     return fcntl(fd, F_SETPIPE_SZ, size);
 }
 
+int dgrid_memfd(const char *name) {
+    return memfd_create(name, MFD_CLOEXEC);
+}
+
 int dgrid_sealed_exec_copy(int src_fd, const char *name) {
     struct stat st;
     if (fstat(src_fd, &st) < 0)

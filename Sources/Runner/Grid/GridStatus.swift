@@ -22,13 +22,36 @@ public struct GridStatus {
         /// Files under tasks/queue/ no worker can read, waiting for the fold to set
         /// them aside; and those it set aside in tasks/rejected/unplaced/.
         public var unplaceable = 0, setAside = 0
+        /// Fields of queued tasks that this dgrid does not know: kept in the
+        /// task and reported in its result record (DESIGN §3), and shown here
+        /// before any worker runs it. By field name.
+        public var unknownFields: [UnknownField] = []
+        /// Queued files not read for `unknownFields` (past `unknownFieldScanLimit`).
+        public var unknownFieldsUnscanned = 0
 
         enum CodingKeys: String, CodingKey {
             case queued, inProgress = "in_progress", completed, failed, rejected, late, claims, results, nodes, mainTip = "main"
             case queuedByPriority = "queued_by_priority", running, nodeRecords = "node_records"
             case unplaceable, setAside = "set_aside"
+            case unknownFields = "unknown_fields", unknownFieldsUnscanned = "unknown_fields_unscanned"
         }
     }
+
+    /// A field name no dgrid task field has, and the queued tasks that carry it.
+    public struct UnknownField: Sendable, Codable, Equatable {
+        public var field: String
+        public var queuedTasks: Int
+        /// The first such task, by queue path.
+        public var exampleTask: String
+
+        enum CodingKeys: String, CodingKey {
+            case field, queuedTasks = "queued_tasks", exampleTask = "example_task"
+        }
+    }
+
+    /// How many queued task files `status` reads for unknown fields: each is a
+    /// blob read and a parse, and a grid may hold 10,000 queued tasks.
+    public static let unknownFieldScanLimit = 5_000
 
     /// A node as its last heartbeat describes it.
     public struct NodeSummary: Sendable, Codable, Equatable {
@@ -85,6 +108,7 @@ public struct GridStatus {
             let priority = location.priority ?? .normal
             counts.queuedByPriority[priority.rawValue, default: 0] += 1
         }
+        (counts.unknownFields, counts.unknownFieldsUnscanned) = unknownFields(in: snapshot)
         let claims = GridClaims(connection: connection)
         let now = Date()
         for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key }) where snapshot.results[taskID] == nil {
@@ -111,6 +135,25 @@ public struct GridStatus {
             }
         }
         return counts
+    }
+
+    /// Unknown fields of the queued tasks, read with the worker's own parser
+    /// and limits, so the names are exactly what a worker will report. Files
+    /// that do not parse (or are oversized) are the fold's to reject, not counted here.
+    private func unknownFields(in snapshot: GridSnapshot) -> ([UnknownField], unscanned: Int) {
+        let limits = connection.settings.limits
+        var byField: [String: UnknownField] = [:]
+        for location in snapshot.queue.prefix(Self.unknownFieldScanLimit) {
+            // An oversized file is refused unread, as a worker refuses it.
+            guard let blob = snapshot.files[location.path],
+                  let bytes = try? connection.blob(blob, limit: limits.maxFileBytes) else { continue }
+            guard case .success(let task) = TaskParser.parse(bytes, limits: limits) else { continue }
+            for field in task.unknownFields {
+                byField[field, default: UnknownField(field: field, queuedTasks: 0, exampleTask: task.taskID)].queuedTasks += 1
+            }
+        }
+        let fields = byField.values.sorted { $0.field.utf8.lexicographicallyPrecedes($1.field.utf8) }
+        return (fields, max(0, snapshot.queue.count - Self.unknownFieldScanLimit))
     }
 
     /// A task's result record: from main when folded, else from its result ref. nil when none yet.

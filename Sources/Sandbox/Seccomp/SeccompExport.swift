@@ -49,22 +49,8 @@ enum SeccompExport {
         return SeccompFilter(instructions: instructions)
     }
 
-    private typealias MemfdCreate = @convention(c) (UnsafePointer<CChar>?, UInt32) -> Int32
-
-    /// memfd_create(2) is hidden behind _GNU_SOURCE, so Swift's Glibc module does
-    /// not declare it; look it up in the already-loaded libc instead. (A
-    /// `dgrid_memfd_create` wrapper in CShims' dgrid_sys.h would be the tidier home.)
     private static func memoryFile() throws(SeccompError) -> Int32 {
-        let mfdCloexec: UInt32 = 0x0001
-        guard let process = dlopen(nil, RTLD_NOW) else {
-            throw .export(step: "dlopen (looking for memfd_create)", errno: ENOSYS)
-        }
-        defer { dlclose(process) }
-        guard let symbol = dlsym(process, "memfd_create") else {
-            throw .export(step: "memfd_create (not found in libc)", errno: ENOSYS)
-        }
-        let create = unsafeBitCast(symbol, to: MemfdCreate.self)
-        let fd = create("dgrid-seccomp-bpf", mfdCloexec)
+        let fd = dgrid_memfd("dgrid-seccomp-bpf")
         guard fd >= 0 else { throw .export(step: "memfd_create", errno: errno) }
         return fd
     }

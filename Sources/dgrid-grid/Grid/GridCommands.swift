@@ -126,6 +126,16 @@ struct GridStatusCommand: ParsableCommand {
                 }
                 // Claim and node records are whatever a repository writer pushed (docs/THREATS.md, T13).
                 func shown(_ text: String) -> String { UntrustedText.shown(text, limit: 80) }
+                if !counts.unknownFields.isEmpty {
+                    let listed = counts.unknownFields.prefix(8).map {
+                        "\(UntrustedText.quoted($0.field, limit: 32)) (\($0.queuedTasks) task\($0.queuedTasks == 1 ? "" : "s"), e.g. \(shown($0.exampleTask)))"
+                    }
+                    let more = counts.unknownFields.count > 8 ? " and \(counts.unknownFields.count - 8) more" : ""
+                    print("unknown task fields, kept and reported in each result: \(listed.joined(separator: ", "))\(more)")
+                }
+                if counts.unknownFieldsUnscanned > 0 {
+                    print("unknown task fields: \(counts.unknownFieldsUnscanned) queued files past the first \(GridStatus.unknownFieldScanLimit) not read")
+                }
                 for task in counts.running {
                     if task.state == "released" {
                         print("released \(shown(task.taskID)) by \(shown(task.nodeID)) (attempt \(task.attempt)): runnable now")

@@ -29,6 +29,12 @@ int dgrid_set_pipe_size(int fd, int size);
    end of stream, or -1 with errno. */
 ssize_t dgrid_splice_nonblock(int from_pipe, int to_fd, size_t length);
 
+/* memfd_create(name, MFD_CLOEXEC): an anonymous memory file. Swift's Glibc
+ * module does not declare memfd_create (it sits behind _GNU_SOURCE), and a
+ * static `dgrid` has no dynamic symbol table to look it up in. The
+ * descriptor, or -1 with errno. */
+int dgrid_memfd(const char *name);
+
 /* An execute-only, sealed, read-only copy of the executable open at src_fd,
  * in a memfd named `name`: what a sandbox's pid 1 execs (runc's answer to
  * CVE-2019-5736). Nobody can write it (F_SEAL_WRITE, and the descriptor is
