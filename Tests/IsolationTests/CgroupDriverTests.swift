@@ -75,21 +75,64 @@ import TestSupport
         ])
     }
 
+    /// Each v1 hierarchy is a mkdir and an rmdir on every start: a group joins
+    /// only those its limits need (and what is co-mounted with them), never
+    /// the freezer (fails with every mounted hierarchy joined).
+    @Test func v1CreateJoinsOnlyTheHierarchiesItsLimitsNeed() throws {
+        let cases: [(ResourceLimits, [String])] = [
+            (ResourceLimits(memoryBytes: 1 << 20), ["memory"]),
+            (ResourceLimits(pids: 8), ["pids"]),
+            (ResourceLimits(cpus: try CPUQuota(parsing: "0.5")), ["cpu,cpuacct"]),
+            (Self.limits, ["cpu,cpuacct", "memory", "pids"]),
+        ]
+        for (index, (limits, expected)) in cases.enumerated() {
+            let (tree, driver) = try v1Tree()
+            let name = "t\(index)"
+            let group = try driver.create(name: name, limits: limits)
+            for hierarchy in ["memory", "cpu,cpuacct", "pids", "freezer"] {
+                #expect(tree.exists(tree.path(hierarchy + "/user.slice/dgrid/" + name)) == expected.contains(hierarchy),
+                        "\(limits): \(hierarchy)")
+            }
+            try group.remove()
+        }
+    }
+
     @Test func v1AddWritesThePidOncePerHierarchy() throws {
         let (tree, driver) = try v1Tree()
-        let group = try driver.create(name: "t1", limits: ResourceLimits())
+        let group = try driver.create(name: "t1", limits: Self.limits)
+        tree.clearLog()
         try group.add(pid: Self.fakePid)
         #expect(tree.writes.map(\.description) == [
             "cpu,cpuacct/user.slice/dgrid/t1/cgroup.procs <- 999991",
-            "freezer/user.slice/dgrid/t1/cgroup.procs <- 999991",
             "memory/user.slice/dgrid/t1/cgroup.procs <- 999991",
             "pids/user.slice/dgrid/t1/cgroup.procs <- 999991",
         ])
     }
 
-    @Test func v1KillFreezesKillsThawsAndRemoveDeletesEveryDirectory() throws {
+    @Test func v1RemoveKillsAndDeletesEveryDirectory() throws {
         let (tree, driver) = try v1Tree()
         let group = try driver.create(name: "t1", limits: Self.limits)
+        try group.add(pid: Self.fakePid)
+        tree.clearLog()
+        try group.remove()
+        #expect(tree.writes.isEmpty, "no freezer joined, nothing to freeze")
+        #expect(tree.kills == [Self.fakePid])
+        for hierarchy in ["memory", "cpu,cpuacct", "pids", "freezer"] {
+            #expect(!tree.exists(tree.path(hierarchy + "/user.slice/dgrid/t1")))
+        }
+        try group.remove() // idempotent
+    }
+
+    /// A group with a freezer (a stale one swept on start) is frozen before the
+    /// kill, so its member list is final, and thawed for the kill to land.
+    @Test func v1KillFreezesKillsThawsWhereAFreezerIsJoined() throws {
+        let (tree, _) = try v1Tree()
+        var directories: [String: String] = [:]
+        for (controller, hierarchy) in [("memory", "memory"), ("freezer", "freezer")] {
+            try tree.makeGroups(hierarchy + "/user.slice/dgrid/t1")
+            directories[controller] = tree.path(hierarchy + "/user.slice/dgrid/t1")
+        }
+        let group = CgroupV1Group(directories: directories, fs: tree)
         try group.add(pid: Self.fakePid)
         tree.clearLog()
         try group.remove()
@@ -98,10 +141,7 @@ import TestSupport
             "freezer/user.slice/dgrid/t1/freezer.state <- THAWED",
         ])
         #expect(tree.kills == [Self.fakePid])
-        for hierarchy in ["memory", "cpu,cpuacct", "pids", "freezer"] {
-            #expect(!tree.exists(tree.path(hierarchy + "/user.slice/dgrid/t1")))
-        }
-        try group.remove() // idempotent
+        #expect(!tree.exists(tree.path("freezer/user.slice/dgrid/t1")) && !tree.exists(tree.path("memory/user.slice/dgrid/t1")))
     }
 
     @Test func v1NeverTouchesReleaseAgentOrNotifyOnRelease() throws {
@@ -136,9 +176,9 @@ import TestSupport
     @Test func v1RemoveStaleKillsAndRemovesAllButKept() throws {
         let (tree, driver) = try v1Tree()
         // A crash left "old" (with a task) and a half-made "partial" (memory only).
-        let old = try driver.create(name: "old", limits: ResourceLimits())
+        let old = try driver.create(name: "old", limits: Self.limits)
         try old.add(pid: Self.fakePid)
-        _ = try driver.create(name: "live", limits: ResourceLimits())
+        _ = try driver.create(name: "live", limits: Self.limits)
         try tree.makeGroups("memory/user.slice/dgrid/partial")
 
         let removed = driver.removeStale(keep: ["live"])

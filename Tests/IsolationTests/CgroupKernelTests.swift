@@ -130,8 +130,11 @@ struct CgroupV1KernelTests {
         let own = CgroupHost.privateGroups(under: try #require(CgroupHost.v1OwnGroups), tag: "limits")
         defer { CgroupHost.removePrivateGroups(own) }
         let driver = try CgroupV1Driver(ownGroups: own)
-        let group = try driver.create(name: "limits", limits: ResourceLimits(memoryBytes: 64 << 20, cpus: try CPUQuota(cpus: 0.5), pids: 16))
-        let dirs = own.mapValues { $0 + "/dgrid/limits" }
+        let limits = ResourceLimits(memoryBytes: 64 << 20, cpus: try CPUQuota(cpus: 0.5), pids: 16)
+        let group = try driver.create(name: "limits", limits: limits)
+        // The hierarchies these limits need (and what is co-mounted with them).
+        let dirs = CgroupV1Driver.hierarchiesFor(limits, in: own).mapValues { $0 + "/dgrid/limits" }
+        #expect(Set(dirs.keys).isSuperset(of: ["memory", "cpu", "pids"].filter { own[$0] != nil }) && dirs["freezer"] == nil, "\(dirs)")
 
         // The kernel's view of what we wrote.
         if let memory = dirs["memory"] {
@@ -165,7 +168,7 @@ struct CgroupV1KernelTests {
         for dir in Set(dirs.values) { #expect(CgroupHost.members(dir).isEmpty, "\(dir)") }
 
         let stats = group.stats()
-        #expect(stats.cpuNanoseconds != nil)
+        #expect((stats.cpuNanoseconds != nil) == (dirs["cpuacct"] != nil), "cpuacct read where joined")
         #expect((stats.peakMemoryBytes ?? 0) > 0)
         #expect(!stats.oomKilled)
         #expect(!stats.pidsLimitHit)
@@ -216,7 +219,7 @@ struct CgroupV1KernelTests {
         // A "crashed" run: a group with a live task, and one the new run still uses.
         let crashed = try CgroupV1Driver(ownGroups: own)
         let stale = try crashed.create(name: "stale-test", limits: ResourceLimits(pids: 8))
-        let kept = try crashed.create(name: "keep-me", limits: ResourceLimits())
+        let kept = try crashed.create(name: "keep-me", limits: ResourceLimits(pids: 8))
         let child = try GatedChild("exec /bin/sleep 30")
         try stale.add(pid: child.pid)
 
@@ -224,7 +227,7 @@ struct CgroupV1KernelTests {
         #expect(restarted.removeStale(keep: ["keep-me"]) == ["stale-test"])
         #expect(child.exited(within: 5))
         #expect(child.killedBySIGKILL)
-        for dir in Set(own.values) {
+        for dir in Set(CgroupV1Driver.hierarchiesFor(ResourceLimits(pids: 8), in: own).values) {
             #expect(!FileManager.default.fileExists(atPath: dir + "/dgrid/stale-test"), "\(dir)")
             #expect(FileManager.default.fileExists(atPath: dir + "/dgrid/keep-me"), "\(dir)")
         }

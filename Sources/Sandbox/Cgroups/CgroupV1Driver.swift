@@ -38,7 +38,7 @@ public struct CgroupV1Driver: CgroupDriver {
         if limits.cpus != nil && ownGroups["cpu"] == nil { throw .missingController("cpu") }
         if limits.pids != nil && ownGroups["pids"] == nil { throw .missingController("pids") }
 
-        let group = CgroupV1Group(directories: ownGroups.mapValues { $0 + "/dgrid/" + name }, fs: fs)
+        let group = CgroupV1Group(directories: Self.hierarchiesFor(limits, in: ownGroups).mapValues { $0 + "/dgrid/" + name }, fs: fs)
         do throws(CgroupError) {
             for dir in group.hierarchies { try makeGroup(dir) }
             if let bytes = limits.memoryBytes, let dir = group.directories["memory"] {
@@ -123,6 +123,21 @@ public struct CgroupV1Driver: CgroupDriver {
         } catch {
             throw .write(path: path, value: value, errno: error.code)
         }
+    }
+
+    /// The controllers a sandbox with these limits needs, and any co-mounted
+    /// with them (cpu,cpuacct: one directory, accounting for free). Each v1
+    /// hierarchy is a mkdir and an rmdir in the kernel on every start; the pid
+    /// namespace already takes the whole tree down with pid 1 (no freezer
+    /// needed to kill it) and rusage reports CPU time where cpuacct is not
+    /// joined. The worker's stale-group sweep still looks in every hierarchy.
+    static func hierarchiesFor(_ limits: ResourceLimits, in ownGroups: [String: String]) -> [String: String] {
+        var needed: Set<String> = []
+        if limits.memoryBytes != nil { needed.insert("memory") }
+        if limits.cpus != nil { needed.insert("cpu") }
+        if limits.pids != nil { needed.insert("pids") }
+        let chosen = Set(ownGroups.filter { needed.contains($0.key) }.values)
+        return ownGroups.filter { chosen.contains($0.value) }
     }
 
     static func hierarchies(_ directories: [String: String]) -> [String] {
