@@ -102,6 +102,11 @@ let package = Package(
         .target(name: "Sandbox",
                 dependencies: ["SandboxSupport", "SandboxImages", "SandboxIsolation"],
                 path: "Sources/Sandbox/Exports"),
+        // Signatures (docs/ARCHITECTURE.md §9): OpenSSH's SSHSIG, verified in-process
+        // with nettle's Ed25519 (libhogweed, over GMP), no ssh-keygen at run time.
+        // Linked statically like nettle; only what calls it (dgrid-grid) links it.
+        .target(name: "Trust", dependencies: ["CNettle"], path: "Sources/Trust",
+                linkerSettings: [.unsafeFlags(["-Xlinker", "-l:libhogweed.a", "-Xlinker", "-l:libgmp.a"])]),
         // libgit2's TCP stream with TCP_NODELAY and timeouts (see git_stream.c).
         .target(name: "CGitStream", dependencies: ["CGit2"], path: "Sources/CShims/GitStream",
                 cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
@@ -165,7 +170,7 @@ let package = Package(
                     dependencies: ["SandboxIsolation", "SandboxSupport", "CShims", "CSeccomp", "TestSupport"]),
         // What needs both halves: the state directory they share.
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "TestSupport"]),
-        .testTarget(name: "RunnerTests", dependencies: ["Runner", "CGitStream", "TestSupport"]),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Trust", "CGitStream", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "DGridCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]
 )

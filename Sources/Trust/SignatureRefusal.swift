@@ -1,0 +1,22 @@
+/// Why a signature is not accepted. Each says what was wrong, never echoing
+/// attacker bytes beyond a short, printable name.
+public enum SignatureRefusal: Error, Equatable, CustomStringConvertible, Sendable {
+    /// Not an SSH signature at all, or one whose fields do not parse.
+    case malformed(String)
+    /// A key or signature algorithm dgrid does not verify.
+    case unsupportedAlgorithm(String)
+    /// Signed for another use (`ssh-keygen -Y sign -n NAMESPACE`).
+    case wrongNamespace(expected: String, found: String)
+    /// The signature does not cover these bytes with this key.
+    case badSignature
+
+    public var description: String {
+        switch self {
+        case .malformed(let why): "not a valid SSH signature: \(why)"
+        case .unsupportedAlgorithm(let name): "unsupported signature algorithm \(name.prefix(40)) (dgrid verifies ssh-ed25519)"
+        case .wrongNamespace(let expected, let found):
+            "signed for namespace \"\(found.prefix(40))\", not \"\(expected)\" (sign with ssh-keygen -Y sign -n \(expected))"
+        case .badSignature: "the signature does not match the file's bytes (changed after signing, or another file's signature)"
+        }
+    }
+}
