@@ -105,7 +105,9 @@ let package = Package(
         // Signatures (docs/ARCHITECTURE.md §9): OpenSSH's SSHSIG, verified in-process
         // with nettle's Ed25519 (libhogweed, over GMP), no ssh-keygen at run time.
         // Linked statically like nettle; only what calls it (dgrid-grid) links it.
-        .target(name: "Trust", dependencies: ["CNettle"], path: "Sources/Trust",
+        .target(name: "CSignatureMath", path: "Sources/CShims/SignatureMath",
+                cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
+        .target(name: "Trust", dependencies: ["CNettle", "CSignatureMath", "SandboxSupport"], path: "Sources/Trust",
                 linkerSettings: [.unsafeFlags(["-Xlinker", "-l:libhogweed.a", "-Xlinker", "-l:libgmp.a"])]),
         // libgit2's TCP stream with TCP_NODELAY and timeouts (see git_stream.c).
         .target(name: "CGitStream", dependencies: ["CGit2"], path: "Sources/CShims/GitStream",

@@ -26,6 +26,20 @@ struct SSHWireReader {
         return Array(try fixed(Int(length)))
     }
 
+    /// An mpint (RFC 4251 §5) that must be non-negative, as unsigned big-endian
+    /// bytes without leading zeros.
+    mutating func mpint() throws(SignatureRefusal) -> [UInt8] {
+        let raw = try string()
+        if let first = raw.first, first & 0x80 != 0 { throw .malformed("a negative number where a key or signature value belongs") }
+        return Array(raw.drop(while: { $0 == 0 }))
+    }
+
+    /// Bits in an unsigned big-endian number without leading zeros.
+    static func bitLength(_ bytes: [UInt8]) -> Int {
+        guard let first = bytes.first else { return 0 }
+        return (bytes.count - 1) * 8 + (8 - first.leadingZeroBitCount)
+    }
+
     /// A string that must be printable ASCII (algorithm names, namespaces).
     mutating func name() throws(SignatureRefusal) -> String {
         let raw = try string()

@@ -9,9 +9,9 @@ import TestSupport
 struct SSHSignatureInteropTests {
     let task = Array(#"{"task_id":"t1","script":"echo hi","timeout_seconds":30}"#.utf8)
 
-    private func keygen(_ dir: URL, name: String, type: String = "ed25519") throws -> URL {
+    private func keygen(_ dir: URL, name: String, options: [String] = ["-t", "ed25519"]) throws -> URL {
         let key = dir.appendingPathComponent(name)
-        try Shell.check(["ssh-keygen", "-q", "-t", type, "-N", "", "-C", "\(name)@test", "-f", key.path])
+        try Shell.check(["ssh-keygen", "-q"] + options + ["-N", "", "-C", "\(name)@test", "-f", key.path])
         return key
     }
 
@@ -24,10 +24,16 @@ struct SSHSignatureInteropTests {
         return Array(try Data(contentsOf: URL(fileURLWithPath: file.path + ".sig")))
     }
 
-    @Test func anEd25519SignatureFromSSHKeygenVerifiesAndNamesItsKey() throws {
+    /// ssh-keygen's -t and -b for each key type dgrid verifies.
+    static let keyTypes: [(String, [String])] = [
+        ("ed25519", ["-t", "ed25519"]), ("ecdsa-p256", ["-t", "ecdsa", "-b", "256"]), ("rsa-3072", ["-t", "rsa", "-b", "3072"]),
+    ]
+
+    @Test(arguments: keyTypes.map(\.0))
+    func aSignatureFromSSHKeygenVerifiesAndNamesItsKey(_ type: String) throws {
         let dir = try TempDir.make(prefix: "dgrid-sshsig")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let key = try keygen(dir, name: "alice")
+        let key = try keygen(dir, name: "alice", options: Self.keyTypes.first { $0.0 == type }!.1)
         for options in [[], ["-O", "hashalg=sha256"], ["-O", "hashalg=sha512"]] {
             let signature = try SSHSignature(armored: try sign(task, key: key, options: options, in: dir))
             let signer = try signature.verify(task, namespace: "dgrid-task")
@@ -36,6 +42,9 @@ struct SSHSignatureInteropTests {
             // The same fingerprint OpenSSH prints.
             let listed = try Shell.run(["ssh-keygen", "-l", "-E", "sha256", "-f", key.path + ".pub"]).stdout
             #expect(listed.split(separator: " ").dropFirst().first.map(String.init) == signer.fingerprint, "\(listed)")
+            var changed = task
+            changed[0] ^= 0x20
+            #expect(throws: SignatureRefusal.badSignature) { _ = try signature.verify(changed, namespace: "dgrid-task") }
         }
     }
 
@@ -60,12 +69,16 @@ struct SSHSignatureInteropTests {
         #expect("\(SignatureRefusal.wrongNamespace(expected: "dgrid-task", found: "file"))".contains("ssh-keygen -Y sign -n dgrid-task"))
     }
 
-    @Test func anRSASignatureIsRefusedAsUnsupportedForNow() throws {
+    @Test func weakAndUnsupportedKeysAreRefusedByName() throws {
         let dir = try TempDir.make(prefix: "dgrid-sshsig")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let key = try keygen(dir, name: "bob", type: "rsa")
-        #expect(throws: SignatureRefusal.unsupportedAlgorithm("ssh-rsa")) {
-            _ = try SSHSignature(armored: try sign(task, key: key, in: dir))
+        let short = try keygen(dir, name: "bob", options: ["-t", "rsa", "-b", "1024"])
+        #expect(throws: SignatureRefusal.weakKey("an RSA modulus of 1024 bits (at least 2048)")) {
+            _ = try SSHSignature(armored: try sign(task, key: short, in: dir))
+        }
+        let p384 = try keygen(dir, name: "carol", options: ["-t", "ecdsa", "-b", "384"])
+        #expect(throws: SignatureRefusal.unsupportedAlgorithm("ecdsa-sha2-nistp384")) {
+            _ = try SSHSignature(armored: try sign(task, key: p384, in: dir))
         }
     }
 }
