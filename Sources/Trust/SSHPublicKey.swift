@@ -63,6 +63,7 @@ public struct SSHPublicKey: Equatable, Hashable, Sendable {
 
     /// The two words of a key in OpenSSH's text formats; the name must match the blob.
     init(algorithmName: String, base64: String) throws(SignatureRefusal) {
+        guard Algorithm(rawValue: algorithmName) != nil else { throw .unsupportedAlgorithm(UntrustedName.shown(algorithmName)) }
         guard let blob = Data(base64Encoded: base64) else { throw .malformed("the key is not base64") }
         try self.init(blob: Array(blob))
         guard algorithm.rawValue == algorithmName else {

@@ -69,6 +69,37 @@ struct SSHSignatureInteropTests {
         #expect("\(SignatureRefusal.wrongNamespace(expected: "dgrid-task", found: "file"))".contains("ssh-keygen -Y sign -n dgrid-task"))
     }
 
+    /// dgrid's verdict on an allowed_signers file is ssh-keygen -Y verify's.
+    @Test func allowedSignersVerdictsAgreeWithSSHKeygen() throws {
+        let dir = try TempDir.make(prefix: "dgrid-sshsig")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = try keygen(dir, name: "alice")
+        let other = try keygen(dir, name: "mallory")
+        let file = dir.appendingPathComponent("task.json")
+        try Data(task).write(to: file)
+        try Shell.check(["ssh-keygen", "-Y", "sign", "-q", "-f", key.path, "-n", "dgrid-task", file.path])
+        let sigBytes = Array(try Data(contentsOf: URL(fileURLWithPath: file.path + ".sig")))
+        let signer = try SSHSignature(armored: sigBytes).verify(task, namespace: "dgrid-task")
+        let alicePub = try String(contentsOf: URL(fileURLWithPath: key.path + ".pub"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let malloryPub = try String(contentsOf: URL(fileURLWithPath: other.path + ".pub"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let variants = [
+            "alice@example.com \(alicePub)",
+            "alice@example.com namespaces=\"file,git\" \(alicePub)",
+            "alice@example.com namespaces=\"dgrid-*\" \(alicePub)",
+            "alice@example.com valid-before=\"20200101Z\" \(alicePub)",
+            "alice@example.com valid-after=\"20990101Z\" \(alicePub)",
+            "alice@example.com valid-after=\"20200101Z\",valid-before=\"20990101Z\" \(alicePub)",
+            "alice@example.com \(malloryPub)",
+        ]
+        for line in variants {
+            let allowed = dir.appendingPathComponent("allowed_signers")
+            try (line + "\n").write(to: allowed, atomically: false, encoding: .utf8)
+            let theirs = try ProcessRunner.run("/bin/sh", ["-c", "ssh-keygen -Y verify -f '\(allowed.path)' -I alice@example.com -n dgrid-task -s '\(file.path).sig' < '\(file.path)'"])
+            let ours = (try? AllowedSigners.parse(line).signer(for: signer, namespace: "dgrid-task", at: Int64(time(nil)))) != nil
+            #expect(ours == (theirs.status == 0), "\(line): ssh-keygen said \(theirs.status) \(theirs.stdout)\(theirs.stderr)")
+        }
+    }
+
     @Test func weakAndUnsupportedKeysAreRefusedByName() throws {
         let dir = try TempDir.make(prefix: "dgrid-sshsig")
         defer { try? FileManager.default.removeItem(at: dir) }
