@@ -28,12 +28,15 @@ public struct GridStatus {
         public var unknownFields: [UnknownField] = []
         /// Queued files not read for `unknownFields` (past `unknownFieldScanLimit`).
         public var unknownFieldsUnscanned = 0
+        /// The grid's id (`.dgrid/grid.json`); nil until `dgrid init` gives it one.
+        public var gridID: GridID?
 
         enum CodingKeys: String, CodingKey {
             case queued, inProgress = "in_progress", completed, failed, rejected, late, claims, results, nodes, mainTip = "main"
             case queuedByPriority = "queued_by_priority", running, nodeRecords = "node_records"
             case unplaceable, setAside = "set_aside"
             case unknownFields = "unknown_fields", unknownFieldsUnscanned = "unknown_fields_unscanned"
+            case gridID = "grid_id"
         }
     }
 
@@ -88,6 +91,7 @@ public struct GridStatus {
         guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
         var counts = Counts()
         counts.mainTip = snapshot.mainTip?.hex
+        counts.gridID = try GridIdentity.read(snapshot, connection: connection)
         counts.queued = snapshot.queue.count
         counts.unplaceable = snapshot.unplaced.count
         counts.setAside = snapshot.files.keys.filter {

@@ -20,6 +20,8 @@ struct GridInitCommand: ParsableCommand {
         }
         let repository = connection.settings.repository
         print(outcome.created ? "initialised \(repository)" : "\(repository) is already a grid")
+        // Signed tasks name this id in their `grid` field (docs/ARCHITECTURE.md §9).
+        print("grid id: \(outcome.gridID)\(outcome.gridIDAdded ? " (new: this grid had none)" : "")")
         switch outcome.head {
         case .onGridBranch:
             break
@@ -118,6 +120,7 @@ struct GridStatusCommand: ParsableCommand {
             if json {
                 print(ImageCLI.json(counts))  // jsonSafe: the same values, inert on a terminal
             } else {
+                print("grid id: \(counts.gridID?.description ?? "none (run dgrid init to give this grid one)")")
                 let byPriority = TaskPriority.allCases.compactMap { p in counts.queuedByPriority[p.rawValue].map { "\(p.rawValue) \($0)" } }
                 print("queued \(counts.queued)\(byPriority.isEmpty ? "" : " (" + byPriority.joined(separator: ", ") + ")")  in_progress \(counts.inProgress)  completed \(counts.completed)  failed \(counts.failed)  rejected \(counts.rejected)")
                 print("unfolded: \(counts.claims) claims, \(counts.results) results; late results \(counts.late)")
