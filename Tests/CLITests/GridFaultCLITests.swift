@@ -135,7 +135,9 @@ private let suitePorts = FreePort.loopbackPorts(1)
         #expect(try a.dgrid("init", "--repo", url).status == 0)
         let tasks = NSTemporaryDirectory() + "dgrid-grace-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
-        try GridFixture.taskFile(tasks, "long", "sleep 3; sleep 27; echo finished", timeout: 60)
+        // Long enough to be running when SIGTERM comes (right after its claim
+        // appears); short enough that node_b's whole second run costs 9 s, not 30.
+        try GridFixture.taskFile(tasks, "long", "sleep 3; sleep 6; echo finished", timeout: 60)
         try GridFixture.taskFile(tasks, "next", "echo next", extra: ",\"priority\":\"low\"")
         #expect(try a.dgrid("submit", "--repo", url, tasks).status == 0)
 
@@ -155,7 +157,7 @@ private let suitePorts = FreePort.loopbackPorts(1)
         let claims = (try GridFixture.status(b, url)["running"] as? [[String: Any]]) ?? []
         #expect(claims.allSatisfy { $0["state"] as? String == "released" }, "\(claims)")
         #expect(!log.contains("task=next"), "no new claim after SIGTERM: \(log)")
-        #expect(try ProcessRunner.run("/usr/bin/pgrep", ["-f", "sleep 27"]).stdout.isEmpty, "sandbox left behind")
+        #expect(try ProcessRunner.run("/usr/bin/pgrep", ["-f", "^sleep 6$"]).stdout.isEmpty, "sandbox left behind")
 
         // Released, not leased: node_b takes it right away.
         let taken = try b.dgrid("worker", "--repo", url, "--node-id", "node_b", "--once")
