@@ -26,6 +26,13 @@ struct TaskParserTests {
         #expect(task.unknownFields.isEmpty)
     }
 
+    @Test func gridAndNotAfterAreReadAndWrittenBack() throws {
+        let task = try accepted(#"{"task_id":"s","script":"true","timeout_seconds":5,"grid":"g-0123456789abcdef0123456789abcdef","not_after":"2027-01-01T00:00:00Z"}"#)
+        #expect(task.grid == "g-0123456789abcdef0123456789abcdef" && task.notAfter == "2027-01-01T00:00:00Z" && task.unknownFields.isEmpty)
+        let again = try accepted(String(decoding: TaskParser.encode(task), as: UTF8.self))
+        #expect(again.grid == task.grid && again.notAfter == task.notAfter)
+    }
+
     @Test func everyFieldIsRead() throws {
         let task = try accepted("""
             {
@@ -257,6 +264,11 @@ let badTaskFiles: [BadTaskFile] = [
     BadTaskFile("10k nested arrays in a field", #"{"task_id":"t","script":"true","timeout_seconds":5,"x":"#
         + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + "}", "nested more than 64"),
     BadTaskFile("10k nested objects, unterminated", String(repeating: #"{"a":"#, count: 10_000), "nested more than 64"),
+    // What a signed task names (docs/ARCHITECTURE.md §9)
+    BadTaskFile.with("grid not an id", "grid", #""main""#, "grid: \"main\" is not a grid id"),
+    BadTaskFile.with("grid upper-case hex", "grid", #""g-0123456789ABCDEF0123456789abcdef""#, "is not a grid id"),
+    BadTaskFile.with("grid a number", "grid", "7", "grid"),
+    BadTaskFile.with("not_after not a time", "not_after", #""tomorrow""#, "not_after: \"tomorrow\" is not an ISO-8601 time"),
     BadTaskFile("over maxFileBytes", "{" + String(repeating: " ", count: 256 * 1024) + "}", "over the limit of 262144"),
     // Required fields
     .without("task_id"), .without("script"), .without("timeout_seconds"),

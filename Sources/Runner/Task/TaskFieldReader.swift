@@ -9,7 +9,7 @@ struct TaskFieldReader {
     static let knownFields: Set<String> = [
         "task_id", "script", "timeout_seconds", "image", "priority", "resources", "env",
         "depends_on", "dependency_mode", "quorum", "checkpointing", "created_at", "submitter",
-        "max_attempts",
+        "max_attempts", "grid", "not_after",
     ]
 
     func task() throws(TaskRejection) -> TaskFile {
@@ -26,6 +26,8 @@ struct TaskFieldReader {
         task.quorum = try quorum()
         task.checkpointing = try checkpointing()
         task.maxAttempts = try maxAttempts()
+        task.grid = try grid()
+        task.notAfter = try notAfter()
         let unknown = members.keys.filter { !Self.knownFields.contains($0) }
         task.unknownFields = unknown.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         task.unknownValues = Dictionary(uniqueKeysWithValues: unknown.compactMap { name in
@@ -204,6 +206,26 @@ struct TaskFieldReader {
         // Queue order compares these strings, so only well-formed times are allowed in.
         guard text.utf8.count <= 64, ISOTime.parse(text) != nil else {
             throw .field("created_at", "\(UntrustedText.quoted(text)) is not an ISO-8601 time like 2026-11-29T10:00:00Z")
+        }
+        return text
+    }
+
+    /// The grid a signed task is for (`GridID`, docs/ARCHITECTURE.md §9). Any
+    /// other spelling is refused here; whether it is this grid is the
+    /// signature check's question.
+    private func grid() throws(TaskRejection) -> String? {
+        guard let text = try optionalString("grid") else { return nil }
+        guard GridID(text) != nil else {
+            throw .field("grid", "\(UntrustedText.quoted(text)) is not a grid id (g- and 32 hex digits; `dgrid init` prints it)")
+        }
+        return text
+    }
+
+    /// A signed task's expiry: after it the task is refused, not run.
+    private func notAfter() throws(TaskRejection) -> String? {
+        guard let text = try optionalString("not_after") else { return nil }
+        guard text.utf8.count <= 64, ISOTime.parse(text) != nil else {
+            throw .field("not_after", "\(UntrustedText.quoted(text)) is not an ISO-8601 time like 2026-11-29T10:00:00Z")
         }
         return text
     }

@@ -35,6 +35,10 @@ public struct TaskFile: Equatable, Sendable {
     /// running it) before the task is failed; nil: the worker's default
     /// (`AttemptBudget`, docs/ARCHITECTURE.md §6).
     public var maxAttempts: Int?
+    /// The grid a signed task names (`GridID` text); nil when it names none.
+    public var grid: String?
+    /// ISO-8601; a signed task is refused after it.
+    public var notAfter: String?
 
     public init(
         taskID: String, script: String, timeoutSeconds: Int, image: String? = nil,

@@ -69,6 +69,8 @@ public enum TaskParser {
         case nil: break
         }
         if let attempts = task.maxAttempts { members["max_attempts"] = .number(.init(Int64(attempts))) }
+        if let grid = task.grid { members["grid"] = .string(grid) }
+        if let notAfter = task.notAfter { members["not_after"] = .string(notAfter) }
         if !task.resources.isEmpty {
             var resources: [String: V] = [:]
             if let cpus = task.resources.cpus, let number = LedgerJSON.Number(cpus) { resources["cpus"] = .number(number) }
