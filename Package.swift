@@ -116,7 +116,7 @@ let package = Package(
                 dependencies: [
                     // libgit2, linked only into `dgrid-grid`: in `dgrid` its ~20 shared
                     // libraries would cost every sandbox start ~3 ms of loading.
-                    "Sandbox", "CGit2", "CGitStream", "CZlib", "CNettle",
+                    "Sandbox", "Trust", "CGit2", "CGitStream", "CZlib", "CNettle",
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "TOMLKit", package: "TOMLKit"),
                 ]),

@@ -41,6 +41,36 @@ public struct SSHSignature: Sendable {
         try self.init(blob: Array(blob))
     }
 
+    /// Every signature in a `.sig` file: one armored block per signer,
+    /// concatenated (what `dgrid sign` appends). At least one; at most 16.
+    public static func all(inArmored bytes: [UInt8]) throws(SignatureRefusal) -> [SSHSignature] {
+        guard bytes.count <= maxFileBytes else { throw .malformed("the file is \(bytes.count) bytes, over \(maxFileBytes)") }
+        let text = String(decoding: bytes, as: UTF8.self)
+        var blocks: [String] = [], current: [String]?
+        for raw in text.split(whereSeparator: \.isNewline) {
+            let line = String(raw).filter { $0 != " " && $0 != "\t" && $0 != "\r" }
+            if line.isEmpty { continue }
+            if line == armorBegin.filter({ $0 != " " }) {
+                guard current == nil else { throw .malformed("a BEGIN inside a signature") }
+                current = [armorBegin]
+            } else if line == armorEnd.filter({ $0 != " " }) {
+                guard var block = current else { throw .malformed("an END with no BEGIN") }
+                block.append(armorEnd)
+                blocks.append(block.joined(separator: "\n"))
+                current = nil
+            } else {
+                guard current != nil else { throw .malformed("text outside \(armorBegin) … \(armorEnd)") }
+                current!.append(line)
+            }
+        }
+        guard current == nil else { throw .malformed("a signature with no END line") }
+        guard !blocks.isEmpty else { throw .malformed("expected \(armorBegin) … \(armorEnd)") }
+        guard blocks.count <= 16 else { throw .malformed("\(blocks.count) signatures, at most 16") }
+        var signatures: [SSHSignature] = []
+        for block in blocks { signatures.append(try SSHSignature(armored: Array(block.utf8))) }
+        return signatures
+    }
+
     init(blob: [UInt8]) throws(SignatureRefusal) {
         var reader = SSHWireReader(blob)
         guard Array(try reader.fixed(Self.magic.count)) == Self.magic else { throw .malformed("no SSHSIG preamble") }

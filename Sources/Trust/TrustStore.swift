@@ -44,7 +44,7 @@ public struct TrustStore: Sendable {
 
     /// The file's text, nil when missing. Opened without following a symlink,
     /// checked on the descriptor that is then read.
-    static func readText(_ path: String) throws(TrustFileError) -> String? {
+    package static func readText(_ path: String) throws(TrustFileError) -> String? {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno

@@ -1,0 +1,108 @@
+import Foundation
+import Sandbox
+import Trust
+
+/// Who a task's signatures say sent it, once they hold.
+public struct TaskAuthentication: Equatable, Sendable {
+    /// Distinct trusted principals, in signature order; empty when unsigned
+    /// (only where the policy or `--allow-unsigned` lets unsigned tasks run).
+    public var principals: [String]
+    public var fingerprints: [String]
+
+    public var isSigned: Bool { !principals.isEmpty }
+}
+
+/// Why a task is refused by the trust check. Each is the task's own doing
+/// (final: `tasks/rejected/` with this reason), never the host's.
+public enum TaskTrustRefusal: Error, Equatable, CustomStringConvertible, Sendable {
+    case unsigned
+    case signatureFile(SignatureRefusal)
+    case signer(SignerRefusal)
+    case noGrid
+    case gridNotNamed
+    case otherGrid(named: String, this: GridID)
+    case expired(notAfter: String)
+    case alreadyFinished(taskID: String)
+    case tooFewSigners(have: [String], need: Int)
+
+    public var description: String {
+        switch self {
+        case .unsigned: "unsigned: this host requires a signature (sign with `dgrid sign FILE` or `ssh-keygen -Y sign -n dgrid-task FILE`)"
+        case .signatureFile(let refusal): "\(refusal)"
+        case .signer(let refusal): "\(refusal)"
+        case .noGrid: "this grid has no id yet, so no signed task can name it: run `dgrid init --repo URL`"
+        case .gridNotNamed: "a signed task must name its grid in \"grid\" (`dgrid status` shows grid_id)"
+        case .otherGrid(let named, let this): "signed for grid \(UntrustedText.shown(named, limit: 40)), not this one (\(this)): a replay from another grid"
+        case .expired(let notAfter): "past its not_after (\(UntrustedText.shown(notAfter, limit: 40)))"
+        case .alreadyFinished(let id): "task \(UntrustedText.shown(id, limit: 130)) already has a result on this grid: a replay"
+        case .tooFewSigners(let have, let need):
+            "needs \(need) distinct trusted signers, has \(have.count)\(have.isEmpty ? "" : " (" + have.map { UntrustedText.shown($0, limit: 64) }.joined(separator: ", ") + ")")"
+        }
+    }
+}
+
+/// The check a worker makes before it runs a task, and `dgrid verify` makes to
+/// show a submitter what a worker will decide (docs/ARCHITECTURE.md §9): every
+/// signature in the task's `.sig` verifies over the exact bytes of the task
+/// file (namespace `dgrid-task`); enough distinct principals of this host's
+/// `allowed_signers` stand behind it; it names this grid, is not past its
+/// `not_after`, and its id has no result here yet.
+public struct TaskSignatureCheck: Sendable {
+    public static let namespace = "dgrid-task"
+    public static let signatureSuffix = ".sig"
+
+    public let trust: HostTrust
+    /// Let unsigned tasks run (`--allow-unsigned`, or the policy's
+    /// `require_signatures = false`). Signed ones are still checked in full.
+    public let allowUnsigned: Bool
+
+    public init(trust: HostTrust, allowUnsigned: Bool = false) {
+        self.trust = trust
+        self.allowUnsigned = allowUnsigned || !trust.policy.requireSignatures
+    }
+
+    public func check(task: TaskFile, bytes: [UInt8], signatureFile: [UInt8]?, grid: GridID?,
+                      finished: Bool, now: Date = Date()) throws(TaskTrustRefusal) -> TaskAuthentication {
+        guard let signatureFile else {
+            guard allowUnsigned else { throw .unsigned }
+            return TaskAuthentication(principals: [], fingerprints: [])
+        }
+        let signatures: [SSHSignature]
+        do {
+            signatures = try SSHSignature.all(inArmored: signatureFile)
+        } catch {
+            throw .signatureFile(error)
+        }
+        let seconds = Int64(now.timeIntervalSince1970)
+        var principals: [String] = [], fingerprints: [String] = []
+        var firstRefusal: SignerRefusal?
+        for signature in signatures {
+            let key: SSHPublicKey
+            do {
+                key = try signature.verify(bytes, namespace: Self.namespace)
+            } catch {
+                // A signature that does not cover these bytes is tampering: refuse.
+                throw .signatureFile(error)
+            }
+            do {
+                let entry = try trust.store.allowedSigners.signer(for: key, namespace: Self.namespace, at: seconds,
+                                                                  revoked: trust.store.revokedKeys)
+                if !principals.contains(entry.principal) {
+                    principals.append(entry.principal)
+                    fingerprints.append(key.fingerprint)
+                }
+            } catch {
+                if case .revoked = error { throw .signer(error) }
+                firstRefusal = firstRefusal ?? error
+            }
+        }
+        if principals.isEmpty { throw .signer(firstRefusal ?? .unknownKey(fingerprint: "?")) }
+        guard principals.count >= trust.policy.minSigners else { throw .tooFewSigners(have: principals, need: trust.policy.minSigners) }
+        guard let grid else { throw .noGrid }
+        guard let named = task.grid else { throw .gridNotNamed }
+        guard named == grid.value else { throw .otherGrid(named: named, this: grid) }
+        if let notAfter = task.notAfter, let limit = ISOTime.parse(notAfter), now > limit { throw .expired(notAfter: notAfter) }
+        if finished { throw .alreadyFinished(taskID: task.taskID) }
+        return TaskAuthentication(principals: principals, fingerprints: fingerprints)
+    }
+}
