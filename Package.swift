@@ -152,7 +152,7 @@ let package = Package(
         // for days, and NIO's code cost its idle RSS for nothing.
         .executableTarget(name: "dgrid-grid",
                           dependencies: [
-                              "DGridCLI", "Runner",
+                              "DGridCLI", "Runner", "Trust",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                               .product(name: "Logging", package: "swift-log"),
                           ],

@@ -12,7 +12,8 @@ struct DGridGrid: ParsableCommand {
         abstract: "dgrid's grid verbs (run through `dgrid`).",
         version: DGrid.version,
         subcommands: [GridInitCommand.self, GridSubmitCommand.self, GridWorkerCommand.self,
-                      GridStatusCommand.self, GridResultCommand.self, GridFoldCommand.self]
+                      GridStatusCommand.self, GridResultCommand.self, GridFoldCommand.self,
+                      GridSignCommand.self, GridVerifyCommand.self]
     )
 
     static func main() {

@@ -24,7 +24,8 @@ extension GridVerb {
 
 /// The grid verbs, run by `dgrid-grid`.
 enum GridVerbs {
-    static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self]
+    static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self,
+                                              Sign.self, Verify.self]
 
     struct Init: GridVerb {
         static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
@@ -48,6 +49,14 @@ enum GridVerbs {
 
     struct Fold: GridVerb {
         static let configuration = CommandConfiguration(commandName: "fold", abstract: VerbAbstract.gridFold)
+    }
+
+    struct Sign: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "sign", abstract: VerbAbstract.gridSign)
+    }
+
+    struct Verify: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "verify", abstract: VerbAbstract.gridVerify)
     }
 }
 

@@ -10,5 +10,7 @@ package enum VerbAbstract {
     package static let gridStatus = "Count the grid's tasks by state."
     package static let gridResult = "Show a task's result: its stdout and stderr, or the whole record with --json."
     package static let gridFold = "Fold claims and results into main (workers do this on their own)."
+    package static let gridSign = "Sign task files with an SSH key (appends to FILE.json.sig)."
+    package static let gridVerify = "Check task files' signatures as this host's workers would."
     package static let imagePull = "Pull an allowlisted image from a registry, by digest."
 }

@@ -160,6 +160,15 @@ public struct GridStatus {
         return (fields, max(0, snapshot.queue.count - Self.unknownFieldScanLimit))
     }
 
+    /// What the trust check needs from the grid (docs/ARCHITECTURE.md §9): its
+    /// id, and the task ids that already have a result here (folded, or
+    /// published and not yet folded).
+    public func trustContext() throws(GridError) -> (grid: GridID?, finished: Set<String>) {
+        let snapshot = try connection.snapshot()
+        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
+        return (try GridIdentity.read(snapshot, connection: connection), snapshot.finishedTaskIDs.union(snapshot.results.keys))
+    }
+
     /// A task's result record: from main when folded, else from its result ref. nil when none yet.
     public func result(of taskID: String) throws(GridError) -> (record: ResultRecord, bytes: [UInt8], folded: Bool)? {
         guard TaskParser.isValidTaskID(taskID) else { throw .local("invalid task id '\(taskID)'") }
