@@ -150,3 +150,8 @@ public struct SSHSignature: Sendable {
         return writer.bytes
     }
 }
+
+/// The most a `.sig` file may hold, for readers outside this module.
+public enum SSHSignatureLimit {
+    public static let bytes = SSHSignature.maxFileBytes
+}

@@ -11,9 +11,19 @@ import TestSupport
     struct Home {
         let path: String
 
-        init() throws {
+        /// `requireSignatures`: false (the default here) writes `trust/policy.toml`
+        /// with `require_signatures = false`, so the suites about everything
+        /// else run unsigned tasks; the signing suites pass true and get a host
+        /// as a fresh install has it (docs/ARCHITECTURE.md §9).
+        init(requireSignatures: Bool = false) throws {
             path = NSTemporaryDirectory() + "dgrid-cli-home-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            if !requireSignatures {
+                try FileManager.default.createDirectory(atPath: path + "/trust", withIntermediateDirectories: false,
+                                                        attributes: [.posixPermissions: 0o700])
+                FileManager.default.createFile(atPath: path + "/trust/policy.toml", contents: Data("require_signatures = false\n".utf8),
+                                               attributes: [.posixPermissions: 0o600])
+            }
         }
 
         /// `CLI.run` with DGRID_HOME set for this run only.

@@ -1,4 +1,5 @@
 import Foundation
+import Trust
 
 /// The fold (docs/ARCHITECTURE.md §6): one batched commit on main that moves claimed tasks
 /// to `in_progress/`, finished ones to `completed/`, `failed/` or `rejected/`
@@ -101,7 +102,11 @@ public struct GridFold {
             case .failed: destination = LedgerLayout.failedPath(node: record.nodeID, taskID: taskID)
             }
             // The task ran: its queue and in_progress files go, found by their exact names (never by suffix).
-            for path in snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID) { changes[path] = .some(nil) }
+            let signatureSource = Self.signaturePath(of: snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID), in: snapshot)
+            for path in snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID) {
+                changes[path] = .some(nil)
+                if snapshot.files[path + TaskSignatureCheck.signatureSuffix] != nil { changes[path + TaskSignatureCheck.signatureSuffix] = .some(nil) }
+            }
             if let occupant = try occupant(of: destination, in: snapshot, planned: changes) {
                 // Never written over: the result is kept, with why, and the task does not run again.
                 let reason = "\(occupant); a fold never overwrites a record, so this result of task \(taskID) "
@@ -117,6 +122,10 @@ public struct GridFold {
             }
             changes[destination] = taskBytes
             changes[destination + LedgerLayout.logSuffix] = recordBytes
+            // The signatures go with the bytes they cover: a folded task can be verified again.
+            if let signatureSource, let blob = snapshot.files[signatureSource] {
+                changes[destination + TaskSignatureCheck.signatureSuffix] = try connection.blob(blob, limit: SSHSignatureLimit.bytes)
+            }
             summary.finished += 1
         }
 
@@ -136,8 +145,16 @@ public struct GridFold {
             // The task file moves from the queue, or from the in_progress name of the worker it was taken from.
             guard let source = snapshot.queuePaths(of: taskID).first ?? snapshot.inProgressPaths(of: taskID).first,
                   let blob = snapshot.files[source] else { continue }
-            for path in snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID) { changes[path] = .some(nil) }
+            let sources = snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID)
+            let signatureSource = Self.signaturePath(of: sources, in: snapshot)
+            for path in sources {
+                changes[path] = .some(nil)
+                if snapshot.files[path + TaskSignatureCheck.signatureSuffix] != nil { changes[path + TaskSignatureCheck.signatureSuffix] = .some(nil) }
+            }
             changes[target] = try connection.blob(blob, limit: maxTaskBytes + 1)
+            if let signatureSource, let signature = snapshot.files[signatureSource] {
+                changes[target + TaskSignatureCheck.signatureSuffix] = try connection.blob(signature, limit: SSHSignatureLimit.bytes)
+            }
             summary.started += 1
         }
 
@@ -158,6 +175,11 @@ public struct GridFold {
         }
         setAsideUnplaced(snapshot, changes: &changes, summary: &summary)
         return (changes, folded, summary)
+    }
+
+    /// The `.sig` beside the first of `paths` that has one.
+    static func signaturePath(of paths: [String], in snapshot: GridSnapshot) -> String? {
+        paths.lazy.map { $0 + TaskSignatureCheck.signatureSuffix }.first { snapshot.files[$0] != nil }
     }
 
     /// Queue files no worker can read (a bad id in the name, an unknown depth,

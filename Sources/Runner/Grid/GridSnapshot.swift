@@ -24,13 +24,31 @@ struct GridSnapshot {
         self.claims = claims
         self.results = results
         self.nodes = nodes
-        var queue: [QueueLocation] = [], unplaced: [UnplacedFile] = []
+        var queue: [QueueLocation] = [], unplaced: [UnplacedFile] = [], signatures: [(path: String, taskPath: String)] = []
         for (path, blob) in files {
             switch QueuePlacement.of(path: path) {
             case .task(let location)?: queue.append(location)
             case .unplaceable(let reason)?: unplaced.append(UnplacedFile(path: path, blob: blob, reason: reason))
+            case .signature(let taskPath)?: signatures.append((path, taskPath))
             case .placeholder?, nil: break
             }
+        }
+        // A queue file of a task that already has a result here is a replay
+        // (a finished task's file pushed back): never run, set aside with why.
+        let finished = Self.finishedTaskIDs(in: files)
+        var replayed: Set<String> = []
+        queue.removeAll { location in
+            guard finished.contains(location.taskID) else { return false }
+            replayed.insert(location.path)
+            unplaced.append(UnplacedFile(path: location.path, blob: files[location.path],
+                                         reason: "task \(location.taskID) already has a result on this grid: a replay, not run again"))
+            return true
+        }
+        for signature in signatures where files[signature.taskPath] == nil || replayed.contains(signature.taskPath) {
+            // Its task is gone (folded, or never pushed) or set aside: so is it.
+            unplaced.append(UnplacedFile(path: signature.path, blob: files[signature.path],
+                                         reason: files[signature.taskPath] == nil ? "a signature file with no task file beside it"
+                                             : "the signature of a replayed task"))
         }
         self.queue = queue.sorted { $0.path < $1.path }
         self.unplaced = unplaced.sorted { $0.path < $1.path }
@@ -52,7 +70,9 @@ struct GridSnapshot {
     }
 
     /// Task ids already folded as completed, failed or rejected.
-    var finishedTaskIDs: Set<String> {
+    var finishedTaskIDs: Set<String> { Self.finishedTaskIDs(in: files) }
+
+    static func finishedTaskIDs(in files: [String: GitOID]) -> Set<String> {
         var ids: Set<String> = []
         for path in files.keys where path.hasSuffix(".json") {
             if let id = Self.stem(path, under: Self.rejectedDirectory), TaskParser.isValidTaskID(id) { ids.insert(id) }

@@ -1,4 +1,5 @@
 import Foundation
+import Trust
 
 /// `dgrid submit`: validates task files, then writes them to
 /// `tasks/queue/<priority>/<shard>/<id>.json` on main in one commit,
@@ -20,10 +21,29 @@ public struct GridSubmit {
     /// `flat`: D-GRID's `tasks/queue/<task_id>.json` instead of the nested
     /// layout, for grids whose queue D-GRID's dashboard counts (it globs
     /// `tasks/queue/*.json`, one level); priority is then read from the file.
+    ///
+    /// Signed tasks (docs/ARCHITECTURE.md §9): a file with an entry in
+    /// `signatures` (its `.sig`, keyed by the file's name) is committed byte for
+    /// byte with its signatures beside it — nothing may be added to what was
+    /// signed, so `priority` must not change it. With `signer`, each other file
+    /// gets this grid's id and is signed as committed. Signatures are checked
+    /// for what a submitter can get wrong (they verify over the bytes, for
+    /// `dgrid-task`, naming this grid); who may sign is each worker's host's
+    /// decision.
     public func submit(_ files: [(name: String, bytes: [UInt8])], priority: TaskPriority?, submitter: String?,
-                       flat: Bool = false, now: Date = Date(), attempts: Int = 8) throws(GridError) -> [Submitted] {
+                       flat: Bool = false, now: Date = Date(), attempts: Int = 8,
+                       signatures: [String: [UInt8]] = [:], signer: TaskSigner? = nil) throws(GridError) -> [Submitted] {
         var tasks: [TaskFile] = []
+        // Task id → (exact bytes, signatures) for the signed ones.
+        var signed: [String: (bytes: [UInt8], signature: [UInt8])] = [:]
         var seen: Set<String> = []
+        var gridID: GridID?
+        if !signatures.isEmpty || signer != nil {
+            guard let id = try GridStatus(connection: connection).trustContext().grid else {
+                throw .local("the grid has no id, so no signed task can name it: run `dgrid init --repo URL` first")
+            }
+            gridID = id
+        }
         for file in files {
             switch TaskParser.parse(file.bytes, limits: connection.settings.limits) {
             case .failure(let rejection):
@@ -32,9 +52,25 @@ public struct GridSubmit {
                 guard seen.insert(task.taskID).inserted else {
                     throw .duplicateTask(taskID: task.taskID, whereFound: "given twice in this submission")
                 }
+                if let signature = signatures[file.name], let gridID {
+                    if let priority, priority != task.priority {
+                        throw .invalidTask(path: file.name, reason: "signed as \(task.priority.rawValue) priority; --priority would change what was signed")
+                    }
+                    try Self.checkSigned(task, bytes: file.bytes, signature: signature, grid: gridID, name: file.name)
+                    signed[task.taskID] = (file.bytes, signature)
+                    tasks.append(task)
+                    continue
+                }
                 if let priority { task.priority = priority }
                 if task.createdAt == nil { task.createdAt = ISOTime.string(now) }
                 if task.submitter == nil { task.submitter = submitter }
+                if let signer, let gridID {
+                    if task.grid == nil { task.grid = gridID.value }
+                    let bytes = TaskParser.encode(task, now: now)
+                    let signature = try signer.signature(over: bytes)
+                    try Self.checkSigned(task, bytes: bytes, signature: signature, grid: gridID, name: file.name)
+                    signed[task.taskID] = (bytes, signature)
+                }
                 tasks.append(task)
             }
         }
@@ -49,7 +85,12 @@ public struct GridSubmit {
                 let path = flat ? LedgerLayout.flatQueuePath(taskID: task.taskID)
                     : LedgerLayout.queuePath(priority: task.priority,
                                              shard: ShardPolicy.shard(of: task.taskID, count: shards), taskID: task.taskID)
-                changes.append(LedgerChange(path: path, content: TaskParser.encode(task)))
+                if let (bytes, signature) = signed[task.taskID] {
+                    changes.append(LedgerChange(path: path, content: bytes))
+                    changes.append(LedgerChange(path: path + TaskSignatureCheck.signatureSuffix, content: signature))
+                } else {
+                    changes.append(LedgerChange(path: path, content: TaskParser.encode(task)))
+                }
                 submitted.append(Submitted(taskID: task.taskID, path: path))
             }
             let message = tasks.count == 1 ? "submit \(tasks[0].taskID)" : "submit \(tasks.count) tasks"
@@ -60,6 +101,19 @@ public struct GridSubmit {
             if outcome == .applied { return submitted }
         }
         throw .contention(operation: "submit", attempts: attempts)
+    }
+
+    /// What a submitter can get wrong, in the words a worker would use.
+    static func checkSigned(_ task: TaskFile, bytes: [UInt8], signature: [UInt8], grid: GridID, name: String) throws(GridError) {
+        do {
+            for one in try SSHSignature.all(inArmored: signature) {
+                _ = try one.verify(bytes, namespace: TaskSignatureCheck.namespace)
+            }
+        } catch {
+            throw .invalidTask(path: name, reason: "\(error)")
+        }
+        guard let named = task.grid else { throw .invalidTask(path: name, reason: TaskTrustRefusal.gridNotNamed.description) }
+        guard named == grid.value else { throw .invalidTask(path: name, reason: TaskTrustRefusal.otherGrid(named: named, this: grid).description) }
     }
 
     private func refuseDuplicates(_ tasks: [TaskFile], in snapshot: GridSnapshot) throws(GridError) {

@@ -1,4 +1,5 @@
 import Foundation
+import Trust
 import Logging
 import Sandbox
 import Synchronization
@@ -16,6 +17,9 @@ public final class GridWorker: @unchecked Sendable {
         /// Drain what is claimable now, then fold and exit.
         public var once = false
         public var maxTasks: Int?
+        /// What this host trusts (docs/ARCHITECTURE.md §9). By default every task
+        /// must be signed and nobody is trusted: the CLI loads the host's files.
+        public var signatures = TaskSignatureCheck(trust: HostTrust(store: TrustStore(allowedSigners: AllowedSigners(entries: []))))
         public init() {}
     }
 
@@ -200,14 +204,30 @@ public final class GridWorker: @unchecked Sendable {
             finished = execution.rejected(id, reason: "task_id '\(task.taskID)' does not match the file name '\(id)'",
                                           attempt: claim.record.attempt, previousAttempts: history)
         case .success(let task):
+            let authentication: TaskAuthentication
+            do {
+                // The replay check already ran: the picker withdraws claims on finished tasks.
+                authentication = try options.signatures.check(task: task, bytes: pick.taskBytes, signatureFile: pick.signature,
+                                                              grid: pick.grid, finished: false)
+            } catch {
+                logger.warning("refused by this host's trust policy", metadata: ["task": "\(id)", "reason": "\(UntrustedText.lineSafe("\(error)"))"])
+                finished = execution.rejected(id, reason: "refused by this host's trust policy: \(error)",
+                                              attempt: claim.record.attempt, previousAttempts: history)
+                break
+            }
+            if authentication.isSigned {
+                logger.info("signature accepted", metadata: ["task": "\(id)", "signed_by": "\(authentication.principals.joined(separator: ","))",
+                                                             "keys": "\(authentication.fingerprints.joined(separator: ","))"])
+            }
             let budget = AttemptBudget(maxAttempts: task.maxAttempts ?? settings.defaultMaxAttempts)
             if case .exhausted(let why) = budget.verdict(history) {
                 finished = execution.gaveUp(id, why: why, claim: claim.record)
                 break
             }
             switch execution.run(task, claim: claim.record) {
-            case .finished(let ran):
+            case .finished(var ran):
                 if ran.record.imageDigest != nil { health.taskStarted() }
+                ran.record.signedBy = authentication.principals
                 finished = ran
             case .hostFault(let fault):
                 giveBack(claim, for: fault)

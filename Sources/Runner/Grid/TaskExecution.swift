@@ -14,7 +14,7 @@ struct TaskExecution {
 
     /// What a task run produced: the record, and a one-line note for the log.
     struct Finished {
-        let record: ResultRecord
+        var record: ResultRecord
         let note: String
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Trust
 
 /// Chooses the next task to claim (docs/ARCHITECTURE.md §6–7): queued on main, not
 /// finished, no published result, and either unclaimed or claimed under a
@@ -15,6 +16,10 @@ struct TaskPicker {
     struct Pick {
         let claim: HeldClaim
         let taskBytes: [UInt8]
+        /// The task's `.sig`, when one sits beside it (docs/ARCHITECTURE.md §9).
+        var signature: [UInt8]? = nil
+        /// The grid's id as main says after the claim.
+        var grid: GridID? = nil
         /// Why the task file could not be read; the task is then rejected with it.
         let unreadable: String?
         /// From the start of the pick to the won claim, and the claims lost to other workers on the way.
@@ -122,7 +127,12 @@ struct TaskPicker {
                 let bytes = try blobByPath[candidate.location.path].map { (blob) throws(GridError) in
                     try connection.blob(blob, limit: settings.limits.maxFileBytes)
                 } ?? []
-                return Pick(claim: held, taskBytes: bytes, unreadable: nil,
+                // Read from the listing taken after the claim, like the bytes' blob id.
+                let signature = try fresh.files[candidate.location.path + TaskSignatureCheck.signatureSuffix].map { (blob) throws(GridError) in
+                    try connection.blob(blob, limit: SSHSignatureLimit.bytes)
+                }
+                return Pick(claim: held, taskBytes: bytes, signature: signature,
+                            grid: try GridIdentity.read(fresh, connection: connection), unreadable: nil,
                             claimMilliseconds: Int(Date().timeIntervalSince(started) * 1000), racesLost: lost)
             } catch {
                 // Over the size limit (refused before reading) or a bad object: the task is rejected, not retried forever.

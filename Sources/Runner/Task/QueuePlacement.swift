@@ -9,10 +9,13 @@ import Sandbox
 ///   tasks/queue/<priority>/<id>.json                   high/, or D-GRID's high-priority/
 ///   tasks/queue/<priority>/<shard>/<id>.json           high/3/ (dgrid submit), or
 ///                                                      D-GRID's high-priority/shard-3/
-/// `.gitkeep` anywhere is a placeholder (dgrid init and D-GRID create them).
+/// `.gitkeep` anywhere is a placeholder (dgrid init and D-GRID create them);
+/// `<id>.json.sig` beside a task is its signature file (docs/ARCHITECTURE.md §9).
 public enum QueuePlacement: Equatable, Sendable {
     case task(QueueLocation)
     case placeholder
+    /// The signatures of the task at `taskPath`; it travels with the task.
+    case signature(taskPath: String)
     /// Not a task file the grid can read: the fold sets it aside under
     /// `tasks/rejected/unplaced/` with `reason` (one line, writer text escaped).
     case unplaceable(reason: String)
@@ -45,6 +48,13 @@ public enum QueuePlacement: Equatable, Sendable {
                                     + "directory (a number below 1000000 written without leading zeros, like 3, or D-GRID's shard-3)")
             }
             shard = parsed
+        }
+        if name.hasSuffix(".json.sig") {
+            let taskPath = String(path.dropLast(".sig".count))
+            guard case .task? = of(path: taskPath) else {
+                return .unplaceable(reason: "\(UntrustedText.quoted(String(name))) is not the signature file of a task file name")
+            }
+            return .signature(taskPath: taskPath)
         }
         guard name.hasSuffix(".json") else {
             return .unplaceable(reason: "\(UntrustedText.quoted(String(name))) is not a task file: task files are named <task_id>.json")

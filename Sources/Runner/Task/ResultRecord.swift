@@ -32,6 +32,9 @@ public struct ResultRecord: Equatable, Sendable {
     /// Top-level task fields dgrid does not know (kept in the task file, listed
     /// here so the submitter sees they did nothing; docs/ARCHITECTURE.md §6).
     public var unknownFields: [String]
+    /// The trusted principals whose signatures the worker checked before it ran
+    /// the task (docs/ARCHITECTURE.md §9); empty for an unsigned task a host let run.
+    public var signedBy: [String] = []
 
     public init(
         taskID: String, nodeID: String, exitCode: Int32, stdout: String = "", stderr: String = "",
@@ -84,6 +87,7 @@ public struct ResultRecord: Equatable, Sendable {
             "previous_attempts": AttemptRecord.list(previousAttempts),
         ]
         if !unknownFields.isEmpty { members["unknown_fields"] = .array(unknownFields.map { .string($0) }) }
+        if !signedBy.isEmpty { members["signed_by"] = .array(signedBy.map { .string($0) }) }
         return LedgerJSON.write(.object(members))
     }
 
@@ -99,7 +103,7 @@ public struct ResultRecord: Equatable, Sendable {
         let oomKilled = f.bool("oom_killed") ?? false
         let stdout = f.string("stdout") ?? ""
         let stderr = f.string("stderr") ?? ""
-        return ResultRecord(
+        var record = ResultRecord(
             taskID: taskID, nodeID: nodeID, exitCode: exitCode, stdout: stdout, stderr: stderr,
             timestamp: f.string("timestamp") ?? "", status: f.string("status").flatMap(ResultStatus.init(rawValue:)),
             startedAt: f.string("started_at") ?? "", finishedAt: f.string("finished_at") ?? "",
@@ -113,5 +117,7 @@ public struct ResultRecord: Equatable, Sendable {
             attempt: f.int("attempt") ?? 1, workerVersion: f.string("worker_version") ?? "",
             previousAttempts: AttemptRecord.parseList(f.members["previous_attempts"]) ?? [],
             unknownFields: f.stringList("unknown_fields"))
+        record.signedBy = f.stringList("signed_by")
+        return record
     }
 }

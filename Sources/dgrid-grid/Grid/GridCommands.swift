@@ -3,6 +3,7 @@ import DGridCLI
 import Foundation
 import Runner
 import Sandbox
+import Trust
 
 struct GridInitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,6 +53,12 @@ struct GridSubmitCommand: ParsableCommand {
     @Flag(name: .long, help: "Write D-GRID's flat tasks/queue/<task_id>.json, which D-GRID's dashboard counts, instead of tasks/queue/<priority>/<shard>/; default $DGRID_QUEUE_LAYOUT=flat.")
     var flat = false
 
+    @Flag(name: .long, help: "Sign each task as committed (it gets the grid's id in \"grid\"), with --key or the default signing key. Files with a FILE.json.sig beside them are committed as signed, byte for byte, either way.")
+    var sign = false
+
+    @Option(name: .long, help: ArgumentHelp("Signing key for --sign: a private key, or the .pub of a key in ssh-agent; default $DGRID_SIGNING_KEY, else ~/.ssh/id_ed25519.", valueName: "FILE"))
+    var key: String?
+
     @Argument(help: ArgumentHelp("Task files or directories.", valueName: "FILE.json|DIR"))
     var paths: [String]
 
@@ -64,6 +71,7 @@ struct GridSubmitCommand: ParsableCommand {
             prio = parsed
         }
         var files: [(name: String, bytes: [UInt8])] = []
+        var signatures: [String: [UInt8]] = [:]
         let fm = FileManager.default
         for path in paths {
             var isDirectory: ObjCBool = false
@@ -74,6 +82,7 @@ struct GridSubmitCommand: ParsableCommand {
             for name in names {
                 guard let data = fm.contents(atPath: name) else { ImageCLI.fail(GridError.local("\(name): cannot read")) }
                 files.append((name, Array(data)))
+                if let signature = fm.contents(atPath: name + TaskSignatureCheck.signatureSuffix) { signatures[name] = Array(signature) }
             }
         }
         guard !files.isEmpty else { ImageCLI.fail(GridError.local("no task files in \(paths.joined(separator: ", "))")) }
@@ -81,7 +90,8 @@ struct GridSubmitCommand: ParsableCommand {
         do {
             let flatLayout = flat || ProcessInfo.processInfo.environment["DGRID_QUEUE_LAYOUT"] == "flat"
             let submitted = try GridSubmit(connection: connection).submit(files, priority: prio, submitter: ImageCLI.invokingUser(),
-                                                                          flat: flatLayout)
+                                                                          flat: flatLayout, signatures: signatures,
+                                                                          signer: sign ? TaskSigner(keyPath: key ?? TaskSigner.defaultKey()) : nil)
             for task in submitted { print("\(task.taskID) \(task.path)") }
         } catch {
             ImageCLI.fail(error)

@@ -5,6 +5,7 @@ import Logging
 import Runner
 import Sandbox
 import Synchronization
+import Trust
 
 struct GridWorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,6 +14,8 @@ struct GridWorkerCommand: ParsableCommand {
         Settings, per key: flags, then environment (DGRID_<KEY>, or D-GRID's NODE_ID, PULL_INTERVAL, \
         HEARTBEAT_INTERVAL, MAX_PARALLEL_TASKS, LOG_LEVEL, DOCKER_CPUS, DOCKER_MEMORY), then the config file, \
         then defaults; --print-config shows the result. A bad value stops the worker (exit 78). \
+        Every task must be signed by a key in $DGRID_HOME/trust/allowed_signers (see dgrid sign) unless \
+        --allow-unsigned or trust/policy.toml says require_signatures = false; a task that fails the check is rejected. \
         SIGTERM: stop claiming, let running tasks finish, fold, exit.
         """)
 
@@ -43,6 +46,9 @@ struct GridWorkerCommand: ParsableCommand {
     @Option(name: .long, help: "Seconds running tasks get after SIGTERM before their claims are released (default 30).")
     var grace: Double?
 
+    @Flag(name: .long, help: "Run tasks that carry no signature (logged at start): anyone who can push to the grid then runs code here. Signed tasks are still checked. Also $DGRID_ALLOW_UNSIGNED=1.")
+    var allowUnsigned = false
+
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
         let (config, file) = workerConfig.resolve(flags: dedicatedFlags, environment: environment)
@@ -72,6 +78,24 @@ struct GridWorkerCommand: ParsableCommand {
         var options = GridWorker.Options()
         options.once = once
         options.maxTasks = maxTasks
+        // Trust is the host's (docs/ARCHITECTURE.md §9): a trust file that cannot be used stops the worker, as a bad setting does.
+        let trust: HostTrust
+        do {
+            trust = try HostTrust.load(state: settings.state)
+        } catch {
+            FileHandle.standardError.write(Data("dgrid: \(error)\n".utf8))
+            throw ExitCode(78)
+        }
+        let unsigned = allowUnsigned || environment["DGRID_ALLOW_UNSIGNED"] == "1"
+        options.signatures = TaskSignatureCheck(trust: trust, allowUnsigned: unsigned)
+        if options.signatures.allowUnsigned {
+            logger.warning("unsigned tasks allowed: anyone who can push to the grid runs code on this host",
+                           metadata: ["by": "\(unsigned ? "--allow-unsigned" : "trust/policy.toml require_signatures = false")"])
+        } else if trust.store.allowedSigners.entries.isEmpty {
+            logger.warning("no trusted signers: every task will be rejected until \(settings.state.path)/trust/allowed_signers lists keys")
+        }
+        logger.info("trust", metadata: ["signers": "\(trust.store.allowedSigners.entries.count)", "revoked": "\(trust.store.revokedKeys.count)",
+                                        "min_signers": "\(trust.policy.minSigners)", "require_signatures": "\(!options.signatures.allowUnsigned)"])
         let worker = GridWorker(connection: connection, options: options, logger: logger)
         let graceSeconds = config.graceSeconds
         let stopSignals = StopSignals { worker.stop(graceSeconds: graceSeconds) }

@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Workers require signed tasks by default (docs/ARCHITECTURE.md §9): through the
+/// built binaries and a real repository, each kind of bad input a pusher can
+/// write is rejected with its reason in tasks/rejected/ and never runs; a
+/// task signed by a trusted key runs and its record names the signer.
+@Suite(.system, .serialized)
+struct GridSignedCLITests {
+    final class Grid {
+        let dir: String
+        let repo: String
+        let home: ImageCLITests.Home
+        var url: String { "file://" + repo }
+        let gridID: String
+
+        init() throws {
+            dir = try TempDir.make(prefix: "dgrid-signed").path
+            repo = try GridFixture.bareRepository()
+            home = try ImageCLITests.Home(requireSignatures: true)
+            chmod(home.path, 0o700)
+            _ = try home.importBusybox()
+            #expect(try home.dgrid("image", "allow", "dgrid/busybox:latest", "--approved-by", "test").status == 0)
+            #expect(try home.dgrid("init", "--repo", "file://" + repo).status == 0)
+            gridID = try #require(try GridFixture.status(home, "file://" + repo)["grid_id"] as? String)
+            for name in ["alice", "mallory"] {
+                try Shell.check(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", dir + "/" + name])
+            }
+            try FileManager.default.createDirectory(atPath: home.path + "/trust", withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            let alice = try String(contentsOfFile: dir + "/alice.pub", encoding: .utf8)
+            FileManager.default.createFile(atPath: home.path + "/trust/allowed_signers",
+                                           contents: Data("alice@example.com \(alice)".utf8), attributes: [.posixPermissions: 0o644])
+        }
+
+        deinit { for path in [dir, repo, home.path] { try? FileManager.default.removeItem(atPath: path) } }
+
+        /// A task file whose script leaves a mark in its output, signed by `signer` (nil: unsigned).
+        func task(_ id: String, signer: String?, grid: String? = nil) throws -> String {
+            let path = dir + "/" + id + ".json"
+            let json = #"{"task_id":"\#(id)","script":"echo ran-\#(id)","timeout_seconds":20,"grid":"\#(grid ?? gridID)"}"#
+            try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+            if let signer {
+                try Shell.check(["ssh-keygen", "-Y", "sign", "-q", "-f", dir + "/" + signer, "-n", "dgrid-task", path])
+            }
+            return path
+        }
+
+        /// Pushes files straight into the queue, as any repository writer can.
+        func push(_ files: [(local: String, queuePath: String)], prepare: () throws -> Void = {}) throws {
+            try prepare()
+            let work = dir + "/work-\(UUID().uuidString.prefix(6))"
+            #expect(try GridFixture.git(["clone", "-q", "--branch", "main", repo, work]).status == 0)
+            for file in files {
+                let target = work + "/" + file.queuePath
+                try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try FileManager.default.copyItem(atPath: file.local, toPath: target)
+            }
+            for args in [["-C", work, "add", "-A"], ["-C", work, "-c", "user.name=w", "-c", "user.email=w@w", "commit", "-q", "-m", "push"],
+                         ["-C", work, "push", "-q", "origin", "main"]] {
+                let r = try GridFixture.git(args)
+                #expect(r.status == 0, "\(args): \(r.stderr)")
+            }
+        }
+
+        func record(_ path: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, path + ".log").utf8)) as? [String: Any] ?? [:]
+        }
+    }
+
+    @Test func onlyTasksSignedByTrustedKeysForThisGridRun() throws {
+        let g = try Grid()
+        // Submitted the ordinary way: signed by dgrid submit --sign, and unsigned.
+        let good = try g.task("good", signer: nil)
+        let submitted = try g.home.dgrid("submit", "--repo", g.url, "--sign", "--key", g.dir + "/alice", good)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        _ = try g.task("unsigned", signer: nil)
+        #expect(try g.home.dgrid("submit", "--repo", g.url, g.dir + "/unsigned.json").status == 0)
+        // Pushed by a writer: an untrusted key, a swapped signature, another grid's task.
+        let mallory = try g.task("mallory", signer: "mallory")
+        let swapped = try g.task("swapped", signer: nil)
+        let other = try g.task("other", signer: "alice")
+        let replay = try g.task("elsewhere", signer: "alice", grid: "g-ffffffffffffffffffffffffffffffff")
+        try g.push([(mallory, "tasks/queue/mallory.json"), (mallory + ".sig", "tasks/queue/mallory.json.sig"),
+                    (swapped, "tasks/queue/swapped.json"), (other + ".sig", "tasks/queue/swapped.json.sig"),
+                    (replay, "tasks/queue/elsewhere.json"), (replay + ".sig", "tasks/queue/elsewhere.json.sig")])
+
+        let worker = try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_a", "--once")
+        #expect(worker.status == 0, "\(worker.stderr)")
+        let files = try GridFixture.mainFiles(g.repo)
+        #expect(files.contains("tasks/completed/node_a-good.json") && files.contains("tasks/completed/node_a-good.json.sig"), "\(files)")
+        let ran = try g.record("tasks/completed/node_a-good.json")
+        #expect(ran["signed_by"] as? [String] == ["alice@example.com"] && (ran["stdout"] as? String) == "ran-good\n", "\(ran)")
+        let expected = [
+            "unsigned": "unsigned: this host requires a signature",
+            "mallory": "a key not in this host's allowed_signers",
+            "swapped": "does not match the file's bytes",
+            "elsewhere": "a replay from another grid",
+        ]
+        for (id, reason) in expected {
+            let path = "tasks/rejected/\(id).json"
+            #expect(files.contains(path), "\(id): \(files)")
+            let record = try g.record(path)
+            #expect((record["stderr"] as? String ?? "").contains(reason) || "\(record)".contains(reason), "\(id): \(record)")
+            // Nothing ran: no image was resolved, no output of the script.
+            #expect(record["image_digest"] == nil || record["image_digest"] is NSNull, "\(id): \(record)")
+            #expect(!"\(record)".contains("ran-\(id)"), "\(id) ran: \(record)")
+        }
+        #expect(!worker.stderr.contains("unsigned tasks allowed"))
+
+        // A finished task's file and signature pushed back into the queue: never run twice.
+        try g.push([(g.dir + "/good.json.committed", "tasks/queue/good.json"), (g.dir + "/good.json.committed.sig", "tasks/queue/good.json.sig")],
+                   prepare: {
+            try Data(try GridFixture.show(g.repo, "tasks/completed/node_a-good.json").utf8).write(to: URL(fileURLWithPath: g.dir + "/good.json.committed"))
+            try Data(try GridFixture.show(g.repo, "tasks/completed/node_a-good.json.sig").utf8).write(to: URL(fileURLWithPath: g.dir + "/good.json.committed.sig"))
+        })
+        let again = try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_b", "--once")
+        #expect(again.status == 0, "\(again.stderr)")
+        let after = try GridFixture.mainFiles(g.repo)
+        #expect(!after.contains("tasks/completed/node_b-good.json") && !after.contains("tasks/queue/good.json"), "\(after)")
+        let replayed = after.filter { $0.hasPrefix("tasks/rejected/") && $0.contains("good") }
+        #expect(!replayed.isEmpty, "the replayed file is set aside with a reason: \(after)")
+    }
+
+    @Test func allowUnsignedIsAnExplicitLoggedOptOut() throws {
+        let g = try Grid()
+        _ = try g.task("plain", signer: nil)
+        #expect(try g.home.dgrid("submit", "--repo", g.url, g.dir + "/plain.json").status == 0)
+        let worker = try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_a", "--once", "--allow-unsigned")
+        #expect(worker.status == 0, "\(worker.stderr)")
+        #expect(worker.stderr.contains("unsigned tasks allowed") && worker.stderr.contains("--allow-unsigned"), "\(worker.stderr)")
+        #expect(try GridFixture.mainFiles(g.repo).contains("tasks/completed/node_a-plain.json"))
+    }
+
+    @Test func looseTrustFilesStopTheWorker() throws {
+        let g = try Grid()
+        chmod(g.home.path + "/trust/allowed_signers", 0o666)
+        let worker = try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_a", "--once")
+        #expect(worker.status == 78 && worker.stderr.contains("writable by group or others") && worker.stderr.contains("chmod go-w"),
+                "\(worker.status) \(worker.stderr)")
+    }
+}
