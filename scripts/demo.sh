@@ -50,14 +50,26 @@ JSON
 cat > "$work/tasks/forever.json" <<'JSON'
 {"task_id": "forever", "script": "sleep 1000", "timeout_seconds": 2, "priority": "low"}
 JSON
-run "An empty repository becomes a grid (D-GRID's layout on main)" "$dgrid" init --repo "$grid"
-run "Submit five tasks (validated; written under tasks/queue/<priority>/<shard>/)" "$dgrid" submit --repo "$grid" "$work/tasks"
+cat > "$work/unsigned.json" <<'JSON'
+{"task_id": "unsigned", "script": "echo 'anyone who can push could run this'", "timeout_seconds": 10}
+JSON
+run "An empty repository becomes a grid (D-GRID's layout on main) with its own id" "$dgrid" init --repo "$grid"
+# Workers run only tasks signed by keys their host trusts (docs/ARCHITECTURE.md §9).
+ssh-keygen -q -t ed25519 -N "" -C demo@example.com -f "$work/demo-key"
+mkdir -p -m 0700 "$DGRID_HOME/trust"
+echo "demo@example.com $(cat "$work/demo-key.pub")" > "$DGRID_HOME/trust/allowed_signers"
+run "This host trusts one signer (its allowed_signers, held on the host, not in the grid)" cat "$DGRID_HOME/trust/allowed_signers"
+run "Submit five tasks, each signed as committed (validated; written under tasks/queue/<priority>/<shard>/)" \
+  "$dgrid" submit --repo "$grid" --sign --key "$work/demo-key" "$work/tasks"
+run "And one unsigned task, as anyone who can push could write" "$dgrid" submit --repo "$grid" "$work/unsigned.json"
 run "A bad task file is refused with the reason; nothing is submitted" "$dgrid" submit --repo "$grid" "$here/../README.md"
 run "The queue" "$dgrid" status --repo "$grid"
 run "A worker with two slots drains the queue: claim (a ref), sandbox, result (a ref), fold (one commit on main)" \
   "$dgrid" worker --repo "$grid" --node-id demo_node --slots 2 --once
 run "The grid afterwards" "$dgrid" status --repo "$grid"
 run "A result: the task's output" "$dgrid" result --repo "$grid" primes
+run "Who signed it is in its record" sh -c "\"\$1\" result --repo \"\$2\" primes --json | grep -A2 signed_by" demo "$dgrid" "$grid"
+run "The unsigned task was refused, and never ran" "$dgrid" result --repo "$grid" unsigned
 run "The escape attempt failed inside the sandbox" "$dgrid" result --repo "$grid" escape
 run "The memory hog was OOM-killed (the record)" "$dgrid" result --repo "$grid" hog --json
 run "Main keeps D-GRID's layout, so D-GRID's dashboard reads it" git --git-dir "$work/grid.git" ls-tree -r --name-only main

@@ -17,7 +17,7 @@ build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev libzstd-d
 # the SSH ledger tests make keys with (scripts/git-sshd.sh); dgrid itself speaks SSH through libgit2.
 test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd docker-registry apache2-utils curl git lighttpd openssh-server openssh-client)
 bench=("${test[@]}" hyperfine crun runc bubblewrap debootstrap pigz libarchive-tools time bc git)
-demo=("${build[@]}" busybox-static python3 git)
+demo=("${build[@]}" busybox-static python3 git openssh-client)
 
 case "$purpose" in
   build) wanted=("${build[@]}") ;;
