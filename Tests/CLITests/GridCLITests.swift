@@ -13,7 +13,7 @@ enum GridFixture {
 
     /// An empty bare repository.
     static func bareRepository() throws -> String {
-        let path = NSTemporaryDirectory() + "dgrid-grid-\(UUID().uuidString.prefix(8)).git"
+        let path = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-grid-\(UUID().uuidString.prefix(8)).git")
         let r = try git(["init", "--bare", "-q", "--initial-branch=main", path])
         #expect(r.status == 0, "\(r.stderr)")
         return path
@@ -66,7 +66,7 @@ enum GridFixture {
         defer { try? FileManager.default.removeItem(atPath: home.path) }
         #expect(try home.dgrid("init", "--repo", url).status == 0)
         // Pushed by hand, as any writer could.
-        let work = NSTemporaryDirectory() + "dgrid-place-\(UUID().uuidString.prefix(8))"
+        let work = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-place-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(atPath: work) }
         #expect(try GridFixture.git(["clone", "-q", "--branch", "main", repo, work]).status == 0)
         let task = #"{"task_id":"dg","script":"echo from-dgrid-layout","timeout_seconds":10}"#
@@ -117,7 +117,7 @@ enum GridFixture {
         let home = try GridFixture.workerHome()
         defer { try? FileManager.default.removeItem(atPath: home.path) }
         #expect(try home.dgrid("init", "--repo", url).status == 0)
-        let tasks = NSTemporaryDirectory() + "dgrid-fields-\(UUID().uuidString.prefix(8))"
+        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-fields-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: tasks) }
         try GridFixture.taskFile(tasks, "extra", "echo ok",
@@ -159,7 +159,7 @@ enum GridFixture {
         #expect(initialised.status == 0, "\(initialised.stderr)")
         #expect(try home.dgrid("init", "--repo", url).stdout.contains("already"))
 
-        let tasks = NSTemporaryDirectory() + "dgrid-grid-tasks-\(UUID().uuidString.prefix(8))"
+        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-grid-tasks-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
         try GridFixture.taskFile(tasks, "hello", "echo 'Hello D-GRID!'")
         try GridFixture.taskFile(tasks, "fails", "echo bad >&2; exit 3")
@@ -170,7 +170,7 @@ enum GridFixture {
         #expect(submitted.stdout.contains("tasks/queue/critical/"))
 
         // A repository writer adds tasks straight to main in D-GRID's flat layout: one fine, two bad.
-        let work = NSTemporaryDirectory() + "dgrid-grid-clone-\(UUID().uuidString.prefix(8))"
+        let work = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-grid-clone-\(UUID().uuidString.prefix(8))")
         #expect(try GridFixture.git(["clone", "-q", repo, work]).status == 0)
         try Data(#"{"task_id":"flat","script":"echo flat","timeout_seconds":10}"#.utf8).write(to: URL(fileURLWithPath: work + "/tasks/queue/flat.json"))
         try Data(#"{"task_id":"broken","script":"#.utf8).write(to: URL(fileURLWithPath: work + "/tasks/queue/broken.json"))
@@ -230,7 +230,7 @@ enum GridFixture {
         let before = try home.dgrid("submit", "--repo", url, "/nonexistent.json")
         #expect(before.status == 1 && before.stderr.hasPrefix("dgrid: "))
         #expect(try home.dgrid("init", "--repo", url).status == 0)
-        let tasks = NSTemporaryDirectory() + "dgrid-grid-bad-\(UUID().uuidString.prefix(8))"
+        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-grid-bad-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
         try GridFixture.taskFile(tasks, "good", "true")
         try Data(#"{"task_id":"../etc","script":"true","timeout_seconds":5}"#.utf8).write(to: URL(fileURLWithPath: tasks + "/z.json"))

@@ -21,7 +21,7 @@ import TestSupport
         let url = "file://" + repo
         let home = try GridFixture.workerHome()
         #expect(try home.dgrid("init", "--repo", url).status == 0)
-        let tasks = NSTemporaryDirectory() + "dgrid-dash-\(UUID().uuidString.prefix(8))"
+        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-dash-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: tasks) }
         // Priorities fix the order one slot takes them in: ok and bad, then slow; two stay queued.

@@ -40,7 +40,7 @@ private let suitePorts = FreePort.loopbackPorts(1)
         let url = "file://" + repo
         let (a, b) = (try GridFixture.workerHome(), try GridFixture.workerHome())
         #expect(try a.dgrid("init", "--repo", url).status == 0)
-        let tasks = NSTemporaryDirectory() + "dgrid-fault-\(UUID().uuidString.prefix(8))"
+        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-fault-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
         try GridFixture.taskFile(tasks, "slow", "sleep 4; echo done", timeout: 30)
         #expect(try a.dgrid("submit", "--repo", url, tasks).status == 0)
@@ -91,7 +91,7 @@ private let suitePorts = FreePort.loopbackPorts(1)
         let url = "file://" + repo
         let (a, b) = (try GridFixture.workerHome(), try GridFixture.workerHome())
         #expect(try a.dgrid("init", "--repo", url).status == 0)
-        let tasks = NSTemporaryDirectory() + "dgrid-poison-\(UUID().uuidString.prefix(8))"
+        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-poison-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: tasks) }
         try GridFixture.taskFile(tasks, "poison", "echo started; sleep 40", timeout: 60, extra: ",\"max_attempts\":1")
@@ -133,7 +133,7 @@ private let suitePorts = FreePort.loopbackPorts(1)
         let url = "file://" + repo
         let (a, b) = (try GridFixture.workerHome(), try GridFixture.workerHome())
         #expect(try a.dgrid("init", "--repo", url).status == 0)
-        let tasks = NSTemporaryDirectory() + "dgrid-grace-\(UUID().uuidString.prefix(8))"
+        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-grace-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
         // Long enough to be running when SIGTERM comes (right after its claim
         // appears); short enough that node_b's whole second run costs 9 s, not 30.
@@ -167,7 +167,7 @@ private let suitePorts = FreePort.loopbackPorts(1)
     }
 
     @Test func gitServerGoingAwayMidRunLosesNothing() throws {
-        let base = NSTemporaryDirectory() + "dgrid-fault-daemon-\(UUID().uuidString.prefix(8))"
+        let base = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-fault-daemon-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         #expect(try GridFixture.git(["init", "--bare", "-q", "--initial-branch=main", base + "/grid.git"]).status == 0)
         let script = CLI.packageRoot.appendingPathComponent("scripts/git-daemon.sh").path

@@ -14,7 +14,7 @@ import TestSupport
     static let proxyPort = 19921
 
     @Test func aRunningTasksLeaseIsRenewedWhileTheWorkersFetchesAreStalled() throws {
-        let base = NSTemporaryDirectory() + "dgrid-heartbeat-\(UUID().uuidString.prefix(8))"
+        let base = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-heartbeat-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: base) }
         let bare = base + "/grid.git"

@@ -30,7 +30,7 @@ import TestSupport
         #expect(FileManager.default.createFile(atPath: run, contents: Data("not a directory\n".utf8)))
 
         #expect(try good.dgrid("init", "--repo", url).status == 0)
-        let tasks = NSTemporaryDirectory() + "dgrid-hostfault-\(UUID().uuidString.prefix(8))"
+        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-hostfault-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: tasks) }
         for i in 0..<3 { try GridFixture.taskFile(tasks, "t\(i)", "echo ran-\(i)", extra: ",\"image\":\"test/two:v1\"") }
@@ -83,7 +83,7 @@ import TestSupport
         let fresh = try ImageCLITests.Home()
         defer { try? FileManager.default.removeItem(atPath: fresh.path) }
         #expect(try fresh.dgrid("init", "--repo", url).status == 0)
-        let tasks = NSTemporaryDirectory() + "dgrid-noimage-\(UUID().uuidString.prefix(8))"
+        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-noimage-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: tasks) }
         try GridFixture.taskFile(tasks, "plain", "echo hi")

@@ -35,7 +35,7 @@ struct GridIDCLITests {
         let repo = try GridFixture.bareRepository()
         defer { try? FileManager.default.removeItem(atPath: repo) }
         // D-GRID's layout, made with git alone.
-        let work = NSTemporaryDirectory() + "dgrid-dgrid-made-\(UUID().uuidString.prefix(8))"
+        let work = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-dgrid-made-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(atPath: work) }
         for dir in ["tasks/queue", "tasks/completed", "nodes"] {
             try FileManager.default.createDirectory(atPath: work + "/" + dir, withIntermediateDirectories: true)

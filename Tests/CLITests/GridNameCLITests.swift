@@ -22,7 +22,7 @@ import TestSupport
         let (a, b) = (try GridFixture.workerHome(), try GridFixture.workerHome())
         defer { for home in [a, b] { try? FileManager.default.removeItem(atPath: home.path) } }
         #expect(try a.dgrid("init", "--repo", url).status == 0)
-        let tasks = NSTemporaryDirectory() + "dgrid-names-\(UUID().uuidString.prefix(8))"
+        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-names-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(atPath: tasks) }
         try FileManager.default.createDirectory(atPath: tasks + "/first", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: tasks + "/second", withIntermediateDirectories: true)

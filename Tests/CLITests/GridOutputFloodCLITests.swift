@@ -13,7 +13,7 @@ import TestSupport
         let repo = try GridFixture.bareRepository()
         let url = "file://" + repo
         let home = try GridFixture.workerHome()
-        let tasks = NSTemporaryDirectory() + "dgrid-flood-\(UUID().uuidString.prefix(8))"
+        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-flood-\(UUID().uuidString.prefix(8))")
         defer {
             for path in [repo, home.path, tasks] { try? FileManager.default.removeItem(atPath: path) }
         }

@@ -10,7 +10,7 @@ import TestSupport
     static let token = "dgrid-scp-token-Vq3Lm8Zr2Kx7"
 
     @Test func scpLikeGridsGetTheSSHKeyAndNeverTheToken() throws {
-        let base = NSTemporaryDirectory() + "dgrid-scp-\(UUID().uuidString.prefix(8))"
+        let base = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-scp-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(atPath: base) }
         let served = base + "/served"
         try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)

@@ -25,7 +25,7 @@ import TestSupport
 
     /// A scratch directory with `served/grid.git`, an empty bare repository a server will serve.
     static func servedGrid(_ name: String) throws -> (base: String, served: String, repo: String) {
-        let base = NSTemporaryDirectory() + "dgrid-\(name)-\(UUID().uuidString.prefix(8))"
+        let base = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-\(name)-\(UUID().uuidString.prefix(8))")
         let served = base + "/served"
         try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
         let repo = served + "/grid.git"

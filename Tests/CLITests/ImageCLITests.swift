@@ -16,7 +16,7 @@ import TestSupport
         /// else run unsigned tasks; the signing suites pass true and get a host
         /// as a fresh install has it (docs/ARCHITECTURE.md §9).
         init(requireSignatures: Bool = false) throws {
-            path = NSTemporaryDirectory() + "dgrid-cli-home-\(UUID().uuidString.prefix(8))"
+            path = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-cli-home-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             if !requireSignatures {
                 try FileManager.default.createDirectory(atPath: path + "/trust", withIntermediateDirectories: false,
@@ -60,7 +60,7 @@ import TestSupport
     static func busyboxLayout() throws -> String {
         try layout.withLock { cached in
             if let cached { return cached }
-            let dir = NSTemporaryDirectory() + "dgrid-cli-busybox-image-\(UUID().uuidString.prefix(8))"
+            let dir = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-cli-busybox-image-\(UUID().uuidString.prefix(8))")
             let build = Process()
             build.executableURL = CLI.packageRoot.appendingPathComponent("images/build-busybox-image.sh")
             build.arguments = [dir]
@@ -198,7 +198,7 @@ import TestSupport
 
     @Test func aTamperedImageIsRefusedAndNothingIsListed() throws {
         let home = try Home()
-        let copy = NSTemporaryDirectory() + "dgrid-cli-tampered-\(UUID().uuidString.prefix(8))"
+        let copy = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-cli-tampered-\(UUID().uuidString.prefix(8))")
         try FileManager.default.copyItem(atPath: try Self.busyboxLayout(), toPath: copy)
         let blobs = copy + "/blobs/sha256"
         // The layer is the largest blob.

@@ -309,7 +309,7 @@ enum PullFixture {
     """#
 
     static func sha256(_ data: Data) throws -> String {
-        let path = NSTemporaryDirectory() + "dgrid-sha-\(UUID().uuidString.prefix(8))"
+        let path = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-sha-\(UUID().uuidString.prefix(8))")
         try data.write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let r = try ProcessRunner.run("/usr/bin/sha256sum", [path])

@@ -22,7 +22,7 @@ struct Pid1ExposureCLITests {
     static func rootfs() throws -> String {
         try peekRootfs.withLock { cached in
             if let cached { return cached }
-            let dir = NSTemporaryDirectory() + "dgrid-peek-\(UUID().uuidString.prefix(8))"
+            let dir = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-peek-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o755])
             let copy = try ProcessRunner.run("/bin/cp", ["-a", try CLI.rootfs(), dir + "/rootfs"])
@@ -82,7 +82,7 @@ struct Pid1ExposureCLITests {
     /// probe and whose config says `User: 0`, run by a worker holding a
     /// GIT_TOKEN — the folded result shows all three opens refused.
     @Test func aHostileImagesShellRunByAWorkerReachesNothing() throws {
-        let layout = NSTemporaryDirectory() + "dgrid-peek-image-\(UUID().uuidString.prefix(8))"
+        let layout = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-peek-image-\(UUID().uuidString.prefix(8))")
         let probe = try Self.rootfs() + "/bin/peek"
         let build = try ProcessRunner.run(CLI.packageRoot.appendingPathComponent("images/build-busybox-image.sh").path, [layout],
                                           environment: ["IMAGE_NAME": "test/peek:v1", "IMAGE_SHELL": probe, "IMAGE_USER": "0"])
@@ -93,7 +93,7 @@ struct Pid1ExposureCLITests {
         let repo = try GridFixture.bareRepository()
         let url = "file://" + repo
         #expect(try home.dgrid("init", "--repo", url).status == 0)
-        let tasks = NSTemporaryDirectory() + "dgrid-peek-tasks-\(UUID().uuidString.prefix(8))"
+        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-peek-tasks-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
         for n in 0..<5 {
             try GridFixture.taskFile(tasks, "peek\(n)", "true", extra: ",\"image\":\"test/peek:v1\"")

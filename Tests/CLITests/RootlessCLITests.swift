@@ -55,7 +55,7 @@ struct RootlessCLITests {
     /// A one-id mapping must deny setgroups, so the user's supplementary
     /// groups would follow the task in: refused, nothing run.
     @Test func supplementaryGroupsAreRefusedWithAOneIDMapping() throws {
-        let marker = NSTemporaryDirectory() + "dgrid-groups-\(UUID().uuidString.prefix(8))"
+        let marker = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-groups-\(UUID().uuidString.prefix(8))")
         let r = try ProcessRunner.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--groups=100", "--",
                                                           CLI.binary, "sandbox", "run", "--rootfs", try CLI.rootfs(),
                                                           "--", "sh", "-c", "touch \(marker)"])

@@ -68,7 +68,7 @@ import TestSupport
     }
 
     @Test func unparsableProfileExits125() throws {
-        let path = NSTemporaryDirectory() + "dgrid-bad-profile-\(UUID().uuidString.prefix(8)).json"
+        let path = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-bad-profile-\(UUID().uuidString.prefix(8)).json")
         try "{ \"defaultAction\": ".write(toFile: path, atomically: true, encoding: .utf8)
         let r = try sandbox(["--seccomp", path], command: ["true"])
         #expect(r.status == 125)

@@ -20,7 +20,7 @@ import TestSupport
     @Test func imageInspectShowsHostileConfigValuesEscaped() throws {
         let home = try ImageCLITests.Home()
         defer { try? FileManager.default.removeItem(atPath: home.path) }
-        let layout = NSTemporaryDirectory() + "dgrid-hostile-config-\(UUID().uuidString.prefix(8))"
+        let layout = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-hostile-config-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(atPath: layout) }
         #expect(try ProcessRunner.run("/bin/cp", ["-a", try ImageCLITests.busyboxLayout(), layout]).status == 0)
         // Rewrite the config (and the manifest and index that pin it) with hostile values.
@@ -64,7 +64,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: home.path) }
         #expect(try home.dgrid("init", "--repo", repo).status == 0)
         // A repository writer pushes a node record whose status and heartbeat are terminal escapes.
-        let work = NSTemporaryDirectory() + "dgrid-hostile-node-\(UUID().uuidString.prefix(8))"
+        let work = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-hostile-node-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(atPath: work) }
         #expect(try GridFixture.git(["clone", "-q", "--branch", "main", repo, work]).status == 0)
         let record: [String: Any] = ["node_id": "evil", "status": Self.hostile, "last_heartbeat": "\u{1b}[2K" + Self.hostile,

@@ -74,7 +74,7 @@ import TestSupport
     /// A credentials file others can read is refused (the secret stays out of
     /// the error); 0600 is read; a file with no credentials may be 0644.
     @Test func credentialsFileMustBePrivate() throws {
-        let path = NSTemporaryDirectory() + "dgrid-registry-config-\(UUID().uuidString.prefix(8)).json"
+        let path = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-registry-config-\(UUID().uuidString.prefix(8)).json")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let auth = Data("alice:sekrit".utf8).base64EncodedString()
         try Data(#"{"auths":{"reg.example":{"auth":"\#(auth)"}}}"#.utf8).write(to: URL(fileURLWithPath: path))

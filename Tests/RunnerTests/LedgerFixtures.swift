@@ -11,7 +11,7 @@ enum LedgerFixtures {
 
     /// A fresh directory, removed by the caller's defer.
     static func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "dgrid-ledger-" + UUID().uuidString
+        let path = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-ledger-" + UUID().uuidString)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }

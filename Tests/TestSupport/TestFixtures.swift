@@ -12,6 +12,8 @@ public enum TempDir {
             .appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
+        // Removed at exit at the latest, whether or not the test removes it.
+        TestCleanup.removeAtExit(url.path)
         return url
     }
 }
