@@ -18,6 +18,8 @@ let package = Package(
         .executable(name: "dgrid-registry", targets: ["dgrid-registry"]),
         .executable(name: "dgrid-init", targets: ["dgrid-init"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
+        // For bench/SignBench: task-signature verification, in-process.
+        .library(name: "Trust", targets: ["Trust"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

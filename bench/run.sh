@@ -7,6 +7,7 @@
 #   sandbox-start.sh  dgrid vs crun (dgrid's profile, no seccomp) and unshare+chroot, interleaved round by round: medians, p90, ratios, peak RSS
 #   dgrid-profile.sh  where dgrid's own time goes (process start, parsing, spawn)
 #   spawn-bench.sh    in-process SandboxRunner.run latency (bench/SpawnBench)
+#   sign-bench.sh     task-signature check per task, in-process vs ssh-keygen -Y verify (bench/SignBench)
 #   unpack.sh         image unpack: dgrid vs GNU tar, bsdtar, umoci
 #   grid.sh           the grid: dgrid vs a naive D-GRID loop, 1/4/8 workers, file:// and git daemon (GRID_TASKS, default 500; ~17 min on 2 cores, mostly the naive loop)
 # Not a step (it needs two builds): compare-start.sh A B, two dgrid binaries'
@@ -20,7 +21,7 @@ DGRID=$(resolve_dgrid "${1:-}")
 [ "$(id -u)" = 0 ] || die "run as root: sandboxes, OCI runtimes and tmpfs mounts need it"
 mkdir -p "$OUT_DIR"
 SUMMARY=$OUT_DIR/summary.txt
-STEPS=(sandbox-start dgrid-profile spawn-bench unpack grid)
+STEPS=(sandbox-start dgrid-profile spawn-bench sign-bench unpack grid)
 
 version() { "$@" 2>/dev/null | head -n1 || echo "not installed"; }
 {
