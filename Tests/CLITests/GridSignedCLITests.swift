@@ -108,6 +108,19 @@ struct GridSignedCLITests {
             #expect(!"\(record)".contains("ran-\(id)"), "\(id) ran: \(record)")
         }
         #expect(!worker.stderr.contains("unsigned tasks allowed"))
+        // Every decision is in the host's audit log.
+        let audit = try g.home.dgrid("audit", "--json")
+        #expect(audit.status == 0, "\(audit.stderr)")
+        let events = audit.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let accepted = events.filter { $0["event"] as? String == "signature_accepted" }
+        #expect(accepted.count == 1 && accepted[0]["task_id"] as? String == "good" && accepted[0]["principals"] as? [String] == ["alice@example.com"],
+                "\(events)")
+        for (id, reason) in expected {
+            let line = events.first { $0["event"] as? String == "signature_refused" && $0["task_id"] as? String == id }
+            #expect((line?["reason"] as? String ?? "").contains(reason), "\(id): \(events)")
+        }
+        let text = try g.home.dgrid("audit", "--event", "signature_refused")
+        #expect(text.stdout.split(separator: "\n").count == 4 && text.stdout.contains("task=mallory"), "\(text.stdout)")
 
         // A finished task's file and signature pushed back into the queue: never run twice.
         try g.push([(g.dir + "/good.json.committed", "tasks/queue/good.json"), (g.dir + "/good.json.committed.sig", "tasks/queue/good.json.sig")],
@@ -130,6 +143,8 @@ struct GridSignedCLITests {
         let worker = try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_a", "--once", "--allow-unsigned")
         #expect(worker.status == 0, "\(worker.stderr)")
         #expect(worker.stderr.contains("unsigned tasks allowed") && worker.stderr.contains("--allow-unsigned"), "\(worker.stderr)")
+        let audit = try g.home.dgrid("audit")
+        #expect(audit.stdout.contains("unsigned_allowed") && audit.stdout.contains("unsigned_run task=plain"), "\(audit.stdout)")
         #expect(try GridFixture.mainFiles(g.repo).contains("tasks/completed/node_a-plain.json"))
     }
 

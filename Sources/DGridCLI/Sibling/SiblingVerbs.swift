@@ -25,7 +25,7 @@ extension GridVerb {
 /// The grid verbs, run by `dgrid-grid`.
 enum GridVerbs {
     static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self,
-                                              Sign.self, Verify.self]
+                                              Sign.self, Verify.self, Audit.self]
 
     struct Init: GridVerb {
         static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
@@ -57,6 +57,10 @@ enum GridVerbs {
 
     struct Verify: GridVerb {
         static let configuration = CommandConfiguration(commandName: "verify", abstract: VerbAbstract.gridVerify)
+    }
+
+    struct Audit: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "audit", abstract: VerbAbstract.gridAudit)
     }
 }
 

@@ -20,6 +20,8 @@ public final class GridWorker: @unchecked Sendable {
         /// What this host trusts (docs/ARCHITECTURE.md §9). By default every task
         /// must be signed and nobody is trusted: the CLI loads the host's files.
         public var signatures = TaskSignatureCheck(trust: HostTrust(store: TrustStore(allowedSigners: AllowedSigners(entries: []))))
+        /// Where trust decisions and security events are recorded; nil: the log only.
+        public var audit: AuditLog?
         public init() {}
     }
 
@@ -211,6 +213,7 @@ public final class GridWorker: @unchecked Sendable {
                                                               grid: pick.grid, finished: false)
             } catch {
                 logger.warning("refused by this host's trust policy", metadata: ["task": "\(id)", "reason": "\(UntrustedText.lineSafe("\(error)"))"])
+                options.audit?.record(AuditEvent(kind: .signatureRefused, nodeID: settings.nodeID, taskID: id, reason: "\(error)"))
                 finished = execution.rejected(id, reason: "refused by this host's trust policy: \(error)",
                                               attempt: claim.record.attempt, previousAttempts: history)
                 break
@@ -218,6 +221,11 @@ public final class GridWorker: @unchecked Sendable {
             if authentication.isSigned {
                 logger.info("signature accepted", metadata: ["task": "\(id)", "signed_by": "\(authentication.principals.joined(separator: ","))",
                                                              "keys": "\(authentication.fingerprints.joined(separator: ","))"])
+                options.audit?.record(AuditEvent(kind: .signatureAccepted, nodeID: settings.nodeID, taskID: id,
+                                                 principals: authentication.principals, fingerprints: authentication.fingerprints))
+            } else {
+                options.audit?.record(AuditEvent(kind: .unsignedRun, nodeID: settings.nodeID, taskID: id,
+                                                 reason: "unsigned tasks are allowed on this host"))
             }
             let budget = AttemptBudget(maxAttempts: task.maxAttempts ?? settings.defaultMaxAttempts)
             if case .exhausted(let why) = budget.verdict(history) {
@@ -228,6 +236,13 @@ public final class GridWorker: @unchecked Sendable {
             case .finished(var ran):
                 if ran.record.imageDigest != nil { health.taskStarted() }
                 ran.record.signedBy = authentication.principals
+                if ran.record.timedOut {
+                    options.audit?.record(AuditEvent(kind: .taskTimedOut, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
+                                                     reason: "killed at its timeout of \(task.timeoutSeconds) s"))
+                }
+                if ran.record.oomKilled {
+                    options.audit?.record(AuditEvent(kind: .taskOOMKilled, nodeID: settings.nodeID, taskID: id, principals: authentication.principals))
+                }
                 finished = ran
             case .hostFault(let fault):
                 giveBack(claim, for: fault)

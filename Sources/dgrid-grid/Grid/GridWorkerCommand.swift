@@ -88,7 +88,14 @@ struct GridWorkerCommand: ParsableCommand {
         }
         let unsigned = allowUnsigned || environment["DGRID_ALLOW_UNSIGNED"] == "1"
         options.signatures = TaskSignatureCheck(trust: trust, allowUnsigned: unsigned)
+        do {
+            options.audit = try AuditLog(state: settings.state) { problem in logger.error("\(problem)") }
+        } catch {
+            logger.error("audit log unavailable: \(error)")
+        }
         if options.signatures.allowUnsigned {
+            options.audit?.record(AuditEvent(kind: .unsignedAllowed, nodeID: settings.nodeID,
+                                             reason: unsigned ? "--allow-unsigned" : "trust/policy.toml require_signatures = false"))
             logger.warning("unsigned tasks allowed: anyone who can push to the grid runs code on this host",
                            metadata: ["by": "\(unsigned ? "--allow-unsigned" : "trust/policy.toml require_signatures = false")"])
         } else if trust.store.allowedSigners.entries.isEmpty {

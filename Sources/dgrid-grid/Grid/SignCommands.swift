@@ -129,3 +129,49 @@ struct GridVerifyCommand: ParsableCommand {
         if refused > 0 { throw ExitCode(1) }
     }
 }
+
+/// `dgrid audit`: this host's audit log (docs/ARCHITECTURE.md §9), filtered.
+struct GridAuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: VerbAbstract.gridAudit,
+        discussion: "Reads $DGRID_HOME/audit.log and its rotations (audit.log.1 … .3): signatures accepted and refused, unsigned tasks allowed, tasks timed out or OOM-killed.")
+
+    @Option(name: .long, help: ArgumentHelp("Only events at or after this time (ISO-8601, e.g. 2026-12-01T00:00:00Z).", valueName: "TIME"))
+    var since: String?
+
+    @Option(name: .long, help: ArgumentHelp("Only this kind of event (\(AuditEvent.Kind.allCases.map(\.rawValue).joined(separator: ", "))).", valueName: "EVENT"))
+    var event: String?
+
+    @Flag(name: .long, help: "Print each event as its JSON line.")
+    var json = false
+
+    func run() throws {
+        var from: Date?
+        if let since {
+            guard let parsed = ISOTime.parse(since) else { ImageCLI.fail(GridError.local("--since \(UntrustedText.shown(since)): not an ISO-8601 time like 2026-12-01T00:00:00Z")) }
+            from = parsed
+        }
+        var kind: AuditEvent.Kind?
+        if let event {
+            guard let parsed = AuditEvent.Kind(rawValue: event) else {
+                ImageCLI.fail(GridError.local("--event \(UntrustedText.shown(event)): use one of \(AuditEvent.Kind.allCases.map(\.rawValue).joined(separator: ", "))"))
+            }
+            kind = parsed
+        }
+        let state = StateDirectory.forThisUser()
+        for entry in AuditLog.read(path: state.path + "/" + AuditLog.fileName) {
+            if let from, entry.time < from { continue }
+            if let kind, entry.kind != kind { continue }
+            if json {
+                print(UntrustedText.jsonSafe(entry.line))
+                continue
+            }
+            var words = [ISOTime.string(entry.time), entry.kind.rawValue]
+            if let task = entry.taskID { words.append("task=" + UntrustedText.shown(task, limit: 130)) }
+            if let node = entry.nodeID { words.append("node=" + UntrustedText.shown(node, limit: 64)) }
+            if !entry.principals.isEmpty { words.append("by=" + entry.principals.map { UntrustedText.shown($0, limit: 64) }.joined(separator: ",")) }
+            if let reason = entry.reason { words.append("— " + UntrustedText.shown(reason, limit: 400)) }
+            print(words.joined(separator: " "))
+        }
+    }
+}

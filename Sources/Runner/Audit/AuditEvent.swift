@@ -1,0 +1,59 @@
+import Foundation
+
+/// One trust decision or security event (docs/ARCHITECTURE.md §9), a JSON line
+/// in the audit log: when, what, about which task, by whose key, why.
+public struct AuditEvent: Equatable, Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case signatureAccepted = "signature_accepted"
+        case signatureRefused = "signature_refused"
+        case unsignedAllowed = "unsigned_allowed"
+        case unsignedRun = "unsigned_run"
+        case taskTimedOut = "task_timed_out"
+        case taskOOMKilled = "task_oom_killed"
+        case taskSetupFailed = "task_setup_failed"
+    }
+
+    public var time: Date
+    public var kind: Kind
+    public var nodeID: String?
+    public var taskID: String?
+    public var principals: [String] = []
+    public var fingerprints: [String] = []
+    public var reason: String?
+
+    public init(time: Date = Date(), kind: Kind, nodeID: String? = nil, taskID: String? = nil,
+                principals: [String] = [], fingerprints: [String] = [], reason: String? = nil) {
+        self.time = time
+        self.kind = kind
+        self.nodeID = nodeID
+        self.taskID = taskID
+        self.principals = principals
+        self.fingerprints = fingerprints
+        self.reason = reason
+    }
+
+    /// One line of compact JSON, keys sorted; strings escaped by the writer.
+    public var line: String {
+        var members: [String: LedgerJSON.Value] = ["time": .string(ISOTime.string(time)), "event": .string(kind.rawValue)]
+        if let nodeID { members["node_id"] = .string(nodeID) }
+        if let taskID { members["task_id"] = .string(taskID) }
+        if !principals.isEmpty { members["principals"] = .array(principals.map { .string($0) }) }
+        if !fingerprints.isEmpty { members["keys"] = .array(fingerprints.map { .string($0) }) }
+        if let reason { members["reason"] = .string(reason) }
+        return LedgerJSON.compact(.object(members))
+    }
+
+    /// What `line` wrote; nil for a line that is not an event.
+    public static func parse(_ line: String) -> AuditEvent? {
+        guard case .success(.object(let m)) = LedgerJSON.parse(Array(line.utf8)),
+              case .string(let time)? = m["time"], let date = ISOTime.parse(time),
+              case .string(let event)? = m["event"], let kind = Kind(rawValue: event) else { return nil }
+        func text(_ key: String) -> String? { if case .string(let s)? = m[key] { return s }; return nil }
+        func list(_ key: String) -> [String] {
+            guard case .array(let items)? = m[key] else { return [] }
+            return items.compactMap { if case .string(let s) = $0 { return s }; return nil }
+        }
+        return AuditEvent(time: date, kind: kind, nodeID: text("node_id"), taskID: text("task_id"),
+                          principals: list("principals"), fingerprints: list("keys"), reason: text("reason"))
+    }
+}
