@@ -148,6 +148,29 @@ struct GridSignedCLITests {
         #expect(try GridFixture.mainFiles(g.repo).contains("tasks/completed/node_a-plain.json"))
     }
 
+    /// Secrets in a task's output never reach the grid: the worker scrubs
+    /// them and says how many of which kind, in the record and the audit log.
+    @Test func secretsInOutputAreRedactedBeforePublishing() throws {
+        let g = try Grid()
+        FileManager.default.createFile(atPath: g.home.path + "/trust/policy.toml",
+                                       contents: Data("require_signatures = false\nsecret_env = [\"DB_PASSWORD\"]\n".utf8),
+                                       attributes: [.posixPermissions: 0o600])
+        let token = "ghp_" + String(repeating: "x9Y8", count: 9)
+        let path = g.dir + "/leaky.json"
+        let json = #"{"task_id":"leaky","script":"echo \#(token); echo \"pw=$DB_PASSWORD\" >&2","timeout_seconds":20,"env":{"DB_PASSWORD":"correct-horse-battery"}}"#
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try g.home.dgrid("submit", "--repo", g.url, path).status == 0)
+        let worker = try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_a", "--once")
+        #expect(worker.status == 0, "\(worker.stderr)")
+        let record = try g.record("tasks/completed/node_a-leaky.json")
+        #expect(record["stdout"] as? String == "[REDACTED:github_token]\n" && record["stderr"] as? String == "pw=[REDACTED:secret_env]\n", "\(record)")
+        #expect((record["redactions"] as? [String: Int]) == ["github_token": 1, "secret_env": 1], "\(record)")
+        // The task file holds what its submitter wrote; the published record holds neither secret.
+        let published = try GridFixture.show(g.repo, "tasks/completed/node_a-leaky.json.log")
+        #expect(!published.contains(token) && !published.contains("correct-horse-battery"), "\(published)")
+        #expect(try g.home.dgrid("audit", "--event", "output_redacted").stdout.contains("task=leaky"))
+    }
+
     @Test func looseTrustFilesStopTheWorker() throws {
         let g = try Grid()
         chmod(g.home.path + "/trust/allowed_signers", 0o666)

@@ -11,6 +11,7 @@ public struct AuditEvent: Equatable, Sendable {
         case taskTimedOut = "task_timed_out"
         case taskOOMKilled = "task_oom_killed"
         case taskSetupFailed = "task_setup_failed"
+        case outputRedacted = "output_redacted"
     }
 
     public var time: Date

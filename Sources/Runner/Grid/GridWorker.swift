@@ -188,6 +188,32 @@ public final class GridWorker: @unchecked Sendable {
         }
     }
 
+    /// Scrubs secrets from the output before the record is published
+    /// (docs/ARCHITECTURE.md §9): counts by kind go in the record and the audit log.
+    private func redact(_ record: inout ResultRecord, task: TaskFile) {
+        let settings = connection.settings
+        let policy = options.signatures.trust.policy
+        var credentials: [String] = []
+        if case .token(let token) = settings.credentials { credentials.append(token) }
+        let secrets = policy.secretEnv.compactMap { task.env[$0] }
+        let redactor = OutputRedactor(credentials: credentials, secretValues: secrets,
+                                      patterns: policy.redactPatterns.map { ("policy", $0) })
+        let out = redactor.redact(record.stdout), err = redactor.redact(record.stderr)
+        let counts = out.counts.merging(err.counts, uniquingKeysWith: +)
+        guard !counts.isEmpty else { return }
+        record.stdout = out.text
+        record.stderr = err.text
+        if !out.counts.isEmpty {
+            var hasher = DigestHasher()
+            hasher.update(Array(out.text.utf8))
+            record.stdoutSHA256 = "sha256:" + hasher.finalize().hex
+        }
+        record.redactions = counts
+        let summary = counts.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: ", ")
+        logger.warning("output redacted", metadata: ["task": "\(task.taskID)", "redactions": "\(summary)"])
+        options.audit?.record(AuditEvent(kind: .outputRedacted, nodeID: settings.nodeID, taskID: task.taskID, reason: summary))
+    }
+
     private func execute(_ pick: TaskPicker.Pick, slot: Int) {
         let settings = connection.settings
         let claim = pick.claim
@@ -236,6 +262,7 @@ public final class GridWorker: @unchecked Sendable {
             case .finished(var ran):
                 if ran.record.imageDigest != nil { health.taskStarted() }
                 ran.record.signedBy = authentication.principals
+                redact(&ran.record, task: task)
                 if ran.record.timedOut {
                     options.audit?.record(AuditEvent(kind: .taskTimedOut, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
                                                      reason: "killed at its timeout of \(task.timeoutSeconds) s"))

@@ -14,6 +14,10 @@ public struct TrustPolicy: Equatable, Sendable {
     public var requireSignatures = true
     /// Distinct trusted principals a task needs.
     public var minSigners = 1
+    /// Task `env` names whose values are secrets: scrubbed from the task's output.
+    public var secretEnv: [String] = []
+    /// Regular expressions scrubbed from every task's output (kind `policy`).
+    public var redactPatterns: [String] = []
 
     public init(requireSignatures: Bool = true, minSigners: Int = 1) {
         self.requireSignatures = requireSignatures
@@ -41,8 +45,19 @@ public struct TrustPolicy: Equatable, Sendable {
                     throw TrustFileError(file: source, problem: .syntax("min_signers: expected a whole number from 1 to 16"))
                 }
                 policy.minSigners = count
+            case "secret_env", "redact_patterns":
+                guard let array = value.array else { throw TrustFileError(file: source, problem: .syntax("\(key): expected an array of strings")) }
+                var strings: [String] = []
+                for item in array {
+                    guard let text = item.string, !text.isEmpty else { throw TrustFileError(file: source, problem: .syntax("\(key): expected an array of strings")) }
+                    if key == "redact_patterns", let problem = OutputRedactor.problem(with: text) {
+                        throw TrustFileError(file: source, problem: .syntax("redact_patterns: \(UntrustedText.quoted(text, limit: 60)) is not a regular expression: \(problem)"))
+                    }
+                    strings.append(text)
+                }
+                if key == "secret_env" { policy.secretEnv = strings } else { policy.redactPatterns = strings }
             default:
-                throw TrustFileError(file: source, problem: .syntax("unknown key \(UntrustedText.quoted(key, limit: 40)) (known: require_signatures, min_signers)"))
+                throw TrustFileError(file: source, problem: .syntax("unknown key \(UntrustedText.quoted(key, limit: 40)) (known: require_signatures, min_signers, secret_env, redact_patterns)"))
             }
         }
         return policy

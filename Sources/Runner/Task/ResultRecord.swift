@@ -35,6 +35,9 @@ public struct ResultRecord: Equatable, Sendable {
     /// The trusted principals whose signatures the worker checked before it ran
     /// the task (docs/ARCHITECTURE.md §9); empty for an unsigned task a host let run.
     public var signedBy: [String] = []
+    /// Secrets scrubbed from stdout and stderr before publishing, by kind
+    /// (`OutputRedactor`); never the values.
+    public var redactions: [String: Int] = [:]
 
     public init(
         taskID: String, nodeID: String, exitCode: Int32, stdout: String = "", stderr: String = "",
@@ -88,6 +91,7 @@ public struct ResultRecord: Equatable, Sendable {
         ]
         if !unknownFields.isEmpty { members["unknown_fields"] = .array(unknownFields.map { .string($0) }) }
         if !signedBy.isEmpty { members["signed_by"] = .array(signedBy.map { .string($0) }) }
+        if !redactions.isEmpty { members["redactions"] = .object(redactions.mapValues { .number(.init(Int64($0))) }) }
         return LedgerJSON.write(.object(members))
     }
 
@@ -118,6 +122,9 @@ public struct ResultRecord: Equatable, Sendable {
             previousAttempts: AttemptRecord.parseList(f.members["previous_attempts"]) ?? [],
             unknownFields: f.stringList("unknown_fields"))
         record.signedBy = f.stringList("signed_by")
+        if case .object(let counts)? = f.members["redactions"] {
+            record.redactions = counts.compactMapValues { if case .number(let n) = $0, let i = n.integer { return Int(i) }; return nil }
+        }
         return record
     }
 }
