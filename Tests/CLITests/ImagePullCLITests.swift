@@ -12,7 +12,7 @@ enum PullFixture {
     static let script = CLI.packageRoot.appendingPathComponent("scripts/registry.sh").path
 
     static func tempDir(_ prefix: String) throws -> String {
-        let dir = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))"
+        let dir = TestCleanup.removeAtExit(NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }

@@ -100,7 +100,7 @@ import TestSupport
     }
 
     private static func tempDirectory(_ prefix: String) throws -> String {
-        let dir = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))"
+        let dir = TestCleanup.removeAtExit(NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }

@@ -110,7 +110,7 @@ import TestSupport
     }
 
     @Test func tagPullIsRefusedBeforeAnything() throws {
-        let store = try ImageStore(state: StateDirectory(path: NSTemporaryDirectory() + "dgrid-registry-unit-\(UUID().uuidString.prefix(8))"))
+        let store = try ImageStore(state: StateDirectory(path: TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-registry-unit-\(UUID().uuidString.prefix(8))")))
         #expect(throws: RegistryError.tagNotAllowed(reference: "127.0.0.1:1/a/b:1")) {
             _ = try ImagePuller(store: store, options: .init(insecure: true)).pull("127.0.0.1:1/a/b:1")
         }
