@@ -27,47 +27,47 @@ public struct SSHSignature: Sendable {
 
     /// From a `.sig` file's bytes.
     public init(armored bytes: [UInt8]) throws(SignatureRefusal) {
-        guard bytes.count <= Self.maxFileBytes else { throw .malformed("the file is \(bytes.count) bytes, over \(Self.maxFileBytes)") }
-        let text = String(decoding: bytes, as: UTF8.self)
-        let lines = text.split(whereSeparator: \.isNewline)
-            .map { String($0.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed()) }
-            .filter { !$0.isEmpty }
-        guard lines.first == Self.armorBegin, lines.last == Self.armorEnd, lines.count >= 3 else {
-            throw .malformed("expected \(Self.armorBegin) … \(Self.armorEnd)")
-        }
-        guard let blob = Data(base64Encoded: lines.dropFirst().dropLast().joined()) else {
-            throw .malformed("the body is not base64")
-        }
-        try self.init(blob: Array(blob))
+        let signatures = try Self.all(inArmored: bytes)
+        guard signatures.count == 1 else { throw .malformed("\(signatures.count) signatures where one was expected") }
+        self = signatures[0]
     }
 
     /// Every signature in a `.sig` file: one armored block per signer,
     /// concatenated (what `dgrid sign` appends). At least one; at most 16.
+    /// Read as bytes, line by line (this runs for every task a worker takes).
     public static func all(inArmored bytes: [UInt8]) throws(SignatureRefusal) -> [SSHSignature] {
         guard bytes.count <= maxFileBytes else { throw .malformed("the file is \(bytes.count) bytes, over \(maxFileBytes)") }
-        let text = String(decoding: bytes, as: UTF8.self)
-        var blocks: [String] = [], current: [String]?
-        for raw in text.split(whereSeparator: \.isNewline) {
-            let line = String(raw).filter { $0 != " " && $0 != "\t" && $0 != "\r" }
+        let begin = Array(armorBegin.utf8), end = Array(armorEnd.utf8)
+        var signatures: [SSHSignature] = []
+        var body: [UInt8]?
+        var start = 0
+        while start < bytes.count {
+            var stop = start
+            while stop < bytes.count, bytes[stop] != UInt8(ascii: "\n") { stop += 1 }
+            // The line without surrounding spaces, tabs and a CR.
+            var lo = start, hi = stop
+            while lo < hi, bytes[lo] == 0x20 || bytes[lo] == 0x09 || bytes[lo] == 0x0d { lo += 1 }
+            while hi > lo, bytes[hi - 1] == 0x20 || bytes[hi - 1] == 0x09 || bytes[hi - 1] == 0x0d { hi -= 1 }
+            let line = bytes[lo..<hi]
+            start = stop + 1
             if line.isEmpty { continue }
-            if line == armorBegin.filter({ $0 != " " }) {
-                guard current == nil else { throw .malformed("a BEGIN inside a signature") }
-                current = [armorBegin]
-            } else if line == armorEnd.filter({ $0 != " " }) {
-                guard var block = current else { throw .malformed("an END with no BEGIN") }
-                block.append(armorEnd)
-                blocks.append(block.joined(separator: "\n"))
-                current = nil
+            if line.elementsEqual(begin) {
+                guard body == nil else { throw .malformed("a BEGIN inside a signature") }
+                body = []
+            } else if line.elementsEqual(end) {
+                guard let encoded = body else { throw .malformed("an END with no BEGIN") }
+                guard !encoded.isEmpty else { throw .malformed("expected \(armorBegin) … \(armorEnd)") }
+                guard let blob = Data(base64Encoded: Data(encoded)) else { throw .malformed("the body is not base64") }
+                guard signatures.count < 16 else { throw .malformed("more than 16 signatures") }
+                signatures.append(try SSHSignature(blob: Array(blob)))
+                body = nil
             } else {
-                guard current != nil else { throw .malformed("text outside \(armorBegin) … \(armorEnd)") }
-                current!.append(line)
+                guard body != nil else { throw .malformed("text outside \(armorBegin) … \(armorEnd)") }
+                body!.append(contentsOf: line)
             }
         }
-        guard current == nil else { throw .malformed("a signature with no END line") }
-        guard !blocks.isEmpty else { throw .malformed("expected \(armorBegin) … \(armorEnd)") }
-        guard blocks.count <= 16 else { throw .malformed("\(blocks.count) signatures, at most 16") }
-        var signatures: [SSHSignature] = []
-        for block in blocks { signatures.append(try SSHSignature(armored: Array(block.utf8))) }
+        guard body == nil else { throw .malformed("a signature with no END line") }
+        guard !signatures.isEmpty else { throw .malformed("expected \(armorBegin) … \(armorEnd)") }
         return signatures
     }
 

@@ -86,7 +86,7 @@ for (name, keygen) in [("ed25519", ["-t", "ed25519"]), ("ecdsa-p256", ["-t", "ec
         }
     }
     let (m, p90, peer) = (percentile(ours, 0.5), percentile(ours, 0.9), percentile(theirs, 0.5))
-    print(String(format: "%-19@ %8.3f ms        %8.3f ms   %8.3f ms         %.4fx", name as NSString, m, p90, peer, m / peer))
+    print(name.padding(toLength: 19, withPad: " ", startingAt: 0) + String(format: " %8.3f ms        %8.3f ms   %8.3f ms         %.4fx", m, p90, peer, m / peer))
     json.append(#"{"key":"\#(name)","runs":\#(ours.count),"median_ms":\#(m),"p90_ms":\#(p90),"ssh_keygen_median_ms":\#(peer),"ssh_keygen_runs":\#(theirs.count)}"#)
 }
 print("goal: ed25519 ≤ 0.2 ms per task (issue 11)")
