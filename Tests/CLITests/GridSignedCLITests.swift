@@ -55,6 +55,7 @@ struct GridSignedCLITests {
             for file in files {
                 let target = work + "/" + file.queuePath
                 try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try? FileManager.default.removeItem(atPath: target)
                 try FileManager.default.copyItem(atPath: file.local, toPath: target)
             }
             for args in [["-C", work, "add", "-A"], ["-C", work, "-c", "user.name=w", "-c", "user.email=w@w", "commit", "-q", "-m", "push"],
@@ -134,6 +135,15 @@ struct GridSignedCLITests {
         #expect(!after.contains("tasks/completed/node_b-good.json") && !after.contains("tasks/queue/good.json"), "\(after)")
         let replayed = after.filter { $0.hasPrefix("tasks/rejected/") && $0.contains("good") }
         #expect(!replayed.isEmpty, "the replayed file is set aside with a reason: \(after)")
+
+        // A writer rewrites main's grid id to another grid's, to replay that grid's signed tasks: the host's pin refuses.
+        let otherID = "g-eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+        let foreign = try g.task("foreign", signer: "alice", grid: otherID)
+        try Data("{\"grid_id\":\"\(otherID)\"}\n".utf8).write(to: URL(fileURLWithPath: g.dir + "/grid.json"))
+        try g.push([(g.dir + "/grid.json", ".dgrid/grid.json"), (foreign, "tasks/queue/foreign.json"), (foreign + ".sig", "tasks/queue/foreign.json.sig")])
+        #expect(try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_a", "--once").status == 0)
+        let pinned = try g.record("tasks/rejected/foreign.json")
+        #expect("\(pinned)".contains("but this host first saw \(g.gridID)") && !"\(pinned)".contains("ran-foreign"), "\(pinned)")
     }
 
     @Test func allowUnsignedIsAnExplicitLoggedOptOut() throws {

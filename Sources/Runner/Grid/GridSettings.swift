@@ -63,6 +63,17 @@ public struct GridSettings: Sendable {
     }
 
     /// `$DGRID_HOME/grids/<hash of the URL>`: one bare mirror per grid.
+    /// Where this host pins the grid's id (`GridPin`), beside the mirror.
+    public func gridPinPath() throws(GridError) -> String {
+        var hasher = DigestHasher()
+        hasher.update(Array(repository.utf8))
+        do {
+            return try state.directory("grids") + "/" + String(hasher.finalize().hex.prefix(16)) + ".grid-id"
+        } catch {
+            throw .local("cannot create the grids directory: \(error)")
+        }
+    }
+
     public func mirrorPath() throws(GridError) -> String {
         var hasher = DigestHasher()
         hasher.update(Array(repository.utf8))

@@ -22,6 +22,8 @@ public final class GridWorker: @unchecked Sendable {
         public var signatures = TaskSignatureCheck(trust: HostTrust(store: TrustStore(allowedSigners: AllowedSigners(entries: []))))
         /// Where trust decisions and security events are recorded; nil: the log only.
         public var audit: AuditLog?
+        /// The grid id this host first saw (`GridPin`); nil: main's is taken as it is.
+        public var gridPin: GridPin?
         public init() {}
     }
 
@@ -235,8 +237,10 @@ public final class GridWorker: @unchecked Sendable {
             let authentication: TaskAuthentication
             do {
                 // The replay check already ran: the picker withdraws claims on finished tasks.
+                var grid = pick.grid
+                if let pin = options.gridPin, pick.signature != nil { grid = try pin.check(pick.grid).get() }
                 authentication = try options.signatures.check(task: task, bytes: pick.taskBytes, signatureFile: pick.signature,
-                                                              grid: pick.grid, finished: false)
+                                                              grid: grid, finished: false)
             } catch {
                 logger.warning("refused by this host's trust policy", metadata: ["task": "\(id)", "reason": "\(UntrustedText.lineSafe("\(error)"))"])
                 options.audit?.record(AuditEvent(kind: .signatureRefused, nodeID: settings.nodeID, taskID: id, reason: "\(error)"))

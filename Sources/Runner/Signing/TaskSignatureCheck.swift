@@ -24,6 +24,7 @@ public enum TaskTrustRefusal: Error, Equatable, CustomStringConvertible, Sendabl
     case expired(notAfter: String)
     case alreadyFinished(taskID: String)
     case tooFewSigners(have: [String], need: Int)
+    case gridChanged(pinned: GridID, seen: String?, pinFile: String)
 
     public var description: String {
         switch self {
@@ -35,6 +36,10 @@ public enum TaskTrustRefusal: Error, Equatable, CustomStringConvertible, Sendabl
         case .otherGrid(let named, let this): "signed for grid \(UntrustedText.shown(named, limit: 40)), not this one (\(this)): a replay from another grid"
         case .expired(let notAfter): "past its not_after (\(UntrustedText.shown(notAfter, limit: 40)))"
         case .alreadyFinished(let id): "task \(UntrustedText.shown(id, limit: 130)) already has a result on this grid: a replay"
+        case .gridChanged(let pinned, let seen, let pinFile):
+            "this grid's id on main is \(seen.map { UntrustedText.shown($0, limit: 40) } ?? "gone"), but this host first saw \(pinned): "
+                + "a repository writer may have rewritten .dgrid/grid.json to replay another grid's tasks; signed tasks are refused "
+                + "until an operator who knows the grid was re-initialised removes \(pinFile)"
         case .tooFewSigners(let have, let need):
             "needs \(need) distinct trusted signers, has \(have.count)\(have.isEmpty ? "" : " (" + have.map { UntrustedText.shown($0, limit: 64) }.joined(separator: ", ") + ")")"
         }

@@ -89,6 +89,11 @@ struct GridWorkerCommand: ParsableCommand {
         let unsigned = allowUnsigned || environment["DGRID_ALLOW_UNSIGNED"] == "1"
         options.signatures = TaskSignatureCheck(trust: trust, allowUnsigned: unsigned)
         do {
+            options.gridPin = GridPin(path: try settings.gridPinPath())
+        } catch {
+            ImageCLI.fail(error)
+        }
+        do {
             options.audit = try AuditLog(state: settings.state) { problem in logger.error("\(problem)") }
         } catch {
             logger.error("audit log unavailable: \(error)")
