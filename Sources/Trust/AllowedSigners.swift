@@ -1,3 +1,4 @@
+import SandboxSupport
 import Glibc
 
 /// The host's `allowed_signers` (ssh-keygen(1), ALLOWED SIGNERS): who may sign,
@@ -38,10 +39,7 @@ public struct AllowedSigners: Sendable {
     /// it: a typo must not silently drop a signer or widen a grant.
     public static func parse(_ text: String, source: String = "allowed_signers") throws(TrustFileError) -> AllowedSigners {
         var entries: [Entry] = [], skipped: [(Int, String)] = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let lineNumber = index + 1
-            let line = rawLine.drop(while: { $0 == " " || $0 == "\t" })
-            if line.isEmpty || line.hasPrefix("#") || line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
+        for (lineNumber, line) in TrustFileLines.significant(text) {
             do throws(TrustFileError.Problem) {
                 var fields = try Self.fields(String(line))
                 guard fields.count >= 3 else { throw .syntax("expected \"principals [options] keytype key\"") }
@@ -52,7 +50,7 @@ public struct AllowedSigners: Sendable {
                 }
                 guard fields.count >= 2 else { throw .syntax("no key after the options") }
                 guard SSHPublicKey.Algorithm(rawValue: fields[0]) != nil || Self.looksLikeKeyType(fields[0]) else {
-                    throw .syntax("expected a key type (ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa) where \(UntrustedName.shown(fields[0])) is; options are one comma-separated field")
+                    throw .syntax("expected a key type (ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa) where \(UntrustedText.shown(fields[0], limit: 40)) is; options are one comma-separated field")
                 }
                 let parsedOptions = try Self.options(options ?? "")
                 let key: SSHPublicKey
@@ -127,7 +125,7 @@ public struct AllowedSigners: Sendable {
                 guard let value, let time = Self.timestamp(value) else { throw .syntax("valid-before wants YYYYMMDD[Z] or YYYYMMDDHHMM[SS][Z]") }
                 result.validBefore = time
             default:
-                throw .syntax("unknown option \(UntrustedName.shown(name))")
+                throw .syntax("unknown option \(UntrustedText.shown(name, limit: 40))")
             }
         }
         return result
@@ -140,7 +138,7 @@ public struct AllowedSigners: Sendable {
         let name = String(option[..<equals])
         let value = option[option.index(after: equals)...]
         guard value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") else {
-            throw .syntax("option values go in double quotes, as OpenSSH requires: \(UntrustedName.shown(name))=\"…\"")
+            throw .syntax("option values go in double quotes, as OpenSSH requires: \(UntrustedText.shown(name, limit: 40))=\"…\"")
         }
         return (name, String(value.dropFirst().dropLast()))
     }

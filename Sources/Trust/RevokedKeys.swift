@@ -12,16 +12,14 @@ public struct RevokedKeys: Sendable {
 
     public static func parse(_ text: String, source: String = "revoked_keys") throws(TrustFileError) -> RevokedKeys {
         var keys: [SSHPublicKey] = []
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.drop(while: { $0 == " " || $0 == "\t" })
-            if line.isEmpty || line.hasPrefix("#") || line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
+        for (number, line) in TrustFileLines.significant(text) {
             do {
                 keys.append(try SSHPublicKey(line: String(line)))
             } catch {
                 // A key dgrid cannot verify cannot sign anything it accepts either.
                 if case .unsupportedAlgorithm = error { continue }
                 if case .weakKey = error { continue }
-                throw TrustFileError(file: source, line: index + 1, problem: .syntax("\(error)"))
+                throw TrustFileError(file: source, line: number, problem: .syntax("\(error)"))
             }
         }
         return RevokedKeys(keys)

@@ -1,3 +1,4 @@
+import SandboxSupport
 import CNettle
 import FoundationEssentials
 
@@ -63,11 +64,11 @@ public struct SSHPublicKey: Equatable, Hashable, Sendable {
 
     /// The two words of a key in OpenSSH's text formats; the name must match the blob.
     init(algorithmName: String, base64: String) throws(SignatureRefusal) {
-        guard Algorithm(rawValue: algorithmName) != nil else { throw .unsupportedAlgorithm(UntrustedName.shown(algorithmName)) }
+        guard Algorithm(rawValue: algorithmName) != nil else { throw .unsupportedAlgorithm(algorithmName) }
         guard let blob = Data(base64Encoded: base64) else { throw .malformed("the key is not base64") }
         try self.init(blob: Array(blob))
         guard algorithm.rawValue == algorithmName else {
-            throw .malformed("the key is labelled \(UntrustedName.shown(algorithmName)) but holds \(algorithm.rawValue)")
+            throw .malformed("the key is labelled \(UntrustedText.shown(algorithmName, limit: 40)) but holds \(algorithm.rawValue)")
         }
     }
 

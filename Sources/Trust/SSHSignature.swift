@@ -1,3 +1,4 @@
+import SandboxSupport
 import CNettle
 import CSignatureMath
 import FoundationEssentials
@@ -129,7 +130,7 @@ public struct SSHSignature: Sendable {
         guard allowed.contains(signatureAlgorithm) else {
             throw allowed.count > 1 && signatureAlgorithm == "ssh-rsa"
                 ? .unsupportedAlgorithm("ssh-rsa signatures (SHA-1)")
-                : .malformed("an \(publicKey.algorithm.rawValue) key with an \(UntrustedName.shown(signatureAlgorithm)) signature")
+                : .malformed("an \(publicKey.algorithm.rawValue) key with an \(UntrustedText.shown(signatureAlgorithm, limit: 40)) signature")
         }
     }
 

@@ -1,30 +1,21 @@
 import CNettle
+import SandboxSupport
 
-/// SHA-256 and SHA-512 through nettle (already linked for the content store).
+/// The digests SSH signatures use: SHA-256 through the content store's
+/// hasher, SHA-512 through nettle (which the store has no use for).
 enum SignatureDigest {
     static func sha256(_ message: [UInt8]) -> [UInt8] {
-        var context = sha256_ctx()
-        nettle_sha256_init(&context)
-        message.withUnsafeBufferPointer { nettle_sha256_update(&context, $0.count, $0.baseAddress) }
-        var digest = [UInt8](repeating: 0, count: 32)
-        nettle_sha256_digest(&context, 32, &digest)
-        return digest
+        var hasher = DigestHasher()
+        hasher.update(message)
+        return hasher.finalizeBytes()
     }
 
     static func sha512(_ message: [UInt8]) -> [UInt8] {
         var context = sha512_ctx()
         nettle_sha512_init(&context)
         message.withUnsafeBufferPointer { nettle_sha512_update(&context, $0.count, $0.baseAddress) }
-        var digest = [UInt8](repeating: 0, count: 64)
-        nettle_sha512_digest(&context, 64, &digest)
+        var digest = [UInt8](repeating: 0, count: Int(SHA512_DIGEST_SIZE))
+        nettle_sha512_digest(&context, digest.count, &digest)
         return digest
-    }
-}
-
-/// Names read from a signature or key file, shortened and kept printable for messages.
-enum UntrustedName {
-    static func shown(_ name: String) -> String {
-        let printable = name.unicodeScalars.filter { $0.value >= 0x21 && $0.value < 0x7f }
-        return String(String.UnicodeScalarView(printable.prefix(40)))
     }
 }

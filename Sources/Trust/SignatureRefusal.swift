@@ -1,5 +1,7 @@
-/// Why a signature is not accepted. Each says what was wrong, never echoing
-/// attacker bytes beyond a short, printable name.
+import SandboxSupport
+
+/// Why a signature is not accepted. Each says what was wrong; what a case
+/// holds is raw, and shown through `UntrustedText` (short, escaped).
 public enum SignatureRefusal: Error, Equatable, CustomStringConvertible, Sendable {
     /// Not an SSH signature at all, or one whose fields do not parse.
     case malformed(String)
@@ -16,10 +18,10 @@ public enum SignatureRefusal: Error, Equatable, CustomStringConvertible, Sendabl
         switch self {
         case .malformed(let why): "not a valid SSH signature: \(why)"
         case .unsupportedAlgorithm(let name):
-            "unsupported algorithm \(name.prefix(40)) (dgrid verifies ssh-ed25519, ecdsa-sha2-nistp256 and ssh-rsa keys with rsa-sha2-256/512)"
+            "unsupported algorithm \(UntrustedText.shown(name, limit: 40)) (dgrid verifies ssh-ed25519, ecdsa-sha2-nistp256 and ssh-rsa keys with rsa-sha2-256/512)"
         case .weakKey(let what): "refused \(what)"
         case .wrongNamespace(let expected, let found):
-            "signed for namespace \"\(found.prefix(40))\", not \"\(expected)\" (sign with ssh-keygen -Y sign -n \(expected))"
+            "signed for namespace \(UntrustedText.quoted(found, limit: 40)), not \"\(expected)\" (sign with ssh-keygen -Y sign -n \(expected))"
         case .badSignature: "the signature does not match the file's bytes (changed after signing, or another file's signature)"
         }
     }

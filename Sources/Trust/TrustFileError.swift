@@ -28,3 +28,15 @@ public struct TrustFileError: Error, Equatable, CustomStringConvertible, Sendabl
         }
     }
 }
+
+/// The lines of a trust file that say something, with their numbers: blank
+/// lines and `#` comments dropped, leading blanks trimmed (OpenSSH's reading).
+enum TrustFileLines {
+    static func significant(_ text: String) -> [(number: Int, text: Substring)] {
+        text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { index, raw in
+            let line = raw.drop(while: { $0 == " " || $0 == "\t" })
+            if line.hasPrefix("#") || line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { return nil }
+            return (index + 1, line)
+        }
+    }
+}

@@ -117,8 +117,7 @@ enum GridFixture {
         let home = try GridFixture.workerHome()
         defer { try? FileManager.default.removeItem(atPath: home.path) }
         #expect(try home.dgrid("init", "--repo", url).status == 0)
-        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-fields-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        let tasks = try TempDir.make(prefix: "dgrid-fields").path
         defer { try? FileManager.default.removeItem(atPath: tasks) }
         try GridFixture.taskFile(tasks, "extra", "echo ok",
                                  extra: ",\"gpu\":1,\"team\":\"ml\",\"checkpointing\":{\"interval_seconds\":60}")
@@ -159,8 +158,7 @@ enum GridFixture {
         #expect(initialised.status == 0, "\(initialised.stderr)")
         #expect(try home.dgrid("init", "--repo", url).stdout.contains("already"))
 
-        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-grid-tasks-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        let tasks = try TempDir.make(prefix: "dgrid-grid-tasks").path
         try GridFixture.taskFile(tasks, "hello", "echo 'Hello D-GRID!'")
         try GridFixture.taskFile(tasks, "fails", "echo bad >&2; exit 3")
         try GridFixture.taskFile(tasks, "slow", "sleep 30", timeout: 1)
@@ -230,8 +228,7 @@ enum GridFixture {
         let before = try home.dgrid("submit", "--repo", url, "/nonexistent.json")
         #expect(before.status == 1 && before.stderr.hasPrefix("dgrid: "))
         #expect(try home.dgrid("init", "--repo", url).status == 0)
-        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-grid-bad-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        let tasks = try TempDir.make(prefix: "dgrid-grid-bad").path
         try GridFixture.taskFile(tasks, "good", "true")
         try Data(#"{"task_id":"../etc","script":"true","timeout_seconds":5}"#.utf8).write(to: URL(fileURLWithPath: tasks + "/z.json"))
         let r = try home.dgrid("submit", "--repo", url, tasks)

@@ -21,8 +21,7 @@ import TestSupport
         let url = "file://" + repo
         let home = try GridFixture.workerHome()
         #expect(try home.dgrid("init", "--repo", url).status == 0)
-        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-dash-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        let tasks = try TempDir.make(prefix: "dgrid-dash").path
         defer { try? FileManager.default.removeItem(atPath: tasks) }
         // Priorities fix the order one slot takes them in: ok and bad, then slow; two stay queued.
         try GridFixture.taskFile(tasks, "ok", "echo ok", extra: ",\"priority\":\"critical\"")

@@ -40,8 +40,7 @@ private let suitePorts = FreePort.loopbackPorts(1)
         let url = "file://" + repo
         let (a, b) = (try GridFixture.workerHome(), try GridFixture.workerHome())
         #expect(try a.dgrid("init", "--repo", url).status == 0)
-        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-fault-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        let tasks = try TempDir.make(prefix: "dgrid-fault").path
         try GridFixture.taskFile(tasks, "slow", "sleep 4; echo done", timeout: 30)
         #expect(try a.dgrid("submit", "--repo", url, tasks).status == 0)
 
@@ -91,8 +90,7 @@ private let suitePorts = FreePort.loopbackPorts(1)
         let url = "file://" + repo
         let (a, b) = (try GridFixture.workerHome(), try GridFixture.workerHome())
         #expect(try a.dgrid("init", "--repo", url).status == 0)
-        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-poison-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        let tasks = try TempDir.make(prefix: "dgrid-poison").path
         defer { try? FileManager.default.removeItem(atPath: tasks) }
         try GridFixture.taskFile(tasks, "poison", "echo started; sleep 40", timeout: 60, extra: ",\"max_attempts\":1")
         #expect(try a.dgrid("submit", "--repo", url, tasks).status == 0)
@@ -133,8 +131,7 @@ private let suitePorts = FreePort.loopbackPorts(1)
         let url = "file://" + repo
         let (a, b) = (try GridFixture.workerHome(), try GridFixture.workerHome())
         #expect(try a.dgrid("init", "--repo", url).status == 0)
-        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-grace-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        let tasks = try TempDir.make(prefix: "dgrid-grace").path
         // Long enough to be running when SIGTERM comes (right after its claim
         // appears); short enough that node_b's whole second run costs 9 s, not 30.
         try GridFixture.taskFile(tasks, "long", "sleep 3; sleep 6; echo finished", timeout: 60)
@@ -167,8 +164,7 @@ private let suitePorts = FreePort.loopbackPorts(1)
     }
 
     @Test func gitServerGoingAwayMidRunLosesNothing() throws {
-        let base = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-fault-daemon-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let base = try TempDir.make(prefix: "dgrid-fault-daemon").path
         #expect(try GridFixture.git(["init", "--bare", "-q", "--initial-branch=main", base + "/grid.git"]).status == 0)
         let script = CLI.packageRoot.appendingPathComponent("scripts/git-daemon.sh").path
         #expect(try ProcessRunner.run(script, ["start", base, "\(Self.port)"]).status == 0)

@@ -14,8 +14,7 @@ import TestSupport
     static let proxyPort = 19921
 
     @Test func aRunningTasksLeaseIsRenewedWhileTheWorkersFetchesAreStalled() throws {
-        let base = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-heartbeat-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let base = try TempDir.make(prefix: "dgrid-heartbeat").path
         defer { try? FileManager.default.removeItem(atPath: base) }
         let bare = base + "/grid.git"
         #expect(try GridFixture.git(["init", "--bare", "-q", "--initial-branch=main", bare]).status == 0)

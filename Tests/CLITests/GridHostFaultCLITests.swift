@@ -30,8 +30,7 @@ import TestSupport
         #expect(FileManager.default.createFile(atPath: run, contents: Data("not a directory\n".utf8)))
 
         #expect(try good.dgrid("init", "--repo", url).status == 0)
-        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-hostfault-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        let tasks = try TempDir.make(prefix: "dgrid-hostfault").path
         defer { try? FileManager.default.removeItem(atPath: tasks) }
         for i in 0..<3 { try GridFixture.taskFile(tasks, "t\(i)", "echo ran-\(i)", extra: ",\"image\":\"test/two:v1\"") }
         #expect(try good.dgrid("submit", "--repo", url, tasks).status == 0)
@@ -83,8 +82,7 @@ import TestSupport
         let fresh = try ImageCLITests.Home()
         defer { try? FileManager.default.removeItem(atPath: fresh.path) }
         #expect(try fresh.dgrid("init", "--repo", url).status == 0)
-        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-noimage-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        let tasks = try TempDir.make(prefix: "dgrid-noimage").path
         defer { try? FileManager.default.removeItem(atPath: tasks) }
         try GridFixture.taskFile(tasks, "plain", "echo hi")
         #expect(try fresh.dgrid("submit", "--repo", url, tasks).status == 0)

@@ -36,8 +36,7 @@ private let suitePorts = FreePort.loopbackPorts(1)
     /// logs — every task claimed once, at attempt 1. Refs the protocol does not
     /// know (odd names under refs/dgrid/) are ignored.
     @Test func fourWorkersTimesTwoSlotsClaimEachTaskOnce() throws {
-        let base = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-daemon4-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let base = try TempDir.make(prefix: "dgrid-daemon4").path
         let repo = base + "/grid.git"
         #expect(try GridFixture.git(["init", "--bare", "-q", "--initial-branch=main", repo]).status == 0)
         let port = Self.port + 1
@@ -104,8 +103,7 @@ private let suitePorts = FreePort.loopbackPorts(1)
     }
 
     @Test func twoWorkersOverGitDaemonCompleteEachTaskOnce() throws {
-        let base = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-daemon-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let base = try TempDir.make(prefix: "dgrid-daemon").path
         #expect(try GridFixture.git(["init", "--bare", "-q", "--initial-branch=main", base + "/grid.git"]).status == 0)
         let started = try ProcessRunner.run(Self.script, ["start", base, "\(Self.port)"])
         #expect(started.status == 0, "\(started.stderr)")
@@ -114,8 +112,7 @@ private let suitePorts = FreePort.loopbackPorts(1)
 
         let homes = [try GridFixture.workerHome(), try GridFixture.workerHome()]
         #expect(try homes[0].dgrid("init", "--repo", url).status == 0)
-        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-race-tasks-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        let tasks = try TempDir.make(prefix: "dgrid-race-tasks").path
         let count = 16
         for i in 0..<count { try GridFixture.taskFile(tasks, "t\(i)", "echo \(i)") }
         #expect(try homes[0].dgrid("submit", "--repo", url, tasks).status == 0)

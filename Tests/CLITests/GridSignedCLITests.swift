@@ -146,6 +146,25 @@ struct GridSignedCLITests {
         #expect("\(pinned)".contains("but this host first saw \(g.gridID)") && !"\(pinned)".contains("ran-foreign"), "\(pinned)")
     }
 
+    /// A `.sig` a writer made larger than any signature: the task is rejected
+    /// with that reason, and the fold, which moves signatures with their
+    /// tasks, neither reads it nor stalls on it.
+    @Test func anOversizedSignatureFileIsRefusedAndTheFoldGoesOn() throws {
+        let g = try Grid()
+        let task = try g.task("bloated", signer: "alice")
+        var signature = try Data(contentsOf: URL(fileURLWithPath: task + ".sig"))
+        signature.append(Data(repeating: UInt8(ascii: "A"), count: 20_000))
+        try signature.write(to: URL(fileURLWithPath: task + ".sig"))
+        try g.push([(task, "tasks/queue/bloated.json"), (task + ".sig", "tasks/queue/bloated.json.sig")])
+        let worker = try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_a", "--once")
+        #expect(worker.status == 0, "\(worker.stderr)")
+        let files = try GridFixture.mainFiles(g.repo)
+        #expect(files.contains("tasks/rejected/bloated.json") && !files.contains("tasks/queue/bloated.json")
+                && !files.contains("tasks/queue/bloated.json.sig"), "\(files)")
+        let record = try g.record("tasks/rejected/bloated.json")
+        #expect((record["stderr"] as? String ?? "").contains("signature file refused: larger than 16384 bytes"), "\(record)")
+    }
+
     @Test func allowUnsignedIsAnExplicitLoggedOptOut() throws {
         let g = try Grid()
         _ = try g.task("plain", signer: nil)

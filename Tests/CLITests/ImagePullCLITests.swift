@@ -12,9 +12,7 @@ enum PullFixture {
     static let script = CLI.packageRoot.appendingPathComponent("scripts/registry.sh").path
 
     static func tempDir(_ prefix: String) throws -> String {
-        let dir = TestCleanup.removeAtExit(NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
+        try TempDir.make(prefix: prefix).path
     }
 
     static func sh(_ argv: [String], stdin: String? = nil) throws -> ProcessResult {

@@ -100,9 +100,7 @@ import TestSupport
     }
 
     private static func tempDirectory(_ prefix: String) throws -> String {
-        let dir = TestCleanup.removeAtExit(NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
+        try TempDir.make(prefix: prefix).path
     }
 
     /// A home with `shape` imported and allowed as test/<shape>:v1.

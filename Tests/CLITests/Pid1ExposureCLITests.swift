@@ -93,8 +93,7 @@ struct Pid1ExposureCLITests {
         let repo = try GridFixture.bareRepository()
         let url = "file://" + repo
         #expect(try home.dgrid("init", "--repo", url).status == 0)
-        let tasks = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-peek-tasks-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        let tasks = try TempDir.make(prefix: "dgrid-peek-tasks").path
         for n in 0..<5 {
             try GridFixture.taskFile(tasks, "peek\(n)", "true", extra: ",\"image\":\"test/peek:v1\"")
         }

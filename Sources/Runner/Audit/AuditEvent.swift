@@ -10,7 +10,6 @@ public struct AuditEvent: Equatable, Sendable {
         case unsignedRun = "unsigned_run"
         case taskTimedOut = "task_timed_out"
         case taskOOMKilled = "task_oom_killed"
-        case taskSetupFailed = "task_setup_failed"
         case outputRedacted = "output_redacted"
     }
 
@@ -46,15 +45,9 @@ public struct AuditEvent: Equatable, Sendable {
 
     /// What `line` wrote; nil for a line that is not an event.
     public static func parse(_ line: String) -> AuditEvent? {
-        guard case .success(.object(let m)) = LedgerJSON.parse(Array(line.utf8)),
-              case .string(let time)? = m["time"], let date = ISOTime.parse(time),
-              case .string(let event)? = m["event"], let kind = Kind(rawValue: event) else { return nil }
-        func text(_ key: String) -> String? { if case .string(let s)? = m[key] { return s }; return nil }
-        func list(_ key: String) -> [String] {
-            guard case .array(let items)? = m[key] else { return [] }
-            return items.compactMap { if case .string(let s) = $0 { return s }; return nil }
-        }
-        return AuditEvent(time: date, kind: kind, nodeID: text("node_id"), taskID: text("task_id"),
-                          principals: list("principals"), fingerprints: list("keys"), reason: text("reason"))
+        guard let f = RecordFields(Array(line.utf8)), let time = f.string("time").flatMap(ISOTime.parse),
+              let kind = f.string("event").flatMap(Kind.init(rawValue:)) else { return nil }
+        return AuditEvent(time: time, kind: kind, nodeID: f.string("node_id"), taskID: f.string("task_id"),
+                          principals: f.stringList("principals"), fingerprints: f.stringList("keys"), reason: f.string("reason"))
     }
 }

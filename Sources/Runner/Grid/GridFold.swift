@@ -102,11 +102,7 @@ public struct GridFold {
             case .failed: destination = LedgerLayout.failedPath(node: record.nodeID, taskID: taskID)
             }
             // The task ran: its queue and in_progress files go, found by their exact names (never by suffix).
-            let signatureSource = Self.signaturePath(of: snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID), in: snapshot)
-            for path in snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID) {
-                changes[path] = .some(nil)
-                if snapshot.files[path + TaskSignatureCheck.signatureSuffix] != nil { changes[path + TaskSignatureCheck.signatureSuffix] = .some(nil) }
-            }
+            let signature = removeTaskFiles(snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID), in: snapshot, changes: &changes)
             if let occupant = try occupant(of: destination, in: snapshot, planned: changes) {
                 // Never written over: the result is kept, with why, and the task does not run again.
                 let reason = "\(occupant); a fold never overwrites a record, so this result of task \(taskID) "
@@ -120,12 +116,8 @@ public struct GridFold {
             if taskBytes.isEmpty, let queued = snapshot.queuePaths(of: taskID).first, let blob = snapshot.files[queued] {
                 taskBytes = try connection.blob(blob, limit: maxTaskBytes + 1)
             }
-            changes[destination] = taskBytes
+            writeTask(taskBytes, signature: signature, to: destination, changes: &changes)
             changes[destination + LedgerLayout.logSuffix] = recordBytes
-            // The signatures go with the bytes they cover: a folded task can be verified again.
-            if let signatureSource, let blob = snapshot.files[signatureSource] {
-                changes[destination + TaskSignatureCheck.signatureSuffix] = try connection.blob(blob, limit: SSHSignatureLimit.bytes)
-            }
             summary.finished += 1
         }
 
@@ -145,16 +137,8 @@ public struct GridFold {
             // The task file moves from the queue, or from the in_progress name of the worker it was taken from.
             guard let source = snapshot.queuePaths(of: taskID).first ?? snapshot.inProgressPaths(of: taskID).first,
                   let blob = snapshot.files[source] else { continue }
-            let sources = snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID)
-            let signatureSource = Self.signaturePath(of: sources, in: snapshot)
-            for path in sources {
-                changes[path] = .some(nil)
-                if snapshot.files[path + TaskSignatureCheck.signatureSuffix] != nil { changes[path + TaskSignatureCheck.signatureSuffix] = .some(nil) }
-            }
-            changes[target] = try connection.blob(blob, limit: maxTaskBytes + 1)
-            if let signatureSource, let signature = snapshot.files[signatureSource] {
-                changes[target + TaskSignatureCheck.signatureSuffix] = try connection.blob(signature, limit: SSHSignatureLimit.bytes)
-            }
+            let signature = removeTaskFiles(snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID), in: snapshot, changes: &changes)
+            writeTask(try connection.blob(blob, limit: maxTaskBytes + 1), signature: signature, to: target, changes: &changes)
             summary.started += 1
         }
 
@@ -177,9 +161,26 @@ public struct GridFold {
         return (changes, folded, summary)
     }
 
-    /// The `.sig` beside the first of `paths` that has one.
-    static func signaturePath(of paths: [String], in snapshot: GridSnapshot) -> String? {
-        paths.lazy.map { $0 + TaskSignatureCheck.signatureSuffix }.first { snapshot.files[$0] != nil }
+    /// Deletes a task's files at `paths` and the `.sig` beside each; returns the
+    /// first signature file's bytes, which travel with the task. One a writer
+    /// made too large or unreadable is dropped, not read: a worker refuses the
+    /// task for it, and the fold must not stall on it.
+    private func removeTaskFiles(_ paths: [String], in snapshot: GridSnapshot, changes: inout [String: [UInt8]?]) -> [UInt8]? {
+        var signature: [UInt8]?
+        for path in paths {
+            changes[path] = .some(nil)
+            let signaturePath = path + TaskSignatureCheck.signatureSuffix
+            guard let blob = snapshot.files[signaturePath] else { continue }
+            changes[signaturePath] = .some(nil)
+            if signature == nil { signature = try? connection.blob(blob, limit: SSHSignatureLimit.bytes) }
+        }
+        return signature
+    }
+
+    /// Writes a task's bytes at `path`, with its signatures beside them.
+    private func writeTask(_ bytes: [UInt8], signature: [UInt8]?, to path: String, changes: inout [String: [UInt8]?]) {
+        changes[path] = bytes
+        if let signature { changes[path + TaskSignatureCheck.signatureSuffix] = signature }
     }
 
     /// Queue files no worker can read (a bad id in the name, an unknown depth,

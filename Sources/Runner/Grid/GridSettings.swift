@@ -63,23 +63,25 @@ public struct GridSettings: Sendable {
     }
 
     /// `$DGRID_HOME/grids/<hash of the URL>`: one bare mirror per grid.
-    /// Where this host pins the grid's id (`GridPin`), beside the mirror.
-    public func gridPinPath() throws(GridError) -> String {
+    /// This repository's name under `grids/`: its URL hashed, so any URL is a safe name.
+    private var repositoryKey: String {
         var hasher = DigestHasher()
         hasher.update(Array(repository.utf8))
+        return String(hasher.finalize().hex.prefix(16))
+    }
+
+    /// Where this host pins the grid's id (`GridPin`), beside the mirror.
+    public func gridPinPath() throws(GridError) -> String {
         do {
-            return try state.directory("grids") + "/" + String(hasher.finalize().hex.prefix(16)) + ".grid-id"
+            return try state.directory("grids") + "/" + repositoryKey + ".grid-id"
         } catch {
             throw .local("cannot create the grids directory: \(error)")
         }
     }
 
     public func mirrorPath() throws(GridError) -> String {
-        var hasher = DigestHasher()
-        hasher.update(Array(repository.utf8))
-        let name = String(hasher.finalize().hex.prefix(16))
         do {
-            return try state.directory("grids/" + name)
+            return try state.directory("grids/" + repositoryKey)
         } catch {
             throw .local("cannot create the grid mirror directory: \(error)")
         }

@@ -16,6 +16,9 @@ struct GridSnapshot {
     /// Task id → its queue paths. Every file is classified once, here: the
     /// fold asks for a task's queue paths several times per folded result.
     private let queuePathsByTask: [String: [String]]
+    /// Task ids already folded as completed, failed or rejected: found once,
+    /// here (the picker asks after every claim, the fold per result).
+    let finishedTaskIDs: Set<String>
 
     init(mainTip: GitOID?, files: [String: GitOID], claims: [String: GitOID], results: [String: GitOID],
          nodes: [String: GitOID]) {
@@ -36,6 +39,7 @@ struct GridSnapshot {
         // A queue file of a task that already has a result here is a replay
         // (a finished task's file pushed back): never run, set aside with why.
         let finished = Self.finishedTaskIDs(in: files)
+        finishedTaskIDs = finished
         var replayed: Set<String> = []
         queue.removeAll { location in
             guard finished.contains(location.taskID) else { return false }
@@ -69,10 +73,7 @@ struct GridSnapshot {
         return ids
     }
 
-    /// Task ids already folded as completed, failed or rejected.
-    var finishedTaskIDs: Set<String> { Self.finishedTaskIDs(in: files) }
-
-    static func finishedTaskIDs(in files: [String: GitOID]) -> Set<String> {
+    private static func finishedTaskIDs(in files: [String: GitOID]) -> Set<String> {
         var ids: Set<String> = []
         for path in files.keys where path.hasSuffix(".json") {
             if let id = Self.stem(path, under: Self.rejectedDirectory), TaskParser.isValidTaskID(id) { ids.insert(id) }

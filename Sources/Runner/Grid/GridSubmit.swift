@@ -1,5 +1,4 @@
 import Foundation
-import Trust
 
 /// `dgrid submit`: validates task files, then writes them to
 /// `tasks/queue/<priority>/<shard>/<id>.json` on main in one commit,
@@ -103,17 +102,15 @@ public struct GridSubmit {
         throw .contention(operation: "submit", attempts: attempts)
     }
 
-    /// What a submitter can get wrong, in the words a worker would use.
+    /// What a submitter can get wrong, in the words a worker would use: the
+    /// same checks, less the host's trust (`TaskSignatureCheck`).
     static func checkSigned(_ task: TaskFile, bytes: [UInt8], signature: [UInt8], grid: GridID, name: String) throws(GridError) {
         do {
-            for one in try SSHSignature.all(inArmored: signature) {
-                _ = try one.verify(bytes, namespace: TaskSignatureCheck.namespace)
-            }
+            _ = try TaskSignatureCheck.signingKeys(of: bytes, signatureFile: signature)
+            try TaskSignatureCheck.checkNamesGrid(task, grid: grid)
         } catch {
             throw .invalidTask(path: name, reason: "\(error)")
         }
-        guard let named = task.grid else { throw .invalidTask(path: name, reason: TaskTrustRefusal.gridNotNamed.description) }
-        guard named == grid.value else { throw .invalidTask(path: name, reason: TaskTrustRefusal.otherGrid(named: named, this: grid).description) }
     }
 
     private func refuseDuplicates(_ tasks: [TaskFile], in snapshot: GridSnapshot) throws(GridError) {

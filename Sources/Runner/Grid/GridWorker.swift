@@ -44,6 +44,8 @@ public final class GridWorker: @unchecked Sendable {
     let logger: Logger
     let runner: SandboxRunner
     let health: WorkerHealth
+    /// The worker's own secrets and the policy's patterns, built once (`redact`).
+    let redactor: OutputRedactor
     private let lock = NSLock()
     /// Under `lock`: a self-check may open the store or prepare the filter again.
     private var store: ImageStore?
@@ -70,6 +72,10 @@ public final class GridWorker: @unchecked Sendable {
         seccomp = Result { () throws(SeccompError) in try DefaultSeccomp.filter(state: state) }
         health = WorkerHealth(baseSeconds: connection.settings.healthCheckSeconds,
                               ceilingSeconds: connection.settings.healthCheckCeilingSeconds)
+        var credentials: [String] = []
+        if case .token(let token) = connection.settings.credentials { credentials.append(token) }
+        redactor = OutputRedactor(credentials: credentials,
+                                  patterns: options.signatures.trust.policy.redactPatterns.map { ("policy", $0) })
     }
 
     /// SIGTERM (docs/ARCHITECTURE.md §7): no new claims; running tasks get `graceSeconds`
@@ -194,12 +200,7 @@ public final class GridWorker: @unchecked Sendable {
     /// (docs/ARCHITECTURE.md §9): counts by kind go in the record and the audit log.
     private func redact(_ record: inout ResultRecord, task: TaskFile) {
         let settings = connection.settings
-        let policy = options.signatures.trust.policy
-        var credentials: [String] = []
-        if case .token(let token) = settings.credentials { credentials.append(token) }
-        let secrets = policy.secretEnv.compactMap { task.env[$0] }
-        let redactor = OutputRedactor(credentials: credentials, secretValues: secrets,
-                                      patterns: policy.redactPatterns.map { ("policy", $0) })
+        let redactor = self.redactor.adding(secretValues: options.signatures.trust.policy.secretEnv.compactMap { task.env[$0] })
         let out = redactor.redact(record.stdout), err = redactor.redact(record.stderr)
         let counts = out.counts.merging(err.counts, uniquingKeysWith: +)
         guard !counts.isEmpty else { return }

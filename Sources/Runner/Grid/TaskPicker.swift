@@ -123,21 +123,28 @@ struct TaskPicker {
                 try claims.withdraw(held)
                 continue
             }
+            let elapsed = { Int(Date().timeIntervalSince(started) * 1000) }
+            let bytes: [UInt8]
             do {
-                let bytes = try blobByPath[candidate.location.path].map { (blob) throws(GridError) in
+                bytes = try blobByPath[candidate.location.path].map { (blob) throws(GridError) in
                     try connection.blob(blob, limit: settings.limits.maxFileBytes)
                 } ?? []
-                // Read from the listing taken after the claim, like the bytes' blob id.
-                let signature = try fresh.files[candidate.location.path + TaskSignatureCheck.signatureSuffix].map { (blob) throws(GridError) in
-                    try connection.blob(blob, limit: SSHSignatureLimit.bytes)
-                }
-                return Pick(claim: held, taskBytes: bytes, signature: signature,
-                            grid: try GridIdentity.read(fresh, connection: connection), unreadable: nil,
-                            claimMilliseconds: Int(Date().timeIntervalSince(started) * 1000), racesLost: lost)
             } catch {
                 // Over the size limit (refused before reading) or a bad object: the task is rejected, not retried forever.
                 return Pick(claim: held, taskBytes: [], unreadable: "task file refused: larger than \(settings.limits.maxFileBytes) bytes or unreadable (\(error))",
-                            claimMilliseconds: Int(Date().timeIntervalSince(started) * 1000), racesLost: lost)
+                            claimMilliseconds: elapsed(), racesLost: lost)
+            }
+            // The signatures and the grid id, from the listing taken after the claim; only a signed task needs the id.
+            guard let signatureBlob = fresh.files[candidate.location.path + TaskSignatureCheck.signatureSuffix] else {
+                return Pick(claim: held, taskBytes: bytes, unreadable: nil, claimMilliseconds: elapsed(), racesLost: lost)
+            }
+            do {
+                let signature = try connection.blob(signatureBlob, limit: SSHSignatureLimit.bytes)
+                return Pick(claim: held, taskBytes: bytes, signature: signature, grid: try GridIdentity.read(fresh, connection: connection),
+                            unreadable: nil, claimMilliseconds: elapsed(), racesLost: lost)
+            } catch {
+                return Pick(claim: held, taskBytes: [], unreadable: "signature file refused: larger than \(SSHSignatureLimit.bytes) bytes or unreadable (\(error))",
+                            claimMilliseconds: elapsed(), racesLost: lost)
             }
         }
         return nil

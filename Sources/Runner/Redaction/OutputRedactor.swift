@@ -25,23 +25,35 @@ public struct OutputRedactor: Sendable {
         ("jwt", #"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"#),
     ]
 
+    /// Compiled once per process: every result is scanned with them.
+    private static let wellKnownRules: [Rule] = wellKnown.compactMap { entry in
+        (try? Regex(entry.pattern)).map { Rule(kind: entry.kind, literal: nil, pattern: $0) }
+    }
+
     /// - Parameters:
     ///   - credentials: the worker's own secrets (its Git token), always redacted.
     ///   - secretValues: values of task `env` entries the policy marks secret.
     ///   - patterns: the policy's patterns, already checked to compile.
     public init(credentials: [String] = [], secretValues: [String] = [], patterns: [(kind: String, regex: String)] = []) {
-        var rules: [Rule] = []
-        // Longest first, so a secret that contains another is replaced whole.
-        for value in credentials.filter({ $0.count >= 4 }).sorted(by: { $0.count > $1.count }) {
-            rules.append(Rule(kind: "worker_credential", literal: value, pattern: nil))
+        let policyRules = patterns.compactMap { entry in
+            (try? Regex(entry.regex)).map { Rule(kind: entry.kind, literal: nil, pattern: $0) }
         }
-        for value in secretValues.filter({ $0.count >= 4 }).sorted(by: { $0.count > $1.count }) {
-            rules.append(Rule(kind: "secret_env", literal: value, pattern: nil))
-        }
-        for (kind, pattern) in Self.wellKnown + patterns.map({ ($0.kind, $0.regex) }) {
-            if let regex = try? Regex(pattern) { rules.append(Rule(kind: kind, literal: nil, pattern: regex)) }
-        }
-        self.rules = rules
+        self.init(rules: Self.literalRules(credentials, kind: "worker_credential") + Self.literalRules(secretValues, kind: "secret_env")
+                  + Self.wellKnownRules + policyRules)
+    }
+
+    private init(rules: [Rule]) { self.rules = rules }
+
+    /// This redactor with one task's secret `env` values first: the worker's
+    /// rules are built once, the task's added per task.
+    public func adding(secretValues: [String]) -> OutputRedactor {
+        secretValues.isEmpty ? self : OutputRedactor(rules: Self.literalRules(secretValues, kind: "secret_env") + rules)
+    }
+
+    /// Longest first, so a secret that contains another is replaced whole;
+    /// values under 4 characters would scrub ordinary text.
+    private static func literalRules(_ values: [String], kind: String) -> [Rule] {
+        values.filter { $0.count >= 4 }.sorted { $0.count > $1.count }.map { Rule(kind: kind, literal: $0, pattern: nil) }
     }
 
     /// A policy pattern's problem, or nil when it compiles.

@@ -72,23 +72,10 @@ public struct TaskSignatureCheck: Sendable {
             guard allowUnsigned else { throw .unsigned }
             return TaskAuthentication(principals: [], fingerprints: [])
         }
-        let signatures: [SSHSignature]
-        do {
-            signatures = try SSHSignature.all(inArmored: signatureFile)
-        } catch {
-            throw .signatureFile(error)
-        }
         let seconds = Int64(now.timeIntervalSince1970)
         var principals: [String] = [], fingerprints: [String] = []
         var firstRefusal: SignerRefusal?
-        for signature in signatures {
-            let key: SSHPublicKey
-            do {
-                key = try signature.verify(bytes, namespace: Self.namespace)
-            } catch {
-                // A signature that does not cover these bytes is tampering: refuse.
-                throw .signatureFile(error)
-            }
+        for key in try Self.signingKeys(of: bytes, signatureFile: signatureFile) {
             do {
                 let entry = try trust.store.allowedSigners.signer(for: key, namespace: Self.namespace, at: seconds,
                                                                   revoked: trust.store.revokedKeys)
@@ -103,11 +90,31 @@ public struct TaskSignatureCheck: Sendable {
         }
         if principals.isEmpty { throw .signer(firstRefusal ?? .unknownKey(fingerprint: "?")) }
         guard principals.count >= trust.policy.minSigners else { throw .tooFewSigners(have: principals, need: trust.policy.minSigners) }
-        guard let grid else { throw .noGrid }
-        guard let named = task.grid else { throw .gridNotNamed }
-        guard named == grid.value else { throw .otherGrid(named: named, this: grid) }
+        try Self.checkNamesGrid(task, grid: grid)
         if let notAfter = task.notAfter, let limit = ISOTime.parse(notAfter), now > limit { throw .expired(notAfter: notAfter) }
         if finished { throw .alreadyFinished(taskID: task.taskID) }
         return TaskAuthentication(principals: principals, fingerprints: fingerprints)
+    }
+
+    /// The key of every signature in `signatureFile`, each verified over
+    /// `bytes` for `dgrid-task`. Who the keys belong to is the host's question;
+    /// one signature that does not cover the bytes is tampering, and refuses all.
+    public static func signingKeys(of bytes: [UInt8], signatureFile: [UInt8]) throws(TaskTrustRefusal) -> [SSHPublicKey] {
+        do {
+            var keys: [SSHPublicKey] = []
+            for signature in try SSHSignature.all(inArmored: signatureFile) {
+                keys.append(try signature.verify(bytes, namespace: namespace))
+            }
+            return keys
+        } catch {
+            throw .signatureFile(error)
+        }
+    }
+
+    /// A signed task must name `grid`, the grid it is checked on.
+    public static func checkNamesGrid(_ task: TaskFile, grid: GridID?) throws(TaskTrustRefusal) {
+        guard let grid else { throw .noGrid }
+        guard let named = task.grid else { throw .gridNotNamed }
+        guard named == grid.value else { throw .otherGrid(named: named, this: grid) }
     }
 }

@@ -85,13 +85,18 @@ public struct DigestHasher {
         bytes.withUnsafeBytes { update($0) }
     }
 
-    public func finalize() -> Digest {
+    /// The 32 bytes of the digest (SSH fingerprints and signatures want them raw).
+    public func finalizeBytes() -> [UInt8] {
         // nettle's digest call resets its context; finalize on a copy so the
         // hasher stays a value that can be finalized more than once.
         var finishing = context
         var bytes = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_SIZE))
         nettle_sha256_digest(&finishing, bytes.count, &bytes)
-        let hex = bytes.map { byte in
+        return bytes
+    }
+
+    public func finalize() -> Digest {
+        let hex = finalizeBytes().map { byte in
             let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
             return String([digits[Int(byte >> 4)], digits[Int(byte & 0xf)]])
         }.joined()

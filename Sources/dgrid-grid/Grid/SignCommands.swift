@@ -46,9 +46,10 @@ struct GridSignCommand: ParsableCommand {
         }
         for file in files {
             guard let data = FileManager.default.contents(atPath: file) else { ImageCLI.fail(GridError.local("\(file): cannot read")) }
-            guard case .success(var task) = TaskParser.parse(Array(data)) else {
-                if case .failure(let rejection) = TaskParser.parse(Array(data)) { ImageCLI.fail(GridError.invalidTask(path: file, reason: rejection.reason)) }
-                return
+            var task: TaskFile
+            switch TaskParser.parse(Array(data)) {
+            case .success(let parsed): task = parsed
+            case .failure(let rejection): ImageCLI.fail(GridError.invalidTask(path: file, reason: rejection.reason))
             }
             if task.grid == nil {
                 // Rewriting the file would break any signature already made over it.
