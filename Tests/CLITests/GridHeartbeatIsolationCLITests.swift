@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import TestSupport
 
+private let suitePorts = FreePort.loopbackPorts(2)
+
 /// A worker's heartbeat does not queue behind its bulk Git work (docs/THREATS.md: a
 /// dripping remote). Before, one lock serialised every Git operation of the
 /// worker: a listing or fetch stalled by a slow remote held it, the heartbeat
@@ -10,8 +12,8 @@ import TestSupport
 /// and fetch (one byte a second) once the task runs, while pushes — claims,
 /// renewals — go through: the running task's lease must keep moving forward.
 @Suite(.system, .serialized) struct GridHeartbeatIsolationCLITests {
-    static let daemonPort = 19920
-    static let proxyPort = 19921
+    static let daemonPort = suitePorts[0]
+    static let proxyPort = suitePorts[1]
 
     @Test func aRunningTasksLeaseIsRenewedWhileTheWorkersFetchesAreStalled() throws {
         let base = try TempDir.make(prefix: "dgrid-heartbeat").path

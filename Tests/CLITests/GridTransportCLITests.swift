@@ -2,13 +2,15 @@ import Foundation
 import Testing
 import TestSupport
 
+private let suitePorts = FreePort.loopbackPorts(2)
+
 /// The grid end to end over the authenticated transports, through the built
 /// binaries: smart HTTP behind a real web server (lighttpd + git-http-backend,
 /// basic auth) and SSH (openssh-server, key auth, host key checked). The
 /// servers are the project's own scripts on loopback.
 @Suite(.system, .serialized) struct GridTransportCLITests {
-    static let httpPort = 19475
-    static let sshPort = 19476
+    static let httpPort = suitePorts[0]
+    static let sshPort = suitePorts[1]
     static let token = "dgrid-cli-token-Hq7Vb2Kx9Lm4"
 
     /// Three tasks, one printing its environment: the token must not be in it.
