@@ -25,7 +25,7 @@ extension GridVerb {
 /// The grid verbs, run by `dgrid-grid`.
 enum GridVerbs {
     static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self,
-                                              Sign.self, Verify.self, Audit.self]
+                                              Sign.self, Verify.self, Audit.self, Quota.self]
 
     struct Init: GridVerb {
         static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
@@ -61,6 +61,10 @@ enum GridVerbs {
 
     struct Audit: GridVerb {
         static let configuration = CommandConfiguration(commandName: "audit", abstract: VerbAbstract.gridAudit)
+    }
+
+    struct Quota: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "quota", abstract: VerbAbstract.gridQuota)
     }
 }
 

@@ -11,6 +11,9 @@ public struct AuditEvent: Equatable, Sendable {
         case taskTimedOut = "task_timed_out"
         case taskOOMKilled = "task_oom_killed"
         case outputRedacted = "output_redacted"
+        case quotaDeferred = "quota_deferred"
+        case quotaRefused = "quota_refused"
+        case imageRefused = "image_refused"
     }
 
     public var time: Date

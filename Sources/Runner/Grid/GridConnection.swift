@@ -1,4 +1,5 @@
 import Foundation
+import Trust
 
 /// One grid's ledger, shared by a worker's slots. libgit2 objects are not
 /// safe to use from several threads at once, so every Git operation goes
@@ -252,5 +253,46 @@ public final class GridConnection: @unchecked Sendable {
 
     func blob(_ id: GitOID, limit: Int) throws(GridError) -> [UInt8] {
         try withLedger { (ledger) throws(LedgerError) -> [UInt8] in try ledger.blob(id, limit: limit) }
+    }
+}
+
+/// What ordering needs from a queued file, kept per blob id.
+struct QueuedHeader {
+    let priority: TaskPriority?
+    let createdAt: String
+}
+
+extension GridConnection {
+    /// The priority and creation time of the queued file `blob`, read once per blob.
+    func queuedHeader(_ id: GitOID) throws(GridError) -> QueuedHeader {
+        try memoized("queued", id) { () throws(GridError) -> QueuedHeader in
+            // One byte over the limit is enough to know the task is refused.
+            let parsed = try? TaskParser.parse(try blob(id, limit: settings.limits.maxFileBytes + 1), limits: settings.limits).get()
+            return QueuedHeader(priority: parsed?.priority, createdAt: parsed?.createdAt ?? "")
+        }
+    }
+}
+
+/// Who stands behind a task file on the grid, as this host's trust sees it.
+enum TaskSigning: Equatable {
+    case unsigned
+    /// A `.sig` whose signatures do not verify or name no trusted key here.
+    case untrusted
+    /// The first trusted signer (`TaskSignatureCheck.principal`).
+    case principal(String)
+}
+
+extension GridConnection {
+    /// Who signed the task at `path` (the `.sig` beside it), verified once per task and signature blob.
+    func signing(ofTaskAt path: String, in snapshot: GridSnapshot, check: TaskSignatureCheck) throws(GridError) -> TaskSigning {
+        guard let taskBlob = snapshot.files[path], let signatureBlob = snapshot.files[path + TaskSignatureCheck.signatureSuffix] else {
+            return .unsigned
+        }
+        let limit = settings.limits.maxFileBytes
+        return try memoized("principal:" + signatureBlob.hex, taskBlob) { () throws(GridError) -> TaskSigning in
+            guard let bytes = try? blob(taskBlob, limit: limit), let signature = try? blob(signatureBlob, limit: SSHSignatureLimit.bytes),
+                  let principal = check.principal(bytes: bytes, signatureFile: signature) else { return .untrusted }
+            return .principal(principal)
+        }
     }
 }

@@ -79,14 +79,25 @@ public struct GridStatus {
         public var state: String
         /// Earlier attempts that ended without a result.
         public var previousAttempts: Int
+        /// Who sent the task (docs/ARCHITECTURE.md §9): the first trusted signer by
+        /// this host's trust when `principalVerified`, else the task's own
+        /// free-text `submitter` (nil when it names none).
+        public var principal: String?
+        public var principalVerified = false
 
         enum CodingKeys: String, CodingKey {
             case taskID = "task_id", nodeID = "node_id", attempt, leaseUntil = "lease_until", expired, state
-            case previousAttempts = "previous_attempts"
+            case previousAttempts = "previous_attempts", principal, principalVerified = "principal_verified"
+        }
+
+        /// "alice", "bob (unverified)", or "unknown (unverified)", for a terminal.
+        public var shownPrincipal: String {
+            (principal.map { UntrustedText.shown($0, limit: 64) } ?? "unknown") + (principalVerified ? "" : " (unverified)")
         }
     }
 
-    public func counts() throws(GridError) -> Counts {
+    /// `trust`: this host's, to name each running task's principal; without it every principal shows as unverified.
+    public func counts(trust: TaskSignatureCheck? = nil) throws(GridError) -> Counts {
         let snapshot = try connection.snapshot()
         guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
         var counts = Counts()
@@ -118,9 +129,11 @@ public struct GridStatus {
         for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key }) where snapshot.results[taskID] == nil {
             guard let record = try claims.record(at: commit) else { continue }
             let expired = ISOTime.parse(record.leaseUntil).map { $0 <= now } ?? true
-            counts.running.append(Running(taskID: taskID, nodeID: record.nodeID, attempt: record.attempt,
-                                          leaseUntil: record.leaseUntil, expired: expired || record.state == .released,
-                                          state: record.state.rawValue, previousAttempts: record.previousAttempts.count))
+            var running = Running(taskID: taskID, nodeID: record.nodeID, attempt: record.attempt,
+                                  leaseUntil: record.leaseUntil, expired: expired || record.state == .released,
+                                  state: record.state.rawValue, previousAttempts: record.previousAttempts.count)
+            (running.principal, running.principalVerified) = try principal(of: taskID, in: snapshot, trust: trust)
+            counts.running.append(running)
         }
         for node in counts.nodes {
             // The heartbeat ref is newer than main's copy when both exist.
@@ -139,6 +152,16 @@ public struct GridStatus {
             }
         }
         return counts
+    }
+
+    /// The verified principal of a task (queued or in progress), or its unverified `submitter`.
+    private func principal(of taskID: String, in snapshot: GridSnapshot, trust: TaskSignatureCheck?) throws(GridError) -> (String?, Bool) {
+        guard let path = snapshot.queuePaths(of: taskID).first ?? snapshot.inProgressPaths(of: taskID).first else { return (nil, false) }
+        if let trust, case .principal(let name) = try connection.signing(ofTaskAt: path, in: snapshot, check: trust) { return (name, true) }
+        let limits = connection.settings.limits
+        guard let blob = snapshot.files[path], let bytes = try? connection.blob(blob, limit: limits.maxFileBytes),
+              case .success(let task) = TaskParser.parse(bytes, limits: limits) else { return (nil, false) }
+        return (task.submitter, false)
     }
 
     /// Unknown fields of the queued tasks, read with the worker's own parser

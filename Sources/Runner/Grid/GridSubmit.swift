@@ -31,11 +31,14 @@ public struct GridSubmit {
     /// decision.
     public func submit(_ files: [(name: String, bytes: [UInt8])], priority: TaskPriority?, submitter: String?,
                        flat: Bool = false, now: Date = Date(), attempts: Int = 8,
-                       signatures: [String: [UInt8]] = [:], signer: TaskSigner? = nil) throws(GridError) -> [Submitted] {
+                       signatures: [String: [UInt8]] = [:], signer: TaskSigner? = nil,
+                       policy: SubmitPolicy? = nil) throws(GridError) -> [Submitted] {
         var tasks: [TaskFile] = []
         // Task id → (exact bytes, signatures) for the signed ones.
         var signed: [String: (bytes: [UInt8], signature: [UInt8])] = [:]
         var seen: Set<String> = []
+        // File name of each task, for messages.
+        var names: [String: String] = [:]
         var gridID: GridID?
         if !signatures.isEmpty || signer != nil {
             guard let id = try GridStatus(connection: connection).trustContext().grid else {
@@ -51,6 +54,7 @@ public struct GridSubmit {
                 guard seen.insert(task.taskID).inserted else {
                     throw .duplicateTask(taskID: task.taskID, whereFound: "given twice in this submission")
                 }
+                names[task.taskID] = file.name
                 if let signature = signatures[file.name], let gridID {
                     if let priority, priority != task.priority {
                         throw .invalidTask(path: file.name, reason: "signed as \(task.priority.rawValue) priority; --priority would change what was signed")
@@ -78,6 +82,9 @@ public struct GridSubmit {
             let snapshot = try connection.snapshot()
             guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
             try refuseDuplicates(tasks, in: snapshot)
+            if let policy {
+                try policy.check(tasks, signed: signed, names: names, snapshot: snapshot, connection: connection, now: now)
+            }
             var changes: [LedgerChange] = []
             var submitted: [Submitted] = []
             for task in tasks {
@@ -110,6 +117,66 @@ public struct GridSubmit {
             try TaskSignatureCheck.checkNamesGrid(task, grid: grid)
         } catch {
             throw .invalidTask(path: name, reason: "\(error)")
+        }
+    }
+
+    /// The host's policy applied before anything is pushed (docs/ARCHITECTURE.md §9), in
+    /// the words a worker uses: images and per-task maxima per principal, the
+    /// principal's and the grid's queue limits, and the grid's submission rate.
+    public struct SubmitPolicy: Sendable {
+        public let check: TaskSignatureCheck
+        public let admission: TaskAdmission
+
+        public init(check: TaskSignatureCheck, admission: TaskAdmission) {
+            self.check = check
+            self.admission = admission
+        }
+
+        func check(_ tasks: [TaskFile], signed: [String: (bytes: [UInt8], signature: [UInt8])], names: [String: String],
+                   snapshot: GridSnapshot, connection: GridConnection, now: Date) throws(GridError) {
+            let policy = check.trust.policy
+            var adding: [String: Int] = [:]
+            for task in tasks {
+                let name = names[task.taskID] ?? task.taskID
+                let bucket: String
+                if let (bytes, signature) = signed[task.taskID] {
+                    // Signed by a key this host does not trust: the worker refuses it; there is no principal to count.
+                    guard let principal = check.principal(bytes: bytes, signatureFile: signature, now: now) else { continue }
+                    bucket = principal
+                } else {
+                    guard check.allowUnsigned else { continue }
+                    bucket = QuotaBook.unsignedBucket
+                }
+                do {
+                    _ = try admission.admit(task, principal: bucket == QuotaBook.unsignedBucket ? nil : bucket)
+                } catch {
+                    throw .invalidTask(path: name, reason: "refused by this host's policy: \(error)")
+                }
+                adding[bucket, default: 0] += 1
+            }
+            guard policy.hasLedgerQuotas || policy.global.maxSubmissionsPerMinute != nil else { return }
+            let book = try QuotaBook.build(snapshot: snapshot, connection: connection, check: check, live: Set(snapshot.claims.keys), now: now)
+            for (bucket, count) in adding.sorted(by: { $0.key < $1.key }) {
+                let queued = book.queued[bucket]?.count ?? 0
+                if let maximum = book.limits(bucket).maxQueuedTasks, queued + count > maximum {
+                    throw .local("refused by this host's policy: " + AdmissionRefusal.queueFull(
+                        who: AdmissionRefusal.who(bucket == QuotaBook.unsignedBucket ? nil : bucket), queued: queued + count, maximum: maximum).description)
+                }
+            }
+            if let maximum = policy.global.maxQueue, snapshot.queue.count + tasks.count > maximum {
+                throw .local("refused by this host's policy: " + AdmissionRefusal.gridQueueFull(queued: snapshot.queue.count + tasks.count, maximum: maximum).description)
+            }
+            if let maximum = policy.global.maxSubmissionsPerMinute {
+                let since = ISOTime.string(now.addingTimeInterval(-60))
+                var recent = 0
+                for location in snapshot.queue {
+                    guard let blob = snapshot.files[location.path] else { continue }
+                    if try connection.queuedHeader(blob).createdAt >= since { recent += 1 }
+                }
+                if recent + tasks.count > maximum {
+                    throw .local("refused by this host's policy: " + AdmissionRefusal.submissionRate(submitted: recent + tasks.count, maximum: maximum).description)
+                }
+            }
         }
     }
 

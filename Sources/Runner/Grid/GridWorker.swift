@@ -55,6 +55,8 @@ public final class GridWorker: @unchecked Sendable {
     private var summary = Summary()
     private var started = 0
     private var running: [String: HeldClaim] = [:]
+    /// Tasks already reported as waiting on a quota (once per task, not per poll).
+    private var deferralsNoted: Set<String> = []
     private var lastFold = Date.distantPast
     /// Set by SIGTERM (through `stop(graceSeconds:)`): no new claims; running tasks finish.
     private let stopping = Atomic<Bool>(false)
@@ -170,7 +172,7 @@ public final class GridWorker: @unchecked Sendable {
             guard allowed else { return }
             let pick: TaskPicker.Pick?
             do {
-                pick = try TaskPicker(connection: connection).next()
+                pick = try TaskPicker(connection: connection, signatures: options.signatures, onDefer: noteDeferral).next()
             } catch {
                 lock.withLock { started -= 1 }
                 logger.warning("cannot reach the grid", metadata: ["slot": "\(slot)", "error": "\(error)"])
@@ -194,6 +196,23 @@ public final class GridWorker: @unchecked Sendable {
             execute(pick, slot: slot)
             foldIfDue()
         }
+    }
+
+    /// A task waits on a counted limit (docs/ARCHITECTURE.md §9): logged and audited once per task.
+    private func noteDeferral(_ taskID: String, _ why: String) {
+        guard lock.withLock({ deferralsNoted.insert(taskID).inserted }) else { return }
+        logger.info("waiting: quota", metadata: ["task": "\(taskID)", "reason": "\(why)"])
+        options.audit?.record(AuditEvent(kind: .quotaDeferred, nodeID: connection.settings.nodeID, taskID: taskID, reason: why))
+    }
+
+    /// Refuses a task its principal's policy does not allow: rejected with why, audited.
+    private func refuse(_ id: String, principals: [String], _ refusal: AdmissionRefusal, claim: HeldClaim,
+                        execution: TaskExecution) -> TaskExecution.Finished {
+        let kind: AuditEvent.Kind = if case .image = refusal { .imageRefused } else { .quotaRefused }
+        logger.warning("refused by this host's policy", metadata: ["task": "\(id)", "reason": "\(UntrustedText.lineSafe("\(refusal)"))"])
+        options.audit?.record(AuditEvent(kind: kind, nodeID: connection.settings.nodeID, taskID: id, principals: principals, reason: "\(refusal)"))
+        return execution.rejected(id, reason: "refused by this host's policy: \(refusal)", attempt: claim.record.attempt,
+                                  previousAttempts: claim.record.previousAttempts)
     }
 
     /// Scrubs secrets from the output before the record is published
@@ -234,7 +253,7 @@ public final class GridWorker: @unchecked Sendable {
         case .success(let task) where task.taskID != id:
             finished = execution.rejected(id, reason: "task_id '\(task.taskID)' does not match the file name '\(id)'",
                                           attempt: claim.record.attempt, previousAttempts: history)
-        case .success(let task):
+        case .success(var task):
             let authentication: TaskAuthentication
             do {
                 // The replay check already ran: the picker withdraws claims on finished tasks.
@@ -257,6 +276,18 @@ public final class GridWorker: @unchecked Sendable {
             } else {
                 options.audit?.record(AuditEvent(kind: .unsignedRun, nodeID: settings.nodeID, taskID: id,
                                                  reason: "unsigned tasks are allowed on this host"))
+            }
+            if let refused = pick.refused {
+                finished = refuse(id, principals: authentication.principals, refused, claim: claim, execution: execution)
+                break
+            }
+            do {
+                task = try TaskAdmission(policy: options.signatures.trust.policy, defaultImage: settings.defaultImage,
+                                         defaults: TaskResources(cpus: settings.defaultCPUs, memoryBytes: settings.defaultMemoryBytes,
+                                                                 pids: settings.defaultPids)).admit(task, principal: authentication.principal)
+            } catch {
+                finished = refuse(id, principals: authentication.principals, error, claim: claim, execution: execution)
+                break
             }
             let budget = AttemptBudget(maxAttempts: task.maxAttempts ?? settings.defaultMaxAttempts)
             if case .exhausted(let why) = budget.verdict(history) {

@@ -6,12 +6,10 @@ import Trust
 /// lease that has run out; ordered by priority, then FIFO, own shards first.
 struct TaskPicker {
     let connection: GridConnection
-
-    /// What ordering needs from a queued file, kept per blob id.
-    struct QueuedHeader {
-        let priority: TaskPriority?
-        let createdAt: String
-    }
+    /// The host's trust: the principal of each task, for the counted limits of its policy (`QuotaBook`).
+    var signatures: TaskSignatureCheck? = nil
+    /// Told of each task left waiting by a counted limit, and why.
+    var onDefer: (String, String) -> Void = { _, _ in }
 
     struct Pick {
         let claim: HeldClaim
@@ -22,6 +20,8 @@ struct TaskPicker {
         var grid: GridID? = nil
         /// Why the task file could not be read; the task is then rejected with it.
         let unreadable: String?
+        /// A queue limit of the host's policy the task is past; it is then rejected with it.
+        var refused: AdmissionRefusal? = nil
         /// From the start of the pick to the won claim, and the claims lost to other workers on the way.
         var claimMilliseconds = 0
         var racesLost = 0
@@ -73,6 +73,8 @@ struct TaskPicker {
         var candidates: [QueueCandidate] = []
         var blobByPath: [String: GitOID] = [:]
         var suspects: [GitOID] = []
+        // Tasks whose claim binds now: counted as running by the quota book.
+        var live: Set<String> = []
         let freshFor = Self.claimFreshSeconds(settings)
         let monotonicNow = GridConnection.monotonicNow()
         for location in Self.claimable(snapshot) where !finished.contains(location.taskID) && snapshot.results[location.taskID] == nil {
@@ -80,16 +82,14 @@ struct TaskPicker {
                 // Its worker renews a live claim every heartbeat, so a claim
                 // commit listed only moments ago is live: reading it would cost a
                 // fetch per claim per worker. Older ones are read below, in one fetch.
-                guard monotonicNow - connection.firstSeen(claim) >= freshFor else { continue }
+                guard monotonicNow - connection.firstSeen(claim) >= freshFor else {
+                    live.insert(location.taskID)
+                    continue
+                }
                 suspects.append(claim)
             }
             guard let blob = snapshot.files[location.path] else { continue }
-            let header = try connection.memoized("queued", blob) { () throws(GridError) -> QueuedHeader in
-                // One byte over the limit is enough to know the task is refused.
-                let parsed = try? TaskParser.parse(try connection.blob(blob, limit: settings.limits.maxFileBytes + 1),
-                                                   limits: settings.limits).get()
-                return QueuedHeader(priority: parsed?.priority, createdAt: parsed?.createdAt ?? "")
-            }
+            let header = try connection.queuedHeader(blob)
             blobByPath[location.path] = blob
             candidates.append(QueueCandidate(location: location, priority: location.priority ?? header.priority ?? .normal,
                                              createdAt: header.createdAt))
@@ -97,12 +97,27 @@ struct TaskPicker {
         try connection.prefetch(suspects)
         var takeable: [QueueCandidate] = []
         for candidate in candidates {
-            if let claim = snapshot.claims[candidate.location.taskID], try claims.isLive(claim, now: now) { continue }
+            if let claim = snapshot.claims[candidate.location.taskID], try claims.isLive(claim, now: now) {
+                live.insert(candidate.location.taskID)
+                continue
+            }
             takeable.append(candidate)
         }
-        let ordered = QueueOrder.order(takeable, shardCount: settings.shardCount, ownShards: settings.ownShards)
-        for candidate in Self.spread(ordered) {
+        let book = try signatures.flatMap { (check) throws(GridError) -> QuotaBook? in
+            check.trust.policy.hasLedgerQuotas ? try QuotaBook.build(snapshot: snapshot, connection: connection, check: check, live: live, now: now) : nil
+        }
+        var tries = Self.spread(QueueOrder.order(takeable, shardCount: settings.shardCount, ownShards: settings.ownShards))
+        if let book {
+            // Tasks past a queue limit are rejected first: the newest would otherwise wait behind the very queue they overflow.
+            tries = tries.filter { book.refusal(for: $0.taskID) != nil } + tries.filter { book.refusal(for: $0.taskID) == nil }
+        }
+        for candidate in tries {
             let id = candidate.location.taskID
+            let refused = book?.refusal(for: id)
+            if let book, refused == nil, let why = book.deferral(for: id) {
+                onDefer(id, why)
+                continue
+            }
             guard let held = try claims.claim(id, takingOver: snapshot.claims[id], now: now) else {
                 lost += 1
                 continue
@@ -123,6 +138,16 @@ struct TaskPicker {
                 try claims.withdraw(held)
                 continue
             }
+            if let book, refused == nil, let why = book.overAfterClaim(id, fresh: fresh) {
+                // Another worker's claim landed meanwhile: ours goes, the task waits (QuotaBook).
+                if snapshot.claims[id] == nil {
+                    try claims.withdraw(held)
+                } else {
+                    _ = try claims.release(held, ending: .givenBack, reason: "given back unrun: \(why)")
+                }
+                onDefer(id, why)
+                continue
+            }
             let elapsed = { Int(Date().timeIntervalSince(started) * 1000) }
             let bytes: [UInt8]
             do {
@@ -136,12 +161,12 @@ struct TaskPicker {
             }
             // The signatures and the grid id, from the listing taken after the claim; only a signed task needs the id.
             guard let signatureBlob = fresh.files[candidate.location.path + TaskSignatureCheck.signatureSuffix] else {
-                return Pick(claim: held, taskBytes: bytes, unreadable: nil, claimMilliseconds: elapsed(), racesLost: lost)
+                return Pick(claim: held, taskBytes: bytes, unreadable: nil, refused: refused, claimMilliseconds: elapsed(), racesLost: lost)
             }
             do {
                 let signature = try connection.blob(signatureBlob, limit: SSHSignatureLimit.bytes)
                 return Pick(claim: held, taskBytes: bytes, signature: signature, grid: try GridIdentity.read(fresh, connection: connection),
-                            unreadable: nil, claimMilliseconds: elapsed(), racesLost: lost)
+                            unreadable: nil, refused: refused, claimMilliseconds: elapsed(), racesLost: lost)
             } catch {
                 return Pick(claim: held, taskBytes: [], unreadable: "signature file refused: larger than \(SSHSignatureLimit.bytes) bytes or unreadable (\(error))",
                             claimMilliseconds: elapsed(), racesLost: lost)

@@ -10,6 +10,10 @@ public struct TaskAuthentication: Equatable, Sendable {
     public var fingerprints: [String]
 
     public var isSigned: Bool { !principals.isEmpty }
+    /// Whose task this is for quotas, images and limits: the first trusted
+    /// signer in the file (the submitter; later signatures are co-signers').
+    /// nil: unsigned.
+    public var principal: String? { principals.first }
 }
 
 /// Why a task is refused by the trust check. Each is the task's own doing
@@ -61,8 +65,13 @@ public struct TaskSignatureCheck: Sendable {
     /// `require_signatures = false`). Signed ones are still checked in full.
     public let allowUnsigned: Bool
 
-    public init(trust: HostTrust, allowUnsigned: Bool = false) {
+    /// The image a task naming none runs on: what `[[signers]]` rules and
+    /// per-principal image lists match it as.
+    public let defaultImage: String
+
+    public init(trust: HostTrust, allowUnsigned: Bool = false, defaultImage: String = "") {
         self.trust = trust
+        self.defaultImage = defaultImage
         self.allowUnsigned = allowUnsigned || !trust.policy.requireSignatures
     }
 
@@ -89,11 +98,26 @@ public struct TaskSignatureCheck: Sendable {
             }
         }
         if principals.isEmpty { throw .signer(firstRefusal ?? .unknownKey(fingerprint: "?")) }
-        guard principals.count >= trust.policy.minSigners else { throw .tooFewSigners(have: principals, need: trust.policy.minSigners) }
+        let need = trust.policy.requiredSigners(priority: task.priority, image: task.image ?? defaultImage, principal: principals.first)
+        guard principals.count >= need else { throw .tooFewSigners(have: principals, need: need) }
         try Self.checkNamesGrid(task, grid: grid)
         if let notAfter = task.notAfter, let limit = ISOTime.parse(notAfter), now > limit { throw .expired(notAfter: notAfter) }
         if finished { throw .alreadyFinished(taskID: task.taskID) }
         return TaskAuthentication(principals: principals, fingerprints: fingerprints)
+    }
+
+    /// The task's principal as quotas count it (the first trusted signer),
+    /// without the checks that refuse it outright; nil when no signature holds.
+    /// The picker uses it to decide what may run now; the full check runs once claimed.
+    public func principal(bytes: [UInt8], signatureFile: [UInt8], now: Date = Date()) -> String? {
+        guard let keys = try? Self.signingKeys(of: bytes, signatureFile: signatureFile) else { return nil }
+        for key in keys {
+            if let entry = try? trust.store.allowedSigners.signer(for: key, namespace: Self.namespace, at: Int64(now.timeIntervalSince1970),
+                                                                   revoked: trust.store.revokedKeys) {
+                return entry.principal
+            }
+        }
+        return nil
     }
 
     /// The key of every signature in `signatureFile`, each verified over

@@ -18,11 +18,44 @@ public struct TrustPolicy: Equatable, Sendable {
     public var secretEnv: [String] = []
     /// Regular expressions scrubbed from every task's output (kind `policy`).
     public var redactPatterns: [String] = []
+    /// `[principal_defaults]`: limits of every principal without a table of its
+    /// own, and of unsigned tasks where they may run (one bucket, `QuotaBook.unsignedBucket`).
+    public var principalDefaults = PrincipalLimits()
+    /// `[principals."NAME"]`, each over the defaults. NAME is a principal as
+    /// `allowed_signers` names it (the first of its list).
+    public var principals: [String: PrincipalLimits] = [:]
+    /// `[global]`.
+    public var global = GlobalLimits()
+    /// `[[signers]]`: more signers by priority or image.
+    public var signerRules: [SignerRule] = []
+
+    /// The limits `principal` runs under; nil: an unsigned task.
+    public func limits(for principal: String?) -> PrincipalLimits {
+        principal.flatMap { principals[$0] } ?? principalDefaults
+    }
+
+    /// Distinct signers `task` needs, whoever signed it first: the most the
+    /// file's `min_signers`, a matching `[[signers]]` rule or the principal's table asks.
+    public func requiredSigners(priority: TaskPriority, image: String, principal: String?) -> Int {
+        var need = minSigners
+        for rule in signerRules where rule.applies(priority: priority, image: image) { need = max(need, rule.minSigners) }
+        if let own = limits(for: principal).minSigners { need = max(need, own) }
+        return need
+    }
+
+    /// Whether any limit needs counts from the ledger before a task is claimed.
+    public var hasLedgerQuotas: Bool {
+        global.maxConcurrent != nil || principalDefaults.hasRateOrConcurrency || principals.values.contains { $0.hasRateOrConcurrency }
+            || global.maxQueue != nil || principalDefaults.maxQueuedTasks != nil || principals.values.contains { $0.maxQueuedTasks != nil }
+    }
 
     public init(requireSignatures: Bool = true, minSigners: Int = 1) {
         self.requireSignatures = requireSignatures
         self.minSigners = minSigners
     }
+
+    static let knownKeys = ["require_signatures", "min_signers", "secret_env", "redact_patterns", "principal_defaults",
+                            "principals", "global", "signers"]
 
     public static func parse(_ text: String, source: String) throws(TrustFileError) -> TrustPolicy {
         let table: TOMLTable
@@ -34,6 +67,11 @@ public struct TrustPolicy: Equatable, Sendable {
             throw TrustFileError(file: source, problem: .syntax("\(error)"))
         }
         var policy = TrustPolicy()
+        // Defaults first: each principal's table is read over them.
+        if let defaults = table["principal_defaults"] {
+            guard let inner = defaults.table else { throw TrustFileError(file: source, problem: .syntax("principal_defaults: expected a table")) }
+            policy.principalDefaults = try PrincipalLimits.parse(inner, over: PrincipalLimits(), name: "principal_defaults", source: source)
+        }
         for key in table.keys.sorted() {
             guard let value = table[key] else { continue }
             switch key {
@@ -56,8 +94,28 @@ public struct TrustPolicy: Equatable, Sendable {
                     strings.append(text)
                 }
                 if key == "secret_env" { policy.secretEnv = strings } else { policy.redactPatterns = strings }
+            case "principal_defaults":
+                break
+            case "principals":
+                guard let principals = value.table else { throw TrustFileError(file: source, problem: .syntax("principals: expected tables [principals.\"NAME\"]")) }
+                for name in principals.keys.sorted() {
+                    guard let inner = principals[name]?.table else {
+                        throw TrustFileError(file: source, problem: .syntax("principals.\(UntrustedText.quoted(name, limit: 60)): expected a table"))
+                    }
+                    policy.principals[name] = try PrincipalLimits.parse(inner, over: policy.principalDefaults,
+                                                                        name: "principals.\(name)", source: source)
+                }
+            case "global":
+                guard let inner = value.table else { throw TrustFileError(file: source, problem: .syntax("global: expected a table")) }
+                policy.global = try GlobalLimits.parse(inner, source: source)
+            case "signers":
+                guard let array = value.array else { throw TrustFileError(file: source, problem: .syntax("signers: expected [[signers]] tables")) }
+                for (index, item) in array.enumerated() {
+                    guard let inner = item.table else { throw TrustFileError(file: source, problem: .syntax("signers: expected [[signers]] tables")) }
+                    policy.signerRules.append(try SignerRule.parse(inner, index: index, source: source))
+                }
             default:
-                throw TrustFileError(file: source, problem: .syntax("unknown key \(UntrustedText.quoted(key, limit: 40)) (known: require_signatures, min_signers, secret_env, redact_patterns)"))
+                throw TrustFileError(file: source, problem: .syntax("unknown key \(UntrustedText.quoted(key, limit: 40)) (known: \(knownKeys.joined(separator: ", ")))"))
             }
         }
         return policy

@@ -87,11 +87,24 @@ struct GridSubmitCommand: ParsableCommand {
         }
         guard !files.isEmpty else { ImageCLI.fail(GridError.local("no task files in \(paths.joined(separator: ", "))")) }
         let connection = grid.connect()
+        // The host's policy, checked up front in the words a worker uses (docs/ARCHITECTURE.md §9).
+        let trust: HostTrust
+        do {
+            trust = try HostTrust.load(state: connection.settings.state)
+        } catch {
+            ImageCLI.fail(GridError.local("\(error)"))
+        }
+        let settings = connection.settings
+        let policy = GridSubmit.SubmitPolicy(
+            check: TaskSignatureCheck(trust: trust, allowUnsigned: true, defaultImage: settings.defaultImage),
+            admission: TaskAdmission(policy: trust.policy, defaultImage: settings.defaultImage,
+                                     defaults: TaskResources(cpus: settings.defaultCPUs, memoryBytes: settings.defaultMemoryBytes, pids: settings.defaultPids)))
         do {
             let flatLayout = flat || ProcessInfo.processInfo.environment["DGRID_QUEUE_LAYOUT"] == "flat"
             let submitted = try GridSubmit(connection: connection).submit(files, priority: prio, submitter: ImageCLI.invokingUser(),
                                                                           flat: flatLayout, signatures: signatures,
-                                                                          signer: sign ? TaskSigner(keyPath: key ?? TaskSigner.defaultKey()) : nil)
+                                                                          signer: sign ? TaskSigner(keyPath: key ?? TaskSigner.defaultKey()) : nil,
+                                                                          policy: policy)
             for task in submitted { print("\(task.taskID) \(task.path)") }
         } catch {
             ImageCLI.fail(error)
@@ -126,7 +139,9 @@ struct GridStatusCommand: ParsableCommand {
     func run() throws {
         let connection = grid.connect()
         do {
-            let counts = try GridStatus(connection: connection).counts()
+            // Principals as this host's trust sees them; without usable trust files, every one shows as unverified.
+            let trust = (try? HostTrust.load(state: connection.settings.state)).map { TaskSignatureCheck(trust: $0) }
+            let counts = try GridStatus(connection: connection).counts(trust: trust)
             if json {
                 print(ImageCLI.json(counts))  // jsonSafe: the same values, inert on a terminal
             } else {
@@ -153,7 +168,7 @@ struct GridStatusCommand: ParsableCommand {
                     if task.state == "released" {
                         print("released \(shown(task.taskID)) by \(shown(task.nodeID)) (attempt \(task.attempt)): runnable now")
                     } else {
-                        print("running \(shown(task.taskID)) on \(shown(task.nodeID)) (attempt \(task.attempt)), lease until \(shown(task.leaseUntil))\(task.expired ? " EXPIRED" : "")")
+                        print("running \(shown(task.taskID)) for \(task.shownPrincipal) on \(shown(task.nodeID)) (attempt \(task.attempt)), lease until \(shown(task.leaseUntil))\(task.expired ? " EXPIRED" : "")")
                     }
                 }
                 if counts.nodeRecords.isEmpty { print("nodes: none") }

@@ -87,7 +87,7 @@ struct GridWorkerCommand: ParsableCommand {
             throw ExitCode(78)
         }
         let unsigned = allowUnsigned || environment["DGRID_ALLOW_UNSIGNED"] == "1"
-        options.signatures = TaskSignatureCheck(trust: trust, allowUnsigned: unsigned)
+        options.signatures = TaskSignatureCheck(trust: trust, allowUnsigned: unsigned, defaultImage: settings.defaultImage)
         do {
             options.gridPin = GridPin(path: try settings.gridPinPath())
         } catch {
