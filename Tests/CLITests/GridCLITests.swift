@@ -20,8 +20,8 @@ enum GridFixture {
     }
 
     /// A worker's home: its own state directory with the default image imported and allowlisted.
-    static func workerHome() throws -> ImageCLITests.Home {
-        let home = try ImageCLITests.Home()
+    static func workerHome(requireSignatures: Bool = false) throws -> ImageCLITests.Home {
+        let home = try ImageCLITests.Home(requireSignatures: requireSignatures)
         _ = try home.importBusybox()
         let allowed = try home.dgrid("image", "allow", "dgrid/busybox:latest", "--approved-by", "test")
         #expect(allowed.status == 0, "\(allowed.stderr)")
@@ -32,6 +32,24 @@ enum GridFixture {
         let escaped = script.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
         let json = "{\"task_id\":\"\(id)\",\"script\":\"\(escaped)\",\"timeout_seconds\":\(timeout)\(extra)}"
         try Data(json.utf8).write(to: URL(fileURLWithPath: "\(dir)/\(id).json"))
+    }
+
+    /// Pushes files onto main as any repository writer can: (local file, path on main).
+    static func push(_ repo: String, _ files: [(local: String, path: String)]) throws {
+        let work = try TempDir.make(prefix: "dgrid-push").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        #expect(try git(["clone", "-q", "--branch", "main", repo, work + "/w"]).status == 0)
+        for file in files {
+            let target = work + "/w/" + file.path
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try? FileManager.default.removeItem(atPath: target)
+            try FileManager.default.copyItem(atPath: file.local, toPath: target)
+        }
+        for args in [["-C", work + "/w", "add", "-A"], ["-C", work + "/w", "-c", "user.name=w", "-c", "user.email=w@w", "commit", "-q", "-m", "push"],
+                     ["-C", work + "/w", "push", "-q", "origin", "main"]] {
+            let r = try git(args)
+            #expect(r.status == 0, "\(args): \(r.stderr)")
+        }
     }
 
     /// Every path on main, as D-GRID's tools see it.

@@ -50,19 +50,7 @@ struct GridSignedCLITests {
         /// Pushes files straight into the queue, as any repository writer can.
         func push(_ files: [(local: String, queuePath: String)], prepare: () throws -> Void = {}) throws {
             try prepare()
-            let work = dir + "/work-\(UUID().uuidString.prefix(6))"
-            #expect(try GridFixture.git(["clone", "-q", "--branch", "main", repo, work]).status == 0)
-            for file in files {
-                let target = work + "/" + file.queuePath
-                try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                try? FileManager.default.removeItem(atPath: target)
-                try FileManager.default.copyItem(atPath: file.local, toPath: target)
-            }
-            for args in [["-C", work, "add", "-A"], ["-C", work, "-c", "user.name=w", "-c", "user.email=w@w", "commit", "-q", "-m", "push"],
-                         ["-C", work, "push", "-q", "origin", "main"]] {
-                let r = try GridFixture.git(args)
-                #expect(r.status == 0, "\(args): \(r.stderr)")
-            }
+            try GridFixture.push(repo, files.map { ($0.local, $0.queuePath) })
         }
 
         func record(_ path: String) throws -> [String: Any] {

@@ -43,10 +43,12 @@ struct QuotaBook {
         let finished = snapshot.finishedTaskIDs
         // Unfinished tasks, queued or in progress: whose each is.
         var order: [(createdAt: String, taskID: String)] = []
-        for location in TaskPicker.claimable(snapshot) where !finished.contains(location.taskID) && snapshot.results[location.taskID] == nil {
+        for location in TaskPicker.claimable(snapshot) where !finished.contains(location.taskID) {
             let id = location.taskID
             guard let bucket = try book.principal(of: location.path, in: snapshot, connection: connection, check: check) else { continue }
             book.principalOf[id] = bucket
+            // A published result not folded yet: no longer running, still started within the window.
+            if snapshot.results[id] != nil { continue }
             if live.contains(id) {
                 book.running[bucket, default: []].insert(id)
             } else if snapshot.claims[id] == nil, location.path.hasPrefix(LedgerLayout.queueRoot), let blob = snapshot.files[location.path] {
