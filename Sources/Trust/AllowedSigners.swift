@@ -168,23 +168,58 @@ public struct AllowedSigners: Sendable {
 extension AllowedSigners {
     /// The entry that vouches for `key` signing for `namespace` at `time`:
     /// the first, in file order, whose key is `key` and whose namespaces and
-    /// window hold. Certificate-authority entries vouch only for certificates.
-    /// When the key is listed but no entry holds, the first entry's reason.
+    /// window hold. A signature made with a certificate is vouched for only by
+    /// a `cert-authority` line for the CA that signed it (as `ssh-keygen -Y
+    /// verify` decides: not by a plain line of the certified key), and the
+    /// entry returned names the certificate's principal that the line's
+    /// patterns match. Revoking the certified key or the CA revokes it. When
+    /// the key is listed but no entry holds, the first entry's reason.
     public func signer(for key: SSHPublicKey, namespace: String, at time: Int64,
                        revoked: RevokedKeys = RevokedKeys()) throws(SignerRefusal) -> Entry {
-        if revoked.contains(key) { throw .revoked(fingerprint: key.fingerprint) }
+        let plain = key.plain
+        if revoked.contains(plain) { throw .revoked(fingerprint: key.fingerprint) }
         var firstRefusal: SignerRefusal?
-        for entry in entries where !entry.isCertificateAuthority && entry.key == key {
-            if let namespaces = entry.namespaces, !SSHPattern.matchesList(namespaces, namespace) {
-                firstRefusal = firstRefusal ?? .namespaceNotAllowed(principal: entry.principal, namespace: namespace)
-            } else if let after = entry.validAfter, time < after {
-                firstRefusal = firstRefusal ?? .notYetValid(principal: entry.principal, validAfter: after)
-            } else if let before = entry.validBefore, time > before {
-                firstRefusal = firstRefusal ?? .expired(principal: entry.principal, validBefore: before)
+        for entry in entries where key.certificate == nil && !entry.isCertificateAuthority && entry.key == plain {
+            if let refusal = Self.refusal(entry, namespace: namespace, at: time) {
+                firstRefusal = firstRefusal ?? refusal
             } else {
                 return entry
             }
         }
+        if let certificate = key.certificate {
+            let ca: SSHPublicKey
+            do {
+                ca = try certificate.caKey()
+            } catch {
+                throw .certificate(fingerprint: key.fingerprint, keyID: certificate.keyID, .badSignature("\(error)"))
+            }
+            if revoked.contains(ca) { throw .revoked(fingerprint: ca.fingerprint) }
+            for entry in entries where entry.isCertificateAuthority && entry.key == ca {
+                if let refusal = Self.refusal(entry, namespace: namespace, at: time) {
+                    firstRefusal = firstRefusal ?? refusal
+                    continue
+                }
+                switch certificate.check(ca: ca, principalPatterns: entry.principals, at: time) {
+                case .success(let principal):
+                    // The certificate's principal, as `ssh-keygen -Y find-principals` names it.
+                    return Entry(principals: principal, key: entry.key, isCertificateAuthority: true, namespaces: entry.namespaces,
+                                 validAfter: entry.validAfter, validBefore: entry.validBefore, line: entry.line)
+                case .failure(let refusal):
+                    firstRefusal = firstRefusal ?? .certificate(fingerprint: key.fingerprint, keyID: certificate.keyID, refusal)
+                }
+            }
+            throw firstRefusal ?? .unknownCertificateAuthority(fingerprint: ca.fingerprint, keyID: certificate.keyID)
+        }
         throw firstRefusal ?? .unknownKey(fingerprint: key.fingerprint)
+    }
+
+    /// Why `entry` does not vouch for `namespace` at `time`; nil when it does.
+    private static func refusal(_ entry: Entry, namespace: String, at time: Int64) -> SignerRefusal? {
+        if let namespaces = entry.namespaces, !SSHPattern.matchesList(namespaces, namespace) {
+            return .namespaceNotAllowed(principal: entry.principal, namespace: namespace)
+        }
+        if let after = entry.validAfter, time < after { return .notYetValid(principal: entry.principal, validAfter: after) }
+        if let before = entry.validBefore, time > before { return .expired(principal: entry.principal, validBefore: before) }
+        return nil
     }
 }

@@ -95,49 +95,8 @@ public struct SSHSignature: Sendable {
     public func verify(_ message: [UInt8], namespace expected: String) throws(SignatureRefusal) -> SSHPublicKey {
         guard namespace == expected else { throw .wrongNamespace(expected: expected, found: namespace) }
         let signed = signedData(digest: hashAlgorithm == .sha512 ? SignatureDigest.sha512(message) : SignatureDigest.sha256(message))
-        let valid: Bool
-        switch publicKey.material {
-        case .ed25519(let key):
-            try expectSignatureAlgorithm(["ssh-ed25519"])
-            guard signatureBytes.count == 64 else { throw .malformed("an ssh-ed25519 signature is 64 bytes") }
-            valid = key.withUnsafeBufferPointer { key in
-                signatureBytes.withUnsafeBufferPointer { signature in
-                    signed.withUnsafeBufferPointer { data in
-                        nettle_ed25519_sha512_verify(key.baseAddress, data.count, data.baseAddress, signature.baseAddress)
-                    }
-                }
-            } == 1
-        case .ecdsaP256(let x, let y):
-            try expectSignatureAlgorithm(["ecdsa-sha2-nistp256"])
-            // RFC 5656 §3.1.2: the signature blob is mpint r ‖ mpint s; the digest SHA-256.
-            var reader = SSHWireReader(signatureBytes)
-            let r = try reader.mpint(), s = try reader.mpint()
-            guard reader.isAtEnd, r.count <= 32, s.count <= 32 else { throw .malformed("an ecdsa-sha2-nistp256 signature is two 256-bit numbers") }
-            let digest = SignatureDigest.sha256(signed)
-            valid = try Self.checked(dgrid_ecdsa_p256_verify(x, x.count, y, y.count, digest, digest.count, r, r.count, s, s.count))
-        case .rsa(let exponent, let modulus):
-            // SHA-1 ("ssh-rsa" signatures) is refused, as OpenSSH refuses it for SSHSIG.
-            try expectSignatureAlgorithm(["rsa-sha2-512", "rsa-sha2-256"])
-            let digest = signatureAlgorithm == "rsa-sha2-512" ? SignatureDigest.sha512(signed) : SignatureDigest.sha256(signed)
-            valid = try Self.checked(dgrid_rsa_pkcs1_verify(modulus, modulus.count, exponent, exponent.count, digest, digest.count,
-                                                            signatureBytes, signatureBytes.count, UInt32(SSHPublicKey.minimumRSABits)))
-        }
-        guard valid else { throw .badSignature }
+        guard try publicKey.verifies(signed, signatureAlgorithm: signatureAlgorithm, signature: signatureBytes) else { throw .badSignature }
         return publicKey
-    }
-
-    private func expectSignatureAlgorithm(_ allowed: [String]) throws(SignatureRefusal) {
-        guard allowed.contains(signatureAlgorithm) else {
-            throw allowed.count > 1 && signatureAlgorithm == "ssh-rsa"
-                ? .unsupportedAlgorithm("ssh-rsa signatures (SHA-1)")
-                : .malformed("an \(publicKey.algorithm.rawValue) key with an \(UntrustedText.shown(signatureAlgorithm, limit: 40)) signature")
-        }
-    }
-
-    /// The C helpers' 1 / 0 / -1 (key unusable) as a Bool or a refusal.
-    private static func checked(_ result: Int32) throws(SignatureRefusal) -> Bool {
-        guard result >= 0 else { throw .weakKey("a key the curve or RSA rules reject") }
-        return result == 1
     }
 
     /// What the key signed: PROTOCOL.sshsig's "SSHSIG" ‖ namespace ‖ reserved ‖ hash ‖ H(message).

@@ -8,6 +8,8 @@ struct SSHWireReader {
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 
     var isAtEnd: Bool { offset == bytes.count }
+    /// Bytes read so far: where the next field starts.
+    var position: Int { offset }
 
     mutating func fixed(_ count: Int) throws(SignatureRefusal) -> ArraySlice<UInt8> {
         guard count >= 0, bytes.count - offset >= count else { throw .malformed("truncated (wanted \(count) more bytes)") }
@@ -17,6 +19,10 @@ struct SSHWireReader {
 
     mutating func uint32() throws(SignatureRefusal) -> UInt32 {
         try fixed(4).reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    mutating func uint64() throws(SignatureRefusal) -> UInt64 {
+        try fixed(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     mutating func string() throws(SignatureRefusal) -> [UInt8] {

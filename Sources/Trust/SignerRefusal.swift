@@ -1,3 +1,4 @@
+import SandboxSupport
 import Glibc
 
 /// Why a valid signature's key is not trusted on this host.
@@ -7,6 +8,10 @@ public enum SignerRefusal: Error, Equatable, CustomStringConvertible, Sendable {
     case namespaceNotAllowed(principal: String, namespace: String)
     case notYetValid(principal: String, validAfter: Int64)
     case expired(principal: String, validBefore: Int64)
+    /// A certificate whose CA no `cert-authority` line names.
+    case unknownCertificateAuthority(fingerprint: String, keyID: String)
+    /// A certificate a trusted CA signed that does not vouch for its signer now.
+    case certificate(fingerprint: String, keyID: String, CertificateRefusal)
 
     public var description: String {
         switch self {
@@ -15,6 +20,10 @@ public enum SignerRefusal: Error, Equatable, CustomStringConvertible, Sendable {
         case .namespaceNotAllowed(let principal, let namespace): "\(principal)'s key is not allowed to sign for namespace \(namespace)"
         case .notYetValid(let principal, let after): "\(principal)'s key is valid only from \(TrustTime.shown(after))"
         case .expired(let principal, let before): "\(principal)'s key expired at \(TrustTime.shown(before)) (valid-before)"
+        case .unknownCertificateAuthority(let fingerprint, let keyID):
+            "signed with a certificate (key id \(UntrustedText.quoted(keyID, limit: 64))) by CA \(fingerprint), which no cert-authority line in this host's allowed_signers names"
+        case .certificate(let fingerprint, let keyID, let refusal):
+            "the certificate of \(fingerprint) (key id \(UntrustedText.quoted(keyID, limit: 64))) is refused: \(refusal)"
         }
     }
 }

@@ -115,6 +115,25 @@ struct SignCLITests {
         #expect(try s.home.dgrid("verify", "--repo", s.url, file).stdout.contains("signed by alice@example.com"))
     }
 
+    /// An SSH CA vouches for many users (`cert-authority`): a task signed with
+    /// a certificate the CA issued verifies as the certificate's principal.
+    @Test func aCertificateFromATrustedCASignsAsItsPrincipal() throws {
+        let s = try Setup()
+        try Shell.check(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ca", "-f", s.dir + "/ca"])
+        try Shell.check(["ssh-keygen", "-q", "-s", s.dir + "/ca", "-I", "alice-laptop", "-n", "alice@example.com", "-V", "-5m:+1h", s.dir + "/alice.pub"])
+        try s.trust(["*@example.com cert-authority,namespaces=\"dgrid-task\" \(try s.publicKey("ca"))"])
+        let file = try s.task("t-cert")
+        let signed = try s.home.dgrid("sign", "--key", s.dir + "/alice-cert.pub", "--repo", s.url, file)
+        #expect(signed.status == 0, "\(signed.stderr)")
+        let verified = try s.home.dgrid("verify", "--repo", s.url, file)
+        #expect(verified.status == 0 && verified.stdout.contains("signed by alice@example.com"), "\(verified.stdout)\(verified.stderr)")
+        // Bob's plain key is no certificate: the CA's line does not vouch for it.
+        let other = try s.task("t-bob")
+        #expect(try s.home.dgrid("sign", "--key", s.dir + "/bob", "--repo", s.url, other).status == 0)
+        let refused = try s.home.dgrid("verify", "--repo", s.url, other)
+        #expect(refused.status == 1 && refused.stdout.contains("not in this host's allowed_signers"), "\(refused.stdout)")
+    }
+
     @Test func signingWithAMissingKeySaysWhatToDo() throws {
         let s = try Setup()
         let file = try s.task("t4")

@@ -182,4 +182,45 @@ struct SSHSignatureHostileInputTests {
         let signature = try SSHSignature(armored: Self.armor(Self.blob()))
         #expect(throws: SignatureRefusal.badSignature) { _ = try signature.verify(Array("{}".utf8), namespace: "dgrid-task") }
     }
+
+    /// A certificate inside the signature is a writer's bytes too: every field bounded.
+    @Test func hostileCertificatesAreRefusedAsMalformed() throws {
+        func certificate(truncatedTo length: Int? = nil, principals: Int = 1, trailing: [UInt8] = []) -> [UInt8] {
+            var w = SSHWireWriter()
+            w.string(Array("ssh-ed25519-cert-v01@openssh.com".utf8))
+            w.string([UInt8](repeating: 1, count: 32))  // nonce
+            w.string([UInt8](repeating: 7, count: 32))  // key
+            w.raw([0, 0, 0, 0, 0, 0, 0, 1])  // serial
+            w.uint32(1)
+            w.string(Array("id".utf8))
+            var names = SSHWireWriter()
+            for _ in 0..<principals { names.string(Array("a".utf8)) }
+            w.string(names.bytes)
+            w.raw([UInt8](repeating: 0, count: 8))
+            w.raw([UInt8](repeating: 0xff, count: 8))
+            w.string([])
+            w.string([])
+            w.string([])
+            var ca = SSHWireWriter()
+            ca.string(Array("ssh-ed25519".utf8))
+            ca.string([UInt8](repeating: 9, count: 32))
+            w.string(ca.bytes)
+            var sig = SSHWireWriter()
+            sig.string(Array("ssh-ed25519".utf8))
+            sig.string([UInt8](repeating: 3, count: 64))
+            w.string(sig.bytes)
+            w.raw(trailing)
+            return length.map { Array(w.bytes.prefix($0)) } ?? w.bytes
+        }
+        #expect(try SSHPublicKey(blob: certificate()).certificate?.principals == ["a"])
+        for length in [40, 80, 120, certificate().count - 1] {
+            #expect(throws: SignatureRefusal.self, "\(length)") { _ = try SSHPublicKey(blob: certificate(truncatedTo: length)) }
+        }
+        #expect(throws: SignatureRefusal.malformed("a certificate naming more than 256 principals")) {
+            _ = try SSHPublicKey(blob: certificate(principals: 300))
+        }
+        #expect(throws: SignatureRefusal.malformed("bytes after the certificate's signature")) {
+            _ = try SSHPublicKey(blob: certificate(trailing: [0]))
+        }
+    }
 }
