@@ -15,7 +15,8 @@ build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev libzstd-d
 # lighttpd: the smart-HTTP server with basic auth in front of git-http-backend (scripts/git-http.sh).
 # openssh-server, openssh-client: the loopback sshd serving Git over ssh:// and the ssh-keygen
 # the SSH ledger tests make keys with (scripts/git-sshd.sh); dgrid itself speaks SSH through libgit2.
-test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd docker-registry apache2-utils curl git lighttpd openssh-server openssh-client)
+# gpg, gpgv: the OpenPGP tests make keys and signatures with gpg; workers verify `.asc` files with gpgv.
+test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd docker-registry apache2-utils curl git lighttpd openssh-server openssh-client gpg gpgv)
 bench=("${test[@]}" hyperfine crun runc bubblewrap debootstrap pigz libarchive-tools time bc git)
 demo=("${build[@]}" busybox-static python3 git openssh-client)
 

@@ -42,9 +42,19 @@ public struct TrustStore: Sendable {
         return TrustStore(allowedSigners: signers ?? AllowedSigners(entries: []), revokedKeys: revoked ?? RevokedKeys(), directory: path)
     }
 
-    /// The file's text, nil when missing. Opened without following a symlink,
-    /// checked on the descriptor that is then read.
+    /// The file's text, nil when missing (`readBytes`'s checks).
     package static func readText(_ path: String) throws(TrustFileError) -> String? {
+        guard let bytes = try readBytes(path) else { return nil }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw TrustFileError(file: path, problem: .syntax("not UTF-8 text"))
+        }
+        return text
+    }
+
+    /// The file's bytes, nil when missing. Opened without following a symlink,
+    /// checked on the descriptor that is then read: a regular file, owned by
+    /// this user or root, writable by nobody else, at most `maxFileBytes`.
+    package static func readBytes(_ path: String) throws(TrustFileError) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
@@ -73,9 +83,6 @@ public struct TrustStore: Sendable {
             guard count > 0 else { throw TrustFileError(file: path, problem: .unreadable(count < 0 ? errnoText(errno) : "shorter than its size")) }
             filled += count
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw TrustFileError(file: path, problem: .syntax("not UTF-8 text"))
-        }
-        return text
+        return bytes
     }
 }

@@ -195,4 +195,37 @@ struct GridSignedCLITests {
         #expect(worker.status == 78 && worker.stderr.contains("writable by group or others") && worker.stderr.contains("chmod go-w"),
                 "\(worker.status) \(worker.stderr)")
     }
+
+    /// OpenPGP (`<task>.json.asc`, D-GRID's proposal) against the host's
+    /// `trust/openpgp.gpg`: a task signed by a key there runs as its e-mail,
+    /// its `.asc` travels with it through the fold; a tampered one is rejected.
+    @Test func tasksSignedWithOpenPGPRunAsTheKeysEmail() throws {
+        let g = try Grid()
+        let gnupg = g.dir + "/gnupg"
+        try FileManager.default.createDirectory(atPath: gnupg, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        func gpg(_ args: [String]) throws {
+            let r = try ProcessRunner.run("/usr/bin/gpg", ["--homedir", gnupg, "--batch", "--yes", "--passphrase", "", "--pinentry-mode", "loopback"] + args)
+            #expect(r.status == 0, "gpg \(args): \(r.stderr)")
+        }
+        try gpg(["--quick-gen-key", "Carol <carol@example.com>", "ed25519", "sign", "never"])
+        try gpg(["--output", g.home.path + "/trust/openpgp.gpg", "--export", "carol@example.com"])
+        chmod(g.home.path + "/trust/openpgp.gpg", 0o600)
+        let good = try g.task("pgp-good", signer: nil), bad = try g.task("pgp-bad", signer: nil)
+        for file in [good, bad] { try gpg(["--armor", "--detach-sign", "--output", file + ".asc", file]) }
+        // Changed after signing: the script now does something else.
+        let text = try String(contentsOfFile: bad, encoding: .utf8).replacingOccurrences(of: "echo ran-pgp-bad", with: "echo ran-pgp-bad; echo owned")
+        try text.write(toFile: bad, atomically: true, encoding: .utf8)
+        try g.push([(good, "tasks/queue/pgp-good.json"), (good + ".asc", "tasks/queue/pgp-good.json.asc"),
+                    (bad, "tasks/queue/pgp-bad.json"), (bad + ".asc", "tasks/queue/pgp-bad.json.asc")])
+        let worker = try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_p", "--once")
+        #expect(worker.status == 0, "\(worker.stderr)")
+        let files = try GridFixture.mainFiles(g.repo)
+        #expect(files.contains("tasks/completed/node_p-pgp-good.json.asc") && !files.contains("tasks/queue/pgp-good.json.asc"), "\(files)")
+        let ran = try g.record("tasks/completed/node_p-pgp-good.json")
+        #expect(ran["signed_by"] as? [String] == ["carol@example.com"] && ran["stdout"] as? String == "ran-pgp-good\n", "\(ran)")
+        let refused = try g.record("tasks/rejected/pgp-bad.json")
+        #expect((refused["stderr"] as? String ?? "").contains("does not match the file's bytes") && !"\(refused)".contains("owned"), "\(refused)")
+        let verified = try g.home.dgrid("verify", good)
+        #expect(verified.status == 0 && verified.stdout.contains("signed by carol@example.com (OPENPGP:"), "\(verified.stdout)")
+    }
 }

@@ -283,16 +283,22 @@ enum TaskSigning: Equatable {
 }
 
 extension GridConnection {
-    /// Who signed the task at `path` (the `.sig` beside it), verified once per task and signature blob.
+    /// Who signed the task at `path` (the `.sig` and `.asc` beside it), verified once per task and signature blobs.
     func signing(ofTaskAt path: String, in snapshot: GridSnapshot, check: TaskSignatureCheck) throws(GridError) -> TaskSigning {
-        guard let taskBlob = snapshot.files[path], let signatureBlob = snapshot.files[path + TaskSignatureCheck.signatureSuffix] else {
-            return .unsigned
-        }
+        guard let taskBlob = snapshot.files[path] else { return .unsigned }
+        let signatureBlobs = TaskSignatureFiles.suffixes.map { (suffix: $0, blob: snapshot.files[path + $0]) }
+        guard signatureBlobs.contains(where: { $0.blob != nil }) else { return .unsigned }
         let limit = settings.limits.maxFileBytes
-        return try memoized("principal:" + signatureBlob.hex, taskBlob) { () throws(GridError) -> TaskSigning in
-            guard let bytes = try? blob(taskBlob, limit: limit), let signature = try? blob(signatureBlob, limit: SSHSignatureLimit.bytes),
-                  let principal = check.principal(bytes: bytes, signatureFile: signature) else { return .untrusted }
-            return .principal(principal)
+        let key = "principal:" + signatureBlobs.map { $0.blob?.hex ?? "-" }.joined(separator: ":")
+        return try memoized(key, taskBlob) { () throws(GridError) -> TaskSigning in
+            guard let bytes = try? blob(taskBlob, limit: limit) else { return .untrusted }
+            var files = TaskSignatureFiles()
+            for (suffix, id) in signatureBlobs {
+                guard let id else { continue }
+                guard let content = try? blob(id, limit: TaskSignatureFiles.maxBytes) else { return .untrusted }
+                files[suffix] = content
+            }
+            return check.principal(bytes: bytes, signatures: files).map { .principal($0) } ?? .untrusted
         }
     }
 }

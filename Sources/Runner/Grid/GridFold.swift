@@ -161,26 +161,29 @@ public struct GridFold {
         return (changes, folded, summary)
     }
 
-    /// Deletes a task's files at `paths` and the `.sig` beside each; returns the
-    /// first signature file's bytes, which travel with the task. One a writer
-    /// made too large or unreadable is dropped, not read: a worker refuses the
-    /// task for it, and the fold must not stall on it.
-    private func removeTaskFiles(_ paths: [String], in snapshot: GridSnapshot, changes: inout [String: [UInt8]?]) -> [UInt8]? {
-        var signature: [UInt8]?
+    /// Deletes a task's files at `paths` and the signature files beside each
+    /// (`.sig`, `.asc`); returns the first of each kind, which travel with the
+    /// task. One a writer made too large or unreadable is dropped, not read: a
+    /// worker refuses the task for it, and the fold must not stall on it.
+    private func removeTaskFiles(_ paths: [String], in snapshot: GridSnapshot, changes: inout [String: [UInt8]?]) -> TaskSignatureFiles {
+        var signatures = TaskSignatureFiles()
         for path in paths {
             changes[path] = .some(nil)
-            let signaturePath = path + TaskSignatureCheck.signatureSuffix
-            guard let blob = snapshot.files[signaturePath] else { continue }
-            changes[signaturePath] = .some(nil)
-            if signature == nil { signature = try? connection.blob(blob, limit: SSHSignatureLimit.bytes) }
+            for suffix in TaskSignatureFiles.suffixes {
+                guard let blob = snapshot.files[path + suffix] else { continue }
+                changes[path + suffix] = .some(nil)
+                if signatures[suffix] == nil { signatures[suffix] = try? connection.blob(blob, limit: TaskSignatureFiles.maxBytes) }
+            }
         }
-        return signature
+        return signatures
     }
 
     /// Writes a task's bytes at `path`, with its signatures beside them.
-    private func writeTask(_ bytes: [UInt8], signature: [UInt8]?, to path: String, changes: inout [String: [UInt8]?]) {
+    private func writeTask(_ bytes: [UInt8], signature: TaskSignatureFiles, to path: String, changes: inout [String: [UInt8]?]) {
         changes[path] = bytes
-        if let signature { changes[path + TaskSignatureCheck.signatureSuffix] = signature }
+        for suffix in TaskSignatureFiles.suffixes {
+            if let file = signature[suffix] { changes[path + suffix] = file }
+        }
     }
 
     /// Queue files no worker can read (a bad id in the name, an unknown depth,

@@ -22,7 +22,7 @@ public struct GridSubmit {
     /// `tasks/queue/*.json`, one level); priority is then read from the file.
     ///
     /// Signed tasks (docs/ARCHITECTURE.md §9): a file with an entry in
-    /// `signatures` (its `.sig`, keyed by the file's name) is committed byte for
+    /// `signatures` (its `.sig` and/or `.asc`, keyed by the file's name) is committed byte for
     /// byte with its signatures beside it — nothing may be added to what was
     /// signed, so `priority` must not change it. With `signer`, each other file
     /// gets this grid's id and is signed as committed. Signatures are checked
@@ -31,11 +31,11 @@ public struct GridSubmit {
     /// decision.
     public func submit(_ files: [(name: String, bytes: [UInt8])], priority: TaskPriority?, submitter: String?,
                        flat: Bool = false, now: Date = Date(), attempts: Int = 8,
-                       signatures: [String: [UInt8]] = [:], signer: TaskSigner? = nil,
+                       signatures: [String: TaskSignatureFiles] = [:], signer: TaskSigner? = nil,
                        policy: SubmitPolicy? = nil) throws(GridError) -> [Submitted] {
         var tasks: [TaskFile] = []
         // Task id → (exact bytes, signatures) for the signed ones.
-        var signed: [String: (bytes: [UInt8], signature: [UInt8])] = [:]
+        var signed: [String: (bytes: [UInt8], signature: TaskSignatureFiles)] = [:]
         var seen: Set<String> = []
         // File name of each task, for messages.
         var names: [String: String] = [:]
@@ -55,7 +55,7 @@ public struct GridSubmit {
                     throw .duplicateTask(taskID: task.taskID, whereFound: "given twice in this submission")
                 }
                 names[task.taskID] = file.name
-                if let signature = signatures[file.name], let gridID {
+                if let signature = signatures[file.name], !signature.isEmpty, let gridID {
                     if let priority, priority != task.priority {
                         throw .invalidTask(path: file.name, reason: "signed as \(task.priority.rawValue) priority; --priority would change what was signed")
                     }
@@ -71,8 +71,8 @@ public struct GridSubmit {
                     if task.grid == nil { task.grid = gridID.value }
                     let bytes = TaskParser.encode(task, now: now)
                     let signature = try signer.signature(over: bytes)
-                    try Self.checkSigned(task, bytes: bytes, signature: signature, grid: gridID, name: file.name)
-                    signed[task.taskID] = (bytes, signature)
+                    try Self.checkSigned(task, bytes: bytes, signature: TaskSignatureFiles(ssh: signature), grid: gridID, name: file.name)
+                    signed[task.taskID] = (bytes, TaskSignatureFiles(ssh: signature))
                 }
                 tasks.append(task)
             }
@@ -93,7 +93,9 @@ public struct GridSubmit {
                                              shard: ShardPolicy.shard(of: task.taskID, count: shards), taskID: task.taskID)
                 if let (bytes, signature) = signed[task.taskID] {
                     changes.append(LedgerChange(path: path, content: bytes))
-                    changes.append(LedgerChange(path: path + TaskSignatureCheck.signatureSuffix, content: signature))
+                    for suffix in TaskSignatureFiles.suffixes {
+                        if let file = signature[suffix] { changes.append(LedgerChange(path: path + suffix, content: file)) }
+                    }
                 } else {
                     changes.append(LedgerChange(path: path, content: TaskParser.encode(task)))
                 }
@@ -111,9 +113,13 @@ public struct GridSubmit {
 
     /// What a submitter can get wrong, in the words a worker would use: the
     /// same checks, less the host's trust (`TaskSignatureCheck`).
-    static func checkSigned(_ task: TaskFile, bytes: [UInt8], signature: [UInt8], grid: GridID, name: String) throws(GridError) {
+    static func checkSigned(_ task: TaskFile, bytes: [UInt8], signature: TaskSignatureFiles, grid: GridID, name: String) throws(GridError) {
         do {
-            _ = try TaskSignatureCheck.signingKeys(of: bytes, signatureFile: signature)
+            if let ssh = signature.ssh { _ = try TaskSignatureCheck.signingKeys(of: bytes, signatureFile: ssh) }
+            // OpenPGP signatures are checked against a keyring only workers hold: here, only that it is one.
+            if let openPGP = signature.openPGP, !openPGP.starts(with: Array("-----BEGIN PGP SIGNATURE-----".utf8)) {
+                throw TaskTrustRefusal.openPGP(.badSignature("\(name)\(TaskSignatureFiles.openPGPSuffix) is not an armored OpenPGP signature"))
+            }
             try TaskSignatureCheck.checkNamesGrid(task, grid: grid)
         } catch {
             throw .invalidTask(path: name, reason: "\(error)")
@@ -132,7 +138,7 @@ public struct GridSubmit {
             self.admission = admission
         }
 
-        func check(_ tasks: [TaskFile], signed: [String: (bytes: [UInt8], signature: [UInt8])], names: [String: String],
+        func check(_ tasks: [TaskFile], signed: [String: (bytes: [UInt8], signature: TaskSignatureFiles)], names: [String: String],
                    snapshot: GridSnapshot, connection: GridConnection, now: Date) throws(GridError) {
             let policy = check.trust.policy
             var adding: [String: Int] = [:]
@@ -141,7 +147,7 @@ public struct GridSubmit {
                 let bucket: String
                 if let (bytes, signature) = signed[task.taskID] {
                     // Signed by a key this host does not trust: the worker refuses it; there is no principal to count.
-                    guard let principal = check.principal(bytes: bytes, signatureFile: signature, now: now) else { continue }
+                    guard let principal = check.principal(bytes: bytes, signatures: signature, now: now) else { continue }
                     bucket = principal
                 } else {
                     guard check.allowUnsigned else { continue }

@@ -258,8 +258,8 @@ public final class GridWorker: @unchecked Sendable {
             do {
                 // The replay check already ran: the picker withdraws claims on finished tasks.
                 var grid = pick.grid
-                if let pin = options.gridPin, pick.signature != nil { grid = try pin.check(pick.grid).get() }
-                authentication = try options.signatures.check(task: task, bytes: pick.taskBytes, signatureFile: pick.signature,
+                if let pin = options.gridPin, !pick.signatures.isEmpty { grid = try pin.check(pick.grid).get() }
+                authentication = try options.signatures.check(task: task, bytes: pick.taskBytes, signatures: pick.signatures,
                                                               grid: grid, finished: false)
             } catch {
                 logger.warning("refused by this host's trust policy", metadata: ["task": "\(id)", "reason": "\(UntrustedText.lineSafe("\(error)"))"])

@@ -14,8 +14,8 @@ struct TaskPicker {
     struct Pick {
         let claim: HeldClaim
         let taskBytes: [UInt8]
-        /// The task's `.sig`, when one sits beside it (docs/ARCHITECTURE.md §9).
-        var signature: [UInt8]? = nil
+        /// The task's signature files, those that sit beside it (docs/ARCHITECTURE.md §9).
+        var signatures = TaskSignatureFiles()
         /// The grid's id as main says after the claim.
         var grid: GridID? = nil
         /// Why the task file could not be read; the task is then rejected with it.
@@ -160,17 +160,19 @@ struct TaskPicker {
                             claimMilliseconds: elapsed(), racesLost: lost)
             }
             // The signatures and the grid id, from the listing taken after the claim; only a signed task needs the id.
-            guard let signatureBlob = fresh.files[candidate.location.path + TaskSignatureCheck.signatureSuffix] else {
-                return Pick(claim: held, taskBytes: bytes, unreadable: nil, refused: refused, claimMilliseconds: elapsed(), racesLost: lost)
+            var signatures = TaskSignatureFiles()
+            for suffix in TaskSignatureFiles.suffixes {
+                guard let blob = fresh.files[candidate.location.path + suffix] else { continue }
+                do {
+                    signatures[suffix] = try connection.blob(blob, limit: TaskSignatureFiles.maxBytes)
+                } catch {
+                    return Pick(claim: held, taskBytes: [], unreadable: "signature file \(suffix) refused: larger than \(TaskSignatureFiles.maxBytes) bytes or unreadable (\(error))",
+                                claimMilliseconds: elapsed(), racesLost: lost)
+                }
             }
-            do {
-                let signature = try connection.blob(signatureBlob, limit: SSHSignatureLimit.bytes)
-                return Pick(claim: held, taskBytes: bytes, signature: signature, grid: try GridIdentity.read(fresh, connection: connection),
-                            unreadable: nil, refused: refused, claimMilliseconds: elapsed(), racesLost: lost)
-            } catch {
-                return Pick(claim: held, taskBytes: [], unreadable: "signature file refused: larger than \(SSHSignatureLimit.bytes) bytes or unreadable (\(error))",
-                            claimMilliseconds: elapsed(), racesLost: lost)
-            }
+            let grid = signatures.isEmpty ? nil : try GridIdentity.read(fresh, connection: connection)
+            return Pick(claim: held, taskBytes: bytes, signatures: signatures, grid: grid, unreadable: nil, refused: refused,
+                        claimMilliseconds: elapsed(), racesLost: lost)
         }
         return nil
     }

@@ -21,6 +21,7 @@ public struct TaskAuthentication: Equatable, Sendable {
 public enum TaskTrustRefusal: Error, Equatable, CustomStringConvertible, Sendable {
     case unsigned
     case signatureFile(SignatureRefusal)
+    case openPGP(OpenPGPRefusal)
     case signer(SignerRefusal)
     case noGrid
     case gridNotNamed
@@ -34,6 +35,7 @@ public enum TaskTrustRefusal: Error, Equatable, CustomStringConvertible, Sendabl
         switch self {
         case .unsigned: "unsigned: this host requires a signature (sign with `dgrid sign FILE` or `ssh-keygen -Y sign -n dgrid-task FILE`)"
         case .signatureFile(let refusal): "\(refusal)"
+        case .openPGP(let refusal): "\(refusal)"
         case .signer(let refusal): "\(refusal)"
         case .noGrid: "this grid has no id yet, so no signed task can name it: run `dgrid init --repo URL`"
         case .gridNotNamed: "a signed task must name its grid in \"grid\" (`dgrid status` shows grid_id)"
@@ -75,29 +77,20 @@ public struct TaskSignatureCheck: Sendable {
         self.allowUnsigned = allowUnsigned || !trust.policy.requireSignatures
     }
 
+    /// The check on a task with only an SSH `.sig` (or none).
     public func check(task: TaskFile, bytes: [UInt8], signatureFile: [UInt8]?, grid: GridID?,
                       finished: Bool, now: Date = Date()) throws(TaskTrustRefusal) -> TaskAuthentication {
-        guard let signatureFile else {
+        try check(task: task, bytes: bytes, signatures: TaskSignatureFiles(ssh: signatureFile), grid: grid, finished: finished, now: now)
+    }
+
+    public func check(task: TaskFile, bytes: [UInt8], signatures: TaskSignatureFiles, grid: GridID?,
+                      finished: Bool, now: Date = Date()) throws(TaskTrustRefusal) -> TaskAuthentication {
+        guard !signatures.isEmpty else {
             guard allowUnsigned else { throw .unsigned }
             return TaskAuthentication(principals: [], fingerprints: [])
         }
-        let seconds = Int64(now.timeIntervalSince1970)
-        var principals: [String] = [], fingerprints: [String] = []
-        var firstRefusal: SignerRefusal?
-        for key in try Self.signingKeys(of: bytes, signatureFile: signatureFile) {
-            do {
-                let entry = try trust.store.allowedSigners.signer(for: key, namespace: Self.namespace, at: seconds,
-                                                                  revoked: trust.store.revokedKeys)
-                if !principals.contains(entry.principal) {
-                    principals.append(entry.principal)
-                    fingerprints.append(key.fingerprint)
-                }
-            } catch {
-                if case .revoked = error { throw .signer(error) }
-                firstRefusal = firstRefusal ?? error
-            }
-        }
-        if principals.isEmpty { throw .signer(firstRefusal ?? .unknownKey(fingerprint: "?")) }
+        let (principals, fingerprints, firstRefusal) = try signers(bytes: bytes, signatures: signatures, now: now)
+        if principals.isEmpty { throw firstRefusal ?? .signer(.unknownKey(fingerprint: "?")) }
         let need = trust.policy.requiredSigners(priority: task.priority, image: task.image ?? defaultImage, principal: principals.first)
         guard principals.count >= need else { throw .tooFewSigners(have: principals, need: need) }
         try Self.checkNamesGrid(task, grid: grid)
@@ -106,18 +99,58 @@ public struct TaskSignatureCheck: Sendable {
         return TaskAuthentication(principals: principals, fingerprints: fingerprints)
     }
 
+    /// Distinct trusted principals behind `signatures` over `bytes`, SSH first,
+    /// with their keys' fingerprints; the first reason a signer was not trusted.
+    /// Tampering (a signature that does not cover the bytes) and revoked keys
+    /// refuse outright.
+    private func signers(bytes: [UInt8], signatures: TaskSignatureFiles,
+                         now: Date) throws(TaskTrustRefusal) -> ([String], [String], TaskTrustRefusal?) {
+        let seconds = Int64(now.timeIntervalSince1970)
+        var principals: [String] = [], fingerprints: [String] = []
+        var firstRefusal: TaskTrustRefusal?
+        if let file = signatures.ssh {
+            for key in try Self.signingKeys(of: bytes, signatureFile: file) {
+                do {
+                    let entry = try trust.store.allowedSigners.signer(for: key, namespace: Self.namespace, at: seconds,
+                                                                      revoked: trust.store.revokedKeys)
+                    if !principals.contains(entry.principal) {
+                        principals.append(entry.principal)
+                        fingerprints.append(key.fingerprint)
+                    }
+                } catch {
+                    if case .revoked = error { throw .signer(error) }
+                    firstRefusal = firstRefusal ?? .signer(error)
+                }
+            }
+        }
+        if let file = signatures.openPGP {
+            do throws(OpenPGPRefusal) {
+                guard let keyring = trust.openPGPKeyring else {
+                    throw OpenPGPRefusal.unavailable("this host has no OpenPGP keyring (\(TrustStore.directoryName)/\(OpenPGPKeyring.fileName))")
+                }
+                for signer in try OpenPGPVerifier(keyring: keyring).signers(of: bytes, signature: file) where !principals.contains(signer.principal) {
+                    principals.append(signer.principal)
+                    fingerprints.append(signer.fingerprint)
+                }
+            } catch {
+                switch error {
+                case .badSignature, .revoked: throw .openPGP(error)
+                case .signer, .unavailable: firstRefusal = firstRefusal ?? .openPGP(error)
+                }
+            }
+        }
+        return (principals, fingerprints, firstRefusal)
+    }
+
     /// The task's principal as quotas count it (the first trusted signer),
     /// without the checks that refuse it outright; nil when no signature holds.
     /// The picker uses it to decide what may run now; the full check runs once claimed.
     public func principal(bytes: [UInt8], signatureFile: [UInt8], now: Date = Date()) -> String? {
-        guard let keys = try? Self.signingKeys(of: bytes, signatureFile: signatureFile) else { return nil }
-        for key in keys {
-            if let entry = try? trust.store.allowedSigners.signer(for: key, namespace: Self.namespace, at: Int64(now.timeIntervalSince1970),
-                                                                   revoked: trust.store.revokedKeys) {
-                return entry.principal
-            }
-        }
-        return nil
+        principal(bytes: bytes, signatures: TaskSignatureFiles(ssh: signatureFile), now: now)
+    }
+
+    public func principal(bytes: [UInt8], signatures: TaskSignatureFiles, now: Date = Date()) -> String? {
+        (try? signers(bytes: bytes, signatures: signatures, now: now))?.0.first
     }
 
     /// The key of every signature in `signatureFile`, each verified over

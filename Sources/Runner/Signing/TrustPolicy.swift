@@ -126,18 +126,21 @@ public struct TrustPolicy: Equatable, Sendable {
 public struct HostTrust: Sendable {
     public let store: TrustStore
     public let policy: TrustPolicy
+    /// `trust/openpgp.gpg`; nil: OpenPGP signatures are not trusted here.
+    public let openPGPKeyring: OpenPGPKeyring?
 
-    public init(store: TrustStore, policy: TrustPolicy = TrustPolicy()) {
+    public init(store: TrustStore, policy: TrustPolicy = TrustPolicy(), openPGPKeyring: OpenPGPKeyring? = nil) {
         self.store = store
         self.policy = policy
+        self.openPGPKeyring = openPGPKeyring
     }
 
     public static func load(state: StateDirectory) throws(TrustFileError) -> HostTrust {
         let store = try TrustStore.load(state: state)
-        guard let directory = store.directory,
-              let text = try TrustStore.readText(directory + "/" + TrustPolicy.fileName) else {
-            return HostTrust(store: store)
-        }
-        return HostTrust(store: store, policy: try TrustPolicy.parse(text, source: directory + "/" + TrustPolicy.fileName))
+        guard let directory = store.directory else { return HostTrust(store: store) }
+        let policyPath = directory + "/" + TrustPolicy.fileName, keyringPath = directory + "/" + OpenPGPKeyring.fileName
+        let policy = try TrustStore.readText(policyPath).map { (text) throws(TrustFileError) in try TrustPolicy.parse(text, source: policyPath) }
+        let keyring = try TrustStore.readBytes(keyringPath).map { OpenPGPKeyring(bytes: $0, path: keyringPath) }
+        return HostTrust(store: store, policy: policy ?? TrustPolicy(), openPGPKeyring: keyring)
     }
 }

@@ -49,8 +49,8 @@ public enum QueuePlacement: Equatable, Sendable {
             }
             shard = parsed
         }
-        if name.hasSuffix(".json.sig") {
-            let taskPath = String(path.dropLast(".sig".count))
+        if let suffix = TaskSignatureFiles.suffixes.first(where: { name.hasSuffix(".json" + $0) }) {
+            let taskPath = String(path.dropLast(suffix.count))
             guard case .task? = of(path: taskPath) else {
                 return .unplaceable(reason: "\(UntrustedText.quoted(String(name))) is not the signature file of a task file name")
             }

@@ -71,7 +71,7 @@ struct GridSubmitCommand: ParsableCommand {
             prio = parsed
         }
         var files: [(name: String, bytes: [UInt8])] = []
-        var signatures: [String: [UInt8]] = [:]
+        var signatures: [String: TaskSignatureFiles] = [:]
         let fm = FileManager.default
         for path in paths {
             var isDirectory: ObjCBool = false
@@ -82,7 +82,9 @@ struct GridSubmitCommand: ParsableCommand {
             for name in names {
                 guard let data = fm.contents(atPath: name) else { ImageCLI.fail(GridError.local("\(name): cannot read")) }
                 files.append((name, Array(data)))
-                if let signature = fm.contents(atPath: name + TaskSignatureCheck.signatureSuffix) { signatures[name] = Array(signature) }
+                for suffix in TaskSignatureFiles.suffixes {
+                    if let signature = fm.contents(atPath: name + suffix) { signatures[name, default: TaskSignatureFiles()][suffix] = Array(signature) }
+                }
             }
         }
         guard !files.isEmpty else { ImageCLI.fail(GridError.local("no task files in \(paths.joined(separator: ", "))")) }

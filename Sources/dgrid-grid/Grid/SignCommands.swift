@@ -85,7 +85,7 @@ struct GridVerifyCommand: ParsableCommand {
     @Flag(name: .long, help: "Check as a worker started with --allow-unsigned would.")
     var allowUnsigned = false
 
-    @Argument(help: ArgumentHelp("Task files (FILE.json.sig beside each).", valueName: "FILE.json"))
+    @Argument(help: ArgumentHelp("Task files (FILE.json.sig and/or FILE.json.asc beside each).", valueName: "FILE.json"))
     var files: [String]
 
     func run() throws {
@@ -104,7 +104,10 @@ struct GridVerifyCommand: ParsableCommand {
         var refused = 0
         for file in files {
             guard let data = FileManager.default.contents(atPath: file) else { ImageCLI.fail(GridError.local("\(file): cannot read")) }
-            let signature = FileManager.default.contents(atPath: file + TaskSignatureCheck.signatureSuffix).map { Array($0) }
+            var signatures = TaskSignatureFiles()
+            for suffix in TaskSignatureFiles.suffixes {
+                signatures[suffix] = FileManager.default.contents(atPath: file + suffix).map { Array($0) }
+            }
             let task: TaskFile
             switch TaskParser.parse(Array(data)) {
             case .success(let parsed): task = parsed
@@ -116,7 +119,7 @@ struct GridVerifyCommand: ParsableCommand {
             // Without the grid, check as if the task named this grid and had no result yet.
             let gridID = context.map { $0.grid } ?? task.grid.flatMap(GridID.init)
             do {
-                let auth = try check.check(task: task, bytes: Array(data), signatureFile: signature, grid: gridID,
+                let auth = try check.check(task: task, bytes: Array(data), signatures: signatures, grid: gridID,
                                            finished: context?.finished.contains(task.taskID) ?? false)
                 let who = auth.isSigned
                     ? "signed by " + zip(auth.principals, auth.fingerprints).map { "\(UntrustedText.shown($0.0, limit: 64)) (\($0.1))" }.joined(separator: ", ")
