@@ -34,7 +34,8 @@ enum GridFixture {
         try Data(json.utf8).write(to: URL(fileURLWithPath: "\(dir)/\(id).json"))
     }
 
-    /// Pushes files onto main as any repository writer can: (local file, path on main).
+    /// Pushes files onto main as any repository writer can: (local file, path on main);
+    /// an empty local path deletes the file on main.
     static func push(_ repo: String, _ files: [(local: String, path: String)]) throws {
         let work = try TempDir.make(prefix: "dgrid-push").path
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -43,7 +44,7 @@ enum GridFixture {
             let target = work + "/w/" + file.path
             try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try? FileManager.default.removeItem(atPath: target)
-            try FileManager.default.copyItem(atPath: file.local, toPath: target)
+            if !file.local.isEmpty { try FileManager.default.copyItem(atPath: file.local, toPath: target) }
         }
         for args in [["-C", work + "/w", "add", "-A"], ["-C", work + "/w", "-c", "user.name=w", "-c", "user.email=w@w", "commit", "-q", "-m", "push"],
                      ["-C", work + "/w", "push", "-q", "origin", "main"]] {

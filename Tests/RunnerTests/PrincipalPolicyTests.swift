@@ -1,5 +1,5 @@
 import Foundation
-import Runner
+@testable import Runner
 import Testing
 import TestSupport
 
@@ -112,5 +112,33 @@ struct PrincipalPolicyTests {
         } catch {
             #expect("\(error)".contains("an unsigned task may use at most 1073741824 bytes"), "\(error)")
         }
+    }
+
+    /// The host's file over a fleet's: key by key within tables, the host's value wherever it gives one.
+    @Test func theHostsFileWinsKeyByKeyOverAFleetPolicy() throws {
+        let fleet = try TrustPolicy.table("""
+            min_signers = 2
+            secret_env = ["DB_PASSWORD"]
+            [principals."alice@example.com"]
+            max_cpus = 4
+            max_tasks_per_hour = 10
+            [principals."bob@example.com"]
+            max_pids = 8
+            [global]
+            max_queue = 100
+            max_concurrent = 5
+            """, source: "fleet")
+        let host = try TrustPolicy.table("""
+            [principals."alice@example.com"]
+            max_cpus = 1
+            [global]
+            max_concurrent = 50
+            """, source: "host")
+        let merged = try TrustPolicy.parse(table: TrustPolicy.overlay(host, onto: fleet), source: "merged")
+        #expect(merged.minSigners == 2 && merged.secretEnv == ["DB_PASSWORD"])
+        let alice = merged.limits(for: "alice@example.com")
+        #expect(alice.maxCPUs == 1 && alice.maxTasksPerHour == 10)
+        #expect(merged.limits(for: "bob@example.com").maxPids == 8)
+        #expect(merged.global.maxConcurrent == 50 && merged.global.maxQueue == 100)
     }
 }

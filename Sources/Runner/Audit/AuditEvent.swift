@@ -14,6 +14,8 @@ public struct AuditEvent: Equatable, Sendable {
         case quotaDeferred = "quota_deferred"
         case quotaRefused = "quota_refused"
         case imageRefused = "image_refused"
+        case policyApplied = "policy_applied"
+        case policyRefused = "policy_refused"
     }
 
     public var time: Date

@@ -79,6 +79,14 @@ public struct GridSettings: Sendable {
         }
     }
 
+    public func policySerialPinPath() throws(GridError) -> String {
+        do {
+            return try state.directory("grids") + "/" + repositoryKey + ".policy-serial"
+        } catch {
+            throw .local("cannot create the grids directory: \(error)")
+        }
+    }
+
     public func mirrorPath() throws(GridError) -> String {
         do {
             return try state.directory("grids/" + repositoryKey)

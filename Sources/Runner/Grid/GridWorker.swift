@@ -24,6 +24,8 @@ public final class GridWorker: @unchecked Sendable {
         public var audit: AuditLog?
         /// The grid id this host first saw (`GridPin`); nil: main's is taken as it is.
         public var gridPin: GridPin?
+        /// The highest fleet policy serial this host applied (`PolicySerialPin`).
+        public var policyPin: PolicySerialPin?
         public init() {}
     }
 
@@ -57,6 +59,8 @@ public final class GridWorker: @unchecked Sendable {
     private var running: [String: HeldClaim] = [:]
     /// Tasks already reported as waiting on a quota (once per task, not per poll).
     private var deferralsNoted: Set<String> = []
+    /// The trust in force for main's fleet policy as last seen (`FleetPolicy`), by its blobs.
+    private var fleet: (key: String, check: TaskSignatureCheck, redactor: OutputRedactor)?
     private var lastFold = Date.distantPast
     /// Set by SIGTERM (through `stop(graceSeconds:)`): no new claims; running tasks finish.
     private let stopping = Atomic<Bool>(false)
@@ -172,7 +176,7 @@ public final class GridWorker: @unchecked Sendable {
             guard allowed else { return }
             let pick: TaskPicker.Pick?
             do {
-                pick = try TaskPicker(connection: connection, signatures: options.signatures, onDefer: noteDeferral).next()
+                pick = try TaskPicker(connection: connection, signatures: options.signatures, trustFor: trust(for:), onDefer: noteDeferral).next()
             } catch {
                 lock.withLock { started -= 1 }
                 logger.warning("cannot reach the grid", metadata: ["slot": "\(slot)", "error": "\(error)"])
@@ -198,6 +202,42 @@ public final class GridWorker: @unchecked Sendable {
         }
     }
 
+    /// The trust in force for `snapshot`: this host's, with main's fleet policy
+    /// beneath it when that holds (docs/ARCHITECTURE.md §9). Worked out once per
+    /// version of the policy on main; each change is logged and audited.
+    private func trust(for snapshot: GridSnapshot) throws(GridError) -> TaskSignatureCheck {
+        let policyBlob = snapshot.files[FleetPolicy.path], signatureBlob = snapshot.files[FleetPolicy.signaturePath]
+        let key = (policyBlob?.hex ?? "-") + ":" + (signatureBlob?.hex ?? "-")
+        if let cached = lock.withLock({ fleet }), cached.key == key { return cached.check }
+        let base = options.signatures
+        var check = base, redactor = self.redactor
+        if let policyBlob {
+            let policy = try? connection.blob(policyBlob, limit: FleetPolicy.maxBytes)
+            let signature = try signatureBlob.flatMap { (blob) throws(GridError) in try? connection.blob(blob, limit: TaskSignatureFiles.maxBytes) }
+            // A file too large to read is refused for its size: handed on as one byte over the limit.
+            let (trust, outcome) = FleetPolicy.effective(host: base.trust, policy: policy ?? Array(repeating: 0, count: FleetPolicy.maxBytes + 1),
+                                                         signature: signature, grid: try GridIdentity.read(snapshot, connection: connection),
+                                                         pin: options.policyPin)
+            switch outcome {
+            case .applied(let serial, let signers):
+                logger.info("fleet policy applied", metadata: ["serial": "\(serial)", "signed_by": "\(signers.joined(separator: ","))"])
+                options.audit?.record(AuditEvent(kind: .policyApplied, nodeID: connection.settings.nodeID, principals: signers,
+                                                 reason: "\(FleetPolicy.path) serial \(serial)"))
+                check = TaskSignatureCheck(trust: trust, allowUnsigned: base.allowUnsigned, defaultImage: base.defaultImage)
+                var credentials: [String] = []
+                if case .token(let token) = connection.settings.credentials { credentials.append(token) }
+                redactor = OutputRedactor(credentials: credentials, patterns: trust.policy.redactPatterns.map { ("policy", $0) })
+            case .refused(let why):
+                logger.warning("fleet policy refused; this host's own policy stays in force", metadata: ["reason": "\(UntrustedText.lineSafe(why))"])
+                options.audit?.record(AuditEvent(kind: .policyRefused, nodeID: connection.settings.nodeID, reason: why))
+            case .absent:
+                break
+            }
+        }
+        lock.withLock { fleet = (key, check, redactor) }
+        return check
+    }
+
     /// A task waits on a counted limit (docs/ARCHITECTURE.md §9): logged and audited once per task.
     private func noteDeferral(_ taskID: String, _ why: String) {
         guard lock.withLock({ deferralsNoted.insert(taskID).inserted }) else { return }
@@ -217,9 +257,10 @@ public final class GridWorker: @unchecked Sendable {
 
     /// Scrubs secrets from the output before the record is published
     /// (docs/ARCHITECTURE.md §9): counts by kind go in the record and the audit log.
-    private func redact(_ record: inout ResultRecord, task: TaskFile) {
+    private func redact(_ record: inout ResultRecord, task: TaskFile, check: TaskSignatureCheck) {
         let settings = connection.settings
-        let redactor = self.redactor.adding(secretValues: options.signatures.trust.policy.secretEnv.compactMap { task.env[$0] })
+        let base = lock.withLock { fleet?.redactor } ?? self.redactor
+        let redactor = base.adding(secretValues: check.trust.policy.secretEnv.compactMap { task.env[$0] })
         let out = redactor.redact(record.stdout), err = redactor.redact(record.stderr)
         let counts = out.counts.merging(err.counts, uniquingKeysWith: +)
         guard !counts.isEmpty else { return }
@@ -244,6 +285,8 @@ public final class GridWorker: @unchecked Sendable {
         logger.info("claimed", metadata: ["task": "\(id)", "slot": "\(slot)", "attempt": "\(claim.record.attempt)",
                                           "claim_ms": "\(pick.claimMilliseconds)", "races_lost": "\(pick.racesLost)"])
         let execution = lock.withLock { TaskExecution(settings: settings, runner: runner, store: store, seccomp: seccomp) }
+        // The trust the pick was made under (the fleet policy of that listing).
+        let check = pick.trust ?? options.signatures
         let history = claim.record.previousAttempts
         let finished: TaskExecution.Finished
         switch pick.unreadable.map({ Result<TaskFile, TaskRejection>.failure(TaskRejection(reason: $0)) })
@@ -259,8 +302,8 @@ public final class GridWorker: @unchecked Sendable {
                 // The replay check already ran: the picker withdraws claims on finished tasks.
                 var grid = pick.grid
                 if let pin = options.gridPin, !pick.signatures.isEmpty { grid = try pin.check(pick.grid).get() }
-                authentication = try options.signatures.check(task: task, bytes: pick.taskBytes, signatures: pick.signatures,
-                                                              grid: grid, finished: false)
+                authentication = try check.check(task: task, bytes: pick.taskBytes, signatures: pick.signatures,
+                                                 grid: grid, finished: false)
             } catch {
                 logger.warning("refused by this host's trust policy", metadata: ["task": "\(id)", "reason": "\(UntrustedText.lineSafe("\(error)"))"])
                 options.audit?.record(AuditEvent(kind: .signatureRefused, nodeID: settings.nodeID, taskID: id, reason: "\(error)"))
@@ -282,7 +325,7 @@ public final class GridWorker: @unchecked Sendable {
                 break
             }
             do {
-                task = try TaskAdmission(policy: options.signatures.trust.policy, defaultImage: settings.defaultImage,
+                task = try TaskAdmission(policy: check.trust.policy, defaultImage: settings.defaultImage,
                                          defaults: TaskResources(cpus: settings.defaultCPUs, memoryBytes: settings.defaultMemoryBytes,
                                                                  pids: settings.defaultPids)).admit(task, principal: authentication.principal)
             } catch {
@@ -298,7 +341,7 @@ public final class GridWorker: @unchecked Sendable {
             case .finished(var ran):
                 if ran.record.imageDigest != nil { health.taskStarted() }
                 ran.record.signedBy = authentication.principals
-                redact(&ran.record, task: task)
+                redact(&ran.record, task: task, check: check)
                 if ran.record.timedOut {
                     options.audit?.record(AuditEvent(kind: .taskTimedOut, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
                                                      reason: "killed at its timeout of \(task.timeoutSeconds) s"))

@@ -8,6 +8,8 @@ struct TaskPicker {
     let connection: GridConnection
     /// The host's trust: the principal of each task, for the counted limits of its policy (`QuotaBook`).
     var signatures: TaskSignatureCheck? = nil
+    /// The trust in force for a listing (the host's with main's fleet policy beneath it); nil: `signatures`.
+    var trustFor: ((GridSnapshot) throws(GridError) -> TaskSignatureCheck)? = nil
     /// Told of each task left waiting by a counted limit, and why.
     var onDefer: (String, String) -> Void = { _, _ in }
 
@@ -22,6 +24,8 @@ struct TaskPicker {
         let unreadable: String?
         /// A queue limit of the host's policy the task is past; it is then rejected with it.
         var refused: AdmissionRefusal? = nil
+        /// The trust the pick was made under: the task is checked with it.
+        var trust: TaskSignatureCheck? = nil
         /// From the start of the pick to the won claim, and the claims lost to other workers on the way.
         var claimMilliseconds = 0
         var racesLost = 0
@@ -103,7 +107,8 @@ struct TaskPicker {
             }
             takeable.append(candidate)
         }
-        let book = try signatures.flatMap { (check) throws(GridError) -> QuotaBook? in
+        let trust = try trustFor?(snapshot) ?? signatures
+        let book = try trust.flatMap { (check) throws(GridError) -> QuotaBook? in
             check.trust.policy.hasLedgerQuotas ? try QuotaBook.build(snapshot: snapshot, connection: connection, check: check, live: live, now: now) : nil
         }
         var tries = Self.spread(QueueOrder.order(takeable, shardCount: settings.shardCount, ownShards: settings.ownShards))
@@ -166,13 +171,13 @@ struct TaskPicker {
                 do {
                     signatures[suffix] = try connection.blob(blob, limit: TaskSignatureFiles.maxBytes)
                 } catch {
-                    return Pick(claim: held, taskBytes: [], unreadable: "signature file \(suffix) refused: larger than \(TaskSignatureFiles.maxBytes) bytes or unreadable (\(error))",
+                    return Pick(claim: held, taskBytes: [], unreadable: "signature file refused: larger than \(TaskSignatureFiles.maxBytes) bytes or unreadable (\(candidate.location.path + suffix): \(error))",
                                 claimMilliseconds: elapsed(), racesLost: lost)
                 }
             }
             let grid = signatures.isEmpty ? nil : try GridIdentity.read(fresh, connection: connection)
             return Pick(claim: held, taskBytes: bytes, signatures: signatures, grid: grid, unreadable: nil, refused: refused,
-                        claimMilliseconds: elapsed(), racesLost: lost)
+                        trust: trust, claimMilliseconds: elapsed(), racesLost: lost)
         }
         return nil
     }

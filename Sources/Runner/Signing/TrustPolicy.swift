@@ -58,14 +58,50 @@ public struct TrustPolicy: Equatable, Sendable {
                             "principals", "global", "signers"]
 
     public static func parse(_ text: String, source: String) throws(TrustFileError) -> TrustPolicy {
-        let table: TOMLTable
+        try parse(table: try table(text, source: source), source: source)
+    }
+
+    /// The TOML document `text`, or the error naming its line.
+    static func table(_ text: String, source: String) throws(TrustFileError) -> TOMLTable {
         do {
-            table = try TOMLTable(string: text)
+            return try TOMLTable(string: text)
         } catch let error as TOMLParseError {
             throw TrustFileError(file: source, line: error.source.begin.line, problem: .syntax(error.description))
         } catch {
             throw TrustFileError(file: source, problem: .syntax("\(error)"))
         }
+    }
+
+    /// `host` over `fleet`: every value the host's file sets wins; within
+    /// `[principal_defaults]`, `[global]` and each `[principals."NAME"]`, key by
+    /// key; `[[signers]]` as a whole. What the host leaves unset, the fleet's file says.
+    static func overlay(_ host: TOMLTable, onto fleet: TOMLTable) -> TOMLTable {
+        let merged = TOMLTable()
+        func mergeTables(_ top: TOMLTable?, _ bottom: TOMLTable?) -> TOMLTable {
+            let table = TOMLTable()
+            for key in bottom?.keys ?? [] { table[key] = bottom?[key] }
+            for key in top?.keys ?? [] { table[key] = top?[key] }
+            return table
+        }
+        for key in Set(fleet.keys).union(host.keys).sorted() {
+            switch key {
+            case "principal_defaults", "global":
+                merged[key] = mergeTables(host[key]?.table, fleet[key]?.table)
+            case "principals":
+                let principals = TOMLTable()
+                let hostTable = host[key]?.table, fleetTable = fleet[key]?.table
+                for name in Set(hostTable?.keys ?? []).union(fleetTable?.keys ?? []).sorted() {
+                    principals[name] = mergeTables(hostTable?[name]?.table, fleetTable?[name]?.table)
+                }
+                merged[key] = principals
+            default:
+                merged[key] = host[key] ?? fleet[key]
+            }
+        }
+        return merged
+    }
+
+    static func parse(table: TOMLTable, source: String) throws(TrustFileError) -> TrustPolicy {
         var policy = TrustPolicy()
         // Defaults first: each principal's table is read over them.
         if let defaults = table["principal_defaults"] {
@@ -128,19 +164,28 @@ public struct HostTrust: Sendable {
     public let policy: TrustPolicy
     /// `trust/openpgp.gpg`; nil: OpenPGP signatures are not trusted here.
     public let openPGPKeyring: OpenPGPKeyring?
+    /// The host's `policy.toml` as written, for laying it over a fleet policy (`FleetPolicy`).
+    public let policyText: String?
 
-    public init(store: TrustStore, policy: TrustPolicy = TrustPolicy(), openPGPKeyring: OpenPGPKeyring? = nil) {
+    public init(store: TrustStore, policy: TrustPolicy = TrustPolicy(), openPGPKeyring: OpenPGPKeyring? = nil, policyText: String? = nil) {
         self.store = store
         self.policy = policy
         self.openPGPKeyring = openPGPKeyring
+        self.policyText = policyText
+    }
+
+    /// The same trust under another policy.
+    public func with(policy: TrustPolicy) -> HostTrust {
+        HostTrust(store: store, policy: policy, openPGPKeyring: openPGPKeyring, policyText: policyText)
     }
 
     public static func load(state: StateDirectory) throws(TrustFileError) -> HostTrust {
         let store = try TrustStore.load(state: state)
         guard let directory = store.directory else { return HostTrust(store: store) }
         let policyPath = directory + "/" + TrustPolicy.fileName, keyringPath = directory + "/" + OpenPGPKeyring.fileName
-        let policy = try TrustStore.readText(policyPath).map { (text) throws(TrustFileError) in try TrustPolicy.parse(text, source: policyPath) }
+        let text = try TrustStore.readText(policyPath)
+        let policy = try text.map { (text) throws(TrustFileError) in try TrustPolicy.parse(text, source: policyPath) }
         let keyring = try TrustStore.readBytes(keyringPath).map { OpenPGPKeyring(bytes: $0, path: keyringPath) }
-        return HostTrust(store: store, policy: policy ?? TrustPolicy(), openPGPKeyring: keyring)
+        return HostTrust(store: store, policy: policy ?? TrustPolicy(), openPGPKeyring: keyring, policyText: text)
     }
 }

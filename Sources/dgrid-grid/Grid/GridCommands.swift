@@ -90,9 +90,11 @@ struct GridSubmitCommand: ParsableCommand {
         guard !files.isEmpty else { ImageCLI.fail(GridError.local("no task files in \(paths.joined(separator: ", "))")) }
         let connection = grid.connect()
         // The host's policy, checked up front in the words a worker uses (docs/ARCHITECTURE.md §9).
-        let trust: HostTrust
+        var trust: HostTrust
         do {
             trust = try HostTrust.load(state: connection.settings.state)
+            let pin = PolicySerialPin(path: try connection.settings.policySerialPinPath())
+            trust = try GridStatus(connection: connection).effectiveTrust(trust, pin: pin).0
         } catch {
             ImageCLI.fail(GridError.local("\(error)"))
         }

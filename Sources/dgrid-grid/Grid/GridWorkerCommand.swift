@@ -90,6 +90,7 @@ struct GridWorkerCommand: ParsableCommand {
         options.signatures = TaskSignatureCheck(trust: trust, allowUnsigned: unsigned, defaultImage: settings.defaultImage)
         do {
             options.gridPin = GridPin(path: try settings.gridPinPath())
+            options.policyPin = PolicySerialPin(path: try settings.policySerialPinPath())
         } catch {
             ImageCLI.fail(error)
         }

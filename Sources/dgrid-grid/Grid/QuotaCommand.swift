@@ -29,7 +29,11 @@ struct GridQuotaCommand: ParsableCommand {
         let connection = grid.connect()
         let report: GridQuota.Report
         do {
-            report = try GridQuota(connection: connection).report(check: TaskSignatureCheck(trust: trust, allowUnsigned: allowUnsigned))
+            let pin = PolicySerialPin(path: try connection.settings.policySerialPinPath())
+            let (effective, outcome) = try GridStatus(connection: connection).effectiveTrust(trust, pin: pin)
+            if case .refused = outcome { FileHandle.standardError.write(Data("dgrid: \(outcome)\n".utf8)) }
+            report = try GridQuota(connection: connection).report(check: TaskSignatureCheck(trust: effective, allowUnsigned: allowUnsigned,
+                                                                                             defaultImage: connection.settings.defaultImage))
         } catch {
             ImageCLI.fail(error)
         }

@@ -95,11 +95,21 @@ struct GridVerifyCommand: ParsableCommand {
         } catch {
             ImageCLI.fail(GridError.local("\(error)"))
         }
-        let check = TaskSignatureCheck(trust: trust, allowUnsigned: allowUnsigned)
+        var check = TaskSignatureCheck(trust: trust, allowUnsigned: allowUnsigned)
         let haveRepo = grid.repo != nil || !(ProcessInfo.processInfo.environment["DGRID_REPO_URL"] ?? "").isEmpty
         var context: (grid: GridID?, finished: Set<String>)?
         if haveRepo {
-            do { context = try GridStatus(connection: grid.connect()).trustContext() } catch { ImageCLI.fail(error) }
+            do {
+                let connection = grid.connect()
+                let status = GridStatus(connection: connection)
+                context = try status.trustContext()
+                // The grid's fleet policy beneath this host's, as a worker here applies it.
+                let (effective, outcome) = try status.effectiveTrust(trust, pin: PolicySerialPin(path: try connection.settings.policySerialPinPath()))
+                if case .refused = outcome { FileHandle.standardError.write(Data("dgrid: \(outcome)\n".utf8)) }
+                check = TaskSignatureCheck(trust: effective, allowUnsigned: allowUnsigned, defaultImage: connection.settings.defaultImage)
+            } catch {
+                ImageCLI.fail(error)
+            }
         }
         var refused = 0
         for file in files {
