@@ -42,8 +42,10 @@ struct GridFleetPolicyCLITests {
         func run(timeout: Int) throws -> String {
             round += 1
             let id = "t\(round)"
-            try GridFixture.taskFile(dir, id, "echo ran", timeout: timeout)
-            #expect(try home.dgrid("submit", "--repo", url, "--sign", "--key", keys.key("alice"), dir + "/\(id).json").status == 0)
+            // Pushed by a writer, past submit's own check of the policy.
+            try GridFixture.taskFile(dir, id, "echo ran", timeout: timeout, extra: ",\"grid\":\"\(grid)\"")
+            #expect(try home.dgrid("sign", "--key", keys.key("alice"), dir + "/\(id).json").status == 0)
+            try GridFixture.push(repo, [(dir + "/\(id).json", "tasks/queue/\(id).json"), (dir + "/\(id).json.sig", "tasks/queue/\(id).json.sig")])
             let worker = try home.dgrid("worker", "--repo", url, "--node-id", "node_f", "--once")
             #expect(worker.status == 0, "\(worker.stderr)")
             let files = try GridFixture.mainFiles(repo)
@@ -63,6 +65,10 @@ struct GridFleetPolicyCLITests {
         let held = try run(timeout: 20)
         #expect(held.contains("may use at most 10"), "\(held)")
         #expect((try lastAudit("policy_applied"))?["reason"] as? String == ".dgrid/policy.toml serial 2")
+        // `dgrid submit` applies it up front, in the same words.
+        try GridFixture.taskFile(dir, "early", "echo ran", timeout: 20)
+        let early = try home.dgrid("submit", "--repo", url, "--sign", "--key", keys.key("alice"), dir + "/early.json")
+        #expect(early.status != 0 && early.stderr.contains("may use at most 10"), "\(early.stderr)")
 
         // The host's own file wins where both speak.
         try keys.setPolicy("[principals.\"alice@example.com\"]\nmax_timeout_seconds = 30\n", in: home)

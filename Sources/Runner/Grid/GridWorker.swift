@@ -176,7 +176,9 @@ public final class GridWorker: @unchecked Sendable {
             guard allowed else { return }
             let pick: TaskPicker.Pick?
             do {
-                pick = try TaskPicker(connection: connection, signatures: options.signatures, trustFor: trust(for:), onDefer: noteDeferral).next()
+                pick = try TaskPicker(connection: connection, signatures: options.signatures, trustFor: trust(for:), onDefer: noteDeferral,
+                                      onClaimed: { [self] claim in lock.withLock { running[claim.taskID] = claim } },
+                                      onDropped: { [self] id in lock.withLock { running.removeValue(forKey: id) } }).next()
             } catch {
                 lock.withLock { started -= 1 }
                 logger.warning("cannot reach the grid", metadata: ["slot": "\(slot)", "error": "\(error)"])
@@ -281,7 +283,8 @@ public final class GridWorker: @unchecked Sendable {
         let settings = connection.settings
         let claim = pick.claim
         let id = claim.taskID
-        lock.withLock { running[id] = claim }
+        // Already renewed since the pick (`onClaimed`): keep the renewed commit.
+        lock.withLock { if running[id] == nil { running[id] = claim } }
         logger.info("claimed", metadata: ["task": "\(id)", "slot": "\(slot)", "attempt": "\(claim.record.attempt)",
                                           "claim_ms": "\(pick.claimMilliseconds)", "races_lost": "\(pick.racesLost)"])
         let execution = lock.withLock { TaskExecution(settings: settings, runner: runner, store: store, seccomp: seccomp) }

@@ -12,6 +12,12 @@ struct TaskPicker {
     var trustFor: ((GridSnapshot) throws(GridError) -> TaskSignatureCheck)? = nil
     /// Told of each task left waiting by a counted limit, and why.
     var onDefer: (String, String) -> Void = { _, _ in }
+    /// Told of each claim won, the moment it is won: the worker's heartbeat renews
+    /// it from then on, however long the checks after it wait on the remote.
+    var onClaimed: (HeldClaim) -> Void = { _ in }
+    /// Told of a won claim the picker drops again (withdrawn or given back): the
+    /// renewals stop, and the claim as last renewed comes back, to drop from there.
+    var onDropped: (String) -> HeldClaim? = { _ in nil }
 
     struct Pick {
         let claim: HeldClaim
@@ -127,58 +133,72 @@ struct TaskPicker {
                 lost += 1
                 continue
             }
-            // A ref listing is not atomic: main may have been read before a fold
-            // moved it and the claims after the fold deleted the task's refs, so
-            // a finished task can look unclaimed. The fold moves main before it
-            // deletes refs, so a listing taken after our claim shows the truth.
-            let fresh: GridSnapshot
+            // Renewed by the heartbeat from now on: the checks below may wait on the remote for longer than a lease.
+            onClaimed(held)
             do {
-                fresh = try connection.snapshot()
+                if let pick = try afterClaim(held, candidate: candidate, snapshot: snapshot, blob: blobByPath[candidate.location.path],
+                                             book: book, trust: trust, started: started, lost: lost) {
+                    return pick
+                }
             } catch {
                 // Unchecked, the task must not run; given back, it need not wait out the lease.
-                _ = try? claims.release(held, ending: .givenBack, reason: "given back unrun: the grid could not be re-read after claiming")
+                _ = try? claims.release(onDropped(id) ?? held, ending: .givenBack, reason: "given back unrun: the grid could not be read after claiming")
                 throw error
             }
-            if fresh.finishedTaskIDs.contains(id) || fresh.results[id] != nil {
-                try claims.withdraw(held)
-                continue
-            }
-            if let book, refused == nil, let why = book.overAfterClaim(id, fresh: fresh) {
-                // Another worker's claim landed meanwhile: ours goes, the task waits (QuotaBook).
-                if snapshot.claims[id] == nil {
-                    try claims.withdraw(held)
-                } else {
-                    _ = try claims.release(held, ending: .givenBack, reason: "given back unrun: \(why)")
-                }
-                onDefer(id, why)
-                continue
-            }
-            let elapsed = { Int(Date().timeIntervalSince(started) * 1000) }
-            let bytes: [UInt8]
-            do {
-                bytes = try blobByPath[candidate.location.path].map { (blob) throws(GridError) in
-                    try connection.blob(blob, limit: settings.limits.maxFileBytes)
-                } ?? []
-            } catch {
-                // Over the size limit (refused before reading) or a bad object: the task is rejected, not retried forever.
-                return Pick(claim: held, taskBytes: [], unreadable: "task file refused: larger than \(settings.limits.maxFileBytes) bytes or unreadable (\(error))",
-                            claimMilliseconds: elapsed(), racesLost: lost)
-            }
-            // The signatures and the grid id, from the listing taken after the claim; only a signed task needs the id.
-            var signatures = TaskSignatureFiles()
-            for suffix in TaskSignatureFiles.suffixes {
-                guard let blob = fresh.files[candidate.location.path + suffix] else { continue }
-                do {
-                    signatures[suffix] = try connection.blob(blob, limit: TaskSignatureFiles.maxBytes)
-                } catch {
-                    return Pick(claim: held, taskBytes: [], unreadable: "signature file refused: larger than \(TaskSignatureFiles.maxBytes) bytes or unreadable (\(candidate.location.path + suffix): \(error))",
-                                claimMilliseconds: elapsed(), racesLost: lost)
-                }
-            }
-            let grid = signatures.isEmpty ? nil : try GridIdentity.read(fresh, connection: connection)
-            return Pick(claim: held, taskBytes: bytes, signatures: signatures, grid: grid, unreadable: nil, refused: refused,
-                        trust: trust, claimMilliseconds: elapsed(), racesLost: lost)
         }
         return nil
+    }
+
+    /// The checks after a won claim, on a listing taken after it; nil when the
+    /// claim was dropped (withdrawn or given back) and the next candidate is tried.
+    private func afterClaim(_ held: HeldClaim, candidate: QueueCandidate, snapshot: GridSnapshot, blob: GitOID?, book: QuotaBook?,
+                            trust: TaskSignatureCheck?, started: Date, lost: Int) throws(GridError) -> Pick? {
+        let settings = connection.settings
+        let claims = GridClaims(connection: connection)
+        let id = held.taskID
+        // A ref listing is not atomic: main may have been read before a fold
+        // moved it and the claims after the fold deleted the task's refs, so
+        // a finished task can look unclaimed. The fold moves main before it
+        // deletes refs, so a listing taken after our claim shows the truth.
+        let fresh = try connection.snapshot()
+        if fresh.finishedTaskIDs.contains(id) || fresh.results[id] != nil {
+            try claims.withdraw(onDropped(id) ?? held)
+            return nil
+        }
+        let refused = book?.refusal(for: id)
+        if let book, refused == nil, let why = book.overAfterClaim(id, fresh: fresh) {
+            // Another worker's claim landed meanwhile: ours goes, the task waits (QuotaBook).
+            let current = onDropped(id) ?? held
+            if snapshot.claims[id] == nil {
+                try claims.withdraw(current)
+            } else {
+                _ = try claims.release(current, ending: .givenBack, reason: "given back unrun: \(why)")
+            }
+            onDefer(id, why)
+            return nil
+        }
+        let elapsed = Int(Date().timeIntervalSince(started) * 1000)
+        let bytes: [UInt8]
+        do {
+            bytes = try blob.map { (blob) throws(GridError) in try connection.blob(blob, limit: settings.limits.maxFileBytes) } ?? []
+        } catch {
+            // Over the size limit (refused before reading) or a bad object: the task is rejected, not retried forever.
+            return Pick(claim: held, taskBytes: [], unreadable: "task file refused: larger than \(settings.limits.maxFileBytes) bytes or unreadable (\(error))",
+                        claimMilliseconds: elapsed, racesLost: lost)
+        }
+        // The signatures and the grid id, from the listing taken after the claim; only a signed task needs the id.
+        var signatures = TaskSignatureFiles()
+        for suffix in TaskSignatureFiles.suffixes {
+            guard let signatureBlob = fresh.files[candidate.location.path + suffix] else { continue }
+            do {
+                signatures[suffix] = try connection.blob(signatureBlob, limit: TaskSignatureFiles.maxBytes)
+            } catch {
+                return Pick(claim: held, taskBytes: [], unreadable: "signature file refused: larger than \(TaskSignatureFiles.maxBytes) bytes or unreadable (\(candidate.location.path + suffix): \(error))",
+                            claimMilliseconds: elapsed, racesLost: lost)
+            }
+        }
+        let grid = signatures.isEmpty ? nil : try GridIdentity.read(fresh, connection: connection)
+        return Pick(claim: held, taskBytes: bytes, signatures: signatures, grid: grid, unreadable: nil, refused: refused,
+                    trust: trust, claimMilliseconds: elapsed, racesLost: lost)
     }
 }
