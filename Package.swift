@@ -93,7 +93,7 @@ let package = Package(
                     .product(name: "Logging", package: "swift-log"),
                 ],
                 path: "Sources/Sandbox",
-                sources: ["Isolation", "Cgroups", "Seccomp"],
+                sources: ["Isolation", "Cgroups", "Seccomp", "Network"],
                 // The default seccomp profile is compiled into the binary, so a
                 // sandbox never depends on finding profiles/ at run time.
                 resources: [.embedInCode("Resources/default-seccomp.json")],

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Runner
+import Sandbox
 import Testing
 import TestSupport
 
@@ -140,5 +141,26 @@ struct PrincipalPolicyTests {
         #expect(alice.maxCPUs == 1 && alice.maxTasksPerHour == 10)
         #expect(merged.limits(for: "bob@example.com").maxPids == 8)
         #expect(merged.global.maxConcurrent == 50 && merged.global.maxQueue == 100)
+    }
+
+    /// A task's egress: its principal's destinations plus every `[[egress]]` rule its image matches.
+    @Test func egressIsThePrincipalsAndTheImagesDestinations() throws {
+        let policy = try TrustPolicy.parse("""
+            [principals."alice@example.com"]
+            egress = ["10.77.1.2:8080/tcp"]
+            resolver = "10.77.1.53"
+            [[egress]]
+            image = "registry.example/fetchers/*"
+            allow = ["10.77.0.0/16:*/udp"]
+            """, source: "p")
+        let alice = try #require(policy.egressGrant(principal: "alice@example.com", image: "dgrid/busybox:latest"))
+        #expect(alice.rules.map(\.description) == ["10.77.1.2:8080/tcp"] && alice.resolver.map { EgressRule.dotted($0) } == "10.77.1.53")
+        #expect(policy.egressGrant(principal: "bob@example.com", image: "dgrid/busybox:latest") == nil)
+        let fetcher = try #require(policy.egressGrant(principal: "bob@example.com", image: "registry.example/fetchers/web:1"))
+        #expect(fetcher.rules.map(\.description) == ["10.77.0.0/16:*/udp"])
+        #expect(try EgressRule(parsing: "10.77.1.9/24:443/tcp").description == "10.77.1.0/24:443/tcp", "the network, not the host")
+        for bad in ["host.example:443/tcp", "10.0.0.1:0/tcp", "10.0.0.01:80/tcp", "10.0.0.1:80/sctp", "10.0.0.1:80"] {
+            #expect(throws: EgressRuleError.self, "\(bad)") { _ = try EgressRule(parsing: bad) }
+        }
     }
 }

@@ -16,6 +16,7 @@ public struct AuditEvent: Equatable, Sendable {
         case imageRefused = "image_refused"
         case policyApplied = "policy_applied"
         case policyRefused = "policy_refused"
+        case egressBlocked = "egress_blocked"
     }
 
     public var time: Date

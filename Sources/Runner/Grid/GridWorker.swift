@@ -115,6 +115,7 @@ public final class GridWorker: @unchecked Sendable {
     public func run() throws(GridError) -> Summary {
         let settings = connection.settings
         runner.removeStaleGroups()
+        EgressNetwork.removeStale()
         // A fresh host without the default image would fail every task naming
         // none: say so, with the command that fixes it, before claiming anything.
         if let problem = DefaultImageCheck(store: lock.withLock({ store }), reference: settings.defaultImage).problem() {
@@ -340,7 +341,8 @@ public final class GridWorker: @unchecked Sendable {
                 finished = execution.gaveUp(id, why: why, claim: claim.record)
                 break
             }
-            switch execution.run(task, claim: claim.record) {
+            let egress = check.trust.policy.egressGrant(principal: authentication.principal, image: task.image ?? settings.defaultImage)
+            switch execution.run(task, claim: claim.record, egress: egress) {
             case .finished(var ran):
                 if ran.record.imageDigest != nil { health.taskStarted() }
                 ran.record.signedBy = authentication.principals
@@ -348,6 +350,11 @@ public final class GridWorker: @unchecked Sendable {
                 if ran.record.timedOut {
                     options.audit?.record(AuditEvent(kind: .taskTimedOut, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
                                                      reason: "killed at its timeout of \(task.timeoutSeconds) s"))
+                }
+                if let blocked = ran.record.egressBlocked, blocked > 0 {
+                    logger.warning("egress blocked", metadata: ["task": "\(id)", "packets": "\(blocked)"])
+                    options.audit?.record(AuditEvent(kind: .egressBlocked, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
+                                                     reason: "\(blocked) packets to destinations outside the task's grant dropped"))
                 }
                 if ran.record.oomKilled {
                     options.audit?.record(AuditEvent(kind: .taskOOMKilled, nodeID: settings.nodeID, taskID: id, principals: authentication.principals))

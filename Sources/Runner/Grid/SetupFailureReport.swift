@@ -73,6 +73,8 @@ struct SetupFailureReport: Equatable {
             return failed + "resource limits need cgroups, which this worker cannot use (cgroupsRequired)"
         case .seccomp:
             return failed + "installing the seccomp filter (seccomp)"
+        case .egress:
+            return failed + "this worker cannot set up the task's egress network (egress): it needs root, iproute2 and nftables"
         case .initProgram(_, let errno):
             return failed + "loading the sandbox init (initProgram): \(errnoText(errno))"
         case .idRange(_, let errno):

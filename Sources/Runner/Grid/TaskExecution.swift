@@ -25,7 +25,8 @@ struct TaskExecution {
         case hostFault(HostFault)
     }
 
-    func run(_ task: TaskFile, claim: ClaimRecord) -> Execution {
+    /// `egress`: what the host's policy lets this task reach; nil: no network.
+    func run(_ task: TaskFile, claim: ClaimRecord, egress: EgressGrant? = nil) -> Execution {
         let started = Date()
         let attempt = claim.attempt
         let history = claim.previousAttempts
@@ -52,6 +53,9 @@ struct TaskExecution {
         spec.timeoutSeconds = Double(task.timeoutSeconds)
         spec.outputLimit = settings.outputLimit
         spec.allowWithoutCgroupLimits = settings.runWithoutCgroupLimits
+        spec.egress = egress
+        let egressReport = egress.map { _ in EgressReport() }
+        spec.egressReport = egressReport
         spec.limits.memoryBytes = task.resources.memoryBytes ?? settings.defaultMemoryBytes
         spec.limits.pids = task.resources.pids ?? settings.defaultPids
         if let cpus = task.resources.cpus ?? settings.defaultCPUs {
@@ -94,10 +98,12 @@ struct TaskExecution {
             stdoutSHA256: "sha256:" + hasher.finalize().hex, imageDigest: resolved.manifestDigest.description,
             attempt: attempt, workerVersion: RunnerInfo.workerVersion, previousAttempts: history,
             unknownFields: task.unknownFields)
+        var published = record
+        published.egressBlocked = egressReport.map { $0.blockedPackets ?? 0 }
         let how = outcome.timedOut ? "timed out" : outcome.oomKilled ? "OOM-killed" : "exit \(outcome.exitCode)"
         let unenforced = outcome.unenforcedLimits.isEmpty
             ? "" : " (not enforced, no cgroup: \(outcome.unenforcedLimits.joined(separator: ", ")))"
-        return .finished(Finished(record: record, note: "\(how) in \(outcome.durationMs) ms\(unenforced)"))
+        return .finished(Finished(record: published, note: "\(how) in \(outcome.durationMs) ms\(unenforced)"))
     }
 
     /// A task out of attempts (`AttemptBudget`): failed without running again,

@@ -21,11 +21,15 @@ public struct PrincipalLimits: Equatable, Sendable {
     public var maxQueuedTasks: Int?
     /// Distinct trusted signers a task of this principal needs.
     public var minSigners: Int?
+    /// Destinations this principal's tasks may reach (`EgressRule` text); nil: none.
+    public var egress: [EgressRule]?
+    /// The DNS server its tasks may query; nil: no DNS.
+    public var resolver: UInt32?
 
     public init() {}
 
     static let keys = ["images", "max_cpus", "max_memory", "max_pids", "max_timeout_seconds", "max_tasks_per_hour",
-                       "max_concurrent_tasks", "max_queued_tasks", "min_signers"]
+                       "max_concurrent_tasks", "max_queued_tasks", "min_signers", "egress", "resolver"]
 
     /// Whether a task must wait for counts from the ledger before it runs.
     var hasRateOrConcurrency: Bool { maxTasksPerHour != nil || maxConcurrentTasks != nil }
@@ -45,6 +49,8 @@ public struct PrincipalLimits: Equatable, Sendable {
             case "max_concurrent_tasks": limits.maxConcurrentTasks = try fields.count(key, in: 0...1_000_000)
             case "max_queued_tasks": limits.maxQueuedTasks = try fields.count(key, in: 0...10_000_000)
             case "min_signers": limits.minSigners = try fields.count(key, in: 1...16)
+            case "egress": limits.egress = try fields.egressRules(key)
+            case "resolver": limits.resolver = try fields.address(key)
             default: throw fields.unknown(key, known: keys)
             }
         }
@@ -77,6 +83,30 @@ public struct GlobalLimits: Equatable, Sendable {
             }
         }
         return limits
+    }
+}
+
+/// Egress by image: `[[egress]]` with `image` (a glob), `allow` (`EgressRule`
+/// text) and optionally `resolver`. A task gets its principal's destinations
+/// and those of every rule its image matches.
+public struct EgressImageRule: Equatable, Sendable {
+    public var image: String
+    public var allow: [EgressRule]
+    public var resolver: UInt32?
+
+    static func parse(_ table: TOMLTable, index: Int, source: String) throws(TrustFileError) -> EgressImageRule {
+        let fields = PolicyFields(table: table, name: "egress[\(index)]", source: source)
+        var rule = EgressImageRule(image: "", allow: [], resolver: nil)
+        for key in table.keys.sorted() {
+            switch key {
+            case "image": rule.image = try fields.string(key)
+            case "allow": rule.allow = try fields.egressRules(key)
+            case "resolver": rule.resolver = try fields.address(key)
+            default: throw fields.unknown(key, known: ["image", "allow", "resolver"])
+            }
+        }
+        guard !rule.image.isEmpty else { throw fields.problem("image is required") }
+        return rule
     }
 }
 
@@ -145,6 +175,22 @@ struct PolicyFields {
             strings.append(text)
         }
         return strings
+    }
+
+    func egressRules(_ key: String) throws(TrustFileError) -> [EgressRule] {
+        var rules: [EgressRule] = []
+        for text in try strings(key) {
+            do { rules.append(try EgressRule(parsing: text)) } catch { throw problem("\(key): \(error)") }
+        }
+        return rules
+    }
+
+    func address(_ key: String) throws(TrustFileError) -> UInt32 {
+        let text = try string(key)
+        guard let rule = try? EgressRule(parsing: text + ":53/udp"), rule.prefix == 32 else {
+            throw problem("\(key): expected an IPv4 address like \"10.0.0.53\"")
+        }
+        return rule.address
     }
 
     func count(_ key: String, in range: ClosedRange<Int>) throws(TrustFileError) -> Int {

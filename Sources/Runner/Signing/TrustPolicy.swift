@@ -28,6 +28,21 @@ public struct TrustPolicy: Equatable, Sendable {
     public var global = GlobalLimits()
     /// `[[signers]]`: more signers by priority or image.
     public var signerRules: [SignerRule] = []
+    /// `[[egress]]`: destinations by image.
+    public var egressRules: [EgressImageRule] = []
+
+    /// What a task of `principal` on `image` may reach: its principal's
+    /// destinations and every matching `[[egress]]` rule's; nil: nothing (no network).
+    public func egressGrant(principal: String?, image: String) -> EgressGrant? {
+        let limits = self.limits(for: principal)
+        var rules = limits.egress ?? []
+        var resolver = limits.resolver
+        for rule in egressRules where GlobPattern.matches(rule.image, image) {
+            rules += rule.allow.filter { !rules.contains($0) }
+            resolver = resolver ?? rule.resolver
+        }
+        return rules.isEmpty && resolver == nil ? nil : EgressGrant(rules: rules, resolver: resolver)
+    }
 
     /// The limits `principal` runs under; nil: an unsigned task.
     public func limits(for principal: String?) -> PrincipalLimits {
@@ -55,7 +70,7 @@ public struct TrustPolicy: Equatable, Sendable {
     }
 
     static let knownKeys = ["require_signatures", "min_signers", "secret_env", "redact_patterns", "principal_defaults",
-                            "principals", "global", "signers"]
+                            "principals", "global", "signers", "egress"]
 
     public static func parse(_ text: String, source: String) throws(TrustFileError) -> TrustPolicy {
         try parse(table: try table(text, source: source), source: source)
@@ -144,6 +159,12 @@ public struct TrustPolicy: Equatable, Sendable {
             case "global":
                 guard let inner = value.table else { throw TrustFileError(file: source, problem: .syntax("global: expected a table")) }
                 policy.global = try GlobalLimits.parse(inner, source: source)
+            case "egress":
+                guard let array = value.array else { throw TrustFileError(file: source, problem: .syntax("egress: expected [[egress]] tables")) }
+                for (index, item) in array.enumerated() {
+                    guard let inner = item.table else { throw TrustFileError(file: source, problem: .syntax("egress: expected [[egress]] tables")) }
+                    policy.egressRules.append(try EgressImageRule.parse(inner, index: index, source: source))
+                }
             case "signers":
                 guard let array = value.array else { throw TrustFileError(file: source, problem: .syntax("signers: expected [[signers]] tables")) }
                 for (index, item) in array.enumerated() {

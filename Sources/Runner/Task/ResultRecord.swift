@@ -38,6 +38,8 @@ public struct ResultRecord: Equatable, Sendable {
     /// Secrets scrubbed from stdout and stderr before publishing, by kind
     /// (`OutputRedactor`); never the values.
     public var redactions: [String: Int] = [:]
+    /// With an egress grant: packets the filter dropped (docs/ARCHITECTURE.md §9); nil without one.
+    public var egressBlocked: UInt64?
 
     public init(
         taskID: String, nodeID: String, exitCode: Int32, stdout: String = "", stderr: String = "",
@@ -92,6 +94,7 @@ public struct ResultRecord: Equatable, Sendable {
         if !unknownFields.isEmpty { members["unknown_fields"] = .array(unknownFields.map { .string($0) }) }
         if !signedBy.isEmpty { members["signed_by"] = .array(signedBy.map { .string($0) }) }
         if !redactions.isEmpty { members["redactions"] = .object(redactions.mapValues { .number(.init(Int64($0))) }) }
+        if let egressBlocked { members["egress_blocked"] = .number(.init(Int64(clamping: egressBlocked))) }
         return LedgerJSON.write(.object(members))
     }
 
@@ -122,6 +125,7 @@ public struct ResultRecord: Equatable, Sendable {
             previousAttempts: AttemptRecord.parseList(f.members["previous_attempts"]) ?? [],
             unknownFields: f.stringList("unknown_fields"))
         record.signedBy = f.stringList("signed_by")
+        record.egressBlocked = f.int("egress_blocked").map { UInt64(max(0, $0)) }
         if case .object(let counts)? = f.members["redactions"] {
             record.redactions = counts.compactMapValues { if case .number(let n) = $0, let i = n.integer { return Int(i) }; return nil }
         }

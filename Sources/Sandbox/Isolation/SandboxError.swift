@@ -17,6 +17,8 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
     case cgroup(CgroupError)
     case cgroupsRequired(reason: String)
     case seccomp(String)
+    /// The sandbox's egress network could not be set up (docs/ARCHITECTURE.md §9).
+    case egress(String)
     /// dgrid-init (pid 1 after setup) could not be loaded: a broken install.
     case initProgram(path: String, errno: Int32)
     /// A root worker could not lease a host id range for the run.
@@ -49,6 +51,8 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
             return "\(reason); resource limits cannot be enforced. Use a delegated cgroup, or pass --no-cgroup-limits to run without memory, CPU and pids limits"
         case .seccomp(let why):
             return "seccomp: \(why)"
+        case .egress(let why):
+            return "the task's egress network: \(why) (egress needs a root worker with iproute2 and nftables)"
         case .idRange(let path, let errno):
             return "leasing a host id range (\(path)): \(errnoText(errno)); it must be a root-owned directory no one else can write"
         case .idRangesExhausted(let count):

@@ -161,6 +161,7 @@ public final class SandboxRunner: Sendable {
         // cgroup (v2; on v1 it joins by itself after the go byte) and (as
         // root) its root's trees.
         var idmapped = true
+        var network: EgressNetwork?
         do throws(SandboxError) {
             var trees: [Int32] = []
             defer { trees.forEach { close($0) } }
@@ -174,13 +175,21 @@ public final class SandboxRunner: Sendable {
             if let group, joinFds.isEmpty {
                 do { try group.add(pid: child.pid) } catch { throw SandboxError.cgroup(error) }
             }
+            if let grant = spec.egress {
+                guard case .root = identity else {
+                    throw SandboxError.egress("a rootless worker cannot grant egress: it would need pasta or slirp4netns; run tasks with an egress grant on a root worker")
+                }
+                network = try EgressNetwork.attach(pid: child.pid, grant: grant)
+            }
             try process.release(sending: trees)
         } catch {
             process.killAndReap()
+            network?.detach()
             throw error
         }
         if let failure = process.readSetupError() {
             process.killAndReap()
+            network?.detach()
             if failure.stage == Int32(DGRID_STAGE_EXEC.rawValue) {
                 throw .commandNotFound(command: spec.command[0], errno: failure.error)
             }
@@ -192,6 +201,7 @@ public final class SandboxRunner: Sendable {
                                     watchOOM: group != nil && spec.limits.memoryBytes != nil)
         let ended = supervisor.run()
         let finished = Clock.monotonicNanoseconds()
+        let blocked = network?.detach()
         let stats = group?.stats()
 
         var outcome = Outcome(exitCode: 0)
@@ -204,6 +214,7 @@ public final class SandboxRunner: Sendable {
         outcome.timedOut = ended.timedOut
         outcome.oomKilled = stats?.oomKilled ?? false
         outcome.pidsLimitHit = stats?.pidsLimitHit ?? false
+        if let blocked { spec.egressReport?.record(blockedPackets: blocked) }
         outcome.cpuMs = stats?.cpuNanoseconds.map { $0 / 1_000_000 } ?? ended.rusageCPUMicroseconds / 1000
         outcome.maxRssBytes = stats?.peakMemoryBytes ?? ended.rusageMaxRSSBytes
         if ended.timedOut {

@@ -32,6 +32,11 @@ public struct SandboxSpec: Sendable {
     /// report the limits as not enforced, instead of refusing.
     public var allowWithoutCgroupLimits: Bool = false
     public var rlimits: [ResourceLimit] = ResourceLimit.defaults
+    /// Destinations the task may reach (`EgressNetwork`); nil: none, its network
+    /// namespace holds only loopback.
+    public var egress: EgressGrant?
+    /// Filled with the packets the egress filter dropped, when `egress` is set.
+    public var egressReport: EgressReport?
 
     public init(root: SandboxRoot, command: [String], environment: [String] = []) {
         self.root = root
