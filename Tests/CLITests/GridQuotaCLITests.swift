@@ -236,4 +236,19 @@ struct GridQuotaCLITests {
         let after = try GridFixture.mainFiles(repo)
         #expect(after.filter { $0.hasPrefix("tasks/completed/") && $0.contains("-bob-") && $0.hasSuffix(".json") }.count == 6, "\(after)")
     }
+
+    /// Sandbox security events reach the audit log: a fork refused at the pids limit.
+    @Test func aTaskAtItsPidsLimitIsAudited() throws {
+        let home = try GridFixture.workerHome()
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        #expect(try home.dgrid("init", "--repo", url).status == 0)
+        let dir = try TempDir.make(prefix: "dgrid-pids").path
+        try GridFixture.taskFile(dir, "forky", "for i in $(seq 40); do sleep 2 & done; wait; true", timeout: 30, extra: ",\"resources\":{\"pids\":8}")
+        #expect(try home.dgrid("submit", "--repo", url, dir + "/forky.json").status == 0)
+        let worker = try home.dgrid("worker", "--repo", url, "--node-id", "node_p", "--once")
+        #expect(worker.status == 0, "\(worker.stderr)")
+        let events = try Self.events(home).filter { $0["event"] as? String == "pids_limit_hit" }
+        #expect(events.count == 1 && events.first?["task_id"] as? String == "forky", "\(events)")
+    }
 }

@@ -17,6 +17,9 @@ public struct AuditEvent: Equatable, Sendable {
         case policyApplied = "policy_applied"
         case policyRefused = "policy_refused"
         case egressBlocked = "egress_blocked"
+        case seccompKilled = "seccomp_killed"
+        case pidsLimitHit = "pids_limit_hit"
+        case setupFailed = "setup_failed"
     }
 
     public var time: Date

@@ -356,6 +356,17 @@ public final class GridWorker: @unchecked Sendable {
                     options.audit?.record(AuditEvent(kind: .egressBlocked, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
                                                      reason: "\(blocked) packets to destinations outside the task's grant dropped"))
                 }
+                if ran.record.signal == SIGSYS {
+                    options.audit?.record(AuditEvent(kind: .seccompKilled, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
+                                                     reason: "killed by SIGSYS: a system call the seccomp filter forbids"))
+                }
+                if ran.pidsLimitHit {
+                    options.audit?.record(AuditEvent(kind: .pidsLimitHit, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
+                                                     reason: "a fork was refused at the task's pids limit"))
+                }
+                if let why = ran.setupFailure {
+                    options.audit?.record(AuditEvent(kind: .setupFailed, nodeID: settings.nodeID, taskID: id, principals: authentication.principals, reason: why))
+                }
                 if ran.record.oomKilled {
                     options.audit?.record(AuditEvent(kind: .taskOOMKilled, nodeID: settings.nodeID, taskID: id, principals: authentication.principals))
                 }
@@ -395,6 +406,8 @@ public final class GridWorker: @unchecked Sendable {
         let claim = lock.withLock { running.removeValue(forKey: id) } ?? picked
         health.fault(reason: fault.published, check: fault.check, now: Date())
         beatSoon.store(true, ordering: .relaxed)
+        options.audit?.record(AuditEvent(kind: .setupFailed, nodeID: connection.settings.nodeID, taskID: id,
+                                         reason: "host fault, task given back: " + fault.published))
         logger.error("host fault: task given back; claiming nothing until the self-check passes",
                      metadata: ["task": "\(id)", "error": "\(fault.detail)", "check": "\(fault.check)"])
         do {

@@ -16,6 +16,10 @@ struct TaskExecution {
     struct Finished {
         var record: ResultRecord
         let note: String
+        /// The task hit its pids limit (fork refused): a security event for the audit log.
+        var pidsLimitHit = false
+        /// The sandbox could not be set up for a reason of the task's (its image): why, for the audit log.
+        var setupFailure: String?
     }
 
     enum Execution {
@@ -79,8 +83,10 @@ struct TaskExecution {
             guard FaultOwner.of(error) == .task else {
                 return .hostFault(HostFault(published: report.published, detail: report.detail, check: .sandbox))
             }
-            return .finished(rejected(task.taskID, reason: report.published, detail: report.detail, started: started,
-                                      attempt: attempt, status: .failed, previousAttempts: history))
+            var failed = rejected(task.taskID, reason: report.published, detail: report.detail, started: started,
+                                  attempt: attempt, status: .failed, previousAttempts: history)
+            failed.setupFailure = report.published
+            return .finished(failed)
         }
         let finished = Date()
         var hasher = DigestHasher()
@@ -103,7 +109,7 @@ struct TaskExecution {
         let how = outcome.timedOut ? "timed out" : outcome.oomKilled ? "OOM-killed" : "exit \(outcome.exitCode)"
         let unenforced = outcome.unenforcedLimits.isEmpty
             ? "" : " (not enforced, no cgroup: \(outcome.unenforcedLimits.joined(separator: ", ")))"
-        return .finished(Finished(record: published, note: "\(how) in \(outcome.durationMs) ms\(unenforced)"))
+        return .finished(Finished(record: published, note: "\(how) in \(outcome.durationMs) ms\(unenforced)", pidsLimitHit: outcome.pidsLimitHit))
     }
 
     /// A task out of attempts (`AttemptBudget`): failed without running again,
