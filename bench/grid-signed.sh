@@ -7,7 +7,7 @@
 #
 #   bench/grid-signed.sh DGRID_BINARY          (dgrid-grid must sit beside it)
 #
-# Env: SIGNED_TASKS (200), SIGNED_WORKERS (4), SIGNED_ROUNDS (5), BENCH_OUT.
+# Env: SIGNED_TASKS (200), SIGNED_WORKERS (4), SIGNED_ROUNDS (9), BENCH_OUT.
 # Prints each mode's wall time to drain (median and p90 over the rounds), its
 # tasks/s, and signed throughput as a share of unsigned (goal ≥ 95 %).
 set -euo pipefail
@@ -20,7 +20,7 @@ need ssh-keygen "apt-get install openssh-client"
 [ "$(id -u)" = 0 ] || die "run as root: sandboxes and cgroups need it"
 TASKS=${SIGNED_TASKS:-200}
 WORKERS=${SIGNED_WORKERS:-4}
-ROUNDS=${SIGNED_ROUNDS:-5}
+ROUNDS=${SIGNED_ROUNDS:-9}
 mkdir -p "$OUT_DIR"
 OUT=$OUT_DIR/grid-signed.txt
 

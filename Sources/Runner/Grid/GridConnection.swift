@@ -28,7 +28,7 @@ public final class GridConnection: @unchecked Sendable {
     /// main's file list for its last tip, and small immutable objects by id
     /// (claim records, queued task headers): a poll re-reads nothing that
     /// did not change. Git ids name content, so entries never go stale.
-    private var mainTree: (tip: GitOID, files: [String: GitOID])?
+    private var mainTree: (tip: GitOID, files: [String: GitOID], index: GridSnapshot.MainIndex)?
     /// Which ref named each commit at the last listing: a claim, result or
     /// heartbeat commit is fetched only when something reads it.
     private var refNaming: [GitOID: String] = [:]
@@ -119,19 +119,23 @@ public final class GridConnection: @unchecked Sendable {
             }
             let main = refs[Self.mainRef]
             var files: [String: GitOID] = [:]
+            var index: GridSnapshot.MainIndex?
             if let main {
                 // mainTree is only touched here, under ledgerLock.
                 if let cached = mainTree, cached.tip == main {
                     files = cached.files
+                    index = cached.index
                 } else {
                     files = try ledger.tree(of: main)
-                    mainTree = (main, files)
+                    let classified = GridSnapshot.MainIndex(files: files)
+                    mainTree = (main, files, classified)
+                    index = classified
                 }
             }
             let snapshot = GridSnapshot(mainTip: main, files: files,
                                         claims: Self.taskRefs(refs, prefix: Self.claimsPrefix),
                                         results: Self.taskRefs(refs, prefix: Self.resultsPrefix),
-                                        nodes: Self.nodeRefs(refs))
+                                        nodes: Self.nodeRefs(refs), index: index)
             stateLock.withLock { lastListing = snapshot }
             return snapshot
         }

@@ -8,59 +8,83 @@ struct GridSnapshot {
     let claims: [String: GitOID]
     let results: [String: GitOID]
     let nodes: [String: GitOID]
+    /// What main's files say, worked out once per tip of main (`MainIndex`).
+    let index: MainIndex
     /// Queue files on main, in dgrid's layout or D-GRID's (`QueuePlacement`), by path.
-    let queue: [QueueLocation]
+    var queue: [QueueLocation] { index.queue }
     /// Files under `tasks/queue/` that are neither a task nor a placeholder:
     /// the fold sets them aside (`SetAside`), `status` counts them.
-    let unplaced: [UnplacedFile]
-    /// Task id → its queue paths. Every file is classified once, here: the
-    /// fold asks for a task's queue paths several times per folded result.
-    private let queuePathsByTask: [String: [String]]
-    /// Task ids already folded as completed, failed or rejected: found once,
-    /// here (the picker asks after every claim, the fold per result).
-    let finishedTaskIDs: Set<String>
+    var unplaced: [UnplacedFile] { index.unplaced }
+    /// Task ids already folded as completed, failed or rejected.
+    var finishedTaskIDs: Set<String> { index.finishedTaskIDs }
 
     init(mainTip: GitOID?, files: [String: GitOID], claims: [String: GitOID], results: [String: GitOID],
-         nodes: [String: GitOID]) {
+         nodes: [String: GitOID], index: MainIndex? = nil) {
         self.mainTip = mainTip
         self.files = files
         self.claims = claims
         self.results = results
         self.nodes = nodes
-        var queue: [QueueLocation] = [], unplaced: [UnplacedFile] = [], signatures: [(path: String, taskPath: String)] = []
-        for (path, blob) in files {
-            switch QueuePlacement.of(path: path) {
-            case .task(let location)?: queue.append(location)
-            case .unplaceable(let reason)?: unplaced.append(UnplacedFile(path: path, blob: blob, reason: reason))
-            case .signature(let taskPath)?: signatures.append((path, taskPath))
-            case .placeholder?, nil: break
+        self.index = index ?? MainIndex(files: files)
+    }
+
+    /// Every file on main classified once: a connection keeps it with the tree
+    /// of main's tip, so the listings between two moves of main (every poll,
+    /// and the one after each claim) reuse it instead of reclassifying every path.
+    struct MainIndex {
+        let queue: [QueueLocation]
+        let unplaced: [UnplacedFile]
+        /// Task id → its queue paths (the fold asks several times per folded result).
+        let queuePathsByTask: [String: [String]]
+        /// Task ids already folded as completed, failed or rejected (the picker
+        /// asks after every claim, the fold per result).
+        let finishedTaskIDs: Set<String>
+        /// Task id → its `in_progress/<node>-<id>.json` paths, sorted (the picker asks per claimed task).
+        let inProgressPathsByTask: [String: [String]]
+
+        init(files: [String: GitOID]) {
+            var queue: [QueueLocation] = [], unplaced: [UnplacedFile] = [], signatures: [(path: String, taskPath: String)] = []
+            for (path, blob) in files {
+                switch QueuePlacement.of(path: path) {
+                case .task(let location)?: queue.append(location)
+                case .unplaceable(let reason)?: unplaced.append(UnplacedFile(path: path, blob: blob, reason: reason))
+                case .signature(let taskPath)?: signatures.append((path, taskPath))
+                case .placeholder?, nil: break
+                }
             }
+            // A queue file of a task that already has a result here is a replay
+            // (a finished task's file pushed back): never run, set aside with why.
+            let finished = GridSnapshot.finishedTaskIDs(in: files)
+            finishedTaskIDs = finished
+            var replayed: Set<String> = []
+            queue.removeAll { location in
+                guard finished.contains(location.taskID) else { return false }
+                replayed.insert(location.path)
+                unplaced.append(UnplacedFile(path: location.path, blob: files[location.path],
+                                             reason: "task \(location.taskID) already has a result on this grid: a replay, not run again"))
+                return true
+            }
+            for signature in signatures where files[signature.taskPath] == nil || replayed.contains(signature.taskPath) {
+                // Its task is gone (folded, or never pushed) or set aside: so is it.
+                unplaced.append(UnplacedFile(path: signature.path, blob: files[signature.path],
+                                             reason: files[signature.taskPath] == nil ? "a signature file with no task file beside it"
+                                                 : "the signature of a replayed task"))
+            }
+            var inProgress: [String: [String]] = [:]
+            for path in files.keys {
+                if let named = GridSnapshot.nodeAndTask(path, under: [GridSnapshot.inProgressDirectory]) {
+                    inProgress[named.taskID, default: []].append(path)
+                }
+            }
+            inProgressPathsByTask = inProgress.mapValues { $0.sorted() }
+            self.queue = queue.sorted { $0.path < $1.path }
+            self.unplaced = unplaced.sorted { $0.path < $1.path }
+            queuePathsByTask = Dictionary(grouping: self.queue, by: \.taskID).mapValues { $0.map(\.path) }
         }
-        // A queue file of a task that already has a result here is a replay
-        // (a finished task's file pushed back): never run, set aside with why.
-        let finished = Self.finishedTaskIDs(in: files)
-        finishedTaskIDs = finished
-        var replayed: Set<String> = []
-        queue.removeAll { location in
-            guard finished.contains(location.taskID) else { return false }
-            replayed.insert(location.path)
-            unplaced.append(UnplacedFile(path: location.path, blob: files[location.path],
-                                         reason: "task \(location.taskID) already has a result on this grid: a replay, not run again"))
-            return true
-        }
-        for signature in signatures where files[signature.taskPath] == nil || replayed.contains(signature.taskPath) {
-            // Its task is gone (folded, or never pushed) or set aside: so is it.
-            unplaced.append(UnplacedFile(path: signature.path, blob: files[signature.path],
-                                         reason: files[signature.taskPath] == nil ? "a signature file with no task file beside it"
-                                             : "the signature of a replayed task"))
-        }
-        self.queue = queue.sorted { $0.path < $1.path }
-        self.unplaced = unplaced.sorted { $0.path < $1.path }
-        queuePathsByTask = Dictionary(grouping: self.queue, by: \.taskID).mapValues { $0.map(\.path) }
     }
 
     func queuePaths(of taskID: String) -> [String] {
-        queuePathsByTask[taskID] ?? []
+        index.queuePathsByTask[taskID] ?? []
     }
 
     /// Node ids named on main (`nodes/<id>.json`) or by heartbeat refs.
@@ -73,7 +97,7 @@ struct GridSnapshot {
         return ids
     }
 
-    private static func finishedTaskIDs(in files: [String: GitOID]) -> Set<String> {
+    fileprivate static func finishedTaskIDs(in files: [String: GitOID]) -> Set<String> {
         var ids: Set<String> = []
         for path in files.keys where path.hasSuffix(".json") {
             if let id = Self.stem(path, under: Self.rejectedDirectory), TaskParser.isValidTaskID(id) { ids.insert(id) }
@@ -105,7 +129,7 @@ struct GridSnapshot {
     /// reading each name exactly, never by its suffix — `w1-job-7.json` is
     /// task job-7's, not task 7's.
     func inProgressPaths(of taskID: String) -> [String] {
-        files.keys.filter { Self.nodeAndTask($0, under: [Self.inProgressDirectory])?.taskID == taskID }.sorted()
+        index.inProgressPathsByTask[taskID] ?? []
     }
 
     static let inProgressDirectory = "tasks/in_progress/"

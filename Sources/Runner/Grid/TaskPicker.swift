@@ -56,9 +56,7 @@ struct TaskPicker {
         let queuedIDs = Set(queued.map(\.taskID))
         var running: [QueueLocation] = []
         // A name reads one way (node ids hold no '-'): never a guess at which task a file is.
-        let candidates = Set(snapshot.claims.keys).union(snapshot.files.keys.compactMap { path in
-            GridSnapshot.nodeAndTask(path, under: [GridSnapshot.inProgressDirectory])?.taskID
-        })
+        let candidates = Set(snapshot.claims.keys).union(snapshot.index.inProgressPathsByTask.keys)
         for id in candidates.sorted() where !queuedIDs.contains(id) {
             guard let path = snapshot.inProgressPaths(of: id).first else { continue }
             running.append(QueueLocation(path: path, taskID: id, priority: nil, shard: nil))
