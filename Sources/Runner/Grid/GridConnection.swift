@@ -306,3 +306,17 @@ extension GridConnection {
         }
     }
 }
+
+extension GridConnection {
+    /// `host`'s trust with main's fleet policy beneath it (`FleetPolicy`), as
+    /// `snapshot` shows it: the one reader the worker and the CLI share.
+    func fleetTrust(_ host: HostTrust, in snapshot: GridSnapshot, pin: PolicySerialPin?) throws(GridError) -> (HostTrust, FleetPolicy.Outcome) {
+        guard let policyBlob = snapshot.files[FleetPolicy.path] else { return (host, .absent) }
+        guard let policy = try? blob(policyBlob, limit: FleetPolicy.maxBytes) else {
+            return (host, .refused("\(FleetPolicy.path) is over \(FleetPolicy.maxBytes) bytes or unreadable"))
+        }
+        let signature = snapshot.files[FleetPolicy.signaturePath].flatMap { try? blob($0, limit: TaskSignatureFiles.maxBytes) }
+        return FleetPolicy.effective(host: host, policy: policy, signature: signature,
+                                     grid: try GridIdentity.read(snapshot, connection: self), pin: pin)
+    }
+}

@@ -44,7 +44,7 @@ public struct GridQuota {
         for (id, commit) in snapshot.claims where try claims.isLive(commit, now: now) { live.insert(id) }
         let book = try QuotaBook.build(snapshot: snapshot, connection: connection, check: check, live: live, now: now, countAllStarts: true)
         let policy = check.trust.policy
-        var report = Report(running: book.runningTotal, queued: book.queued.values.reduce(0) { $0 + $1.count },
+        var report = Report(running: book.runningTotal, queued: book.queuedTotal,
                             maxConcurrent: policy.global.maxConcurrent, maxQueue: policy.global.maxQueue,
                             maxSubmissionsPerMinute: policy.global.maxSubmissionsPerMinute)
         let names = Set(policy.principals.keys).union(book.running.keys).union(book.queued.keys).union(book.startedInWindow.keys)

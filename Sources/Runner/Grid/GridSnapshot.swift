@@ -15,8 +15,8 @@ struct GridSnapshot {
     /// Files under `tasks/queue/` that are neither a task nor a placeholder:
     /// the fold sets them aside (`SetAside`), `status` counts them.
     var unplaced: [UnplacedFile] { index.unplaced }
-    /// Task ids already folded as completed, failed or rejected.
-    var finishedTaskIDs: Set<String> { index.finishedTaskIDs }
+    /// Task ids already folded as completed, failed or rejected: found once per tip of main.
+    let finishedTaskIDs: Set<String>
 
     init(mainTip: GitOID?, files: [String: GitOID], claims: [String: GitOID], results: [String: GitOID],
          nodes: [String: GitOID], index: MainIndex? = nil) {
@@ -26,6 +26,7 @@ struct GridSnapshot {
         self.results = results
         self.nodes = nodes
         self.index = index ?? MainIndex(files: files)
+        finishedTaskIDs = self.index.finishedTaskIDs
     }
 
     /// Every file on main classified once: a connection keeps it with the tree
@@ -36,9 +37,11 @@ struct GridSnapshot {
         let unplaced: [UnplacedFile]
         /// Task id → its queue paths (the fold asks several times per folded result).
         let queuePathsByTask: [String: [String]]
+        /// Task id → its folded files (`completed/`, `failed/`, `rejected/`), sorted.
+        let finishedPathsByTask: [String: [String]]
         /// Task ids already folded as completed, failed or rejected (the picker
         /// asks after every claim, the fold per result).
-        let finishedTaskIDs: Set<String>
+        var finishedTaskIDs: Set<String> { Set(finishedPathsByTask.keys) }
         /// Task id → its `in_progress/<node>-<id>.json` paths, sorted (the picker asks per claimed task).
         let inProgressPathsByTask: [String: [String]]
 
@@ -54,8 +57,12 @@ struct GridSnapshot {
             }
             // A queue file of a task that already has a result here is a replay
             // (a finished task's file pushed back): never run, set aside with why.
-            let finished = GridSnapshot.finishedTaskIDs(in: files)
-            finishedTaskIDs = finished
+            var folded: [String: [String]] = [:]
+            for path in files.keys where path.hasSuffix(".json") {
+                if let id = GridSnapshot.finishedTaskID(path) { folded[id, default: []].append(path) }
+            }
+            finishedPathsByTask = folded.mapValues { $0.sorted() }
+            let finished = Set(folded.keys)
             var replayed: Set<String> = []
             queue.removeAll { location in
                 guard finished.contains(location.taskID) else { return false }
@@ -97,31 +104,20 @@ struct GridSnapshot {
         return ids
     }
 
-    fileprivate static func finishedTaskIDs(in files: [String: GitOID]) -> Set<String> {
-        var ids: Set<String> = []
-        for path in files.keys where path.hasSuffix(".json") {
-            if let id = Self.stem(path, under: Self.rejectedDirectory), TaskParser.isValidTaskID(id) { ids.insert(id) }
-            if let folded = Self.nodeAndTask(path, under: Self.finishedDirectories) { ids.insert(folded.taskID) }
-        }
-        return ids
+    /// The task a folded file (`completed/`, `failed/`, `rejected/<id>.json`) is of; nil for any other path.
+    static func finishedTaskID(_ path: String) -> String? {
+        if let id = stem(path, under: rejectedDirectory) { return TaskParser.isValidTaskID(id) ? id : nil }
+        return nodeAndTask(path, under: finishedDirectories)?.taskID
     }
 
     /// The task files main shows `taskID` finished under (completed/, failed/, rejected/).
     func finishedPaths(of taskID: String) -> [String] {
-        files.keys.filter { path in
-            if let stem = Self.stem(path, under: Self.rejectedDirectory) { return stem == taskID }
-            return Self.nodeAndTask(path, under: Self.finishedDirectories)?.taskID == taskID
-        }.sorted()
+        index.finishedPathsByTask[taskID] ?? []
     }
 
     /// The `.json.log` blobs of a folded task (completed, failed or rejected), in path order.
     func foldedLogs(of taskID: String) -> [GitOID] {
-        files.filter { path, _ in
-            guard path.hasSuffix(".json" + LedgerLayout.logSuffix) else { return false }
-            let taskPath = String(path.dropLast(LedgerLayout.logSuffix.count))
-            if let stem = Self.stem(taskPath, under: Self.rejectedDirectory) { return stem == taskID }
-            return Self.nodeAndTask(taskPath, under: Self.finishedDirectories)?.taskID == taskID
-        }.sorted { $0.key < $1.key }.map(\.value)
+        finishedPaths(of: taskID).compactMap { files[LedgerLayout.logPath(for: $0)] }
     }
 
     /// `in_progress/<node>-<id>.json` paths of a task: every node's name for

@@ -213,11 +213,6 @@ extension GridStatus {
     /// The trust in force on this grid for this host (docs/ARCHITECTURE.md §9): its own,
     /// with main's fleet policy beneath it when that holds, and what became of the fleet's.
     public func effectiveTrust(_ host: HostTrust, pin: PolicySerialPin?) throws(GridError) -> (HostTrust, FleetPolicy.Outcome) {
-        let snapshot = try connection.snapshot()
-        guard let policyBlob = snapshot.files[FleetPolicy.path] else { return (host, .absent) }
-        let policy = (try? connection.blob(policyBlob, limit: FleetPolicy.maxBytes)) ?? Array(repeating: 0, count: FleetPolicy.maxBytes + 1)
-        let signature = snapshot.files[FleetPolicy.signaturePath].flatMap { try? connection.blob($0, limit: TaskSignatureFiles.maxBytes) }
-        return FleetPolicy.effective(host: host, policy: policy, signature: signature,
-                                     grid: try GridIdentity.read(snapshot, connection: connection), pin: pin)
+        try connection.fleetTrust(host, in: try connection.snapshot(), pin: pin)
     }
 }

@@ -154,7 +154,7 @@ public struct GridSubmit {
                     bucket = QuotaBook.unsignedBucket
                 }
                 do {
-                    _ = try admission.admit(task, principal: bucket == QuotaBook.unsignedBucket ? nil : bucket)
+                    _ = try admission.admit(task, principal: QuotaBook.principal(ofBucket: bucket))
                 } catch {
                     throw .invalidTask(path: name, reason: "refused by this host's policy: \(error)")
                 }
@@ -166,18 +166,21 @@ public struct GridSubmit {
                 let queued = book.queued[bucket]?.count ?? 0
                 if let maximum = book.limits(bucket).maxQueuedTasks, queued + count > maximum {
                     throw .local("refused by this host's policy: " + AdmissionRefusal.queueFull(
-                        who: AdmissionRefusal.who(bucket == QuotaBook.unsignedBucket ? nil : bucket), queued: queued + count, maximum: maximum).description)
+                        who: AdmissionRefusal.who(QuotaBook.principal(ofBucket: bucket)), queued: queued + count, maximum: maximum).description)
                 }
             }
-            if let maximum = policy.global.maxQueue, snapshot.queue.count + tasks.count > maximum {
-                throw .local("refused by this host's policy: " + AdmissionRefusal.gridQueueFull(queued: snapshot.queue.count + tasks.count, maximum: maximum).description)
+            // Counted as a worker counts it (`QuotaBook`): waiting files, with no claim yet.
+            if let maximum = policy.global.maxQueue, book.queuedTotal + tasks.count > maximum {
+                throw .local("refused by this host's policy: " + AdmissionRefusal.gridQueueFull(queued: book.queuedTotal + tasks.count, maximum: maximum).description)
             }
             if let maximum = policy.global.maxSubmissionsPerMinute {
-                let since = ISOTime.string(now.addingTimeInterval(-60))
+                // Times as written by each submitter: compared as times, not as text (offsets and fractions vary).
+                let since = now.addingTimeInterval(-60)
                 var recent = 0
                 for location in snapshot.queue {
-                    guard let blob = snapshot.files[location.path] else { continue }
-                    if try connection.queuedHeader(blob).createdAt >= since { recent += 1 }
+                    guard let blob = snapshot.files[location.path],
+                          let created = ISOTime.parse(try connection.queuedHeader(blob).createdAt) else { continue }
+                    if created >= since { recent += 1 }
                 }
                 if recent + tasks.count > maximum {
                     throw .local("refused by this host's policy: " + AdmissionRefusal.submissionRate(submitted: recent + tasks.count, maximum: maximum).description)

@@ -78,10 +78,14 @@ public final class GridWorker: @unchecked Sendable {
         seccomp = Result { () throws(SeccompError) in try DefaultSeccomp.filter(state: state) }
         health = WorkerHealth(baseSeconds: connection.settings.healthCheckSeconds,
                               ceilingSeconds: connection.settings.healthCheckCeilingSeconds)
+        redactor = Self.redactor(settings: connection.settings, policy: options.signatures.trust.policy)
+    }
+
+    /// The worker's own secrets (its Git token) and `policy`'s patterns, compiled once per policy.
+    static func redactor(settings: GridSettings, policy: TrustPolicy) -> OutputRedactor {
         var credentials: [String] = []
-        if case .token(let token) = connection.settings.credentials { credentials.append(token) }
-        redactor = OutputRedactor(credentials: credentials,
-                                  patterns: options.signatures.trust.policy.redactPatterns.map { ("policy", $0) })
+        if case .token(let token) = settings.credentials { credentials.append(token) }
+        return OutputRedactor(credentials: credentials, patterns: policy.redactPatterns.map { ("policy", $0) })
     }
 
     /// SIGTERM (docs/ARCHITECTURE.md §7): no new claims; running tasks get `graceSeconds`
@@ -177,7 +181,7 @@ public final class GridWorker: @unchecked Sendable {
             guard allowed else { return }
             let pick: TaskPicker.Pick?
             do {
-                pick = try TaskPicker(connection: connection, signatures: options.signatures, trustFor: trust(for:), onDefer: noteDeferral,
+                pick = try TaskPicker(connection: connection, trustFor: trust(for:), onDefer: noteDeferral,
                                       onClaimed: { [self] claim in lock.withLock { running[claim.taskID] = claim } },
                                       onDropped: { [self] id in lock.withLock { running.removeValue(forKey: id) } }).next()
             } catch {
@@ -214,22 +218,15 @@ public final class GridWorker: @unchecked Sendable {
         if let cached = lock.withLock({ fleet }), cached.key == key { return cached.check }
         let base = options.signatures
         var check = base, redactor = self.redactor
-        if let policyBlob {
-            let policy = try? connection.blob(policyBlob, limit: FleetPolicy.maxBytes)
-            let signature = try signatureBlob.flatMap { (blob) throws(GridError) in try? connection.blob(blob, limit: TaskSignatureFiles.maxBytes) }
-            // A file too large to read is refused for its size: handed on as one byte over the limit.
-            let (trust, outcome) = FleetPolicy.effective(host: base.trust, policy: policy ?? Array(repeating: 0, count: FleetPolicy.maxBytes + 1),
-                                                         signature: signature, grid: try GridIdentity.read(snapshot, connection: connection),
-                                                         pin: options.policyPin)
+        if policyBlob != nil {
+            let (trust, outcome) = try connection.fleetTrust(base.trust, in: snapshot, pin: options.policyPin)
             switch outcome {
             case .applied(let serial, let signers):
                 logger.info("fleet policy applied", metadata: ["serial": "\(serial)", "signed_by": "\(signers.joined(separator: ","))"])
                 options.audit?.record(AuditEvent(kind: .policyApplied, nodeID: connection.settings.nodeID, principals: signers,
                                                  reason: "\(FleetPolicy.path) serial \(serial)"))
                 check = TaskSignatureCheck(trust: trust, allowUnsigned: base.allowUnsigned, defaultImage: base.defaultImage)
-                var credentials: [String] = []
-                if case .token(let token) = connection.settings.credentials { credentials.append(token) }
-                redactor = OutputRedactor(credentials: credentials, patterns: trust.policy.redactPatterns.map { ("policy", $0) })
+                redactor = Self.redactor(settings: connection.settings, policy: trust.policy)
             case .refused(let why):
                 logger.warning("fleet policy refused; this host's own policy stays in force", metadata: ["reason": "\(UntrustedText.lineSafe(why))"])
                 options.audit?.record(AuditEvent(kind: .policyRefused, nodeID: connection.settings.nodeID, reason: why))
@@ -329,9 +326,7 @@ public final class GridWorker: @unchecked Sendable {
                 break
             }
             do {
-                task = try TaskAdmission(policy: check.trust.policy, defaultImage: settings.defaultImage,
-                                         defaults: TaskResources(cpus: settings.defaultCPUs, memoryBytes: settings.defaultMemoryBytes,
-                                                                 pids: settings.defaultPids)).admit(task, principal: authentication.principal)
+                task = try TaskAdmission(policy: check.trust.policy, settings: settings).admit(task, principal: authentication.principal)
             } catch {
                 finished = refuse(id, principals: authentication.principals, error, claim: claim, execution: execution)
                 break

@@ -28,12 +28,19 @@ struct QuotaBook {
     private(set) var startedInWindow: [String: Set<String>] = [:]
     /// Principal → its queued tasks with no claim, oldest first.
     private(set) var queued: [String: [String]] = [:]
+    /// Queued tasks with no claim, whoever signed them: what `max_queue` counts.
+    private(set) var queuedTotal = 0
     private(set) var refusals: [String: AdmissionRefusal] = [:]
     /// The claims and which of them were live when counted.
     private let claimsSeen: [String: GitOID]
     private let live: Set<String>
 
     var runningTotal: Int { running.values.reduce(0) { $0 + $1.count } }
+
+    /// The principal a bucket counts for: nil for unsigned tasks (`[principal_defaults]`).
+    static func principal(ofBucket bucket: String) -> String? {
+        bucket == unsignedBucket ? nil : bucket
+    }
 
     /// Counts `snapshot`. `live`: ids of tasks whose claim binds now (the picker's lease check).
     /// `countAllStarts`: count the trailing hour for every principal, not only those with an hourly limit (`dgrid quota`).
@@ -45,29 +52,30 @@ struct QuotaBook {
         var order: [(createdAt: String, taskID: String)] = []
         for location in TaskPicker.claimable(snapshot) where !finished.contains(location.taskID) {
             let id = location.taskID
-            guard let bucket = try book.principal(of: location.path, in: snapshot, connection: connection, check: check) else { continue }
+            let bucket = try book.principal(of: location.path, in: snapshot, connection: connection, check: check)
             book.principalOf[id] = bucket
             // A published result not folded yet: no longer running, still started within the window.
             if snapshot.results[id] != nil { continue }
             if live.contains(id) {
-                book.running[bucket, default: []].insert(id)
+                if let bucket { book.running[bucket, default: []].insert(id) }
             } else if snapshot.claims[id] == nil, location.path.hasPrefix(LedgerLayout.queueRoot), let blob = snapshot.files[location.path] {
+                // Every waiting file counts toward the grid's queue, signed by a trusted key or not.
                 order.append((try connection.queuedHeader(blob).createdAt, id))
             }
         }
+        book.queuedTotal = order.count
         // The queue in submission order ("" — unknown — last), so the newest are the ones past a limit.
         order.sort { ($0.createdAt.isEmpty ? "~" : $0.createdAt, $0.taskID) < ($1.createdAt.isEmpty ? "~" : $1.createdAt, $1.taskID) }
         for (rank, entry) in order.enumerated() {
-            guard let bucket = book.principalOf[entry.taskID] else { continue }
-            book.queued[bucket, default: []].append(entry.taskID)
             if let maximum = book.policy.global.maxQueue, rank >= maximum {
                 book.refusals[entry.taskID] = .gridQueueFull(queued: order.count, maximum: maximum)
             }
+            if let bucket = book.principalOf[entry.taskID] { book.queued[bucket, default: []].append(entry.taskID) }
         }
         for (bucket, ids) in book.queued {
             guard let maximum = book.limits(bucket).maxQueuedTasks, ids.count > maximum else { continue }
             for id in ids[maximum...] where book.refusals[id] == nil {
-                book.refusals[id] = .queueFull(who: AdmissionRefusal.who(bucket == unsignedBucket ? nil : bucket), queued: ids.count, maximum: maximum)
+                book.refusals[id] = .queueFull(who: AdmissionRefusal.who(principal(ofBucket: bucket)), queued: ids.count, maximum: maximum)
             }
         }
         try book.countStarts(snapshot: snapshot, connection: connection, check: check, now: now, all: countAllStarts)
@@ -75,7 +83,7 @@ struct QuotaBook {
     }
 
     func limits(_ bucket: String) -> PrincipalLimits {
-        policy.limits(for: bucket == Self.unsignedBucket ? nil : bucket)
+        policy.limits(for: Self.principal(ofBucket: bucket))
     }
 
     /// Why `taskID` must wait now; nil when it may be claimed.
@@ -88,8 +96,7 @@ struct QuotaBook {
 
     /// Why a task of `bucket` must wait now, its principal's limits alone.
     func deferral(forPrincipal bucket: String) -> String? {
-        Self.over(limits(bucket), bucket: bucket, running: running[bucket]?.count ?? 0,
-                         started: startedInWindow[bucket]?.count ?? 0, adding: 0)
+        Self.over(limits(bucket), bucket: bucket, running: running[bucket]?.count ?? 0, started: startedInWindow[bucket]?.count ?? 0)
     }
 
     func refusal(for taskID: String) -> AdmissionRefusal? { refusals[taskID] }
@@ -111,12 +118,12 @@ struct QuotaBook {
         }
         guard let bucket = principalOf[taskID] else { return nil }
         let mine = runningNow.filter { principalOf[$0] == bucket }.count
-        return Self.over(limits(bucket), bucket: bucket, running: mine - 1, started: (startedNow[bucket]?.count ?? 1) - 1, adding: 0)
+        return Self.over(limits(bucket), bucket: bucket, running: mine - 1, started: (startedNow[bucket]?.count ?? 1) - 1)
     }
 
     /// Why one more task of `bucket` is over its limits, with `running` and `started` counted before it.
-    private static func over(_ limits: PrincipalLimits, bucket: String, running: Int, started: Int, adding: Int) -> String? {
-        let who = AdmissionRefusal.who(bucket == unsignedBucket ? nil : bucket)
+    private static func over(_ limits: PrincipalLimits, bucket: String, running: Int, started: Int) -> String? {
+        let who = AdmissionRefusal.who(principal(ofBucket: bucket))
         if let maximum = limits.maxConcurrentTasks, running + 1 > maximum {
             return "\(who) runs \(running) tasks, at most \(maximum) at once (max_concurrent_tasks)"
         }
@@ -141,7 +148,7 @@ struct QuotaBook {
     private mutating func countStarts(snapshot: GridSnapshot, connection: GridConnection, check: TaskSignatureCheck,
                                       now: Date, all: Bool) throws(GridError) {
         let policy = self.policy
-        let hourly = { (bucket: String) in all || policy.limits(for: bucket == Self.unsignedBucket ? nil : bucket).maxTasksPerHour != nil }
+        let hourly = { (bucket: String) in all || policy.limits(for: Self.principal(ofBucket: bucket)).maxTasksPerHour != nil }
         guard all || policy.principalDefaults.maxTasksPerHour != nil || policy.principals.values.contains(where: { $0.maxTasksPerHour != nil }) else { return }
         let since = now.addingTimeInterval(-Self.window)
         let counted = snapshot.claims.filter { id, _ in principalOf[id].map(hourly) ?? false }
@@ -153,16 +160,17 @@ struct QuotaBook {
             // A claim whose time cannot be read counts: a limit errs towards waiting.
             if (ISOTime.parse(first).map { $0 >= since } ?? true) { startedInWindow[bucket, default: []].insert(id) }
         }
-        for path in snapshot.files.keys where path.hasSuffix(".json") {
-            guard let folded = GridSnapshot.nodeAndTask(path, under: GridSnapshot.finishedDirectories),
-                  let logBlob = snapshot.files[path + LedgerLayout.logSuffix] else { continue }
+        // Folded tasks, from main's index (classified once per tip), not a walk of every path per pick.
+        for (taskID, paths) in snapshot.index.finishedPathsByTask {
+            guard let path = paths.first(where: { GridSnapshot.nodeAndTask($0, under: GridSnapshot.finishedDirectories) != nil }),
+                  let logBlob = snapshot.files[LedgerLayout.logPath(for: path)] else { continue }
             let started = try connection.memoized("started", logBlob) { () throws(GridError) -> Date? in
                 (try? connection.blob(logBlob, limit: 4 << 20)).flatMap(ResultRecord.parse).flatMap { ISOTime.parse($0.startedAt) }
             }
             guard let started, started >= since,
                   let bucket = try principal(of: path, in: snapshot, connection: connection, check: check), hourly(bucket) else { continue }
-            principalOf[folded.taskID] = bucket
-            startedInWindow[bucket, default: []].insert(folded.taskID)
+            principalOf[taskID] = bucket
+            startedInWindow[bucket, default: []].insert(taskID)
         }
     }
 }

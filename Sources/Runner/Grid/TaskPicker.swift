@@ -6,9 +6,9 @@ import Trust
 /// lease that has run out; ordered by priority, then FIFO, own shards first.
 struct TaskPicker {
     let connection: GridConnection
-    /// The host's trust: the principal of each task, for the counted limits of its policy (`QuotaBook`).
-    var signatures: TaskSignatureCheck? = nil
-    /// The trust in force for a listing (the host's with main's fleet policy beneath it); nil: `signatures`.
+    /// The trust in force for a listing (the host's, with main's fleet policy beneath
+    /// it): each task's principal, for the counted limits of its policy (`QuotaBook`).
+    /// nil: no counted limits (a picker without a worker's trust).
     var trustFor: ((GridSnapshot) throws(GridError) -> TaskSignatureCheck)? = nil
     /// Told of each task left waiting by a counted limit, and why.
     var onDefer: (String, String) -> Void = { _, _ in }
@@ -111,7 +111,7 @@ struct TaskPicker {
             }
             takeable.append(candidate)
         }
-        let trust = try trustFor?(snapshot) ?? signatures
+        let trust = try trustFor?(snapshot)
         let book = try trust.flatMap { (check) throws(GridError) -> QuotaBook? in
             check.trust.policy.hasLedgerQuotas ? try QuotaBook.build(snapshot: snapshot, connection: connection, check: check, live: live, now: now) : nil
         }

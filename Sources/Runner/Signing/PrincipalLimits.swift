@@ -186,11 +186,10 @@ struct PolicyFields {
     }
 
     func address(_ key: String) throws(TrustFileError) -> UInt32 {
-        let text = try string(key)
-        guard let rule = try? EgressRule(parsing: text + ":53/udp"), rule.prefix == 32 else {
+        guard let address = EgressRule.ipv4(Substring(try string(key))) else {
             throw problem("\(key): expected an IPv4 address like \"10.0.0.53\"")
         }
-        return rule.address
+        return address
     }
 
     func count(_ key: String, in range: ClosedRange<Int>) throws(TrustFileError) -> Int {

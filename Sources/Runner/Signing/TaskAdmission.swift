@@ -47,6 +47,12 @@ public struct TaskAdmission: Sendable {
         self.defaults = defaults
     }
 
+    /// With the default image and resources a worker of `settings` gives a task that names none.
+    public init(policy: TrustPolicy, settings: GridSettings) {
+        self.init(policy: policy, defaultImage: settings.defaultImage,
+                  defaults: TaskResources(cpus: settings.defaultCPUs, memoryBytes: settings.defaultMemoryBytes, pids: settings.defaultPids))
+    }
+
     /// `task` as it may run for `principal`: refused when it names an image or asks
     /// for more than the principal may; a resource it leaves to the worker is
     /// held to the principal's maximum where the worker's default is higher.

@@ -49,7 +49,8 @@ public struct EgressRule: Equatable, Hashable, Sendable, CustomStringConvertible
         self.init(address: address, prefix: prefix, port: port, proto: proto)
     }
 
-    static func ipv4(_ text: Substring) -> UInt32? {
+    /// A dotted IPv4 address (no leading zeros), host byte order; nil for anything else.
+    public static func ipv4(_ text: Substring) -> UInt32? {
         let octets = text.split(separator: ".", omittingEmptySubsequences: false)
         guard octets.count == 4 else { return nil }
         var value: UInt32 = 0

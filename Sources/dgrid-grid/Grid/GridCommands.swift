@@ -90,19 +90,15 @@ struct GridSubmitCommand: ParsableCommand {
         guard !files.isEmpty else { ImageCLI.fail(GridError.local("no task files in \(paths.joined(separator: ", "))")) }
         let connection = grid.connect()
         // The host's policy, checked up front in the words a worker uses (docs/ARCHITECTURE.md §9).
-        var trust: HostTrust
+        let trust: HostTrust
         do {
-            trust = try HostTrust.load(state: connection.settings.state)
-            let pin = PolicySerialPin(path: try connection.settings.policySerialPinPath())
-            trust = try GridStatus(connection: connection).effectiveTrust(trust, pin: pin).0
+            trust = try HostTrustLoader.onGrid(HostTrustLoader.load(state: connection.settings.state), connection: connection)
         } catch {
-            ImageCLI.fail(GridError.local("\(error)"))
+            ImageCLI.fail(error)
         }
         let settings = connection.settings
-        let policy = GridSubmit.SubmitPolicy(
-            check: TaskSignatureCheck(trust: trust, allowUnsigned: true, defaultImage: settings.defaultImage),
-            admission: TaskAdmission(policy: trust.policy, defaultImage: settings.defaultImage,
-                                     defaults: TaskResources(cpus: settings.defaultCPUs, memoryBytes: settings.defaultMemoryBytes, pids: settings.defaultPids)))
+        let policy = GridSubmit.SubmitPolicy(check: TaskSignatureCheck(trust: trust, allowUnsigned: true, defaultImage: settings.defaultImage),
+                                             admission: TaskAdmission(policy: trust.policy, settings: settings))
         do {
             let flatLayout = flat || ProcessInfo.processInfo.environment["DGRID_QUEUE_LAYOUT"] == "flat"
             let submitted = try GridSubmit(connection: connection).submit(files, priority: prio, submitter: ImageCLI.invokingUser(),

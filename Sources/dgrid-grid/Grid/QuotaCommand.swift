@@ -20,27 +20,18 @@ struct GridQuotaCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let trust: HostTrust
-        do {
-            trust = try HostTrust.load(state: StateDirectory.forThisUser())
-        } catch {
-            ImageCLI.fail(GridError.local("\(error)"))
-        }
+        let trust = HostTrustLoader.load()
         let connection = grid.connect()
         let report: GridQuota.Report
         do {
-            let pin = PolicySerialPin(path: try connection.settings.policySerialPinPath())
-            let (effective, outcome) = try GridStatus(connection: connection).effectiveTrust(trust, pin: pin)
-            if case .refused = outcome { FileHandle.standardError.write(Data("dgrid: \(outcome)\n".utf8)) }
+            let effective = try HostTrustLoader.onGrid(trust, connection: connection)
             report = try GridQuota(connection: connection).report(check: TaskSignatureCheck(trust: effective, allowUnsigned: allowUnsigned,
                                                                                              defaultImage: connection.settings.defaultImage))
         } catch {
             ImageCLI.fail(error)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            print(String(decoding: (try? encoder.encode(report)) ?? Data(), as: UTF8.self))
+            print(ImageCLI.json(report))  // jsonSafe: principals' names are shown inert
             return
         }
         func limit(_ value: Int?) -> String { value.map { "/\($0)" } ?? "" }

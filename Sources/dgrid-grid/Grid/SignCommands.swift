@@ -89,12 +89,7 @@ struct GridVerifyCommand: ParsableCommand {
     var files: [String]
 
     func run() throws {
-        let trust: HostTrust
-        do {
-            trust = try HostTrust.load(state: StateDirectory.forThisUser())
-        } catch {
-            ImageCLI.fail(GridError.local("\(error)"))
-        }
+        let trust = HostTrustLoader.load()
         var check = TaskSignatureCheck(trust: trust, allowUnsigned: allowUnsigned)
         let haveRepo = grid.repo != nil || !(ProcessInfo.processInfo.environment["DGRID_REPO_URL"] ?? "").isEmpty
         var context: (grid: GridID?, finished: Set<String>)?
@@ -104,9 +99,8 @@ struct GridVerifyCommand: ParsableCommand {
                 let status = GridStatus(connection: connection)
                 context = try status.trustContext()
                 // The grid's fleet policy beneath this host's, as a worker here applies it.
-                let (effective, outcome) = try status.effectiveTrust(trust, pin: PolicySerialPin(path: try connection.settings.policySerialPinPath()))
-                if case .refused = outcome { FileHandle.standardError.write(Data("dgrid: \(outcome)\n".utf8)) }
-                check = TaskSignatureCheck(trust: effective, allowUnsigned: allowUnsigned, defaultImage: connection.settings.defaultImage)
+                check = TaskSignatureCheck(trust: try HostTrustLoader.onGrid(trust, connection: connection), allowUnsigned: allowUnsigned,
+                                           defaultImage: connection.settings.defaultImage)
             } catch {
                 ImageCLI.fail(error)
             }
