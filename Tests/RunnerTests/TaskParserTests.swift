@@ -52,7 +52,7 @@ struct TaskParserTests {
         #expect(task.resources == TaskResources(cpus: 1.5, memoryBytes: 256 << 20, pids: 128))
         #expect(task.env == ["CI": "1", "_X9": "a b"])
         #expect(task.dependsOn == ["fetch", "configure-1"])
-        #expect(task.dependencyMode == "all" && task.quorum == 2 && task.checkpointing == .enabled(true))
+        #expect(task.dependencyMode == .allSucceeded && task.quorum == 2 && task.checkpointing == .enabled(true))
         #expect(task.createdAt == "2026-11-29T10:00:00Z")
         #expect(task.submitter == "alice@example.org")
         #expect(task.unknownFields.isEmpty)
@@ -144,7 +144,7 @@ struct TaskParserTests {
             taskID: "round-trip_1", script: "printf 'é\\t%s' \"$X\"", timeoutSeconds: 77, image: "alpine:3.20",
             priority: .low, resources: TaskResources(cpus: 0.25, memoryBytes: 3 << 20, pids: 9),
             env: ["X": "ü\n\u{1}", "Y": ""], dependsOn: ["a", "b"], createdAt: "2026-01-02T03:04:05Z",
-            submitter: "bob", dependencyMode: "any", quorum: 3, checkpointing: .enabled(false), maxAttempts: 5)
+            submitter: "bob", dependencyMode: .anySucceeded, quorum: 3, checkpointing: .enabled(false), maxAttempts: 5)
         let again = try TaskParser.parse(TaskParser.encode(task)).get()
         #expect(again == task)
     }

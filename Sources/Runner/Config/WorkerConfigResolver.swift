@@ -137,7 +137,7 @@ public enum WorkerConfigResolver {
         case .maxFileSize: return .bytes(ByteCount(bytes: 256 * 1024))
         case .maxScriptSize: return .bytes(ByteCount(bytes: 64 * 1024))
         case .maxEnvEntries: return .count(64)
-        case .maxDependencies: return .count(256)
+        case .maxDependencies: return .count(TaskLimits().maxDependencies)
         case .maxAttempts: return .count(3)
         case .logLevel: return .logLevel(.info)
         }

@@ -236,6 +236,15 @@ public final class GridConnection: @unchecked Sendable {
         }
     }
 
+    /// Whether the last listing shows queued tasks a fold would end without
+    /// running (a dependency ruled them out, a cycle, a dependency the grid never
+    /// had: docs/ARCHITECTURE.md §10). The picker built the index for that tip already.
+    func lastListingHasDependencyEndings() -> Bool {
+        guard let listing = stateLock.withLock({ lastListing }),
+              let index = try? dependencies(of: listing) else { return false }
+        return index.final.contains { listing.claims[$0.id] == nil && listing.results[$0.id] == nil }
+    }
+
     /// A ref's value as this worker last moved it (or fetched it); nil when unknown.
     func ownRef(_ name: String) -> GitOID? {
         stateLock.withLock { lastFetched[name] }
@@ -260,10 +269,13 @@ public final class GridConnection: @unchecked Sendable {
     }
 }
 
-/// What ordering needs from a queued file, kept per blob id.
+/// What ordering and readiness need from a queued file, kept per blob id.
 struct QueuedHeader {
     let priority: TaskPriority?
     let createdAt: String
+    /// Empty for a task with no dependencies, or one that does not parse (its worker rejects it).
+    var dependsOn: [String] = []
+    var dependencyMode: DependencyMode = .default
 }
 
 extension GridConnection {
@@ -272,7 +284,8 @@ extension GridConnection {
         try memoized("queued", id) { () throws(GridError) -> QueuedHeader in
             // One byte over the limit is enough to know the task is refused.
             let parsed = try? TaskParser.parse(try blob(id, limit: settings.limits.maxFileBytes + 1), limits: settings.limits).get()
-            return QueuedHeader(priority: parsed?.priority, createdAt: parsed?.createdAt ?? "")
+            return QueuedHeader(priority: parsed?.priority, createdAt: parsed?.createdAt ?? "", dependsOn: parsed?.dependsOn ?? [],
+                                dependencyMode: parsed?.dependencyMode ?? .default)
         }
     }
 }

@@ -18,6 +18,8 @@ public struct GridFold {
 
     public struct Summary: Sendable, CustomStringConvertible {
         public var finished = 0, started = 0, rejected = 0, late = 0, nodes = 0
+        /// Queued tasks ended because a dependency's outcome rules them out (docs/ARCHITECTURE.md §10), counted in `finished` too.
+        public var skipped = 0
         /// Queue files the fold could not place, moved to `tasks/rejected/unplaced/` with a reason.
         public var setAside = 0
         /// Late results kept because their destination held another record (counted in `late` too).
@@ -26,7 +28,7 @@ public struct GridFold {
 
         public var description: String {
             guard mainMoved else { return "nothing to fold" }
-            var base = "folded \(finished) finished (\(rejected) rejected), \(started) started, \(late) late results, \(nodes) node records"
+            var base = "folded \(finished) finished (\(rejected) rejected\(skipped > 0 ? ", \(skipped) skipped" : "")), \(started) started, \(late) late results, \(nodes) node records"
             if setAside > 0 { base += ", \(setAside) unplaceable queue files set aside in tasks/rejected/unplaced/" }
             return conflicts == 0 ? base : base + " (\(conflicts) late for a name already taken; see tasks/late/*.reason)"
         }
@@ -66,6 +68,8 @@ public struct GridFold {
         let finished = snapshot.finishedTaskIDs
         let maxTaskBytes = connection.settings.limits.maxFileBytes
         let results = GridResults(connection: connection)
+        // Results this fold puts in a folder: the dependency verdicts below count them as finished.
+        var finishing: [String: ResultRecord] = [:]
         // Every commit the fold reads, fetched with one connection rather than one each.
         try connection.prefetch(Array(snapshot.results.values) + Array(snapshot.nodes.values)
                                 + snapshot.claims.filter { snapshot.results[$0.key] == nil && !finished.contains($0.key) }.map(\.value))
@@ -99,7 +103,7 @@ public struct GridFold {
             switch record.status {
             case .completed: destination = LedgerLayout.completedPath(node: record.nodeID, taskID: taskID)
             case .rejected: destination = LedgerLayout.rejectedPath(taskID: taskID)
-            case .failed: destination = LedgerLayout.failedPath(node: record.nodeID, taskID: taskID)
+            case .failed, .skipped: destination = LedgerLayout.failedPath(node: record.nodeID, taskID: taskID)
             }
             // The task ran: its queue and in_progress files go, found by their exact names (never by suffix).
             let signature = removeTaskFiles(snapshot.queuePaths(of: taskID) + snapshot.inProgressPaths(of: taskID), in: snapshot, changes: &changes)
@@ -119,7 +123,9 @@ public struct GridFold {
             writeTask(taskBytes, signature: signature, to: destination, changes: &changes)
             changes[destination + LedgerLayout.logSuffix] = recordBytes
             summary.finished += 1
+            finishing[taskID] = record
         }
+        try endUnrunnable(snapshot, finishing: finishing, changes: &changes, summary: &summary)
 
         // A claim left on a finished task (renewed after the fold that took its
         // result had listed it, or released late) binds nothing: drop it.
@@ -159,6 +165,25 @@ public struct GridFold {
         }
         setAsideUnplaced(snapshot, changes: &changes, summary: &summary)
         return (changes, folded, summary)
+    }
+
+    /// Queued tasks that will never run (docs/ARCHITECTURE.md §10): a dependency
+    /// outcome rules them out (skipped, into `failed/`), or they sit on a
+    /// dependency cycle or name a task the grid never had (into `rejected/`).
+    private func endUnrunnable(_ snapshot: GridSnapshot, finishing: [String: ResultRecord],
+                               changes: inout [String: [UInt8]?], summary: inout Summary) throws(GridError) {
+        let maxTaskBytes = connection.settings.limits.maxFileBytes
+        for ending in try DependencyFold(connection: connection, snapshot: snapshot, finishing: finishing).endings() {
+            let queued = snapshot.queuePaths(of: ending.taskID)
+            guard let source = queued.first, let blob = snapshot.files[source], changes[source] == nil,
+                  try occupant(of: ending.destination, in: snapshot, planned: changes) == nil else { continue }
+            let bytes = try connection.blob(blob, limit: maxTaskBytes + 1)
+            let signature = removeTaskFiles(queued, in: snapshot, changes: &changes)
+            writeTask(bytes, signature: signature, to: ending.destination, changes: &changes)
+            changes[ending.destination + LedgerLayout.logSuffix] = ending.record.json()
+            summary.finished += 1
+            if ending.record.status == .skipped { summary.skipped += 1 } else { summary.rejected += 1 }
+        }
     }
 
     /// Deletes a task's files at `paths` and the signature files beside each

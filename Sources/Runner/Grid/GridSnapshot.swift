@@ -104,6 +104,16 @@ struct GridSnapshot {
         return ids
     }
 
+    /// How main shows `taskID` finished: completed when any of its folded files
+    /// is under `completed/`, else failed (or skipped: both fold into `failed/`)
+    /// or rejected; nil when it is not finished.
+    func finishedStatus(of taskID: String) -> ResultStatus? {
+        let paths = finishedPaths(of: taskID)
+        guard !paths.isEmpty else { return nil }
+        if paths.contains(where: { $0.hasPrefix("tasks/completed/") }) { return .completed }
+        return paths.contains(where: { $0.hasPrefix(Self.rejectedDirectory) }) ? .rejected : .failed
+    }
+
     /// The task a folded file (`completed/`, `failed/`, `rejected/<id>.json`) is of; nil for any other path.
     static func finishedTaskID(_ path: String) -> String? {
         if let id = stem(path, under: rejectedDirectory) { return TaskParser.isValidTaskID(id) ? id : nil }

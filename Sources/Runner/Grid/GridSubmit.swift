@@ -82,6 +82,7 @@ public struct GridSubmit {
             let snapshot = try connection.snapshot()
             guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
             try refuseDuplicates(tasks, in: snapshot)
+            try refuseBadDependencies(tasks, names: names, in: snapshot)
             if let policy {
                 try policy.check(tasks, signed: signed, names: names, snapshot: snapshot, connection: connection, now: now)
             }
@@ -185,6 +186,31 @@ public struct GridSubmit {
                 if recent + tasks.count > maximum {
                     throw .local("refused by this host's policy: " + AdmissionRefusal.submissionRate(submitted: recent + tasks.count, maximum: maximum).description)
                 }
+            }
+        }
+    }
+
+    /// docs/ARCHITECTURE.md §10: every dependency is in this submission or on the
+    /// grid, and no dependency cycle forms — with the queue as it is, since a
+    /// queued task may already name one of the new ids. All or nothing.
+    private func refuseBadDependencies(_ tasks: [TaskFile], names: [String: String], in snapshot: GridSnapshot) throws(GridError) {
+        guard tasks.contains(where: { !$0.dependsOn.isEmpty }) else { return }
+        let batch = Set(tasks.map(\.taskID))
+        let standing = DependencyIndex.standing(in: snapshot)
+        for task in tasks {
+            for dependency in task.dependsOn where !batch.contains(dependency) && standing(dependency) == .unknown {
+                throw .invalidTask(path: names[task.taskID] ?? task.taskID,
+                                   reason: "depends on task \(dependency), which is neither in this submission nor on the grid")
+            }
+        }
+        var nodes = try connection.dependencies(of: snapshot).graph.nodes
+        for task in tasks where !task.dependsOn.isEmpty {
+            nodes[task.taskID] = TaskGraph.Node(dependsOn: task.dependsOn, mode: task.dependencyMode ?? .default)
+        }
+        let cycles = TaskGraph(nodes: nodes).cycles
+        for task in tasks {
+            if let cycle = cycles[task.taskID] {
+                throw .invalidTask(path: names[task.taskID] ?? task.taskID, reason: "dependency cycle: \(cycle)")
             }
         }
     }

@@ -194,11 +194,17 @@ public final class GridWorker: @unchecked Sendable {
             }
             guard let pick else {
                 lock.withLock { started -= 1 }
-                if options.once { return }
+                let foldable = connection.lastListingHasWorkToFold() || connection.lastListingHasDependencyEndings()
+                if options.once {
+                    // Folding what finished may make its dependents ready (docs/ARCHITECTURE.md §10):
+                    // a draining worker folds and looks again, and stops when a fold changes nothing.
+                    if foldable, foldNow() { continue }
+                    return
+                }
                 // Idle: an idle poll costs one ref listing, nothing more — a fold
-                // only when that listing shows results or new claims, or now and
-                // then to bring heartbeats into nodes/ for D-GRID's dashboard.
-                if connection.lastListingHasWorkToFold() || nodeRecordsDue() { foldIfDue() }
+                // only when that listing shows results, new claims or tasks a dependency
+                // rules out, or now and then to bring heartbeats into nodes/ for D-GRID's dashboard.
+                if foldable || nodeRecordsDue() { foldIfDue() }
                 Self.sleep(Self.jittered(idle))
                 idle = min(idle * 1.5, settings.pollCeilingSeconds)
                 continue
@@ -378,7 +384,7 @@ public final class GridWorker: @unchecked Sendable {
                 switch finished.record.status {
                 case .completed: summary.completed += 1
                 case .rejected: summary.rejected += 1
-                case .failed: summary.failed += 1
+                case .failed, .skipped: summary.failed += 1
                 }
                 if !published { summary.lost += 1 }
             }
@@ -475,12 +481,21 @@ public final class GridWorker: @unchecked Sendable {
             return true
         }
         guard due else { return }
+        foldNow()
+    }
+
+    /// Folds under the fold lease; whether main moved.
+    @discardableResult
+    private func foldNow() -> Bool {
+        lock.withLock { lastFold = Date() }
         do {
-            guard try GridFoldLease(connection: connection).acquire() else { return }
+            guard try GridFoldLease(connection: connection).acquire() else { return false }
             let folded = try GridFold(connection: connection).run()
             logger.info("fold", metadata: ["result": "\(folded)"])
+            return folded.mainMoved
         } catch {
             logger.warning("fold failed; another worker or a later fold will do it", metadata: ["error": "\(error)"])
+            return false
         }
     }
 

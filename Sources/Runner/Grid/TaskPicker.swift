@@ -85,7 +85,10 @@ struct TaskPicker {
         var live: Set<String> = []
         let freshFor = Self.claimFreshSeconds(settings)
         let monotonicNow = GridConnection.monotonicNow()
-        for location in Self.claimable(snapshot) where !finished.contains(location.taskID) && snapshot.results[location.taskID] == nil {
+        // Tasks whose dependencies have not finished as their mode asks wait (docs/ARCHITECTURE.md §10).
+        let dependencies = try connection.dependencies(of: snapshot)
+        for location in Self.claimable(snapshot)
+        where !finished.contains(location.taskID) && snapshot.results[location.taskID] == nil && dependencies.isReady(location.taskID) {
             if let claim = snapshot.claims[location.taskID] {
                 // Its worker renews a live claim every heartbeat, so a claim
                 // commit listed only moments ago is live: reading it would cost a

@@ -230,11 +230,10 @@ struct TaskFieldReader {
         return text
     }
 
-    private func dependencyMode() throws(TaskRejection) -> String? {
-        guard let mode = try optionalString("dependency_mode") else { return nil }
-        guard (1...32).contains(mode.utf8.count),
-              mode.utf8.allSatisfy({ ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || $0 == UInt8(ascii: "_") }) else {
-            throw .field("dependency_mode", "\(UntrustedText.quoted(mode)) is not a mode name (lowercase letters and _)")
+    private func dependencyMode() throws(TaskRejection) -> DependencyMode? {
+        guard let text = try optionalString("dependency_mode") else { return nil }
+        guard let mode = DependencyMode(field: text) else {
+            throw .field("dependency_mode", "\(UntrustedText.quoted(text, limit: 32)) is not a mode; use one of \(DependencyMode.spellings)")
         }
         return mode
     }

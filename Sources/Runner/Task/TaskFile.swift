@@ -24,9 +24,8 @@ public struct TaskFile: Equatable, Sendable {
     /// Each unknown field's value as compact JSON, so `TaskParser.encode` writes the
     /// file back without losing them.
     public var unknownValues: [String: String]
-    /// docs/ARCHITECTURE.md §6 `dependency_mode` (a lowercase word, e.g. "all"); meaning is the
-    /// dependency scheduler's business.
-    public var dependencyMode: String?
+    /// docs/ARCHITECTURE.md §10 `dependency_mode`; nil: `DependencyMode.default`.
+    public var dependencyMode: DependencyMode?
     /// docs/ARCHITECTURE.md §6 `quorum`: how many workers must run the task and agree.
     public var quorum: Int?
     /// docs/ARCHITECTURE.md §6 `checkpointing`.
@@ -45,7 +44,7 @@ public struct TaskFile: Equatable, Sendable {
         priority: TaskPriority = .normal, resources: TaskResources = TaskResources(),
         env: [String: String] = [:], dependsOn: [String] = [], createdAt: String? = nil,
         submitter: String? = nil, unknownFields: [String] = [], unknownValues: [String: String] = [:],
-        dependencyMode: String? = nil, quorum: Int? = nil, checkpointing: TaskCheckpointing? = nil, maxAttempts: Int? = nil
+        dependencyMode: DependencyMode? = nil, quorum: Int? = nil, checkpointing: TaskCheckpointing? = nil, maxAttempts: Int? = nil
     ) {
         self.taskID = taskID
         self.script = script

@@ -12,8 +12,9 @@ public struct TaskLimits: Sendable, Equatable {
     public var maxPids = 4096
     /// Entries in `env`.
     public var maxEnvEntries = 64
-    /// Entries in `depends_on`.
-    public var maxDependencies = 256
+    /// Entries in `depends_on`: enough for a merge over 10,000 shards
+    /// (docs/ARCHITECTURE.md §10), whose file stays under `maxFileBytes`.
+    public var maxDependencies = 10_000
     /// `max_attempts`: a task that kills its worker is tried at most this often.
     /// Beyond a handful, more attempts only burn more hosts.
     public var attemptRange = 1...20
