@@ -298,11 +298,47 @@ static void build_overlay_data(int staging, int lowers, int writable) {
 
 /* The directories the sandbox's own mounts go on, as the lowest overlay
  * layer: they exist whatever the image has, and no layer is ever written. */
-static void make_mount_point_layer(int staging) {
+static void make_mount_point_layer(int staging, const struct dgrid_spawn_config *c) {
     static const char *const dirs[] = { "mp", "mp/proc", "mp/dev", "mp/tmp", "mp/sys" };
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
         if (mkdirat(staging, dirs[i], 0755) < 0)
             fail(DGRID_STAGE_STAGING, errno);
+    if (c->volume_count <= 0)
+        return;
+    int mp = openat(staging, "mp", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (mp < 0)
+        fail(DGRID_STAGE_STAGING, errno);
+    for (int i = 0; i < c->volume_count; i++)
+        if (mkdirat(mp, c->volume_names[i], 0755) < 0)
+            fail(DGRID_STAGE_VOLUME, errno);
+    close(mp);
+}
+
+/* A rootless child's own clone of a volume's host directory: read-only. */
+static int clone_volume(const char *path) {
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path,
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
+    if (fd < 0)
+        fail(DGRID_STAGE_VOLUME, errno);
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+        fail(DGRID_STAGE_VOLUME, errno);
+    return fd;
+}
+
+/* Each volume's tree onto its mount point in the root, never through a
+ * symlink an image put there (open_mount_dir). */
+static void mount_volumes(const struct dgrid_spawn_config *c, int rootfd, int *volumes) {
+    for (int i = 0; i < c->volume_count; i++) {
+        int point = open_mount_dir(rootfd, c->volume_names[i], DGRID_STAGE_VOLUME);
+        if (syscall(SYS_move_mount, volumes[i], "", point, "",
+                    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+            fail(DGRID_STAGE_VOLUME, errno);
+        close(volumes[i]);
+        close(point);
+    }
 }
 
 /*
@@ -328,6 +364,10 @@ static int build_root(const struct dgrid_spawn_config *c, int *trees) {
         if (trees[i] < 0)
             fail(DGRID_STAGE_BIND_ROOTFS, errno);
     }
+    int *volumes = trees + c->lower_count;
+    for (int i = 0; i < c->volume_count; i++)
+        if (volumes[i] < 0)
+            volumes[i] = clone_volume(c->volume_paths[i]);
     if (c->become_ns_root &&
         (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0))
         fail(DGRID_STAGE_NS_ROOT, errno);
@@ -354,7 +394,7 @@ static int build_root(const struct dgrid_spawn_config *c, int *trees) {
             fail(DGRID_STAGE_BIND_ROOTFS, errno);
         close(trees[0]);
     } else {
-        make_mount_point_layer(staging);
+        make_mount_point_layer(staging, c);
         char name[8];
         for (int i = 0; i < c->lower_count; i++) {
             lower_name(name, i);
@@ -377,6 +417,7 @@ static int build_root(const struct dgrid_spawn_config *c, int *trees) {
     if (rootfd < 0)
         fail(DGRID_STAGE_OPEN_ROOTFS, errno);
     close(staging);
+    mount_volumes(c, rootfd, volumes);
     return rootfd;
 }
 
@@ -519,10 +560,10 @@ static void __attribute__((noreturn)) exec_init(const struct dgrid_spawn_config 
  * root mode (SCM_RIGHTS, close-on-exec). trees[i] is -1 where none came. */
 static void receive_go(int sock, int expected, int *trees) {
     static union {
-        char buf[CMSG_SPACE(sizeof(int) * DGRID_MAX_LOWERS)];
+        char buf[CMSG_SPACE(sizeof(int) * (DGRID_MAX_LOWERS + DGRID_MAX_VOLUMES))];
         struct cmsghdr align;
     } control;
-    for (int i = 0; i < DGRID_MAX_LOWERS; i++)
+    for (int i = 0; i < DGRID_MAX_LOWERS + DGRID_MAX_VOLUMES; i++)
         trees[i] = -1;
     char go = 0;
     struct iovec iov = { &go, 1 };
@@ -577,8 +618,8 @@ static int child_main(void *arg) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     reset_signals();
 
-    int trees[DGRID_MAX_LOWERS];
-    receive_go(ctx->sync_read, c->lower_count, trees);
+    int trees[DGRID_MAX_LOWERS + DGRID_MAX_VOLUMES];
+    receive_go(ctx->sync_read, c->lower_count + c->volume_count, trees);
     close(ctx->sync_read);
     /* Before anything else runs here, and before the cgroup namespace is
      * unshared below, so its root is the sandbox's own group. */

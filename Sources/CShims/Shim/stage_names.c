@@ -47,6 +47,7 @@ static const char *const names[DGRID_STAGE_COUNT] = {
     [DGRID_STAGE_STAGING] = "staging tmpfs for the root",
     [DGRID_STAGE_NS_ROOT] = "become root of the user namespace",
     [DGRID_STAGE_JOIN_CGROUP] = "join the sandbox's cgroup",
+    [DGRID_STAGE_VOLUME] = "mount a volume (its mount point must be a real directory, not a symlink)",
 };
 
 const char *dgrid_stage_name(int stage) {

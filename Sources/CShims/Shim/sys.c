@@ -86,13 +86,18 @@ int dgrid_sealed_exec_copy(int src_fd, const char *name) {
 }
 
 int dgrid_tree_clone(const char *path, int userns_fd, int readonly, int *idmapped) {
-    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path,
-                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
+    return dgrid_tree_clone_at(AT_FDCWD, path, userns_fd, readonly, idmapped);
+}
+
+int dgrid_tree_clone_at(int dirfd, const char *path, int userns_fd, int readonly, int *idmapped) {
+    int fd = (int)syscall(SYS_open_tree, dirfd, path,
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW
+                          | (path[0] == 0 ? AT_EMPTY_PATH : 0));
     if (fd < 0)
         return -errno;
     struct mount_attr attr;
     memset(&attr, 0, sizeof attr);
-    attr.attr_set = MOUNT_ATTR_IDMAP | (readonly ? MOUNT_ATTR_RDONLY : 0);
+    attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
     attr.userns_fd = (unsigned long long)userns_fd;
     *idmapped = 1;
     if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) == 0)
@@ -104,9 +109,9 @@ int dgrid_tree_clone(const char *path, int userns_fd, int readonly, int *idmappe
     }
     /* The filesystem cannot be idmapped: its ids show as the overflow id. */
     *idmapped = 0;
-    if (readonly) {
+    {
         memset(&attr, 0, sizeof attr);
-        attr.attr_set = MOUNT_ATTR_RDONLY;
+        attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
         if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
             err = errno;
             close(fd);
@@ -148,4 +153,31 @@ int dgrid_send_go(int sock, const int *fds, int count) {
 
 ssize_t dgrid_splice_nonblock(int from_pipe, int to_fd, size_t length) {
     return splice(from_pipe, NULL, to_fd, NULL, length, SPLICE_F_NONBLOCK);
+}
+
+int dgrid_scratch_create(const char *size, unsigned uid, unsigned gid) {
+    char number[16];
+    int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+    if (fs < 0)
+        return -errno;
+    int err = 0;
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "size", size, 0) < 0 ||
+        syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0)
+        err = errno;
+    snprintf(number, sizeof number, "%u", uid);
+    if (!err && syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "uid", number, 0) < 0)
+        err = errno;
+    snprintf(number, sizeof number, "%u", gid);
+    if (!err && syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "gid", number, 0) < 0)
+        err = errno;
+    if (!err && syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        err = errno;
+    if (err) {
+        close(fs);
+        return -err;
+    }
+    int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    err = errno;
+    close(fs);
+    return mnt < 0 ? -err : mnt;
 }

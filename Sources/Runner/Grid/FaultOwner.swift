@@ -1,3 +1,5 @@
+import CShims
+import Glibc
 import Sandbox
 
 /// Whose fault it is that a claimed task could not start (docs/ARCHITECTURE.md §7,
@@ -31,6 +33,8 @@ enum FaultOwner: Equatable, Sendable {
         switch error {
         case .commandNotFound, .invalidSpec:
             return .task  // the image has no /bin/sh, or the task's values cannot form a sandbox
+        case .setup(let stage, let errno) where stage == Int32(DGRID_STAGE_VOLUME.rawValue) && errno == ENOTDIR:
+            return .task  // the image put a symlink or a file where /inputs, /output or /checkpoint go
         default:
             return .host  // cgroups, mounts, id ranges, the run directory, seccomp install: this host
         }

@@ -120,6 +120,7 @@ public final class GridWorker: @unchecked Sendable {
         let settings = connection.settings
         runner.removeStaleGroups()
         EgressNetwork.removeStale()
+        TaskInputs.sweep(state: settings.state)
         // A fresh host without the default image would fail every task naming
         // none: say so, with the command that fixes it, before claiming anything.
         if let problem = DefaultImageCheck(store: lock.withLock({ store }), reference: settings.defaultImage).problem() {
@@ -343,7 +344,16 @@ public final class GridWorker: @unchecked Sendable {
                 break
             }
             let egress = check.trust.policy.egressGrant(principal: authentication.principal, image: task.image ?? settings.defaultImage)
-            switch execution.run(task, claim: claim.record, egress: egress) {
+            let outcome: TaskExecution.Execution
+            do {
+                // docs/ARCHITECTURE.md §10: the dependencies' results, read-only at /inputs.
+                let inputs = try TaskInputs.prepare(for: task, snapshot: try connection.snapshot(), connection: connection)
+                defer { inputs?.remove() }
+                outcome = execution.run(task, claim: claim.record, egress: egress, volumes: inputs.map { [$0.volume] } ?? [])
+            } catch {
+                outcome = .hostFault(HostFault(published: "this worker could not give the task its /inputs", detail: "\(error)", check: .sandbox))
+            }
+            switch outcome {
             case .finished(var ran):
                 if ran.record.imageDigest != nil { health.taskStarted() }
                 ran.record.signedBy = authentication.principals

@@ -73,6 +73,8 @@ struct SetupFailureReport: Equatable {
             return failed + "resource limits need cgroups, which this worker cannot use (cgroupsRequired)"
         case .seccomp:
             return failed + "installing the seccomp filter (seccomp)"
+        case .volume:
+            return failed + "giving the task its /inputs, /output or /checkpoint (volume)"
         case .egress:
             return failed + "this worker cannot set up the task's egress network (egress): it needs root, iproute2 and nftables"
         case .initProgram(_, let errno):

@@ -30,7 +30,8 @@ struct TaskExecution {
     }
 
     /// `egress`: what the host's policy lets this task reach; nil: no network.
-    func run(_ task: TaskFile, claim: ClaimRecord, egress: EgressGrant? = nil) -> Execution {
+    /// `volumes`: `/inputs` and the like, mounted as given (docs/ARCHITECTURE.md §10).
+    func run(_ task: TaskFile, claim: ClaimRecord, egress: EgressGrant? = nil, volumes: [SandboxVolume] = []) -> Execution {
         let started = Date()
         let attempt = claim.attempt
         let history = claim.previousAttempts
@@ -58,6 +59,7 @@ struct TaskExecution {
         spec.outputLimit = settings.outputLimit
         spec.allowWithoutCgroupLimits = settings.runWithoutCgroupLimits
         spec.egress = egress
+        spec.volumes = volumes
         let egressReport = egress.map { _ in EgressReport() }
         spec.egressReport = egressReport
         spec.limits.memoryBytes = task.resources.memoryBytes ?? settings.defaultMemoryBytes

@@ -14,9 +14,13 @@ struct PreparedConfig {
     let scalars: CStringArray  // workdir, hostname, tmp mount data
     let masked: CStringArray
     let readonly: CStringArray
+    let volumeNames: CStringArray
+    /// Host directories of the read-only volumes, for a rootless child to clone itself.
+    let volumePaths: CStringArray
+    let volumeCount: Int32
 
     init(root: RunRoot, stagingSize: UInt64, candidates: [String], argv: [String], envp: [String], workdir: String,
-         hostname: String, tmpData: String, masked: [String], readonly: [String]) {
+         hostname: String, tmpData: String, masked: [String], readonly: [String], volumes: [SandboxVolume] = []) {
         self.root = CStringArray([root.anchor, "\(stagingSize)"])
         self.lowers = CStringArray(root.lowers)
         self.overlay = root.overlay
@@ -26,6 +30,12 @@ struct PreparedConfig {
         self.scalars = CStringArray([workdir, hostname, tmpData])
         self.masked = CStringArray(masked)
         self.readonly = CStringArray(readonly)
+        volumeNames = CStringArray(volumes.map(\.name))
+        volumePaths = CStringArray(volumes.map { volume in
+            if case .readOnly(let path) = volume.source { return path }
+            return ""
+        })
+        volumeCount = Int32(volumes.count)
     }
 
     /// - Parameters:
@@ -45,6 +55,8 @@ struct PreparedConfig {
                 envp.withUnsafeArgv { envpPtr in
                 masked.withUnsafeArgv { maskedPtr in
                 readonly.withUnsafeArgv { readonlyPtr in
+                volumeNames.withUnsafeArgv { volumeNamesPtr in
+                volumePaths.withUnsafeArgv { volumePathsPtr in
                     var config = dgrid_spawn_config()
                     config.anchor = UnsafePointer(root.pointers[0])
                     config.staging_size = UnsafePointer(root.pointers[1])
@@ -79,8 +91,11 @@ struct PreparedConfig {
                     config.stdout_fd = stdoutFd
                     config.stderr_fd = stderrFd
                     config.init_fd = initFd
+                    config.volume_names = UnsafeRawPointer(volumeNamesPtr).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+                    config.volume_paths = UnsafeRawPointer(volumePathsPtr).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+                    config.volume_count = volumeCount
                     return withUnsafePointer(to: &config) { body($0) }
-                }}}}}
+                }}}}}}}
             }
             }
         }

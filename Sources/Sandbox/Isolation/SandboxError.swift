@@ -19,6 +19,8 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
     case seccomp(String)
     /// The sandbox's egress network could not be set up (docs/ARCHITECTURE.md §9).
     case egress(String)
+    /// A volume (`/inputs`, `/output`, `/checkpoint`) could not be made or given to the sandbox.
+    case volume(String)
     /// dgrid-init (pid 1 after setup) could not be loaded: a broken install.
     case initProgram(path: String, errno: Int32)
     /// A root worker could not lease a host id range for the run.
@@ -51,6 +53,8 @@ public enum SandboxError: Error, Equatable, CustomStringConvertible {
             return "\(reason); resource limits cannot be enforced. Use a delegated cgroup, or pass --no-cgroup-limits to run without memory, CPU and pids limits"
         case .seccomp(let why):
             return "seccomp: \(why)"
+        case .volume(let why):
+            return "the task's volumes: \(why)"
         case .egress(let why):
             return "the task's egress network: \(why) (egress needs a root worker with iproute2 and nftables)"
         case .idRange(let path, let errno):

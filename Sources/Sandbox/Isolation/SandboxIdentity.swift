@@ -67,4 +67,31 @@ enum RootTrees {
         }
         return trees
     }
+
+    /// One tree per volume, in order: a read-only clone of its host directory,
+    /// or a writable clone of its scratch tmpfs. Both idmapped, or refused: a
+    /// volume whose files showed as nobody's would be unwritable to the task.
+    static func clone(_ volumes: [SandboxVolume], forUserNamespaceOf pid: pid_t) throws(SandboxError) -> [Int32] {
+        guard !volumes.isEmpty else { return [] }
+        let nsPath = "/proc/\(pid)/ns/user"
+        let userns = open(nsPath, O_RDONLY | O_CLOEXEC)
+        guard userns >= 0 else { throw .userNamespace(path: nsPath, errno: errno) }
+        defer { close(userns) }
+        var trees: [Int32] = []
+        for volume in volumes {
+            var mapped: Int32 = 1
+            let fd: Int32
+            switch volume.source {
+            case .readOnly(let path): fd = dgrid_tree_clone(path, userns, 1, &mapped)
+            case .scratch(let scratch, let readOnly): fd = dgrid_tree_clone_at(scratch.descriptor, "", userns, readOnly ? 1 : 0, &mapped)
+            }
+            guard fd >= 0, mapped != 0 else {
+                if fd >= 0 { close(fd) }
+                trees.forEach { close($0) }
+                throw .volume("/\(volume.name): " + (fd < 0 ? errnoText(-fd) : "its filesystem cannot be idmapped (tmpfs needs Linux 6.3 or later)"))
+            }
+            trees.append(fd)
+        }
+        return trees
+    }
 }

@@ -105,6 +105,8 @@ public final class SandboxRunner: Sendable {
                              group: SandboxCgroup?) throws(SandboxError) -> Outcome {
         let copy = try root.copy()
         defer { copy.remove() }
+        // No mount-point layer under a copy: the volumes' mount points go into it.
+        for volume in spec.volumes { _ = mkdir(copy.lowers[0] + "/" + volume.name, 0o755) }
         var outcome = try spawnAndSupervise(spec, root: copy, group: group)
         let count = root.lowers.count
         outcome.rootfsNote = "overlay refused (\(refusal)): ran from a copy of \(count) layer\(count == 1 ? "" : "s")"
@@ -119,6 +121,9 @@ public final class SandboxRunner: Sendable {
         let environment = SandboxDefaults.environment(spec.environment)
         let lease = try identity.lease()
         defer { lease?.release() }
+        if lease == nil, spec.volumes.contains(where: { if case .scratch = $0.source { true } else { false } }) {
+            throw .volume("a rootless sandbox clones its volumes itself, read-only; writable ones need a root worker")
+        }
         let writableOverlay = root.overlay && spec.writableRootfs
         let prepared = PreparedConfig(
             root: root,
@@ -130,7 +135,8 @@ public final class SandboxRunner: Sendable {
             hostname: spec.hostname,
             tmpData: "size=\(spec.tmpSize.bytes),mode=1777",
             masked: SandboxDefaults.maskedPaths,
-            readonly: SandboxDefaults.readonlyPaths
+            readonly: SandboxDefaults.readonlyPaths,
+            volumes: spec.volumes
         )
         // Every sandbox has its own user namespace (docs/THREATS.md, T4).
         let namespaces = DGRID_CLONE_NEWNS | DGRID_CLONE_NEWPID | DGRID_CLONE_NEWUTS | DGRID_CLONE_NEWIPC
@@ -169,6 +175,7 @@ public final class SandboxRunner: Sendable {
                 try UserNamespaceMap.write(pid: child.pid, lease: lease)
                 trees = try RootTrees.clone(root.lowers, forUserNamespaceOf: child.pid,
                                             readonly: root.overlay, idmapped: &idmapped)
+                trees += try RootTrees.clone(spec.volumes, forUserNamespaceOf: child.pid)
             } else if case .rootless(let mapping) = identity {
                 try UserNamespaceMap.write(pid: child.pid, user: spec.user, mapping: mapping)
             }
@@ -278,6 +285,7 @@ public final class SandboxRunner: Sendable {
         if let t = spec.timeoutSeconds, !(t > 0 && t < 1e7) {
             throw .invalidSpec("timeout must be a positive number of seconds")
         }
+        if let problem = SandboxVolume.problem(spec.volumes) { throw .invalidSpec(problem) }
     }
 }
 

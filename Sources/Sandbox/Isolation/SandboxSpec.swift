@@ -37,6 +37,8 @@ public struct SandboxSpec: Sendable {
     public var egress: EgressGrant?
     /// Filled with the packets the egress filter dropped, when `egress` is set.
     public var egressReport: EgressReport?
+    /// Directories mounted at `/<name>` (docs/ARCHITECTURE.md §10); an image run only.
+    public var volumes: [SandboxVolume] = []
 
     public init(root: SandboxRoot, command: [String], environment: [String] = []) {
         self.root = root

@@ -60,6 +60,7 @@ enum dgrid_stage {
     DGRID_STAGE_STAGING,          /* the staging tmpfs the root is built in */
     DGRID_STAGE_NS_ROOT,          /* becoming root of the sandbox's user namespace */
     DGRID_STAGE_JOIN_CGROUP,      /* pid 1 moving itself into its cgroup v1 groups */
+    DGRID_STAGE_VOLUME,           /* a volume's mount point (must be a real directory) or its mount */
     DGRID_STAGE_COUNT
 };
 
@@ -91,6 +92,8 @@ struct dgrid_rlimit {
 /* The most lower trees a root is built from (an overlay's lowers): the go
  * byte carries them as SCM_RIGHTS, and the overlay's options fit one page. */
 #define DGRID_MAX_LOWERS 160
+/* The most volumes a sandbox gets (/inputs, /output, /checkpoint). */
+#define DGRID_MAX_VOLUMES 4
 
 struct dgrid_spawn_config {
     /*
@@ -109,6 +112,17 @@ struct dgrid_spawn_config {
     int lower_count;
     int overlay;
     const char *staging_size;   /* tmpfs "size" value, e.g. "1073741824" */
+    /*
+     * Volumes: trees mounted at /<name> (one path component) in the sandbox,
+     * over a mount point dgrid's own layer provides. As root the parent sends
+     * one tree per volume after the lowers (read-only clones of host
+     * directories, or writable clones of a tmpfs the parent made and keeps,
+     * all idmapped like the lowers). Rootless, the child clones each
+     * `volume_paths` entry itself, read-only. nosuid and nodev always.
+     */
+    const char *const *volume_names;
+    const char *const *volume_paths;
+    int volume_count;
     /* Nonzero: become uid/gid 0 of the user namespace once the paths are open
      * (the parent mapped a whole range); zero for a one-id mapping. */
     int become_ns_root;

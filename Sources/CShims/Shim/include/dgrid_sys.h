@@ -50,6 +50,16 @@ int dgrid_sealed_exec_copy(int src_fd, const char *name);
  * the clone is made without, and *idmapped says 0. Returns the descriptor
  * (close-on-exec) or -errno. Needs CAP_SYS_ADMIN (root). */
 int dgrid_tree_clone(const char *path, int userns_fd, int readonly, int *idmapped);
+/* The same for `path` relative to `dirfd` ("" for the tree `dirfd` itself,
+ * e.g. a detached mount from dgrid_scratch_create). Clones are nosuid, nodev. */
+int dgrid_tree_clone_at(int dirfd, const char *path, int userns_fd, int readonly, int *idmapped);
+
+/* A tmpfs of `size` bytes (a tmpfs "size" value) whose root directory is
+ * owned by uid:gid, mode 0755, mounted nowhere: a detached mount
+ * (fsopen/fsmount), nosuid, nodev. Only the descriptor reaches it, so
+ * it goes away with the last descriptor and a killed process leaves no mount
+ * behind. Returns the descriptor (close-on-exec) or -errno. Needs CAP_SYS_ADMIN. */
+int dgrid_scratch_create(const char *size, unsigned uid, unsigned gid);
 
 /* Send the go byte on the sync socket, with `count` descriptors (SCM_RIGHTS)
  * when count > 0. Returns 0 or -errno. */

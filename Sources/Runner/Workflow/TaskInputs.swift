@@ -1,0 +1,131 @@
+import Foundation
+import Sandbox
+
+/// `/inputs/<dependency id>/` of a task with dependencies (docs/ARCHITECTURE.md §10):
+/// each finished dependency's result record as folded on main (`result.json`),
+/// its `stdout` and `stderr`, read-only in the sandbox. A dependency that has
+/// not finished (an `any_succeeded` task starts on the first success) has no
+/// directory.
+///
+/// A root worker writes them into a detached tmpfs (`ScratchVolume`): no host
+/// path is named in the sandbox's mount table, nothing is left on disk, and a
+/// killed worker leaves nothing to sweep. A rootless worker cannot make one and
+/// writes under `$DGRID_HOME/run/inputs/` instead (files 0644 in 0755
+/// directories: the sandbox's ids are not the worker's), removed after the
+/// run; a killed worker's are swept at the next start.
+final class TaskInputs {
+    let volume: SandboxVolume
+    /// The host directory of a rootless worker's inputs; nil for a tmpfs.
+    private let hostPath: String?
+    /// Where files are written: the tmpfs's root, or the host directory.
+    private let root: Int32
+
+    static let volumeName = "inputs"
+    /// A result record is at most this large on main (records are capped at the worker).
+    static let maxRecordBytes = 4 << 20
+
+    private init(volume: SandboxVolume, hostPath: String?, root: Int32) {
+        self.volume = volume
+        self.hostPath = hostPath
+        self.root = root
+    }
+
+    deinit {
+        if hostPath != nil { close(root) }
+    }
+
+    /// The inputs of `task` as `snapshot` shows its dependencies; nil for a task without any.
+    static func prepare(for task: TaskFile, snapshot: GridSnapshot, connection: GridConnection) throws(GridError) -> TaskInputs? {
+        guard !task.dependsOn.isEmpty else { return nil }
+        // A record main cannot give (too large, a broken object) is the task's to notice, not this host's fault.
+        var records: [(id: String, bytes: [UInt8])] = []
+        for dependency in task.dependsOn {
+            guard let blob = snapshot.foldedLogs(of: dependency).first,
+                  let bytes = try? connection.blob(blob, limit: maxRecordBytes) else { continue }
+            records.append((dependency, bytes))
+        }
+        // Each record is written about twice (result.json, and stdout and stderr within it), plus a page per file.
+        let needed = records.reduce(1 << 20) { $0 + 2 * $1.bytes.count + 4 * 4096 }
+        let inputs = try make(capacity: ByteCount(bytes: UInt64(needed)), state: connection.settings.state)
+        do {
+            for (dependency, bytes) in records {
+                try inputs.makeDirectory(dependency)
+                try inputs.write(bytes, to: dependency + "/result.json")
+                let record = ResultRecord.parse(bytes)
+                try inputs.write(Array((record?.stdout ?? "").utf8), to: dependency + "/stdout")
+                try inputs.write(Array((record?.stderr ?? "").utf8), to: dependency + "/stderr")
+            }
+        } catch {
+            inputs.remove()
+            throw error
+        }
+        return inputs
+    }
+
+    private static func make(capacity: ByteCount, state: StateDirectory) throws(GridError) -> TaskInputs {
+        if let scratch = try? ScratchVolume(capacity: capacity, owner: UserID(uid: 0, gid: 0)) {
+            return TaskInputs(volume: SandboxVolume(name: volumeName, source: .scratch(scratch, readOnly: true)),
+                              hostPath: nil, root: scratch.descriptor)
+        }
+        let parent: String
+        do {
+            parent = try state.directory("run/inputs")
+        } catch {
+            throw .local("the task's /inputs: \(error)")
+        }
+        let path = parent + "/\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        guard mkdir(path, 0o755) == 0, chmod(path, 0o755) == 0 else {
+            throw .local("the task's /inputs: creating \(path): \(String(cString: strerror(errno)))")
+        }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw .local("the task's /inputs: opening \(path): \(String(cString: strerror(errno)))") }
+        return TaskInputs(volume: SandboxVolume(name: volumeName, source: .readOnly(path: path)), hostPath: path, root: fd)
+    }
+
+    /// Removes a rootless worker's host directory; a tmpfs goes with its last descriptor.
+    func remove() {
+        guard let hostPath else { return }
+        Self.remove(hostPath)
+    }
+
+    /// Inputs left by rootless workers that are gone (killed mid-run): this
+    /// process's pid prefixes its own, so any other whose process is dead is swept.
+    static func sweep(state: StateDirectory) {
+        guard let parent = try? state.existingDirectory("run/inputs"),
+              let names = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
+        for name in names {
+            guard let pid = name.split(separator: "-").first.flatMap({ pid_t($0) }), pid != getpid(),
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            remove(parent + "/" + name)
+        }
+    }
+
+    private static func remove(_ path: String) {
+        guard let slash = path.lastIndex(of: "/") else { return }
+        let parent = open(String(path[..<slash]), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard parent >= 0 else { return }
+        defer { close(parent) }
+        _ = removeTree(in: parent, name: String(path[path.index(after: slash)...]))
+    }
+
+    private func makeDirectory(_ name: String) throws(GridError) {
+        guard mkdirat(root, name, 0o755) == 0 || errno == EEXIST,
+              fchmodat(root, name, 0o755, 0) == 0 else {
+            throw .local("the task's /inputs: creating \(name): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func write(_ bytes: [UInt8], to name: String) throws(GridError) {
+        let fd = openat(root, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .local("the task's /inputs: creating \(name): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { throw .local("the task's /inputs: writing \(name): \(String(cString: strerror(errno)))") }
+            written += n
+        }
+        guard fchmod(fd, 0o644) == 0 else { throw .local("the task's /inputs: \(name): \(String(cString: strerror(errno)))") }
+    }
+}
