@@ -13,7 +13,7 @@ struct DGridGrid: ParsableCommand {
         version: DGrid.version,
         subcommands: [GridInitCommand.self, GridSubmitCommand.self, GridWorkerCommand.self,
                       GridStatusCommand.self, GridResultCommand.self, GridFoldCommand.self,
-                      GridSignCommand.self, GridVerifyCommand.self, GridAuditCommand.self, GridQuotaCommand.self]
+                      GridSignCommand.self, GridVerifyCommand.self, GridAuditCommand.self, GridQuotaCommand.self, GridDagCommand.self]
     )
 
     static func main() {

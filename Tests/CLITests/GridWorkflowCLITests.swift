@@ -10,6 +10,18 @@ import TestSupport
         try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, path).utf8)) as? [String: Any] ?? [:]
     }
 
+    private struct Node { let state: String; let reason: String?; let mode: String? }
+
+    private func dag(_ home: ImageCLITests.Home, _ url: String) throws -> [String: Node] {
+        let report = try home.json("dag", "--repo", url, "--json")
+        var nodes: [String: Node] = [:]
+        for task in report["tasks"] as? [[String: Any]] ?? [] {
+            guard let id = task["id"] as? String else { continue }
+            nodes[id] = Node(state: task["state"] as? String ?? "", reason: task["reason"] as? String, mode: task["dependency_mode"] as? String)
+        }
+        return nodes
+    }
+
     @Test func aPipelineRunsInDependencyOrderWithInputsAndFailuresSkipTheirDependents() throws {
         let repo = try GridFixture.bareRepository()
         let url = "file://" + repo
@@ -34,6 +46,16 @@ import TestSupport
         try GridFixture.taskFile(tasks, "either", "ls /inputs", extra: #","depends_on":["broken","fetch"],"dependency_mode":"any_succeeded""#)
         let submitted = try home.dgrid("submit", "--repo", url, tasks)
         #expect(submitted.status == 0, "\(submitted.stderr)")
+
+        // Before any run: what may start, and what waits for what.
+        let before = try dag(home, url)
+        #expect(before["fetch"]?.state == "ready" && before["broken"]?.state == "ready")
+        #expect(before["split1"]?.state == "waiting" && before["split1"]?.reason == "waits for fetch")
+        #expect(before["merge"]?.state == "waiting" && before["merge"]?.reason == "waits for split1, split2")
+        #expect(before["either"]?.mode == "any_succeeded")
+        let text = try home.dgrid("dag", "--repo", url)
+        #expect(text.status == 0 && text.stdout.contains("merge") && text.stdout.contains("← split1, split2"), "\(text.stdout)")
+        #expect(text.stdout.split(separator: "\n").first?.hasPrefix("broken") == true, "dependencies first: \(text.stdout)")
 
         let worker = try home.dgrid("worker", "--repo", url, "--node-id", "wf", "--slots", "2", "--once")
         #expect(worker.status == 0, "\(worker.stderr)")
@@ -67,6 +89,16 @@ import TestSupport
         #expect(!files.contains { $0.hasPrefix("tasks/queue/") && $0.hasSuffix(".json") }, "\(files)")
         #expect(!String(decoding: try Data(contentsOf: URL(fileURLWithPath: tasks + "/after-broken.json")), as: UTF8.self).isEmpty)
         #expect(!(try GridFixture.git(["--git-dir", repo, "log", "--format=%B", "main"]).stdout.contains("must-not-run")))
+        let after = try dag(home, url)
+        #expect(after["merge"]?.state == "completed" && after["after-broken"]?.state == "skipped" && after["broken"]?.state == "failed")
+        // One task's part of the graph: what it depends on and what depends on it, nothing else.
+        let focused = try home.json("dag", "--repo", url, "split1", "--json")
+        let ids = Set((focused["tasks"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
+        #expect(ids == ["fetch", "split1", "merge"], "\(ids)")
+        let dot = try home.dgrid("dag", "--repo", url, "--dot")
+        #expect(dot.status == 0 && dot.stdout.hasPrefix("digraph dgrid {") && dot.stdout.contains("\"split1\" -> \"merge\";"), "\(dot.stdout)")
+        #expect(try home.dgrid("dag", "--repo", url, "no-such-task").stderr.contains("not on this grid"))
+
         let status = try GridFixture.status(home, url)
         #expect(status["completed"] as? Int == 7 && status["failed"] as? Int == 3, "\(status)")
     }

@@ -25,7 +25,7 @@ extension GridVerb {
 /// The grid verbs, run by `dgrid-grid`.
 enum GridVerbs {
     static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self,
-                                              Sign.self, Verify.self, Audit.self, Quota.self]
+                                              Sign.self, Verify.self, Audit.self, Quota.self, Dag.self]
 
     struct Init: GridVerb {
         static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
@@ -49,6 +49,10 @@ enum GridVerbs {
 
     struct Fold: GridVerb {
         static let configuration = CommandConfiguration(commandName: "fold", abstract: VerbAbstract.gridFold)
+    }
+
+    struct Dag: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "dag", abstract: VerbAbstract.gridDag)
     }
 
     struct Sign: GridVerb {

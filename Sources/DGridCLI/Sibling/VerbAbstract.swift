@@ -13,6 +13,7 @@ package enum VerbAbstract {
     package static let gridSign = "Sign task files with an SSH key (appends to FILE.json.sig)."
     package static let gridVerify = "Check task files' signatures as this host's workers would."
     package static let gridAudit = "Show this host's audit log: trust decisions and security events."
+    package static let gridDag = "Show the dependency graph of the grid's tasks, with each task's state."
     package static let gridQuota = "Show each principal's use of the grid against this host's quotas."
     package static let imagePull = "Pull an allowlisted image from a registry, by digest."
 }
