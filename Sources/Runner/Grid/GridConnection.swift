@@ -33,6 +33,13 @@ public final class GridConnection: @unchecked Sendable {
     /// heartbeat commit is fetched only when something reads it.
     private var refNaming: [GitOID: String] = [:]
     private var memo: [String: Any] = [:]
+    /// The queue's readiness at the last tip of main asked for (`QueueReadiness`), carried
+    /// to the next tip rather than rebuilt; `readinessLock` lets one slot at a time advance it.
+    private var readinessState: QueueReadiness?
+    private let readinessLock = NSLock()
+    /// Queued task headers by blob id: read for every queued task once per tip
+    /// (ten thousand on a large DAG), so kept apart from `memo`'s string keys.
+    private var headers: [GitOID: QueuedHeader] = [:]
     /// Claim commits by when they were first listed (monotonic seconds); only those still listed are kept.
     private var claimFirstSeen: [GitOID: Double] = [:]
     private var listedBefore = false
@@ -189,6 +196,8 @@ public final class GridConnection: @unchecked Sendable {
     /// results, or a pick checking the leases of stale-looking claims, costs one
     /// fetch instead of one per commit. Commits no ref named are left to `file`.
     func prefetch(_ commits: [GitOID]) throws(GridError) {
+        // Nothing to read: not even the ledger's lock, which another slot may hold across a push.
+        guard !commits.isEmpty else { return }
         try withLedger { (ledger) throws(LedgerError) in
             let naming = stateLock.withLock { refNaming }
             let names = Set(commits.filter { !ledger.hasObject($0) }.compactMap { naming[$0] })
@@ -264,6 +273,36 @@ public final class GridConnection: @unchecked Sendable {
         return value
     }
 
+    /// main's queue readiness at `snapshot`'s tip (docs/ARCHITECTURE.md §10): carried from
+    /// the last tip asked for, built from nothing only the first time.
+    func readiness(of snapshot: GridSnapshot) throws(GridError) -> QueueReadiness? {
+        guard let tip = snapshot.mainTip else { return nil }
+        readinessLock.lock()
+        defer { readinessLock.unlock() }
+        let last = stateLock.withLock { readinessState }
+        if let last, last.tip == tip { return last }
+        let next: QueueReadiness
+        if let last {
+            next = try last.advanced(to: snapshot, tip: tip, connection: QueueReadiness.Context(self))
+        } else {
+            next = try QueueReadiness.build(snapshot, tip: tip, connection: QueueReadiness.Context(self))
+        }
+        stateLock.withLock { readinessState = next }
+        return next
+    }
+
+    func cachedHeader(_ id: GitOID) -> QueuedHeader? {
+        stateLock.withLock { headers[id] }
+    }
+
+    func cacheHeader(_ header: QueuedHeader, for id: GitOID) {
+        stateLock.withLock {
+            // Blobs that left the queue are not asked again: bounded like `memo`.
+            if headers.count > 200_000 { headers.removeAll() }
+            headers[id] = header
+        }
+    }
+
     func blob(_ id: GitOID, limit: Int) throws(GridError) -> [UInt8] {
         try withLedger { (ledger) throws(LedgerError) -> [UInt8] in try ledger.blob(id, limit: limit) }
     }
@@ -279,14 +318,15 @@ struct QueuedHeader {
 }
 
 extension GridConnection {
-    /// The priority and creation time of the queued file `blob`, read once per blob.
+    /// The priority, creation time and dependencies of the queued file `blob`, read once per blob.
     func queuedHeader(_ id: GitOID) throws(GridError) -> QueuedHeader {
-        try memoized("queued", id) { () throws(GridError) -> QueuedHeader in
-            // One byte over the limit is enough to know the task is refused.
-            let parsed = try? TaskParser.parse(try blob(id, limit: settings.limits.maxFileBytes + 1), limits: settings.limits).get()
-            return QueuedHeader(priority: parsed?.priority, createdAt: parsed?.createdAt ?? "", dependsOn: parsed?.dependsOn ?? [],
-                                dependencyMode: parsed?.dependencyMode ?? .default)
-        }
+        if let known = cachedHeader(id) { return known }
+        // One byte over the limit is enough to know the task is refused.
+        let parsed = try? TaskParser.parse(try blob(id, limit: settings.limits.maxFileBytes + 1), limits: settings.limits).get()
+        let header = QueuedHeader(priority: parsed?.priority, createdAt: parsed?.createdAt ?? "", dependsOn: parsed?.dependsOn ?? [],
+                                  dependencyMode: parsed?.dependencyMode ?? .default)
+        cacheHeader(header, for: id)
+        return header
     }
 }
 

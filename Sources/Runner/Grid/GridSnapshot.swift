@@ -34,14 +34,21 @@ struct GridSnapshot {
     /// and the one after each claim) reuse it instead of reclassifying every path.
     struct MainIndex {
         let queue: [QueueLocation]
+        /// Each queue entry's blob, in `queue`'s order: the readiness carried from
+        /// tip to tip compares two queues by walking them side by side.
+        let queueBlobs: [GitOID]
         let unplaced: [UnplacedFile]
         /// Task id → its queue paths (the fold asks several times per folded result).
         let queuePathsByTask: [String: [String]]
         /// Task id → its folded files (`completed/`, `failed/`, `rejected/`), sorted.
         let finishedPathsByTask: [String: [String]]
         /// Task ids already folded as completed, failed or rejected (the picker
-        /// asks after every claim, the fold per result).
-        var finishedTaskIDs: Set<String> { Set(finishedPathsByTask.keys) }
+        /// asks after every claim, the fold per result): kept, not rebuilt per listing.
+        let finishedTaskIDs: Set<String>
+        /// The wrapping sum of the finished ids' hashes (this process's): two tips'
+        /// finished sets differ by exactly the ids whose hashes make up the difference,
+        /// which lets readiness carried between tips trust what it checked (`QueueReadiness`).
+        let finishedFingerprint: Int
         /// Task id → its `in_progress/<node>-<id>.json` paths, sorted (the picker asks per claimed task).
         let inProgressPathsByTask: [String: [String]]
 
@@ -63,6 +70,8 @@ struct GridSnapshot {
             }
             finishedPathsByTask = folded.mapValues { $0.sorted() }
             let finished = Set(folded.keys)
+            finishedTaskIDs = finished
+            finishedFingerprint = finished.reduce(0) { $0 &+ $1.hashValue }
             var replayed: Set<String> = []
             queue.removeAll { location in
                 guard finished.contains(location.taskID) else { return false }
@@ -85,6 +94,7 @@ struct GridSnapshot {
             }
             inProgressPathsByTask = inProgress.mapValues { $0.sorted() }
             self.queue = queue.sorted { $0.path < $1.path }
+            queueBlobs = self.queue.map { files[$0.path]! }
             self.unplaced = unplaced.sorted { $0.path < $1.path }
             queuePathsByTask = Dictionary(grouping: self.queue, by: \.taskID).mapValues { $0.map(\.path) }
         }

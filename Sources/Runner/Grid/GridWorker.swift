@@ -184,7 +184,12 @@ public final class GridWorker: @unchecked Sendable {
             do {
                 pick = try TaskPicker(connection: connection, trustFor: trust(for:), onDefer: noteDeferral,
                                       onClaimed: { [self] claim in lock.withLock { running[claim.taskID] = claim } },
-                                      onDropped: { [self] id in lock.withLock { running.removeValue(forKey: id) } }).next()
+                                      onDropped: { [self] id in lock.withLock { running.removeValue(forKey: id) } },
+                                      onPollCost: { [self] cost in
+                                          logger.debug("poll", metadata: ["slot": "\(slot)", "list_ms": "\(String(format: "%.2f", cost.listMilliseconds))",
+                                                                          "ready_ms": "\(String(format: "%.2f", cost.readinessMilliseconds))",
+                                                                          "queued": "\(cost.queued)", "candidates": "\(cost.candidates)"])
+                                      }).next()
             } catch {
                 lock.withLock { started -= 1 }
                 logger.warning("cannot reach the grid", metadata: ["slot": "\(slot)", "error": "\(error)"])

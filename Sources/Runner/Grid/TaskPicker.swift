@@ -18,6 +18,19 @@ struct TaskPicker {
     /// Told of a won claim the picker drops again (withdrawn or given back): the
     /// renewals stop, and the claim as last renewed comes back, to drop from there.
     var onDropped: (String) -> HeldClaim? = { _ in nil }
+    /// Told what each pick cost before any claim: for the worker's debug log and `bench/dag.sh`.
+    var onPollCost: (PollCost) -> Void = { _ in }
+
+    /// What one pick spent before its first claim attempt.
+    struct PollCost {
+        /// Listing the grid (refs, and main's tree when its tip moved).
+        var listMilliseconds: Double
+        /// Deciding which queued tasks may be claimed: dependencies, leases, order.
+        var readinessMilliseconds: Double
+        /// Queued tasks the pick looked at, and those ready to claim.
+        var queued: Int
+        var candidates: Int
+    }
 
     struct Pick {
         let claim: HeldClaim
@@ -48,21 +61,27 @@ struct TaskPicker {
     }
 
     /// Queued tasks, and tasks a fold already moved to `in_progress/` (their
-    /// worker may have died since: the lease check below decides). An
+    /// worker may have died since: the lease check decides). An
     /// in_progress file counts only for a task id a claim ref names, or when
     /// no queue file holds the same id.
     static func claimable(_ snapshot: GridSnapshot) -> [QueueLocation] {
-        let queued = snapshot.queue
-        let queuedIDs = Set(queued.map(\.taskID))
+        snapshot.queue + inProgressNotQueued(snapshot)
+    }
+
+    /// The in_progress files of `claimable` (a name reads one way, node ids hold
+    /// no '-': never a guess at which task a file is).
+    static func inProgressNotQueued(_ snapshot: GridSnapshot) -> [QueueLocation] {
         var running: [QueueLocation] = []
-        // A name reads one way (node ids hold no '-'): never a guess at which task a file is.
         let candidates = Set(snapshot.claims.keys).union(snapshot.index.inProgressPathsByTask.keys)
-        for id in candidates.sorted() where !queuedIDs.contains(id) {
+        for id in candidates.sorted() where snapshot.queuePaths(of: id).isEmpty {
             guard let path = snapshot.inProgressPaths(of: id).first else { continue }
             running.append(QueueLocation(path: path, taskID: id, priority: nil, shard: nil))
         }
-        return queued + running
+        return running
     }
+
+    /// Candidates a pick checks at a time when no counted limit needs them all.
+    static let chunk = 32
 
     /// How long a claim commit counts as live without being read: half the
     /// lease, at most 5 s. A takeover waits at most this long past the lease.
@@ -75,77 +94,98 @@ struct TaskPicker {
         let started = Date()
         var lost = 0
         let settings = connection.settings
+        let listStart = GridConnection.monotonicNow()
         let snapshot = try connection.snapshot()
+        let readinessStart = GridConnection.monotonicNow()
         let finished = snapshot.finishedTaskIDs
         let claims = GridClaims(connection: connection)
-        var candidates: [QueueCandidate] = []
-        var blobByPath: [String: GitOID] = [:]
-        var suspects: [GitOID] = []
         // Tasks whose claim binds now: counted as running by the quota book.
         var live: Set<String> = []
         let freshFor = Self.claimFreshSeconds(settings)
         let monotonicNow = GridConnection.monotonicNow()
-        // Tasks whose dependencies have not finished as their mode asks wait (docs/ARCHITECTURE.md §10).
-        let dependencies = try connection.dependencies(of: snapshot)
-        for location in Self.claimable(snapshot)
-        where !finished.contains(location.taskID) && snapshot.results[location.taskID] == nil && dependencies.isReady(location.taskID) {
-            if let claim = snapshot.claims[location.taskID] {
-                // Its worker renews a live claim every heartbeat, so a claim
-                // commit listed only moments ago is live: reading it would cost a
-                // fetch per claim per worker. Older ones are read below, in one fetch.
-                guard monotonicNow - connection.firstSeen(claim) >= freshFor else {
-                    live.insert(location.taskID)
-                    continue
-                }
-                suspects.append(claim)
-            }
+        // main's queue in claim order, without what has finished or waits on dependencies
+        // (docs/ARCHITECTURE.md §10): worked out once per tip of main. Merged in as it is
+        // walked: tasks a fold already moved to in_progress/, whose lease may have run out (a handful).
+        var running: [QueueCandidate] = []
+        for location in Self.inProgressNotQueued(snapshot) where !finished.contains(location.taskID) {
             guard let blob = snapshot.files[location.path] else { continue }
             let header = try connection.queuedHeader(blob)
-            blobByPath[location.path] = blob
-            candidates.append(QueueCandidate(location: location, priority: location.priority ?? header.priority ?? .normal,
-                                             createdAt: header.createdAt))
+            running.append(QueueCandidate(location: location, priority: header.priority ?? .normal, createdAt: header.createdAt))
         }
-        try connection.prefetch(suspects)
-        var takeable: [QueueCandidate] = []
-        for candidate in candidates {
-            if let claim = snapshot.claims[candidate.location.taskID], try claims.isLive(claim, now: now) {
-                live.insert(candidate.location.taskID)
-                continue
+        var walk = QueueOrder.Merged(try connection.orderedQueue(of: snapshot),
+                                     QueueOrder.order(running, shardCount: settings.shardCount, ownShards: settings.ownShards),
+                                     shardCount: settings.shardCount, ownShards: settings.ownShards)
+        /// The next `limit` candidates along the walk that no live claim binds and
+        /// that have no result; stale-looking claims among them are read in one fetch.
+        func takeable(_ limit: Int) throws(GridError) -> [QueueCandidate] {
+            var chunk: [QueueCandidate] = [], suspects: [GitOID] = []
+            while chunk.count < limit, let candidate = walk.next() {
+                guard snapshot.results[candidate.taskID] == nil else { continue }
+                if let claim = snapshot.claims[candidate.taskID] {
+                    // Its worker renews a live claim every heartbeat, so a claim
+                    // commit listed only moments ago is live: reading it would cost a
+                    // fetch per claim per worker. Older ones are read below, in one fetch.
+                    guard monotonicNow - connection.firstSeen(claim) >= freshFor else {
+                        live.insert(candidate.taskID)
+                        continue
+                    }
+                    suspects.append(claim)
+                }
+                chunk.append(candidate)
             }
-            takeable.append(candidate)
+            try connection.prefetch(suspects)
+            var free: [QueueCandidate] = []
+            for candidate in chunk {
+                if let claim = snapshot.claims[candidate.taskID], try claims.isLive(claim, now: now) {
+                    live.insert(candidate.taskID)
+                } else {
+                    free.append(candidate)
+                }
+            }
+            return free
         }
         let trust = try trustFor?(snapshot)
+        let counted = trust?.trust.policy.hasLedgerQuotas == true
+        // With counted limits the book needs every live claim: the whole queue is walked.
+        // Without, a pick walks only as far as it tries: a chunk at a time, so a poll on a
+        // 10,000-task queue costs its first few candidates, not ten thousand.
+        var tries = Self.spread(try takeable(counted ? Int.max : Self.chunk))
         let book = try trust.flatMap { (check) throws(GridError) -> QuotaBook? in
-            check.trust.policy.hasLedgerQuotas ? try QuotaBook.build(snapshot: snapshot, connection: connection, check: check, live: live, now: now) : nil
+            counted ? try QuotaBook.build(snapshot: snapshot, connection: connection, check: check, live: live, now: now) : nil
         }
-        var tries = Self.spread(QueueOrder.order(takeable, shardCount: settings.shardCount, ownShards: settings.ownShards))
+        let readinessEnd = GridConnection.monotonicNow()
+        onPollCost(PollCost(listMilliseconds: (readinessStart - listStart) * 1000, readinessMilliseconds: (readinessEnd - readinessStart) * 1000,
+                            queued: snapshot.queue.count, candidates: tries.count))
         if let book {
             // Tasks past a queue limit are rejected first: the newest would otherwise wait behind the very queue they overflow.
             tries = tries.filter { book.refusal(for: $0.taskID) != nil } + tries.filter { book.refusal(for: $0.taskID) == nil }
         }
-        for candidate in tries {
-            let id = candidate.location.taskID
-            let refused = book?.refusal(for: id)
-            if let book, refused == nil, let why = book.deferral(for: id) {
-                onDefer(id, why)
-                continue
-            }
-            guard let held = try claims.claim(id, takingOver: snapshot.claims[id], now: now) else {
-                lost += 1
-                continue
-            }
-            // Renewed by the heartbeat from now on: the checks below may wait on the remote for longer than a lease.
-            onClaimed(held)
-            do {
-                if let pick = try afterClaim(held, candidate: candidate, snapshot: snapshot, blob: blobByPath[candidate.location.path],
-                                             book: book, trust: trust, started: started, lost: lost) {
-                    return pick
+        while !tries.isEmpty {
+            for candidate in tries {
+                let id = candidate.location.taskID
+                let refused = book?.refusal(for: id)
+                if let book, refused == nil, let why = book.deferral(for: id) {
+                    onDefer(id, why)
+                    continue
                 }
-            } catch {
-                // Unchecked, the task must not run; given back, it need not wait out the lease.
-                _ = try? claims.release(onDropped(id) ?? held, ending: .givenBack, reason: "given back unrun: the grid could not be read after claiming")
-                throw error
+                guard let held = try claims.claim(id, takingOver: snapshot.claims[id], now: now) else {
+                    lost += 1
+                    continue
+                }
+                // Renewed by the heartbeat from now on: the checks below may wait on the remote for longer than a lease.
+                onClaimed(held)
+                do {
+                    if let pick = try afterClaim(held, candidate: candidate, snapshot: snapshot, blob: snapshot.files[candidate.location.path],
+                                                 book: book, trust: trust, started: started, lost: lost) {
+                        return pick
+                    }
+                } catch {
+                    // Unchecked, the task must not run; given back, it need not wait out the lease.
+                    _ = try? claims.release(onDropped(id) ?? held, ending: .givenBack, reason: "given back unrun: the grid could not be read after claiming")
+                    throw error
+                }
             }
+            tries = counted ? [] : try takeable(Self.chunk)
         }
         return nil
     }

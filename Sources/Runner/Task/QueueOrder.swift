@@ -27,14 +27,51 @@ public enum QueueOrder {
         let keyed = candidates.map { candidate in
             (candidate, ownShards.contains(ShardPolicy.shard(of: candidate.taskID, count: shardCount)))
         }
-        return keyed.sorted { a, b in
-            if a.0.priority != b.0.priority { return a.0.priority < b.0.priority }
-            if a.1 != b.1 { return a.1 }
-            if a.0.createdAt != b.0.createdAt { return earlier(a.0.createdAt, b.0.createdAt) }
-            if a.0.taskID != b.0.taskID { return a.0.taskID.utf8.lexicographicallyPrecedes(b.0.taskID.utf8) }
-            // Same id twice (flat and sharded copies): a fixed order keeps the result stable.
-            return a.0.location.path.utf8.lexicographicallyPrecedes(b.0.location.path.utf8)
-        }.map(\.0)
+        return keyed.sorted { precedes($0, $1) }.map(\.0)
+    }
+
+    /// Two lists each already in `order`'s order, walked as one in that order,
+    /// building nothing: a picker keeps main's queue ordered once per tip, merges
+    /// in the few tasks it may take over, and pays only for the candidates it looks at.
+    public struct Merged: IteratorProtocol {
+        private let a: [QueueCandidate], b: [QueueCandidate]
+        private let shardCount: Int, ownShards: Set<Int>
+        private var i = 0, j = 0
+
+        public init(_ a: [QueueCandidate], _ b: [QueueCandidate], shardCount: Int, ownShards: Set<Int>) {
+            self.a = a
+            self.b = b
+            self.shardCount = shardCount
+            self.ownShards = ownShards
+        }
+
+        public mutating func next() -> QueueCandidate? {
+            if i < a.count, j < b.count {
+                let ownA = ownShards.contains(ShardPolicy.shard(of: a[i].taskID, count: shardCount))
+                let ownB = ownShards.contains(ShardPolicy.shard(of: b[j].taskID, count: shardCount))
+                if QueueOrder.precedes((b[j], ownB), (a[i], ownA)) {
+                    j += 1
+                    return b[j - 1]
+                }
+            }
+            if i < a.count {
+                i += 1
+                return a[i - 1]
+            }
+            guard j < b.count else { return nil }
+            j += 1
+            return b[j - 1]
+        }
+    }
+
+    /// The one comparison `order` and `Merged` use: (candidate, in an own shard).
+    fileprivate static func precedes(_ a: (QueueCandidate, Bool), _ b: (QueueCandidate, Bool)) -> Bool {
+        if a.0.priority != b.0.priority { return a.0.priority < b.0.priority }
+        if a.1 != b.1 { return a.1 }
+        if a.0.createdAt != b.0.createdAt { return earlier(a.0.createdAt, b.0.createdAt) }
+        if a.0.taskID != b.0.taskID { return a.0.taskID.utf8.lexicographicallyPrecedes(b.0.taskID.utf8) }
+        // Same id twice (flat and sharded copies): a fixed order keeps the result stable.
+        return a.0.location.path.utf8.lexicographicallyPrecedes(b.0.location.path.utf8)
     }
 
     /// Byte-wise comparison of ISO-8601 strings, with "" (unknown) after everything.

@@ -36,7 +36,7 @@ struct TaskGraph: Sendable {
 
     /// Queued tasks with dependencies, by id.
     let nodes: [String: Node]
-    /// Dependency id → the queued tasks that name it, sorted.
+    /// Dependency id → the queued tasks that name it, sorted (after `removing`, perhaps some no longer in `nodes`).
     let dependents: [String: [String]]
     /// Each task on a dependency cycle → the cycle, written `a → b → c → a`.
     let cycles: [String: String]
@@ -51,7 +51,22 @@ struct TaskGraph: Sendable {
         cycles = Self.findCycles(nodes)
     }
 
+    private init(nodes: [String: Node], dependents: [String: [String]], cycles: [String: String]) {
+        self.nodes = nodes
+        self.dependents = dependents
+        self.cycles = cycles
+    }
+
     static let empty = TaskGraph(nodes: [:])
+
+    /// Without `ids`, none of which is on a cycle: removing tasks cannot make a
+    /// cycle, so nothing is recomputed. `dependents` may still name removed tasks;
+    /// every reader checks `nodes`.
+    func removing(_ ids: Set<String>) -> TaskGraph {
+        var nodes = self.nodes
+        for id in ids { nodes[id] = nil }
+        return TaskGraph(nodes: nodes, dependents: dependents, cycles: cycles)
+    }
 
     /// The verdict for task `id` with its dependencies standing as `standing` says.
     func verdict(of id: String, standing: (String) -> Standing) -> Verdict {
@@ -83,8 +98,11 @@ struct TaskGraph: Sendable {
     /// the grid's `standing` and `finishing`: results being folded now. Each
     /// verdict feeds the next, so a failure skips its dependents' dependents in
     /// the same pass (transitively, in one fold). In the order decided: a
-    /// task comes after every dependency decided with it.
-    func finalVerdicts(standing: (String) -> Standing, finishing: [String: ResultStatus] = [:]) -> [(id: String, verdict: Verdict)] {
+    /// task comes after every dependency decided with it. `seeds`: the tasks
+    /// whose dependencies may have changed (their dependents follow as they are
+    /// decided); nil: every task.
+    func finalVerdicts(standing: (String) -> Standing, finishing: [String: ResultStatus] = [:],
+                       seeds: Set<String>? = nil) -> [(id: String, verdict: Verdict)] {
         var decided: [String: Verdict] = [:], order: [(id: String, verdict: Verdict)] = []
         func now(_ id: String) -> Standing {
             if let status = finishing[id] { return .finished(status) }
@@ -94,7 +112,7 @@ struct TaskGraph: Sendable {
             default: return standing(id)
             }
         }
-        var work = nodes.keys.sorted().reversed().map { $0 }
+        var work = Array((seeds.map { Array($0) } ?? Array(nodes.keys)).sorted().reversed())
         while let id = work.popLast() {
             guard decided[id] == nil, finishing[id] == nil else { continue }
             let verdict = self.verdict(of: id, standing: now)
