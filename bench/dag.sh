@@ -135,6 +135,8 @@ print(f"  first poll (every task file read once): {max(p[2] for p in first):.1f}
 if fanout: print(f"  the tip where fetch finished ({shards} tasks become ready): {fanout[2]:.1f} ms")
 if steady:
     print(f"  every other poll: median {pct(steady, .5):.2f} ms, p90 {pct(steady, .9):.2f} ms, max {max(steady):.2f} ms (goal ≤ 20 ms)")
+    over = sorted(p for p in steady if p > 20)
+    print(f"  polls over 20 ms: {len(over)} of {len(steady)}" + (f" ({', '.join(f'{p:.0f}' for p in over)} ms)" if over else ""))
 lists = [p[0] for p in rest]
 if lists: print(f"  (the listing itself: median {pct(lists, .5):.2f} ms, p90 {pct(lists, .9):.2f} ms, max {max(lists):.2f} ms)")
 PY
