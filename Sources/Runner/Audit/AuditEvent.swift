@@ -20,6 +20,8 @@ public struct AuditEvent: Equatable, Sendable {
         case seccompKilled = "seccomp_killed"
         case pidsLimitHit = "pids_limit_hit"
         case setupFailed = "setup_failed"
+        /// A task's checkpoint was not restored (another task's, malformed, corrupt): it started afresh.
+        case checkpointRefused = "checkpoint_refused"
     }
 
     public var time: Date

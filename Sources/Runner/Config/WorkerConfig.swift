@@ -48,6 +48,7 @@ public struct WorkerConfig: Sendable, Equatable {
     public var defaultCPUs: Double { cpus(.defaultCPUs) }
     public var defaultPids: Int { count(.defaultPids) }
     public var outputLimit: ByteCount { bytes(.outputLimit) }
+    public var checkpointSize: ByteCount { bytes(.checkpointSize) }
     public var maxCPUs: Double { cpus(.maxCPUs) }
     public var maxMemory: ByteCount { bytes(.maxMemory) }
     public var maxPids: Int { count(.maxPids) }
@@ -92,6 +93,7 @@ public struct WorkerConfig: Sendable, Equatable {
         settings.defaultCPUs = defaultCPUs
         settings.defaultPids = defaultPids
         settings.outputLimit = Int(clamping: outputLimit.bytes)
+        settings.checkpointSize = checkpointSize
         settings.limits = taskLimits
     }
 }

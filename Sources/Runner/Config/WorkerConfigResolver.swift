@@ -130,6 +130,7 @@ public enum WorkerConfigResolver {
         case .defaultCPUs: return .cpus(1)
         case .defaultPids: return .count(256)
         case .outputLimit: return .bytes(ByteCount(bytes: 10 * 1024))
+        case .checkpointSize: return .bytes(ByteCount(bytes: 256 << 20))
         case .maxCPUs: return .cpus(4)
         case .maxMemory: return .bytes(ByteCount(bytes: 8 << 30))
         case .maxPids: return .count(4096)

@@ -15,6 +15,10 @@ public final class GridConnection: @unchecked Sendable {
     private let ledger: GitLedger
     /// Opened by the first beat (`submit`, `status` and `fold` never beat), under `heartbeatLock`.
     private var heartbeatLedger: GitLedger?
+    /// Checkpoints (docs/ARCHITECTURE.md §10) are pushed on a ledger of their own: a
+    /// 100 MiB snapshot never holds up a slot's claim or the heartbeat.
+    private var checkpointLedger: GitLedger?
+    private let checkpointLock = NSLock()
     private let mirror: String
     /// Serialises the slots' Git work on `ledger` (held across network operations).
     private let ledgerLock = NSLock()
@@ -50,6 +54,7 @@ public final class GridConnection: @unchecked Sendable {
     static let claimsPrefix = "refs/dgrid/claims/"
     static let resultsPrefix = "refs/dgrid/results/"
     static let nodesPrefix = "refs/dgrid/nodes/"
+    static let checkpointsPrefix = "refs/dgrid/checkpoints/"
 
     public init(settings: GridSettings) throws(GridError) {
         // Checked before anything is created: every record this node writes carries its id.
@@ -100,6 +105,24 @@ public final class GridConnection: @unchecked Sendable {
         }
     }
 
+    /// The checkpoints' own ledger (opened on first use, like the heartbeat's).
+    func withCheckpointLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
+        checkpointLock.lock()
+        defer { checkpointLock.unlock() }
+        let ledger: GitLedger
+        if let opened = checkpointLedger {
+            ledger = opened
+        } else {
+            ledger = try Self.openLedger(settings, mirror: mirror)
+            checkpointLedger = ledger
+        }
+        do {
+            return try body(ledger)
+        } catch {
+            throw .ledger(error)
+        }
+    }
+
     /// The grid as it is now: one listing of every ref, and a fetch of main
     /// only when its tip moved. Claim, result and heartbeat commits are
     /// fetched when first read (`file`), so an idle poll fetches nothing and
@@ -142,7 +165,8 @@ public final class GridConnection: @unchecked Sendable {
             let snapshot = GridSnapshot(mainTip: main, files: files,
                                         claims: Self.taskRefs(refs, prefix: Self.claimsPrefix),
                                         results: Self.taskRefs(refs, prefix: Self.resultsPrefix),
-                                        nodes: Self.nodeRefs(refs), index: index)
+                                        nodes: Self.nodeRefs(refs), index: index,
+                                        checkpoints: Self.taskRefs(refs, prefix: Self.checkpointsPrefix))
             stateLock.withLock { lastListing = snapshot }
             return snapshot
         }

@@ -126,6 +126,11 @@ public struct GridFold {
             finishing[taskID] = record
         }
         try endUnrunnable(snapshot, finishing: finishing, changes: &changes, summary: &summary)
+        // A finished task's checkpoints are of no use to anyone: deleted with its result (docs/ARCHITECTURE.md §10).
+        for (taskID, commit) in snapshot.checkpoints.sorted(by: { $0.key < $1.key })
+        where finishing[taskID] != nil || finished.contains(taskID) {
+            folded.append((CheckpointStore.refName(taskID), commit))
+        }
 
         // A claim left on a finished task (renewed after the fold that took its
         // result had listed it, or released late) binds nothing: drop it.

@@ -8,6 +8,8 @@ struct GridSnapshot {
     let claims: [String: GitOID]
     let results: [String: GitOID]
     let nodes: [String: GitOID]
+    /// Task id → its latest checkpoint commit (`refs/dgrid/checkpoints/<id>`, docs/ARCHITECTURE.md §10).
+    let checkpoints: [String: GitOID]
     /// What main's files say, worked out once per tip of main (`MainIndex`).
     let index: MainIndex
     /// Queue files on main, in dgrid's layout or D-GRID's (`QueuePlacement`), by path.
@@ -19,12 +21,13 @@ struct GridSnapshot {
     let finishedTaskIDs: Set<String>
 
     init(mainTip: GitOID?, files: [String: GitOID], claims: [String: GitOID], results: [String: GitOID],
-         nodes: [String: GitOID], index: MainIndex? = nil) {
+         nodes: [String: GitOID], index: MainIndex? = nil, checkpoints: [String: GitOID] = [:]) {
         self.mainTip = mainTip
         self.files = files
         self.claims = claims
         self.results = results
         self.nodes = nodes
+        self.checkpoints = checkpoints
         self.index = index ?? MainIndex(files: files)
         finishedTaskIDs = self.index.finishedTaskIDs
     }

@@ -84,10 +84,15 @@ public struct GridStatus {
         /// free-text `submitter` (nil when it names none).
         public var principal: String?
         public var principalVerified = false
+        /// How far the task says it is ("42% message", docs/ARCHITECTURE.md §10), as its last renewal carried it.
+        public var progress: String?
+        /// It has a checkpoint on the grid (`refs/dgrid/checkpoints/<id>`): a takeover resumes from it.
+        public var checkpointed = false
 
         enum CodingKeys: String, CodingKey {
             case taskID = "task_id", nodeID = "node_id", attempt, leaseUntil = "lease_until", expired, state
-            case previousAttempts = "previous_attempts", principal, principalVerified = "principal_verified"
+            case previousAttempts = "previous_attempts", principal, principalVerified = "principal_verified", progress
+            case checkpointed
         }
 
         /// "alice", "bob (unverified)", or "unknown (unverified)", for a terminal.
@@ -133,6 +138,8 @@ public struct GridStatus {
                                   leaseUntil: record.leaseUntil, expired: expired || record.state == .released,
                                   state: record.state.rawValue, previousAttempts: record.previousAttempts.count)
             (running.principal, running.principalVerified) = try principal(of: taskID, in: snapshot, trust: trust)
+            running.progress = record.progress
+            running.checkpointed = snapshot.checkpoints[taskID] != nil
             counts.running.append(running)
         }
         for node in counts.nodes {

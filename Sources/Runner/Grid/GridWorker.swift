@@ -57,6 +57,10 @@ public final class GridWorker: @unchecked Sendable {
     private var summary = Summary()
     private var started = 0
     private var running: [String: HeldClaim] = [:]
+    /// How far each running task says it is (docs/ARCHITECTURE.md §10): the next renewal carries it.
+    private var progress: [String: TaskProgress] = [:]
+    /// Running tasks that checkpoint: snapshotted once more when the worker stops.
+    private var checkpointing: [String: CheckpointSession] = [:]
     /// Tasks already reported as waiting on a quota (once per task, not per poll).
     private var deferralsNoted: Set<String> = []
     /// The trust in force for main's fleet policy as last seen (`FleetPolicy`), by its blobs.
@@ -101,6 +105,10 @@ public final class GridWorker: @unchecked Sendable {
 
     /// Releases the claims of tasks still running; how many there were.
     private func releaseClaimsAfterGrace() -> Int {
+        // What the tasks have done so far survives them: the next holder resumes from it.
+        for session in lock.withLock({ Array(checkpointing.values) }) {
+            session.snapshotNow()
+        }
         let held = lock.withLock { Array(running.values) }
         let claims = GridClaims(connection: connection)
         let reason = "given back: worker \(connection.settings.nodeID) stopping (SIGTERM, grace period over)"
@@ -350,11 +358,21 @@ public final class GridWorker: @unchecked Sendable {
             }
             let egress = check.trust.policy.egressGrant(principal: authentication.principal, image: task.image ?? settings.defaultImage)
             let outcome: TaskExecution.Execution
+            let session = checkpointSession(for: task, claim: claim, principals: authentication.principals)
+            defer {
+                lock.withLock {
+                    checkpointing[id] = nil
+                    progress[id] = nil
+                }
+            }
             do {
-                // docs/ARCHITECTURE.md §10: the dependencies' results, read-only at /inputs.
-                let inputs = try TaskInputs.prepare(for: task, snapshot: try connection.snapshot(), connection: connection)
+                // docs/ARCHITECTURE.md §10: the dependencies' results, read-only at /inputs; the latest checkpoint.
+                let listing = try connection.snapshot()
+                let inputs = try TaskInputs.prepare(for: task, snapshot: listing, connection: connection)
                 defer { inputs?.remove() }
-                outcome = execution.run(task, claim: claim.record, egress: egress, volumes: inputs.map { [$0.volume] } ?? [])
+                outcome = execution.run(task, claim: claim.record, egress: egress, volumes: inputs.map { [$0.volume] } ?? [],
+                                        checkpoint: session, snapshot: listing,
+                                        onProgress: { [self] said in lock.withLock { progress[id] = said } })
             } catch {
                 outcome = .hostFault(HostFault(published: "this worker could not give the task its /inputs", detail: "\(error)", check: .sandbox))
             }
@@ -411,6 +429,40 @@ public final class GridWorker: @unchecked Sendable {
             logger.error("cannot publish result; the task will run again elsewhere once its lease expires",
                          metadata: ["task": "\(id)", "error": "\(error)"])
         }
+    }
+
+    /// The checkpoint session of a task that asks for one (docs/ARCHITECTURE.md §10),
+    /// registered for a last snapshot should the worker stop; nil otherwise.
+    private func checkpointSession(for task: TaskFile, claim: HeldClaim, principals: [String]) -> CheckpointSession? {
+        guard let interval = CheckpointSession.interval(of: task) else { return nil }
+        let settings = connection.settings
+        let id = task.taskID
+        let session = CheckpointSession(taskID: id, attempt: claim.record.attempt, interval: interval,
+                                        capacity: settings.checkpointSize, connection: connection)
+        session.onProgress = { [self] said in lock.withLock { progress[id] = said } }
+        session.onRestore = { [self] restore in
+            switch restore {
+            case .none:
+                break
+            case .restored(let files, let bytes):
+                logger.info("checkpoint restored", metadata: ["task": "\(id)", "attempt": "\(claim.record.attempt)", "files": "\(files)", "bytes": "\(bytes)"])
+            case .refused(let refusal):
+                logger.warning("checkpoint not restored: the task starts afresh", metadata: ["task": "\(id)", "reason": "\(refusal)"])
+                options.audit?.record(AuditEvent(kind: .checkpointRefused, nodeID: settings.nodeID, taskID: id, principals: principals,
+                                                 reason: "\(refusal)"))
+            }
+        }
+        session.onSnapshot = { [self] result in
+            switch result {
+            case .success(let taken):
+                logger.debug("checkpoint", metadata: ["task": "\(id)", "bytes": "\(taken.bytes)", "frozen_ms": "\(String(format: "%.1f", taken.frozenMs))",
+                                                      "total_ms": "\(String(format: "%.1f", taken.totalMs))"])
+            case .failure(let error):
+                logger.warning("checkpoint not taken", metadata: ["task": "\(id)", "error": "\(error)"])
+            }
+        }
+        lock.withLock { checkpointing[id] = session }
+        return session
     }
 
     /// A host fault (docs/ARCHITECTURE.md §7): unhealthy first, so no slot claims
@@ -521,7 +573,13 @@ public final class GridWorker: @unchecked Sendable {
             Self.sleep(0.2)
             guard Date() >= nextBeat || beatSoon.exchange(false, ordering: .relaxed) else { continue }
             nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
-            let held = lock.withLock { Array(running.values) }
+            let held = lock.withLock {
+                running.values.map { claim in
+                    var claim = claim
+                    if let said = progress[claim.taskID] { claim.record.progress = said.text }
+                    return claim
+                }
+            }
             do {
                 let renewals = try NodeHeartbeat(connection: connection, health: health.state).beat(status: "active", renewing: held)
                 for (taskID, renewed) in renewals {

@@ -31,7 +31,11 @@ struct TaskExecution {
 
     /// `egress`: what the host's policy lets this task reach; nil: no network.
     /// `volumes`: `/inputs` and the like, mounted as given (docs/ARCHITECTURE.md §10).
-    func run(_ task: TaskFile, claim: ClaimRecord, egress: EgressGrant? = nil, volumes: [SandboxVolume] = []) -> Execution {
+    /// `checkpoint`: the task's `/checkpoint`, restored from `snapshot`'s latest
+    /// checkpoint and snapshotted while it runs. `onProgress`: each `::progress` line.
+    func run(_ task: TaskFile, claim: ClaimRecord, egress: EgressGrant? = nil, volumes: [SandboxVolume] = [],
+             checkpoint: CheckpointSession? = nil, snapshot: GridSnapshot? = nil,
+             onProgress: ((TaskProgress) -> Void)? = nil) -> Execution {
         let started = Date()
         let attempt = claim.attempt
         let history = claim.previousAttempts
@@ -51,15 +55,37 @@ struct TaskExecution {
         }
         defer { resolved.lease.release() }
 
+        // The attempt (and, checkpointing, whether it resumes) are the worker's to say: a task's own values go.
+        let ours: Set<String> = ["DGRID_ATTEMPT", "DGRID_RESUMED"]
         var spec = SandboxSpec(root: .layers(resolved.layers), command: ["/bin/sh", "-c", task.script],
-                               environment: resolved.config.environment + task.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+                               environment: resolved.config.environment.filter { !ours.contains(String($0.prefix { $0 != "=" })) }
+                                   + task.env.filter { !ours.contains($0.key) }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                                   + ["DGRID_ATTEMPT=\(attempt)"])
         spec.workingDirectory = resolved.config.workingDirectory
         if let user = resolved.config.user { spec.user = user }
+        if let checkpoint, let snapshot {
+            do {
+                let (volume, restore) = try checkpoint.prepare(owner: spec.user, snapshot: snapshot)
+                spec.volumes.append(volume)
+                spec.freezer = checkpoint.freezer
+                spec.environment.append("DGRID_RESUMED=\(checkpoint.resumed ? 1 : 0)")
+                checkpoint.onRestore(restore)
+            } catch {
+                // The tmpfs needs root; a rootless host gives the task back for one that can.
+                return .hostFault(HostFault(published: "this worker cannot give the task a /checkpoint (it needs a root worker)",
+                                            detail: "\(error)", check: .sandbox))
+            }
+        }
+        if let onProgress {
+            spec.stdoutWatcher = OutputLineWatcher(prefix: TaskProgress.stdoutPrefix) { line in
+                if let progress = TaskProgress(line: line) { onProgress(progress) }
+            }
+        }
         spec.timeoutSeconds = Double(task.timeoutSeconds)
         spec.outputLimit = settings.outputLimit
         spec.allowWithoutCgroupLimits = settings.runWithoutCgroupLimits
         spec.egress = egress
-        spec.volumes = volumes
+        spec.volumes += volumes
         let egressReport = egress.map { _ in EgressReport() }
         spec.egressReport = egressReport
         spec.limits.memoryBytes = task.resources.memoryBytes ?? settings.defaultMemoryBytes
@@ -75,6 +101,8 @@ struct TaskExecution {
         }
 
         let outcome: Outcome
+        checkpoint?.start()
+        defer { checkpoint?.stop() }
         do {
             outcome = try runner.run(spec)
         } catch {

@@ -9,6 +9,8 @@ public struct ResourceLimits: Sendable, Equatable {
     public var cpus: CPUQuota?
     /// Maximum number of tasks (processes and threads) in the group.
     public var pids: Int?
+    /// The group can be frozen (cgroup v1: it joins the freezer hierarchy too).
+    public var freezable = false
 
     public init(memoryBytes: UInt64? = nil, cpus: CPUQuota? = nil, pids: Int? = nil) {
         self.memoryBytes = memoryBytes
@@ -16,7 +18,7 @@ public struct ResourceLimits: Sendable, Equatable {
         self.pids = pids
     }
 
-    public var isEmpty: Bool { memoryBytes == nil && cpus == nil && pids == nil }
+    public var isEmpty: Bool { memoryBytes == nil && cpus == nil && pids == nil && !freezable }
 }
 
 /// What the kernel accounted for a sandbox's group once it has finished.
@@ -53,10 +55,17 @@ public protocol SandboxCgroup: Sendable {
     func killAll()
     /// Removes the group once it is empty, killing stragglers first; idempotent.
     func remove() throws(CgroupError)
+    /// Stops every process of the group where it stands; true once the kernel
+    /// says the whole group is frozen (within 2 s), false when it cannot be.
+    func freeze() -> Bool
+    /// Lets a frozen group run again.
+    func thaw()
 }
 
 extension SandboxCgroup {
     public func openJoinDescriptors() throws(CgroupError) -> [Int32] { [] }
+    public func freeze() -> Bool { false }
+    public func thaw() {}
 }
 
 /// A cgroup implementation (v1 or v2) rooted at a directory that tests can point elsewhere.

@@ -136,6 +136,7 @@ public struct CgroupV1Driver: CgroupDriver {
         if limits.memoryBytes != nil { needed.insert("memory") }
         if limits.cpus != nil { needed.insert("cpu") }
         if limits.pids != nil { needed.insert("pids") }
+        if limits.freezable { needed.insert("freezer") }
         let chosen = Set(ownGroups.filter { needed.contains($0.key) }.values)
         return ownGroups.filter { chosen.contains($0.value) }
     }
@@ -214,6 +215,20 @@ struct CgroupV1Group: SandboxCgroup {
             if let freezer { try? fs.write("THAWED", to: freezer + "/freezer.state") }
             _ = CgroupWait.until(min(deadline, CgroupWait.deadline(after: 100_000_000))) { members().isEmpty }
         }
+    }
+
+    func freeze() -> Bool {
+        guard let freezer = directories["freezer"], (try? fs.write("FROZEN", to: freezer + "/freezer.state")) != nil else { return false }
+        // FREEZING until every task has stopped; a task stuck in the kernel can hold it there.
+        let frozen = CgroupWait.until(CgroupWait.deadline(after: CgroupWait.killTimeout)) {
+            fs.read(freezer + "/freezer.state")?.trimmingWhitespace() == "FROZEN"
+        }
+        if !frozen { thaw() }
+        return frozen
+    }
+
+    func thaw() {
+        if let freezer = directories["freezer"] { try? fs.write("THAWED", to: freezer + "/freezer.state") }
     }
 
     func remove() throws(CgroupError) {

@@ -182,6 +182,19 @@ struct CgroupV2Group: SandboxCgroup {
         }
     }
 
+    func freeze() -> Bool {
+        guard (try? fs.write("1", to: path + "/cgroup.freeze")) != nil else { return false }
+        let frozen = CgroupWait.until(CgroupWait.deadline(after: CgroupWait.killTimeout)) {
+            CgroupText.value(of: "frozen", in: fs.read(path + "/cgroup.events")) == 1
+        }
+        if !frozen { thaw() }
+        return frozen
+    }
+
+    func thaw() {
+        try? fs.write("0", to: path + "/cgroup.freeze")
+    }
+
     func remove() throws(CgroupError) {
         guard fs.exists(path) else { return }
         killAll()

@@ -34,12 +34,14 @@ final class OutputDrain {
     /// `.open` when the pipe is empty for now, the budget is spent or a signal
     /// interrupted (poll says when to come back); `.ended` at end of stream or
     /// on an error that reading again would only repeat.
-    func take(from fd: Int32, into capture: inout OutputCapture, budget: Int = OutputDrain.budgetBytes) -> StreamState {
+    /// With a `watcher`, every byte is read (none spliced away) and shown to it.
+    func take(from fd: Int32, into capture: inout OutputCapture, budget: Int = OutputDrain.budgetBytes,
+              watcher: OutputLineWatcher? = nil) -> StreamState {
         var taken = 0
         while taken < budget {
             let want = budget - taken
             let n: Int
-            if capture.isFull && sink >= 0 {
+            if capture.isFull && sink >= 0 && watcher == nil {
                 n = dgrid_splice_nonblock(fd, sink, want)
                 if n > 0 {
                     capture.count(discarded: n)
@@ -55,7 +57,9 @@ final class OutputDrain {
             } else {
                 n = read(fd, buffer.baseAddress, min(buffer.count, want))
                 if n > 0 {
-                    capture.append(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                    let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                    watcher?.feed(chunk)
+                    capture.append(chunk)
                     taken += n
                     continue
                 }

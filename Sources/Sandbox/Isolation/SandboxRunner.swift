@@ -55,14 +55,17 @@ public final class SandboxRunner: Sendable {
 
         var unenforced: [String] = []
         let group: SandboxCgroup?
-        if spec.limits.isEmpty {
+        var limits = spec.limits
+        if spec.freezer != nil { limits.freezable = true }
+        // Freezing is wanted, never required: without cgroups a checkpoint is copied unfrozen.
+        if limits.isEmpty || (cgroups == nil && spec.limits.isEmpty) {
             // Nothing to enforce: the pid namespace already takes the whole tree
             // down with pid 1, and rusage reports CPU time and peak memory.
             // Skipping the group saves a cgroup v1 attach (an RCU grace period).
             group = nil
         } else if let cgroups {
             do {
-                group = try cgroups.create(name: sandboxID, limits: spec.limits)
+                group = try cgroups.create(name: sandboxID, limits: limits)
             } catch {
                 throw .cgroup(error)
             }
@@ -202,10 +205,12 @@ public final class SandboxRunner: Sendable {
             }
             throw .setup(stage: failure.stage, errno: failure.error)
         }
+        spec.freezer?.attach(group)
+        defer { spec.freezer?.detach() }
         let deadline = spec.timeoutSeconds.map { started + UInt64($0 * 1e9) }
         let supervisor = Supervisor(process: process, stdout: stdoutPipe, stderr: stderrPipe,
                                     limit: spec.outputLimit, deadline: deadline, group: group,
-                                    watchOOM: group != nil && spec.limits.memoryBytes != nil)
+                                    watchOOM: group != nil && spec.limits.memoryBytes != nil, stdoutWatcher: spec.stdoutWatcher)
         let ended = supervisor.run()
         let finished = Clock.monotonicNanoseconds()
         let blocked = network?.detach()

@@ -39,6 +39,11 @@ public struct SandboxSpec: Sendable {
     public var egressReport: EgressReport?
     /// Directories mounted at `/<name>` (docs/ARCHITECTURE.md §10); an image run only.
     public var volumes: [SandboxVolume] = []
+    /// Shown every stdout line that starts with its prefix (a task's `::progress`).
+    public var stdoutWatcher: OutputLineWatcher?
+    /// Lets the caller freeze the task while it runs (a consistent checkpoint,
+    /// docs/ARCHITECTURE.md §10); the sandbox then has a cgroup with a freezer.
+    public var freezer: SandboxFreezer?
 
     public init(root: SandboxRoot, command: [String], environment: [String] = []) {
         self.root = root

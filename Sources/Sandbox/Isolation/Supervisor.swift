@@ -28,6 +28,8 @@ struct Supervisor {
     /// With a memory limit, an OOM kill anywhere in the tree ends the whole run
     /// (v2's memory.oom.group, done by hand so v1 behaves the same).
     let watchOOM: Bool
+    /// Sees every line of stdout (`SandboxSpec.stdoutWatcher`).
+    var stdoutWatcher: OutputLineWatcher? = nil
 
     /// How often the group's OOM state is read while the task runs.
     private let oomPollNanoseconds: UInt64 = 100_000_000
@@ -93,7 +95,7 @@ struct Supervisor {
                 if errno == EINTR { continue }
                 break
             }
-            if fds[0].revents != 0 { outOpen = drain.take(from: stdout.readEnd, into: &out) == .open }
+            if fds[0].revents != 0 { outOpen = drain.take(from: stdout.readEnd, into: &out, watcher: stdoutWatcher) == .open }
             if fds[1].revents != 0 { errOpen = drain.take(from: stderr.readEnd, into: &err) == .open }
             if fds[2].revents != 0, let result = process.reap(blocking: false) {
                 waitResult = result

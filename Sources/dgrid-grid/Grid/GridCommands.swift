@@ -168,7 +168,8 @@ struct GridStatusCommand: ParsableCommand {
                     if task.state == "released" {
                         print("released \(shown(task.taskID)) by \(shown(task.nodeID)) (attempt \(task.attempt)): runnable now")
                     } else {
-                        print("running \(shown(task.taskID)) for \(task.shownPrincipal) on \(shown(task.nodeID)) (attempt \(task.attempt)), lease until \(shown(task.leaseUntil))\(task.expired ? " EXPIRED" : "")")
+                        print("running \(shown(task.taskID)) for \(task.shownPrincipal) on \(shown(task.nodeID)) (attempt \(task.attempt)), lease until \(shown(task.leaseUntil))\(task.expired ? " EXPIRED" : "")"
+                              + (task.progress.map { ", progress \(shown($0))" } ?? "") + (task.checkpointed ? ", checkpointed" : ""))
                     }
                 }
                 if counts.nodeRecords.isEmpty { print("nodes: none") }

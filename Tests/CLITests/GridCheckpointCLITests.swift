@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Checkpoints end to end (docs/ARCHITECTURE.md §10): a counting task snapshotted
+/// every second, its worker killed half way, resumed by another worker from
+/// the last snapshot; progress in `status`; checkpoints that must not be
+/// restored (garbage, another task's, bytes that do not match); a
+/// `/checkpoint` filled past its cap.
+@Suite(.system, .serialized) struct GridCheckpointCLITests {
+    /// Counts to 40, a step every 0.25 s, keeping "count uptime" in /checkpoint
+    /// (the kernel's clock, which the test reads too) and its progress beside it.
+    static let counter = """
+        i=0; [ -f /checkpoint/count ] && read i u < /checkpoint/count
+        read up idle < /proc/uptime; echo "start $i attempt $DGRID_ATTEMPT resumed $DGRID_RESUMED at $up" >&2
+        while [ $i -lt 40 ]; do i=$((i+1)); read up idle < /proc/uptime
+        echo "$i $up" > /checkpoint/count.new; mv /checkpoint/count.new /checkpoint/count
+        echo "$((i*100/40)) counting $i" > /checkpoint/progress; sleep 0.25; done
+        echo "done $i"
+        """
+
+    static func uptime() throws -> Double {
+        Double(try String(contentsOfFile: "/proc/uptime", encoding: .utf8).split(separator: " ")[0]) ?? 0
+    }
+
+    private func record(_ repo: String, _ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, path).utf8)) as? [String: Any] ?? [:]
+    }
+
+    /// The file `path` of the task's checkpoint on the grid, found through its manifest.
+    static func checkpointFile(_ repo: String, task: String, path: String) throws -> String? {
+        let ref = "refs/dgrid/checkpoints/\(task)"
+        let manifest = try GridFixture.git(["--git-dir", repo, "show", "\(ref):checkpoint.json"])
+        guard manifest.status == 0,
+              let object = try JSONSerialization.jsonObject(with: Data(manifest.stdout.utf8)) as? [String: Any],
+              let file = (object["files"] as? [[String: Any]])?.first(where: { $0["path"] as? String == path }),
+              let digest = (file["digest"] as? String)?.dropFirst("sha256:".count) else { return nil }
+        return try GridFixture.git(["--git-dir", repo, "show", "\(ref):blobs/\(digest)"]).stdout
+    }
+
+    @Test func aKilledWorkersTaskResumesFromItsLastCheckpointOnAnotherWorker() throws {
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        let (a, b) = (try GridFixture.workerHome(), try GridFixture.workerHome())
+        #expect(try a.dgrid("init", "--repo", url).status == 0)
+        let tasks = try TempDir.make(prefix: "dgrid-checkpoint").path
+        try GridFixture.taskFile(tasks, "count", Self.counter.replacingOccurrences(of: "\n", with: "; "), timeout: 120, extra: #","checkpointing":{"interval_seconds":1}"#)
+        #expect(try a.dgrid("submit", "--repo", url, tasks).status == 0)
+
+        let first = try GridFaultCLITests.launch(["worker", "--repo", url, "--node-id", "node_a", "--lease", "4", "--once"],
+                                                 home: a, log: tasks + "/a.log", environment: ["DGRID_HEARTBEAT_SECONDS": "1"])
+        // Half way, by the progress its heartbeat carries (read as an outsider reads it: `dgrid status`).
+        var shown = ""
+        let halfWay = try GridFaultCLITests.waitUntil(40) {
+            let running = try GridFixture.status(b, url)["running"] as? [[String: Any]] ?? []
+            shown = running.first?["progress"] as? String ?? ""
+            return (Int(shown.prefix { $0.isNumber }) ?? 0) >= 45 && running.first?["checkpointed"] as? Bool == true
+        }
+        #expect(halfWay, "never half way: \(shown); \((try? String(contentsOfFile: tasks + "/a.log", encoding: .utf8)) ?? "")")
+        #expect(shown.hasSuffix("% counting \(Int(shown.prefix { $0.isNumber })! * 40 / 100)") || shown.contains("counting"), "\(shown)")
+        let killedAt = try Self.uptime()
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+
+        // What survives: the last snapshot node_a published.
+        let saved = try #require(try Self.checkpointFile(repo, task: "count", path: "count"), "no checkpoint of count on the grid")
+        let parts = saved.split(separator: " ")
+        let (savedCount, savedAt) = (Int(parts[0]) ?? -1, Double(parts[1].trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
+        #expect(savedCount >= 10, "\(saved)")
+
+        let expired = try GridFaultCLITests.waitUntil(30) {
+            (try GridFixture.status(b, url)["running"] as? [[String: Any]] ?? []).first?["expired"] as? Bool == true
+        }
+        #expect(expired)
+        let second = try b.dgrid("worker", "--repo", url, "--node-id", "node_b", "--once")
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("checkpoint restored"), "\(second.stderr)")
+
+        let result = try record(repo, "tasks/completed/node_b-count.json.log")
+        #expect(result["stdout"] as? String == "done 40\n")
+        #expect(result["attempt"] as? Int == 2)
+        let stderr = result["stderr"] as? String ?? ""
+        let start = try #require(stderr.split(separator: "\n").first { $0.hasPrefix("start ") }, "\(stderr)").split(separator: " ")
+        #expect(start.count == 8 && Int(start[1]) == savedCount && start[3] == "2" && start[5] == "1", "\(stderr)")
+        let resumedAt = Double(start.last ?? "") ?? 0
+        // Work repeated: from the step the last snapshot holds to the kill — at most one interval,
+        // plus the time a snapshot takes to publish. The takeover delay is the lease's business.
+        let repeated = killedAt - savedAt, takeover = resumedAt - killedAt
+        print("checkpoint resume: work repeated \(String(format: "%.2f", repeated)) s (interval 1 s), takeover \(String(format: "%.2f", takeover)) s (lease 4 s)")
+        #expect(repeated >= 0 && repeated <= 2.0, "repeated \(repeated) s")
+        #expect(takeover > 0 && takeover < 30)
+        // Folded with its result: the checkpoint ref goes.
+        #expect(try GridFixture.refs(repo, "refs/dgrid/checkpoints").isEmpty)
+        #expect(try GridFixture.refs(repo, "refs/dgrid/claims").isEmpty)
+    }
+}
