@@ -93,4 +93,100 @@ import TestSupport
         #expect(try GridFixture.refs(repo, "refs/dgrid/checkpoints").isEmpty)
         #expect(try GridFixture.refs(repo, "refs/dgrid/claims").isEmpty)
     }
+
+    /// A commit made by hand, as any writer can push one: `files` (path → content) in its tree.
+    static func plant(_ repo: String, ref: String, files: [String: String]) throws {
+        var script = "set -e; export GIT_DIR='\(repo)' GIT_AUTHOR_NAME=w GIT_AUTHOR_EMAIL=w@w GIT_COMMITTER_NAME=w GIT_COMMITTER_EMAIL=w@w; entries=''\n"
+        var index = 0
+        for (path, content) in files.sorted(by: { $0.key < $1.key }) {
+            let local = NSTemporaryDirectory() + "dgrid-plant-\(UUID().uuidString.prefix(8))-\(index)"
+            try Data(content.utf8).write(to: URL(fileURLWithPath: local))
+            index += 1
+            let directory = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
+            script += "b=$(git hash-object -w '\(local)'); rm '\(local)'\n"
+            if directory.isEmpty {
+                script += "entries=\"$entries$(printf '100644 blob %s\\t%s' \"$b\" '\(name)')\n\"\n"
+            } else {
+                script += "sub=$(printf '100644 blob %s\\t%s\\n' \"$b\" '\(name)' | git mktree)\n"
+                script += "entries=\"$entries$(printf '040000 tree %s\\t%s' \"$sub\" '\(directory)')\n\"\n"
+            }
+        }
+        script += "tree=$(printf '%s' \"$entries\" | git mktree); commit=$(git commit-tree \"$tree\" -m planted); git update-ref '\(ref)' \"$commit\"\n"
+        let r = try ProcessRunner.run("/bin/sh", ["-c", script])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
+    static func sha256(_ text: String) throws -> String {
+        let file = NSTemporaryDirectory() + "dgrid-sha-\(UUID().uuidString.prefix(8))"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        return String(try ProcessRunner.run("/usr/bin/sha256sum", [file]).stdout.prefix(64))
+    }
+
+    static func manifest(task: String, files: [(path: String, digest: String, size: Int)]) -> String {
+        let entries = files.map { #"{"path":"\#($0.path)","digest":"\#($0.digest)","size":\#($0.size),"mode":420}"# }.joined(separator: ",")
+        return #"{"task_id":"\#(task)","node_id":"w","attempt":1,"taken_at":"2026-12-04T00:00:00Z","directories":[],"files":[\#(entries)],"symlinks":[],"skipped":0}"#
+    }
+
+    /// Checkpoints a writer planted — garbage, another task's, bytes that do not
+    /// match their digest — are refused: the task starts afresh (and says so),
+    /// the refusal is audited with why, nothing of them reaches the sandbox.
+    @Test func checkpointsThatMustNotBeRestoredAreRefusedAndTheTaskStartsAfresh() throws {
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        let home = try GridFixture.workerHome()
+        #expect(try home.dgrid("init", "--repo", url).status == 0)
+        let tasks = try TempDir.make(prefix: "dgrid-checkpoint-bad").path
+        let counter = Self.counter.replacingOccurrences(of: "\n", with: "; ").replacingOccurrences(of: "-lt 40", with: "-lt 3")
+        for id in ["garbage", "borrowed", "tampered", "truncated"] {
+            try GridFixture.taskFile(tasks, id, counter + "; ls /checkpoint", timeout: 60, extra: #","checkpointing":{"interval_seconds":5}"#)
+        }
+        #expect(try home.dgrid("submit", "--repo", url, tasks).status == 0)
+        let b = "9 0\n", bDigest = "sha256:" + (try Self.sha256(b))
+        try Self.plant(repo, ref: "refs/dgrid/checkpoints/garbage", files: ["checkpoint.json": "{not json", "blobs/x": "1"])
+        try Self.plant(repo, ref: "refs/dgrid/checkpoints/borrowed",
+                       files: ["checkpoint.json": Self.manifest(task: "someone-else", files: [("count", bDigest, b.utf8.count)]),
+                               "blobs/\(bDigest.dropFirst(7))": b])
+        try Self.plant(repo, ref: "refs/dgrid/checkpoints/tampered",
+                       files: ["checkpoint.json": Self.manifest(task: "tampered", files: [("count", bDigest, b.utf8.count)]),
+                               "blobs/\(bDigest.dropFirst(7))": "8 0\n"])
+        try Self.plant(repo, ref: "refs/dgrid/checkpoints/truncated",
+                       files: ["checkpoint.json": Self.manifest(task: "truncated", files: [("../../etc/x", bDigest, b.utf8.count)]),
+                               "blobs/\(bDigest.dropFirst(7))": b])
+
+        let worker = try home.dgrid("worker", "--repo", url, "--node-id", "wc", "--once")
+        #expect(worker.status == 0, "\(worker.stderr)")
+        for id in ["garbage", "borrowed", "tampered", "truncated"] {
+            let result = try record(repo, "tasks/completed/wc-\(id).json.log")
+            #expect((result["stderr"] as? String ?? "").hasPrefix("start 0 attempt 1 resumed 0"), "\(id): \(result)")
+            #expect(result["stdout"] as? String == "done 3\ncount\nprogress\n", "\(id): nothing planted reached the sandbox: \(result)")
+        }
+        let refused = try GridQuotaCLITests.events(home).filter { $0["event"] as? String == "checkpoint_refused" }
+        let why = Dictionary(refused.map { ($0["task_id"] as? String ?? "", $0["reason"] as? String ?? "") }, uniquingKeysWith: { a, _ in a })
+        #expect(why["garbage"]?.contains("not a JSON object") == true, "\(why)")
+        #expect(why["borrowed"]?.contains("someone-else") == true, "\(why)")
+        #expect(why["tampered"]?.contains("do not match the digest") == true, "\(why)")
+        #expect(why["truncated"]?.contains("clean relative path") == true, "\(why)")
+        #expect(try GridFixture.refs(repo, "refs/dgrid/checkpoints").isEmpty, "folded with the results")
+    }
+
+    /// A task that writes past its /checkpoint's size gets ENOSPC there, like any
+    /// full disk; it goes on, and the worker's own disk took none of it.
+    @Test func aCheckpointFilledPastItsCapIsRefusedWritesNotAHostsDisk() throws {
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        let home = try GridFixture.workerHome()
+        #expect(try home.dgrid("init", "--repo", url).status == 0)
+        let tasks = try TempDir.make(prefix: "dgrid-checkpoint-full").path
+        try GridFixture.taskFile(tasks, "full", "dd if=/dev/zero of=/checkpoint/big bs=64k count=64 2>&1; ls -l /checkpoint/big | awk '{print $5}'; sleep 1.5",
+                                 timeout: 60, extra: #","checkpointing":{"interval_seconds":1}"#)
+        #expect(try home.dgrid("submit", "--repo", url, tasks).status == 0)
+        let worker = try home.dgrid("worker", "--repo", url, "--node-id", "wf", "--once", "--set", "checkpoint_size=1m")
+        #expect(worker.status == 0, "\(worker.stderr)")
+        let stdout = try record(repo, "tasks/completed/wf-full.json.log")["stdout"] as? String ?? ""
+        #expect(stdout.contains("No space left on device"), "\(stdout)")
+        let written = Int(stdout.split(separator: "\n").last ?? "") ?? .max
+        #expect(written <= 1 << 20, "at most the cap: \(stdout)")
+        #expect(!worker.stderr.contains("checkpoint not taken"), "a full /checkpoint still snapshots: \(worker.stderr)")
+    }
 }

@@ -65,7 +65,12 @@ struct CheckpointStore {
                 var contents = CheckpointContents(directories: manifest.directories, links: manifest.links, skipped: manifest.skipped)
                 for file in manifest.files {
                     guard let blob = tree["blobs/" + file.digest.hex] else { return .failure(.missingBlob(path: file.path)) }
-                    let bytes = try ledger.blob(blob, limit: Int(clamping: file.size))
+                    let bytes: [UInt8]
+                    do throws(LedgerError) {
+                        bytes = try ledger.blob(blob, limit: Int(clamping: file.size))
+                    } catch where error.kind == .object {
+                        return .failure(.digestMismatch(path: file.path))  // larger than recorded
+                    }
                     guard UInt64(bytes.count) == file.size, Digest(of: bytes) == file.digest else {
                         return .failure(.digestMismatch(path: file.path))
                     }
