@@ -189,4 +189,38 @@ import TestSupport
         #expect(written <= 1 << 20, "at most the cap: \(stdout)")
         #expect(!worker.stderr.contains("checkpoint not taken"), "a full /checkpoint still snapshots: \(worker.stderr)")
     }
+
+    /// `::progress` on stdout reaches `dgrid status` through the heartbeat; a
+    /// worker stopped with SIGTERM takes a last snapshot in its grace period (the
+    /// interval, a minute, never came), and the next holder resumes from it.
+    @Test func progressShowsInStatusAndAStoppingWorkerSnapshotsBeforeGivingTheTaskBack() throws {
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        let (a, b) = (try GridFixture.workerHome(), try GridFixture.workerHome())
+        #expect(try a.dgrid("init", "--repo", url).status == 0)
+        let tasks = try TempDir.make(prefix: "dgrid-checkpoint-grace").path
+        let script = "if [ -f /checkpoint/state ]; then echo \"resumed $DGRID_RESUMED attempt $DGRID_ATTEMPT: $(cat /checkpoint/state)\"; exit 0; fi; "
+            + "echo half-done > /checkpoint/state; echo '::progress 50 half way'; sleep 60"
+        try GridFixture.taskFile(tasks, "long", script, timeout: 120, extra: #","checkpointing":{"interval_seconds":60}"#)
+        #expect(try a.dgrid("submit", "--repo", url, tasks).status == 0)
+        let first = try GridFaultCLITests.launch(["worker", "--repo", url, "--node-id", "node_a", "--grace", "1"],
+                                                 home: a, log: tasks + "/a.log", environment: ["DGRID_HEARTBEAT_SECONDS": "0.5"])
+        var shown = ""
+        let progressed = try GridFaultCLITests.waitUntil(30) {
+            shown = (try GridFixture.status(b, url)["running"] as? [[String: Any]] ?? []).first?["progress"] as? String ?? ""
+            return shown == "50% half way"
+        }
+        #expect(progressed, "status showed \(shown)")
+        let text = try b.dgrid("status", "--repo", url)
+        #expect(text.stdout.contains("progress 50% half way"), "\(text.stdout)")
+        #expect(try GridFixture.refs(repo, "refs/dgrid/checkpoints").isEmpty, "no snapshot before the interval")
+        kill(first.processIdentifier, SIGTERM)
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 143)
+        #expect(try Self.checkpointFile(repo, task: "long", path: "state") == "half-done\n", "the grace period's snapshot")
+        // Given back at the end of the grace: node_b takes it at once, from the snapshot.
+        let second = try b.dgrid("worker", "--repo", url, "--node-id", "node_b", "--once")
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(try record(repo, "tasks/completed/node_b-long.json.log")["stdout"] as? String == "resumed 1 attempt 2: half-done\n")
+    }
 }

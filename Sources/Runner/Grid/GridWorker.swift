@@ -444,8 +444,9 @@ public final class GridWorker: @unchecked Sendable {
             switch restore {
             case .none:
                 break
-            case .restored(let files, let bytes):
-                logger.info("checkpoint restored", metadata: ["task": "\(id)", "attempt": "\(claim.record.attempt)", "files": "\(files)", "bytes": "\(bytes)"])
+            case .restored(let files, let bytes, let milliseconds):
+                logger.info("checkpoint restored", metadata: ["task": "\(id)", "attempt": "\(claim.record.attempt)", "files": "\(files)", "bytes": "\(bytes)",
+                                                              "ms": "\(String(format: "%.1f", milliseconds))"])
             case .refused(let refusal):
                 logger.warning("checkpoint not restored: the task starts afresh", metadata: ["task": "\(id)", "reason": "\(refusal)"])
                 options.audit?.record(AuditEvent(kind: .checkpointRefused, nodeID: settings.nodeID, taskID: id, principals: principals,

@@ -53,7 +53,8 @@ final class CheckpointSession: @unchecked Sendable {
 
     enum Restore {
         case none
-        case restored(files: Int, bytes: UInt64)
+        /// `milliseconds`: fetching, checking every digest and writing it back.
+        case restored(files: Int, bytes: UInt64, milliseconds: Double)
         case refused(CheckpointRefusal)
     }
 
@@ -70,6 +71,7 @@ final class CheckpointSession: @unchecked Sendable {
         }
         self.scratch = scratch
         let volume = SandboxVolume(name: "checkpoint", source: .scratch(scratch, readOnly: false))
+        let started = Date()
         guard let found = try store.latest(taskID: taskID, capacity: capacity.bytes, in: snapshot) else { return (volume, .none) }
         switch found {
         case .failure(let refusal):
@@ -83,7 +85,7 @@ final class CheckpointSession: @unchecked Sendable {
                 return (SandboxVolume(name: "checkpoint", source: .scratch(fresh, readOnly: false)), .refused(refusal))
             }
             resumed = true
-            return (volume, .restored(files: contents.files.count, bytes: contents.bytes))
+            return (volume, .restored(files: contents.files.count, bytes: contents.bytes, milliseconds: Date().timeIntervalSince(started) * 1000))
         }
     }
 
