@@ -49,6 +49,7 @@ public struct WorkerConfig: Sendable, Equatable {
     public var defaultPids: Int { count(.defaultPids) }
     public var outputLimit: ByteCount { bytes(.outputLimit) }
     public var checkpointSize: ByteCount { bytes(.checkpointSize) }
+    public var outputSize: ByteCount { bytes(.outputSize) }
     public var maxCPUs: Double { cpus(.maxCPUs) }
     public var maxMemory: ByteCount { bytes(.maxMemory) }
     public var maxPids: Int { count(.maxPids) }
@@ -94,6 +95,7 @@ public struct WorkerConfig: Sendable, Equatable {
         settings.defaultPids = defaultPids
         settings.outputLimit = Int(clamping: outputLimit.bytes)
         settings.checkpointSize = checkpointSize
+        settings.outputSize = outputSize
         settings.limits = taskLimits
     }
 }

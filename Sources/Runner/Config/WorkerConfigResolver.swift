@@ -131,6 +131,7 @@ public enum WorkerConfigResolver {
         case .defaultPids: return .count(256)
         case .outputLimit: return .bytes(ByteCount(bytes: 10 * 1024))
         case .checkpointSize: return .bytes(ByteCount(bytes: 256 << 20))
+        case .outputSize: return .bytes(ByteCount(bytes: 1 << 30))
         case .maxCPUs: return .cpus(4)
         case .maxMemory: return .bytes(ByteCount(bytes: 8 << 30))
         case .maxPids: return .count(4096)

@@ -18,6 +18,7 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
     case defaultPids = "default_pids"
     case outputLimit = "output_limit"
     case checkpointSize = "checkpoint_size"
+    case outputSize = "output_size"
     case maxCPUs = "max_cpus"
     case maxMemory = "max_memory"
     case maxPids = "max_pids"
@@ -66,6 +67,7 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
         // The sandbox keeps captured output in memory: at most 1 GiB (SandboxRunOptions).
         case .outputLimit: .bytes(1...(1 << 30))
         case .checkpointSize: .bytes((1 << 20)...(64 << 30))
+        case .outputSize: .bytes((1 << 20)...(64 << 30))
         case .maxTimeoutSeconds: .count(1...31_536_000)
         // Task files are read whole into memory before parsing.
         case .maxFileSize: .bytes(1_024...(64 << 20))

@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 import Trust
 
 /// The fold (docs/ARCHITECTURE.md §6): one batched commit on main that moves claimed tasks
@@ -122,6 +123,7 @@ public struct GridFold {
             }
             writeTask(taskBytes, signature: signature, to: destination, changes: &changes)
             changes[destination + LedgerLayout.logSuffix] = recordBytes
+            try keepArtifacts(of: record, from: commit, snapshot: snapshot, changes: &changes)
             summary.finished += 1
             finishing[taskID] = record
         }
@@ -170,6 +172,22 @@ public struct GridFold {
         }
         setAsideUnplaced(snapshot, changes: &changes, summary: &summary)
         return (changes, folded, summary)
+    }
+
+    /// A result's Git-stored artifacts move from its commit to main's
+    /// content-addressed `artifacts/sha256/<hex>` (docs/ARCHITECTURE.md §10): the
+    /// result ref goes with this fold, the artifacts stay reachable. One the
+    /// commit lacks or that is larger than the Git store takes is left out; a
+    /// download of it then says it is missing.
+    private func keepArtifacts(of record: ResultRecord, from commit: GitOID, snapshot: GridSnapshot,
+                               changes: inout [String: [UInt8]?]) throws(GridError) {
+        for artifact in record.artifacts where artifact.store == .git && artifact.size <= OutputHarvest.gitMaxBytes {
+            let path = ArtifactLocation.onMain(artifact.digest)
+            guard snapshot.files[path] == nil, changes[path] == nil,
+                  let bytes = try? connection.file(ArtifactLocation.inResult(artifact.digest), of: commit, limit: Int(OutputHarvest.gitMaxBytes)),
+                  Digest(of: bytes) == artifact.digest else { continue }
+            changes[path] = bytes
+        }
     }
 
     /// Queued tasks that will never run (docs/ARCHITECTURE.md §10): a dependency

@@ -10,13 +10,15 @@ struct GridResults {
     /// false when a result for the task already exists. A refusal that leaves
     /// no result behind (a ref lock held by a fold deleting refs in a local
     /// grid) is not "someone else published": it throws, and the caller retries.
-    func publish(_ record: ResultRecord, taskBytes: [UInt8], claim: GitOID?) throws(GridError) -> Bool {
+    /// `artifacts`: the Git store's contents (hex → bytes), beside the record at `artifacts/<hex>`.
+    func publish(_ record: ResultRecord, taskBytes: [UInt8], claim: GitOID?, artifacts: [(hex: String, bytes: [UInt8])] = []) throws(GridError) -> Bool {
         let name = Self.refName(record.taskID)
         let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate, GitOID?) in
             let commit = try ledger.commit(parent: claim, changes: [
                 LedgerChange(path: "result.json", content: record.json()),
                 LedgerChange(path: "task.json", content: taskBytes),
-            ], message: "\(record.status) \(record.taskID) on \(record.nodeID)")
+            ] + artifacts.map { LedgerChange(path: "artifacts/" + $0.hex, content: $0.bytes) },
+               message: "\(record.status) \(record.taskID) on \(record.nodeID)")
             let update = try ledger.createRef(name, target: commit)
             let existing = update == .applied ? nil : try ledger.remoteRefs(prefix: name)[name]
             return (commit, update, existing)

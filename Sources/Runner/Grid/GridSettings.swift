@@ -40,6 +40,8 @@ public struct GridSettings: Sendable {
     public var outputLimit: Int = 10 * 1024
     /// The most a task's `/checkpoint` holds (docs/ARCHITECTURE.md §10): a tmpfs of this size.
     public var checkpointSize = ByteCount(bytes: 256 << 20)
+    /// The most a task's `/output` holds (docs/ARCHITECTURE.md §10): a tmpfs of this size, memory while it is written.
+    public var outputSize = ByteCount(bytes: 1 << 30)
     /// Rootless without a delegated cgroup (`--no-cgroup-limits`): run tasks
     /// anyway, with memory, CPU and pids limits not enforced and said so in
     /// the log (docs/THREATS.md, T8). Off: such a worker fails every task.

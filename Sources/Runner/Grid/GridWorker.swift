@@ -411,7 +411,7 @@ public final class GridWorker: @unchecked Sendable {
             }
         }
         do {
-            let published = try publishRetrying(finished.record, taskBytes: pick.taskBytes, taskID: id)
+            let published = try publishRetrying(finished.record, taskBytes: pick.taskBytes, taskID: id, artifacts: finished.artifactBlobs)
             lock.withLock { _ = running.removeValue(forKey: id) }
             lock.withLock {
                 switch finished.record.status {
@@ -515,7 +515,8 @@ public final class GridWorker: @unchecked Sendable {
     /// The remote may be down when a task finishes: keep the result and retry
     /// with backoff and jitter (the heartbeat keeps renewing the lease while
     /// it can), for about the lease time and at least a few attempts.
-    private func publishRetrying(_ record: ResultRecord, taskBytes: [UInt8], taskID: String) throws(GridError) -> Bool {
+    private func publishRetrying(_ record: ResultRecord, taskBytes: [UInt8], taskID: String,
+                                 artifacts: [(hex: String, bytes: [UInt8])] = []) throws(GridError) -> Bool {
         let deadline = Date().addingTimeInterval(max(connection.settings.leaseSeconds, 30))
         var delay = 0.5
         var attempt = 1
@@ -523,7 +524,7 @@ public final class GridWorker: @unchecked Sendable {
             // The claim as the heartbeat last renewed it: the result commit sits on top of it.
             let claim = lock.withLock { running[taskID]?.commit }
             do {
-                return try GridResults(connection: connection).publish(record, taskBytes: taskBytes, claim: claim)
+                return try GridResults(connection: connection).publish(record, taskBytes: taskBytes, claim: claim, artifacts: artifacts)
             } catch {
                 guard attempt < 4 || Date() < deadline else { throw error }
                 logger.warning("cannot publish yet; retrying", metadata: ["task": "\(taskID)", "attempt": "\(attempt)",

@@ -20,6 +20,8 @@ struct TaskExecution {
         var pidsLimitHit = false
         /// The sandbox could not be set up for a reason of the task's (its image): why, for the audit log.
         var setupFailure: String?
+        /// Artifacts for the Git store, published with the record (docs/ARCHITECTURE.md §10).
+        var artifactBlobs: [(hex: String, bytes: [UInt8])] = []
     }
 
     enum Execution {
@@ -76,6 +78,9 @@ struct TaskExecution {
                                             detail: "\(error)", check: .sandbox))
             }
         }
+        // /output: a tmpfs of the worker's output_size, read after the run (root only: a rootless worker gives none).
+        let output = try? ScratchVolume(capacity: settings.outputSize, owner: spec.user)
+        if let output { spec.volumes.append(SandboxVolume(name: OutputHarvest.volumeName, source: .scratch(output, readOnly: false))) }
         if let onProgress {
             spec.stdoutWatcher = OutputLineWatcher(prefix: TaskProgress.stdoutPrefix) { line in
                 if let progress = TaskProgress(line: line) { onProgress(progress) }
@@ -136,10 +141,18 @@ struct TaskExecution {
             unknownFields: task.unknownFields)
         var published = record
         published.egressBlocked = egressReport.map { $0.blockedPackets ?? 0 }
+        var harvest = OutputHarvest()
+        if let output {
+            harvest = OutputHarvest.harvest(from: output.descriptor, limit: settings.outputSize.bytes, directoryStore: nil)
+            published.artifacts = harvest.artifacts
+            published.artifactsSkipped = harvest.skipped
+        }
         let how = outcome.timedOut ? "timed out" : outcome.oomKilled ? "OOM-killed" : "exit \(outcome.exitCode)"
         let unenforced = outcome.unenforcedLimits.isEmpty
             ? "" : " (not enforced, no cgroup: \(outcome.unenforcedLimits.joined(separator: ", ")))"
-        return .finished(Finished(record: published, note: "\(how) in \(outcome.durationMs) ms\(unenforced)", pidsLimitHit: outcome.pidsLimitHit))
+        var done = Finished(record: published, note: "\(how) in \(outcome.durationMs) ms\(unenforced)", pidsLimitHit: outcome.pidsLimitHit)
+        done.artifactBlobs = harvest.gitBlobs
+        return .finished(done)
     }
 
     /// A task out of attempts (`AttemptBudget`): failed without running again,

@@ -40,6 +40,9 @@ public struct ResultRecord: Equatable, Sendable {
     public var redactions: [String: Int] = [:]
     /// With an egress grant: packets the filter dropped (docs/ARCHITECTURE.md §9); nil without one.
     public var egressBlocked: UInt64?
+    /// Files the task left under `/output` (docs/ARCHITECTURE.md §10), and what was not kept, by why.
+    public var artifacts: [Artifact] = []
+    public var artifactsSkipped: [String: Int] = [:]
 
     public init(
         taskID: String, nodeID: String, exitCode: Int32, stdout: String = "", stderr: String = "",
@@ -95,6 +98,8 @@ public struct ResultRecord: Equatable, Sendable {
         if !signedBy.isEmpty { members["signed_by"] = .array(signedBy.map { .string($0) }) }
         if !redactions.isEmpty { members["redactions"] = .object(redactions.mapValues { .number(.init(Int64($0))) }) }
         if let egressBlocked { members["egress_blocked"] = .number(.init(Int64(clamping: egressBlocked))) }
+        if !artifacts.isEmpty { members["artifacts"] = .array(artifacts.map { $0.value() }) }
+        if !artifactsSkipped.isEmpty { members["artifacts_skipped"] = .object(artifactsSkipped.mapValues { .number(.init(Int64($0))) }) }
         return LedgerJSON.write(.object(members))
     }
 
@@ -126,6 +131,10 @@ public struct ResultRecord: Equatable, Sendable {
             unknownFields: f.stringList("unknown_fields"))
         record.signedBy = f.stringList("signed_by")
         record.egressBlocked = f.int("egress_blocked").map { UInt64(max(0, $0)) }
+        if case .array(let items)? = f.members["artifacts"] { record.artifacts = items.compactMap(Artifact.parse) }
+        if case .object(let counts)? = f.members["artifacts_skipped"] {
+            record.artifactsSkipped = counts.compactMapValues { if case .number(let n) = $0, let i = n.integer { return Int(i) }; return nil }
+        }
         if case .object(let counts)? = f.members["redactions"] {
             record.redactions = counts.compactMapValues { if case .number(let n) = $0, let i = n.integer { return Int(i) }; return nil }
         }

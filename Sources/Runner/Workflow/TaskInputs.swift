@@ -44,8 +44,19 @@ final class TaskInputs {
                   let bytes = try? connection.blob(blob, limit: maxRecordBytes) else { continue }
             records.append((dependency, bytes))
         }
+        // Their artifacts (docs/ARCHITECTURE.md §10), each checked against its digest; one that cannot be had is left out.
+        let fetch = ArtifactFetch(connection: connection)
+        var artifacts: [String: [(path: String, bytes: [UInt8])]] = [:]
+        var artifactBytes = 0
+        for (dependency, bytes) in records {
+            for artifact in ResultRecord.parse(bytes)?.artifacts ?? [] {
+                guard case .success(let content) = fetch.bytes(of: artifact, taskID: dependency, snapshot: snapshot) else { continue }
+                artifacts[dependency, default: []].append((artifact.path, content))
+                artifactBytes += content.count + 4096
+            }
+        }
         // Each record is written about twice (result.json, and stdout and stderr within it), plus a page per file.
-        let needed = records.reduce(1 << 20) { $0 + 2 * $1.bytes.count + 4 * 4096 }
+        let needed = records.reduce((1 << 20) + artifactBytes) { $0 + 2 * $1.bytes.count + 4 * 4096 }
         let inputs = try make(capacity: ByteCount(bytes: UInt64(needed)), state: connection.settings.state)
         do {
             for (dependency, bytes) in records {
@@ -54,6 +65,18 @@ final class TaskInputs {
                 let record = ResultRecord.parse(bytes)
                 try inputs.write(Array((record?.stdout ?? "").utf8), to: dependency + "/stdout")
                 try inputs.write(Array((record?.stderr ?? "").utf8), to: dependency + "/stderr")
+                for (path, content) in artifacts[dependency] ?? [] {
+                    // Directories first, each opened without following a link.
+                    var parts = path.split(separator: "/").map(String.init)
+                    parts.removeLast()
+                    var prefix = dependency + "/artifacts"
+                    try inputs.makeDirectory(prefix)
+                    for part in parts {
+                        prefix += "/" + part
+                        try inputs.makeDirectory(prefix)
+                    }
+                    try inputs.write(content, to: dependency + "/artifacts/" + path)
+                }
             }
         } catch {
             inputs.remove()

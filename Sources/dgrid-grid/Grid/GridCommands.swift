@@ -197,6 +197,9 @@ struct GridResultCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the result record.")
     var json = false
 
+    @Option(name: .long, help: ArgumentHelp("Write the task's artifacts (its /output files) under DIR, each checked against its digest first.", valueName: "DIR"))
+    var download: String?
+
     func run() throws {
         let connection = grid.connect()
         let found: (record: ResultRecord, bytes: [UInt8], folded: Bool)?
@@ -208,6 +211,24 @@ struct GridResultCommand: ParsableCommand {
         guard let found else {
             ImageCLI.note("task \(UntrustedText.shown(taskID)) has no result yet")
             throw ExitCode(3)
+        }
+        if let download {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: download, isDirectory: &isDirectory), isDirectory.boolValue else {
+                ImageCLI.fail(GridError.local("\(download): no such directory; create it first"))
+            }
+            let failures: [(path: String, failure: ArtifactFetch.Failure)]
+            do {
+                failures = try ArtifactFetch(connection: connection).download(found.record, into: download)
+            } catch {
+                ImageCLI.fail(error)
+            }
+            for (path, failure) in failures { ImageCLI.note("artifact \(UntrustedText.quoted(path)): \(failure)") }
+            let written = found.record.artifacts.count - failures.count
+            ImageCLI.note("\(written) of \(found.record.artifacts.count) artifacts written under \(download)"
+                          + (found.record.artifactsSkipped.isEmpty ? "" : "; not kept by the worker: "
+                             + found.record.artifactsSkipped.sorted { $0.key < $1.key }.map { "\($0.value) \(UntrustedText.shown($0.key))" }.joined(separator: ", ")))
+            throw ExitCode(failures.isEmpty ? 0 : 1)
         }
         if json {
             // The record as stored, as JSON: C1, bidi and zero-width characters escaped (the same value).

@@ -16,6 +16,8 @@ struct CheckpointContents: Sendable {
     var directories: [String] = []
     var files: [File] = []
     var links: [CheckpointManifest.Link] = []
+    /// Entries not kept, by why ("special file", "name not UTF-8", "too deep", "past 100000 entries").
+    var skippedKinds: [String: Int] = [:]
     var skipped = 0
 
     /// At most this many entries are kept; a task that makes more has the rest skipped.
@@ -42,18 +44,19 @@ struct CheckpointContents: Sendable {
                 let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
                     pointer.withMemoryRebound(to: CChar.self, capacity: 256) { String(validatingCString: $0) }
                 }
-                guard let name else { contents.skipped += 1; continue }
+                guard let name else { contents.skip("name not UTF-8"); continue }
                 if name == "." || name == ".." { continue }
                 entries += 1
                 let path = prefix + name
-                guard entries <= maxEntries, CheckpointPath.problem(path) == nil else { contents.skipped += 1; continue }
+                guard entries <= maxEntries else { contents.skip("past \(maxEntries) entries"); continue }
+                guard CheckpointPath.problem(path) == nil else { contents.skip("name not kept"); continue }
                 var st = stat()
-                guard fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { contents.skipped += 1; continue }
+                guard fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { contents.skip("unreadable"); continue }
                 switch st.st_mode & S_IFMT {
                 case S_IFDIR:
-                    guard depth + 1 < CheckpointPath.maxDepth else { contents.skipped += 1; continue }
+                    guard depth + 1 < CheckpointPath.maxDepth else { contents.skip("too deep"); continue }
                     let child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                    guard child >= 0 else { contents.skipped += 1; continue }
+                    guard child >= 0 else { contents.skip("unreadable"); continue }
                     contents.directories.append(path)
                     pending.append((child, path + "/", depth + 1))
                 case S_IFREG:
@@ -66,15 +69,20 @@ struct CheckpointContents: Sendable {
                 case S_IFLNK:
                     var buffer = [CChar](repeating: 0, count: 4097)
                     let n = readlinkat(dirfd, name, &buffer, 4096)
-                    guard n > 0 else { contents.skipped += 1; continue }
+                    guard n > 0 else { contents.skip("unreadable"); continue }
                     let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
                     contents.links.append(CheckpointManifest.Link(path: path, target: target))
                 default:
-                    contents.skipped += 1
+                    contents.skip("special file")
                 }
             }
         }
         return .success(contents)
+    }
+
+    private mutating func skip(_ why: String) {
+        skipped += 1
+        skippedKinds[why, default: 0] += 1
     }
 
     /// Puts the contents under `root`, owned by `owner` (the task's ids as the

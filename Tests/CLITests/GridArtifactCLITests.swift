@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Artifacts end to end (docs/ARCHITECTURE.md §10): files under `/output` listed
+/// in the record by digest; small ones kept in Git, on main after the fold;
+/// hostile `/output` contents (symlinks out, a FIFO, a device, 100,000 empty
+/// files) neither followed nor flooding the record; `dgrid result --download`
+/// verifies every digest; a dependent reads them under `/inputs`.
+@Suite(.system, .serialized) struct GridArtifactCLITests {
+    private func record(_ repo: String, _ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, path).utf8)) as? [String: Any] ?? [:]
+    }
+
+    @Test func outputFilesBecomeVerifiedArtifactsAndHostileOnesAreNotFollowed() throws {
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        let home = try GridFixture.workerHome()
+        #expect(try home.dgrid("init", "--repo", url).status == 0)
+        let tasks = try TempDir.make(prefix: "dgrid-artifacts").path
+        try GridFixture.taskFile(tasks, "make", [
+            "mkdir -p /output/sub /output/zmany", "echo 'the report' > /output/report.txt",
+            "head -c 614400 /dev/zero > /output/big.bin", "echo deeper > /output/sub/deeper.txt",
+            "ln -s /etc/shadow /output/shadow", "ln -s ../../ /output/up", "mkfifo /output/pipe",
+            "mknod /output/null c 1 3 2>/dev/null || echo no-mknod", "cd /output/zmany && seq 1 100000 | xargs touch", "echo made",
+        ].joined(separator: "; "), timeout: 120)
+        try GridFixture.taskFile(tasks, "use", "cat /inputs/make/artifacts/report.txt; ls /inputs/make/artifacts", extra: #","depends_on":["make"]"#)
+        #expect(try home.dgrid("submit", "--repo", url, tasks).status == 0)
+        let worker = try home.dgrid("worker", "--repo", url, "--node-id", "wa", "--once")
+        #expect(worker.status == 0, "\(worker.stderr)")
+
+        let made = try record(repo, "tasks/completed/wa-make.json.log")
+        #expect(made["stdout"] as? String == "no-mknod\nmade\n", "\(made)")
+        let artifacts = made["artifacts"] as? [[String: Any]] ?? []
+        #expect(artifacts.count == 1_000, "at most 1,000 listed: \(artifacts.count)")
+        let report = try #require(artifacts.first { $0["path"] as? String == "report.txt" }, "\(artifacts.prefix(3))")
+        let digest = try GridCheckpointCLITests.sha256("the report\n")
+        #expect(report["digest"] as? String == "sha256:" + digest && report["size"] as? Int == 11)
+        #expect(report["store"] as? String == "git" && report["location"] as? String == "artifacts/sha256/\(digest)")
+        #expect(report["media_type"] as? String == "text/plain")
+        #expect(!artifacts.contains { ["shadow", "up", "pipe", "null"].contains($0["path"] as? String ?? "") }, "no link, FIFO or device listed")
+        let skipped = made["artifacts_skipped"] as? [String: Int] ?? [:]
+        #expect(skipped["symlink"] == 2 && skipped["special file"] == 1, "\(skipped)")
+        #expect((skipped["past 1000 files"] ?? 0) + (skipped["past 100000 entries"] ?? 0) > 99_000, "\(skipped)")
+        #expect(artifacts.contains { $0["path"] as? String == "big.bin" && $0["store"] as? String == "none" })
+        // Folded: the Git store's artifact stays on main, content-addressed; the result ref is gone.
+        #expect(try GridFixture.show(repo, "artifacts/sha256/\(digest)") == "the report\n")
+        #expect(try GridFixture.refs(repo, "refs/dgrid/results").isEmpty)
+        // A dependent reads it under /inputs.
+        let use = try record(repo, "tasks/completed/wa-use.json.log")
+        #expect((use["stdout"] as? String ?? "").hasPrefix("the report\n"), "\(use)")
+        #expect((use["stdout"] as? String ?? "").contains("report.txt\n"), "\(use)")
+
+        // Download: every digest checked; what was not kept is one line each; exit 1 then.
+        let out = try TempDir.make(prefix: "dgrid-download").path
+        let download = try home.dgrid("result", "--repo", url, "make", "--download", out)
+        #expect(download.status == 1, "big.bin was not kept: \(download.stderr)")
+        #expect(download.stderr.contains("artifact \"big.bin\": missing: not kept"), "\(download.stderr)")
+        #expect(try String(contentsOfFile: out + "/report.txt", encoding: .utf8) == "the report\n")
+        #expect(!FileManager.default.fileExists(atPath: out + "/big.bin") && !FileManager.default.fileExists(atPath: out + "/shadow"))
+        #expect(try String(contentsOfFile: out + "/sub/deeper.txt", encoding: .utf8) == "deeper\n")
+        // A writer swaps the bytes on main: refused as corrupt, never written.
+        let forged = tasks + "/forged"
+        try Data("forged!\n".utf8).write(to: URL(fileURLWithPath: forged))
+        try GridFixture.push(repo, [(forged, "artifacts/sha256/\(digest)")])
+        let again = try TempDir.make(prefix: "dgrid-download-forged").path
+        let corrupt = try home.dgrid("result", "--repo", url, "make", "--download", again)
+        #expect(corrupt.status == 1 && corrupt.stderr.contains("artifact \"report.txt\": corrupt"), "\(corrupt.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: again + "/report.txt"))
+        #expect(try home.dgrid("result", "--repo", url, "make", "--download", "/nonexistent-dir").stderr.contains("no such directory"))
+    }
+}
