@@ -69,4 +69,34 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: again + "/report.txt"))
         #expect(try home.dgrid("result", "--repo", url, "make", "--download", "/nonexistent-dir").stderr.contains("no such directory"))
     }
+
+    /// On a one-host grid `artifact_dir` keeps what Git does not: a download
+    /// reads it from there, verified; a file swapped in the directory is refused.
+    @Test func aDirectoryStoreKeepsLargeArtifactsAndDownloadsVerifyThem() throws {
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        let home = try GridFixture.workerHome()
+        #expect(try home.dgrid("init", "--repo", url).status == 0)
+        let store = try TempDir.make(prefix: "dgrid-artifact-store").path
+        let tasks = try TempDir.make(prefix: "dgrid-artifacts-dir").path
+        try GridFixture.taskFile(tasks, "large", "head -c 2097152 /dev/urandom > /output/large.bin; sha256sum /output/large.bin | cut -d' ' -f1")
+        #expect(try home.dgrid("submit", "--repo", url, tasks).status == 0)
+        let worker = try home.dgrid("worker", "--repo", url, "--node-id", "wd", "--once", "--set", "artifact_dir=\(store)")
+        #expect(worker.status == 0, "\(worker.stderr)")
+        let made = try record(repo, "tasks/completed/wd-large.json.log")
+        let hex = (made["stdout"] as? String ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let artifact = try #require((made["artifacts"] as? [[String: Any]])?.first)
+        #expect(artifact["store"] as? String == "directory" && artifact["location"] as? String == "\(store)/sha256/\(hex)", "\(artifact)")
+        #expect(artifact["digest"] as? String == "sha256:\(hex)" && artifact["size"] as? Int == 2_097_152)
+        #expect(!(try GridFixture.mainFiles(repo)).contains { $0.hasPrefix("artifacts/") }, "nothing of it in Git")
+        let out = try TempDir.make(prefix: "dgrid-download-dir").path
+        #expect(try home.dgrid("result", "--repo", url, "large", "--download", out).status == 0)
+        #expect(try GridCheckpointCLITests.sha256(String(decoding: try Data(contentsOf: URL(fileURLWithPath: out + "/large.bin")), as: UTF8.self)) == hex
+                || (try ProcessRunner.run("/usr/bin/sha256sum", [out + "/large.bin"]).stdout.hasPrefix(hex)))
+        try Data("swapped".utf8).write(to: URL(fileURLWithPath: "\(store)/sha256/\(hex)"))
+        let swapped = try home.dgrid("result", "--repo", url, "large", "--download", try TempDir.make(prefix: "dgrid-download-swapped").path)
+        #expect(swapped.status == 1 && swapped.stderr.contains("artifact \"large.bin\": corrupt"), "\(swapped.stderr)")
+        let bad = try home.dgrid("worker", "--repo", url, "--node-id", "wd", "--once", "--set", "artifact_dir=relative/dir")
+        #expect(bad.status == 78 && bad.stderr.contains("artifact_dir"), "\(bad.stderr)")
+    }
 }

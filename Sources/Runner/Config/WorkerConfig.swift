@@ -50,6 +50,11 @@ public struct WorkerConfig: Sendable, Equatable {
     public var outputLimit: ByteCount { bytes(.outputLimit) }
     public var checkpointSize: ByteCount { bytes(.checkpointSize) }
     public var outputSize: ByteCount { bytes(.outputSize) }
+    /// nil: no directory store.
+    public var artifactDirectory: String? {
+        if case .path(let path)? = entries[.artifactDir]?.value, !path.isEmpty { return path }
+        return nil
+    }
     public var maxCPUs: Double { cpus(.maxCPUs) }
     public var maxMemory: ByteCount { bytes(.maxMemory) }
     public var maxPids: Int { count(.maxPids) }
@@ -96,6 +101,7 @@ public struct WorkerConfig: Sendable, Equatable {
         settings.outputLimit = Int(clamping: outputLimit.bytes)
         settings.checkpointSize = checkpointSize
         settings.outputSize = outputSize
+        settings.artifactDirectory = artifactDirectory
         settings.limits = taskLimits
     }
 }

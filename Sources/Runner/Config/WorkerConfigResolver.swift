@@ -132,6 +132,7 @@ public enum WorkerConfigResolver {
         case .outputLimit: return .bytes(ByteCount(bytes: 10 * 1024))
         case .checkpointSize: return .bytes(ByteCount(bytes: 256 << 20))
         case .outputSize: return .bytes(ByteCount(bytes: 1 << 30))
+        case .artifactDir: return .path("")
         case .maxCPUs: return .cpus(4)
         case .maxMemory: return .bytes(ByteCount(bytes: 8 << 30))
         case .maxPids: return .count(4096)

@@ -12,6 +12,8 @@ public enum WorkerSettingKind: Sendable, Equatable {
     case image
     case nodeID
     case logLevel
+    /// An absolute path on this host, or "" for none.
+    case path
 
     /// Said in errors: "expected <this>".
     var expected: String {
@@ -24,6 +26,7 @@ public enum WorkerSettingKind: Sendable, Equatable {
         case .image: "an image reference such as \"dgrid/busybox:latest\" or \"NAME@sha256:…\""
         case .nodeID: "a node id: A-Z a-z 0-9 . _"
         case .logLevel: "one of " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+        case .path: "an absolute path, or \"\" for none"
         }
     }
 
@@ -59,6 +62,11 @@ public enum WorkerSettingKind: Sendable, Equatable {
         case .nodeID:
             if let problem = NodeIdentifier.problem(trimmed) { throw .badValue(problem) }
             return .nodeID(trimmed)
+        case .path:
+            guard trimmed.isEmpty || (trimmed.hasPrefix("/") && !trimmed.utf8.contains(0) && trimmed.utf8.count <= 4096) else {
+                throw .badValue("\(UntrustedText.quoted(text)) is not \(expected)")
+            }
+            return .path(trimmed)
         case .logLevel:
             guard let level = Logger.Level(rawValue: trimmed.lowercased()) else { throw .badValue("\(UntrustedText.quoted(text)) is not \(expected)") }
             return .logLevel(level)
@@ -77,7 +85,7 @@ public enum WorkerSettingKind: Sendable, Equatable {
         case (.bytes, .integer(let number)):
             guard number >= 0 else { throw .outOfRange("\(number) is negative; expected \(expected)") }
             return try check(.bytes(ByteCount(bytes: UInt64(number))))
-        case (.bytes, .string(let text)), (.image, .string(let text)), (.nodeID, .string(let text)), (.logLevel, .string(let text)):
+        case (.bytes, .string(let text)), (.image, .string(let text)), (.nodeID, .string(let text)), (.logLevel, .string(let text)), (.path, .string(let text)):
             return try parse(text: text)
         default:
             throw .wrongType(expected: expected, found: value.typeName)

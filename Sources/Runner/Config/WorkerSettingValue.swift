@@ -11,6 +11,7 @@ public enum WorkerSettingValue: Sendable, Equatable, CustomStringConvertible {
     case image(ImageReference)
     case nodeID(String)
     case logLevel(Logger.Level)
+    case path(String)
 
     public var description: String {
         switch self {
@@ -21,6 +22,7 @@ public enum WorkerSettingValue: Sendable, Equatable, CustomStringConvertible {
         case .image(let reference): reference.description
         case .nodeID(let id): id
         case .logLevel(let level): level.rawValue
+        case .path(let path): path
         }
     }
 
@@ -31,7 +33,7 @@ public enum WorkerSettingValue: Sendable, Equatable, CustomStringConvertible {
         case .count(let number): "\(number)"
         case .seconds(let number), .cpus(let number): WorkerSettingKind.number(number)
         case .bytes(let size): "\(size.bytes)"
-        case .image, .nodeID, .logLevel: JSONText.quoted(description)
+        case .image, .nodeID, .logLevel, .path: JSONText.quoted(description)
         }
     }
 }

@@ -42,6 +42,8 @@ public struct GridSettings: Sendable {
     public var checkpointSize = ByteCount(bytes: 256 << 20)
     /// The most a task's `/output` holds (docs/ARCHITECTURE.md §10): a tmpfs of this size, memory while it is written.
     public var outputSize = ByteCount(bytes: 1 << 30)
+    /// A directory store for artifacts too large for Git (one-host grids): `<dir>/sha256/<hex>`; nil: none.
+    public var artifactDirectory: String?
     /// Rootless without a delegated cgroup (`--no-cgroup-limits`): run tasks
     /// anyway, with memory, CPU and pids limits not enforced and said so in
     /// the log (docs/THREATS.md, T8). Off: such a worker fails every task.

@@ -143,7 +143,7 @@ struct TaskExecution {
         published.egressBlocked = egressReport.map { $0.blockedPackets ?? 0 }
         var harvest = OutputHarvest()
         if let output {
-            harvest = OutputHarvest.harvest(from: output.descriptor, limit: settings.outputSize.bytes, directoryStore: nil)
+            harvest = OutputHarvest.harvest(from: output.descriptor, limit: settings.outputSize.bytes, directoryStore: settings.artifactDirectory)
             published.artifacts = harvest.artifacts
             published.artifactsSkipped = harvest.skipped
         }
