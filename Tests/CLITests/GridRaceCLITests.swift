@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// This file's servers listen on ports the kernel picks once per run, never fixed numbers.
-private let suitePorts = FreePort.loopbackPorts(1)
+private let suitePorts = FreePort.loopbackPorts(2)
 
 /// Two workers on two "hosts" (separate state directories) drain one queue
 /// over `git daemon` on loopback: every task is completed exactly once —
@@ -39,7 +39,8 @@ private let suitePorts = FreePort.loopbackPorts(1)
         let base = try TempDir.make(prefix: "dgrid-daemon4").path
         let repo = base + "/grid.git"
         #expect(try GridFixture.git(["init", "--bare", "-q", "--initial-branch=main", repo]).status == 0)
-        let port = Self.port + 1
+        // A port of its own the kernel picked, not the next number (which anything may hold).
+        let port = suitePorts[1]
         #expect(try ProcessRunner.run(Self.script, ["start", base, "\(port)"]).status == 0)
         defer { _ = try? ProcessRunner.run(Self.script, ["stop", base]) }
         let url = "git://127.0.0.1:\(port)/grid.git"
