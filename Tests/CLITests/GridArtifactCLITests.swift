@@ -99,4 +99,36 @@ import TestSupport
         let bad = try home.dgrid("worker", "--repo", url, "--node-id", "wd", "--once", "--set", "artifact_dir=relative/dir")
         #expect(bad.status == 78 && bad.stderr.contains("artifact_dir"), "\(bad.stderr)")
     }
+
+    /// Stdout and stderr past the record's cap are kept whole as artifacts:
+    /// downloaded beside the outputs, and what a dependent reads as its stdout.
+    @Test func outputPastTheRecordsCapIsKeptWholeAsAnArtifact() throws {
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        let home = try GridFixture.workerHome()
+        #expect(try home.dgrid("init", "--repo", url).status == 0)
+        let tasks = try TempDir.make(prefix: "dgrid-streams").path
+        try GridFixture.taskFile(tasks, "chatty", "seq 1 20000; seq 1 300000 >&2")
+        try GridFixture.taskFile(tasks, "reader", "wc -c < /inputs/chatty/stdout; tail -1 /inputs/chatty/stdout; wc -c < /inputs/chatty/stderr",
+                                 extra: #","depends_on":["chatty"]"#)
+        #expect(try home.dgrid("submit", "--repo", url, tasks).status == 0)
+        let worker = try home.dgrid("worker", "--repo", url, "--node-id", "ws", "--once")
+        #expect(worker.status == 0, "\(worker.stderr)")
+        let chatty = try record(repo, "tasks/completed/ws-chatty.json.log")
+        #expect(chatty["stdout_truncated"] as? Bool == true && chatty["stdout_bytes"] as? Int == 108_894)
+        let out = try #require(chatty["stdout_artifact"] as? [String: Any], "\(chatty.keys.sorted())")
+        #expect(out["size"] as? Int == 108_894 && out["store"] as? String == "git", "\(out)")
+        // 2 MB of stderr: over what Git takes, no artifact_dir: its digest recorded, marked not kept.
+        let err = try #require(chatty["stderr_artifact"] as? [String: Any])
+        #expect(err["size"] as? Int == chatty["stderr_bytes"] as? Int && err["store"] as? String == "none", "\(err)")
+        let reader = try record(repo, "tasks/completed/ws-reader.json.log")
+        let lines = (reader["stdout"] as? String ?? "").split(separator: "\n")
+        #expect(lines.count == 3 && lines[0] == "108894" && lines[1] == "20000", "the whole stdout under /inputs: \(lines)")
+        #expect(Int(lines.last ?? "") ?? 0 == 10 * 1024, "the record's stderr where the whole was not kept: \(lines)")
+        let dir = try TempDir.make(prefix: "dgrid-download-streams").path
+        let download = try home.dgrid("result", "--repo", url, "chatty", "--download", dir)
+        #expect(download.status == 1 && download.stderr.contains("artifact \"dgrid-stderr\": missing: not kept"), "\(download.stderr)")
+        let whole = try String(contentsOfFile: dir + "/dgrid-stdout", encoding: .utf8)
+        #expect(whole.utf8.count == 108_894 && whole.hasSuffix("19999\n20000\n"))
+    }
 }

@@ -181,3 +181,8 @@ int dgrid_scratch_create(const char *size, unsigned uid, unsigned gid) {
     close(fs);
     return mnt < 0 ? -err : mnt;
 }
+
+int dgrid_open_tmpfile(const char *directory) {
+    int fd = open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    return fd < 0 ? -errno : fd;
+}

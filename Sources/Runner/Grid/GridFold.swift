@@ -181,7 +181,8 @@ public struct GridFold {
     /// download of it then says it is missing.
     private func keepArtifacts(of record: ResultRecord, from commit: GitOID, snapshot: GridSnapshot,
                                changes: inout [String: [UInt8]?]) throws(GridError) {
-        for artifact in record.artifacts where artifact.store == .git && artifact.size <= OutputHarvest.gitMaxBytes {
+        let all = record.artifacts + [record.stdoutArtifact, record.stderrArtifact].compactMap { $0 }
+        for artifact in all where artifact.store == .git && artifact.size <= OutputHarvest.gitMaxBytes {
             let path = ArtifactLocation.onMain(artifact.digest)
             guard snapshot.files[path] == nil, changes[path] == nil,
                   let bytes = try? connection.file(ArtifactLocation.inResult(artifact.digest), of: commit, limit: Int(OutputHarvest.gitMaxBytes)),

@@ -81,6 +81,9 @@ struct TaskExecution {
         // /output: a tmpfs of the worker's output_size, read after the run (root only: a rootless worker gives none).
         let output = try? ScratchVolume(capacity: settings.outputSize, owner: spec.user)
         if let output { spec.volumes.append(SandboxVolume(name: OutputHarvest.volumeName, source: .scratch(output, readOnly: false))) }
+        // The whole of stdout and stderr, in unnamed files: what the record's cap cuts is kept as an artifact.
+        let spool = (try? settings.state.directory("run")).flatMap { try? OutputSpool(directory: $0, capacity: Int(clamping: settings.outputSize.bytes)) }
+        spec.outputSpool = spool
         if let onProgress {
             spec.stdoutWatcher = OutputLineWatcher(prefix: TaskProgress.stdoutPrefix) { line in
                 if let progress = TaskProgress(line: line) { onProgress(progress) }
@@ -146,6 +149,10 @@ struct TaskExecution {
             harvest = OutputHarvest.harvest(from: output.descriptor, limit: settings.outputSize.bytes, directoryStore: settings.artifactDirectory)
             published.artifacts = harvest.artifacts
             published.artifactsSkipped = harvest.skipped
+        }
+        if let spool {
+            published.stdoutArtifact = harvest.keep(.stdout, of: spool, recorded: outcome.stdout.bytes.count, directoryStore: settings.artifactDirectory)
+            published.stderrArtifact = harvest.keep(.stderr, of: spool, recorded: outcome.stderr.bytes.count, directoryStore: settings.artifactDirectory)
         }
         let how = outcome.timedOut ? "timed out" : outcome.oomKilled ? "OOM-killed" : "exit \(outcome.exitCode)"
         let unenforced = outcome.unenforcedLimits.isEmpty

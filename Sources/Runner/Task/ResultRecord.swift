@@ -43,6 +43,9 @@ public struct ResultRecord: Equatable, Sendable {
     /// Files the task left under `/output` (docs/ARCHITECTURE.md §10), and what was not kept, by why.
     public var artifacts: [Artifact] = []
     public var artifactsSkipped: [String: Int] = [:]
+    /// The whole stream when the record keeps only its first `output_limit` bytes (docs/ARCHITECTURE.md §10).
+    public var stdoutArtifact: Artifact?
+    public var stderrArtifact: Artifact?
 
     public init(
         taskID: String, nodeID: String, exitCode: Int32, stdout: String = "", stderr: String = "",
@@ -99,6 +102,8 @@ public struct ResultRecord: Equatable, Sendable {
         if !redactions.isEmpty { members["redactions"] = .object(redactions.mapValues { .number(.init(Int64($0))) }) }
         if let egressBlocked { members["egress_blocked"] = .number(.init(Int64(clamping: egressBlocked))) }
         if !artifacts.isEmpty { members["artifacts"] = .array(artifacts.map { $0.value() }) }
+        if let stdoutArtifact { members["stdout_artifact"] = stdoutArtifact.value() }
+        if let stderrArtifact { members["stderr_artifact"] = stderrArtifact.value() }
         if !artifactsSkipped.isEmpty { members["artifacts_skipped"] = .object(artifactsSkipped.mapValues { .number(.init(Int64($0))) }) }
         return LedgerJSON.write(.object(members))
     }
@@ -132,6 +137,8 @@ public struct ResultRecord: Equatable, Sendable {
         record.signedBy = f.stringList("signed_by")
         record.egressBlocked = f.int("egress_blocked").map { UInt64(max(0, $0)) }
         if case .array(let items)? = f.members["artifacts"] { record.artifacts = items.compactMap(Artifact.parse) }
+        record.stdoutArtifact = f.members["stdout_artifact"].flatMap(Artifact.parse)
+        record.stderrArtifact = f.members["stderr_artifact"].flatMap(Artifact.parse)
         if case .object(let counts)? = f.members["artifacts_skipped"] {
             record.artifactsSkipped = counts.compactMapValues { if case .number(let n) = $0, let i = n.integer { return Int(i) }; return nil }
         }

@@ -48,8 +48,20 @@ final class TaskInputs {
         let fetch = ArtifactFetch(connection: connection)
         var artifacts: [String: [(path: String, bytes: [UInt8])]] = [:]
         var artifactBytes = 0
+        // The whole streams when a record cut them and their artifacts can be had, verified; else the record's.
+        var streams: [String: (stdout: [UInt8], stderr: [UInt8])] = [:]
         for (dependency, bytes) in records {
-            for artifact in ResultRecord.parse(bytes)?.artifacts ?? [] {
+            let record = ResultRecord.parse(bytes)
+            let whole = { (artifact: Artifact?, recorded: String?) -> [UInt8] in
+                guard let artifact, case .success(let content) = fetch.bytes(of: artifact, taskID: dependency, snapshot: snapshot) else {
+                    return Array((recorded ?? "").utf8)
+                }
+                return content
+            }
+            let kept = (whole(record?.stdoutArtifact, record?.stdout), whole(record?.stderrArtifact, record?.stderr))
+            streams[dependency] = kept
+            artifactBytes += kept.0.count + kept.1.count
+            for artifact in record?.artifacts ?? [] {
                 guard case .success(let content) = fetch.bytes(of: artifact, taskID: dependency, snapshot: snapshot) else { continue }
                 artifacts[dependency, default: []].append((artifact.path, content))
                 artifactBytes += content.count + 4096
@@ -62,9 +74,8 @@ final class TaskInputs {
             for (dependency, bytes) in records {
                 try inputs.makeDirectory(dependency)
                 try inputs.write(bytes, to: dependency + "/result.json")
-                let record = ResultRecord.parse(bytes)
-                try inputs.write(Array((record?.stdout ?? "").utf8), to: dependency + "/stdout")
-                try inputs.write(Array((record?.stderr ?? "").utf8), to: dependency + "/stderr")
+                try inputs.write(streams[dependency]?.stdout ?? [], to: dependency + "/stdout")
+                try inputs.write(streams[dependency]?.stderr ?? [], to: dependency + "/stderr")
                 for (path, content) in artifacts[dependency] ?? [] {
                     // Directories first, each opened without following a link.
                     var parts = path.split(separator: "/").map(String.init)

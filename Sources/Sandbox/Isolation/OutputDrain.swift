@@ -35,13 +35,27 @@ final class OutputDrain {
     /// interrupted (poll says when to come back); `.ended` at end of stream or
     /// on an error that reading again would only repeat.
     /// With a `watcher`, every byte is read (none spliced away) and shown to it.
+    /// With a `spool`, every byte up to its capacity is kept there too.
     func take(from fd: Int32, into capture: inout OutputCapture, budget: Int = OutputDrain.budgetBytes,
-              watcher: OutputLineWatcher? = nil) -> StreamState {
+              watcher: OutputLineWatcher? = nil, spool: (OutputSpool, OutputSpool.Stream)? = nil) -> StreamState {
         var taken = 0
         while taken < budget {
             let want = budget - taken
             let n: Int
-            if capture.isFull && sink >= 0 && watcher == nil {
+            if capture.isFull && watcher == nil, let (spool, stream) = spool, spool.room(stream) > 0 {
+                n = dgrid_splice_nonblock(fd, spool.fd(stream), min(want, spool.room(stream)))
+                if n > 0 {
+                    spool.spliced(n, stream)
+                    capture.count(discarded: n)
+                    taken += n
+                    continue
+                }
+                if n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+                    // A file that takes no more (a full disk): the rest goes where it went before.
+                    spool.refuse(stream)
+                    continue
+                }
+            } else if capture.isFull && sink >= 0 && watcher == nil {
                 n = dgrid_splice_nonblock(fd, sink, want)
                 if n > 0 {
                     capture.count(discarded: n)
@@ -60,6 +74,7 @@ final class OutputDrain {
                     let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
                     watcher?.feed(chunk)
                     capture.append(chunk)
+                    if let (spool, stream) = spool { spool.append(chunk, stream) }
                     taken += n
                     continue
                 }

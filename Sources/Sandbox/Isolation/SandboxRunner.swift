@@ -210,7 +210,7 @@ public final class SandboxRunner: Sendable {
         let deadline = spec.timeoutSeconds.map { started + UInt64($0 * 1e9) }
         let supervisor = Supervisor(process: process, stdout: stdoutPipe, stderr: stderrPipe,
                                     limit: spec.outputLimit, deadline: deadline, group: group,
-                                    watchOOM: group != nil && spec.limits.memoryBytes != nil, stdoutWatcher: spec.stdoutWatcher)
+                                    watchOOM: group != nil && spec.limits.memoryBytes != nil, stdoutWatcher: spec.stdoutWatcher, spool: spec.outputSpool)
         let ended = supervisor.run()
         let finished = Clock.monotonicNanoseconds()
         let blocked = network?.detach()

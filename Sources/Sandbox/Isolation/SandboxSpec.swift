@@ -39,6 +39,8 @@ public struct SandboxSpec: Sendable {
     public var egressReport: EgressReport?
     /// Directories mounted at `/<name>` (docs/ARCHITECTURE.md §10); an image run only.
     public var volumes: [SandboxVolume] = []
+    /// Keeps the whole of stdout and stderr, past `outputLimit` too (docs/ARCHITECTURE.md §10).
+    public var outputSpool: OutputSpool?
     /// Shown every stdout line that starts with its prefix (a task's `::progress`).
     public var stdoutWatcher: OutputLineWatcher?
     /// Lets the caller freeze the task while it runs (a consistent checkpoint,

@@ -30,6 +30,8 @@ struct Supervisor {
     let watchOOM: Bool
     /// Sees every line of stdout (`SandboxSpec.stdoutWatcher`).
     var stdoutWatcher: OutputLineWatcher? = nil
+    /// Keeps the whole of both streams (`SandboxSpec.outputSpool`).
+    var spool: OutputSpool? = nil
 
     /// How often the group's OOM state is read while the task runs.
     private let oomPollNanoseconds: UInt64 = 100_000_000
@@ -95,8 +97,8 @@ struct Supervisor {
                 if errno == EINTR { continue }
                 break
             }
-            if fds[0].revents != 0 { outOpen = drain.take(from: stdout.readEnd, into: &out, watcher: stdoutWatcher) == .open }
-            if fds[1].revents != 0 { errOpen = drain.take(from: stderr.readEnd, into: &err) == .open }
+            if fds[0].revents != 0 { outOpen = drain.take(from: stdout.readEnd, into: &out, watcher: stdoutWatcher, spool: spool.map { ($0, .stdout) }) == .open }
+            if fds[1].revents != 0 { errOpen = drain.take(from: stderr.readEnd, into: &err, spool: spool.map { ($0, .stderr) }) == .open }
             if fds[2].revents != 0, let result = process.reap(blocking: false) {
                 waitResult = result
                 drainDeadline = Clock.monotonicNanoseconds() + drainGraceNanoseconds

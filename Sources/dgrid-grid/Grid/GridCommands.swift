@@ -224,8 +224,8 @@ struct GridResultCommand: ParsableCommand {
                 ImageCLI.fail(error)
             }
             for (path, failure) in failures { ImageCLI.note("artifact \(UntrustedText.quoted(path)): \(failure)") }
-            let written = found.record.artifacts.count - failures.count
-            ImageCLI.note("\(written) of \(found.record.artifacts.count) artifacts written under \(download)"
+            let total = found.record.artifacts.count + (found.record.stdoutArtifact == nil ? 0 : 1) + (found.record.stderrArtifact == nil ? 0 : 1)
+            ImageCLI.note("\(total - failures.count) of \(total) artifacts written under \(download)"
                           + (found.record.artifactsSkipped.isEmpty ? "" : "; not kept by the worker: "
                              + found.record.artifactsSkipped.sorted { $0.key < $1.key }.map { "\($0.value) \(UntrustedText.shown($0.key))" }.joined(separator: ", ")))
             throw ExitCode(failures.isEmpty ? 0 : 1)

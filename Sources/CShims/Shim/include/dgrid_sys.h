@@ -61,6 +61,11 @@ int dgrid_tree_clone_at(int dirfd, const char *path, int userns_fd, int readonly
  * behind. Returns the descriptor (close-on-exec) or -errno. Needs CAP_SYS_ADMIN. */
 int dgrid_scratch_create(const char *size, unsigned uid, unsigned gid);
 
+/* An unnamed file (O_TMPFILE) in `directory`, read-write, close-on-exec: it
+ * goes with its last descriptor, so a killed process leaves nothing on disk.
+ * Returns the descriptor or -errno. */
+int dgrid_open_tmpfile(const char *directory);
+
 /* Send the go byte on the sync socket, with `count` descriptors (SCM_RIGHTS)
  * when count > 0. Returns 0 or -errno. */
 int dgrid_send_go(int sock, const int *fds, int count);

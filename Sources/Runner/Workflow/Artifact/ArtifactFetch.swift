@@ -60,18 +60,25 @@ public struct ArtifactFetch {
     public func download(_ record: ResultRecord, into directory: String) throws(GridError) -> [(path: String, failure: Failure)] {
         let snapshot = try connection.snapshot()
         var failures: [(String, Failure)] = []
-        for artifact in record.artifacts {
+        // The whole streams, when the record cut them, beside the /output files.
+        let streams = [(record.stdoutArtifact, Self.stdoutFile), (record.stderrArtifact, Self.stderrFile)].compactMap { artifact, name in
+            artifact.map { ($0, name) }
+        }
+        for (artifact, name) in record.artifacts.map({ ($0, $0.path) }) + streams {
             switch bytes(of: artifact, taskID: record.taskID, snapshot: snapshot) {
             case .failure(let failure):
-                failures.append((artifact.path, failure))
+                failures.append((name, failure))
             case .success(let bytes):
-                if let problem = Self.write(bytes, to: artifact.path, under: directory) {
+                if let problem = Self.write(bytes, to: name, under: directory) {
                     throw .local("writing \(UntrustedText.quoted(artifact.path)) under \(directory): \(problem)")
                 }
             }
         }
         return failures
     }
+
+    /// Where a download writes the whole streams: names no /output file of a task is likely to hold.
+    public static let stdoutFile = "dgrid-stdout", stderrFile = "dgrid-stderr"
 
     /// `bytes` at `path` (clean and relative, already checked) under `root`,
     /// creating directories; an existing symlink on the way is refused.

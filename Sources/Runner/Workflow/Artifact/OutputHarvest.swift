@@ -65,12 +65,63 @@ struct OutputHarvest {
     }
 }
 
+extension OutputHarvest {
+    /// The whole of a stream the record cut (docs/ARCHITECTURE.md §10), kept like
+    /// an /output file: in Git when small, else in the directory store, else
+    /// listed as not kept (its digest still recorded). nil when nothing was cut.
+    mutating func keep(_ stream: OutputSpool.Stream, of spool: OutputSpool, recorded: Int, directoryStore: String?) -> Artifact? {
+        let size = spool.size(stream)
+        guard size > recorded else { return nil }
+        let name = stream == .stdout ? "stdout" : "stderr"
+        var hasher = DigestHasher()
+        if UInt64(size) <= Self.gitMaxBytes {
+            var bytes: [UInt8] = []
+            guard spool.read(stream, { bytes.append(contentsOf: $0) }) else { return nil }
+            hasher.update(bytes)
+            let digest = hasher.finalize()
+            if !gitBlobs.contains(where: { $0.hex == digest.hex }) { gitBlobs.append((digest.hex, bytes)) }
+            return Artifact(path: name, size: UInt64(size), digest: digest, mediaType: "text/plain", store: .git,
+                            location: ArtifactLocation.onMain(digest))
+        }
+        if let directoryStore, let (digest, path) = ArtifactLocation.copyToDirectory(directoryStore, from: spool, stream) {
+            return Artifact(path: name, size: UInt64(size), digest: digest, mediaType: "text/plain", store: .directory, location: path)
+        }
+        guard spool.read(stream, { hasher.update(Array($0)) }) else { return nil }
+        return Artifact(path: name, size: UInt64(size), digest: hasher.finalize(), mediaType: "text/plain", store: .none, location: "")
+    }
+}
+
 /// Where each store keeps an artifact, and how to read it back (verified).
 enum ArtifactLocation {
     /// In a result commit's tree.
     static func inResult(_ digest: Digest) -> String { "artifacts/\(digest.hex)" }
     /// On main, once folded: content-addressed, shared by every task that made the same bytes.
     static func onMain(_ digest: Digest) -> String { "artifacts/sha256/\(digest.hex)" }
+
+    /// A spooled stream into `<dir>/sha256/<hex>`, hashed as it is copied; nil when it cannot be.
+    static func copyToDirectory(_ directory: String, from spool: OutputSpool, _ stream: OutputSpool.Stream) -> (Digest, String)? {
+        let folder = directory + "/sha256"
+        guard (try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)) != nil else { return nil }
+        let temporary = folder + "/.stream.\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return nil }
+        var hasher = DigestHasher()
+        var ok = true
+        let read = spool.read(stream) { chunk in
+            hasher.update(Array(chunk))
+            var offset = 0
+            while ok, offset < chunk.count {
+                let n = write(fd, chunk.baseAddress! + offset, chunk.count - offset)
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { ok = false } else { offset += n }
+            }
+        }
+        close(fd)
+        let digest = hasher.finalize()
+        let path = folder + "/" + digest.hex
+        guard read, ok, rename(temporary, path) == 0 else { unlink(temporary); return nil }
+        return (digest, path)
+    }
 
     /// `<dir>/sha256/<hex>`, written whole (a temporary name, then rename); nil when it cannot be.
     static func writeToDirectory(_ directory: String, digest: Digest, bytes: [UInt8]) -> String? {
