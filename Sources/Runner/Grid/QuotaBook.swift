@@ -33,6 +33,8 @@ struct QuotaBook {
     private(set) var refusals: [String: AdmissionRefusal] = [:]
     /// The claims and which of them were live when counted.
     private let claimsSeen: [String: GitOID]
+    /// The tasks the listing the book was built from shows finished.
+    private var finishedSeen: Set<String> = []
     private let live: Set<String>
 
     var runningTotal: Int { running.values.reduce(0) { $0 + $1.count } }
@@ -48,6 +50,7 @@ struct QuotaBook {
                       now: Date = Date(), countAllStarts: Bool = false) throws(GridError) -> QuotaBook {
         var book = QuotaBook(policy: check.trust.policy, claimsSeen: snapshot.claims, live: live)
         let finished = snapshot.finishedTaskIDs
+        book.finishedSeen = finished
         // Unfinished tasks, queued or in progress: whose each is.
         var order: [(createdAt: String, taskID: String)] = []
         for location in TaskPicker.claimable(snapshot) where !finished.contains(location.taskID) {
@@ -117,6 +120,11 @@ struct QuotaBook {
             return "the grid would run \(runningNow.count) tasks, at most \(maximum) at once (max_concurrent)"
         }
         guard let bucket = principalOf[taskID] else { return nil }
+        // A task of the principal's that started and finished between the two listings (claimed
+        // after the first, folded before the second) shows in neither's claims: count it too.
+        for (id, owner) in principalOf where owner == bucket && !finishedSeen.contains(id) && fresh.finishedTaskIDs.contains(id) {
+            startedNow[bucket, default: []].insert(id)
+        }
         let mine = runningNow.filter { principalOf[$0] == bucket }.count
         return Self.over(limits(bucket), bucket: bucket, running: mine - 1, started: (startedNow[bucket]?.count ?? 1) - 1)
     }
@@ -155,7 +163,13 @@ struct QuotaBook {
         try connection.prefetch(Array(counted.values))
         let claims = GridClaims(connection: connection)
         for (id, commit) in counted {
-            guard let bucket = principalOf[id], let record = try claims.record(at: commit) else { continue }
+            guard let bucket = principalOf[id] else { continue }
+            guard let record = try claims.record(at: commit) else {
+                // Gone since the listing: folded (its result on a main newer than ours) or renewed —
+                // it ran, recently. Uncounted, a worker could start one more than the limit.
+                startedInWindow[bucket, default: []].insert(id)
+                continue
+            }
             let first = record.previousAttempts.first?.claimedAt ?? record.claimedAt
             // A claim whose time cannot be read counts: a limit errs towards waiting.
             if (ISOTime.parse(first).map { $0 >= since } ?? true) { startedInWindow[bucket, default: []].insert(id) }
