@@ -28,23 +28,8 @@ INTERVAL=${CKPT_INTERVAL:-5}
 mkdir -p "$OUT_DIR"
 OUT=$OUT_DIR/checkpoint.txt
 
-WORK=""
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-stop_daemon() { [ -n "$WORK" ] && "$REPO_DIR/scripts/git-daemon.sh" stop "$WORK" >/dev/null 2>&1 || true; }
-trap 'stop_daemon; drop_scratch "$WORK"' EXIT
-trap 'exit 130' INT TERM
-make_scratch WORK 6g
-"$REPO_DIR/scripts/git-daemon.sh" start "$WORK" "$PORT" >/dev/null
-"$REPO_DIR/images/build-busybox-image.sh" "$WORK/image" >/dev/null
-home() {
-  local home=$WORK/homes/$1
-  if [ ! -d "$home" ]; then
-    mkdir -p "$home"; chmod 700 "$home"
-    DGRID_HOME=$home "$DGRID" image import "$WORK/image" >/dev/null 2>&1
-    DGRID_HOME=$home "$DGRID" image allow dgrid/busybox:latest --approved-by bench >/dev/null 2>&1
-  fi
-  echo "$home"
-}
+grid_scratch 6g
+home() { grid_home "$WORK/homes/$1"; echo "$WORK/homes/$1"; }
 now() { date +%s.%N; }
 wait_for() {  # wait_for SECONDS COMMAND...: true once COMMAND succeeds
   local end=$(( $(date +%s) + $1 )); shift

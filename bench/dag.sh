@@ -31,19 +31,9 @@ WATCH=${DAG_WATCH:-30}
 mkdir -p "$OUT_DIR"
 OUT=$OUT_DIR/dag.txt
 
-WORK=""
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-stop_daemon() { [ -n "$WORK" ] && "$REPO_DIR/scripts/git-daemon.sh" stop "$WORK" >/dev/null 2>&1 || true; }
-trap 'stop_daemon; drop_scratch "$WORK"' EXIT
-trap 'exit 130' INT TERM
-make_scratch WORK 4g
-"$REPO_DIR/scripts/git-daemon.sh" start "$WORK" "$PORT" >/dev/null
-
+grid_scratch 4g
 HOME_DIR=$WORK/home
-mkdir -p "$HOME_DIR"; chmod 700 "$HOME_DIR"
-"$REPO_DIR/images/build-busybox-image.sh" "$WORK/image" >/dev/null
-DGRID_HOME=$HOME_DIR "$DGRID" image import "$WORK/image" >/dev/null 2>&1
-DGRID_HOME=$HOME_DIR "$DGRID" image allow dgrid/busybox:latest --approved-by bench >/dev/null 2>&1
+grid_home "$HOME_DIR"
 
 TASKS=$WORK/tasks
 python3 - "$TASKS" "$SHARDS" <<'PY'

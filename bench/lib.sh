@@ -143,3 +143,25 @@ wait_for_quiet() {
     echo "machine quiet: ${busy}% CPU busy at start (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
   fi
 }
+
+# grid_scratch SIZE: the setting every grid benchmark runs in — a tmpfs scratch
+# in $WORK, `git daemon` serving it on a free loopback port ($PORT), the busybox
+# image built at $WORK/image; the daemon stopped and the scratch dropped on exit.
+grid_scratch() {
+  WORK=""
+  PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  trap '[ -n "$WORK" ] && "$REPO_DIR/scripts/git-daemon.sh" stop "$WORK" >/dev/null 2>&1; drop_scratch "$WORK"' EXIT
+  trap 'exit 130' INT TERM
+  make_scratch WORK "$1"
+  "$REPO_DIR/scripts/git-daemon.sh" start "$WORK" "$PORT" >/dev/null
+  "$REPO_DIR/images/build-busybox-image.sh" "$WORK/image" >/dev/null
+}
+
+# grid_home DIR: a worker's (or submitter's) DGRID_HOME with the busybox image imported and allowlisted, made once.
+grid_home() {
+  if [ ! -d "$1" ]; then
+    mkdir -p "$1"; chmod 700 "$1"
+    DGRID_HOME=$1 "$DGRID" image import "$WORK/image" >/dev/null 2>&1
+    DGRID_HOME=$1 "$DGRID" image allow dgrid/busybox:latest --approved-by bench >/dev/null 2>&1
+  fi
+}

@@ -96,6 +96,14 @@ import TestSupport
         try Data("swapped".utf8).write(to: URL(fileURLWithPath: "\(store)/sha256/\(hex)"))
         let swapped = try home.dgrid("result", "--repo", url, "large", "--download", try TempDir.make(prefix: "dgrid-download-swapped").path)
         #expect(swapped.status == 1 && swapped.stderr.contains("artifact \"large.bin\": corrupt"), "\(swapped.stderr)")
+        // A writer rewrites the record to point the artifact at a device: refused by its shape, never read.
+        let forged = tasks + "/forged.json.log"
+        let text = try GridFixture.show(repo, "tasks/completed/wd-large.json.log")
+            .replacingOccurrences(of: "\(store)/sha256/\(hex)", with: "/dev/zero")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: forged))
+        try GridFixture.push(repo, [(forged, "tasks/completed/wd-large.json.log")])
+        let device = try home.dgrid("result", "--repo", url, "large", "--download", try TempDir.make(prefix: "dgrid-download-device").path)
+        #expect(device.status == 1 && device.stderr.contains("artifact \"large.bin\": corrupt") && device.stderr.contains("/dev/zero"), "\(device.stderr)")
         let bad = try home.dgrid("worker", "--repo", url, "--node-id", "wd", "--once", "--set", "artifact_dir=relative/dir")
         #expect(bad.status == 78 && bad.stderr.contains("artifact_dir"), "\(bad.stderr)")
     }

@@ -13,17 +13,13 @@ import Trust
 public final class GridConnection: @unchecked Sendable {
     public let settings: GridSettings
     private let ledger: GitLedger
-    /// Opened by the first beat (`submit`, `status` and `fold` never beat), under `heartbeatLock`.
-    private var heartbeatLedger: GitLedger?
+    /// Opened by the first beat (`submit`, `status` and `fold` never beat).
+    private let heartbeatLedger: SideLedger
     /// Checkpoints (docs/ARCHITECTURE.md §10) are pushed on a ledger of their own: a
     /// 100 MiB snapshot never holds up a slot's claim or the heartbeat.
-    private var checkpointLedger: GitLedger?
-    private let checkpointLock = NSLock()
-    private let mirror: String
+    private let checkpointLedger: SideLedger
     /// Serialises the slots' Git work on `ledger` (held across network operations).
     private let ledgerLock = NSLock()
-    /// Serialises beats on `heartbeatLedger` (held across the beat's push).
-    private let heartbeatLock = NSLock()
     /// Guards the bookkeeping below; never held across Git work, so the
     /// heartbeat can read and note its own refs while a slot fetches.
     private let stateLock = NSLock()
@@ -60,8 +56,10 @@ public final class GridConnection: @unchecked Sendable {
         // Checked before anything is created: every record this node writes carries its id.
         if let problem = NodeIdentifier.problem(settings.nodeID) { throw .local(problem) }
         self.settings = settings
-        mirror = try settings.mirrorPath()
+        let mirror = try settings.mirrorPath()
         ledger = try Self.openLedger(settings, mirror: mirror)
+        heartbeatLedger = SideLedger { () throws(GridError) in try Self.openLedger(settings, mirror: mirror) }
+        checkpointLedger = SideLedger { () throws(GridError) in try Self.openLedger(settings, mirror: mirror) }
     }
 
     /// Both ledgers use one mirror: what one writes (a claim commit, a
@@ -89,37 +87,40 @@ public final class GridConnection: @unchecked Sendable {
     /// The heartbeat's own ledger: renewing leases and the node record never
     /// queues behind `withLedger`'s bulk work.
     func withHeartbeatLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
-        heartbeatLock.lock()
-        defer { heartbeatLock.unlock() }
-        let ledger: GitLedger
-        if let opened = heartbeatLedger {
-            ledger = opened
-        } else {
-            ledger = try Self.openLedger(settings, mirror: mirror)
-            heartbeatLedger = ledger
-        }
-        do {
-            return try body(ledger)
-        } catch {
-            throw .ledger(error)
-        }
+        try heartbeatLedger.with(body)
     }
 
     /// The checkpoints' own ledger (opened on first use, like the heartbeat's).
     func withCheckpointLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
-        checkpointLock.lock()
-        defer { checkpointLock.unlock() }
-        let ledger: GitLedger
-        if let opened = checkpointLedger {
-            ledger = opened
-        } else {
-            ledger = try Self.openLedger(settings, mirror: mirror)
-            checkpointLedger = ledger
+        try checkpointLedger.with(body)
+    }
+
+    /// Another libgit2 handle on the same mirror with a lock of its own, opened
+    /// on first use: work on it never waits behind `withLedger`'s.
+    private final class SideLedger: @unchecked Sendable {
+        private let open: () throws(GridError) -> GitLedger
+        private let lock = NSLock()
+        private var ledger: GitLedger?
+
+        init(_ open: @escaping () throws(GridError) -> GitLedger) {
+            self.open = open
         }
-        do {
-            return try body(ledger)
-        } catch {
-            throw .ledger(error)
+
+        func with<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
+            lock.lock()
+            defer { lock.unlock() }
+            let opened: GitLedger
+            if let ledger {
+                opened = ledger
+            } else {
+                opened = try open()
+                ledger = opened
+            }
+            do {
+                return try body(opened)
+            } catch {
+                throw .ledger(error)
+            }
         }
     }
 

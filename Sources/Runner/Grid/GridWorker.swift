@@ -367,8 +367,9 @@ public final class GridWorker: @unchecked Sendable {
             }
             do {
                 // docs/ARCHITECTURE.md §10: the dependencies' results, read-only at /inputs; the latest checkpoint.
-                let listing = try connection.snapshot()
-                let inputs = try TaskInputs.prepare(for: task, snapshot: listing, connection: connection)
+                // A listing only for a task that needs one: most tasks start without another round trip.
+                let listing = task.dependsOn.isEmpty && session == nil ? nil : try connection.snapshot()
+                let inputs = try listing.flatMap { (listing) throws(GridError) in try TaskInputs.prepare(for: task, snapshot: listing, connection: connection) }
                 defer { inputs?.remove() }
                 outcome = execution.run(task, claim: claim.record, egress: egress, volumes: inputs.map { [$0.volume] } ?? [],
                                         checkpoint: session, snapshot: listing,

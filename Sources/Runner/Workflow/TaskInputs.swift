@@ -72,21 +72,13 @@ final class TaskInputs {
         let inputs = try make(capacity: ByteCount(bytes: UInt64(needed)), state: connection.settings.state)
         do {
             for (dependency, bytes) in records {
-                try inputs.makeDirectory(dependency)
                 try inputs.write(bytes, to: dependency + "/result.json")
                 try inputs.write(streams[dependency]?.stdout ?? [], to: dependency + "/stdout")
                 try inputs.write(streams[dependency]?.stderr ?? [], to: dependency + "/stderr")
+                // A record is anyone's to push: paths that clash (twice the same, a file where another
+                // needs a directory) leave that artifact out — the task's to notice, never this host's fault.
                 for (path, content) in artifacts[dependency] ?? [] {
-                    // Directories first, each opened without following a link.
-                    var parts = path.split(separator: "/").map(String.init)
-                    parts.removeLast()
-                    var prefix = dependency + "/artifacts"
-                    try inputs.makeDirectory(prefix)
-                    for part in parts {
-                        prefix += "/" + part
-                        try inputs.makeDirectory(prefix)
-                    }
-                    try inputs.write(content, to: dependency + "/artifacts/" + path)
+                    _ = RelativeFiles.write(content, to: dependency + "/artifacts/" + path, in: inputs.root)
                 }
             }
         } catch {
@@ -142,24 +134,7 @@ final class TaskInputs {
         _ = removeTree(in: parent, name: String(path[path.index(after: slash)...]))
     }
 
-    private func makeDirectory(_ name: String) throws(GridError) {
-        guard mkdirat(root, name, 0o755) == 0 || errno == EEXIST,
-              fchmodat(root, name, 0o755, 0) == 0 else {
-            throw .local("the task's /inputs: creating \(name): \(String(cString: strerror(errno)))")
-        }
-    }
-
     private func write(_ bytes: [UInt8], to name: String) throws(GridError) {
-        let fd = openat(root, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .local("the task's /inputs: creating \(name): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { throw .local("the task's /inputs: writing \(name): \(String(cString: strerror(errno)))") }
-            written += n
-        }
-        guard fchmod(fd, 0o644) == 0 else { throw .local("the task's /inputs: \(name): \(String(cString: strerror(errno)))") }
+        if let why = RelativeFiles.write(bytes, to: name, in: root) { throw .local("the task's /inputs: \(name): \(why)") }
     }
 }

@@ -44,13 +44,41 @@ public struct ArtifactFetch {
                 return .failure(.missing("not on main (\(ArtifactLocation.onMain(artifact.digest))) nor in an unfolded result"))
             }
         case .directory:
-            guard let data = FileManager.default.contents(atPath: artifact.location) else {
-                return .failure(.missing("\(artifact.location) is not on this host"))
+            switch Self.readStored(artifact) {
+            case .failure(let failure): return .failure(failure)
+            case .success(let read): bytes = read
             }
-            bytes = Array(data)
         }
         guard UInt64(bytes.count) == artifact.size, Digest(of: bytes) == artifact.digest else {
             return .failure(.corrupt("the store's bytes do not match \(artifact.digest.short) (\(artifact.size) bytes recorded, \(bytes.count) found)"))
+        }
+        return .success(bytes)
+    }
+
+    /// A directory store's file, as a record names it. Records are anyone's to
+    /// push, so the location is held to the store's shape — an absolute
+    /// `…/sha256/<the artifact's own digest>` with no `..` — and read only as a
+    /// regular file of the recorded size (never `/dev/zero`, a FIFO, or a link).
+    static func readStored(_ artifact: Artifact) -> Result<[UInt8], Failure> {
+        let location = artifact.location
+        guard location.hasPrefix("/"), location.hasSuffix("/sha256/" + artifact.digest.hex),
+              !location.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }), !location.utf8.contains(0) else {
+            return .failure(.corrupt("\(UntrustedText.quoted(location, limit: 200)) is not a directory store's sha256/\(artifact.digest.short.dropFirst(7))… path"))
+        }
+        let fd = open(location, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(.missing("\(location) is not on this host (\(String(cString: strerror(errno))))")) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, UInt64(info.st_size) == artifact.size else {
+            return .failure(.corrupt("\(location) is not a regular file of the \(artifact.size) bytes recorded"))
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var got = 0
+        while got < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, $0.count - got) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { return .failure(.corrupt("\(location) ended after \(got) of \(artifact.size) bytes")) }
+            got += n
         }
         return .success(bytes)
     }
@@ -80,32 +108,12 @@ public struct ArtifactFetch {
     /// Where a download writes the whole streams: names no /output file of a task is likely to hold.
     public static let stdoutFile = "dgrid-stdout", stderrFile = "dgrid-stderr"
 
-    /// `bytes` at `path` (clean and relative, already checked) under `root`,
-    /// creating directories; an existing symlink on the way is refused.
+    /// `bytes` at `path` (clean and relative) under the directory `root`; nil, or why not.
     static func write(_ bytes: [UInt8], to path: String, under root: String) -> String? {
         guard CheckpointPath.problem(path) == nil else { return "not a clean relative path" }
-        var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return String(cString: strerror(errno)) }
-        var parts = path.split(separator: "/").map(String.init)
-        let name = parts.removeLast()
-        for part in parts {
-            if mkdirat(fd, part, 0o755) != 0 && errno != EEXIST { close(fd); return String(cString: strerror(errno)) }
-            let next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            close(fd)
-            guard next >= 0 else { return "\(part): \(String(cString: strerror(errno)))" }
-            fd = next
-        }
         defer { close(fd) }
-        let file = openat(fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard file >= 0 else { return String(cString: strerror(errno)) }
-        defer { close(file) }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(file, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { return String(cString: strerror(errno)) }
-            written += n
-        }
-        return nil
+        return RelativeFiles.write(bytes, to: path, in: fd, replacing: true)
     }
 }

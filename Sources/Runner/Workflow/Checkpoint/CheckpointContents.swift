@@ -93,42 +93,23 @@ struct CheckpointContents: Sendable {
             .unreadable("restoring \(UntrustedText.quoted(path, limit: 200)): \(String(cString: strerror(errno)))")
         }
         for path in directories {
-            guard let (parent, name) = Self.parent(of: path, in: root) else { return fail(path) }
+            guard let (parent, name) = RelativeFiles.parent(of: path, in: root, creating: false) else { return fail(path) }
             defer { close(parent) }
             guard mkdirat(parent, name, 0o755) == 0 || errno == EEXIST,
                   fchownat(parent, name, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) == 0 else { return fail(path) }
         }
         for file in files {
-            guard let (parent, name) = Self.parent(of: file.path, in: root) else { return fail(file.path) }
-            defer { close(parent) }
-            let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { return fail(file.path) }
-            defer { close(fd) }
-            guard Self.writeAll(fd, file.bytes), fchown(fd, owner.uid, owner.gid) == 0, fchmod(fd, mode_t(file.mode)) == 0 else { return fail(file.path) }
+            if let why = RelativeFiles.write(file.bytes, to: file.path, in: root, mode: mode_t(file.mode), creating: false, owner: owner) {
+                return .unreadable("restoring \(UntrustedText.quoted(file.path, limit: 200)): \(why)")
+            }
         }
         for link in links {
-            guard let (parent, name) = Self.parent(of: link.path, in: root) else { return fail(link.path) }
+            guard let (parent, name) = RelativeFiles.parent(of: link.path, in: root, creating: false) else { return fail(link.path) }
             defer { close(parent) }
             guard symlinkat(link.target, parent, name) == 0,
                   fchownat(parent, name, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) == 0 else { return fail(link.path) }
         }
         return nil
-    }
-
-    /// The directory that holds `path` (opened component by component, never
-    /// through a symlink) and the last component's name.
-    private static func parent(of path: String, in root: Int32) -> (Int32, String)? {
-        var parts = path.split(separator: "/").map(String.init)
-        guard let name = parts.popLast() else { return nil }
-        var fd = reopen(root) ?? -1
-        guard fd >= 0 else { return nil }
-        for part in parts {
-            let next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            close(fd)
-            guard next >= 0 else { return nil }
-            fd = next
-        }
-        return (fd, name)
     }
 
     private static func reopen(_ directory: Int32) -> Int32? {
@@ -150,16 +131,5 @@ struct CheckpointContents: Sendable {
         }
         // Frozen while copied: a file cannot shrink under us; one that did is read as it is now.
         return Array(bytes[0..<got])
-    }
-
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { return false }
-            written += n
-        }
-        return true
     }
 }

@@ -91,6 +91,9 @@ struct CheckpointManifest: Equatable, Sendable {
             }
             links.append(Link(path: path, target: target))
         }
+        guard directories.count + files.count + links.count <= CheckpointContents.maxEntries else {
+            return .failure(.malformed("more than \(CheckpointContents.maxEntries) entries"))
+        }
         return .success(CheckpointManifest(taskID: taskID, nodeID: nodeID, attempt: attempt, takenAt: takenAt,
                                            directories: directories, files: files, links: links, skipped: fields.int("skipped") ?? 0))
     }
