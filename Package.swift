@@ -118,7 +118,8 @@ let package = Package(
                 dependencies: [
                     // libgit2, linked only into `dgrid-grid`: in `dgrid` its ~20 shared
                     // libraries would cost every sandbox start ~3 ms of loading.
-                    "Sandbox", "Trust", "CGit2", "CGitStream", "CZlib", "CNettle",
+                    // CArchive: archive bundles (docs/ARCHITECTURE.md §10), with the libarchive SandboxImages links.
+                    "Sandbox", "Trust", "CGit2", "CGitStream", "CZlib", "CNettle", "CArchive",
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "TOMLKit", package: "TOMLKit"),
                 ]),

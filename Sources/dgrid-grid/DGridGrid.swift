@@ -13,7 +13,8 @@ struct DGridGrid: ParsableCommand {
         version: DGrid.version,
         subcommands: [GridInitCommand.self, GridSubmitCommand.self, GridWorkerCommand.self,
                       GridStatusCommand.self, GridResultCommand.self, GridFoldCommand.self,
-                      GridSignCommand.self, GridVerifyCommand.self, GridAuditCommand.self, GridQuotaCommand.self, GridDagCommand.self]
+                      GridSignCommand.self, GridVerifyCommand.self, GridAuditCommand.self, GridQuotaCommand.self, GridDagCommand.self,
+                      GridResultsCommand.self, GridArchiveCommand.self, GridCompactCommand.self]
     )
 
     static func main() {

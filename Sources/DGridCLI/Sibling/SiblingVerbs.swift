@@ -25,7 +25,8 @@ extension GridVerb {
 /// The grid verbs, run by `dgrid-grid`.
 enum GridVerbs {
     static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self,
-                                              Sign.self, Verify.self, Audit.self, Quota.self, Dag.self]
+                                              Sign.self, Verify.self, Audit.self, Quota.self, Dag.self,
+                                              Results.self, Archive.self, Compact.self]
 
     struct Init: GridVerb {
         static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
@@ -49,6 +50,18 @@ enum GridVerbs {
 
     struct Fold: GridVerb {
         static let configuration = CommandConfiguration(commandName: "fold", abstract: VerbAbstract.gridFold)
+    }
+
+    struct Results: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "results", abstract: VerbAbstract.gridResults)
+    }
+
+    struct Archive: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "archive", abstract: VerbAbstract.gridArchive)
+    }
+
+    struct Compact: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "compact", abstract: VerbAbstract.gridCompact)
     }
 
     struct Dag: GridVerb {

@@ -14,6 +14,9 @@ package enum VerbAbstract {
     package static let gridVerify = "Check task files' signatures as this host's workers would."
     package static let gridAudit = "Show this host's audit log: trust decisions and security events."
     package static let gridDag = "Show the dependency graph of the grid's tasks, with each task's state."
+    package static let gridArchive = "Move folded records older than an age into compressed day bundles under archive/."
+    package static let gridCompact = "Start main's history anew with the same files, keeping the old history aside."
+    package static let gridResults = "List finished tasks newest first, a page at a time, filtered by time and status."
     package static let gridQuota = "Show each principal's use of the grid against this host's quotas."
     package static let imagePull = "Pull an allowlisted image from a registry, by digest."
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Trust
 
 /// One grid's ledger, shared by a worker's slots. libgit2 objects are not
@@ -45,6 +46,11 @@ public final class GridConnection: @unchecked Sendable {
     private var listedBefore = false
     /// The last listing (with main's files): whether an idle worker has anything to fold.
     private var lastListing: GridSnapshot?
+    /// Archive index shards by blob id, parsed once (`ArchiveCatalog`); under `stateLock`.
+    private var archiveShards: [GitOID: [String: ArchiveEntry]] = [:]
+    /// The thread inside `withLedger` (0 for none): a shard asked for while the
+    /// snapshot is being built (its replay check) is read without taking the lock again.
+    private let ledgerOwner = Atomic<UInt>(0)
 
     public static let mainRef = "refs/heads/main"
     static let claimsPrefix = "refs/dgrid/claims/"
@@ -76,7 +82,11 @@ public final class GridConnection: @unchecked Sendable {
 
     func withLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
         ledgerLock.lock()
-        defer { ledgerLock.unlock() }
+        ledgerOwner.store(UInt(pthread_self()), ordering: .relaxed)
+        defer {
+            ledgerOwner.store(0, ordering: .relaxed)
+            ledgerLock.unlock()
+        }
         do {
             return try body(ledger)
         } catch {
@@ -158,7 +168,10 @@ public final class GridConnection: @unchecked Sendable {
                     index = cached.index
                 } else {
                     files = try ledger.tree(of: main)
-                    let classified = GridSnapshot.MainIndex(files: files)
+                    let shards = ArchiveCatalog.shards(in: files)
+                    let archive = shards.isEmpty ? ArchiveCatalog.empty
+                        : ArchiveCatalog(shards: shards) { [weak self] blob in self?.archiveShard(blob) ?? [:] }
+                    let classified = GridSnapshot.MainIndex(files: files, archive: archive)
                     mainTree = (main, files, classified)
                     index = classified
                 }
@@ -171,6 +184,25 @@ public final class GridConnection: @unchecked Sendable {
             stateLock.withLock { lastListing = snapshot }
             return snapshot
         }
+    }
+
+    /// The largest archive index shard read: ~400 lines of ~120 bytes per 100,000 archived tasks.
+    static let archiveShardLimit = 16 << 20
+
+    /// One archive index shard's entries, parsed once per blob. A shard that cannot
+    /// be read now (a broken connection) is not remembered, so the next ask tries again.
+    private func archiveShard(_ blob: GitOID) -> [String: ArchiveEntry] {
+        if let cached = stateLock.withLock({ archiveShards[blob] }) { return cached }
+        let bytes: [UInt8]?
+        if ledgerOwner.load(ordering: .relaxed) == UInt(pthread_self()) {
+            bytes = try? ledger.blob(blob, limit: Self.archiveShardLimit)  // inside withLedger, on this thread
+        } else {
+            bytes = try? withLedger { (ledger) throws(LedgerError) in try ledger.blob(blob, limit: Self.archiveShardLimit) }
+        }
+        guard let bytes else { return [:] }
+        let entries = ArchiveEntry.parseShard(bytes)
+        stateLock.withLock { archiveShards[blob] = entries }
+        return entries
     }
 
     /// Refs under `prefix` whose last component is a valid task id; anything else a writer pushed is ignored.
@@ -261,12 +293,11 @@ public final class GridConnection: @unchecked Sendable {
     /// on a task main does not show as running yet. Running tasks already in
     /// `in_progress/` and heartbeats alone do not count (see GridWorker).
     func lastListingHasWorkToFold() -> Bool {
-        stateLock.withLock {
-            guard let listing = lastListing else { return false }
-            if !listing.results.isEmpty { return true }
-            return listing.claims.keys.contains { id in
-                !listing.finishedTaskIDs.contains(id) && listing.inProgressPaths(of: id).isEmpty
-            }
+        // Read outside the lock: asking the archive may read a shard, which takes it.
+        guard let listing = stateLock.withLock({ lastListing }) else { return false }
+        if !listing.results.isEmpty { return true }
+        return listing.claims.keys.contains { id in
+            !listing.finishedTaskIDs.contains(id) && listing.inProgressPaths(of: id).isEmpty
         }
     }
 

@@ -17,8 +17,8 @@ struct GridSnapshot {
     /// Files under `tasks/queue/` that are neither a task nor a placeholder:
     /// the fold sets them aside (`SetAside`), `status` counts them.
     var unplaced: [UnplacedFile] { index.unplaced }
-    /// Task ids already folded as completed, failed or rejected: found once per tip of main.
-    let finishedTaskIDs: Set<String>
+    /// Task ids already folded as completed, failed or rejected, or archived from there: found once per tip of main.
+    let finishedTaskIDs: FinishedTasks
 
     init(mainTip: GitOID?, files: [String: GitOID], claims: [String: GitOID], results: [String: GitOID],
          nodes: [String: GitOID], index: MainIndex? = nil, checkpoints: [String: GitOID] = [:]) {
@@ -45,17 +45,20 @@ struct GridSnapshot {
         let queuePathsByTask: [String: [String]]
         /// Task id → its folded files (`completed/`, `failed/`, `rejected/`), sorted.
         let finishedPathsByTask: [String: [String]]
-        /// Task ids already folded as completed, failed or rejected (the picker
-        /// asks after every claim, the fold per result): kept, not rebuilt per listing.
-        let finishedTaskIDs: Set<String>
-        /// The wrapping sum of the finished ids' hashes (this process's): two tips'
-        /// finished sets differ by exactly the ids whose hashes make up the difference,
-        /// which lets readiness carried between tips trust what it checked (`QueueReadiness`).
+        /// Task ids already folded as completed, failed or rejected, or archived from
+        /// there (the picker asks after every claim, the fold per result): kept, not rebuilt per listing.
+        let finishedTaskIDs: FinishedTasks
+        /// The wrapping sum of the ids' hashes (this process's) finished on the tree, and
+        /// the archive index's identity: two tips' finished sets differ by exactly the ids
+        /// whose hashes make up the difference when the archive did not change, which lets
+        /// readiness carried between tips trust what it checked (`QueueReadiness`).
         let finishedFingerprint: Int
+        let archiveIdentity: Int
         /// Task id → its `in_progress/<node>-<id>.json` paths, sorted (the picker asks per claimed task).
         let inProgressPathsByTask: [String: [String]]
 
-        init(files: [String: GitOID]) {
+        /// `archive`: main's archive index at this tip (`ArchiveCatalog`); none for a grid that never archived.
+        init(files: [String: GitOID], archive: ArchiveCatalog = .empty) {
             var queue: [QueueLocation] = [], unplaced: [UnplacedFile] = [], signatures: [(path: String, taskPath: String)] = []
             for (path, blob) in files {
                 switch QueuePlacement.of(path: path) {
@@ -72,9 +75,10 @@ struct GridSnapshot {
                 if let id = GridSnapshot.finishedTaskID(path) { folded[id, default: []].append(path) }
             }
             finishedPathsByTask = folded.mapValues { $0.sorted() }
-            let finished = Set(folded.keys)
+            let finished = FinishedTasks(recent: Set(folded.keys), archive: archive)
             finishedTaskIDs = finished
-            finishedFingerprint = finished.reduce(0) { $0 &+ $1.hashValue }
+            finishedFingerprint = finished.recent.reduce(0) { $0 &+ $1.hashValue }
+            archiveIdentity = archive.identity
             var replayed: Set<String> = []
             queue.removeAll { location in
                 guard finished.contains(location.taskID) else { return false }
@@ -122,7 +126,7 @@ struct GridSnapshot {
     /// or rejected; nil when it is not finished.
     func finishedStatus(of taskID: String) -> ResultStatus? {
         let paths = finishedPaths(of: taskID)
-        guard !paths.isEmpty else { return nil }
+        guard !paths.isEmpty else { return archived(taskID)?.folderStatus }
         if paths.contains(where: { $0.hasPrefix("tasks/completed/") }) { return .completed }
         return paths.contains(where: { $0.hasPrefix(Self.rejectedDirectory) }) ? .rejected : .failed
     }
@@ -136,6 +140,11 @@ struct GridSnapshot {
     /// The task files main shows `taskID` finished under (completed/, failed/, rejected/).
     func finishedPaths(of taskID: String) -> [String] {
         index.finishedPathsByTask[taskID] ?? []
+    }
+
+    /// Where the archive keeps `taskID`, when it was archived (docs/ARCHITECTURE.md §10).
+    func archived(_ taskID: String) -> ArchiveEntry? {
+        index.finishedTaskIDs.archive.entry(for: taskID)
     }
 
     /// The `.json.log` blobs of a folded task (completed, failed or rejected), in path order.

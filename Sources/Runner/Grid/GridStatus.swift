@@ -30,13 +30,15 @@ public struct GridStatus {
         public var unknownFieldsUnscanned = 0
         /// The grid's id (`.dgrid/grid.json`); nil until `dgrid init` gives it one.
         public var gridID: GridID?
+        /// Tasks archived off main's folders (docs/ARCHITECTURE.md §10), by the folder they left: completed, failed, rejected.
+        public var archived: [String: Int] = [:]
 
         enum CodingKeys: String, CodingKey {
             case queued, inProgress = "in_progress", completed, failed, rejected, late, claims, results, nodes, mainTip = "main"
             case queuedByPriority = "queued_by_priority", running, nodeRecords = "node_records"
             case unplaceable, setAside = "set_aside"
             case unknownFields = "unknown_fields", unknownFieldsUnscanned = "unknown_fields_unscanned"
-            case gridID = "grid_id"
+            case gridID = "grid_id", archived
         }
     }
 
@@ -119,6 +121,9 @@ public struct GridStatus {
             if GridSnapshot.stem(path, under: "tasks/failed/") != nil { counts.failed += 1 }
             if GridSnapshot.stem(path, under: "tasks/rejected/") != nil { counts.rejected += 1 }
         }
+        for entry in snapshot.index.finishedTaskIDs.archive.allEntries() where snapshot.finishedPaths(of: entry.taskID).isEmpty {
+            counts.archived[entry.folderStatus.rawValue, default: 0] += 1
+        }
         // A late result is its record; the reason beside it is not another one.
         counts.late = snapshot.files.keys.filter { $0.hasPrefix(GridFold.lateDirectory) && $0.hasSuffix(".json" + LedgerLayout.logSuffix) }.count
         counts.claims = snapshot.claims.count
@@ -193,10 +198,10 @@ public struct GridStatus {
     /// What the trust check needs from the grid (docs/ARCHITECTURE.md §9): its
     /// id, and the task ids that already have a result here (folded, or
     /// published and not yet folded).
-    public func trustContext() throws(GridError) -> (grid: GridID?, finished: Set<String>) {
+    public func trustContext() throws(GridError) -> (grid: GridID?, finished: FinishedTasks) {
         let snapshot = try connection.snapshot()
         guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
-        return (try GridIdentity.read(snapshot, connection: connection), snapshot.finishedTaskIDs.union(snapshot.results.keys))
+        return (try GridIdentity.read(snapshot, connection: connection), snapshot.finishedTaskIDs.adding(snapshot.results.keys))
     }
 
     /// A task's result record: from main when folded, else from its result ref. nil when none yet.
@@ -206,6 +211,14 @@ public struct GridStatus {
         for blob in snapshot.foldedLogs(of: taskID) {
             let bytes = try connection.blob(blob, limit: 4 << 20)
             if let record = ResultRecord.parse(bytes), record.taskID == taskID { return (record, bytes, true) }
+        }
+        // Archived (docs/ARCHITECTURE.md §10): out of its bundle; a bundle that cannot give it says so.
+        if snapshot.foldedLogs(of: taskID).isEmpty, let entry = snapshot.archived(taskID) {
+            let bytes = try connection.archivedRecord(entry, in: snapshot)
+            guard let record = ResultRecord.parse(bytes), record.taskID == taskID else {
+                throw .local("task \(taskID)'s archived record in \(entry.bundle) is not a result record of that task")
+            }
+            return (record, bytes, true)
         }
         if let commit = snapshot.results[taskID],
            let (record, bytes, _) = try GridResults(connection: connection).read(commit, maxTaskBytes: connection.settings.limits.maxFileBytes),

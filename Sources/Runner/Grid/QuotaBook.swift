@@ -34,7 +34,7 @@ struct QuotaBook {
     /// The claims and which of them were live when counted.
     private let claimsSeen: [String: GitOID]
     /// The tasks the listing the book was built from shows finished.
-    private var finishedSeen: Set<String> = []
+    private var finishedSeen: FinishedTasks = .none
     private let live: Set<String>
 
     var runningTotal: Int { running.values.reduce(0) { $0 + $1.count } }

@@ -92,7 +92,8 @@ extension GitLedger {
                 advertisedRefs(remote, prefix: "refs/").keys.sorted()
             }
         }
-        refs.removeAll { $0.hasPrefix(Self.pushRefPrefix) || !$0.hasPrefix("refs/") }
+        // Never main's compacted-away history (docs/ARCHITECTURE.md §10): that is what compaction spares every mirror.
+        refs.removeAll { $0.hasPrefix(Self.pushRefPrefix) || $0.hasPrefix("refs/dgrid-history/") || !$0.hasPrefix("refs/") }
         let note = "mirror \(mirrorPath) was corrupt (\(cause.operation): \(cause.message)); moved to \(aside) "
             + "and rebuilt from \(remoteForErrors), fetching \(refs.count) ref(s)"
         rebuildNotes.append(note)

@@ -71,8 +71,8 @@ struct DependencyFold {
         let record: ResultRecord?
         if let finishing = finishing[id] {
             record = finishing
-        } else if let blob = snapshot.foldedLogs(of: id).first {
-            record = (try? connection.blob(blob, limit: 4 << 20)).flatMap(ResultRecord.parse)
+        } else if let bytes = try? connection.foldedRecord(of: id, in: snapshot) {
+            record = ResultRecord.parse(bytes)
         } else {
             record = nil
         }

@@ -43,8 +43,9 @@ struct QueueReadiness: Sendable {
     /// main's queue, its blobs, its finished and in-progress task ids at this tip, for the next tip's difference.
     let queue: [QueueLocation]
     let queueBlobs: [GitOID]
-    let finished: Set<String>
+    let finished: FinishedTasks
     let finishedFingerprint: Int
+    let archiveIdentity: Int
     let inProgress: Set<String>
 
     init(tip: GitOID, index: DependencyIndex, ordered: [QueueCandidate], standings: [String: TaskGraph.Standing], snapshot: GridSnapshot) {
@@ -56,6 +57,7 @@ struct QueueReadiness: Sendable {
         queueBlobs = snapshot.index.queueBlobs
         finished = snapshot.finishedTaskIDs
         finishedFingerprint = snapshot.index.finishedFingerprint
+        archiveIdentity = snapshot.index.archiveIdentity
         inProgress = Set(snapshot.index.inProgressPathsByTask.keys)
     }
 
@@ -154,10 +156,12 @@ struct QueueReadiness: Sendable {
         var touched = left.union(addedIDs).union(inProgress.symmetricDifference(newInProgress))
         var expected = finishedFingerprint
         for id in touched {
-            if newFinished.contains(id) && !finished.contains(id) { expected &+= id.hashValue }
-            if finished.contains(id) && !newFinished.contains(id) { expected &-= id.hashValue }
+            if newFinished.recent.contains(id) && !finished.recent.contains(id) { expected &+= id.hashValue }
+            if finished.recent.contains(id) && !newFinished.recent.contains(id) { expected &-= id.hashValue }
         }
-        if expected != snapshot.index.finishedFingerprint { touched = Set(graph.dependents.keys) }
+        if expected != snapshot.index.finishedFingerprint || archiveIdentity != snapshot.index.archiveIdentity {
+            touched = Set(graph.dependents.keys)
+        }
         var standings = self.standings
         for dependency in touched where graph.dependents[dependency] != nil {
             let now = standing(dependency)

@@ -96,6 +96,7 @@ public struct GridDAG {
 
     /// failed/ holds failed and skipped tasks: the record says which.
     private func failedState(of id: String, in snapshot: GridSnapshot) throws(GridError) -> State {
+        if let archived = snapshot.archived(id), snapshot.foldedLogs(of: id).isEmpty { return archived.status == .skipped ? .skipped : .failed }
         guard let blob = snapshot.foldedLogs(of: id).first,
               let bytes = try? connection.blob(blob, limit: TaskInputs.maxRecordBytes),
               ResultRecord.parse(bytes)?.status == .skipped else { return .failed }

@@ -40,8 +40,8 @@ final class TaskInputs {
         // A record main cannot give (too large, a broken object) is the task's to notice, not this host's fault.
         var records: [(id: String, bytes: [UInt8])] = []
         for dependency in task.dependsOn {
-            guard let blob = snapshot.foldedLogs(of: dependency).first,
-                  let bytes = try? connection.blob(blob, limit: maxRecordBytes) else { continue }
+            // Archived or not (docs/ARCHITECTURE.md §10): a dependency finished long ago still gives its result.
+            guard let bytes = try? connection.foldedRecord(of: dependency, in: snapshot, limit: maxRecordBytes) else { continue }
             records.append((dependency, bytes))
         }
         // Their artifacts (docs/ARCHITECTURE.md §10), each checked against its digest; one that cannot be had is left out.

@@ -136,18 +136,36 @@ struct GridStatusCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    @Option(name: .long, help: ArgumentHelp("List at most N running tasks and N nodes (0: all); JSON lists all unless given.", valueName: "N"))
+    var limit: Int?
+
+    func validate() throws {
+        if let limit, limit < 0 { throw ValidationError("--limit must be 0 (all) or more") }
+    }
+
     func run() throws {
         let connection = grid.connect()
         do {
             // Principals as this host's trust sees them; without usable trust files, every one shows as unverified.
             let trust = (try? HostTrust.load(state: connection.settings.state)).map { TaskSignatureCheck(trust: $0) }
-            let counts = try GridStatus(connection: connection).counts(trust: trust)
+            var counts = try GridStatus(connection: connection).counts(trust: trust)
+            // A grid with thousands of running tasks or nodes: a page of each, and how many more.
+            let shownLimit = limit ?? (json ? 0 : 20)
+            let (running, nodes) = (counts.running.count, counts.nodeRecords.count)
+            if shownLimit > 0 {
+                counts.running = Array(counts.running.prefix(shownLimit))
+                counts.nodeRecords = Array(counts.nodeRecords.prefix(shownLimit))
+            }
             if json {
                 print(ImageCLI.json(counts))  // jsonSafe: the same values, inert on a terminal
             } else {
                 print("grid id: \(counts.gridID?.description ?? "none (run dgrid init to give this grid one)")")
                 let byPriority = TaskPriority.allCases.compactMap { p in counts.queuedByPriority[p.rawValue].map { "\(p.rawValue) \($0)" } }
-                print("queued \(counts.queued)\(byPriority.isEmpty ? "" : " (" + byPriority.joined(separator: ", ") + ")")  in_progress \(counts.inProgress)  completed \(counts.completed)  failed \(counts.failed)  rejected \(counts.rejected)")
+                func folder(_ name: String, _ count: Int) -> String {
+                    "\(name) \(count)" + (counts.archived[name].map { " (+\($0) archived)" } ?? "")
+                }
+                print("queued \(counts.queued)\(byPriority.isEmpty ? "" : " (" + byPriority.joined(separator: ", ") + ")")  in_progress \(counts.inProgress)  "
+                      + [folder("completed", counts.completed), folder("failed", counts.failed), folder("rejected", counts.rejected)].joined(separator: "  "))
                 print("unfolded: \(counts.claims) claims, \(counts.results) results; late results \(counts.late)")
                 if counts.unplaceable + counts.setAside > 0 {
                     print("unplaceable queue files: \(counts.unplaceable) waiting for the fold, \(counts.setAside) set aside in tasks/rejected/unplaced/ (each with a .reason)")
@@ -172,10 +190,16 @@ struct GridStatusCommand: ParsableCommand {
                               + (task.progress.map { ", progress \(shown($0))" } ?? "") + (task.checkpointed ? ", checkpointed" : ""))
                     }
                 }
+                if running > counts.running.count {
+                    print("… \(running - counts.running.count) more running or released tasks (dgrid status --limit 0 lists all)")
+                }
                 if counts.nodeRecords.isEmpty { print("nodes: none") }
                 for node in counts.nodeRecords {
                     let health = node.shownReason.map { " UNHEALTHY: \(shown($0))" } ?? ""
                     print("node \(shown(node.nodeID)) \(shown(node.status)), \(node.slots) slots, last heartbeat \(shown(node.lastHeartbeat))\(health)")
+                }
+                if nodes > counts.nodeRecords.count {
+                    print("… \(nodes - counts.nodeRecords.count) more nodes (dgrid status --limit 0 lists all)")
                 }
             }
         } catch {

@@ -92,7 +92,7 @@ struct GridVerifyCommand: ParsableCommand {
         let trust = HostTrustLoader.load()
         var check = TaskSignatureCheck(trust: trust, allowUnsigned: allowUnsigned)
         let haveRepo = grid.repo != nil || !(ProcessInfo.processInfo.environment["DGRID_REPO_URL"] ?? "").isEmpty
-        var context: (grid: GridID?, finished: Set<String>)?
+        var context: (grid: GridID?, finished: FinishedTasks)?
         if haveRepo {
             do {
                 let connection = grid.connect()

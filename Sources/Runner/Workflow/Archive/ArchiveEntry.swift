@@ -1,0 +1,60 @@
+/// One archived task, as a line of the index (docs/ARCHITECTURE.md §10):
+///
+///     <task id> TAB <status> TAB <exit code> TAB <finished at> TAB <node> TAB <bundle> TAB <record path>
+///
+/// Enough to list and filter results (`dgrid results`) and to answer "is this
+/// task finished, and how" without opening a bundle; the record itself is
+/// `<record path>.log` inside `<bundle>`. Lines come from main, which any
+/// repository writer can push: each field is checked, and a line that fails is
+/// no entry at all.
+struct ArchiveEntry: Equatable, Sendable {
+    var taskID: String
+    /// The record's own status (`skipped` included), for listings.
+    var status: ResultStatus
+    var exitCode: Int32
+    /// ISO-8601, as the record says; may be empty for a record that had none.
+    var finishedAt: String
+    var nodeID: String
+    /// The bundle on main that holds the task's files.
+    var bundle: String
+    /// Where the task file was (`tasks/completed/<node>-<id>.json`, …); its record is this path + `.log` in the bundle.
+    var recordPath: String
+
+    /// How main shows the task finished, by the folder it was archived from (as `GridSnapshot.finishedStatus`).
+    var folderStatus: ResultStatus {
+        if recordPath.hasPrefix("tasks/completed/") { return .completed }
+        return recordPath.hasPrefix(GridSnapshot.rejectedDirectory) ? .rejected : .failed
+    }
+
+    var line: String {
+        [taskID, status.rawValue, String(exitCode), finishedAt, nodeID, bundle, recordPath].joined(separator: "\t")
+    }
+
+    static func parse<S: StringProtocol>(line: S) -> ArchiveEntry? {
+        let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+        guard fields.count == 7 else { return nil }
+        let taskID = String(fields[0]), node = String(fields[4]), bundle = String(fields[5]), recordPath = String(fields[6])
+        guard TaskParser.isValidTaskID(taskID), let status = ResultStatus(rawValue: String(fields[1])),
+              let exitCode = Int32(fields[2]), fields[3].utf8.count <= 40,
+              fields[3].utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }),
+              node.isEmpty || LedgerLayout.isValidNodeID(node),
+              ArchiveLayout.isBundlePath(bundle), GridSnapshot.finishedTaskID(recordPath) == taskID else { return nil }
+        return ArchiveEntry(taskID: taskID, status: status, exitCode: exitCode, finishedAt: String(fields[3]),
+                            nodeID: node, bundle: bundle, recordPath: recordPath)
+    }
+
+    /// A shard's text: one line per entry, sorted by task id (a diff of two shards reads as what was added).
+    static func shardText(_ entries: [ArchiveEntry]) -> [UInt8] {
+        Array(entries.sorted { $0.taskID.utf8.lexicographicallyPrecedes($1.taskID.utf8) }.map { $0.line + "\n" }.joined().utf8)
+    }
+
+    /// A shard's entries by task id; the first line of an id wins, unusable lines are left out.
+    static func parseShard(_ bytes: [UInt8]) -> [String: ArchiveEntry] {
+        var entries: [String: ArchiveEntry] = [:]
+        for line in bytes.split(separator: 0x0A) {
+            guard let entry = parse(line: String(decoding: line, as: UTF8.self)) else { continue }
+            if entries[entry.taskID] == nil { entries[entry.taskID] = entry }
+        }
+        return entries
+    }
+}
