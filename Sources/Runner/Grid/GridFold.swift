@@ -36,7 +36,9 @@ public struct GridFold {
     }
 
     public func run(attempts: Int = 8) throws(GridError) -> Summary {
-        for _ in 0..<attempts {
+        var backoff = ContentionBackoff()
+        for attempt in 0..<attempts {
+            if attempt > 0 { backoff.wait() }
             let snapshot = try connection.snapshot()
             guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
             let (changes, folded, summary) = try plan(snapshot)

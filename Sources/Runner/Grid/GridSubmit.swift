@@ -30,7 +30,7 @@ public struct GridSubmit {
     /// `dgrid-task`, naming this grid); who may sign is each worker's host's
     /// decision.
     public func submit(_ files: [(name: String, bytes: [UInt8])], priority: TaskPriority?, submitter: String?,
-                       flat: Bool = false, now: Date = Date(), attempts: Int = 8,
+                       flat: Bool = false, now: Date = Date(), attempts: Int = 12,
                        signatures: [String: TaskSignatureFiles] = [:], signer: TaskSigner? = nil,
                        policy: SubmitPolicy? = nil) throws(GridError) -> [Submitted] {
         var tasks: [TaskFile] = []
@@ -78,7 +78,9 @@ public struct GridSubmit {
             }
         }
         let shards = connection.settings.shardCount
-        for _ in 0..<attempts {
+        var backoff = ContentionBackoff()
+        for attempt in 0..<attempts {
+            if attempt > 0 { backoff.wait() }
             let snapshot = try connection.snapshot()
             guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
             try refuseDuplicates(tasks, in: snapshot)

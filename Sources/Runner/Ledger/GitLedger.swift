@@ -180,6 +180,11 @@ public final class GitLedger: @unchecked Sendable {
     }
 
     private func fetchConnected(_ refs: [String], keepRefs: Bool, operation: String) throws(LedgerError) {
+        if case .local(let path) = location {
+            try localFetch(refs, keepRefs: keepRefs, path: path, operation: operation)
+            consolidatePacksIfMany()
+            return
+        }
         let remote = try anonymousRemote(operation: operation)
         let state = callbackState()
         var options = git_fetch_options()
@@ -202,17 +207,23 @@ public final class GitLedger: @unchecked Sendable {
     /// In a local grid libgit2 lists the remote's refs by reading them one by
     /// one, and a ref deleted in between (a fold deleting what it folded)
     /// fails the whole listing with "reference '…' not found". That is a remote
-    /// moving, not damage to anything: list again, a few times.
+    /// moving, not damage to anything: list again, a few times. So is another
+    /// process sharing this mirror (two `dgrid submit`s from one home) holding
+    /// the lock of a mirror ref this fetch updates: that ref is a cache, try again.
     func retryingVanishedRefs<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
         var attempt = 0
         while true {
             do throws(LedgerError) {
                 return try body()
-            } catch where attempt < 8 && Self.isVanishedRemoteRef(error) {
+            } catch where attempt < 8 && (Self.isVanishedRemoteRef(error) || isMirrorRefLocked(error)) {
                 attempt += 1
                 usleep(UInt32(500 << min(attempt, 6)))
             }
         }
+    }
+
+    func isMirrorRefLocked(_ error: LedgerError) -> Bool {
+        error.message.hasPrefix("failed to lock file '") && error.message.contains(mirrorPath)
     }
 
     static func isVanishedRemoteRef(_ error: LedgerError) -> Bool {

@@ -25,7 +25,7 @@ enum ArchiveBundle {
         var tar: [UInt8] = []
         tar.reserveCapacity(members.reduce(1024) { $0 + 512 + ($1.bytes.count + 511) / 512 * 512 })
         for member in members {
-            tar += try header(member.path, size: member.bytes.count, modified: modified)
+            tar += header(member.path, size: member.bytes.count, modified: modified)
             tar += member.bytes
             tar += [UInt8](repeating: 0, count: (512 - member.bytes.count % 512) % 512)
         }
@@ -33,31 +33,36 @@ enum ArchiveBundle {
         return try gzip(tar)
     }
 
-    /// A ustar header block for a regular file.
-    private static func header(_ path: String, size: Int, modified: Int) throws(Failure) -> [UInt8] {
-        var block = [UInt8](repeating: 0, count: 512)
+    /// The header blocks of a regular file: ustar's, after a GNU long-name
+    /// entry when the path does not fit ustar's 100 + 155 bytes (task ids and
+    /// node ids make names past 100 bytes; GNU tar and libarchive read both).
+    private static func header(_ path: String, size: Int, modified: Int) -> [UInt8] {
         let name = Array(path.utf8)
-        // ustar: up to 100 bytes of name, with up to 155 of prefix split at a '/'.
-        var prefix: [UInt8] = [], base = name
-        if name.count > 100 {
-            guard let cut = name.indices.last(where: { name[$0] == 0x2F && $0 <= 155 && name.count - $0 - 1 <= 100 }) else {
-                throw Failure(description: "\(path) is too long for a tar header")
-            }
-            prefix = Array(name[..<cut])
-            base = Array(name[(cut + 1)...])
+        if name.count <= 100 { return block(name: name, prefix: [], size: size, modified: modified, type: 0x30) }
+        if let cut = name.indices.last(where: { name[$0] == 0x2F && $0 <= 155 && name.count - $0 - 1 <= 100 }) {
+            return block(name: Array(name[(cut + 1)...]), prefix: Array(name[..<cut]), size: size, modified: modified, type: 0x30)
         }
+        var long = block(name: Array("././@LongLink".utf8), prefix: [], size: name.count + 1, modified: 0, type: 0x4C)  // 'L'
+        long += name + [0]
+        long += [UInt8](repeating: 0, count: (512 - (name.count + 1) % 512) % 512)
+        return long + block(name: Array(name.prefix(100)), prefix: [], size: size, modified: modified, type: 0x30)
+    }
+
+    private static func block(name: [UInt8], prefix: [UInt8], size: Int, modified: Int, type: UInt8) -> [UInt8] {
+        var block = [UInt8](repeating: 0, count: 512)
         func put(_ bytes: [UInt8], at offset: Int) { for (i, byte) in bytes.enumerated() { block[offset + i] = byte } }
         func octal(_ value: Int, width: Int) -> [UInt8] {
-            Array(String(String(value, radix: 8).suffix(width - 1)).leftPadded(to: width - 1).utf8) + [0]
+            let digits = String(value, radix: 8)
+            return Array((String(repeating: "0", count: max(0, width - 1 - digits.count)) + digits).utf8) + [0]
         }
-        put(base, at: 0)
+        put(name, at: 0)
         put(octal(0o644, width: 8), at: 100)
         put(octal(0, width: 8), at: 108)
         put(octal(0, width: 8), at: 116)
         put(octal(size, width: 12), at: 124)
         put(octal(max(0, modified), width: 12), at: 136)
         put(Array("        ".utf8), at: 148)  // the checksum counts its own field as spaces
-        block[156] = 0x30  // '0': a regular file
+        block[156] = type
         put(Array("ustar".utf8) + [0] + Array("00".utf8), at: 257)
         put(prefix, at: 345)
         let sum = block.reduce(0) { $0 + Int($1) }
@@ -137,8 +142,3 @@ enum ArchiveBundle {
     }
 }
 
-private extension String {
-    func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
-    }
-}

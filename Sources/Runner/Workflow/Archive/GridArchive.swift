@@ -42,7 +42,9 @@ public struct GridArchive {
     public func run(olderThan age: TimeInterval, now: Date = Date(), attempts: Int = 8,
                     progress: ((String) -> Void)? = nil) throws(GridError) -> Summary {
         guard age >= 0 else { throw .local("--older-than must not be negative") }
-        for _ in 0..<attempts {
+        var backoff = ContentionBackoff()
+        for attempt in 0..<attempts {
+            if attempt > 0 { backoff.wait() }
             let snapshot = try connection.snapshot()
             guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
             var (changes, summary) = try plan(snapshot, cutoff: now.addingTimeInterval(-age), progress: progress)

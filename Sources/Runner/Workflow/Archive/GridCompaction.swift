@@ -34,7 +34,9 @@ public struct GridCompaction {
     /// Compacts when main has at least `minimumCommits` commits (1 = always).
     public func run(minimumCommits: Int, now: Date = Date(), attempts: Int = 8) throws(GridError) -> Summary {
         let threshold = max(1, minimumCommits)
-        for _ in 0..<attempts {
+        var backoff = ContentionBackoff()
+        for attempt in 0..<attempts {
+            if attempt > 0 { backoff.wait() }
             let snapshot = try connection.snapshot()
             guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
             let (commits, taken) = try connection.withLedger { (ledger) throws(LedgerError) in
