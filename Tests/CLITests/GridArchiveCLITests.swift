@@ -239,4 +239,29 @@ import TestSupport
         let again = try home.dgrid("compact", "--repo", url, "--min-commits", "50")
         #expect(again.status == 0 && again.stdout.contains("nothing to compact"), "\(again.stdout)")
     }
+
+    @Test func theFoldLeaseHolderArchivesAndCompactsOnItsOwn() throws {
+        let (repo, url, home) = try finishedGrid()
+        sleep(2)  // t1 and t2 finished over a second ago
+        let tasks = try TempDir.make(prefix: "dgrid-housekeeping").path
+        try GridFixture.taskFile(tasks, "t3", "echo three")
+        #expect(try home.dgrid("submit", "--repo", url, tasks).status == 0)
+        let log = tasks + "/worker.log"
+        let worker = try GridFaultCLITests.launch(["worker", "--repo", url, "--node-id", "ar"], home: home, log: log,
+                                                  environment: ["DGRID_POLL_SECONDS": "0.2", "DGRID_ARCHIVE_AFTER_SECONDS": "1",
+                                                                "DGRID_COMPACT_AFTER_COMMITS": "3"])
+        defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
+        let done = try GridFaultCLITests.waitUntil(30) {
+            try !GridFixture.refs(repo, "refs/dgrid-history/").isEmpty
+                && GridFixture.mainFiles(repo).contains { $0.hasPrefix("archive/bundles/") }
+        }
+        kill(worker.processIdentifier, SIGTERM)
+        worker.waitUntilExit()
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(done, "\(text)")
+        #expect(text.contains("archive") && text.contains("compact"), "\(text)")
+        #expect(try home.dgrid("result", "--repo", url, "t1").stdout == "one\n")
+        #expect(try home.dgrid("result", "--repo", url, "t3").stdout == "three\n")
+        #expect(!(try GridFixture.mainFiles(repo)).contains("tasks/completed/ar-t1.json"))
+    }
 }

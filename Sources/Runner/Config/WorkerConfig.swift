@@ -85,6 +85,8 @@ public struct WorkerConfig: Sendable, Equatable {
     public func apply(to settings: inout GridSettings) {
         settings.slots = slots
         settings.defaultMaxAttempts = count(.maxAttempts)
+        settings.compactAfterCommits = count(.compactAfterCommits)
+        settings.archiveAfterSeconds = seconds(.archiveAfterSeconds)
         settings.leaseSeconds = leaseSeconds
         settings.heartbeatSeconds = heartbeatSeconds
         settings.pollSeconds = pollSeconds

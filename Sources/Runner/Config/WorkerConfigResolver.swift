@@ -142,6 +142,8 @@ public enum WorkerConfigResolver {
         case .maxEnvEntries: return .count(64)
         case .maxDependencies: return .count(TaskLimits().maxDependencies)
         case .maxAttempts: return .count(3)
+        case .compactAfterCommits: return .count(5_000)
+        case .archiveAfterSeconds: return .seconds(0)
         case .logLevel: return .logLevel(.info)
         }
     }

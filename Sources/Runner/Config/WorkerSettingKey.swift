@@ -29,6 +29,8 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
     case maxEnvEntries = "max_env_entries"
     case maxDependencies = "max_dependencies"
     case maxAttempts = "max_attempts"
+    case compactAfterCommits = "compact_after_commits"
+    case archiveAfterSeconds = "archive_after_seconds"
     case logLevel = "log_level"
 
     /// `DGRID_MAX_MEMORY` for `max_memory`.
@@ -77,6 +79,8 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
         case .maxEnvEntries: .count(0...4_096)
         case .maxDependencies: .count(0...65_536)
         case .maxAttempts: .count(1...20)  // TaskLimits.attemptRange
+        case .compactAfterCommits: .count(0...100_000_000)
+        case .archiveAfterSeconds: .seconds(0...3_153_600_000)
         case .logLevel: .logLevel
         }
     }

@@ -28,6 +28,10 @@ public struct GridSettings: Sendable {
     public var defaultImage: String = "dgrid/busybox:latest"
     /// Attempts a task may end without a result when it names no `max_attempts` (`AttemptBudget`).
     public var defaultMaxAttempts: Int = 3
+    /// The fold-lease holder compacts main's history once it has this many commits (docs/ARCHITECTURE.md §10); 0: never.
+    public var compactAfterCommits: Int = 5_000
+    /// The fold-lease holder archives records older than this (docs/ARCHITECTURE.md §10); 0: never (`dgrid archive` by hand).
+    public var archiveAfterSeconds: Double = 0
     /// After a host fault, the first self-check waits this long, doubling up to the ceiling (`WorkerHealth`).
     public var healthCheckSeconds: Double = 5
     public var healthCheckCeilingSeconds: Double = 300

@@ -66,6 +66,7 @@ public final class GridWorker: @unchecked Sendable {
     /// The trust in force for main's fleet policy as last seen (`FleetPolicy`), by its blobs.
     private var fleet: (key: String, check: TaskSignatureCheck, redactor: OutputRedactor)?
     private var lastFold = Date.distantPast
+    private var lastHousekeeping = Date.distantPast
     /// Set by SIGTERM (through `stop(graceSeconds:)`): no new claims; running tasks finish.
     private let stopping = Atomic<Bool>(false)
     /// Set once every slot is done: the heartbeat keeps leases alive until then.
@@ -562,10 +563,45 @@ public final class GridWorker: @unchecked Sendable {
             guard try GridFoldLease(connection: connection).acquire() else { return false }
             let folded = try GridFold(connection: connection).run()
             logger.info("fold", metadata: ["result": "\(folded)"])
+            housekeepIfDue()
             return folded.mainMoved
         } catch {
             logger.warning("fold failed; another worker or a later fold will do it", metadata: ["error": "\(error)"])
             return false
+        }
+    }
+
+    /// How often the fold-lease holder looks at archival and compaction.
+    static let housekeepingSeconds = 3_600.0
+    /// Compactions at most this often, whoever holds the lease (read from the history refs' names).
+    static let compactionSeconds = 86_400.0
+
+    /// Archival and compaction (docs/ARCHITECTURE.md §10), by the fold-lease holder
+    /// once an hour: best effort, a failure is logged and tried at the next hour.
+    private func housekeepIfDue() {
+        let settings = connection.settings
+        let due = lock.withLock { () -> Bool in
+            guard Date().timeIntervalSince(lastHousekeeping) >= Self.housekeepingSeconds else { return false }
+            lastHousekeeping = Date()
+            return true
+        }
+        guard due else { return }
+        if settings.archiveAfterSeconds > 0 {
+            do {
+                let archived = try GridArchive(connection: connection).run(olderThan: settings.archiveAfterSeconds)
+                if archived.mainMoved { logger.info("archive", metadata: ["result": "\(archived)"]) }
+            } catch {
+                logger.warning("archiving failed; the next hour tries again", metadata: ["error": "\(error)"])
+            }
+        }
+        guard settings.compactAfterCommits > 0 else { return }
+        do {
+            let compacted = try GridCompaction(connection: connection).run(
+                minimumCommits: settings.compactAfterCommits, notWithin: Self.compactionSeconds, countAll: false)
+            if compacted.historyRef != nil { logger.info("compact", metadata: ["result": "\(compacted)"]) }
+        } catch {
+            logger.warning("compacting main failed (a protected branch refuses it?); the next hour tries again",
+                           metadata: ["error": "\(error)"])
         }
     }
 

@@ -31,8 +31,11 @@ public struct GridCompaction {
         }
     }
 
-    /// Compacts when main has at least `minimumCommits` commits (1 = always).
-    public func run(minimumCommits: Int, now: Date = Date(), attempts: Int = 8) throws(GridError) -> Summary {
+    /// Compacts when main has at least `minimumCommits` commits (1 = always) and
+    /// was not compacted within `notWithin` seconds. `countAll`: count every
+    /// commit for the summary (a person asked), else stop at the threshold (a worker's check).
+    public func run(minimumCommits: Int, notWithin: TimeInterval = 0, countAll: Bool = true, now: Date = Date(),
+                    attempts: Int = 8) throws(GridError) -> Summary {
         let threshold = max(1, minimumCommits)
         var backoff = ContentionBackoff()
         for attempt in 0..<attempts {
@@ -40,7 +43,11 @@ public struct GridCompaction {
             let snapshot = try connection.snapshot()
             guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
             let (commits, taken) = try connection.withLedger { (ledger) throws(LedgerError) in
-                (try ledger.commitCount(from: main, limit: Self.countLimit), try ledger.remoteRefs(prefix: Self.historyPrefix))
+                (try ledger.commitCount(from: main, limit: countAll ? Self.countLimit : threshold),
+                 try ledger.remoteRefs(prefix: Self.historyPrefix))
+            }
+            if notWithin > 0, let last = Self.lastCompaction(Array(taken.keys)), now.timeIntervalSince(last) < notWithin {
+                return Summary(commits: commits, historyRef: nil, threshold: threshold)
             }
             var summary = Summary(commits: commits, historyRef: nil, threshold: threshold)
             // A root already: nothing to drop.
