@@ -103,6 +103,21 @@ import TestSupport
         #expect(try home.dgrid("submit", "--repo", url, tasks).status == 0)
         #expect(try home.dgrid("worker", "--repo", url, "--node-id", "ar", "--once").status == 0)
 
+        // A result published and not folded yet is listed too, as such.
+        let record = #"{"task_id": "u1", "node_id": "ar", "exit_code": 0, "status": "completed", "finished_at": "2026-01-02T00:00:00Z"}"#
+        let recordFile = tasks + "/u1-result.json"
+        try record.write(toFile: recordFile, atomically: true, encoding: .utf8)
+        let blob = try git("--git-dir", repo, "hash-object", "-w", recordFile).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let tree = try ProcessRunner.run("/bin/sh", ["-c", "printf '100644 blob \(blob)\tresult.json\n' | git --git-dir '\(repo)' mktree"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let commit = try git("--git-dir", repo, "-c", "user.name=w", "-c", "user.email=w@w", "commit-tree", tree, "-m", "completed u1").stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try git("--git-dir", repo, "update-ref", "refs/dgrid/results/u1", commit).status == 0)
+        let unfolded = try home.json("results", "--repo", url, "--json", "--limit", "10")
+        let u1 = (unfolded["results"] as? [[String: Any]] ?? []).first { $0["task_id"] as? String == "u1" }
+        #expect(u1?["place"] as? String == "unfolded" && unfolded["total"] as? Int == 6, "\(unfolded)")
+        #expect(try git("--git-dir", repo, "update-ref", "-d", "refs/dgrid/results/u1").status == 0)
+
         var seen: [String] = []
         var cursor: String?
         var pages = 0
