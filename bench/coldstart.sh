@@ -6,20 +6,22 @@
 #
 # 1. Build the grid by script, not by running tasks: `dgrid init`, then main's
 #    history through `git fast-import` (bench/grid-history.py): COLD_TASKS tasks,
-#    1,000 per submission commit, folded 100 per fold commit into
-#    tasks/completed|failed/ with their records, finishing over the last 60 days.
+#    1,000 per submission commit, folded 200 per fold commit into
+#    tasks/completed|failed/ with their records, finishing over the last
+#    COLD_DAYS days (a year: the grid the issue's new worker meets).
 # 2. A new worker's first sync before compaction: a fresh DGRID_HOME's
 #    `dgrid status` (listing, fetch of main, its tree) beside `git clone --bare
 #    --depth 1` of the same main, interleaved round by round: seconds, and bytes
 #    received (the packs each leaves on disk). And a fold there (results made by
 #    script), for the record.
-# 3. `dgrid archive --older-than 7d`, then `dgrid compact`, each timed once.
+# 3. `dgrid archive --older-than 7d` (run again while it says so: 50,000 a
+#    run), then `dgrid compact`, each timed once.
 # 4. The first sync again, the same way. Goal: ≤ 2× the shallow clone's bytes.
 # 5. A fold of COLD_RESULTS results on that grid and on a fresh grid (one
 #    `dgrid init`), warm homes, interleaved round by round: median, p90 and the
 #    ratio. Goal ≤ 1.5×.
 #
-# Env: COLD_TASKS (100000), COLD_ROUNDS (5), COLD_RESULTS (20), BENCH_OUT.
+# Env: COLD_TASKS (100000), COLD_DAYS (365), COLD_ROUNDS (5), COLD_RESULTS (20), BENCH_OUT.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -30,6 +32,7 @@ need python3 "apt-get install python3"
 TASKS=${COLD_TASKS:-100000}
 ROUNDS=${COLD_ROUNDS:-5}
 RESULTS=${COLD_RESULTS:-20}
+DAYS=${COLD_DAYS:-365}
 mkdir -p "$OUT_DIR"
 OUT=$OUT_DIR/coldstart.txt
 HISTORY=$BENCH_DIR/grid-history.py
@@ -47,7 +50,7 @@ DGRID_HOME=$BIG_HOME "$DGRID" init --repo "$(url big.git)" >/dev/null
 DGRID_HOME=$FRESH_HOME "$DGRID" init --repo "$(url fresh.git)" >/dev/null
 log "building a grid that folded $TASKS tasks (git fast-import)"
 start=$(now)
-python3 "$HISTORY" history "$(git --git-dir "$WORK/big.git" rev-parse main)" "$TASKS" 60 \
+python3 "$HISTORY" history "$(git --git-dir "$WORK/big.git" rev-parse main)" "$TASKS" "$DAYS" \
   | git --git-dir "$WORK/big.git" fast-import --quiet --done
 git --git-dir "$WORK/big.git" repack -adq
 log "built in $(echo "$(now) - $start" | bc) s: $(git --git-dir "$WORK/big.git" rev-list --count main) commits, $(git --git-dir "$WORK/big.git" ls-tree -r --name-only main | wc -l) files on main"
@@ -99,7 +102,12 @@ for round in $(seq 1 2); do fold_round big before "$round"; done
 log "folds before archival: done"
 
 start=$(now)
-DGRID_HOME=$BIG_HOME "$DGRID" archive --repo "$(url big.git)" --older-than 7d 2>/dev/null > "$WORK/archive.out"
+: > "$WORK/archive.out"
+for run in 1 2 3 4 5 6 7 8; do
+  DGRID_HOME=$BIG_HOME "$DGRID" archive --repo "$(url big.git)" --older-than 7d 2>/dev/null > "$WORK/archive.run"
+  head -n1 "$WORK/archive.run" >> "$WORK/archive.out"
+  tail -n1 "$WORK/archive.out" | grep -q "run again" || break
+done
 record "step archive $(echo "$(now) - $start" | bc) 0"
 start=$(now)
 DGRID_HOME=$BIG_HOME "$DGRID" compact --repo "$(url big.git)" > "$WORK/compact.out"
@@ -113,17 +121,17 @@ for round in $(seq 1 "$ROUNDS"); do
   for grid in $(printf 'big\nfresh\n' | shuf); do fold_round "$grid" after "$round"; done
 done
 
-python3 - "$WORK/times" "$TASKS" "$ROUNDS" "$RESULTS" "$WORK/archive.out" "$WORK/compact.out" <<'PY' | tee "$OUT"
+python3 - "$WORK/times" "$TASKS" "$ROUNDS" "$RESULTS" "$WORK/archive.out" "$WORK/compact.out" "$DAYS" <<'PY' | tee "$OUT"
 import sys
 times, tasks, rounds, results = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-archive, compact = open(sys.argv[5]).readline().strip(), open(sys.argv[6]).read().strip()
+archive, compact = " / ".join(l.strip() for l in open(sys.argv[5])), open(sys.argv[6]).read().strip()
 def pct(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 rows = [line.split() for line in open(times)]
 def pick(kind, phase, who, column):
     return [float(r[column]) for r in rows if r[0] == kind and r[1] == phase and r[2] == who]
-print(f"Cold start on a grid that folded {tasks} tasks (git daemon, tmpfs), {rounds} rounds interleaved in random order")
+print(f"Cold start on a grid that folded {tasks} tasks over {sys.argv[7]} days (git daemon, tmpfs), {rounds} rounds interleaved in random order")
 for phase, title in (("before", "before archival and compaction"), ("after", "after `dgrid archive --older-than 7d` + `dgrid compact`")):
     d_s, c_s = pick("sync", phase, "dgrid", 3), pick("sync", phase, "clone", 3)
     d_b, c_b = pick("sync", phase, "dgrid", 4), pick("sync", phase, "clone", 4)

@@ -6,7 +6,7 @@ TASKS tasks, built by script rather than by running them (docs/ARCHITECTURE.md Â
     grid-history.py results PREFIX COUNT         COUNT result refs for queued tasks PREFIX-<i>
 
 History: batches of 1,000 tasks, each one submission commit (dgrid's queue
-layout) then folds of FOLD tasks each moving them to tasks/completed/ (one in
+layout) then folds of FOLD (200) tasks each moving them to tasks/completed/ (one in
 ten to tasks/failed/, exit 1) with their result record beside them, as dgrid's
 fold writes them; nodes/<node>.json refreshed every 20 folds. Records finish
 evenly over the last DAYS days, so `dgrid archive --older-than 7d` takes most.
@@ -14,7 +14,7 @@ evenly over the last DAYS days, so `dgrid archive --older-than 7d` takes most.
 import json, sys, time
 
 out = sys.stdout.buffer
-FOLD = 100
+FOLD = 200
 NODES = [f"w{i}" for i in range(1, 9)]
 
 

@@ -83,7 +83,7 @@ import TestSupport
         let reads = Reads()
         let catalog = ArchiveCatalog(shards: [shard: blob]) { _ in
             reads.count += 1
-            return ["old": entry]
+            return ArchiveShard(Array((entry.line + "\n").utf8))
         }
         let files = [ArchiveLayout.indexPath(shard: shard): blob, "tasks/completed/w1-new.json": blob, "tasks/queue/old.json": blob,
                      "tasks/queue/fresh.json": blob]

@@ -47,7 +47,7 @@ public final class GridConnection: @unchecked Sendable {
     /// The last listing (with main's files): whether an idle worker has anything to fold.
     private var lastListing: GridSnapshot?
     /// Archive index shards by blob id, parsed once (`ArchiveCatalog`); under `stateLock`.
-    private var archiveShards: [GitOID: [String: ArchiveEntry]] = [:]
+    private var archiveShards: [GitOID: ArchiveShard] = [:]
     /// The thread inside `withLedger` (0 for none): a shard asked for while the
     /// snapshot is being built (its replay check) is read without taking the lock again.
     private let ledgerOwner = Atomic<UInt>(0)
@@ -170,7 +170,7 @@ public final class GridConnection: @unchecked Sendable {
                     files = try ledger.tree(of: main)
                     let shards = ArchiveCatalog.shards(in: files)
                     let archive = shards.isEmpty ? ArchiveCatalog.empty
-                        : ArchiveCatalog(shards: shards) { [weak self] blob in self?.archiveShard(blob) ?? [:] }
+                        : ArchiveCatalog(shards: shards) { [weak self] blob in self?.archiveShard(blob) ?? ArchiveShard([]) }
                     let classified = GridSnapshot.MainIndex(files: files, archive: archive)
                     mainTree = (main, files, classified)
                     index = classified
@@ -191,7 +191,7 @@ public final class GridConnection: @unchecked Sendable {
 
     /// One archive index shard's entries, parsed once per blob. A shard that cannot
     /// be read now (a broken connection) is not remembered, so the next ask tries again.
-    private func archiveShard(_ blob: GitOID) -> [String: ArchiveEntry] {
+    private func archiveShard(_ blob: GitOID) -> ArchiveShard {
         if let cached = stateLock.withLock({ archiveShards[blob] }) { return cached }
         let bytes: [UInt8]?
         if ledgerOwner.load(ordering: .relaxed) == UInt(pthread_self()) {
@@ -199,10 +199,10 @@ public final class GridConnection: @unchecked Sendable {
         } else {
             bytes = try? withLedger { (ledger) throws(LedgerError) in try ledger.blob(blob, limit: Self.archiveShardLimit) }
         }
-        guard let bytes else { return [:] }
-        let entries = ArchiveEntry.parseShard(bytes)
-        stateLock.withLock { archiveShards[blob] = entries }
-        return entries
+        guard let bytes else { return ArchiveShard([]) }
+        let shard = ArchiveShard(bytes)
+        stateLock.withLock { archiveShards[blob] = shard }
+        return shard
     }
 
     /// Refs under `prefix` whose last component is a valid task id; anything else a writer pushed is ignored.

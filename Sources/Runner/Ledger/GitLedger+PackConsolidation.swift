@@ -13,13 +13,18 @@ import Foundation
 extension GitLedger {
     /// Default for `packConsolidationThreshold`.
     static let defaultPackConsolidationThreshold = 24
+    /// Loose objects past which the mirror is consolidated too: every ledger open
+    /// reads each loose object whole (`damagedLooseObjects`), and a worker's own
+    /// commits — folds, submissions, an archive run's bundles — are loose.
+    static let looseConsolidationThreshold = 256
 
     /// With the ledger lock held. Best effort: a failure leaves the mirror as it was.
     func consolidatePacksIfMany() {
         let packDirectory = mirrorPath + "/objects/pack"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: packDirectory) else { return }
         let packs = names.filter { $0.hasPrefix("pack-") && $0.hasSuffix(".idx") }.map { String($0.dropLast(4)) }
-        guard packs.count > packConsolidationThreshold else { return }
+        let manyPacks = packs.count > packConsolidationThreshold
+        guard manyPacks || looseObjectFiles().count > Self.looseConsolidationThreshold else { return }
         // One consolidator at a time (another process may share this mirror);
         // whoever finds the lock taken simply skips this round.
         let lockFD = open(mirrorPath + "/dgrid-consolidate.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
@@ -41,12 +46,23 @@ extension GitLedger {
         // Load packs other processes wrote since our last look, so none listed above is missed.
         guard git_odb_refresh(odb.pointer) == 0 else { return }
         let ids = ObjectIDCollector()
-        let collected = withExtendedLifetime(ids) {
-            git_odb_foreach(odb.pointer, { id, payload in
-                guard let id, let payload else { return -1 }
-                Unmanaged<ObjectIDCollector>.fromOpaque(payload).takeUnretainedValue().ids.append(id.pointee)
-                return 0
-            }, Unmanaged.passUnretained(ids).toOpaque())
+        if !manyPacks {
+            // Only the loose objects, into one more pack (`git repack -d` without `-a`):
+            // a mirror holding a year of main's history is not rewritten every few folds.
+            ids.ids = loose.compactMap { path in
+                let parts = path.split(separator: "/").suffix(2)
+                return GitOID(hex: parts.joined())?.raw
+            }
+        }
+        var collected: Int32 = 0
+        if manyPacks {
+            collected = withExtendedLifetime(ids) {
+                git_odb_foreach(odb.pointer, { id, payload in
+                    guard let id, let payload else { return -1 }
+                    Unmanaged<ObjectIDCollector>.fromOpaque(payload).takeUnretainedValue().ids.append(id.pointee)
+                    return 0
+                }, Unmanaged.passUnretained(ids).toOpaque())
+            }
         }
         guard collected == 0 else {
             logger.warning("pack consolidation skipped: cannot list the mirror's objects (\(LibGit2.Failure(code: collected).message))")
@@ -71,7 +87,7 @@ extension GitLedger {
         }
         // The index first: an index without its pack reads as a damaged pack,
         // a pack without its index is simply not looked at.
-        for pack in packs where pack != "pack-" + name {
+        for pack in packs where manyPacks && pack != "pack-" + name {
             unlink(packDirectory + "/" + pack + ".idx")
             unlink(packDirectory + "/" + pack + ".pack")
         }

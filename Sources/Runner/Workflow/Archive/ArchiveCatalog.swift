@@ -10,11 +10,11 @@ final class ArchiveCatalog: Sendable {
     let shards: [String: GitOID]
     /// Changes exactly when some shard does: readiness carried between tips compares it.
     let identity: Int
-    private let load: @Sendable (GitOID) -> [String: ArchiveEntry]
+    private let load: @Sendable (GitOID) -> ArchiveShard
 
-    static let empty = ArchiveCatalog(shards: [:]) { _ in [:] }
+    static let empty = ArchiveCatalog(shards: [:]) { _ in ArchiveShard([]) }
 
-    init(shards: [String: GitOID], load: @escaping @Sendable (GitOID) -> [String: ArchiveEntry]) {
+    init(shards: [String: GitOID], load: @escaping @Sendable (GitOID) -> ArchiveShard) {
         self.shards = shards
         self.load = load
         var hasher = Hasher()
@@ -38,19 +38,19 @@ final class ArchiveCatalog: Sendable {
 
     func entry(for taskID: String) -> ArchiveEntry? {
         guard !shards.isEmpty, let blob = shards[ArchiveLayout.shard(of: taskID)] else { return nil }
-        return load(blob)[taskID]
+        return load(blob).entry(taskID)
     }
 
     func contains(_ taskID: String) -> Bool { entry(for: taskID) != nil }
 
     /// Every entry (every shard read): for listings and counts, not for polls.
     func allEntries() -> [ArchiveEntry] {
-        shards.values.flatMap { load($0).values }
+        shards.values.flatMap { load($0).all().values }
     }
 
     /// The entries of one shard, as main holds it now (an archive run merges into them).
     func entries(inShard shard: String) -> [String: ArchiveEntry] {
-        shards[shard].map(load) ?? [:]
+        shards[shard].map { load($0).all() } ?? [:]
     }
 }
 

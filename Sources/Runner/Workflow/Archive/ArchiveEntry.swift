@@ -48,13 +48,33 @@ struct ArchiveEntry: Equatable, Sendable {
         Array(entries.sorted { $0.taskID.utf8.lexicographicallyPrecedes($1.taskID.utf8) }.map { $0.line + "\n" }.joined().utf8)
     }
 
-    /// A shard's entries by task id; the first line of an id wins, unusable lines are left out.
+    /// A shard's entries by task id; the first usable line of an id wins, unusable lines are left out.
     static func parseShard(_ bytes: [UInt8]) -> [String: ArchiveEntry] {
-        var entries: [String: ArchiveEntry] = [:]
+        ArchiveShard(bytes).all()
+    }
+}
+
+/// One index shard as read: its lines by task id, each checked only when asked
+/// for — a fold asking about 20 tasks checks 20 lines, not the shard's thousands.
+struct ArchiveShard: Sendable {
+    private var lines: [String: [String]] = [:]
+
+    init(_ bytes: [UInt8]) {
         for line in bytes.split(separator: 0x0A) {
-            guard let entry = parse(line: String(decoding: line, as: UTF8.self)) else { continue }
-            if entries[entry.taskID] == nil { entries[entry.taskID] = entry }
+            guard let tab = line.firstIndex(of: 0x09) else { continue }
+            let id = String(decoding: line[line.startIndex..<tab], as: UTF8.self)
+            lines[id, default: []].append(String(decoding: line, as: UTF8.self))
         }
+    }
+
+    /// The first line for `taskID` that is a usable entry.
+    func entry(_ taskID: String) -> ArchiveEntry? {
+        lines[taskID]?.lazy.compactMap { ArchiveEntry.parse(line: $0) }.first { $0.taskID == taskID }
+    }
+
+    func all() -> [String: ArchiveEntry] {
+        var entries: [String: ArchiveEntry] = [:]
+        for id in lines.keys { if let entry = entry(id) { entries[id] = entry } }
         return entries
     }
 }
