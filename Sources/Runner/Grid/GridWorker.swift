@@ -140,6 +140,14 @@ public final class GridWorker: @unchecked Sendable {
             if options.once { throw .local("this worker cannot run tasks: \(reason)") }
             health.fault(reason: reason, check: .image(settings.defaultImage), now: Date())
         }
+        // A registry store that does not answer would make every task with a large output a host fault
+        // after it ran: find out before claiming (docs/ARCHITECTURE.md §10).
+        if let registry = settings.artifactRegistry, let failure = RegistryHelper(settings: settings).check(registry) {
+            let fault = RegistryStoreFault.hostFault(failure, registry: registry)
+            logger.error("the artifact registry is not usable", metadata: ["registry": "\(registry)", "error": "\(fault.detail)"])
+            if options.once { throw .local("this worker cannot keep large artifacts: \(fault.detail)") }
+            if health.isHealthy { health.fault(reason: fault.published, check: .artifactRegistry, now: Date()) }
+        }
         try NodeHeartbeat(connection: connection, health: health.state).beat(status: "active")
         logger.info("worker started", metadata: ["node": "\(settings.nodeID)", "slots": "\(settings.slots)",
                                                   "repo": "\(settings.repository)"])
@@ -374,6 +382,9 @@ public final class GridWorker: @unchecked Sendable {
                 outcome = execution.run(task, claim: claim.record, egress: egress, volumes: inputs.map { [$0.volume] } ?? [],
                                         checkpoint: session, snapshot: listing,
                                         onProgress: { [self] said in lock.withLock { progress[id] = said } })
+            } catch .artifactRegistry(let why) {
+                outcome = .hostFault(HostFault(published: "this worker could not give the task its /inputs: its artifact registry did not answer",
+                                               detail: why, check: .artifactRegistry))
             } catch {
                 outcome = .hostFault(HostFault(published: "this worker could not give the task its /inputs", detail: "\(error)", check: .sandbox))
             }

@@ -144,16 +144,23 @@ struct TaskExecution {
             unknownFields: task.unknownFields)
         var published = record
         published.egressBlocked = egressReport.map { $0.blockedPackets ?? 0 }
+        // docs/ARCHITECTURE.md §10: /output and the streams past the record's cap, stored before the result is published.
         var harvest = OutputHarvest()
-        if let output {
-            harvest = OutputHarvest.harvest(from: output.descriptor, limit: settings.outputSize.bytes, directoryStore: settings.artifactDirectory)
+        if let output { harvest.collect(from: output.descriptor, limit: settings.outputSize.bytes) }
+        if let spool {
+            harvest.collect(.stdout, of: spool, recorded: outcome.stdout.bytes.count)
+            harvest.collect(.stderr, of: spool, recorded: outcome.stderr.bytes.count)
+        }
+        if let failure = harvest.store(in: ArtifactStores(settings: settings), taskID: task.taskID, root: output?.descriptor, spool: spool) {
+            // The registry is this host's: the task's files are not lost to it, the task runs again (§7, "Host faults").
+            return .hostFault(RegistryStoreFault.hostFault(failure, registry: settings.artifactRegistry))
+        }
+        if output != nil {
             published.artifacts = harvest.artifacts
             published.artifactsSkipped = harvest.skipped
         }
-        if let spool {
-            published.stdoutArtifact = harvest.keep(.stdout, of: spool, recorded: outcome.stdout.bytes.count, directoryStore: settings.artifactDirectory)
-            published.stderrArtifact = harvest.keep(.stderr, of: spool, recorded: outcome.stderr.bytes.count, directoryStore: settings.artifactDirectory)
-        }
+        published.stdoutArtifact = harvest.stdoutArtifact
+        published.stderrArtifact = harvest.stderrArtifact
         let how = outcome.timedOut ? "timed out" : outcome.oomKilled ? "OOM-killed" : "exit \(outcome.exitCode)"
         let unenforced = outcome.unenforcedLimits.isEmpty
             ? "" : " (not enforced, no cgroup: \(outcome.unenforcedLimits.joined(separator: ", ")))"
