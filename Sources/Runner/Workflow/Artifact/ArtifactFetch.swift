@@ -125,6 +125,10 @@ public struct ArtifactFetch {
     /// strictly (`ArtifactManifestLocation`) and its repository one this host
     /// trusts; else why not. No byte is asked of any registry before this passes.
     func registrySource(of artifact: Artifact) -> Result<ArtifactRepository, Failure> {
+        Self.registrySource(of: artifact, trusting: trustedRegistries)
+    }
+
+    static func registrySource(of artifact: Artifact, trusting trustedRegistries: [ArtifactRepository]) -> Result<ArtifactRepository, Failure> {
         let location: ArtifactManifestLocation
         do {
             location = try ArtifactManifestLocation(parsing: artifact.location)
