@@ -11,6 +11,7 @@
 #   unpack.sh         image unpack: dgrid vs GNU tar, bsdtar, umoci
 #   checkpoint.sh     a 100 MiB /checkpoint: frozen time, snapshot and restore vs git add+commit+push; work repeated after a kill
 #   dag.sh            a 10,000-task DAG: submit vs git add+commit+push, and the worker's readiness cost per poll
+#   artifacts.sh      a 1 GiB /output to a loopback registry by the worker and back by `dgrid result --download`, vs skopeo copy
 #   grid-signed.sh    the grid with signatures required vs --allow-unsigned, 4 workers over git daemon, interleaved rounds
 #   grid.sh           the grid: dgrid vs a naive D-GRID loop, 1/4/8 workers, file:// and git daemon (GRID_TASKS, default 500; ~17 min on 2 cores, mostly the naive loop)
 # Not a step (it needs two builds): compare-start.sh A B, two dgrid binaries'
@@ -24,7 +25,7 @@ DGRID=$(resolve_dgrid "${1:-}")
 [ "$(id -u)" = 0 ] || die "run as root: sandboxes, OCI runtimes and tmpfs mounts need it"
 mkdir -p "$OUT_DIR"
 SUMMARY=$OUT_DIR/summary.txt
-STEPS=(sandbox-start dgrid-profile spawn-bench sign-bench unpack dag checkpoint grid-signed grid)
+STEPS=(sandbox-start dgrid-profile spawn-bench sign-bench unpack dag checkpoint artifacts grid-signed grid)
 
 version() { "$@" 2>/dev/null | head -n1 || echo "not installed"; }
 {

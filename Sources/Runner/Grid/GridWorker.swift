@@ -433,8 +433,12 @@ public final class GridWorker: @unchecked Sendable {
                 }
                 if !published { summary.lost += 1 }
             }
-            logger.info(published ? "published" : "result already published by another worker; ours dropped",
-                        metadata: ["task": "\(id)", "status": "\(finished.record.status.rawValue)", "detail": "\(finished.note)"])
+            var metadata: Logger.Metadata = ["task": "\(id)", "status": "\(finished.record.status.rawValue)", "detail": "\(finished.note)"]
+            // From the sandbox's end to the result on the grid: harvest, stores, publish (docs/ARCHITECTURE.md §10).
+            if let ranUntil = finished.ranUntil {
+                metadata["after_run_ms"] = "\((Clock.monotonicNanoseconds() - ranUntil) / 1_000_000)"
+            }
+            logger.info(published ? "published" : "result already published by another worker; ours dropped", metadata: metadata)
         } catch {
             lock.withLock { _ = running.removeValue(forKey: id) }
             // The claim's lease runs out and another worker runs the task again: nothing is lost.
