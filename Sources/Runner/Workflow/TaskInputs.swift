@@ -23,6 +23,9 @@ final class TaskInputs {
     static let volumeName = "inputs"
     /// A result record is at most this large on main (records are capped at the worker).
     static let maxRecordBytes = 4 << 20
+    /// A registry artifact larger than any worker's `/output` (`output_size` ≤ 64 GiB) is a
+    /// forged record's: left out before its size can swell the volume or an addition overflow.
+    static let maxRegistryArtifactBytes: UInt64 = 64 << 30
 
     private init(volume: SandboxVolume, hostPath: String?, root: Int32) {
         self.volume = volume
@@ -64,14 +67,15 @@ final class TaskInputs {
             streams[dependency] = kept
             artifactBytes += kept.0.count + kept.1.count
             for (artifact, name) in [(record?.stdoutArtifact, "stdout"), (record?.stderrArtifact, "stderr")] {
-                guard let artifact, artifact.store == .registry, case .success = fetch.registrySource(of: artifact) else { continue }
+                guard let artifact, artifact.store == .registry, artifact.size <= maxRegistryArtifactBytes,
+                      case .success = fetch.registrySource(of: artifact) else { continue }
                 fromRegistry.append((dependency, name, artifact))
                 artifactBytes += Int(clamping: artifact.size) + 4096
             }
             for artifact in record?.artifacts ?? [] {
                 if artifact.store == .registry {
                     // Sized now, fetched once the volume exists: straight into it, never through memory.
-                    guard case .success = fetch.registrySource(of: artifact) else { continue }
+                    guard artifact.size <= maxRegistryArtifactBytes, case .success = fetch.registrySource(of: artifact) else { continue }
                     fromRegistry.append((dependency, "artifacts/" + artifact.path, artifact))
                     artifactBytes += Int(clamping: artifact.size) + 4096
                     continue
