@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// This file's servers listen on ports the kernel picks once per run, never fixed numbers.
-private let registryPorts = FreePort.loopbackPorts(4)
+private let registryPorts = FreePort.loopbackPorts(6)
 
 /// The registry store end to end (docs/ARCHITECTURE.md §10, docs/THREATS.md T19),
 /// against Debian's real docker-registry on loopback (scripts/registry.sh),
@@ -245,6 +245,72 @@ private let registryPorts = FreePort.loopbackPorts(4)
         for text in [refused.stdout, refused.stderr, worker.stdout, worker.stderr, download.stdout, download.stderr, history] {
             #expect(!text.contains(password) && !text.contains(base64))
         }
+    }
+}
+
+/// An upload slower than the registry client's idle timeout: the registry
+/// answers only once it has the whole body, so the time spent sending must
+/// count as activity (before, a 1 GiB push over a link slower than 35 MB/s
+/// failed as "nothing received for 30 s", and again on every retry).
+@Suite(.system, .serialized) struct GridRegistrySlowLinkCLITests {
+    /// A forwarder that lets ~8 MB/s through towards the registry.
+    static let proxy = #"""
+    import socket, sys, threading, time
+    listen, target = int(sys.argv[1]), int(sys.argv[2])
+    def pipe(src, dst, rate):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data: break
+                dst.sendall(data)
+                if rate: time.sleep(len(data) / rate)
+        except OSError: pass
+        finally:
+            for s in (src, dst):
+                try: s.shutdown(socket.SHUT_RDWR)
+                except OSError: pass
+    server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Small buffers before the throttle: what the sender has handed over is nearly what went through.
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    server.bind(("127.0.0.1", listen)); server.listen(16)
+    open(sys.argv[3], "w").close()
+    while True:
+        client, _ = server.accept()
+        upstream = socket.create_connection(("127.0.0.1", target))
+        threading.Thread(target=pipe, args=(client, upstream, 8e6), daemon=True).start()
+        threading.Thread(target=pipe, args=(upstream, client, 0), daemon=True).start()
+    """#
+
+    @Test func anUploadLongerThanTheIdleTimeoutIsNotASilentRegistry() throws {
+        let (port, proxyPort) = (registryPorts[4], registryPorts[5])
+        let registry = try PullFixture.startRegistry(port: port)
+        defer { PullFixture.stop(registry) }
+        let work = try TempDir.make(prefix: "dgrid-registry-slow").path
+        let proxy = Process()
+        proxy.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        proxy.arguments = ["-c", Self.proxy, "\(proxyPort)", "\(port)", work + "/ready"]
+        try proxy.run()
+        defer { kill(proxy.processIdentifier, SIGKILL); proxy.waitUntilExit() }
+        #expect(GridFaultCLITests.waitUntil(10) { FileManager.default.fileExists(atPath: work + "/ready") })
+        let home = try GridRegistryArtifactCLITests.home(host: "127.0.0.1:\(proxyPort)")
+        // 40 MiB at ~8 MB/s: about 5 s of sending, more than twice the idle timeout (2 s).
+        let file = work + "/data.bin"
+        let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
+        try random.readData(ofLength: 40 << 20).write(to: URL(fileURLWithPath: file))
+        let helper = (CLI.binary as NSString).deletingLastPathComponent + "/dgrid-registry"
+        let environment = ["DGRID_HOME": home.path, "DGRID_REGISTRY_TIMEOUT": "2"]
+        let started = Date()
+        let pushed = try ProcessRunner.run(helper, ["artifact", "push", "--repository", "127.0.0.1:\(proxyPort)/slow/link", "--tag", "t",
+                                                    "--file", "data.bin=\(file)"], environment: environment)
+        let seconds = Date().timeIntervalSince(started)
+        #expect(pushed.status == 0, "\(pushed.stderr)")
+        #expect(seconds > 4, "the link was not slow enough to test anything: \(seconds) s")
+        let hex = try GridRegistryArtifactCLITests.sha256(file: file)
+        let back = work + "/back.bin"
+        let fetched = try ProcessRunner.run(helper, ["artifact", "fetch", "--repository", "127.0.0.1:\(proxyPort)/slow/link", "--digest", "sha256:\(hex)",
+                                                     "--size", "\(40 << 20)", "--out", back], environment: environment)
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        #expect(try GridRegistryArtifactCLITests.sha256(file: back) == hex)
     }
 }
 

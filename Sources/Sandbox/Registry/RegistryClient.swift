@@ -202,13 +202,15 @@ public final class RegistryClient: Sendable {
             } else if let realm, url.origin == realm.origin, let credentials {
                 headers.add(name: "Authorization", value: credentials.basicAuthorization)
             }
+            // The stream first: a body being sent counts as activity, so a long upload is not an idle wait for the answer.
+            let stream = ResponseStream(deadline: deadline, idleTimeout: .seconds(options.idleTimeout))
             let request: HTTPClient.Request
             do {
-                request = try HTTPClient.Request(url: url.description, method: method, headers: headers, body: body.httpBody())
+                request = try HTTPClient.Request(url: url.description, method: method, headers: headers,
+                                                 body: body.httpBody(onProgress: { stream.noteProgress() }))
             } catch {
                 throw Attempt(.connection(host: host, message: "\(what): cannot request \(url.origin): \(error)"))
             }
-            let stream = ResponseStream(deadline: deadline, idleTimeout: .seconds(options.idleTimeout))
             stream.start(request, on: http)
             let head: HTTPResponseHead
             do {

@@ -24,7 +24,8 @@ enum RegistryRequestBody: Sendable {
         let description: String
     }
 
-    func httpBody() -> HTTPClient.Body? {
+    /// `onProgress`: called each time a chunk of a file has been taken by the connection.
+    func httpBody(onProgress: @escaping @Sendable () -> Void = {}) -> HTTPClient.Body? {
         switch self {
         case .none:
             return nil
@@ -34,7 +35,7 @@ enum RegistryRequestBody: Sendable {
             return .stream(contentLength: size) { writer in
                 let promise = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: Void.self)
                 DispatchQueue.global().async {
-                    Self.send(fd: fd, size: size, to: writer, promise: promise)
+                    Self.send(fd: fd, size: size, to: writer, promise: promise, onProgress: onProgress)
                 }
                 return promise.futureResult
             }
@@ -42,7 +43,8 @@ enum RegistryRequestBody: Sendable {
     }
 
     /// Reads `fd` into `writer` a chunk at a time, off the event loop.
-    private static func send(fd: Int32, size: Int64, to writer: HTTPClient.Body.StreamWriter, promise: EventLoopPromise<Void>) {
+    private static func send(fd: Int32, size: Int64, to writer: HTTPClient.Body.StreamWriter, promise: EventLoopPromise<Void>,
+                             onProgress: @Sendable () -> Void) {
         var offset: Int64 = 0
         var inFlight: [EventLoopFuture<Void>] = []
         do {
@@ -64,9 +66,15 @@ enum RegistryRequestBody: Sendable {
                 }
                 offset += Int64(got)
                 inFlight.append(writer.write(.byteBuffer(buffer)))
-                if inFlight.count >= window { try inFlight.removeFirst().wait() }
+                if inFlight.count >= window {
+                    try inFlight.removeFirst().wait()
+                    onProgress()
+                }
             }
-            for future in inFlight { try future.wait() }
+            for future in inFlight {
+                try future.wait()
+                onProgress()
+            }
             promise.succeed(())
         } catch {
             promise.fail(error)
