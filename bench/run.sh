@@ -12,6 +12,7 @@
 #   checkpoint.sh     a 100 MiB /checkpoint: frozen time, snapshot and restore vs git add+commit+push; work repeated after a kill
 #   dag.sh            a 10,000-task DAG: submit vs git add+commit+push, and the worker's readiness cost per poll
 #   coldstart.sh      a grid that folded 100,000 tasks: a new worker's first sync vs git clone --depth 1, before and after archive + compact; a fold there vs on a fresh grid
+#   artifacts.sh      a 1 GiB /output to a loopback registry by the worker and back by `dgrid result --download`, vs skopeo copy
 #   grid-signed.sh    the grid with signatures required vs --allow-unsigned, 4 workers over git daemon, interleaved rounds
 #   grid.sh           the grid: dgrid vs a naive D-GRID loop, 1/4/8 workers, file:// and git daemon (GRID_TASKS, default 500; ~17 min on 2 cores, mostly the naive loop)
 # Not a step (it needs two builds): compare-start.sh A B, two dgrid binaries'
@@ -25,7 +26,7 @@ DGRID=$(resolve_dgrid "${1:-}")
 [ "$(id -u)" = 0 ] || die "run as root: sandboxes, OCI runtimes and tmpfs mounts need it"
 mkdir -p "$OUT_DIR"
 SUMMARY=$OUT_DIR/summary.txt
-STEPS=(sandbox-start dgrid-profile spawn-bench sign-bench unpack dag checkpoint coldstart grid-signed grid)
+STEPS=(sandbox-start dgrid-profile spawn-bench sign-bench unpack dag checkpoint coldstart artifacts grid-signed grid)
 
 version() { "$@" 2>/dev/null | head -n1 || echo "not installed"; }
 {

@@ -9,7 +9,8 @@ build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev libzstd-d
 # busybox-static: the rootfs tests and the demo run in; gcc: static probe binaries;
 # uidmap: newuidmap for the rootless test; util-linux: unshare, setpriv;
 # umoci, skopeo, zstd: real images built and copied by the image tests;
-# docker-registry, apache2-utils (htpasswd), curl: the loopback registry (scripts/registry.sh).
+# docker-registry, apache2-utils (htpasswd), curl: the loopback registry (scripts/registry.sh), also
+# the registry store's tests and bench/artifacts.sh (which times skopeo beside dgrid).
 # git: the ledger tests set up and inspect repositories with it and serve them with
 # `git daemon` / git-http-backend (scripts/git-daemon.sh, git-http.sh); dgrid itself uses only libgit2.
 # lighttpd: the smart-HTTP server with basic auth in front of git-http-backend (scripts/git-http.sh).

@@ -6,10 +6,16 @@ extension RegistryCLIOptions {
     /// The client options: the configuration file, and `DGRID_REGISTRY_TIMEOUT`
     /// (seconds) for the idle timeout and the base deadlines.
     func clientOptions(store: ImageStore) -> RegistryClient.Options {
+        clientOptions(state: store.state)
+    }
+
+    /// The same for verbs that need no image store (`artifact`): the configuration
+    /// is looked for under `state` ($DGRID_HOME/registry.json) as for pulls.
+    func clientOptions(state: StateDirectory) -> RegistryClient.Options {
         let environment = ProcessEnvironment.current
         let configuration: RegistryConfiguration
         do {
-            configuration = try RegistryConfiguration.load(explicitPath: registryConfig, environment: environment, state: store.state)
+            configuration = try RegistryConfiguration.load(explicitPath: registryConfig, environment: environment, state: state)
         } catch {
             ImageCLI.fail(error)
         }

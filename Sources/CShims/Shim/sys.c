@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/sendfile.h>
@@ -185,4 +187,21 @@ int dgrid_scratch_create(const char *size, unsigned uid, unsigned gid) {
 int dgrid_open_tmpfile(const char *directory) {
     int fd = open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     return fd < 0 ? -errno : fd;
+}
+
+int dgrid_openat_tmpfile(int dirfd) {
+    int fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    return fd < 0 ? -errno : fd;
+}
+
+int dgrid_link_tmpfile(int fd, int dirfd, const char *name) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
+int dgrid_die_with_parent(void) {
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0)
+        return -errno;
+    return getppid() == 1 ? -ESRCH : 0;
 }

@@ -1,4 +1,5 @@
 import Glibc
+import Sandbox
 
 /// The binaries beside `dgrid` that carry the network: `dgrid-registry`
 /// (async-http-client and NIO, for registries) and `dgrid-grid` (libgit2,
@@ -6,7 +7,7 @@ import Glibc
 /// on each `sandbox run` start; a worker stays lean because it carries no
 /// HTTP stack. `dgrid` execs the right one for these verbs.
 package enum SiblingBinary {
-    package static let registryFileName = "dgrid-registry"
+    package static let registryFileName = SiblingPath.registryHelper
     package static let gridFileName = "dgrid-grid"
 
     /// Command-line prefixes handed over whole, and to which binary: the verbs
@@ -36,14 +37,8 @@ package enum SiblingBinary {
         Glibc.exit(1)
     }
 
-    /// `fileName` in the directory of this executable (/proc/self/exe, so
-    /// neither PATH nor a symlinked argv[0] can substitute another binary).
+    /// `fileName` in the directory of this executable (`SiblingPath`).
     static func siblingPath(_ fileName: String) -> String {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { return fileName }
-        let exe = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let directory = exe.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        return directory + "/" + fileName
+        SiblingPath.beside(fileName)
     }
 }

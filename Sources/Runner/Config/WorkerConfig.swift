@@ -55,6 +55,11 @@ public struct WorkerConfig: Sendable, Equatable {
         if case .path(let path)? = entries[.artifactDir]?.value, !path.isEmpty { return path }
         return nil
     }
+    /// nil: no registry store.
+    public var artifactRegistry: ArtifactRepository? {
+        if case .repository(let repository)? = entries[.artifactRegistry]?.value { return repository }
+        return nil
+    }
     public var maxCPUs: Double { cpus(.maxCPUs) }
     public var maxMemory: ByteCount { bytes(.maxMemory) }
     public var maxPids: Int { count(.maxPids) }
@@ -104,6 +109,7 @@ public struct WorkerConfig: Sendable, Equatable {
         settings.checkpointSize = checkpointSize
         settings.outputSize = outputSize
         settings.artifactDirectory = artifactDirectory
+        settings.artifactRegistry = artifactRegistry
         settings.limits = taskLimits
     }
 }

@@ -133,6 +133,7 @@ public enum WorkerConfigResolver {
         case .checkpointSize: return .bytes(ByteCount(bytes: 256 << 20))
         case .outputSize: return .bytes(ByteCount(bytes: 1 << 30))
         case .artifactDir: return .path("")
+        case .artifactRegistry: return .repository(nil)
         case .maxCPUs: return .cpus(4)
         case .maxMemory: return .bytes(ByteCount(bytes: 8 << 30))
         case .maxPids: return .count(4096)

@@ -20,6 +20,7 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
     case checkpointSize = "checkpoint_size"
     case outputSize = "output_size"
     case artifactDir = "artifact_dir"
+    case artifactRegistry = "artifact_registry"
     case maxCPUs = "max_cpus"
     case maxMemory = "max_memory"
     case maxPids = "max_pids"
@@ -72,6 +73,7 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
         case .checkpointSize: .bytes((1 << 20)...(64 << 30))
         case .outputSize: .bytes((1 << 20)...(64 << 30))
         case .artifactDir: .path
+        case .artifactRegistry: .artifactRepository
         case .maxTimeoutSeconds: .count(1...31_536_000)
         // Task files are read whole into memory before parsing.
         case .maxFileSize: .bytes(1_024...(64 << 20))

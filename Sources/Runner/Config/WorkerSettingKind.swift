@@ -14,6 +14,8 @@ public enum WorkerSettingKind: Sendable, Equatable {
     case logLevel
     /// An absolute path on this host, or "" for none.
     case path
+    /// A registry repository, `HOST[:PORT]/PATH`, or "" for none (`ArtifactRepository`).
+    case artifactRepository
 
     /// Said in errors: "expected <this>".
     var expected: String {
@@ -27,6 +29,7 @@ public enum WorkerSettingKind: Sendable, Equatable {
         case .nodeID: "a node id: A-Z a-z 0-9 . _"
         case .logLevel: "one of " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
         case .path: "an absolute path, or \"\" for none"
+        case .artifactRepository: "a registry repository HOST[:PORT]/PATH such as \"127.0.0.1:5000/grid/artifacts\", or \"\" for none"
         }
     }
 
@@ -67,6 +70,13 @@ public enum WorkerSettingKind: Sendable, Equatable {
                 throw .badValue("\(UntrustedText.quoted(text)) is not \(expected)")
             }
             return .path(trimmed)
+        case .artifactRepository:
+            guard !trimmed.isEmpty else { return .repository(nil) }
+            do {
+                return .repository(try ArtifactRepository(parsing: trimmed))
+            } catch {
+                throw .badValue(error.description)
+            }
         case .logLevel:
             guard let level = Logger.Level(rawValue: trimmed.lowercased()) else { throw .badValue("\(UntrustedText.quoted(text)) is not \(expected)") }
             return .logLevel(level)
@@ -85,7 +95,8 @@ public enum WorkerSettingKind: Sendable, Equatable {
         case (.bytes, .integer(let number)):
             guard number >= 0 else { throw .outOfRange("\(number) is negative; expected \(expected)") }
             return try check(.bytes(ByteCount(bytes: UInt64(number))))
-        case (.bytes, .string(let text)), (.image, .string(let text)), (.nodeID, .string(let text)), (.logLevel, .string(let text)), (.path, .string(let text)):
+        case (.bytes, .string(let text)), (.image, .string(let text)), (.nodeID, .string(let text)), (.logLevel, .string(let text)), (.path, .string(let text)),
+             (.artifactRepository, .string(let text)):
             return try parse(text: text)
         default:
             throw .wrongType(expected: expected, found: value.typeName)

@@ -12,6 +12,8 @@ public enum WorkerSettingValue: Sendable, Equatable, CustomStringConvertible {
     case nodeID(String)
     case logLevel(Logger.Level)
     case path(String)
+    /// nil: none.
+    case repository(ArtifactRepository?)
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum WorkerSettingValue: Sendable, Equatable, CustomStringConvertible {
         case .nodeID(let id): id
         case .logLevel(let level): level.rawValue
         case .path(let path): path
+        case .repository(let repository): repository?.description ?? ""
         }
     }
 
@@ -33,7 +36,7 @@ public enum WorkerSettingValue: Sendable, Equatable, CustomStringConvertible {
         case .count(let number): "\(number)"
         case .seconds(let number), .cpus(let number): WorkerSettingKind.number(number)
         case .bytes(let size): "\(size.bytes)"
-        case .image, .nodeID, .logLevel, .path: JSONText.quoted(description)
+        case .image, .nodeID, .logLevel, .path, .repository: JSONText.quoted(description)
         }
     }
 }

@@ -63,4 +63,6 @@ enum HealthCheck: Equatable, Sendable {
     case sandbox
     /// The default seccomp filter can be prepared.
     case seccomp
+    /// The artifact registry answers and takes this host's pushes (`dgrid-registry artifact check`).
+    case artifactRegistry
 }

@@ -10,6 +10,8 @@ public enum GridError: Error, CustomStringConvertible {
     /// main kept moving under us (other submitters or folders); retry later.
     case contention(operation: String, attempts: Int)
     case local(String)
+    /// The artifact registry could not be reached (or its helper not run): this host's fault, not the task's.
+    case artifactRegistry(String)
     /// A claim, result or heartbeat commit seen in a ref listing is no longer on
     /// the remote (the ref moved or was folded since): skip it this round.
     case objectGone(commit: String)
@@ -27,6 +29,8 @@ public enum GridError: Error, CustomStringConvertible {
         case .contention(let operation, let attempts):
             return "\(operation): main moved under us \(attempts) times in a row; try again"
         case .local(let message):
+            return message
+        case .artifactRegistry(let message):
             return message
         case .objectGone(let commit):
             return "commit \(commit) left the remote since it was listed; the next round sees the new state"

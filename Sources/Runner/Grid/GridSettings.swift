@@ -48,6 +48,12 @@ public struct GridSettings: Sendable {
     public var outputSize = ByteCount(bytes: 1 << 30)
     /// A directory store for artifacts too large for Git (one-host grids): `<dir>/sha256/<hex>`; nil: none.
     public var artifactDirectory: String?
+    /// The registry store for artifacts too large for Git (docs/ARCHITECTURE.md §10); it wins
+    /// over the directory store. Also the only registry `/inputs` fetches artifacts from.
+    public var artifactRegistry: ArtifactRepository?
+    /// `dgrid-registry`, which pushes and fetches registry artifacts for this process
+    /// (the worker links no HTTP stack): beside this executable unless set.
+    public var registryHelper: String = SiblingPath.beside(SiblingPath.registryHelper)
     /// Rootless without a delegated cgroup (`--no-cgroup-limits`): run tasks
     /// anyway, with memory, CPU and pids limits not enforced and said so in
     /// the log (docs/THREATS.md, T8). Off: such a worker fails every task.

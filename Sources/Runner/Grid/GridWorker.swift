@@ -141,6 +141,14 @@ public final class GridWorker: @unchecked Sendable {
             if options.once { throw .local("this worker cannot run tasks: \(reason)") }
             health.fault(reason: reason, check: .image(settings.defaultImage), now: Date())
         }
+        // A registry store that does not answer would make every task with a large output a host fault
+        // after it ran: find out before claiming (docs/ARCHITECTURE.md §10).
+        if let registry = settings.artifactRegistry, let failure = RegistryHelper(settings: settings).check(registry) {
+            let fault = RegistryStoreFault.hostFault(failure, registry: registry)
+            logger.error("the artifact registry is not usable", metadata: ["registry": "\(registry)", "error": "\(fault.detail)"])
+            if options.once { throw .local("this worker cannot keep large artifacts: \(fault.detail)") }
+            if health.isHealthy { health.fault(reason: fault.published, check: .artifactRegistry, now: Date()) }
+        }
         try NodeHeartbeat(connection: connection, health: health.state).beat(status: "active")
         logger.info("worker started", metadata: ["node": "\(settings.nodeID)", "slots": "\(settings.slots)",
                                                   "repo": "\(settings.repository)"])
@@ -375,6 +383,9 @@ public final class GridWorker: @unchecked Sendable {
                 outcome = execution.run(task, claim: claim.record, egress: egress, volumes: inputs.map { [$0.volume] } ?? [],
                                         checkpoint: session, snapshot: listing,
                                         onProgress: { [self] said in lock.withLock { progress[id] = said } })
+            } catch .artifactRegistry(let why) {
+                outcome = .hostFault(HostFault(published: "this worker could not give the task its /inputs: its artifact registry did not answer",
+                                               detail: why, check: .artifactRegistry))
             } catch {
                 outcome = .hostFault(HostFault(published: "this worker could not give the task its /inputs", detail: "\(error)", check: .sandbox))
             }
@@ -423,8 +434,12 @@ public final class GridWorker: @unchecked Sendable {
                 }
                 if !published { summary.lost += 1 }
             }
-            logger.info(published ? "published" : "result already published by another worker; ours dropped",
-                        metadata: ["task": "\(id)", "status": "\(finished.record.status.rawValue)", "detail": "\(finished.note)"])
+            var metadata: Logger.Metadata = ["task": "\(id)", "status": "\(finished.record.status.rawValue)", "detail": "\(finished.note)"]
+            // From the sandbox's end to the result on the grid: harvest, stores, publish (docs/ARCHITECTURE.md §10).
+            if let ranUntil = finished.ranUntil {
+                metadata["after_run_ms"] = "\((Clock.monotonicNanoseconds() - ranUntil) / 1_000_000)"
+            }
+            logger.info(published ? "published" : "result already published by another worker; ours dropped", metadata: metadata)
         } catch {
             lock.withLock { _ = running.removeValue(forKey: id) }
             // The claim's lease runs out and another worker runs the task again: nothing is lost.

@@ -27,6 +27,11 @@ struct HealthProbe {
                 return Failure(published: report.published, detail: report.detail)
             }
             return nil
+        case .artifactRegistry:
+            guard let registry = settings.artifactRegistry else { return nil }
+            guard let failure = RegistryHelper(settings: settings).check(registry) else { return nil }
+            let fault = RegistryStoreFault.hostFault(failure, registry: registry)
+            return Failure(published: fault.published, detail: fault.detail)
         case .sandbox:
             if let problem = imageProblem(settings.defaultImage, store: store) { return problem }
             guard let store, case .success(let filter) = seccomp,

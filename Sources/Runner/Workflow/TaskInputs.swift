@@ -23,6 +23,9 @@ final class TaskInputs {
     static let volumeName = "inputs"
     /// A result record is at most this large on main (records are capped at the worker).
     static let maxRecordBytes = 4 << 20
+    /// A registry artifact larger than any worker's `/output` (`output_size` ≤ 64 GiB) is a
+    /// forged record's: left out before its size can swell the volume or an addition overflow.
+    static let maxRegistryArtifactBytes: UInt64 = 64 << 30
 
     private init(volume: SandboxVolume, hostPath: String?, root: Int32) {
         self.volume = volume
@@ -45,8 +48,10 @@ final class TaskInputs {
             records.append((dependency, bytes))
         }
         // Their artifacts (docs/ARCHITECTURE.md §10), each checked against its digest; one that cannot be had is left out.
-        let fetch = ArtifactFetch(connection: connection)
+        // Registry artifacts only from this worker's own artifact_registry (docs/THREATS.md, T19).
+        let fetch = ArtifactFetch(connection: connection, trustedRegistries: connection.settings.artifactRegistry.map { [$0] } ?? [])
         var artifacts: [String: [(path: String, bytes: [UInt8])]] = [:]
+        var fromRegistry: [(dependency: String, path: String, artifact: Artifact)] = []
         var artifactBytes = 0
         // The whole streams when a record cut them and their artifacts can be had, verified; else the record's.
         var streams: [String: (stdout: [UInt8], stderr: [UInt8])] = [:]
@@ -61,7 +66,20 @@ final class TaskInputs {
             let kept = (whole(record?.stdoutArtifact, record?.stdout), whole(record?.stderrArtifact, record?.stderr))
             streams[dependency] = kept
             artifactBytes += kept.0.count + kept.1.count
+            for (artifact, name) in [(record?.stdoutArtifact, "stdout"), (record?.stderrArtifact, "stderr")] {
+                guard let artifact, artifact.store == .registry, artifact.size <= maxRegistryArtifactBytes,
+                      case .success = fetch.registrySource(of: artifact) else { continue }
+                fromRegistry.append((dependency, name, artifact))
+                artifactBytes += Int(clamping: artifact.size) + 4096
+            }
             for artifact in record?.artifacts ?? [] {
+                if artifact.store == .registry {
+                    // Sized now, fetched once the volume exists: straight into it, never through memory.
+                    guard artifact.size <= maxRegistryArtifactBytes, case .success = fetch.registrySource(of: artifact) else { continue }
+                    fromRegistry.append((dependency, "artifacts/" + artifact.path, artifact))
+                    artifactBytes += Int(clamping: artifact.size) + 4096
+                    continue
+                }
                 guard case .success(let content) = fetch.bytes(of: artifact, taskID: dependency, snapshot: snapshot) else { continue }
                 artifacts[dependency, default: []].append((artifact.path, content))
                 artifactBytes += content.count + 4096
@@ -70,11 +88,26 @@ final class TaskInputs {
         // Each record is written about twice (result.json, and stdout and stderr within it), plus a page per file.
         let needed = records.reduce((1 << 20) + artifactBytes) { $0 + 2 * $1.bytes.count + 4 * 4096 }
         let inputs = try make(capacity: ByteCount(bytes: UInt64(needed)), state: connection.settings.state)
-        do {
+        do throws(GridError) {
+            // The whole streams from the registry first: where one is had, the record's text is not written over it.
+            var placed: Set<String> = []
+            for (dependency, path, artifact) in fromRegistry {
+                switch fetch.place(artifact, at: dependency + "/" + path, under: inputs.root, replacing: false) {
+                case .written:
+                    placed.insert(dependency + "/" + path)
+                case .failed(.unreachable(let why)):
+                    // The registry is this host's: a dependent must not run without its inputs.
+                    throw .artifactRegistry("the task's /inputs: \(dependency)/\(path): \(why)")
+                case .failed, .notWritten:
+                    continue  // missing, corrupt, refused, or a clashing path: the task's to notice
+                }
+            }
             for (dependency, bytes) in records {
                 try inputs.write(bytes, to: dependency + "/result.json")
-                try inputs.write(streams[dependency]?.stdout ?? [], to: dependency + "/stdout")
-                try inputs.write(streams[dependency]?.stderr ?? [], to: dependency + "/stderr")
+                for (name, content) in [("stdout", streams[dependency]?.stdout ?? []), ("stderr", streams[dependency]?.stderr ?? [])]
+                where !placed.contains(dependency + "/" + name) {
+                    try inputs.write(content, to: dependency + "/" + name)
+                }
                 // A record is anyone's to push: paths that clash (twice the same, a file where another
                 // needs a directory) leave that artifact out — the task's to notice, never this host's fault.
                 for (path, content) in artifacts[dependency] ?? [] {

@@ -73,7 +73,7 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         return components.allSatisfy(isValidPathComponent)
     }
 
-    private static func isValidHost(_ host: Substring) -> Bool {
+    static func isValidHost(_ host: Substring) -> Bool {
         let parts = host.split(separator: ":", omittingEmptySubsequences: false)
         guard (1...2).contains(parts.count), let name = parts.first, !name.isEmpty else { return false }
         if parts.count == 2 {

@@ -66,6 +66,10 @@ public final class OutputSpool: @unchecked Sendable {
     /// Bytes kept of `stream`.
     public func size(_ stream: Stream) -> Int { written[stream.rawValue] }
 
+    /// The unnamed file holding `stream`, for a helper to read it without a copy
+    /// (the registry store, docs/ARCHITECTURE.md §10); still the spool's to close.
+    public func descriptor(_ stream: Stream) -> Int32 { fds[stream.rawValue] }
+
     /// Reads `stream` back from its start, a chunk at a time; false when a read failed.
     public func read(_ stream: Stream, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)

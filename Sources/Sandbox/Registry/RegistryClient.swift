@@ -8,14 +8,16 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-/// The OCI distribution API (pull side) for one repository, over HTTP(S) with
-/// AsyncHTTPClient, used synchronously (the content store's `ByteSource` is).
+/// The OCI distribution API for one repository, over HTTP(S) with
+/// AsyncHTTPClient, used synchronously (the content store's `ByteSource` is):
+/// pulls, and the push side of task artifacts (`RegistryClient+Push.swift`).
 ///
 /// - TLS is always verified; plain HTTP only when `RegistryLocation.scheme`
 ///   says so (`--insecure`, or `insecure-registries` in the configuration).
 /// - Auth: anonymous first; on 401 the `WWW-Authenticate` challenge decides:
 ///   `Bearer` → a token from the realm (http(s) only; https when the registry
-///   is https), sent with Basic credentials when configured; `Basic` → the
+///   is https) for `pull`, or `pull,push` when the client was made to push
+///   (`Access`), sent with Basic credentials when configured; `Basic` → the
 ///   configured credentials. Authorization goes only to the registry's own
 ///   origin (and the realm's): redirects elsewhere (blob storage) carry none.
 /// - Redirects are followed by hand (at most `maxRedirects`, never https →
@@ -54,8 +56,16 @@ public final class RegistryClient: Sendable {
     static let tokenLimit = 1 << 20
     static let errorBodyLimit = 64 * 1024
 
+    /// What the client is for: the token scope it asks for.
+    public enum Access: Sendable {
+        case pull
+        /// `pull,push`: artifacts are pushed (docs/ARCHITECTURE.md §10).
+        case push
+    }
+
     public let location: RegistryLocation
     public let options: Options
+    public let access: Access
     private let credentials: RegistryCredentials?
     private let registryURL: RegistryURL
     private let http: HTTPClient
@@ -64,7 +74,7 @@ public final class RegistryClient: Sendable {
 
     /// A client for `repository` (an `ImageReference.repository`). Plain HTTP
     /// when `options.insecure` or the registry is listed as insecure.
-    public init(repository: String, options: Options) throws(RegistryError) {
+    public init(repository: String, options: Options, access: Access = .pull) throws(RegistryError) {
         let insecure = options.insecure || options.configuration.isInsecure(
             RegistryLocation(repository: repository, insecure: false).registry)
         let location = RegistryLocation(repository: repository, insecure: insecure)
@@ -73,6 +83,7 @@ public final class RegistryClient: Sendable {
         }
         self.location = location
         self.options = options
+        self.access = access
         registryURL = base
         credentials = options.configuration.credentials(for: location.registry)
         if let credentials {
@@ -171,11 +182,13 @@ public final class RegistryClient: Sendable {
         }
     }
 
-    /// GETs `url` and returns the stream of a 2xx response: authenticating on
-    /// a 401 from the registry and following redirects (see the type). The
-    /// caller must `close()` the stream.
-    private func open(_ urlText: String, accept: String?, what: String, deadline: NIODeadline,
-                      registryAuth: Bool = true, basicTo realm: RegistryURL? = nil) throws(Attempt) -> (ResponseStream, HTTPResponseHead) {
+    /// Sends `method` to `url` (with `body`) and returns the stream of a 2xx
+    /// response: authenticating on a 401 from the registry and following
+    /// redirects (see the type; a request with a body only by 307 and 308, which
+    /// keep the method). The caller must `close()` the stream.
+    func open(_ urlText: String, method: HTTPMethod = .GET, body: RegistryRequestBody = .none, contentType: String? = nil,
+              accept: String?, what: String, deadline: NIODeadline,
+              registryAuth: Bool = true, basicTo realm: RegistryURL? = nil) throws(Attempt) -> (ResponseStream, HTTPResponseHead) {
         guard var url = RegistryURL(urlText) else { throw Attempt(.redirect(host: host, reason: "unusable URL")) }
         var redirects = 0
         var authenticated = false
@@ -183,18 +196,21 @@ public final class RegistryClient: Sendable {
             var headers = HTTPHeaders()
             headers.add(name: "User-Agent", value: "dgrid")
             if let accept { headers.add(name: "Accept", value: accept) }
+            if let contentType { headers.add(name: "Content-Type", value: contentType) }
             if registryAuth, url.origin == registryURL.origin, let value = authorization.withLock({ $0 }) {
                 headers.add(name: "Authorization", value: value)
             } else if let realm, url.origin == realm.origin, let credentials {
                 headers.add(name: "Authorization", value: credentials.basicAuthorization)
             }
+            // The stream first: a body being sent counts as activity, so a long upload is not an idle wait for the answer.
+            let stream = ResponseStream(deadline: deadline, idleTimeout: .seconds(options.idleTimeout))
             let request: HTTPClient.Request
             do {
-                request = try HTTPClient.Request(url: url.description, method: .GET, headers: headers)
+                request = try HTTPClient.Request(url: url.description, method: method, headers: headers,
+                                                 body: body.httpBody(onProgress: { stream.noteProgress() }))
             } catch {
                 throw Attempt(.connection(host: host, message: "\(what): cannot request \(url.origin): \(error)"))
             }
-            let stream = ResponseStream(deadline: deadline, idleTimeout: .seconds(options.idleTimeout))
             stream.start(request, on: http)
             let head: HTTPResponseHead
             do {
@@ -212,6 +228,9 @@ public final class RegistryClient: Sendable {
                 redirects += 1
                 guard redirects <= options.maxRedirects else {
                     throw Attempt(.redirect(host: host, reason: "\(what): more than \(options.maxRedirects) redirects"))
+                }
+                guard method == .GET || method == .HEAD || status == 307 || status == 308 else {
+                    throw Attempt(.redirect(host: host, reason: "\(what): HTTP \(status) to a \(method) would drop its body"))
                 }
                 guard let location = head.headers.first(name: "Location"), let next = url.resolve(location) else {
                     throw Attempt(.redirect(host: host, reason: "\(what): HTTP \(status) without a usable http(s) Location"))
@@ -267,7 +286,8 @@ public final class RegistryClient: Sendable {
         }
         var parameters: [(String, String)] = []
         if let service = challenge.parameters["service"] { parameters.append(("service", service)) }
-        parameters.append(("scope", challenge.parameters["scope"] ?? location.pullScope))
+        // Pushing asks for `pull,push` whatever the challenge named (the first 401 may come from a read).
+        parameters.append(("scope", access == .push ? location.pushScope : challenge.parameters["scope"] ?? location.pullScope))
         guard let url = realm.appendingQuery(parameters) else {
             throw Attempt(.authentication(host: host, reason: "token realm \(realm.origin): unusable service or scope"))
         }
@@ -294,7 +314,7 @@ public final class RegistryClient: Sendable {
         return token
     }
 
-    private func read(_ stream: ResponseStream, limit: Int, what: String) throws(Attempt) -> [UInt8]? {
+    func read(_ stream: ResponseStream, limit: Int, what: String) throws(Attempt) -> [UInt8]? {
         do {
             return try stream.readAll(limit: limit)
         } catch {
@@ -304,7 +324,7 @@ public final class RegistryClient: Sendable {
 
     /// What a registry's error body says (OCI `errors[].code/message`), or
     /// its first line; secrets redacted, one line, capped.
-    private func errorDetail(_ stream: ResponseStream) -> String {
+    func errorDetail(_ stream: ResponseStream) -> String {
         guard let body = try? stream.readAll(limit: Self.errorBodyLimit), !body.isEmpty else { return "" }
         struct ErrorBody: Decodable {
             struct Item: Decodable {
@@ -332,7 +352,7 @@ public final class RegistryClient: Sendable {
     }
 
     /// Maps a transport failure to an error, and says whether to retry.
-    private func classify(_ failure: ResponseStream.Failure, what: String, seconds: Int64) -> Attempt {
+    func classify(_ failure: ResponseStream.Failure, what: String, seconds: Int64) -> Attempt {
         switch failure {
         case .deadline:
             return Attempt(.deadline(host: host, what: what, seconds: Int(max(seconds, 0))))

@@ -11,6 +11,12 @@ extension RegistryLocation {
 
     /// The token scope for pulling from this repository.
     var pullScope: String { "repository:\(repository):pull" }
+
+    /// The token scope for pushing to it (a push reads too: HEAD before each blob).
+    var pushScope: String { "repository:\(repository):pull,push" }
+
+    /// Where a blob upload starts (POST).
+    var uploadURL: String { "\(base)/v2/\(repository)/blobs/uploads/" }
 }
 
 /// A parsed `WWW-Authenticate` header: `Bearer realm="…",service="…",scope="…"`

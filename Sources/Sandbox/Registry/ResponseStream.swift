@@ -97,6 +97,14 @@ final class ResponseStream: HTTPClientResponseDelegate, @unchecked Sendable {
         condition.unlock(withValue: 1)
     }
 
+    /// The request's body advanced (an upload): a reader waiting for the
+    /// response starts its idle timeout again — the registry answers only once
+    /// it has the whole body, and a slow link must not look like a silent one.
+    func noteProgress() {
+        condition.lock()
+        condition.unlock(withValue: 1)
+    }
+
     // MARK: reader (blocking)
 
     /// Waits until `ready` holds for the state (checked under the lock).

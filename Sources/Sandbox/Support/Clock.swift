@@ -7,6 +7,10 @@ package enum Clock {
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
+
+    package static func monotonicMilliseconds() -> Double {
+        Double(monotonicNanoseconds()) / 1e6
+    }
 }
 
 /// A process-wide counter for unique names.

@@ -224,6 +224,9 @@ struct GridResultCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write the task's artifacts (its /output files) under DIR, each checked against its digest first.", valueName: "DIR"))
     var download: String?
 
+    @Option(name: .long, help: ArgumentHelp("With --download: a registry repository registry artifacts may be fetched from (repeatable); default $DGRID_ARTIFACT_REGISTRY. Any other is refused: records are anyone's to push.", valueName: "HOST[:PORT]/PATH"))
+    var artifactRegistry: [String] = []
+
     func run() throws {
         let connection = grid.connect()
         let found: (record: ResultRecord, bytes: [UInt8], folded: Bool)?
@@ -243,7 +246,8 @@ struct GridResultCommand: ParsableCommand {
             }
             let failures: [(path: String, failure: ArtifactFetch.Failure)]
             do {
-                failures = try ArtifactFetch(connection: connection).download(found.record, into: download)
+                let trusted = try ArtifactFetch.trustedRegistries(flags: artifactRegistry, environment: ProcessInfo.processInfo.environment)
+                failures = try ArtifactFetch(connection: connection, trustedRegistries: trusted).download(found.record, into: download)
             } catch {
                 ImageCLI.fail(error)
             }

@@ -66,6 +66,20 @@ int dgrid_scratch_create(const char *size, unsigned uid, unsigned gid);
  * Returns the descriptor or -errno. */
 int dgrid_open_tmpfile(const char *directory);
 
+/* An unnamed file (O_TMPFILE, 0600, O_RDWR) in the directory `dirfd`: a
+ * download written there is invisible until it is verified and linked in
+ * (dgrid_link_tmpfile). Returns fd or -errno. */
+int dgrid_openat_tmpfile(int dirfd);
+
+/* Gives the unnamed file `fd` the name `name` in `dirfd` (linkat through
+ * /proc/self/fd, which needs no capability). 0 or -errno. */
+int dgrid_link_tmpfile(int fd, int dirfd, const char *name);
+
+/* SIGTERM to this process when its parent dies (a helper outliving the worker
+ * that ran it would keep pushing for nobody). 0, or -errno; -ESRCH when the
+ * parent is already gone. */
+int dgrid_die_with_parent(void);
+
 /* Send the go byte on the sync socket, with `count` descriptors (SCM_RIGHTS)
  * when count > 0. Returns 0 or -errno. */
 int dgrid_send_go(int sock, const int *fds, int count);

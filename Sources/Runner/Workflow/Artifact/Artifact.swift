@@ -9,7 +9,8 @@ public struct Artifact: Equatable, Sendable {
     public var digest: Digest
     public var mediaType: String
     public var store: ArtifactStoreKind
-    /// Where the store keeps it: a path on main (`git`), a file (`directory`); empty for `none`.
+    /// Where the store keeps it: a path on main (`git`), a file (`directory`), the task's OCI
+    /// artifact `HOST/PATH@sha256:<manifest>` (`registry`: the layer of this digest); empty for `none`.
     public var location: String
 
     func value() -> LedgerJSON.Value {
@@ -46,6 +47,8 @@ public enum ArtifactStoreKind: String, Sendable {
     case git
     /// A plain directory on the worker's host (`artifact_dir`), `sha256/<hex>` in it: one-host grids.
     case directory
+    /// An OCI registry (`artifact_registry`): one OCI artifact per task, a layer per file.
+    case registry
     /// Not kept: larger than Git takes and no other store configured.
     case none
 }

@@ -16,6 +16,8 @@ struct CheckpointContents: Sendable {
     var directories: [String] = []
     var files: [File] = []
     var links: [CheckpointManifest.Link] = []
+    /// Regular files listed but not read (`read(…, readingContents: false)`): /output's, read later one by one.
+    var listed: [(path: String, size: UInt64)] = []
     /// Entries not kept, by why ("special file", "name not UTF-8", "too deep", "past 100000 entries").
     var skippedKinds: [String: Int] = [:]
     var skipped = 0
@@ -26,7 +28,8 @@ struct CheckpointContents: Sendable {
     var bytes: UInt64 { files.reduce(0) { $0 + UInt64($1.bytes.count) } }
 
     /// The tree under `root` (a directory descriptor), at most `limit` bytes of file content.
-    static func read(from root: Int32, limit: UInt64) -> Result<CheckpointContents, CheckpointRefusal> {
+    /// Without `readingContents` regular files are only `listed` (path and size), not read.
+    static func read(from root: Int32, limit: UInt64, readingContents: Bool = true) -> Result<CheckpointContents, CheckpointRefusal> {
         var contents = CheckpointContents()
         var total: UInt64 = 0
         var entries = 0
@@ -62,6 +65,10 @@ struct CheckpointContents: Sendable {
                 case S_IFREG:
                     total += UInt64(st.st_size)
                     guard total <= limit else { return .failure(.tooLarge(bytes: total, capacity: limit)) }
+                    guard readingContents else {
+                        contents.listed.append((path, UInt64(st.st_size)))
+                        continue
+                    }
                     guard let bytes = readFile(dirfd, name, size: Int(st.st_size)) else {
                         return .failure(.unreadable("\(UntrustedText.quoted(path, limit: 200)): \(String(cString: strerror(errno)))"))
                     }
