@@ -16,7 +16,7 @@ extension GitLedger {
     /// Loose objects past which the mirror is consolidated too: every ledger open
     /// reads each loose object whole (`damagedLooseObjects`), and a worker's own
     /// commits — folds, submissions, an archive run's bundles — are loose.
-    static let looseConsolidationThreshold = 256
+    static let looseConsolidationThreshold = 128
 
     /// With the ledger lock held. Best effort: a failure leaves the mirror as it was.
     func consolidatePacksIfMany() {

@@ -102,14 +102,18 @@ public final class GitLedger: @unchecked Sendable {
             rebuildNotes.append(note)
             logger.warning("\(note)")
         }
-        // libgit2 would hang or crash on a damaged loose object: check them all
-        // now, while nothing has read them (they are few: packs hold the rest).
-        if let (path, problem) = damagedLooseObjects().first {
+        // libgit2 would hang or crash on a damaged loose object: check them
+        // now, while nothing has read them — those written since the last
+        // clean check (`LooseScanMarker`); they are few: packs hold the rest.
+        let scanStarted = Int(time(nil))
+        if let (path, problem) = damagedLooseObjects(modifiedSince: LooseScanMarker.since(mirror: mirrorPath)).first {
             let aside = try Self.moveAside(mirrorPath, remote: remoteForErrors)
             repository = try MirrorDirectory.open(mirrorPath, remote: remoteForErrors)
             let note = "mirror \(mirrorPath) held a damaged object (\(path): \(problem)); moved to \(aside) and recreated empty"
             rebuildNotes.append(note)
             logger.warning("\(note)")
+        } else {
+            LooseScanMarker.record(mirror: mirrorPath, startedAt: scanStarted)
         }
     }
 

@@ -96,10 +96,51 @@ extension GitLedger {
     }
 
     /// Every damaged loose object in the mirror: (path, why).
-    func damagedLooseObjects() -> [(path: String, problem: String)] {
+    /// `since`: only files modified at or after it (nil: every one).
+    func damagedLooseObjects(modifiedSince since: Int? = nil) -> [(path: String, problem: String)] {
         looseObjectFiles().compactMap { path in
+            if let since {
+                var info = stat()
+                if lstat(path, &info) == 0, info.st_mtim.tv_sec < since { return nil }
+            }
             let parts = path.split(separator: "/").suffix(2)
             return LooseObjectCheck.problem(atPath: path, hex: parts.joined()).map { (path, $0) }
         }
+    }
+}
+
+/// When this mirror's loose objects were last all found sound, so the next
+/// open checks only what was written since (every process reads each loose
+/// object whole otherwise: a worker's own commits pile up between two packs).
+/// The marker holds the boot id: after a crash of the machine, files checked
+/// before it may have lost unflushed bytes, and everything is checked again.
+enum LooseScanMarker {
+    static let fileName = "dgrid-loose-checked"
+    /// Files written this close before the marker are checked again (clock granularity, a writer racing the scan).
+    static let slackSeconds = 2
+
+    /// The time from which files need checking; nil when all do.
+    static func since(mirror: String) -> Int? {
+        let path = mirror + "/" + fileName
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let boot = bootID(),
+              let recorded = try? String(contentsOfFile: path, encoding: .utf8), recorded == boot else { return nil }
+        return info.st_mtim.tv_sec - slackSeconds
+    }
+
+    /// Records that every loose object was sound as of now (best effort).
+    static func record(mirror: String, startedAt: Int) {
+        guard let boot = bootID() else { return }
+        let path = mirror + "/" + fileName
+        let temporary = path + ".\(getpid())"
+        guard (try? boot.write(toFile: temporary, atomically: false, encoding: .utf8)) != nil else { return }
+        // The marker's time is when the scan began: what was written during it is checked next time.
+        var times = [timespec(tv_sec: startedAt, tv_nsec: 0), timespec(tv_sec: startedAt, tv_nsec: 0)]
+        _ = utimensat(AT_FDCWD, temporary, &times, 0)
+        if rename(temporary, path) != 0 { unlink(temporary) }
+    }
+
+    private static func bootID() -> String? {
+        (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
