@@ -134,8 +134,8 @@ private let suitePorts = FreePort.loopbackPorts(10)
         }
     }
 
-    /// The local transport never goes through a socket: libgit2's transfer
-    /// progress callback is the hook, and it aborts a fetch past its deadline.
+    /// A local fetch never goes through a socket: dgrid's local fetch checks the
+    /// deadline between steps and in the packbuilder's progress callback.
     @Test func aLocalFetchPastItsDeadlineIsAbortedByTheProgressCallback() throws {
         try LedgerTransport.file.withRemote(port: 0) { url, _, directory in
             let writer = try LedgerFixtures.ledger(url, in: directory, name: "writer")

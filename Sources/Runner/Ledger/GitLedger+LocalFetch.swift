@@ -1,4 +1,5 @@
 import CGit2
+import CGitStream
 
 /// Fetching from a repository on this machine (file:// or a path) without
 /// libgit2's local transport, which packs the history of every ref the remote
@@ -63,15 +64,28 @@ extension GitLedger {
                 }
             }
         }
+        // No socket here for the deadline to stop (`withDeadline`): checked between
+        // steps and by the packbuilder's progress callback.
+        try checkDeadline(operation)
         var builderPointer: OpaquePointer?
         code = git_packbuilder_new(&builderPointer, remote.pointer)
         guard code == 0, let builderPointer else { throw failure(code, kind: .network, operation: operation, hint: "check the remote repository") }
         let builder = GitHandle(builderPointer) { git_packbuilder_free($0) }
         _ = git_packbuilder_set_threads(builder.pointer, 1)
+        _ = git_packbuilder_set_callbacks(builder.pointer, { _, _, _, _ in dgrid_git_deadline_expired() != 0 ? -1 : 0 }, nil)
         code = git_packbuilder_insert_walk(builder.pointer, walk.pointer)
+        try checkDeadline(operation)
         guard code == 0 else { throw failure(code, kind: .network, operation: operation, hint: "the remote repository is missing objects") }
         code = git_packbuilder_write(builder.pointer, mirrorPath + "/objects/pack", 0, nil, nil)
+        try checkDeadline(operation)
         guard code == 0 else { throw failure(code, kind: .mirror, operation: operation, hint: "check the mirror directory (disk full?)") }
         _ = git_odb_refresh(mirrorODB)
+    }
+
+    /// A network-kind failure once the operation's deadline has passed, which `withDeadline` reports as such.
+    private func checkDeadline(_ operation: String) throws(LedgerError) {
+        guard dgrid_git_deadline_expired() != 0 else { return }
+        throw LedgerError(.network, operation: operation, remote: remoteForErrors, message: "the local fetch ran past its deadline",
+                          hint: "the repository's filesystem is slow")
     }
 }

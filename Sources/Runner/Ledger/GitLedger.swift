@@ -227,7 +227,8 @@ public final class GitLedger: @unchecked Sendable {
     }
 
     func isMirrorRefLocked(_ error: LedgerError) -> Bool {
-        error.message.hasPrefix("failed to lock file '") && error.message.contains(mirrorPath)
+        // A fetch writes only the mirror, so the lock is the mirror's (the path itself is redacted from messages).
+        error.message.hasPrefix("failed to lock file '")
     }
 
     static func isVanishedRemoteRef(_ error: LedgerError) -> Bool {
