@@ -213,10 +213,9 @@ public struct GridStatus {
             if let record = ResultRecord.parse(bytes), record.taskID == taskID { return (record, bytes, true) }
         }
         // Archived (docs/ARCHITECTURE.md §10): out of its bundle; a bundle that cannot give it says so.
-        if snapshot.foldedLogs(of: taskID).isEmpty, let entry = snapshot.archived(taskID) {
-            let bytes = try connection.archivedRecord(entry, in: snapshot)
+        if snapshot.foldedLogs(of: taskID).isEmpty, let bytes = try connection.foldedRecord(of: taskID, in: snapshot) {
             guard let record = ResultRecord.parse(bytes), record.taskID == taskID else {
-                throw .local("task \(taskID)'s archived record in \(entry.bundle) is not a result record of that task")
+                throw .local("task \(taskID)'s archived record is not a result record of that task; the bundle was changed by hand")
             }
             return (record, bytes, true)
         }

@@ -72,17 +72,6 @@ public final class OutputSpool: @unchecked Sendable {
 
     /// Reads `stream` back from its start, a chunk at a time; false when a read failed.
     public func read(_ stream: Stream, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { chunk.deallocate() }
-        var offset = 0
-        let total = written[stream.rawValue]
-        while offset < total {
-            let n = pread(fds[stream.rawValue], chunk.baseAddress, min(chunk.count, total - offset), off_t(offset))
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { return false }
-            body(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
-            offset += n
-        }
-        return true
+        FileChunks.read(fds[stream.rawValue], size: UInt64(written[stream.rawValue]), body) == nil
     }
 }

@@ -57,17 +57,8 @@ enum ArtifactSource {
     /// The sha256 of the first `size` bytes of `fd`, read with pread (the offset is not moved).
     static func hash(_ fd: Int32, size: UInt64, title: String) throws(ArtifactHelperError) -> Digest {
         var hasher = DigestHasher()
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 64)
-        defer { buffer.deallocate() }
-        var offset: UInt64 = 0
-        while offset < size {
-            let n = pread(fd, buffer.baseAddress, Int(min(UInt64(buffer.count), size - offset)), off_t(offset))
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else {
-                throw .source(title: title, reason: n < 0 ? "reading: \(errnoText(errno))" : "ended at byte \(offset) of \(size)")
-            }
-            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            offset += UInt64(n)
+        if let failure = FileChunks.read(fd, size: size, chunkSize: 4 << 20, { hasher.update($0) }) {
+            throw .source(title: title, reason: "\(failure) of \(size)")
         }
         return hasher.finalize()
     }

@@ -16,6 +16,9 @@ enum ArchiveBundle {
     /// One member's bytes at most (a record is ≤ 4 MiB, a task file smaller).
     static let memberLimit = 8 << 20
     static let maxMembers = 200_000
+    /// All members together at most, inflated: a small bundle that inflates to
+    /// gigabytes (a writer's bomb) is refused rather than read to its end.
+    static let maxInflated = 2 << 30
 
     /// The tar.gz of `members` (path, bytes), in the order given. Written here
     /// (ustar headers, zlib's gzip) rather than with libarchive's writer: linked
@@ -111,6 +114,7 @@ enum ArchiveBundle {
             }
             var found: [String: [UInt8]] = [:]
             var count = 0
+            var inflated = 0
             while true {
                 var entry: OpaquePointer?
                 let status = archive_read_next_header(archive, &entry)
@@ -125,6 +129,8 @@ enum ArchiveBundle {
                 // stream shows here rather than passing for a shorter bundle.
                 let size = archive_entry_size(entry)
                 guard size >= 0, size <= memberLimit else { throw Failure(description: "member \(path) is \(size) bytes, over \(memberLimit)") }
+                inflated += Int(size)
+                guard inflated <= maxInflated else { throw Failure(description: "its members add up to more than \(maxInflated) bytes") }
                 var data = [UInt8](repeating: 0, count: Int(size))
                 var got = 0
                 while got < data.count {

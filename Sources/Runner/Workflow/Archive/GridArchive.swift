@@ -70,6 +70,8 @@ public struct GridArchive {
         var entry: ArchiveEntry
         var day: String
         var paths: [String]
+        /// The record, read once to date it; bundled as it is.
+        var recordBytes: [UInt8]
     }
 
     func plan(_ snapshot: GridSnapshot, cutoff: Date,
@@ -106,7 +108,7 @@ public struct GridArchive {
                     files.append(name)
                 }
             }
-            chosen.append(Chosen(entry: entry, day: day, paths: files))
+            chosen.append(Chosen(entry: entry, day: day, paths: files, recordBytes: bytes))
         }
         guard !chosen.isEmpty else { return ([:], summary) }
 
@@ -122,9 +124,11 @@ public struct GridArchive {
                 let group = tasks[start..<min(tasks.count, start + Self.maxPerBundle)]
                 var members: [(path: String, bytes: [UInt8])] = []
                 for task in group {
+                    let record = LedgerLayout.logPath(for: task.entry.recordPath)
                     for path in task.paths {
                         guard let blob = snapshot.files[path] else { continue }
-                        members.append((path, try connection.blob(blob, limit: ArchiveBundle.memberLimit)))
+                        let bytes = path == record ? task.recordBytes : try connection.blob(blob, limit: ArchiveBundle.memberLimit)
+                        members.append((path, bytes))
                         changes[path] = .some(nil)
                     }
                     var entry = task.entry

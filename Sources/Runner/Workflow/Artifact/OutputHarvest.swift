@@ -240,17 +240,7 @@ struct OutputHarvest {
             defer { close(fd) }
             var info = stat()
             guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, UInt64(info.st_size) == size else { return false }
-            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-            defer { chunk.deallocate() }
-            var offset: UInt64 = 0
-            while offset < size {
-                let n = pread(fd, chunk.baseAddress, Int(min(UInt64(chunk.count), size - offset)), off_t(offset))
-                if n < 0, errno == EINTR { continue }
-                guard n > 0 else { return false }
-                body(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
-                offset += UInt64(n)
-            }
-            return true
+            return FileChunks.read(fd, size: size, body) == nil
         }
     }
 }
