@@ -163,15 +163,11 @@ for round in $(seq 1 "$ROUNDS"); do
   log "round $round: $(tail -n 7 "$FIGURES" | tr '\n' ' ')"
 done
 
-python3 - "$FIGURES" "$MIB" "$ROUNDS" <<'PY' | tee "$OUT"
+PYTHONPATH=$BENCH_DIR python3 - "$FIGURES" "$MIB" "$ROUNDS" <<'PY' | tee "$OUT"
 import sys
 path, mib, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-values = {}
-for line in open(path):
-    kind, ms = line.split()
-    values.setdefault(kind, []).append(float(ms))
-def pct(v, q):
-    v = sorted(v); return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+from benchstats import by_kind, pct
+values = by_kind(path)
 print(f"Artifacts: {mib} MiB of random bytes to Debian's docker-registry on loopback and back, tmpfs, {rounds} rounds")
 print(f"  {'':<46} {'median ms':>10} {'p90 ms':>9} {'MiB/s':>8}")
 rows = (("worker_push", "worker: helper push inside the worker"), ("after_run", "worker: sandbox end -> result published"),

@@ -106,15 +106,11 @@ for round in $(seq 1 "$ROUNDS"); do
   log "kill round $round: repeated $(echo "$killed - $saved" | bc) s, takeover $(echo "$resumed - $killed" | bc) s"
 done
 
-python3 - "$WORK/figures" "$MIB" "$ROUNDS" "$INTERVAL" <<'PY' | tee "$OUT"
+PYTHONPATH=$BENCH_DIR python3 - "$WORK/figures" "$MIB" "$ROUNDS" "$INTERVAL" <<'PY' | tee "$OUT"
 import sys
 path, mib, rounds, interval = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-values = {}
-for line in open(path):
-    kind, ms = line.split()
-    values.setdefault(kind, []).append(float(ms))
-def pct(v, q):
-    v = sorted(v); return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+from benchstats import by_kind, pct
+values = by_kind(path)
 print(f"Checkpoint of {mib} MiB of fresh random bytes, git daemon, tmpfs, {rounds} rounds (snapshots every {interval} s, two per round)")
 print(f"  {'':<44} {'median ms':>10} {'p90 ms':>9}")
 for kind, label in (("frozen", "task frozen for the copy"), ("total", "snapshot: copy + commit + push"),

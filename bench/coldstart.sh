@@ -121,13 +121,11 @@ for round in $(seq 1 "$ROUNDS"); do
   for grid in $(printf 'big\nfresh\n' | shuf); do fold_round "$grid" after "$round"; done
 done
 
-python3 - "$WORK/times" "$TASKS" "$ROUNDS" "$RESULTS" "$WORK/archive.out" "$WORK/compact.out" "$DAYS" <<'PY' | tee "$OUT"
+PYTHONPATH=$BENCH_DIR python3 - "$WORK/times" "$TASKS" "$ROUNDS" "$RESULTS" "$WORK/archive.out" "$WORK/compact.out" "$DAYS" <<'PY' | tee "$OUT"
 import sys
 times, tasks, rounds, results = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 archive, compact = " / ".join(l.strip() for l in open(sys.argv[5])), open(sys.argv[6]).read().strip()
-def pct(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+from benchstats import pct
 rows = [line.split() for line in open(times)]
 def pick(kind, phase, who, column):
     return [float(r[column]) for r in rows if r[0] == kind and r[1] == phase and r[2] == who]

@@ -93,16 +93,11 @@ DGRID_HOME=$HOME_DIR DGRID_LOG_LEVEL=debug DGRID_POLL_SECONDS=0.1 DGRID_POLL_CEI
   timeout -k 5 "$WATCH" "$DGRID" worker --repo "$url" --node-id bench --slots 2 --allow-unsigned > "$WORK/worker.log" 2>&1 || true
 grep -q ' poll ' "$WORK/worker.log" || die "no poll in the worker's log ($WORK/worker.log)"
 
-python3 - "$WORK/times" "$WORK/worker.log" "$SHARDS" "$ROUNDS" "$WATCH" <<'PY' | tee "$OUT"
+PYTHONPATH=$BENCH_DIR python3 - "$WORK/times" "$WORK/worker.log" "$SHARDS" "$ROUNDS" "$WATCH" <<'PY' | tee "$OUT"
 import re, sys
 times_path, log_path, shards, rounds, watch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-def pct(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-times = {"dgrid": [], "git": []}
-for line in open(times_path):
-    how, seconds = line.split()
-    times[how].append(float(seconds))
+from benchstats import by_kind, pct
+times = by_kind(times_path)
 total = shards + 2
 print(f"DAG of {total} tasks (fetch → {shards} shards → merge), git daemon, tmpfs")
 print(f"Submit in one commit, {rounds} rounds interleaved in random order:")
