@@ -184,9 +184,10 @@ public final class GitLedger: @unchecked Sendable {
     }
 
     private func fetchConnected(_ refs: [String], keepRefs: Bool, operation: String) throws(LedgerError) {
+        let tipsBefore = keepRefs ? branchTips(refs) : []
         if case .local(let path) = location {
             try localFetch(refs, keepRefs: keepRefs, path: path, operation: operation)
-            consolidatePacksIfMany()
+            consolidatePacksIfMany(droppingUnreachable: branchRewritten(since: tipsBefore))
             return
         }
         let remote = try anonymousRemote(operation: operation)
@@ -205,7 +206,7 @@ public final class GitLedger: @unchecked Sendable {
             refspecs.withStrArray { git_remote_fetch(remote.pointer, $0, &options, "dgrid: fetch") }
         }
         if code < 0 { throw remoteFailure(code, state: state, operation: operation) }
-        consolidatePacksIfMany()
+        consolidatePacksIfMany(droppingUnreachable: branchRewritten(since: tipsBefore))
     }
 
     /// In a local grid libgit2 lists the remote's refs by reading them one by

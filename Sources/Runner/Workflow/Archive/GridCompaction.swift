@@ -74,6 +74,8 @@ public struct GridCompaction {
                 return moved
             }
             if outcome == .applied {
+                // This mirror still holds the old history, which every later push would walk.
+                try? connection.withLedger { (ledger) throws(LedgerError) in ledger.dropHistoryNoLongerReachable() }
                 summary.historyRef = history
                 return summary
             }
