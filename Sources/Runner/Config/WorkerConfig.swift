@@ -92,6 +92,12 @@ public struct WorkerConfig: Sendable, Equatable {
         settings.defaultMaxAttempts = count(.maxAttempts)
         settings.compactAfterCommits = count(.compactAfterCommits)
         settings.archiveAfterSeconds = seconds(.archiveAfterSeconds)
+        settings.selfCheckSeconds = seconds(.selfCheckSeconds)
+        settings.minimumFreeDisk = bytes(.minFreeDisk)
+        settings.minimumFreeInodes = UInt64(count(.minFreeInodes))
+        settings.minimumAvailableMemory = bytes(.minAvailableMemory)
+        settings.circuitFailures = count(.circuitFailures)
+        settings.circuitCeilingSeconds = seconds(.circuitCeilingSeconds)
         settings.leaseSeconds = leaseSeconds
         settings.heartbeatSeconds = heartbeatSeconds
         settings.pollSeconds = pollSeconds

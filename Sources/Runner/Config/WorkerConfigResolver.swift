@@ -145,6 +145,12 @@ public enum WorkerConfigResolver {
         case .maxAttempts: return .count(3)
         case .compactAfterCommits: return .count(5_000)
         case .archiveAfterSeconds: return .seconds(0)
+        case .selfCheckSeconds: return .seconds(30)
+        case .minFreeDisk: return .bytes(ByteCount(bytes: 256 << 20))
+        case .minFreeInodes: return .count(5_000)
+        case .minAvailableMemory: return .bytes(ByteCount(bytes: 64 << 20))
+        case .circuitFailures: return .count(5)
+        case .circuitCeilingSeconds: return .seconds(120)
         case .logLevel: return .logLevel(.info)
         }
     }

@@ -64,9 +64,11 @@ public struct GridStatus {
         /// "healthy" or "unhealthy" (docs/ARCHITECTURE.md §7); `reason` says why and what fixes it.
         public var health: String
         public var reason: String?
+        /// The node's Git circuit as it last said ("closed", "open", "half_open"); nil from older workers.
+        public var gitCircuit: String?
 
         enum CodingKeys: String, CodingKey {
-            case nodeID = "node_id", status, slots, lastHeartbeat = "last_heartbeat", health, reason
+            case nodeID = "node_id", status, slots, lastHeartbeat = "last_heartbeat", health, reason, gitCircuit = "git_circuit"
         }
 
         /// `reason` made safe for a terminal: any repository writer can push a node record.
@@ -160,7 +162,7 @@ public struct GridStatus {
             if let record = bytes.flatMap(NodeRecord.parse) {
                 counts.nodeRecords.append(NodeSummary(nodeID: record.nodeID, status: record.status, slots: record.slots,
                                                       lastHeartbeat: record.lastHeartbeat, health: record.health.word,
-                                                      reason: record.health.reason))
+                                                      reason: record.health.reason, gitCircuit: record.gitCircuit))
             }
         }
         return counts

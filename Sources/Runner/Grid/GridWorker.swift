@@ -512,7 +512,8 @@ public final class GridWorker: @unchecked Sendable {
     private func selfCheck(_ check: HealthCheck) {
         var (currentStore, filter) = lock.withLock { (store, seccomp) }
         if currentStore == nil { currentStore = try? ImageStore(state: connection.settings.state) }
-        let failure = HealthProbe(settings: connection.settings, runner: runner).run(check, store: currentStore, seccomp: &filter)
+        let failure = check == .periodic ? periodicFailure(store: currentStore).map { HealthProbe.Failure(published: $0.published, detail: $0.detail) }
+            : HealthProbe(settings: connection.settings, runner: runner).run(check, store: currentStore, seccomp: &filter)
         lock.withLock {
             store = currentStore
             seccomp = filter
@@ -527,6 +528,21 @@ public final class GridWorker: @unchecked Sendable {
             beatSoon.store(true, ordering: .relaxed)
             logger.info("self-check passed: claiming again", metadata: ["check": "\(check)"])
         }
+    }
+
+    /// The periodic self-checks (`WorkerSelfCheck`).
+    private func periodicFailure(store: ImageStore?) -> WorkerSelfCheck.Failure? {
+        WorkerSelfCheck(settings: connection.settings, runner: runner).run(store: store)
+    }
+
+    /// Every `self_check_seconds`, from the heartbeat thread: a failing check stops the claims at once.
+    private func runPeriodicSelfCheck() {
+        guard health.isHealthy, !options.once || !slotsDone.load(ordering: .relaxed) else { return }
+        guard let failure = periodicFailure(store: lock.withLock({ store })) else { return }
+        health.fault(reason: failure.published, check: .periodic, now: Date(), recheckEvery: connection.settings.selfCheckSeconds)
+        logger.error("self-check failed: claiming nothing until it passes",
+                     metadata: ["check": "\(failure.kind.rawValue)", "error": "\(failure.detail)"])
+        beatSoon.store(true, ordering: .relaxed)
     }
 
     /// The remote may be down when a task finishes: keep the result and retry
@@ -623,8 +639,13 @@ public final class GridWorker: @unchecked Sendable {
     private func heartbeatLoop() {
         let settings = connection.settings
         var nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
+        var nextSelfCheck = Date().addingTimeInterval(settings.selfCheckSeconds)
         while !slotsDone.load(ordering: .relaxed) {
             Self.sleep(0.2)
+            if settings.selfCheckSeconds > 0 && Date() >= nextSelfCheck {
+                nextSelfCheck = Date().addingTimeInterval(settings.selfCheckSeconds)
+                runPeriodicSelfCheck()
+            }
             guard Date() >= nextBeat || beatSoon.exchange(false, ordering: .relaxed) else { continue }
             nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
             let held = lock.withLock {

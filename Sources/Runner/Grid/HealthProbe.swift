@@ -27,6 +27,8 @@ struct HealthProbe {
                 return Failure(published: report.published, detail: report.detail)
             }
             return nil
+        case .periodic:
+            return nil  // run by GridWorker, which holds the connection's circuit (`WorkerSelfCheck`)
         case .artifactRegistry:
             guard let registry = settings.artifactRegistry else { return nil }
             guard let failure = RegistryHelper(settings: settings).check(registry) else { return nil }

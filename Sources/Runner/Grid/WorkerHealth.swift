@@ -13,6 +13,9 @@ final class WorkerHealth: @unchecked Sendable {
     private var wait: Double
     private var checking = false
     private var streak = 0
+    /// Set for a fault whose check is cheap and whose cause goes away by itself (a full disk
+    /// freed): re-checked at this fixed pace, not with the doubling backoff.
+    private var fixedWait: Double?
     let baseSeconds: Double
     let ceilingSeconds: Double
 
@@ -28,12 +31,18 @@ final class WorkerHealth: @unchecked Sendable {
 
     var isHealthy: Bool { lock.withLock { problem == nil } }
 
-    /// A host fault: unhealthy until `check` passes, first tried after the backoff.
-    func fault(reason: String, check: HealthCheck, now: Date) {
+    /// A host fault: unhealthy until `check` passes, first tried after the backoff
+    /// (or every `recheckEvery` seconds, for cheap checks of conditions that pass by themselves).
+    func fault(reason: String, check: HealthCheck, now: Date, recheckEvery: Double? = nil) {
         lock.withLock {
             problem = (reason, check)
-            wait = min(ceilingSeconds, baseSeconds * pow(2, Double(min(streak, 30))))
-            streak += 1
+            fixedWait = recheckEvery.map { max(0.1, $0) }
+            if let fixedWait {
+                wait = fixedWait
+            } else {
+                wait = min(ceilingSeconds, baseSeconds * pow(2, Double(min(streak, 30))))
+                streak += 1
+            }
             nextCheck = now.addingTimeInterval(wait)
         }
     }
@@ -60,7 +69,7 @@ final class WorkerHealth: @unchecked Sendable {
         lock.withLock {
             if let current = problem { problem = (reason, current.check) }
             checking = false
-            wait = min(ceilingSeconds, wait * 2)
+            wait = fixedWait ?? min(ceilingSeconds, wait * 2)
             nextCheck = now.addingTimeInterval(wait)
         }
     }

@@ -47,6 +47,8 @@ public final class GitLedger: @unchecked Sendable {
     var verifiedLoose: Set<GitOID> = []
     /// How long each network operation may take in all (`GitLedger+Deadline.swift`).
     let deadlines: GitDeadlines
+    /// Shared by every ledger of one backend (`GitCircuitBreaker`); nil: none (one-shot commands).
+    public var circuit: GitCircuitBreaker?
 
     /// Opens (or creates with git_repository_init bare) the local bare mirror at mirrorPath for `remote` (a URL: file://, git://, http(s)://, ssh://, or a plain local path). Mirror dirs 0700.
     ///

@@ -14,11 +14,13 @@ public struct NodeRecord: Equatable, Sendable {
     public var workerVersion: String
     /// Whether the node claims tasks; `status` stays the process's own state.
     public var health: NodeHealth
+    /// The worker's Git circuit (`GitCircuitBreaker.State`'s word): "closed", "open", "half_open"; nil from older workers.
+    public var gitCircuit: String?
 
     public init(
         nodeID: String, nodeName: String, cpuCount: Int, memoryGB: Double, diskGB: Double,
         lastHeartbeat: String, status: String, slots: Int = 1, workerVersion: String = "",
-        health: NodeHealth = .healthy
+        health: NodeHealth = .healthy, gitCircuit: String? = nil
     ) {
         self.nodeID = nodeID
         self.nodeName = nodeName
@@ -30,6 +32,7 @@ public struct NodeRecord: Equatable, Sendable {
         self.slots = slots
         self.workerVersion = workerVersion
         self.health = health
+        self.gitCircuit = gitCircuit
     }
 
     public func json() -> [UInt8] {
@@ -38,7 +41,7 @@ public struct NodeRecord: Equatable, Sendable {
             "memory_gb": .real(memoryGB), "disk_gb": .real(diskGB), "last_heartbeat": .string(lastHeartbeat),
             "status": .string(status), "slots": .int(Int64(slots)), "worker_version": .string(workerVersion),
             "health": .string(health.word), "reason": .text(health.reason),
-        ]))
+        ].merging(gitCircuit.map { ["git_circuit": .string($0)] } ?? [:]) { first, _ in first }))
     }
 
     /// Nil unless `node_id` is valid (it names the file); every other field defaults.
@@ -49,6 +52,7 @@ public struct NodeRecord: Equatable, Sendable {
             memoryGB: f.double("memory_gb") ?? 0, diskGB: f.double("disk_gb") ?? 0,
             lastHeartbeat: f.string("last_heartbeat") ?? "", status: f.string("status") ?? "unknown",
             slots: f.int("slots") ?? 1, workerVersion: f.string("worker_version") ?? "",
-            health: NodeHealth.parse(health: f.string("health"), reason: f.string("reason")))
+            health: NodeHealth.parse(health: f.string("health"), reason: f.string("reason")),
+            gitCircuit: f.string("git_circuit").flatMap { GitCircuitBreaker.State(rawValue: $0)?.rawValue })
     }
 }

@@ -328,3 +328,20 @@ enum SandboxID {
         return UInt64(String(decoding: fields[19], as: UTF8.self))
     }
 }
+
+extension SandboxRunner {
+    /// Why a sandbox's cgroup cannot be made now (the hierarchy went read-only,
+    /// delegation was taken away, the controllers vanished); nil when a group
+    /// is created and removed again, or when this runner has no cgroups at all
+    /// (that is a setting, reported by the run that needs limits).
+    public func cgroupProblem() -> String? {
+        guard let cgroups else { return nil }
+        do {
+            let group = try cgroups.create(name: SandboxID.next(), limits: ResourceLimits(pids: 1))
+            try group.remove()
+            return nil
+        } catch {
+            return "cannot create a sandbox cgroup: \(error)"
+        }
+    }
+}
