@@ -61,8 +61,15 @@ public enum CgroupCheck {
         for limit in Limit.allCases {
             do {
                 let group = try driver.create(name: SandboxID.next(), limits: limit.limits)
+                // A group made "freezable" without a freezer hierarchy is made all the same: freeze it to know.
+                let frozen = limit != .freezer || group.freeze()
+                if limit == .freezer && frozen { group.thaw() }
                 try group.remove()
-                working.append(limit.rawValue)
+                if frozen {
+                    working.append(limit.rawValue)
+                } else {
+                    refused.append((limit, .missingController("freezer")))
+                }
             } catch {
                 refused.append((limit, error))
             }
