@@ -101,9 +101,19 @@ public enum NamespaceCheck {
         }
         if let (step, error) = probe.blocker(before: last) {
             return .warn(id, "not reached: the probe sandbox stopped earlier, at \(step.summary) (\(error))",
-                         fix: "fix \(step.checkID.rawValue) first")
+                         fix: "fix \(checkID(blamedFor: step, paths: paths, rootless: rootless).rawValue) first")
         }
         return .warn(id, "not tried: \(probe.unavailable ?? "no probe sandbox ran")", fix: "fix state_directory first")
+    }
+
+    /// The check to fix first when the probe stopped at `milestone`: for a
+    /// failed clone, the namespace a limit explains, when one does.
+    package static func checkID(blamedFor milestone: SetupMilestone, paths: HostPaths = .host,
+                                rootless: Bool = geteuid() != 0) -> HostCheckID {
+        guard milestone == .cloned,
+              let culprit = NamespaceKind.allCases.first(where: { $0.createdAtClone && knobRefusal($0, paths: paths, rootless: rootless) != nil })
+        else { return milestone.checkID }
+        return culprit.checkID
     }
 
     private static func isLimitErrno(_ error: SandboxError) -> Bool {

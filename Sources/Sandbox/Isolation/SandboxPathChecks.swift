@@ -64,7 +64,7 @@ public enum OverlayCheck {
         }
         if let (step, error) = probe.blocker(before: .overlay) {
             return .warn(.overlay, "not reached: the probe sandbox stopped earlier, at \(step.summary) (\(error))",
-                         fix: "fix \(step.checkID.rawValue) first")
+                         fix: "fix \(NamespaceCheck.checkID(blamedFor: step, paths: paths).rawValue) first")
         }
         return .warn(.overlay, "not tried: \(probe.unavailable ?? "no probe sandbox ran")", fix: "fix state_directory first")
     }
@@ -83,7 +83,7 @@ public enum NoNewPrivsCheck {
         }
         if let (step, error) = probe.blocker(before: .noNewPrivs) {
             return .warn(.noNewPrivs, "not reached: the probe sandbox stopped earlier, at \(step.summary) (\(error))",
-                         fix: "fix \(step.checkID.rawValue) first")
+                         fix: "fix \(NamespaceCheck.checkID(blamedFor: step).rawValue) first")
         }
         return .warn(.noNewPrivs, "not tried: \(probe.unavailable ?? "no probe sandbox ran")", fix: "fix state_directory first")
     }
@@ -107,7 +107,7 @@ public enum SandboxPathCheck {
             let without = [later.withLimits == first.withLimits ? nil : "cgroup limits", later.overlay == first.overlay ? nil : "an overlay root"]
                 .compactMap { $0 }.joined(separator: " and ")
             return .warn(.sandbox, "a sandbox was set up only without \(without): with them it failed at \(failedAt.summary) (\(first.failure.map { "\($0)" } ?? ""))",
-                         fix: "see \(failedAt.checkID.rawValue)")
+                         fix: "see \(NamespaceCheck.checkID(blamedFor: failedAt).rawValue)")
         }
         // Each later run left out what stopped the one before it: the last one's stop is what remains.
         let last = probe.runs.last ?? first
@@ -115,6 +115,7 @@ public enum SandboxPathCheck {
         var detail = "the probe sandbox failed at \(lastAt.summary): \(last.failure.map { "\($0)" } ?? "")"
         if probe.runs.count > 1 { detail += " (first at \(failedAt.summary): \(first.failure.map { "\($0)" } ?? ""))" }
         return .fail(.sandbox, detail,
-                     fix: lastAt.checkID == .sandbox ? "reinstall dgrid with dgrid-init beside it; if that does not help, report this line" : "see \(lastAt.checkID.rawValue)")
+                     fix: lastAt.checkID == .sandbox ? "reinstall dgrid with dgrid-init beside it; if that does not help, report this line"
+                        : "see \(NamespaceCheck.checkID(blamedFor: lastAt).rawValue)")
     }
 }

@@ -43,7 +43,7 @@ public enum SeccompCheck {
         }
         if let (step, error) = probe.blocker(before: .seccomp) {
             return .warn(.seccomp, "the default profile compiles (\(filter.instructions.count) BPF instructions); not installed: the probe sandbox stopped earlier, at \(step.summary) (\(error))",
-                         fix: "fix \(step.checkID.rawValue) first")
+                         fix: "fix \(NamespaceCheck.checkID(blamedFor: step, paths: paths).rawValue) first")
         }
         return .warn(.seccomp, "the default profile compiles; not installed: \(probe.unavailable ?? "no probe sandbox ran")",
                      fix: "fix state_directory first")

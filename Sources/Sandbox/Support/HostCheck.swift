@@ -17,6 +17,19 @@ public struct HostCheck: Sendable, Equatable, Codable {
         self.fix = fix
     }
 
+    enum CodingKeys: String, CodingKey {
+        case id, status, detail, fix
+    }
+
+    /// `fix` is always present in JSON (null when there is nothing to do): one shape for every check.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(status, forKey: .status)
+        try container.encode(detail, forKey: .detail)
+        try container.encode(fix, forKey: .fix)
+    }
+
     public static func pass(_ id: HostCheckID, _ detail: String) -> HostCheck { HostCheck(id, .pass, detail) }
     public static func warn(_ id: HostCheckID, _ detail: String, fix: String) -> HostCheck { HostCheck(id, .warn, detail, fix: fix) }
     public static func fail(_ id: HostCheckID, _ detail: String, fix: String) -> HostCheck { HostCheck(id, .fail, detail, fix: fix) }
