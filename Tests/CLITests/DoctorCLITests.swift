@@ -151,6 +151,35 @@ private let suitePorts = FreePort.loopbackPorts(4)
         #expect(Self.detail(report, "disk.space").contains("under 4 GiB"))
     }
 
+    @Test func aCorruptBlobFailsTheStoreAndNothingIsMoved() throws {
+        let home = try GridFixture.workerHome()
+        defer { try? FileManager.default.removeItem(atPath: home.path) }
+        let blobs = home.path + "/images/blobs/sha256"
+        // The largest blob is a layer: rotten bytes under its digest's name.
+        let names = try FileManager.default.contentsOfDirectory(atPath: blobs)
+        func size(_ name: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: blobs + "/" + name))?[.size] as? Int) ?? 0 }
+        let largest = try #require(names.max { size($0) < size($1) })
+        try Data("rotten".utf8).write(to: URL(fileURLWithPath: blobs + "/" + largest))
+        let (status, report, _) = try Self.doctor(home: home.path)
+        #expect(status == 2)
+        #expect(Self.status(report, "image_store") == "fail", "\(Self.check(report, "image_store"))")
+        #expect(Self.detail(report, "image_store").contains("1 of \(names.count) blobs are corrupt: \(largest.prefix(12))"), "\(Self.detail(report, "image_store"))")
+        #expect(Self.fix(report, "image_store").hasPrefix("dgrid image verify"))
+        // Doctor reports; it does not quarantine (dgrid image verify does).
+        #expect(FileManager.default.fileExists(atPath: blobs + "/" + largest))
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: home.path + "/images/quarantine")) ?? []).isEmpty)
+        // The image's layers were unpacked at import: it still resolves.
+        #expect(Self.status(report, "default_image") == "pass", "\(Self.check(report, "default_image"))")
+
+        // A fresh host has no default image: the fix imports and allows it.
+        let fresh = try ImageCLITests.Home()
+        defer { try? FileManager.default.removeItem(atPath: fresh.path) }
+        let (_, empty, _) = try Self.doctor(home: fresh.path)
+        #expect(Self.status(empty, "default_image") == "fail")
+        #expect(Self.fix(empty, "default_image").contains("dgrid image import") && Self.fix(empty, "default_image").contains("dgrid image allow"))
+        #expect(Self.status(empty, "image_store") == "pass")
+    }
+
     @Test func trustFilesAndPinsOthersCanWriteFail() throws {
         let home = try ImageCLITests.Home()
         defer { try? FileManager.default.removeItem(atPath: home.path) }
