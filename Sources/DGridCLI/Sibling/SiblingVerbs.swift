@@ -26,7 +26,8 @@ extension GridVerb {
 enum GridVerbs {
     static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self,
                                               Sign.self, Verify.self, Audit.self, Quota.self, Dag.self,
-                                              Results.self, Archive.self, Compact.self]
+                                              Results.self, Archive.self, Compact.self,
+                                              Doctor.self]
 
     struct Init: GridVerb {
         static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
@@ -78,6 +79,10 @@ enum GridVerbs {
 
     struct Audit: GridVerb {
         static let configuration = CommandConfiguration(commandName: "audit", abstract: VerbAbstract.gridAudit)
+    }
+
+    struct Doctor: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "doctor", abstract: VerbAbstract.gridDoctor)
     }
 
     struct Quota: GridVerb {

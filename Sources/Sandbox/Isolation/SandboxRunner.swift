@@ -34,6 +34,9 @@ public final class SandboxRunner: Sendable {
         }
     }
 
+    /// Whether runs with limits get a cgroup here (false: none is usable, see `forThisHost`).
+    public var hasCgroups: Bool { cgroups != nil }
+
     /// Removes cgroups that a crashed dgrid left behind: those whose owner
     /// process (the pid that leads the sandbox id) is gone. Groups of live
     /// neighbours — other dgrid processes on this host — are kept. Their run
@@ -87,7 +90,7 @@ public final class SandboxRunner: Sendable {
                 outcome = try spawnAndSupervise(spec, root: root, group: group)
             } catch {
                 guard case .setup(let stage, let code) = error, stage == Int32(DGRID_STAGE_MOUNT_OVERLAY.rawValue),
-                      root.overlay else { throw error }
+                      root.overlay, spec.overlayFallback else { throw error }
                 // Safe to run again: the task has not started. The overlay
                 // mount is part of build_root, before pivot_root, the
                 // privilege drop and the exec of dgrid-init (see spawn.c);

@@ -84,4 +84,11 @@ int dgrid_die_with_parent(void);
  * when count > 0. Returns 0 or -errno. */
 int dgrid_send_go(int sock, const int *fds, int count);
 
+/* The kernel's NTP state (adjtimex(2) with modes 0: reads, changes nothing):
+ * the clock state it returns (5, TIME_ERROR, when the clock is not
+ * synchronised: STA_UNSYNC), the maximum and estimated error in
+ * microseconds. Swift's Glibc module does not declare <sys/timex.h>.
+ * The state, or -1 with errno. */
+int dgrid_clock_state(long *maxerror_us, long *esterror_us);
+
 #endif
