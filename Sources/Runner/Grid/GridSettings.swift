@@ -40,8 +40,8 @@ public struct GridSettings: Sendable {
     public var circuitCeilingSeconds: Double = 120
     /// Periodic self-checks (`WorkerSelfCheck`): how often, and the floors below which this host stops claiming.
     public var selfCheckSeconds: Double = 30
-    public var minimumFreeDisk = ByteCount(bytes: 256 << 20)
-    public var minimumFreeInodes: UInt64 = 5_000
+    public var minimumFreeDisk = ByteCount(bytes: 1 << 30)
+    public var minimumFreeInodes: UInt64 = 10_000
     public var minimumAvailableMemory = ByteCount(bytes: 64 << 20)
     /// The worker's maxima; task requests above them are refused.
     public var limits: TaskLimits = TaskLimits()

@@ -537,7 +537,7 @@ public final class GridWorker: @unchecked Sendable {
 
     /// Every `self_check_seconds`, from the heartbeat thread: a failing check stops the claims at once.
     private func runPeriodicSelfCheck() {
-        guard health.isHealthy, !options.once || !slotsDone.load(ordering: .relaxed) else { return }
+        guard health.isHealthy else { return }
         guard let failure = periodicFailure(store: lock.withLock({ store })) else { return }
         health.fault(reason: failure.published, check: .periodic, now: Date(), recheckEvery: connection.settings.selfCheckSeconds)
         logger.error("self-check failed: claiming nothing until it passes",

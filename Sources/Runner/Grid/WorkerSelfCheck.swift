@@ -45,21 +45,24 @@ struct WorkerSelfCheck {
         return nil
     }
 
+    /// Measured as `dgrid doctor` measures it (`DiskSpaceCheck.usage`); the floors are the worker's settings,
+    /// whose defaults are doctor's failure thresholds.
     func space() -> Failure? {
-        var info = statvfs()
-        guard statvfs(statePath, &info) == 0 else {
-            return Failure(kind: .disk, published: "the state directory cannot be measured",
-                           detail: "statvfs \(statePath): \(String(cString: strerror(errno)))")
+        let usage: DiskSpaceCheck.Usage
+        switch DiskSpaceCheck.usage(of: statePath) {
+        case .success(let measured): usage = measured
+        case .failure(let failure):
+            return Failure(kind: .disk, published: "the state directory cannot be measured", detail: failure.description)
         }
-        let free = UInt64(info.f_bavail) * UInt64(info.f_frsize)
+        let free = usage.freeBytes
         if free < settings.minimumFreeDisk.bytes {
             return Failure(kind: .disk, published: "disk almost full: \(ByteCount(bytes: free)) free, \(settings.minimumFreeDisk) wanted",
                            detail: "\(statePath): \(ByteCount(bytes: free)) free, below min_free_disk \(settings.minimumFreeDisk); free space there")
         }
         // A filesystem without an inode table (btrfs) reports none at all.
-        if info.f_files > 0 && UInt64(info.f_favail) < settings.minimumFreeInodes {
-            return Failure(kind: .inodes, published: "out of inodes: \(info.f_favail) free, \(settings.minimumFreeInodes) wanted",
-                           detail: "\(statePath): \(info.f_favail) inodes free, below min_free_inodes \(settings.minimumFreeInodes); remove files there")
+        if usage.totalInodes > 0 && usage.freeInodes < settings.minimumFreeInodes {
+            return Failure(kind: .inodes, published: "out of inodes: \(usage.freeInodes) free, \(settings.minimumFreeInodes) wanted",
+                           detail: "\(statePath): \(usage.freeInodes) inodes free, below min_free_inodes \(settings.minimumFreeInodes); remove files there")
         }
         return nil
     }

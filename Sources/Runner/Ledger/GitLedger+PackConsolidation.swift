@@ -13,7 +13,10 @@ import Foundation
 ///
 /// When main was rewritten (`dgrid compact` starts it anew from a root
 /// commit, docs/ARCHITECTURE.md §10), the mirror is consolidated from what its
-/// refs reach instead (`git repack -a -d` dropping the unreachable): the old
+/// refs reach instead (`git repack -a -d` dropping the unreachable), once
+/// `rewritePruneGraceSeconds` have passed: other processes sharing the mirror
+/// may still be pushing a commit built on the old main, and need its objects
+/// (as git's gc keeps unreachable objects for a grace period). The old
 /// history stays on the server under refs/dgrid-history/, never fetched. Kept
 /// in the mirror it would cost every push: libgit2 hides each advertised ref
 /// the mirror holds, reading its whole tree — a year-old main's 100,000-entry
@@ -25,6 +28,29 @@ extension GitLedger {
     /// reads each loose object whole (`damagedLooseObjects`), and a worker's own
     /// commits — folds, submissions, an archive run's bundles — are loose.
     static let looseConsolidationThreshold = 128
+    /// Longer than any Git operation may take (the fetch deadline is 300 s by default).
+    static let rewritePruneGraceSeconds: Double = 900
+    /// Holds when main was first seen rewritten (seconds since the epoch), until the prune.
+    var rewriteMarkerPath: String { mirrorPath + "/dgrid-main-rewritten" }
+
+    /// Main was seen rewritten: the prune is due once the grace has passed (the first sighting counts).
+    func noteMainRewritten(now: Double = Date().timeIntervalSince1970) {
+        guard access(rewriteMarkerPath, F_OK) != 0 else { return }
+        try? String(Int(now)).write(toFile: rewriteMarkerPath, atomically: true, encoding: .utf8)
+    }
+
+    /// Whether a rewrite was seen at least the grace ago.
+    func rewritePruneDue(now: Double = Date().timeIntervalSince1970) -> Bool {
+        guard let text = try? String(contentsOfFile: rewriteMarkerPath, encoding: .utf8),
+              let seen = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return false }
+        return now - seen >= Self.rewritePruneGraceSeconds
+    }
+
+    /// After each fetch: notes a rewrite of main, and consolidates when due.
+    func maintainMirror(afterFetchFrom tipsBefore: [(name: String, id: git_oid)]) {
+        if branchRewritten(since: tipsBefore) { noteMainRewritten() }
+        consolidatePacksIfMany(droppingUnreachable: rewritePruneDue())
+    }
 
     /// With the ledger lock held. Best effort: a failure leaves the mirror as it was.
     /// `droppingUnreachable`: main was rewritten; keep only what the mirror's refs reach (and loose objects).
@@ -110,6 +136,7 @@ extension GitLedger {
         }
         for file in loose { unlink(file) }
         _ = git_odb_refresh(odb.pointer)
+        if droppingUnreachable { unlink(rewriteMarkerPath) }
         logger.debug("consolidated the mirror\(droppingUnreachable ? " (main rewritten: unreachable objects dropped)" : ""): \(packs.count) packs and \(loose.count) loose objects into pack-\(name)")
     }
 
@@ -126,12 +153,6 @@ extension GitLedger {
             guard code == 0 else { return code }
         }
         return git_packbuilder_insert_walk(builder.pointer, walkPointer)
-    }
-
-    /// After main was rewritten elsewhere (`dgrid compact`), or by this process: drop
-    /// what only the old history reached. Best effort, with the ledger lock.
-    public func dropHistoryNoLongerReachable() {
-        try? lock.run { () throws(LedgerError) in consolidatePacksIfMany(droppingUnreachable: true) }
     }
 
     /// The mirror's tips of the branches among `refs`, before a fetch moves them.

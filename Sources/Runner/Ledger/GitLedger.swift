@@ -189,7 +189,7 @@ public final class GitLedger: @unchecked Sendable {
         let tipsBefore = keepRefs ? branchTips(refs) : []
         if case .local(let path) = location {
             try localFetch(refs, keepRefs: keepRefs, path: path, operation: operation)
-            consolidatePacksIfMany(droppingUnreachable: branchRewritten(since: tipsBefore))
+            maintainMirror(afterFetchFrom: tipsBefore)
             return
         }
         let remote = try anonymousRemote(operation: operation)
@@ -208,7 +208,7 @@ public final class GitLedger: @unchecked Sendable {
             refspecs.withStrArray { git_remote_fetch(remote.pointer, $0, &options, "dgrid: fetch") }
         }
         if code < 0 { throw remoteFailure(code, state: state, operation: operation) }
-        consolidatePacksIfMany(droppingUnreachable: branchRewritten(since: tipsBefore))
+        maintainMirror(afterFetchFrom: tipsBefore)
     }
 
     /// In a local grid libgit2 lists the remote's refs by reading them one by

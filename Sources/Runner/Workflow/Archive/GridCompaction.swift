@@ -74,8 +74,9 @@ public struct GridCompaction {
                 return moved
             }
             if outcome == .applied {
-                // This mirror still holds the old history, which every later push would walk.
-                try? connection.withLedger { (ledger) throws(LedgerError) in ledger.dropHistoryNoLongerReachable() }
+                // Fetching the new main now lets this mirror see it rewritten: what only the old
+                // history reaches is dropped once no process sharing the mirror can still need it.
+                try? connection.withLedger { (ledger) throws(LedgerError) in try ledger.fetch([GridConnection.mainRef]) }
                 summary.historyRef = history
                 return summary
             }
