@@ -128,4 +128,42 @@ import TestSupport
         }, "\(String(describing: node(submitter, url, "cb1")))")
         #expect(try submitter.dgrid("result", "--repo", url, "c2").stdout == "two\n")
     }
+
+    @Test func aWorkerRestartedAfterACrashReleasesItsClaimsAtOnceAndAFoldMarksSilentNodesOffline() throws {
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        let home = try GridFixture.workerHome(), other = try GridFixture.workerHome()
+        #expect(try home.dgrid("init", "--repo", url).status == 0)
+        let tasks = try TempDir.make(prefix: "dgrid-restart").path
+        try GridFixture.taskFile(tasks, "r1", "sleep 4; echo done", timeout: 60)
+        #expect(try home.dgrid("submit", "--repo", url, tasks + "/r1.json").status == 0)
+        // A long lease: waiting for it would take a minute.
+        let environment = ["DGRID_LEASE_SECONDS": "60", "DGRID_HEARTBEAT_SECONDS": "0.5", "DGRID_POLL_SECONDS": "0.2",
+                           "DGRID_FOLD_INTERVAL_SECONDS": "0"]
+        let first = try GridFaultCLITests.launch(["worker", "--repo", url, "--node-id", "rw"], home: home, log: tasks + "/first.log", environment: environment)
+        #expect(try GridFaultCLITests.waitUntil(20) { try !GridFixture.refs(repo, "refs/dgrid/claims").isEmpty })
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        // Restarted (as systemd's Restart=on-failure would): the claim goes back at once and the task runs.
+        let started = Date()
+        let second = try GridFaultCLITests.launch(["worker", "--repo", url, "--node-id", "rw"], home: home, log: tasks + "/second.log", environment: environment)
+        defer { if second.isRunning { kill(second.processIdentifier, SIGKILL); second.waitUntilExit() } }
+        let log = { (try? String(contentsOfFile: tasks + "/second.log", encoding: .utf8)) ?? "" }
+        #expect(try GridFaultCLITests.waitUntil(30) { try completed(repo).contains("tasks/completed/rw-r1.json") }, "\(log())")
+        #expect(Date().timeIntervalSince(started) < 30, "it waited for the lease")
+        #expect(log().contains("released a claim of this node's earlier process"), "\(log())")
+        let record = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, "tasks/completed/rw-r1.json.log").utf8)) as? [String: Any]
+        let earlier = record?["previous_attempts"] as? [[String: Any]] ?? []
+        #expect(earlier.count == 1 && earlier.first?["end"] as? String == "worker_restarted" && earlier.first?["node_id"] as? String == "rw", "\(earlier)")
+
+        // Killed again, it beats no more: the next fold, by another worker, marks it offline on main.
+        kill(second.processIdentifier, SIGKILL)
+        second.waitUntilExit()
+        Thread.sleep(forTimeInterval: 2)  // three of its 0.5 s intervals
+        #expect(try other.dgrid(["worker", "--repo", url, "--node-id", "folder", "--once"]).status == 0)
+        let nodeFile = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, "nodes/rw.json").utf8)) as? [String: Any]
+        #expect(nodeFile?["status"] as? String == "offline", "\(String(describing: nodeFile))")
+        let folder = try JSONSerialization.jsonObject(with: Data(try GridFixture.show(repo, "nodes/folder.json").utf8)) as? [String: Any]
+        #expect(folder?["status"] as? String == "stopped", "a node that said it stopped is not offline: \(String(describing: folder))")
+    }
 }

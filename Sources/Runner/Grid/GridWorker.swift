@@ -72,6 +72,8 @@ public final class GridWorker: @unchecked Sendable {
     /// Set once every slot is done: the heartbeat keeps leases alive until then.
     private let slotsDone = Atomic<Bool>(false)
     private let stopRequest = WorkerStopRequest()
+    /// Held while this process runs as its node (`NodeProcessLock`).
+    private var nodeLock: NodeProcessLock?
 
     public init(connection: GridConnection, options: Options, logger: Logger) {
         self.connection = connection
@@ -149,6 +151,7 @@ public final class GridWorker: @unchecked Sendable {
             if options.once { throw .local("this worker cannot keep large artifacts: \(fault.detail)") }
             if health.isHealthy { health.fault(reason: fault.published, check: .artifactRegistry, now: Date()) }
         }
+        releaseClaimsOfAnEarlierRun()
         try NodeHeartbeat(connection: connection, health: health.state).beat(status: "active")
         logger.info("worker started", metadata: ["node": "\(settings.nodeID)", "slots": "\(settings.slots)",
                                                   "repo": "\(settings.repository)"])
@@ -527,6 +530,38 @@ public final class GridWorker: @unchecked Sendable {
             health.passed()
             beatSoon.store(true, ordering: .relaxed)
             logger.info("self-check passed: claiming again", metadata: ["check": "\(check)"])
+        }
+    }
+
+    /// A worker restarted after a crash (systemd's `Restart=on-failure`) still holds, on the
+    /// grid, the claims its earlier process made: nobody runs those tasks, and waiting for
+    /// the leases to lapse wastes them. It releases them at once (`worker_restarted`,
+    /// counted like an expired lease), so any worker — this one too, restoring a
+    /// checkpoint — takes them now. Only when no other live process on this host runs as
+    /// this node (`NodeProcessLock`): two processes with one node id must not release each
+    /// other's claims. A grid out of reach leaves the leases to lapse, as before.
+    private func releaseClaimsOfAnEarlierRun() {
+        let settings = connection.settings
+        guard let lock = NodeProcessLock(state: settings.state, nodeID: settings.nodeID) else {
+            logger.warning("another process on this host runs as this node: its claims are left alone", metadata: ["node": "\(settings.nodeID)"])
+            return
+        }
+        nodeLock = lock
+        guard let snapshot = try? connection.snapshot() else { return }
+        let claims = GridClaims(connection: connection)
+        for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key }) {
+            guard let record = try? claims.record(at: commit), record.taskID == taskID,
+                  record.nodeID == settings.nodeID, record.state == .held else { continue }
+            let held = HeldClaim(taskID: taskID, commit: commit, record: record)
+            do {
+                if try claims.release(held, ending: .workerRestarted,
+                                      reason: "worker \(settings.nodeID) restarted: its earlier process ended with the task unfinished") {
+                    logger.warning("released a claim of this node's earlier process", metadata: ["task": "\(taskID)", "attempt": "\(record.attempt)"])
+                }
+            } catch {
+                logger.warning("cannot release a claim of this node's earlier process; it runs elsewhere once its lease expires",
+                               metadata: ["task": "\(taskID)", "error": "\(error)"])
+            }
         }
     }
 

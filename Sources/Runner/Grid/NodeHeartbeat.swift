@@ -25,7 +25,7 @@ struct NodeHeartbeat {
                                 memoryGB: (Double(ProcessInfo.processInfo.physicalMemory) / 1e9 * 10).rounded() / 10,
                                 diskGB: 0, lastHeartbeat: ISOTime.string(now), status: status, slots: settings.slots,
                                 workerVersion: RunnerInfo.workerVersion, health: health,
-                                gitCircuit: connection.circuit.snapshot().state.rawValue)
+                                gitCircuit: connection.circuit.snapshot().state.rawValue, heartbeatSeconds: settings.heartbeatSeconds)
         let name = GridConnection.nodesPrefix + settings.nodeID
         let grid = GridClaims(connection: connection)
         var renewals: Renewals = [:]
