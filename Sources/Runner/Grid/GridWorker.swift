@@ -72,8 +72,9 @@ public final class GridWorker: @unchecked Sendable {
     /// Set once every slot is done: the heartbeat keeps leases alive until then.
     private let slotsDone = Atomic<Bool>(false)
     private let stopRequest = WorkerStopRequest()
-    /// Held while this process runs as its node (`NodeProcessLock`).
-    private var nodeLock: NodeProcessLock?
+    /// `$DGRID_HOME/nodes/<node>.lock`, held for this process's life: while it is held no
+    /// other process on this host runs as this node; the kernel drops it however we die.
+    private var nodeLock: FileLock?
 
     public init(connection: GridConnection, options: Options, logger: Logger) {
         self.connection = connection
@@ -515,8 +516,7 @@ public final class GridWorker: @unchecked Sendable {
     private func selfCheck(_ check: HealthCheck) {
         var (currentStore, filter) = lock.withLock { (store, seccomp) }
         if currentStore == nil { currentStore = try? ImageStore(state: connection.settings.state) }
-        let failure = check == .periodic ? periodicFailure(store: currentStore).map { HealthProbe.Failure(published: $0.published, detail: $0.detail) }
-            : HealthProbe(settings: connection.settings, runner: runner).run(check, store: currentStore, seccomp: &filter)
+        let failure = HealthProbe(settings: connection.settings, runner: runner).run(check, store: currentStore, seccomp: &filter)
         lock.withLock {
             store = currentStore
             seccomp = filter
@@ -537,17 +537,28 @@ public final class GridWorker: @unchecked Sendable {
     /// grid, the claims its earlier process made: nobody runs those tasks, and waiting for
     /// the leases to lapse wastes them. It releases them at once (`worker_restarted`,
     /// counted like an expired lease), so any worker — this one too, restoring a
-    /// checkpoint — takes them now. Only when no other live process on this host runs as
-    /// this node (`NodeProcessLock`): two processes with one node id must not release each
-    /// other's claims. A grid out of reach leaves the leases to lapse, as before.
+    /// checkpoint — takes them now. Only while this process holds its node's lock
+    /// (`nodeLock`): two processes with one node id must not release each other's claims.
+    /// A grid out of reach leaves the leases to lapse, as before.
     private func releaseClaimsOfAnEarlierRun() {
         let settings = connection.settings
-        guard let lock = NodeProcessLock(state: settings.state, nodeID: settings.nodeID) else {
+        let lock: FileLock?
+        do {
+            // The node id is valid (GridConnection checked it): a plain file name.
+            lock = try FileLock.take(path: try settings.state.directory("nodes") + "/" + settings.nodeID + ".lock",
+                                     mode: .exclusive, wait: false)
+        } catch {
+            logger.warning("cannot take this node's lock; claims of an earlier run are left to lapse", metadata: ["error": "\(error)"])
+            return
+        }
+        guard let lock else {
             logger.warning("another process on this host runs as this node: its claims are left alone", metadata: ["node": "\(settings.nodeID)"])
             return
         }
-        nodeLock = lock
+        nodeLock = consume lock
         guard let snapshot = try? connection.snapshot() else { return }
+        // Every claim record in one fetch, as the picker's first listing reads them.
+        try? connection.prefetch(Array(snapshot.claims.values))
         let claims = GridClaims(connection: connection)
         for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key }) {
             guard let record = try? claims.record(at: commit), record.taskID == taskID,
@@ -565,15 +576,10 @@ public final class GridWorker: @unchecked Sendable {
         }
     }
 
-    /// The periodic self-checks (`WorkerSelfCheck`).
-    private func periodicFailure(store: ImageStore?) -> WorkerSelfCheck.Failure? {
-        WorkerSelfCheck(settings: connection.settings, runner: runner).run(store: store)
-    }
-
     /// Every `self_check_seconds`, from the heartbeat thread: a failing check stops the claims at once.
     private func runPeriodicSelfCheck() {
         guard health.isHealthy else { return }
-        guard let failure = periodicFailure(store: lock.withLock({ store })) else { return }
+        guard let failure = WorkerSelfCheck(settings: connection.settings, runner: runner).run(store: lock.withLock({ store })) else { return }
         health.fault(reason: failure.published, check: .periodic, now: Date(), recheckEvery: connection.settings.selfCheckSeconds)
         logger.error("self-check failed: claiming nothing until it passes",
                      metadata: ["check": "\(failure.kind.rawValue)", "error": "\(failure.detail)"])

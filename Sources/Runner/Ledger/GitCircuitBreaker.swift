@@ -21,8 +21,6 @@ public final class GitCircuitBreaker: Sendable {
         public var consecutiveFailures: Int
         /// Times the circuit opened since the worker started.
         public var opened: Int
-        /// Seconds until the next probe (open only).
-        public var probeInSeconds: Double?
         public var lastError: String?
     }
 
@@ -91,11 +89,9 @@ public final class GitCircuitBreaker: Sendable {
         }
     }
 
-    public func snapshot(now: Date = Date()) -> Snapshot {
+    public func snapshot() -> Snapshot {
         inner.withLock { inner in
-            Snapshot(state: inner.state, consecutiveFailures: inner.failures, opened: inner.opened,
-                     probeInSeconds: inner.state == .open ? max(0, inner.probeAt.timeIntervalSince(now)) : nil,
-                     lastError: inner.lastError)
+            Snapshot(state: inner.state, consecutiveFailures: inner.failures, opened: inner.opened, lastError: inner.lastError)
         }
     }
 }

@@ -1,5 +1,6 @@
 import CGit2
 import Foundation
+import Sandbox
 
 /// Every fetch leaves one more pack in the mirror (libgit2 indexes what it
 /// receives as a pack, never as loose objects), and every commit a worker
@@ -56,7 +57,7 @@ extension GitLedger {
     /// `droppingUnreachable`: main was rewritten; keep only what the mirror's refs reach (and loose objects).
     func consolidatePacksIfMany(droppingUnreachable: Bool = false) {
         let packDirectory = mirrorPath + "/objects/pack"
-        guard let names = MirrorDirectory.names(in: packDirectory) else { return }
+        guard let names = FileIO.list(packDirectory) else { return }
         let packs = names.filter { $0.hasPrefix("pack-") && $0.hasSuffix(".idx") }.map { String($0.dropLast(4)) }
         let manyPacks = packs.count > packConsolidationThreshold
         let wholeMirror = manyPacks || droppingUnreachable
@@ -83,8 +84,10 @@ extension GitLedger {
         guard git_odb_refresh(odb.pointer) == 0 else { return }
         let ids = ObjectIDCollector()
         if !manyPacks || droppingUnreachable {
-            // Only the loose objects, into one more pack (`git repack -d` without `-a`):
-            // a mirror holding a year of main's history is not rewritten every few folds.
+            // The loose objects: alone, into one more pack (`git repack -d` without `-a`), so a
+            // mirror holding a year of main's history is not rewritten every few folds; or
+            // beside what the refs reach, when dropping the unreachable (a loose object may be
+            // another process's commit not yet pushed).
             ids.ids = loose.compactMap { path in
                 let parts = path.split(separator: "/").suffix(2)
                 return GitOID(hex: parts.joined())?.raw
@@ -174,14 +177,15 @@ extension GitLedger {
     }
 
     /// Paths of the mirror's loose objects (`objects/xx/<38 hex>`).
-    /// Read with readdir: it runs on every open and fetch, over 256 directories.
+    /// Read with readdir (`FileIO.list`), not Foundation's listing, which stats every
+    /// entry: it runs on every open and fetch, over 256 directories.
     func looseObjectFiles() -> [String] {
         let objects = mirrorPath + "/objects"
-        guard let directories = MirrorDirectory.names(in: objects) else { return [] }
+        guard let directories = FileIO.list(objects) else { return [] }
         var files: [String] = []
         for directory in directories where directory.utf8.count == 2 && directory.allSatisfy(\.isHexDigit) {
             let path = objects + "/" + directory
-            for name in MirrorDirectory.names(in: path) ?? []
+            for name in FileIO.list(path) ?? []
             where name.utf8.count == 38 && name.allSatisfy(\.isHexDigit) {
                 files.append(path + "/" + name)
             }

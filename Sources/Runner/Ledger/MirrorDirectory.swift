@@ -56,20 +56,3 @@ enum MirrorDirectory {
         }
     }
 }
-
-extension MirrorDirectory {
-    /// The entry names in `path` (without "." and ".."), by readdir; nil when it cannot be opened.
-    /// Foundation's listing builds URLs and stats each entry: ten times the cost over the 256 object folders.
-    static func names(in path: String) -> [String]? {
-        guard let directory = opendir(path) else { return nil }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
-                String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
-}

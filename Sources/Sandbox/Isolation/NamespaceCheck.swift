@@ -99,11 +99,7 @@ public enum NamespaceCheck {
                              + (Self.isLimitErrno(error) ? "; a user.max_*_namespaces limit is reached" : "; no limit in \(paths.proc)/sys/user explains it"),
                          fix: "something refuses namespaces to this process (a container's seccomp profile, AppArmor or SELinux): run the worker on the host, or allow clone(2) with namespace flags")
         }
-        if let (step, error) = probe.blocker(before: last) {
-            return .warn(id, "not reached: the probe sandbox stopped earlier, at \(step.summary) (\(error))",
-                         fix: "fix \(checkID(blamedFor: step, paths: paths, rootless: rootless).rawValue) first")
-        }
-        return .warn(id, "not tried: \(probe.unavailable ?? "no probe sandbox ran")", fix: "fix state_directory first")
+        return probe.notReached(id, before: last, paths: paths, rootless: rootless)
     }
 
     /// The check to fix first when the probe stopped at `milestone`: for a

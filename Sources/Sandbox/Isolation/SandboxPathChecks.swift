@@ -62,11 +62,7 @@ public enum OverlayCheck {
             return .warn(.overlay, "the kernel refused an overlay inside a user namespace (\(error)); the worker would copy each image's layers for every run instead",
                          fix: "Linux 5.11 or later, with $DGRID_HOME on a filesystem overlay takes as a lower layer (ext4, xfs, btrfs)")
         }
-        if let (step, error) = probe.blocker(before: .overlay) {
-            return .warn(.overlay, "not reached: the probe sandbox stopped earlier, at \(step.summary) (\(error))",
-                         fix: "fix \(NamespaceCheck.checkID(blamedFor: step, paths: paths).rawValue) first")
-        }
-        return .warn(.overlay, "not tried: \(probe.unavailable ?? "no probe sandbox ran")", fix: "fix state_directory first")
+        return probe.notReached(.overlay, before: .overlay, paths: paths)
     }
 }
 
@@ -81,11 +77,7 @@ public enum NoNewPrivsCheck {
             return .fail(.noNewPrivs, "the probe sandbox could not set no_new_privs: \(error)",
                          fix: "allow prctl(PR_SET_NO_NEW_PRIVS): a seccomp filter or LSM around this process refuses it")
         }
-        if let (step, error) = probe.blocker(before: .noNewPrivs) {
-            return .warn(.noNewPrivs, "not reached: the probe sandbox stopped earlier, at \(step.summary) (\(error))",
-                         fix: "fix \(NamespaceCheck.checkID(blamedFor: step).rawValue) first")
-        }
-        return .warn(.noNewPrivs, "not tried: \(probe.unavailable ?? "no probe sandbox ran")", fix: "fix state_directory first")
+        return probe.notReached(.noNewPrivs, before: .noNewPrivs)
     }
 }
 

@@ -148,6 +148,17 @@ public struct SandboxProbeReport: Sendable {
 
     /// The whole path worked in one run.
     public var reachedExec: Bool { runs.contains { $0.failure == nil } }
+
+    /// Check `id`, whose step `milestone` no run reached: a run stopped earlier (fix the
+    /// check blamed for that step first), or no probe ran at all.
+    func notReached(_ id: HostCheckID, before milestone: SetupMilestone, paths: HostPaths = .host,
+                    rootless: Bool = geteuid() != 0) -> HostCheck {
+        if let (step, error) = blocker(before: milestone) {
+            return .warn(id, "not reached: the probe sandbox stopped earlier, at \(step.summary) (\(error))",
+                         fix: "fix \(NamespaceCheck.checkID(blamedFor: step, paths: paths, rootless: rootless).rawValue) first")
+        }
+        return .warn(id, "not tried: \(unavailable ?? "no probe sandbox ran")", fix: "fix state_directory first")
+    }
 }
 
 /// `$DGRID_HOME/run/doctor-<id>/`: two empty layers, an empty rootfs directory

@@ -336,7 +336,9 @@ extension SandboxRunner {
     /// Why a sandbox's cgroup cannot be made now (the hierarchy went read-only,
     /// delegation was taken away, the controllers vanished); nil when a group
     /// is created and removed again, or when this runner has no cgroups at all
-    /// (that is a setting, reported by the run that needs limits).
+    /// (that is a setting, reported by the run that needs limits). One group with
+    /// this runner's own driver: the worker asks every 30 s, and `CgroupCheck`
+    /// (doctor) detects the hierarchy again and makes a group per limit.
     public func cgroupProblem() -> String? {
         guard let cgroups else { return nil }
         do {

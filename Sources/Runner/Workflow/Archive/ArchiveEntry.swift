@@ -54,8 +54,8 @@ struct ArchiveEntry: Equatable, Sendable {
     }
 }
 
-/// One index shard as read: its lines by task id, each checked only when asked
-/// for — a fold asking about 20 tasks checks 20 lines, not the shard's thousands.
+/// One index shard as read; a line is parsed and checked only when its id is asked
+/// for — a fold asking about 20 tasks parses 20 lines, not the shards' thousands.
 struct ArchiveShard: Sendable {
     /// The shard as read: a fold asks a shard about one or two ids, so lines are
     /// found by scanning the bytes, not split into strings up front (a shard holds ~400).

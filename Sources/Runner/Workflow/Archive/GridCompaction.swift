@@ -74,9 +74,6 @@ public struct GridCompaction {
                 return moved
             }
             if outcome == .applied {
-                // Fetching the new main now lets this mirror see it rewritten: what only the old
-                // history reaches is dropped once no process sharing the mirror can still need it.
-                try? connection.withLedger { (ledger) throws(LedgerError) in try ledger.fetch([GridConnection.mainRef]) }
                 summary.historyRef = history
                 return summary
             }
