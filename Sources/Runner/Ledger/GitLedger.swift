@@ -222,16 +222,19 @@ public final class GitLedger: @unchecked Sendable {
         while true {
             do throws(LedgerError) {
                 return try body()
-            } catch where attempt < 8 && (Self.isVanishedRemoteRef(error) || isMirrorRefLocked(error)) {
+            } catch where attempt < 8 && (Self.isVanishedRemoteRef(error) || Self.isMirrorRefLocked(error)) {
                 attempt += 1
                 usleep(UInt32(500 << min(attempt, 6)))
             }
         }
     }
 
-    func isMirrorRefLocked(_ error: LedgerError) -> Bool {
+    static func isMirrorRefLocked(_ error: LedgerError) -> Bool {
         // A fetch writes only the mirror, so the lock is the mirror's (the path itself is redacted from messages).
+        // libgit2 checks for the lock file, then creates it with O_EXCL: another process taking the lock
+        // between the two is "failed to create locked file '…': File exists" (class OS, code -1), the same race.
         error.message.hasPrefix("failed to lock file '")
+            || (error.message.hasPrefix("failed to create locked file '") && error.message.contains("File exists"))
     }
 
     static func isVanishedRemoteRef(_ error: LedgerError) -> Bool {
