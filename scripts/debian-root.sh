@@ -26,6 +26,7 @@
 # - /var/lib/dgrid is a directory of WORK on the host's own filesystem, not
 #   the overlay: dgrid mounts layers idmapped, which overlayfs cannot be.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/detach.sh"
 cache=${DGRID_DEBIAN_CACHE:-/var/cache/dgrid-test}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 die() { echo "debian-root: $*" >&2; exit 1; }
@@ -102,8 +103,13 @@ boot)
   work=$(work_dir "${1:-}")
   mountpoint -q "$work/root" || die "$work/root is not up"
   rm -f "$work/leader"
-  "${nspawn[@]}" -D "$work/root" --bind="$cache/archives:/var/cache/apt/archives" \
-    --bind="$work/state:/var/lib/dgrid" --bind="$work/shared:/mnt/work" --boot >"$work/console.log" 2>&1 </dev/null &
+  # Its own session, no descriptor of ours: a caller waiting for this script
+  # (a test reading its output) must not wait on the container too.
+  (
+    close_inherited_fds
+    exec setsid "${nspawn[@]}" -D "$work/root" --bind="$cache/archives:/var/cache/apt/archives" \
+      --bind="$work/state:/var/lib/dgrid" --bind="$work/shared:/mnt/work" --boot >"$work/console.log" 2>&1 </dev/null
+  ) &
   echo $! > "$work/nspawn.pid"
   # Its pid 1: the systemd below nspawn (directly, or below nspawn's own inner child).
   for _ in $(seq 1 100); do
