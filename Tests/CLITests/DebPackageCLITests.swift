@@ -14,8 +14,8 @@ import TestSupport
 /// What differs from a host systemd boots: nspawn mounts the cgroup v1
 /// controllers read-only and the harness remounts them writable (as they are
 /// for root on a hybrid host); this host's cgroup v2 hierarchy has no
-/// controllers, so Delegate=yes on a v2 host is exercised only by
-/// Tests/IsolationTests' delegated-group tests, not here. The device cgroup
+/// controllers, so Delegate=yes on a v2 host is exercised only on a fake v2
+/// tree (CgroupProbeTests), not here. The device cgroup
 /// of PrivateDevices= and ProtectClock= cannot be exercised in the container
 /// (its devices controller is nspawn's), which is why the unit leaves them out.
 @Suite(.system, .serialized) struct DebPackageCLITests {
