@@ -31,7 +31,7 @@ count=$#
 while [ "$count" -gt 0 ]; do set -- "$@" -p "$1"; shift; count=$((count - 1)); done
 out=$(systemd-run --wait --pipe --collect -p Delegate=yes -p StateDirectory=dgrid "$@" \
   dgrid worker --repo "$grid" --node-id "node_$id" --slots 2 --once 2>&1) \
-  || fail "worker: $(printf %s "$out" | grep -v ' info ' | tail -4 | tr '\n' ' ')"
+  || fail "worker: $(printf %s "$out" | grep -v -e ' info ' -e 'unsigned tasks allowed' | tr '\n' ' ')"
 
 res=$(dgrid result --repo "$grid" "$id-plain" 2>&1); echo "$res" | grep -q ran-in-worker || fail "plain task: $res"
 res=$(dgrid result --repo "$grid" "$id-slow" --json 2>&1); echo "$res" | grep -q '"timed_out" *: *true' || fail "timed-out task: $res"
