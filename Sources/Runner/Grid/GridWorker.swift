@@ -26,6 +26,9 @@ public final class GridWorker: @unchecked Sendable {
         public var gridPin: GridPin?
         /// The highest fleet policy serial this host applied (`PolicySerialPin`).
         public var policyPin: PolicySerialPin?
+        /// The service manager to tell about readiness, status and liveness
+        /// (`$NOTIFY_SOCKET`, docs/ARCHITECTURE.md §12); nil when none asked.
+        public var service: ServiceNotifier?
         public init() {}
     }
 
@@ -104,6 +107,7 @@ public final class GridWorker: @unchecked Sendable {
     public func stop(graceSeconds: Double) {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         logger.info("stopping: no new claims", metadata: ["grace_s": "\(graceSeconds)"])
+        options.service?.stopping(status: serviceStatus().line)
         stopRequest.request(graceSeconds: graceSeconds)
     }
 
@@ -156,6 +160,13 @@ public final class GridWorker: @unchecked Sendable {
         try NodeHeartbeat(connection: connection, health: health.state).beat(status: "active")
         logger.info("worker started", metadata: ["node": "\(settings.nodeID)", "slots": "\(settings.slots)",
                                                   "repo": "\(settings.repository)"])
+        if let service = options.service {
+            // Ready means synced: main fetched and the refs listed, as a claim
+            // needs them. Only under a service manager, so a worker run by hand
+            // starts exactly as before; the first poll then finds main fetched.
+            _ = try connection.snapshot()
+            service.ready(status: serviceStatus().line, now: GridConnection.monotonicNow())
+        }
         let heartbeat = Thread { [self] in heartbeatLoop() }
         heartbeat.start()
         let group = DispatchGroup()
@@ -687,6 +698,9 @@ public final class GridWorker: @unchecked Sendable {
                 nextSelfCheck = Date().addingTimeInterval(settings.selfCheckSeconds)
                 runPeriodicSelfCheck()
             }
+            // This loop keeps the leases alive, so it is the one whose turns the
+            // watchdog counts: should it hang, the service manager restarts us.
+            options.service?.pulse(status: serviceStatus().line, now: GridConnection.monotonicNow())
             guard Date() >= nextBeat || beatSoon.exchange(false, ordering: .relaxed) else { continue }
             nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
             let held = lock.withLock {
@@ -708,6 +722,15 @@ public final class GridWorker: @unchecked Sendable {
             } catch {
                 logger.warning("cannot publish heartbeat or renew leases", metadata: ["error": "\(error)", "tasks": "\(held.count)"])
             }
+        }
+    }
+
+    /// What `systemctl status` says about this worker now.
+    private func serviceStatus() -> WorkerServiceStatus {
+        lock.withLock {
+            WorkerServiceStatus(health: health.state, stopping: stopping.load(ordering: .relaxed), running: running.count,
+                                slots: max(1, connection.settings.slots), completed: summary.completed, failed: summary.failed,
+                                rejected: summary.rejected)
         }
     }
 

@@ -63,12 +63,16 @@ struct GridWorkerCommand: ParsableCommand {
         let format = logFormat
         guard ["text", "json"].contains(format) else { ImageCLI.fail(GridError.local("--log-format: use text or json")) }
         let level = config.logLevel
+        let journal = JournalStream.isConnected(journalStream: environment["JOURNAL_STREAM"])
         LoggingSystem.bootstrap { label in
-            var handler = LineLogHandler(label: label, json: format == "json")
+            var handler = LineLogHandler(label: label, json: format == "json", journal: journal)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "dgrid.worker")
+        // Under systemd (Type=notify): readiness, status and watchdog pings (docs/ARCHITECTURE.md §12).
+        let service = ServiceNotifier.fromEnvironment(environment) { problem in logger.warning("\(problem)") }
+        ServiceNotifier.clearEnvironment()
         let connection: GridConnection
         do {
             connection = try GridConnection(settings: settings)
@@ -78,6 +82,7 @@ struct GridWorkerCommand: ParsableCommand {
         var options = GridWorker.Options()
         options.once = once
         options.maxTasks = maxTasks
+        options.service = service
         // Trust is the host's (docs/ARCHITECTURE.md §9): a trust file that cannot be used stops the worker, as a bad setting does.
         let trust: HostTrust
         do {
