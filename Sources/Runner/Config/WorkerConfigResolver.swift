@@ -146,6 +146,10 @@ public enum WorkerConfigResolver {
         case .compactAfterCommits: return .count(5_000)
         case .archiveAfterSeconds: return .seconds(0)
         case .logLevel: return .logLevel(.info)
+        // Off unless asked for: an open port is the operator's decision (docs/THREATS.md).
+        case .metricsListen: return .listen(nil)
+        case .webhookURL: return .webhook(nil)
+        case .webhookSecretFile: return .path("")
         }
     }
 }

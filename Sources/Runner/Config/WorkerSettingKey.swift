@@ -33,6 +33,9 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
     case compactAfterCommits = "compact_after_commits"
     case archiveAfterSeconds = "archive_after_seconds"
     case logLevel = "log_level"
+    case metricsListen = "metrics_listen"
+    case webhookURL = "webhook_url"
+    case webhookSecretFile = "webhook_secret_file"
 
     /// `DGRID_MAX_MEMORY` for `max_memory`.
     public var environmentName: String { "DGRID_" + rawValue.uppercased() }
@@ -84,6 +87,9 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
         case .compactAfterCommits: .count(0...100_000_000)
         case .archiveAfterSeconds: .seconds(0...3_153_600_000)
         case .logLevel: .logLevel
+        case .metricsListen: .listenAddress
+        case .webhookURL: .webhookURL
+        case .webhookSecretFile: .path
         }
     }
 

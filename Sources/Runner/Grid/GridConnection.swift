@@ -74,7 +74,7 @@ public final class GridConnection: @unchecked Sendable {
         do {
             return try GitLedger(remote: settings.repository, mirrorPath: mirror, credentials: settings.credentials,
                                  knownHosts: settings.knownHostsPath.map { SSHKnownHosts(path: $0) },
-                                 deadlines: settings.gitDeadlines)
+                                 deadlines: settings.gitDeadlines, observer: settings.gitObserver)
         } catch {
             throw .ledger(error)
         }
