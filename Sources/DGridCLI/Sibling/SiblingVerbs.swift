@@ -26,7 +26,7 @@ extension GridVerb {
 enum GridVerbs {
     static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self,
                                               Sign.self, Verify.self, Audit.self, Quota.self, Dag.self,
-                                              Results.self, Archive.self, Compact.self]
+                                              Results.self, Archive.self, Compact.self, Metrics.self]
 
     struct Init: GridVerb {
         static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
@@ -78,6 +78,10 @@ enum GridVerbs {
 
     struct Audit: GridVerb {
         static let configuration = CommandConfiguration(commandName: "audit", abstract: VerbAbstract.gridAudit)
+    }
+
+    struct Metrics: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "metrics", abstract: VerbAbstract.gridMetrics)
     }
 
     struct Quota: GridVerb {
