@@ -151,7 +151,7 @@ public final class WebhookDispatcher: @unchecked Sendable {
                 metrics?.webhookAttempt(.httpError)
                 guard WebhookRetryPolicy.isRetryable(status: status) else {
                     logger.warning("webhook refused by the receiver; not retried", metadata: ["event": "\(event.id)", "type": "\(event.kind.rawValue)",
-                                                                                              "status": "\(status)", "url": "\(url)"])
+                                                                                              "status": "\(status)", "url": "\(url.origin)"])
                     return false
                 }
                 why = "status \(status)"
@@ -163,7 +163,7 @@ public final class WebhookDispatcher: @unchecked Sendable {
             let next = Date().addingTimeInterval(wait)
             guard attempt < policy.maxAttempts, next.timeIntervalSince(first) <= policy.totalSeconds else {
                 logger.warning("webhook event given up", metadata: ["event": "\(event.id)", "type": "\(event.kind.rawValue)", "attempts": "\(attempt)",
-                                                                    "last": "\(why)", "url": "\(url)"])
+                                                                    "last": "\(why)", "url": "\(url.origin)"])
                 return false
             }
             logger.debug("webhook attempt failed; retrying", metadata: ["event": "\(event.id)", "attempt": "\(attempt)", "error": "\(why)",

@@ -57,6 +57,12 @@ public struct WebhookURL: Sendable, Equatable, CustomStringConvertible {
         self.target = target.isEmpty ? "/" : (target.hasPrefix("/") ? String(target) : "/" + target)
     }
 
+    /// `scheme://host[:port]` only, for logs: some receivers (Slack's, for one) put their token in the path.
+    public var origin: String {
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        return "\(scheme.rawValue)://\(shownHost)\(port.map { ":\($0)" } ?? "")"
+    }
+
     public var description: String {
         let shownHost = host.contains(":") ? "[\(host)]" : host
         return "\(scheme.rawValue)://\(shownHost)\(port.map { ":\($0)" } ?? "")\(target)"
@@ -66,5 +72,14 @@ public struct WebhookURL: Sendable, Equatable, CustomStringConvertible {
 public struct WebhookURLError: Error, Equatable, Sendable, CustomStringConvertible {
     public let text: String
     public let problem: String
-    public var description: String { "\(UntrustedText.quoted(text, limit: 120)) is not a webhook URL: \(problem)" }
+    public var description: String { "\(UntrustedText.quoted(Self.withoutUserInfo(text), limit: 120)) is not a webhook URL: \(problem)" }
+
+    /// A password in a refused URL stays out of the error (and so out of logs): `scheme://***@host…`.
+    static func withoutUserInfo(_ text: String) -> String {
+        guard let schemeEnd = text.range(of: "://") else { return text }
+        let rest = text[schemeEnd.upperBound...]
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard let at = authority.lastIndex(of: "@") else { return text }
+        return String(text[..<schemeEnd.upperBound]) + "***" + String(text[at...])
+    }
 }

@@ -43,7 +43,7 @@ struct WorkerTelemetry {
             let dispatcher = WebhookDispatcher(url: url, secret: secret, metrics: metrics, logger: logger)
             dispatcher.start()
             webhook = dispatcher
-            logger.info("webhook", metadata: ["url": "\(url)", "events": "node.unhealthy, node.healthy, security"])
+            logger.info("webhook", metadata: ["url": "\(url.origin)", "events": "node.unhealthy, node.healthy, security"])
         }
         return WorkerTelemetry(metrics: metrics, listener: listener, webhook: webhook)
     }
