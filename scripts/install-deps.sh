@@ -18,7 +18,8 @@ build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev libzstd-d
 # the SSH ledger tests make keys with (scripts/git-sshd.sh); dgrid itself speaks SSH through libgit2.
 # gpg, gpgv: the OpenPGP tests make keys and signatures with gpg; workers verify `.asc` files with gpgv.
 # nftables: the egress filter of tasks a policy grants network to (and its test, with iproute2's ip netns).
-test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd docker-registry apache2-utils curl git lighttpd openssh-server openssh-client gpg gpgv nftables)
+# prometheus: the real server scrapes a worker's /metrics in the metrics tests (scripts/prometheus.sh).
+test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd docker-registry apache2-utils curl git lighttpd openssh-server openssh-client gpg gpgv nftables prometheus)
 # python3-seccomp: scripts/seccomp-jail.py, which runs dgrid doctor under a filter refusing one kernel
 # feature as container runtimes do; faketime: a git-http.sh server whose clock is off (doctor's clock test).
 test+=(python3-seccomp faketime)

@@ -28,6 +28,10 @@ int dgrid_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
 }
 
+int dgrid_accept_cloexec(int fd) {
+    return accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
 int dgrid_unshare_user_namespace(void) {
     return unshare(CLONE_NEWUSER);
 }

@@ -19,5 +19,6 @@ package enum VerbAbstract {
     package static let gridResults = "List finished tasks newest first, a page at a time, filtered by time and status."
     package static let gridQuota = "Show each principal's use of the grid against this host's quotas."
     package static let gridDoctor = "Check whether this host can run dgrid workers: each check PASS, WARN or FAIL with the fix."
+    package static let gridMetrics = "Show grid-wide figures and how many workers the queue needs; --watch sends changes as signed webhooks."
     package static let imagePull = "Pull an allowlisted image from a registry, by digest."
 }

@@ -152,6 +152,10 @@ public enum WorkerConfigResolver {
         case .circuitFailures: return .count(5)
         case .circuitCeilingSeconds: return .seconds(120)
         case .logLevel: return .logLevel(.info)
+        // Off unless asked for: an open port is the operator's decision (docs/THREATS.md).
+        case .metricsListen: return .listen(nil)
+        case .webhookURL: return .webhook(nil)
+        case .webhookSecretFile: return .path("")
         }
     }
 }

@@ -39,6 +39,9 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
     case circuitFailures = "circuit_failures"
     case circuitCeilingSeconds = "circuit_ceiling_seconds"
     case logLevel = "log_level"
+    case metricsListen = "metrics_listen"
+    case webhookURL = "webhook_url"
+    case webhookSecretFile = "webhook_secret_file"
 
     /// `DGRID_MAX_MEMORY` for `max_memory`.
     public var environmentName: String { "DGRID_" + rawValue.uppercased() }
@@ -95,6 +98,9 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
         case .circuitFailures: .count(1...1_000)
         case .circuitCeilingSeconds: .seconds(1...86_400)
         case .logLevel: .logLevel
+        case .metricsListen: .listenAddress
+        case .webhookURL: .webhookURL
+        case .webhookSecretFile: .path
         }
     }
 

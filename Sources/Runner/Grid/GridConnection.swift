@@ -79,7 +79,7 @@ public final class GridConnection: @unchecked Sendable {
         do {
             let ledger = try GitLedger(remote: settings.repository, mirrorPath: mirror, credentials: settings.credentials,
                                        knownHosts: settings.knownHostsPath.map { SSHKnownHosts(path: $0) },
-                                       deadlines: settings.gitDeadlines)
+                                       deadlines: settings.gitDeadlines, observer: settings.gitObserver)
             ledger.circuit = circuit
             return ledger
         } catch {

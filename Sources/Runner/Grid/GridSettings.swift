@@ -72,6 +72,9 @@ public struct GridSettings: Sendable {
     public var knownHostsPath: String?
     /// How long each Git listing, fetch and push may take in all (`GitDeadlines`).
     public var gitDeadlines = GitDeadlines()
+    /// Told how each of those ended, on every ledger of the connection (the worker's metrics,
+    /// docs/ARCHITECTURE.md §12); nil: nobody.
+    public var gitObserver: GitOperationObserver?
     public var state: StateDirectory
 
     public init(repository: String, nodeID: String, state: StateDirectory) {

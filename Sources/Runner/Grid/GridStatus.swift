@@ -106,7 +106,8 @@ public struct GridStatus {
     }
 
     /// `trust`: this host's, to name each running task's principal; without it every principal shows as unverified.
-    public func counts(trust: TaskSignatureCheck? = nil) throws(GridError) -> Counts {
+    /// `scanUnknownFields`: read queued files for fields dgrid does not know (`dgrid metrics` does not need them).
+    public func counts(trust: TaskSignatureCheck? = nil, scanUnknownFields: Bool = true) throws(GridError) -> Counts {
         let snapshot = try connection.snapshot()
         guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
         var counts = Counts()
@@ -135,7 +136,7 @@ public struct GridStatus {
             let priority = location.priority ?? .normal
             counts.queuedByPriority[priority.rawValue, default: 0] += 1
         }
-        (counts.unknownFields, counts.unknownFieldsUnscanned) = unknownFields(in: snapshot)
+        if scanUnknownFields { (counts.unknownFields, counts.unknownFieldsUnscanned) = unknownFields(in: snapshot) }
         let claims = GridClaims(connection: connection)
         let now = Date()
         for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key }) where snapshot.results[taskID] == nil {

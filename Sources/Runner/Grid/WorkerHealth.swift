@@ -18,10 +18,15 @@ final class WorkerHealth: @unchecked Sendable {
     private var fixedWait: Double?
     let baseSeconds: Double
     let ceilingSeconds: Double
+    /// Told when the worker turns unhealthy (with the check that decides) or healthy again
+    /// (docs/ARCHITECTURE.md §12: the metrics and the webhook); not when only the reason changes.
+    /// Called outside the lock.
+    private let onChange: @Sendable (NodeHealth, HealthCheck?) -> Void
 
-    init(baseSeconds: Double, ceilingSeconds: Double) {
+    init(baseSeconds: Double, ceilingSeconds: Double, onChange: @escaping @Sendable (NodeHealth, HealthCheck?) -> Void = { _, _ in }) {
         self.baseSeconds = max(0.1, baseSeconds)
         self.ceilingSeconds = max(self.baseSeconds, ceilingSeconds)
+        self.onChange = onChange
         wait = self.baseSeconds
     }
 
@@ -34,7 +39,8 @@ final class WorkerHealth: @unchecked Sendable {
     /// A host fault: unhealthy until `check` passes, first tried after the backoff
     /// (or every `recheckEvery` seconds, for cheap checks of conditions that pass by themselves).
     func fault(reason: String, check: HealthCheck, now: Date, recheckEvery: Double? = nil) {
-        lock.withLock {
+        let turned = lock.withLock { () -> Bool in
+            let wasHealthy = problem == nil
             problem = (reason, check)
             fixedWait = recheckEvery.map { max(0.1, $0) }
             if let fixedWait {
@@ -44,7 +50,9 @@ final class WorkerHealth: @unchecked Sendable {
                 streak += 1
             }
             nextCheck = now.addingTimeInterval(wait)
+            return wasHealthy
         }
+        if turned { onChange(.unhealthy(reason: reason), check) }
     }
 
     /// The self-check due now, handed to one caller at a time; it reports back
@@ -58,10 +66,14 @@ final class WorkerHealth: @unchecked Sendable {
     }
 
     func passed() {
-        lock.withLock {
-            problem = nil
-            checking = false
+        let turned = lock.withLock { () -> Bool in
+            defer {
+                problem = nil
+                checking = false
+            }
+            return problem != nil
         }
+        if turned { onChange(.healthy, nil) }
     }
 
     /// Still failing: the reason may have changed; the next try waits twice as long.

@@ -49,6 +49,8 @@ public final class GitLedger: @unchecked Sendable {
     let deadlines: GitDeadlines
     /// Shared by every ledger of one backend (`GitCircuitBreaker`); nil: none (one-shot commands).
     public var circuit: GitCircuitBreaker?
+    /// Told how each listing, fetch and push ended (the worker's metrics); nil: nobody.
+    let observer: GitOperationObserver?
 
     /// Opens (or creates with git_repository_init bare) the local bare mirror at mirrorPath for `remote` (a URL: file://, git://, http(s)://, ssh://, or a plain local path). Mirror dirs 0700.
     ///
@@ -68,10 +70,11 @@ public final class GitLedger: @unchecked Sendable {
     /// operation fails with `.network` and `deadlineExceeded` set.
     public init(remote: String, mirrorPath: String, credentials: GitCredentials = .none,
                 fetchByteLimit: Int = GitLedger.defaultFetchByteLimit, knownHosts: SSHKnownHosts? = nil,
-                deadlines: GitDeadlines = GitDeadlines(),
+                deadlines: GitDeadlines = GitDeadlines(), observer: GitOperationObserver? = nil,
                 logger: Logger = Logger(label: "dgrid.ledger")) throws(LedgerError) {
         _ = LibGit2.initialized
         self.deadlines = deadlines
+        self.observer = observer
         let remoteForErrors = Redaction.redact(remote, secrets: credentials.secrets)
         self.remoteForErrors = remoteForErrors
         location = try RemoteLocation.parse(remote)
@@ -129,6 +132,10 @@ public final class GitLedger: @unchecked Sendable {
     /// Includes HEAD when the remote advertises it; leaves out peeled tags (`^{}`) and
     /// names that are not valid ref names (a lying server's).
     public func remoteRefs(prefix: String? = nil) throws(LedgerError) -> [String: GitOID] {
+        try observed(.list) { () throws(LedgerError) -> [String: GitOID] in try remoteRefsLocked(prefix: prefix) }
+    }
+
+    private func remoteRefsLocked(prefix: String?) throws(LedgerError) -> [String: GitOID] {
         try lock.run { () throws(LedgerError) -> [String: GitOID] in
             try repairingMirror { () throws(LedgerError) -> [String: GitOID] in
                 try withDeadline(.list, operation: "list remote refs") { () throws(LedgerError) -> [String: GitOID] in
@@ -153,10 +160,12 @@ public final class GitLedger: @unchecked Sendable {
     public func fetch(_ refs: [String], keepRefs: Bool = true) throws(LedgerError) {
         for name in refs { try validateRefName(name, operation: "fetch") }
         guard !refs.isEmpty else { return }
-        try lock.run { () throws(LedgerError) in
-            try repairingMirror { () throws(LedgerError) in
-                try withDeadline(.fetch, operation: Self.fetchOperation(refs)) { () throws(LedgerError) in
-                    try retryingVanishedRefs { () throws(LedgerError) in try fetchLocked(refs, keepRefs: keepRefs) }
+        try observed(.fetch) { () throws(LedgerError) in
+            try lock.run { () throws(LedgerError) in
+                try repairingMirror { () throws(LedgerError) in
+                    try withDeadline(.fetch, operation: Self.fetchOperation(refs)) { () throws(LedgerError) in
+                        try retryingVanishedRefs { () throws(LedgerError) in try fetchLocked(refs, keepRefs: keepRefs) }
+                    }
                 }
             }
         }

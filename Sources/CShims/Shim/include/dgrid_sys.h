@@ -17,6 +17,9 @@ enum {
 
 /* pipe2(fds, O_CLOEXEC); returns 0 or -1 with errno. */
 int dgrid_pipe_cloexec(int fds[2]);
+/* accept4(fd, NULL, NULL, SOCK_CLOEXEC): the connection never reaches a child
+   spawned by another thread (accept then fcntl leaves a window). fd or -1 with errno. */
+int dgrid_accept_cloexec(int fd);
 /* unshare(CLONE_NEWUSER): refused (EINVAL) in a threaded process. 0 or -1 with errno. */
 int dgrid_unshare_user_namespace(void);
 /* setresgid(0,0,0) then setresuid(0,0,0): root of a user namespace whose map
