@@ -84,7 +84,9 @@ import TestSupport
         #expect(try submitter.dgrid("submit", "--repo", url, base + "/c1.json").status == 0)
         let log = base + "/worker.log"
         // Two slots polling every 0.1-0.2 s and a beat every 0.5 s: ~12 connections a second without a breaker.
-        let worker = try GridFaultCLITests.launch(["worker", "--repo", url, "--node-id", "cb1"], home: home, log: log, environment: [
+        let metricsPort = try FreePort.loopback()
+        let worker = try GridFaultCLITests.launch(["worker", "--repo", url, "--node-id", "cb1", "--metrics-listen", "127.0.0.1:\(metricsPort)"],
+                                                  home: home, log: log, environment: [
             "DGRID_SLOTS": "2", "DGRID_POLL_SECONDS": "0.1", "DGRID_POLL_CEILING_SECONDS": "0.2", "DGRID_HEARTBEAT_SECONDS": "0.5",
             "DGRID_LEASE_SECONDS": "30", "DGRID_FOLD_INTERVAL_SECONDS": "0", "DGRID_CIRCUIT_FAILURES": "3",
             "DGRID_CIRCUIT_CEILING_SECONDS": "2",
@@ -115,6 +117,9 @@ import TestSupport
         #expect(connections >= 3, "the worker kept trying: \(connections)")
         #expect(connections <= 20, "an open circuit lets a probe through every ~2 s, not every poll: \(connections) connections in 8 s")
         #expect(workerLog().contains("circuit to the Git server is open"), "\(workerLog())")
+        // The metrics say so too: the closed state is 0 (open or half-open is 1).
+        let away = try OperationsFixture.scrape(metricsPort)
+        #expect(away.contains("dgrid_worker_circuit_state{backend=\"git\",state=\"closed\"} 0.0"), "\(away)")
 
         // The server returns: the next probe closes the circuit and a new task runs.
         kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit()
@@ -127,6 +132,7 @@ import TestSupport
             return record?["git_circuit"] as? String == "closed" && record?["health"] as? String == "healthy"
         }, "\(String(describing: node(submitter, url, "cb1")))")
         #expect(try submitter.dgrid("result", "--repo", url, "c2").stdout == "two\n")
+        #expect(try OperationsFixture.scrape(metricsPort).contains("dgrid_worker_circuit_state{backend=\"git\",state=\"closed\"} 1.0"))
     }
 
     @Test func aWorkerRestartedAfterACrashReleasesItsClaimsAtOnceAndAFoldMarksSilentNodesOffline() throws {

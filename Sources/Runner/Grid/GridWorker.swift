@@ -718,8 +718,15 @@ public final class GridWorker: @unchecked Sendable {
         let settings = connection.settings
         var nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
         var nextSelfCheck = Date().addingTimeInterval(settings.selfCheckSeconds)
+        var shownCircuit = GitCircuitBreaker.State.closed
         while !slotsDone.load(ordering: .relaxed) {
             Self.sleep(0.2)
+            // The breaker changes inside any slot's Git call; its gauge follows within a turn.
+            let circuit = connection.circuit.snapshot().state
+            if circuit != shownCircuit {
+                options.metrics?.circuit(circuit)
+                shownCircuit = circuit
+            }
             if settings.selfCheckSeconds > 0 && Date() >= nextSelfCheck {
                 nextSelfCheck = Date().addingTimeInterval(settings.selfCheckSeconds)
                 runPeriodicSelfCheck()

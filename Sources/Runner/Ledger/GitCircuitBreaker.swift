@@ -10,7 +10,7 @@ import Synchronization
 /// whose Git server is down then costs that server one probe per backoff, not
 /// one connection per slot per poll, and the worker's errors say why at once.
 public final class GitCircuitBreaker: Sendable {
-    public enum State: String, Sendable, Equatable {
+    public enum State: String, Sendable, Equatable, CaseIterable {
         case closed, open
         case halfOpen = "half_open"
     }

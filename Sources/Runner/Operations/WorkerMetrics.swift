@@ -23,8 +23,7 @@ public final class WorkerMetrics: Sendable {
         public static let gitOperations = "dgrid_worker_git_operations_total"
         public static let gitDuration = "dgrid_worker_git_operation_duration_seconds"
         public static let gitConsecutiveFailures = "dgrid_worker_git_consecutive_failures"
-        /// Filled today from what is observable (no breaker: always closed); a circuit
-        /// breaker around the backend sets `open` and `half_open` through `circuit(_:)`.
+        /// The Git backend's `GitCircuitBreaker`, as the heartbeat loop last saw it.
         public static let circuitState = "dgrid_worker_circuit_state"
         public static let healthy = "dgrid_worker_healthy"
         public static let healthReason = "dgrid_worker_health_reason"
@@ -175,17 +174,15 @@ public enum TaskOutcome: String, Sendable, CaseIterable {
     }
 }
 
-/// The circuit around a backend: closed (calls go through), open (calls refused
-/// while it cools down), half-open (a probe decides).
-public enum CircuitState: String, Sendable, CaseIterable {
-    case closed, open
-    case halfOpen = "half_open"
-}
+/// The metric's states are the breaker's own (`GitCircuitBreaker`).
+public typealias CircuitState = GitCircuitBreaker.State
 
 /// Why a worker is unhealthy, bounded to the self-checks it has (`HealthCheck`).
 public enum HealthReason: String, Sendable, CaseIterable {
     case none, image, sandbox, seccomp
     case artifactRegistry = "artifact_registry"
+    /// The periodic self-check (space, inodes, memory, cgroup, the default image).
+    case selfCheck = "self_check"
 
     init(_ check: HealthCheck) {
         switch check {
@@ -193,6 +190,7 @@ public enum HealthReason: String, Sendable, CaseIterable {
         case .sandbox: self = .sandbox
         case .seccomp: self = .seccomp
         case .artifactRegistry: self = .artifactRegistry
+        case .periodic: self = .selfCheck
         }
     }
 }
