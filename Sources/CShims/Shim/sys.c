@@ -221,3 +221,7 @@ int dgrid_clock_state(long *maxerror_us, long *esterror_us) {
     *esterror_us = tx.esterror;
     return state;
 }
+
+int dgrid_pidfd_kill(int pidfd) {
+    return syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0 ? 0 : -errno;
+}

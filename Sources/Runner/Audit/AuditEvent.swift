@@ -22,6 +22,9 @@ public struct AuditEvent: Equatable, Sendable {
         case setupFailed = "setup_failed"
         /// A task's checkpoint was not restored (another task's, malformed, corrupt): it started afresh.
         case checkpointRefused = "checkpoint_refused"
+        /// A sandbox outlived its timeout plus the watchdog's grace: killed by the slot watchdog,
+        /// and its slot replaced if that kill did not end it either (docs/ARCHITECTURE.md §12).
+        case sandboxOverdue = "sandbox_overdue"
     }
 
     public var time: Date

@@ -38,6 +38,9 @@ public struct GridSettings: Sendable {
     /// Consecutive Git network failures that open the circuit (`GitCircuitBreaker`), and the cap on its backoff.
     public var circuitFailures: Int = 5
     public var circuitCeilingSeconds: Double = 120
+    /// How long a sandbox may outlive its timeout before the slot watchdog kills it, and
+    /// its slot is replaced that long after the kill if it still runs (`SlotWatchdog`); 0: no watchdog.
+    public var slotWatchdogSeconds: Double = 60
     /// Periodic self-checks (`WorkerSelfCheck`): how often, and the floors below which this host stops claiming.
     public var selfCheckSeconds: Double = 30
     public var minimumFreeDisk = ByteCount(bytes: 1 << 30)

@@ -80,6 +80,11 @@ public final class GridWorker: @unchecked Sendable {
     /// Set once every slot is done: the heartbeat keeps leases alive until then.
     private let slotsDone = Atomic<Bool>(false)
     private let stopRequest = WorkerStopRequest()
+    /// Sandboxes past their timeout plus a grace are killed again, and their slots replaced (docs/ARCHITECTURE.md §12).
+    private let watchdog: SlotWatchdog
+    /// Every slot thread is in it until it ends, or until the watchdog replaces it
+    /// (the watchdog then leaves for it, and the thread, back at last, does not).
+    private let slots = DispatchGroup()
     /// `$DGRID_HOME/nodes/<node>.lock`, held for this process's life: while it is held no
     /// other process on this host runs as this node; the kernel drops it however we die.
     private var nodeLock: FileLock?
@@ -99,6 +104,7 @@ public final class GridWorker: @unchecked Sendable {
             webhook?.send(WorkerEvents.health(state, check: check, nodeID: nodeID))
         }
         redactor = Self.redactor(settings: connection.settings, policy: options.signatures.trust.policy)
+        watchdog = SlotWatchdog(graceSeconds: connection.settings.slotWatchdogSeconds)
     }
 
     /// The worker's own secrets (its Git token) and `policy`'s patterns, compiled once per policy.
@@ -178,21 +184,12 @@ public final class GridWorker: @unchecked Sendable {
         }
         let heartbeat = Thread { [self] in heartbeatLoop() }
         heartbeat.start()
-        let group = DispatchGroup()
-        for slot in 0..<max(1, settings.slots) {
-            group.enter()
-            let thread = Thread { [self] in
-                slotLoop(slot)
-                group.leave()
-            }
-            thread.stackSize = 4 << 20
-            thread.start()
-        }
-        if !stopRequest.waitForSlots(group) {
+        for slot in 0..<max(1, settings.slots) { startSlot(slot) }
+        if !stopRequest.waitForSlots(slots) {
             let abandoned = releaseClaimsAfterGrace()
             if abandoned > 0 { return lock.withLock { var summary = summary; summary.abandoned = abandoned; return summary } }
             // The busy slots hold no claim (picking, or done publishing): they see `stopping` and end.
-            group.wait()
+            slots.wait()
         }
         stopping.store(true, ordering: .relaxed)
         slotsDone.store(true, ordering: .relaxed)
@@ -205,13 +202,27 @@ public final class GridWorker: @unchecked Sendable {
         return result
     }
 
-    private func slotLoop(_ slot: Int) {
+    private func startSlot(_ slot: Int) {
+        slots.enter()
+        let thread = Thread { [self] in
+            // A replaced thread was left for when the watchdog replaced it.
+            if slotLoop(slot) == .ended { slots.leave() }
+        }
+        thread.stackSize = 4 << 20
+        thread.start()
+    }
+
+    /// How a slot thread's loop ended: by itself (stopping, draining, its task count
+    /// reached), or replaced by the slot watchdog while a sandbox held it.
+    private enum SlotEnd { case ended, replaced }
+
+    private func slotLoop(_ slot: Int) -> SlotEnd {
         let settings = connection.settings
         var idle = settings.pollSeconds
         while !stopping.load(ordering: .relaxed) {
             guard health.isHealthy else {
                 // Claims nothing; a draining (--once) worker is done.
-                if options.once { return }
+                if options.once { return .ended }
                 if let check = health.dueCheck(now: Date()) { selfCheck(check) } else { Self.sleep(min(0.5, health.secondsUntilCheck(now: Date()) + 0.05)) }
                 continue
             }
@@ -220,7 +231,7 @@ public final class GridWorker: @unchecked Sendable {
                 started += 1
                 return true
             }
-            guard allowed else { return }
+            guard allowed else { return .ended }
             let pick: TaskPicker.Pick?
             do {
                 pick = try TaskPicker(connection: connection, trustFor: trust(for:), onDefer: noteDeferral,
@@ -234,7 +245,7 @@ public final class GridWorker: @unchecked Sendable {
             } catch {
                 lock.withLock { started -= 1 }
                 logger.warning("cannot reach the grid", metadata: ["slot": "\(slot)", "error": "\(error)"])
-                if options.once { return }
+                if options.once { return .ended }
                 Self.sleep(Self.jittered(idle))
                 idle = min(idle * 1.5, settings.pollCeilingSeconds)
                 continue
@@ -246,7 +257,7 @@ public final class GridWorker: @unchecked Sendable {
                     // Folding what finished may make its dependents ready (docs/ARCHITECTURE.md §10):
                     // a draining worker folds and looks again, and stops when a fold changes nothing.
                     if foldable, foldNow() { continue }
-                    return
+                    return .ended
                 }
                 // Idle: an idle poll costs one ref listing, nothing more — a fold
                 // only when that listing shows results, new claims or tasks a dependency
@@ -257,9 +268,10 @@ public final class GridWorker: @unchecked Sendable {
                 continue
             }
             idle = settings.pollSeconds
-            execute(pick, slot: slot)
+            if execute(pick, slot: slot) == .replaced { return .replaced }
             foldIfDue()
         }
+        return .ended
     }
 
     /// Records a trust decision or security event (docs/ARCHITECTURE.md §9) in the audit log,
@@ -338,7 +350,8 @@ public final class GridWorker: @unchecked Sendable {
         audit(AuditEvent(kind: .outputRedacted, nodeID: settings.nodeID, taskID: task.taskID, reason: summary))
     }
 
-    private func execute(_ pick: TaskPicker.Pick, slot: Int) {
+    @discardableResult
+    private func execute(_ pick: TaskPicker.Pick, slot: Int) -> SlotEnd {
         let settings = connection.settings
         let claim = pick.claim
         let id = claim.taskID
@@ -403,6 +416,7 @@ public final class GridWorker: @unchecked Sendable {
             let egress = check.trust.policy.egressGrant(principal: authentication.principal, image: task.image ?? settings.defaultImage)
             let outcome: TaskExecution.Execution
             let session = checkpointSession(for: task, claim: claim, principals: authentication.principals)
+            let watch = watchdog.watch(taskID: id, slot: slot, timeoutSeconds: task.timeoutSeconds)
             defer {
                 lock.withLock {
                     checkpointing[id] = nil
@@ -416,13 +430,19 @@ public final class GridWorker: @unchecked Sendable {
                 let inputs = try listing.flatMap { (listing) throws(GridError) in try TaskInputs.prepare(for: task, snapshot: listing, connection: connection) }
                 defer { inputs?.remove() }
                 outcome = execution.run(task, claim: claim.record, egress: egress, volumes: inputs.map { [$0.volume] } ?? [],
-                                        checkpoint: session, snapshot: listing,
+                                        checkpoint: session, snapshot: listing, watch: watch,
                                         onProgress: { [self] said in lock.withLock { progress[id] = said } })
             } catch .artifactRegistry(let why) {
                 outcome = .hostFault(HostFault(published: "this worker could not give the task its /inputs: its artifact registry did not answer",
                                                detail: why, check: .artifactRegistry))
             } catch {
                 outcome = .hostFault(HostFault(published: "this worker could not give the task its /inputs", detail: "\(error)", check: .sandbox))
+            }
+            if watchdog.ended(watch) {
+                // The watchdog gave the claim back and put another thread in this slot: nothing of this run counts.
+                logger.warning("a sandbox the watchdog could not kill ended; its result is dropped (the task went back to the grid)",
+                               metadata: ["task": "\(id)", "slot": "\(slot)"])
+                return .replaced
             }
             switch outcome {
             case .finished(var ran):
@@ -455,7 +475,7 @@ public final class GridWorker: @unchecked Sendable {
                 finished = ran
             case .hostFault(let fault):
                 giveBack(claim, for: fault)
-                return
+                return .ended
             }
         }
         do {
@@ -486,6 +506,7 @@ public final class GridWorker: @unchecked Sendable {
             logger.error("cannot publish result; the task will run again elsewhere once its lease expires",
                          metadata: ["task": "\(id)", "error": "\(error)"])
         }
+        return .ended
     }
 
     /// The checkpoint session of a task that asks for one (docs/ARCHITECTURE.md §10),
@@ -727,6 +748,7 @@ public final class GridWorker: @unchecked Sendable {
                 options.metrics?.circuit(circuit)
                 shownCircuit = circuit
             }
+            for action in watchdog.due(now: Clock.monotonicNanoseconds()) { act(on: action) }
             if settings.selfCheckSeconds > 0 && Date() >= nextSelfCheck {
                 nextSelfCheck = Date().addingTimeInterval(settings.selfCheckSeconds)
                 runPeriodicSelfCheck()
@@ -754,6 +776,31 @@ public final class GridWorker: @unchecked Sendable {
                 }
             } catch {
                 logger.warning("cannot publish heartbeat or renew leases", metadata: ["error": "\(error)", "tasks": "\(held.count)"])
+            }
+        }
+    }
+
+    /// The slot watchdog's verdict, carried out on the heartbeat thread (docs/ARCHITECTURE.md §12).
+    private func act(on action: SlotWatchdog.Action) {
+        let nodeID = connection.settings.nodeID
+        switch action {
+        case .kill(let run, let overdue):
+            let why = "its sandbox ran \(Int(overdue)) s past its timeout of \(Int(run.timeoutSeconds)) s: killed by the slot watchdog"
+            logger.error("a sandbox outlived its timeout; the slot watchdog kills it", metadata: [
+                "task": "\(run.taskID)", "slot": "\(run.slot)", "overdue_s": "\(Int(overdue))", "running": "\(run.watch.kill())"])
+            audit(AuditEvent(kind: .sandboxOverdue, nodeID: nodeID, taskID: run.taskID, reason: why))
+        case .replace(let run):
+            // The stuck thread stays where it is (a thread cannot be killed): its slot gets a
+            // new thread, and the group is left on its behalf — after the new one entered, so
+            // the count never touches zero (a worker whose slots are all gone stops).
+            if !stopping.load(ordering: .relaxed) { startSlot(run.slot) }
+            slots.leave()
+            audit(AuditEvent(kind: .sandboxOverdue, nodeID: nodeID, taskID: run.taskID,
+                             reason: "a kill did not end its sandbox: slot \(run.slot) replaced, the task given back"))
+            if let claim = lock.withLock({ running[run.taskID] }) {
+                giveBack(claim, for: HostFault(published: "a sandbox of this worker outlived its timeout and could not be killed",
+                                               detail: "task \(run.taskID) on slot \(run.slot): still running after a kill by the slot watchdog",
+                                               check: .sandbox))
             }
         }
     }

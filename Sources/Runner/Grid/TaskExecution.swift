@@ -36,9 +36,10 @@ struct TaskExecution {
     /// `egress`: what the host's policy lets this task reach; nil: no network.
     /// `volumes`: `/inputs` and the like, mounted as given (docs/ARCHITECTURE.md §10).
     /// `checkpoint`: the task's `/checkpoint`, restored from `snapshot`'s latest
-    /// checkpoint and snapshotted while it runs. `onProgress`: each `::progress` line.
+    /// checkpoint and snapshotted while it runs. `watch`: the slot watchdog's handle on the sandbox.
+    /// `onProgress`: each `::progress` line.
     func run(_ task: TaskFile, claim: ClaimRecord, egress: EgressGrant? = nil, volumes: [SandboxVolume] = [],
-             checkpoint: CheckpointSession? = nil, snapshot: GridSnapshot? = nil,
+             checkpoint: CheckpointSession? = nil, snapshot: GridSnapshot? = nil, watch: SandboxWatch? = nil,
              onProgress: ((TaskProgress) -> Void)? = nil) -> Execution {
         let started = Date()
         let attempt = claim.attempt
@@ -92,6 +93,7 @@ struct TaskExecution {
             }
         }
         spec.timeoutSeconds = Double(task.timeoutSeconds)
+        spec.watch = watch
         spec.outputLimit = settings.outputLimit
         spec.allowWithoutCgroupLimits = settings.runWithoutCgroupLimits
         spec.egress = egress

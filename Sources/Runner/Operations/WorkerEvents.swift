@@ -27,11 +27,12 @@ extension AuditEvent.Kind {
     /// What an operator wants to hear about at once: trust refused or loosened,
     /// a task caught doing what its sandbox forbids, secrets in output. Routine
     /// decisions (a signature accepted, a task waiting on its quota, a timeout)
-    /// stay in the log; so does `unsigned_run`, which `unsigned_allowed` announced at start.
+    /// stay in the log; so does `unsigned_run`, which `unsigned_allowed` announced at start. A sandbox
+    /// nothing could end (`sandbox_overdue`) is a host in trouble or a task finding a way around its kill.
     public var isSecurityEvent: Bool {
         switch self {
         case .signatureRefused, .unsignedAllowed, .imageRefused, .quotaRefused, .policyApplied, .policyRefused,
-             .egressBlocked, .seccompKilled, .checkpointRefused, .outputRedacted:
+             .egressBlocked, .seccompKilled, .checkpointRefused, .outputRedacted, .sandboxOverdue:
             true
         case .signatureAccepted, .unsignedRun, .taskTimedOut, .taskOOMKilled, .quotaDeferred, .pidsLimitHit, .setupFailed:
             false

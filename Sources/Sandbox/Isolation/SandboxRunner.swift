@@ -210,6 +210,8 @@ public final class SandboxRunner: Sendable {
         }
         spec.freezer?.attach(group)
         defer { spec.freezer?.detach() }
+        spec.watch?.attach(pidfd: process.pidfd, group: group, startedAt: started)
+        defer { spec.watch?.detach() }
         let deadline = spec.timeoutSeconds.map { started + UInt64($0 * 1e9) }
         let supervisor = Supervisor(process: process, stdout: stdoutPipe, stderr: stderrPipe,
                                     limit: spec.outputLimit, deadline: deadline, group: group,

@@ -46,6 +46,9 @@ public struct SandboxSpec: Sendable {
     /// Lets the caller freeze the task while it runs (a consistent checkpoint,
     /// docs/ARCHITECTURE.md §10); the sandbox then has a cgroup with a freezer.
     public var freezer: SandboxFreezer?
+    /// Lets the worker's slot watchdog see when the task started and kill it
+    /// without the supervisor (docs/ARCHITECTURE.md §12).
+    public var watch: SandboxWatch?
     /// Where the kernel refuses an image's overlay, run from a merged copy of
     /// its layers instead (docs/ARCHITECTURE.md §5). Off for `dgrid doctor`'s
     /// probe, which must see the refusal rather than work around it.

@@ -94,4 +94,9 @@ int dgrid_send_go(int sock, const int *fds, int count);
  * The state, or -1 with errno. */
 int dgrid_clock_state(long *maxerror_us, long *esterror_us);
 
+/* SIGKILL to the process `pidfd` refers to (pidfd_send_signal(2)): never to
+ * another process that took its pid after it was reaped. 0, or -errno
+ * (-ESRCH once it has exited). */
+int dgrid_pidfd_kill(int pidfd);
+
 #endif
