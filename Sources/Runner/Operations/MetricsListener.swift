@@ -111,8 +111,9 @@ public final class MetricsListener: Sendable {
                 continue
             }
             answer(client)
-            close(client)
+            // Counted before the close: a client that has read to the end sees the count that includes it.
             served.add(1, ordering: .relaxed)
+            close(client)
         }
     }
 
