@@ -14,7 +14,8 @@ struct DGridGrid: ParsableCommand {
         subcommands: [GridInitCommand.self, GridSubmitCommand.self, GridWorkerCommand.self,
                       GridStatusCommand.self, GridResultCommand.self, GridFoldCommand.self,
                       GridSignCommand.self, GridVerifyCommand.self, GridAuditCommand.self, GridQuotaCommand.self, GridDagCommand.self,
-                      GridResultsCommand.self, GridArchiveCommand.self, GridCompactCommand.self]
+                      GridResultsCommand.self, GridArchiveCommand.self, GridCompactCommand.self,
+                      GridDashboardCommand.self]
     )
 
     static func main() {

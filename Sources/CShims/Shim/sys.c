@@ -205,3 +205,11 @@ int dgrid_die_with_parent(void) {
         return -errno;
     return getppid() == 1 ? -ESRCH : 0;
 }
+
+int dgrid_rename_exchange(const char *a, const char *b) {
+    return renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0 ? 0 : -errno;
+}
+
+int dgrid_rename_noreplace(const char *from, const char *to) {
+    return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0 ? 0 : -errno;
+}

@@ -26,7 +26,8 @@ extension GridVerb {
 enum GridVerbs {
     static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self,
                                               Sign.self, Verify.self, Audit.self, Quota.self, Dag.self,
-                                              Results.self, Archive.self, Compact.self]
+                                              Results.self, Archive.self, Compact.self,
+                                              Dashboard.self]
 
     struct Init: GridVerb {
         static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
@@ -82,6 +83,10 @@ enum GridVerbs {
 
     struct Quota: GridVerb {
         static let configuration = CommandConfiguration(commandName: "quota", abstract: VerbAbstract.gridQuota)
+    }
+
+    struct Dashboard: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "dashboard", abstract: VerbAbstract.gridDashboard)
     }
 }
 

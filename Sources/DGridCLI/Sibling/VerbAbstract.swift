@@ -18,5 +18,6 @@ package enum VerbAbstract {
     package static let gridCompact = "Start main's history anew with the same files, keeping the old history aside."
     package static let gridResults = "List finished tasks newest first, a page at a time, filtered by time and status."
     package static let gridQuota = "Show each principal's use of the grid against this host's quotas."
+    package static let gridDashboard = "Write a static dashboard of the grid (HTML and JSON) into a directory, swapped in whole."
     package static let imagePull = "Pull an allowlisted image from a registry, by digest."
 }

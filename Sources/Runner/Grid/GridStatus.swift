@@ -105,7 +105,11 @@ public struct GridStatus {
 
     /// `trust`: this host's, to name each running task's principal; without it every principal shows as unverified.
     public func counts(trust: TaskSignatureCheck? = nil) throws(GridError) -> Counts {
-        let snapshot = try connection.snapshot()
+        try counts(in: try connection.snapshot(), trust: trust)
+    }
+
+    /// The counts of one listing (the dashboard reads every section from the same one).
+    func counts(in snapshot: GridSnapshot, trust: TaskSignatureCheck? = nil, now: Date = Date()) throws(GridError) -> Counts {
         guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
         var counts = Counts()
         counts.mainTip = snapshot.mainTip?.hex
@@ -135,7 +139,6 @@ public struct GridStatus {
         }
         (counts.unknownFields, counts.unknownFieldsUnscanned) = unknownFields(in: snapshot)
         let claims = GridClaims(connection: connection)
-        let now = Date()
         for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key }) where snapshot.results[taskID] == nil {
             guard let record = try claims.record(at: commit) else { continue }
             let expired = ISOTime.parse(record.leaseUntil).map { $0 <= now } ?? true

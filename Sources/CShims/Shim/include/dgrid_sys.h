@@ -84,4 +84,13 @@ int dgrid_die_with_parent(void);
  * when count > 0. Returns 0 or -errno. */
 int dgrid_send_go(int sock, const int *fds, int count);
 
+/* renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE): swaps two paths in one
+ * step, directories included, so a reader of either name sees the old tree or
+ * the new one, never neither (the dashboard's publish, docs/ARCHITECTURE.md
+ * §12). 0 or -errno; -EINVAL where the filesystem cannot exchange. */
+int dgrid_rename_exchange(const char *a, const char *b);
+/* renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE): fails with
+ * -EEXIST rather than replace `to`. 0 or -errno. */
+int dgrid_rename_noreplace(const char *from, const char *to);
+
 #endif
