@@ -28,6 +28,11 @@ let package = Package(
         // The worker's config file (docs/worker.toml.example). Runner only, so
         // it is linked into `dgrid-remote` and never into `dgrid` (start latency).
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        // Worker metrics (docs/ARCHITECTURE.md §12): Runner records through swift-metrics'
+        // API only (CoreMetrics: no backend, no global); `dgrid-grid` alone links the
+        // Prometheus registry that renders them. Neither pulls in NIO.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries, found with pkg-config; headers are Debian's, never vendored.
@@ -122,6 +127,7 @@ let package = Package(
                     "Sandbox", "Trust", "CGit2", "CGitStream", "CZlib", "CNettle", "CArchive",
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "TOMLKit", package: "TOMLKit"),
+                    .product(name: "CoreMetrics", package: "swift-metrics"),
                 ]),
         // The registry client (DESIGN §5, Image): async-http-client and NIO. A
         // separate target so only `dgrid-registry` links it; in `dgrid` it cost
@@ -158,6 +164,8 @@ let package = Package(
                               "DGridCLI", "Runner", "Trust",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                               .product(name: "Logging", package: "swift-log"),
+                              // The exposition of the worker's metrics and of `dgrid metrics --prometheus`.
+                              .product(name: "Prometheus", package: "swift-prometheus"),
                           ],
                           linkerSettings: leanLinking),
         // `dgrid-registry`: `image pull` and `image allow REGISTRY/NAME:TAG`.
@@ -175,7 +183,8 @@ let package = Package(
                     dependencies: ["SandboxIsolation", "SandboxSupport", "CShims", "CSeccomp", "TestSupport"]),
         // What needs both halves: the state directory they share.
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "TestSupport"]),
-        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Trust", "CGitStream", "TestSupport"]),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Trust", "CGitStream", "TestSupport",
+                                                      .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "DGridCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]
 )

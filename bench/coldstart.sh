@@ -28,6 +28,7 @@ set -euo pipefail
 DGRID=$(resolve_dgrid "${1:-}")
 need git "apt-get install git"
 need python3 "apt-get install python3"
+need /usr/bin/time "apt-get install time"
 [ -x "$(dirname "$DGRID")/dgrid-grid" ] || die "dgrid-grid missing beside $DGRID; build both: swift build -c release --static-swift-stdlib"
 TASKS=${COLD_TASKS:-100000}
 ROUNDS=${COLD_ROUNDS:-5}
@@ -89,10 +90,11 @@ PY
   DGRID_HOME=$home "$DGRID" submit --repo "$(url "$grid.git")" "$tasks" >/dev/null
   python3 "$HISTORY" results "$prefix" "$RESULTS" | git --git-dir "$repo" fast-import --quiet --done
   start=$(now)
-  DGRID_HOME=$home "$DGRID" fold --repo "$(url "$grid.git")" > "$WORK/fold.out"
+  # /usr/bin/time: the fold process's own CPU (user + system), beside the wall time that includes the server's.
+  DGRID_HOME=$home /usr/bin/time -f '%U %S' -o "$WORK/fold.cpu" "$DGRID" fold --repo "$(url "$grid.git")" > "$WORK/fold.out"
   end=$(now)
   grep -q "folded $RESULTS finished" "$WORK/fold.out" || die "fold on $grid: $(cat "$WORK/fold.out")"
-  record "fold $phase $grid $(echo "$end - $start" | bc) 0"
+  record "fold $phase $grid $(echo "$end - $start" | bc) $(awk '{ print $1 + $2 }' "$WORK/fold.cpu")"
 }
 
 for round in $(seq 1 "$ROUNDS"); do first_sync before "$round"; done
@@ -121,7 +123,8 @@ for round in $(seq 1 "$ROUNDS"); do
   for grid in $(printf 'big\nfresh\n' | shuf); do fold_round "$grid" after "$round"; done
 done
 
-PYTHONPATH=$BENCH_DIR python3 - "$WORK/times" "$TASKS" "$ROUNDS" "$RESULTS" "$WORK/archive.out" "$WORK/compact.out" "$DAYS" <<'PY' | tee "$OUT"
+MIRROR_MB=$(du -sm "$BIG_HOME/grids" | cut -f1)
+PYTHONPATH=$BENCH_DIR python3 - "$WORK/times" "$TASKS" "$ROUNDS" "$RESULTS" "$WORK/archive.out" "$WORK/compact.out" "$DAYS" "$MIRROR_MB" <<'PY' | tee "$OUT"
 import sys
 times, tasks, rounds, results = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 archive, compact = " / ".join(l.strip() for l in open(sys.argv[5])), open(sys.argv[6]).read().strip()
@@ -144,10 +147,12 @@ print(f"archive: {steps.get('archive', 0):.2f} s ({archive})")
 print(f"compact: {steps.get('compact', 0):.2f} s ({compact})")
 before = pick("fold", "before", "big", 3)
 big, fresh = pick("fold", "after", "big", 3), pick("fold", "after", "fresh", 3)
-print(f"Fold of {results} results, warm homes:")
-print(f"  {'':<40} {'median s':>9} {'p90 s':>7}")
-print(f"  {'big grid before archival (2 rounds)':<40} {pct(before, .5):>9.3f} {pct(before, .9):>7.3f}")
-print(f"  {'big grid after archival and compaction':<40} {pct(big, .5):>9.3f} {pct(big, .9):>7.3f}")
-print(f"  {'fresh grid':<40} {pct(fresh, .5):>9.3f} {pct(fresh, .9):>7.3f}")
+cpu = lambda phase, who: pick("fold", phase, who, 4)
+print(f"Fold of {results} results, warm homes (CPU: the dgrid fold process's own, user + system; the rest is the server and round trips):")
+print(f"  {'':<40} {'median s':>9} {'p90 s':>7} {'CPU s':>7}")
+print(f"  {'big grid before archival (2 rounds)':<40} {pct(before, .5):>9.3f} {pct(before, .9):>7.3f} {pct(cpu('before', 'big'), .5):>7.3f}")
+print(f"  {'big grid after archival and compaction':<40} {pct(big, .5):>9.3f} {pct(big, .9):>7.3f} {pct(cpu('after', 'big'), .5):>7.3f}")
+print(f"  {'fresh grid':<40} {pct(fresh, .5):>9.3f} {pct(fresh, .9):>7.3f} {pct(cpu('after', 'fresh'), .5):>7.3f}")
+print(f"  the folding worker's mirror: {sys.argv[8]} MB (it synced the grid before compaction)")
 print(f"  after / fresh = {pct(big, .5) / pct(fresh, .5):.2f}× (goal ≤ 1.5×); before / fresh = {pct(before, .5) / pct(fresh, .5):.2f}×")
 PY

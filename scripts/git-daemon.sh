@@ -5,6 +5,7 @@
 #   scripts/git-daemon.sh stop DIR         stop what `start DIR` started
 # Repositories are git://127.0.0.1:PORT/<path under DIR>. DIR gets git-daemon.pid and
 # git-daemon.log. Anyone on this machine can push to it: loopback tests only.
+# GIT_DAEMON_READ_ONLY=1 leaves pushes off (no --enable=receive-pack): a grid this host can read, not write.
 # Installs git when missing (root).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/detach.sh"
@@ -37,7 +38,9 @@ case "$cmd" in
     # waits for the daemon to exit and the tests hang.
     (
       close_inherited_fds
-      exec setsid "$daemon" --export-all --enable=receive-pack --base-path="$dir" --reuseaddr \
+      push=(--enable=receive-pack)
+      if [ "${GIT_DAEMON_READ_ONLY:-}" = 1 ]; then push=(); fi
+      exec setsid "$daemon" --export-all "${push[@]}" --base-path="$dir" --reuseaddr \
         --listen=127.0.0.1 --port="$port" --informative-errors --verbose "$dir" \
         >"$dir/git-daemon.log" 2>&1 </dev/null
     ) &

@@ -9,6 +9,8 @@
 # Every request needs USER and the password; pushes are allowed (git-http-backend
 # enables receive-pack for authenticated users). DIR/.http holds the config, the
 # password file (0600), the pid and the logs. Installs lighttpd and git when missing (root).
+# GIT_HTTP_FAKETIME=OFFSET (e.g. +1h) runs lighttpd under libfaketime, so its clock — and the
+# Date header it sends — is off by OFFSET: dgrid doctor's clock test (needs faketime).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/detach.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/need.sh"
@@ -60,9 +62,11 @@ alias.url = ("/git/" => "$backend/")
 CONF
     # Close every inherited fd above 2 before exec (see scripts/registry.sh): a test
     # process's leaked pipes must not stay open in the server, or the tests hang.
+    clock=()
+    if [ -n "${GIT_HTTP_FAKETIME:-}" ]; then need faketime faketime; clock=(faketime -f "$GIT_HTTP_FAKETIME"); fi
     (
       close_inherited_fds
-      exec setsid lighttpd -D -f "$state/lighttpd.conf" >"$state/stdout.log" 2>&1 </dev/null
+      exec setsid "${clock[@]}" lighttpd -D -f "$state/lighttpd.conf" >"$state/stdout.log" 2>&1 </dev/null
     ) &
     echo $! > "$state/lighttpd.pid"
     for _ in $(seq 1 100); do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dgrid needs for a purpose, when missing.
-#   scripts/install-deps.sh build|test|bench|demo
+#   scripts/install-deps.sh build|test|bench|demo|package
 # Says which packages and why; refuses clearly when it cannot install them.
 set -euo pipefail
 
@@ -18,7 +18,17 @@ build=(pkg-config libseccomp-dev libcap-dev libgit2-dev libarchive-dev libzstd-d
 # the SSH ledger tests make keys with (scripts/git-sshd.sh); dgrid itself speaks SSH through libgit2.
 # gpg, gpgv: the OpenPGP tests make keys and signatures with gpg; workers verify `.asc` files with gpgv.
 # nftables: the egress filter of tasks a policy grants network to (and its test, with iproute2's ip netns).
-test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd docker-registry apache2-utils curl git lighttpd openssh-server openssh-client gpg gpgv nftables)
+# prometheus: the real server scrapes a worker's /metrics in the metrics tests (scripts/prometheus.sh).
+test=("${build[@]}" busybox-static gcc libc6-dev uidmap util-linux procps iproute2 python3 umoci skopeo zstd docker-registry apache2-utils curl git lighttpd openssh-server openssh-client gpg gpgv nftables prometheus)
+# python3-seccomp: scripts/seccomp-jail.py, which runs dgrid doctor under a filter refusing one kernel
+# feature as container runtimes do; faketime: a git-http.sh server whose clock is off (doctor's clock test).
+test+=(python3-seccomp faketime)
+# make deb: dpkg-deb and dpkg-shlibdeps (dpkg-dev), strip (binutils).
+package=(dpkg-dev binutils)
+# The install and package tests: man-db renders the generated pages; systemd's systemd-analyze
+# verifies the unit; debootstrap builds the fresh Debian 12 root the package is installed into,
+# and systemd-nspawn (systemd-container) runs it, booted with systemd as pid 1 for the unit's tests.
+test+=("${package[@]}" man-db systemd systemd-container debootstrap)
 bench=("${test[@]}" hyperfine crun runc bubblewrap debootstrap pigz libarchive-tools time bc git)
 demo=("${build[@]}" busybox-static python3 git openssh-client)
 
@@ -27,7 +37,8 @@ case "$purpose" in
   test) wanted=("${test[@]}") ;;
   bench) wanted=("${bench[@]}") ;;
   demo) wanted=("${demo[@]}") ;;
-  *) echo "usage: $0 build|test|bench|demo" >&2; exit 2 ;;
+  package) wanted=("${package[@]}") ;;
+  *) echo "usage: $0 build|test|bench|demo|package" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -14,7 +14,7 @@ struct DGridRegistry: ParsableCommand {
         commandName: "dgrid",
         abstract: "dgrid's registry verbs (run through `dgrid`).",
         version: DGrid.version,
-        subcommands: [RegistryImageCommand.self, ArtifactCommand.self]
+        subcommands: [RegistryImageCommand.self, ArtifactCommand.self, ServerDateCommand.self, WebhookCommand.self]
     )
 
     static func main() {

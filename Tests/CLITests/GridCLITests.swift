@@ -20,8 +20,8 @@ enum GridFixture {
     }
 
     /// A worker's home: its own state directory with the default image imported and allowlisted.
-    static func workerHome(requireSignatures: Bool = false) throws -> ImageCLITests.Home {
-        let home = try ImageCLITests.Home(requireSignatures: requireSignatures)
+    static func workerHome(requireSignatures: Bool = false, parent: String? = nil) throws -> ImageCLITests.Home {
+        let home = try ImageCLITests.Home(requireSignatures: requireSignatures, parent: parent)
         _ = try home.importBusybox()
         let allowed = try home.dgrid("image", "allow", "dgrid/busybox:latest", "--approved-by", "test")
         #expect(allowed.status == 0, "\(allowed.stderr)")

@@ -15,8 +15,9 @@ import TestSupport
         /// with `require_signatures = false`, so the suites about everything
         /// else run unsigned tasks; the signing suites pass true and get a host
         /// as a fresh install has it (docs/ARCHITECTURE.md §9).
-        init(requireSignatures: Bool = false) throws {
-            path = TestCleanup.removeAtExit(NSTemporaryDirectory() + "dgrid-cli-home-\(UUID().uuidString.prefix(8))")
+        /// `parent`: where the home is made (a small tmpfs for the full-disk test); the system temp directory by default.
+        init(requireSignatures: Bool = false, parent: String? = nil) throws {
+            path = TestCleanup.removeAtExit((parent.map { $0 + "/" } ?? NSTemporaryDirectory()) + "dgrid-cli-home-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             if !requireSignatures {
                 try FileManager.default.createDirectory(atPath: path + "/trust", withIntermediateDirectories: false,

@@ -31,3 +31,22 @@ import TestSupport
         #expect(try LedgerFixtures.git(["rev-parse", name], in: bare) == next.hex)
     }
 }
+
+/// Two processes sharing one home fetch into one mirror: the second meets the
+/// first's ref lock, in either of libgit2's two words for it, and fetches again.
+@Suite(.unit) struct LedgerMirrorLockRaceTests {
+    func error(_ message: String, gitClass: Int32 = 2, code: Int32 = -1) -> LedgerError {
+        LedgerError(.network, operation: "fetch refs/heads/main", remote: "git://127.0.0.1/grid.git",
+                    message: message, hint: "", gitClass: gitClass, gitCode: code)
+    }
+
+    @Test func bothLockMessagesAreARaceToRetry() {
+        #expect(GitLedger.isMirrorRefLocked(error("failed to lock file '/m/refs/heads/main.lock' for writing", code: -14)))
+        #expect(GitLedger.isMirrorRefLocked(error("failed to create locked file '/m/refs/heads/main.lock': File exists")))
+    }
+
+    @Test func otherFailuresAreNot() {
+        #expect(!GitLedger.isMirrorRefLocked(error("failed to create locked file '/m/refs/heads/main.lock': No space left on device")))
+        #expect(!GitLedger.isMirrorRefLocked(error("unexpected http status code: 500")))
+    }
+}

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/timex.h>
 #include <unistd.h>
 
 #ifndef MFD_EXEC
@@ -25,6 +26,10 @@
 
 int dgrid_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
+}
+
+int dgrid_accept_cloexec(int fd) {
+    return accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 }
 
 int dgrid_unshare_user_namespace(void) {
@@ -204,6 +209,17 @@ int dgrid_die_with_parent(void) {
     if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0)
         return -errno;
     return getppid() == 1 ? -ESRCH : 0;
+}
+
+int dgrid_clock_state(long *maxerror_us, long *esterror_us) {
+    struct timex tx;
+    memset(&tx, 0, sizeof tx);
+    int state = adjtimex(&tx);
+    if (state < 0)
+        return -1;
+    *maxerror_us = tx.maxerror;
+    *esterror_us = tx.esterror;
+    return state;
 }
 
 int dgrid_rename_exchange(const char *a, const char *b) {

@@ -15,7 +15,7 @@ struct ImageVerify: ParsableCommand {
             ImageCLI.fail(error)
         }
         for corrupt in report.corrupt {
-            print(UntrustedText.lineSafe("corrupt \(corrupt.name): \(corrupt.problem); moved to \(corrupt.quarantinedAt)"))
+            print(UntrustedText.lineSafe("corrupt \(corrupt.name): \(corrupt.problem); moved to \(corrupt.quarantinedAt ?? "nowhere")"))
         }
         print("verified \(report.checked) blobs (\(ImageCLI.size(report.bytes))): \(report.corrupt.count) corrupt")
         if !report.corrupt.isEmpty {

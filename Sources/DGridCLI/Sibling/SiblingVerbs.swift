@@ -27,7 +27,7 @@ enum GridVerbs {
     static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self,
                                               Sign.self, Verify.self, Audit.self, Quota.self, Dag.self,
                                               Results.self, Archive.self, Compact.self,
-                                              Dashboard.self]
+                                              Doctor.self, Metrics.self, Dashboard.self]
 
     struct Init: GridVerb {
         static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
@@ -79,6 +79,14 @@ enum GridVerbs {
 
     struct Audit: GridVerb {
         static let configuration = CommandConfiguration(commandName: "audit", abstract: VerbAbstract.gridAudit)
+    }
+
+    struct Doctor: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "doctor", abstract: VerbAbstract.gridDoctor)
+    }
+
+    struct Metrics: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "metrics", abstract: VerbAbstract.gridMetrics)
     }
 
     struct Quota: GridVerb {

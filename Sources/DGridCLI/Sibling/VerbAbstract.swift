@@ -18,6 +18,8 @@ package enum VerbAbstract {
     package static let gridCompact = "Start main's history anew with the same files, keeping the old history aside."
     package static let gridResults = "List finished tasks newest first, a page at a time, filtered by time and status."
     package static let gridQuota = "Show each principal's use of the grid against this host's quotas."
+    package static let gridDoctor = "Check whether this host can run dgrid workers: each check PASS, WARN or FAIL with the fix."
+    package static let gridMetrics = "Show grid-wide figures and how many workers the queue needs; --watch sends changes as signed webhooks."
     package static let gridDashboard = "Write a static dashboard of the grid (HTML and JSON) into a directory, swapped in whole."
     package static let imagePull = "Pull an allowlisted image from a registry, by digest."
 }

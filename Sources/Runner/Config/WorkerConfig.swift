@@ -60,6 +60,21 @@ public struct WorkerConfig: Sendable, Equatable {
         if case .repository(let repository)? = entries[.artifactRegistry]?.value { return repository }
         return nil
     }
+    /// nil: no metrics listener.
+    public var metricsListen: ListenAddress? {
+        if case .listen(let address)? = entries[.metricsListen]?.value { return address }
+        return nil
+    }
+    /// nil: no webhook.
+    public var webhookURL: WebhookURL? {
+        if case .webhook(let url)? = entries[.webhookURL]?.value { return url }
+        return nil
+    }
+    /// nil: the secret comes from `$DGRID_WEBHOOK_SECRET`, if anywhere.
+    public var webhookSecretFile: String? {
+        if case .path(let path)? = entries[.webhookSecretFile]?.value, !path.isEmpty { return path }
+        return nil
+    }
     public var maxCPUs: Double { cpus(.maxCPUs) }
     public var maxMemory: ByteCount { bytes(.maxMemory) }
     public var maxPids: Int { count(.maxPids) }
@@ -92,6 +107,12 @@ public struct WorkerConfig: Sendable, Equatable {
         settings.defaultMaxAttempts = count(.maxAttempts)
         settings.compactAfterCommits = count(.compactAfterCommits)
         settings.archiveAfterSeconds = seconds(.archiveAfterSeconds)
+        settings.selfCheckSeconds = seconds(.selfCheckSeconds)
+        settings.minimumFreeDisk = bytes(.minFreeDisk)
+        settings.minimumFreeInodes = UInt64(count(.minFreeInodes))
+        settings.minimumAvailableMemory = bytes(.minAvailableMemory)
+        settings.circuitFailures = count(.circuitFailures)
+        settings.circuitCeilingSeconds = seconds(.circuitCeilingSeconds)
         settings.leaseSeconds = leaseSeconds
         settings.heartbeatSeconds = heartbeatSeconds
         settings.pollSeconds = pollSeconds

@@ -145,7 +145,17 @@ public enum WorkerConfigResolver {
         case .maxAttempts: return .count(3)
         case .compactAfterCommits: return .count(5_000)
         case .archiveAfterSeconds: return .seconds(0)
+        case .selfCheckSeconds: return .seconds(30)
+        case .minFreeDisk: return .bytes(ByteCount(bytes: 1 << 30))
+        case .minFreeInodes: return .count(10_000)
+        case .minAvailableMemory: return .bytes(ByteCount(bytes: 64 << 20))
+        case .circuitFailures: return .count(5)
+        case .circuitCeilingSeconds: return .seconds(120)
         case .logLevel: return .logLevel(.info)
+        // Off unless asked for: an open port is the operator's decision (docs/THREATS.md).
+        case .metricsListen: return .listen(nil)
+        case .webhookURL: return .webhook(nil)
+        case .webhookSecretFile: return .path("")
         }
     }
 }

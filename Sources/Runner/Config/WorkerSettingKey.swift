@@ -32,7 +32,16 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
     case maxAttempts = "max_attempts"
     case compactAfterCommits = "compact_after_commits"
     case archiveAfterSeconds = "archive_after_seconds"
+    case selfCheckSeconds = "self_check_seconds"
+    case minFreeDisk = "min_free_disk"
+    case minFreeInodes = "min_free_inodes"
+    case minAvailableMemory = "min_available_memory"
+    case circuitFailures = "circuit_failures"
+    case circuitCeilingSeconds = "circuit_ceiling_seconds"
     case logLevel = "log_level"
+    case metricsListen = "metrics_listen"
+    case webhookURL = "webhook_url"
+    case webhookSecretFile = "webhook_secret_file"
 
     /// `DGRID_MAX_MEMORY` for `max_memory`.
     public var environmentName: String { "DGRID_" + rawValue.uppercased() }
@@ -83,7 +92,15 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
         case .maxAttempts: .count(1...20)  // TaskLimits.attemptRange
         case .compactAfterCommits: .count(0...100_000_000)
         case .archiveAfterSeconds: .seconds(0...3_153_600_000)
+        case .selfCheckSeconds: .seconds(0...86_400)
+        case .minFreeDisk, .minAvailableMemory: .bytes(0...(1 << 44))
+        case .minFreeInodes: .count(0...1_000_000_000)
+        case .circuitFailures: .count(1...1_000)
+        case .circuitCeilingSeconds: .seconds(1...86_400)
         case .logLevel: .logLevel
+        case .metricsListen: .listenAddress
+        case .webhookURL: .webhookURL
+        case .webhookSecretFile: .path
         }
     }
 

@@ -16,6 +16,10 @@ public enum WorkerSettingKind: Sendable, Equatable {
     case path
     /// A registry repository, `HOST[:PORT]/PATH`, or "" for none (`ArtifactRepository`).
     case artifactRepository
+    /// `IP:PORT` for the metrics listener, or "" for none (`ListenAddress`).
+    case listenAddress
+    /// An http(s) URL for webhook events, or "" for none (`WebhookURL`).
+    case webhookURL
 
     /// Said in errors: "expected <this>".
     var expected: String {
@@ -30,6 +34,8 @@ public enum WorkerSettingKind: Sendable, Equatable {
         case .logLevel: "one of " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
         case .path: "an absolute path, or \"\" for none"
         case .artifactRepository: "a registry repository HOST[:PORT]/PATH such as \"127.0.0.1:5000/grid/artifacts\", or \"\" for none"
+        case .listenAddress: "an address and port such as \"\(ListenAddress.suggested)\" or \"[::1]:9464\", or \"\" for none"
+        case .webhookURL: "an http:// or https:// URL such as \"https://hooks.example/dgrid\", or \"\" for none"
         }
     }
 
@@ -77,6 +83,20 @@ public enum WorkerSettingKind: Sendable, Equatable {
             } catch {
                 throw .badValue(error.description)
             }
+        case .listenAddress:
+            guard !trimmed.isEmpty else { return .listen(nil) }
+            do {
+                return .listen(try ListenAddress(parsing: trimmed))
+            } catch {
+                throw .badValue(error.description)
+            }
+        case .webhookURL:
+            guard !trimmed.isEmpty else { return .webhook(nil) }
+            do {
+                return .webhook(try WebhookURL(parsing: trimmed))
+            } catch {
+                throw .badValue(error.description)
+            }
         case .logLevel:
             guard let level = Logger.Level(rawValue: trimmed.lowercased()) else { throw .badValue("\(UntrustedText.quoted(text)) is not \(expected)") }
             return .logLevel(level)
@@ -96,7 +116,7 @@ public enum WorkerSettingKind: Sendable, Equatable {
             guard number >= 0 else { throw .outOfRange("\(number) is negative; expected \(expected)") }
             return try check(.bytes(ByteCount(bytes: UInt64(number))))
         case (.bytes, .string(let text)), (.image, .string(let text)), (.nodeID, .string(let text)), (.logLevel, .string(let text)), (.path, .string(let text)),
-             (.artifactRepository, .string(let text)):
+             (.artifactRepository, .string(let text)), (.listenAddress, .string(let text)), (.webhookURL, .string(let text)):
             return try parse(text: text)
         default:
             throw .wrongType(expected: expected, found: value.typeName)

@@ -14,6 +14,10 @@ public enum WorkerSettingValue: Sendable, Equatable, CustomStringConvertible {
     case path(String)
     /// nil: none.
     case repository(ArtifactRepository?)
+    /// The metrics listener's address; nil: no listener (docs/ARCHITECTURE.md §12).
+    case listen(ListenAddress?)
+    /// Where webhook events go; nil: nowhere.
+    case webhook(WebhookURL?)
 
     public var description: String {
         switch self {
@@ -26,6 +30,8 @@ public enum WorkerSettingValue: Sendable, Equatable, CustomStringConvertible {
         case .logLevel(let level): level.rawValue
         case .path(let path): path
         case .repository(let repository): repository?.description ?? ""
+        case .listen(let address): address?.description ?? ""
+        case .webhook(let url): url?.description ?? ""
         }
     }
 
@@ -36,7 +42,7 @@ public enum WorkerSettingValue: Sendable, Equatable, CustomStringConvertible {
         case .count(let number): "\(number)"
         case .seconds(let number), .cpus(let number): WorkerSettingKind.number(number)
         case .bytes(let size): "\(size.bytes)"
-        case .image, .nodeID, .logLevel, .path, .repository: JSONText.quoted(description)
+        case .image, .nodeID, .logLevel, .path, .repository, .listen, .webhook: JSONText.quoted(description)
         }
     }
 }

@@ -65,4 +65,6 @@ enum HealthCheck: Equatable, Sendable {
     case seccomp
     /// The artifact registry answers and takes this host's pushes (`dgrid-registry artifact check`).
     case artifactRegistry
+    /// The periodic self-checks pass again (`WorkerSelfCheck`: space, inodes, memory, cgroup, image).
+    case periodic
 }

@@ -63,18 +63,25 @@ public final class GridConnection: @unchecked Sendable {
         if let problem = NodeIdentifier.problem(settings.nodeID) { throw .local(problem) }
         self.settings = settings
         let mirror = try settings.mirrorPath()
-        ledger = try Self.openLedger(settings, mirror: mirror)
-        heartbeatLedger = SideLedger { () throws(GridError) in try Self.openLedger(settings, mirror: mirror) }
-        checkpointLedger = SideLedger { () throws(GridError) in try Self.openLedger(settings, mirror: mirror) }
+        let circuit = GitCircuitBreaker(threshold: settings.circuitFailures, ceilingSeconds: settings.circuitCeilingSeconds)
+        self.circuit = circuit
+        ledger = try Self.openLedger(settings, mirror: mirror, circuit: circuit)
+        heartbeatLedger = SideLedger { () throws(GridError) in try Self.openLedger(settings, mirror: mirror, circuit: circuit) }
+        checkpointLedger = SideLedger { () throws(GridError) in try Self.openLedger(settings, mirror: mirror, circuit: circuit) }
     }
+
+    /// One breaker for every ledger of this backend (`GitCircuitBreaker`).
+    public let circuit: GitCircuitBreaker
 
     /// Both ledgers use one mirror: what one writes (a claim commit, a
     /// renewal) the other reads, as two processes sharing a mirror would.
-    private static func openLedger(_ settings: GridSettings, mirror: String) throws(GridError) -> GitLedger {
+    private static func openLedger(_ settings: GridSettings, mirror: String, circuit: GitCircuitBreaker) throws(GridError) -> GitLedger {
         do {
-            return try GitLedger(remote: settings.repository, mirrorPath: mirror, credentials: settings.credentials,
-                                 knownHosts: settings.knownHostsPath.map { SSHKnownHosts(path: $0) },
-                                 deadlines: settings.gitDeadlines)
+            let ledger = try GitLedger(remote: settings.repository, mirrorPath: mirror, credentials: settings.credentials,
+                                       knownHosts: settings.knownHostsPath.map { SSHKnownHosts(path: $0) },
+                                       deadlines: settings.gitDeadlines, observer: settings.gitObserver)
+            ledger.circuit = circuit
+            return ledger
         } catch {
             throw .ledger(error)
         }

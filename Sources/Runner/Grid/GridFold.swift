@@ -164,7 +164,12 @@ public struct GridFold {
             } catch GridError.objectGone {
                 continue  // beat again since the listing; the next fold takes the new one
             }
-            guard let bytes = beat, NodeRecord.parse(bytes)?.nodeID == node else { continue }
+            guard var bytes = beat, var record = NodeRecord.parse(bytes), record.nodeID == node else { continue }
+            // Its heartbeats stopped without a last "stopped" beat: main says so (docs/ARCHITECTURE.md §12).
+            if record.isSilent(now: Date(), fallbackSeconds: connection.settings.leaseSeconds) {
+                record.status = "offline"
+                bytes = record.json()
+            }
             let path = LedgerLayout.nodePath(node: node)
             let current = try snapshot.files[path].map { (blob) throws(GridError) in try connection.blob(blob, limit: 64 * 1024) }
             if current != bytes {

@@ -35,6 +35,14 @@ public struct GridSettings: Sendable {
     /// After a host fault, the first self-check waits this long, doubling up to the ceiling (`WorkerHealth`).
     public var healthCheckSeconds: Double = 5
     public var healthCheckCeilingSeconds: Double = 300
+    /// Consecutive Git network failures that open the circuit (`GitCircuitBreaker`), and the cap on its backoff.
+    public var circuitFailures: Int = 5
+    public var circuitCeilingSeconds: Double = 120
+    /// Periodic self-checks (`WorkerSelfCheck`): how often, and the floors below which this host stops claiming.
+    public var selfCheckSeconds: Double = 30
+    public var minimumFreeDisk = ByteCount(bytes: 1 << 30)
+    public var minimumFreeInodes: UInt64 = 10_000
+    public var minimumAvailableMemory = ByteCount(bytes: 64 << 20)
     /// The worker's maxima; task requests above them are refused.
     public var limits: TaskLimits = TaskLimits()
     /// Limits a task gets when it asks for none (`DOCKER_MEMORY`, `DOCKER_CPUS`).
@@ -64,6 +72,9 @@ public struct GridSettings: Sendable {
     public var knownHostsPath: String?
     /// How long each Git listing, fetch and push may take in all (`GitDeadlines`).
     public var gitDeadlines = GitDeadlines()
+    /// Told how each of those ended, on every ledger of the connection (the worker's metrics,
+    /// docs/ARCHITECTURE.md §12); nil: nobody.
+    public var gitObserver: GitOperationObserver?
     public var state: StateDirectory
 
     public init(repository: String, nodeID: String, state: StateDirectory) {

@@ -177,7 +177,8 @@ struct GridSnapshot {
     static func stem(_ path: String, under directory: String) -> String? {
         guard path.hasPrefix(directory), path.hasSuffix(".json") else { return nil }
         let name = path.dropFirst(directory.count).dropLast(".json".count)
-        guard !name.isEmpty, !name.contains("/") else { return nil }
+        // Bytes, not Foundation's `contains`: this runs for every folded file on main.
+        guard !name.isEmpty, !name.utf8.contains(UInt8(ascii: "/")) else { return nil }
         return String(name)
     }
 }

@@ -64,9 +64,11 @@ public struct GridStatus {
         /// "healthy" or "unhealthy" (docs/ARCHITECTURE.md §7); `reason` says why and what fixes it.
         public var health: String
         public var reason: String?
+        /// The node's Git circuit as it last said ("closed", "open", "half_open"); nil from older workers.
+        public var gitCircuit: String?
 
         enum CodingKeys: String, CodingKey {
-            case nodeID = "node_id", status, slots, lastHeartbeat = "last_heartbeat", health, reason
+            case nodeID = "node_id", status, slots, lastHeartbeat = "last_heartbeat", health, reason, gitCircuit = "git_circuit"
         }
 
         /// `reason` made safe for a terminal: any repository writer can push a node record.
@@ -104,12 +106,14 @@ public struct GridStatus {
     }
 
     /// `trust`: this host's, to name each running task's principal; without it every principal shows as unverified.
-    public func counts(trust: TaskSignatureCheck? = nil) throws(GridError) -> Counts {
-        try counts(in: try connection.snapshot(), trust: trust)
+    /// `scanUnknownFields`: read queued files for fields dgrid does not know (`dgrid metrics` does not need them).
+    public func counts(trust: TaskSignatureCheck? = nil, scanUnknownFields: Bool = true) throws(GridError) -> Counts {
+        try counts(in: try connection.snapshot(), trust: trust, scanUnknownFields: scanUnknownFields)
     }
 
     /// The counts of one listing (the dashboard reads every section from the same one).
-    func counts(in snapshot: GridSnapshot, trust: TaskSignatureCheck? = nil, now: Date = Date()) throws(GridError) -> Counts {
+    func counts(in snapshot: GridSnapshot, trust: TaskSignatureCheck? = nil, scanUnknownFields: Bool = true,
+                now: Date = Date()) throws(GridError) -> Counts {
         guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
         var counts = Counts()
         counts.mainTip = snapshot.mainTip?.hex
@@ -137,7 +141,7 @@ public struct GridStatus {
             let priority = location.priority ?? .normal
             counts.queuedByPriority[priority.rawValue, default: 0] += 1
         }
-        (counts.unknownFields, counts.unknownFieldsUnscanned) = unknownFields(in: snapshot)
+        if scanUnknownFields { (counts.unknownFields, counts.unknownFieldsUnscanned) = unknownFields(in: snapshot) }
         let claims = GridClaims(connection: connection)
         for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key }) where snapshot.results[taskID] == nil {
             guard let record = try claims.record(at: commit) else { continue }
@@ -163,7 +167,7 @@ public struct GridStatus {
             if let record = bytes.flatMap(NodeRecord.parse) {
                 counts.nodeRecords.append(NodeSummary(nodeID: record.nodeID, status: record.status, slots: record.slots,
                                                       lastHeartbeat: record.lastHeartbeat, health: record.health.word,
-                                                      reason: record.health.reason))
+                                                      reason: record.health.reason, gitCircuit: record.gitCircuit))
             }
         }
         return counts

@@ -26,6 +26,14 @@ public final class GridWorker: @unchecked Sendable {
         public var gridPin: GridPin?
         /// The highest fleet policy serial this host applied (`PolicySerialPin`).
         public var policyPin: PolicySerialPin?
+        /// The service manager to tell about readiness, status and liveness
+        /// (`$NOTIFY_SOCKET`, docs/ARCHITECTURE.md §12); nil when none asked.
+        public var service: ServiceNotifier?
+        /// Where the worker counts for Prometheus (docs/ARCHITECTURE.md §12); nil: nowhere.
+        public var metrics: WorkerMetrics?
+        /// Where health changes and security events go as signed webhooks; nil: nowhere.
+        /// Sending only queues: a slot never waits on a receiver.
+        public var webhook: WebhookDispatcher?
         public init() {}
     }
 
@@ -72,6 +80,9 @@ public final class GridWorker: @unchecked Sendable {
     /// Set once every slot is done: the heartbeat keeps leases alive until then.
     private let slotsDone = Atomic<Bool>(false)
     private let stopRequest = WorkerStopRequest()
+    /// `$DGRID_HOME/nodes/<node>.lock`, held for this process's life: while it is held no
+    /// other process on this host runs as this node; the kernel drops it however we die.
+    private var nodeLock: FileLock?
 
     public init(connection: GridConnection, options: Options, logger: Logger) {
         self.connection = connection
@@ -81,8 +92,12 @@ public final class GridWorker: @unchecked Sendable {
         store = try? ImageStore(state: connection.settings.state)
         let state = connection.settings.state
         seccomp = Result { () throws(SeccompError) in try DefaultSeccomp.filter(state: state) }
+        let (metrics, webhook, nodeID) = (options.metrics, options.webhook, connection.settings.nodeID)
         health = WorkerHealth(baseSeconds: connection.settings.healthCheckSeconds,
-                              ceilingSeconds: connection.settings.healthCheckCeilingSeconds)
+                              ceilingSeconds: connection.settings.healthCheckCeilingSeconds) { state, check in
+            metrics?.health(check.map(HealthReason.init))
+            webhook?.send(WorkerEvents.health(state, check: check, nodeID: nodeID))
+        }
         redactor = Self.redactor(settings: connection.settings, policy: options.signatures.trust.policy)
     }
 
@@ -101,6 +116,7 @@ public final class GridWorker: @unchecked Sendable {
     public func stop(graceSeconds: Double) {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         logger.info("stopping: no new claims", metadata: ["grace_s": "\(graceSeconds)"])
+        options.service?.stopping(status: serviceStatus().line)
         stopRequest.request(graceSeconds: graceSeconds)
     }
 
@@ -149,9 +165,17 @@ public final class GridWorker: @unchecked Sendable {
             if options.once { throw .local("this worker cannot keep large artifacts: \(fault.detail)") }
             if health.isHealthy { health.fault(reason: fault.published, check: .artifactRegistry, now: Date()) }
         }
+        releaseClaimsOfAnEarlierRun()
         try NodeHeartbeat(connection: connection, health: health.state).beat(status: "active")
         logger.info("worker started", metadata: ["node": "\(settings.nodeID)", "slots": "\(settings.slots)",
                                                   "repo": "\(settings.repository)"])
+        if let service = options.service {
+            // Ready means synced: main fetched and the refs listed, as a claim
+            // needs them. Only under a service manager, so a worker run by hand
+            // starts exactly as before; the first poll then finds main fetched.
+            _ = try connection.snapshot()
+            service.ready(status: serviceStatus().line, now: GridConnection.monotonicNow())
+        }
         let heartbeat = Thread { [self] in heartbeatLoop() }
         heartbeat.start()
         let group = DispatchGroup()
@@ -238,6 +262,14 @@ public final class GridWorker: @unchecked Sendable {
         }
     }
 
+    /// Records a trust decision or security event (docs/ARCHITECTURE.md §9) in the audit log,
+    /// counts it (signature and quota refusals), and sends the security events as webhooks.
+    private func audit(_ event: AuditEvent) {
+        options.audit?.record(event)
+        options.metrics?.audited(event.kind)
+        if event.kind.isSecurityEvent { options.webhook?.send(WorkerEvents.security(event)) }
+    }
+
     /// The trust in force for `snapshot`: this host's, with main's fleet policy
     /// beneath it when that holds (docs/ARCHITECTURE.md §9). Worked out once per
     /// version of the policy on main; each change is logged and audited.
@@ -252,13 +284,13 @@ public final class GridWorker: @unchecked Sendable {
             switch outcome {
             case .applied(let serial, let signers):
                 logger.info("fleet policy applied", metadata: ["serial": "\(serial)", "signed_by": "\(signers.joined(separator: ","))"])
-                options.audit?.record(AuditEvent(kind: .policyApplied, nodeID: connection.settings.nodeID, principals: signers,
+                audit(AuditEvent(kind: .policyApplied, nodeID: connection.settings.nodeID, principals: signers,
                                                  reason: "\(FleetPolicy.path) serial \(serial)"))
                 check = TaskSignatureCheck(trust: trust, allowUnsigned: base.allowUnsigned, defaultImage: base.defaultImage)
                 redactor = Self.redactor(settings: connection.settings, policy: trust.policy)
             case .refused(let why):
                 logger.warning("fleet policy refused; this host's own policy stays in force", metadata: ["reason": "\(UntrustedText.lineSafe(why))"])
-                options.audit?.record(AuditEvent(kind: .policyRefused, nodeID: connection.settings.nodeID, reason: why))
+                audit(AuditEvent(kind: .policyRefused, nodeID: connection.settings.nodeID, reason: why))
             case .absent:
                 break
             }
@@ -271,7 +303,7 @@ public final class GridWorker: @unchecked Sendable {
     private func noteDeferral(_ taskID: String, _ why: String) {
         guard lock.withLock({ deferralsNoted.insert(taskID).inserted }) else { return }
         logger.info("waiting: quota", metadata: ["task": "\(taskID)", "reason": "\(why)"])
-        options.audit?.record(AuditEvent(kind: .quotaDeferred, nodeID: connection.settings.nodeID, taskID: taskID, reason: why))
+        audit(AuditEvent(kind: .quotaDeferred, nodeID: connection.settings.nodeID, taskID: taskID, reason: why))
     }
 
     /// Refuses a task its principal's policy does not allow: rejected with why, audited.
@@ -279,7 +311,7 @@ public final class GridWorker: @unchecked Sendable {
                         execution: TaskExecution) -> TaskExecution.Finished {
         let kind: AuditEvent.Kind = if case .image = refusal { .imageRefused } else { .quotaRefused }
         logger.warning("refused by this host's policy", metadata: ["task": "\(id)", "reason": "\(UntrustedText.lineSafe("\(refusal)"))"])
-        options.audit?.record(AuditEvent(kind: kind, nodeID: connection.settings.nodeID, taskID: id, principals: principals, reason: "\(refusal)"))
+        audit(AuditEvent(kind: kind, nodeID: connection.settings.nodeID, taskID: id, principals: principals, reason: "\(refusal)"))
         return execution.rejected(id, reason: "refused by this host's policy: \(refusal)", attempt: claim.record.attempt,
                                   previousAttempts: claim.record.previousAttempts)
     }
@@ -303,7 +335,7 @@ public final class GridWorker: @unchecked Sendable {
         record.redactions = counts
         let summary = counts.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: ", ")
         logger.warning("output redacted", metadata: ["task": "\(task.taskID)", "redactions": "\(summary)"])
-        options.audit?.record(AuditEvent(kind: .outputRedacted, nodeID: settings.nodeID, taskID: task.taskID, reason: summary))
+        audit(AuditEvent(kind: .outputRedacted, nodeID: settings.nodeID, taskID: task.taskID, reason: summary))
     }
 
     private func execute(_ pick: TaskPicker.Pick, slot: Int) {
@@ -312,6 +344,9 @@ public final class GridWorker: @unchecked Sendable {
         let id = claim.taskID
         // Already renewed since the pick (`onClaimed`): keep the renewed commit.
         lock.withLock { if running[id] == nil { running[id] = claim } }
+        options.metrics?.claimed(afterMilliseconds: pick.claimMilliseconds, racesLost: pick.racesLost)
+        options.metrics?.slotBusy()
+        defer { options.metrics?.slotFree() }
         logger.info("claimed", metadata: ["task": "\(id)", "slot": "\(slot)", "attempt": "\(claim.record.attempt)",
                                           "claim_ms": "\(pick.claimMilliseconds)", "races_lost": "\(pick.racesLost)"])
         let execution = lock.withLock { TaskExecution(settings: settings, runner: runner, store: store, seccomp: seccomp) }
@@ -336,7 +371,7 @@ public final class GridWorker: @unchecked Sendable {
                                                  grid: grid, finished: false)
             } catch {
                 logger.warning("refused by this host's trust policy", metadata: ["task": "\(id)", "reason": "\(UntrustedText.lineSafe("\(error)"))"])
-                options.audit?.record(AuditEvent(kind: .signatureRefused, nodeID: settings.nodeID, taskID: id, reason: "\(error)"))
+                audit(AuditEvent(kind: .signatureRefused, nodeID: settings.nodeID, taskID: id, reason: "\(error)"))
                 finished = execution.rejected(id, reason: "refused by this host's trust policy: \(error)",
                                               attempt: claim.record.attempt, previousAttempts: history)
                 break
@@ -344,10 +379,10 @@ public final class GridWorker: @unchecked Sendable {
             if authentication.isSigned {
                 logger.info("signature accepted", metadata: ["task": "\(id)", "signed_by": "\(authentication.principals.joined(separator: ","))",
                                                              "keys": "\(authentication.fingerprints.joined(separator: ","))"])
-                options.audit?.record(AuditEvent(kind: .signatureAccepted, nodeID: settings.nodeID, taskID: id,
+                audit(AuditEvent(kind: .signatureAccepted, nodeID: settings.nodeID, taskID: id,
                                                  principals: authentication.principals, fingerprints: authentication.fingerprints))
             } else {
-                options.audit?.record(AuditEvent(kind: .unsignedRun, nodeID: settings.nodeID, taskID: id,
+                audit(AuditEvent(kind: .unsignedRun, nodeID: settings.nodeID, taskID: id,
                                                  reason: "unsigned tasks are allowed on this host"))
             }
             if let refused = pick.refused {
@@ -395,27 +430,27 @@ public final class GridWorker: @unchecked Sendable {
                 ran.record.signedBy = authentication.principals
                 redact(&ran.record, task: task, check: check)
                 if ran.record.timedOut {
-                    options.audit?.record(AuditEvent(kind: .taskTimedOut, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
+                    audit(AuditEvent(kind: .taskTimedOut, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
                                                      reason: "killed at its timeout of \(task.timeoutSeconds) s"))
                 }
                 if let blocked = ran.record.egressBlocked, blocked > 0 {
                     logger.warning("egress blocked", metadata: ["task": "\(id)", "packets": "\(blocked)"])
-                    options.audit?.record(AuditEvent(kind: .egressBlocked, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
+                    audit(AuditEvent(kind: .egressBlocked, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
                                                      reason: "\(blocked) packets to destinations outside the task's grant dropped"))
                 }
                 if ran.record.signal == SIGSYS {
-                    options.audit?.record(AuditEvent(kind: .seccompKilled, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
+                    audit(AuditEvent(kind: .seccompKilled, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
                                                      reason: "killed by SIGSYS: a system call the seccomp filter forbids"))
                 }
                 if ran.pidsLimitHit {
-                    options.audit?.record(AuditEvent(kind: .pidsLimitHit, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
+                    audit(AuditEvent(kind: .pidsLimitHit, nodeID: settings.nodeID, taskID: id, principals: authentication.principals,
                                                      reason: "a fork was refused at the task's pids limit"))
                 }
                 if let why = ran.setupFailure {
-                    options.audit?.record(AuditEvent(kind: .setupFailed, nodeID: settings.nodeID, taskID: id, principals: authentication.principals, reason: why))
+                    audit(AuditEvent(kind: .setupFailed, nodeID: settings.nodeID, taskID: id, principals: authentication.principals, reason: why))
                 }
                 if ran.record.oomKilled {
-                    options.audit?.record(AuditEvent(kind: .taskOOMKilled, nodeID: settings.nodeID, taskID: id, principals: authentication.principals))
+                    audit(AuditEvent(kind: .taskOOMKilled, nodeID: settings.nodeID, taskID: id, principals: authentication.principals))
                 }
                 finished = ran
             case .hostFault(let fault):
@@ -434,6 +469,10 @@ public final class GridWorker: @unchecked Sendable {
                 }
                 if !published { summary.lost += 1 }
             }
+            // Only a task whose sandbox ran has a duration worth a histogram.
+            let ran = finished.record.imageDigest != nil && TaskOutcome.ran.contains(TaskOutcome(finished.record.status))
+            options.metrics?.taskEnded(published ? TaskOutcome(finished.record.status) : .unpublished,
+                                       seconds: ran ? Double(finished.record.durationMs) / 1000 : nil)
             var metadata: Logger.Metadata = ["task": "\(id)", "status": "\(finished.record.status.rawValue)", "detail": "\(finished.note)"]
             // From the sandbox's end to the result on the grid: harvest, stores, publish (docs/ARCHITECTURE.md §10).
             if let ranUntil = finished.ranUntil {
@@ -443,6 +482,7 @@ public final class GridWorker: @unchecked Sendable {
         } catch {
             lock.withLock { _ = running.removeValue(forKey: id) }
             // The claim's lease runs out and another worker runs the task again: nothing is lost.
+            options.metrics?.taskEnded(.unpublished)
             logger.error("cannot publish result; the task will run again elsewhere once its lease expires",
                          metadata: ["task": "\(id)", "error": "\(error)"])
         }
@@ -466,7 +506,7 @@ public final class GridWorker: @unchecked Sendable {
                                                               "ms": "\(String(format: "%.1f", milliseconds))"])
             case .refused(let refusal):
                 logger.warning("checkpoint not restored: the task starts afresh", metadata: ["task": "\(id)", "reason": "\(refusal)"])
-                options.audit?.record(AuditEvent(kind: .checkpointRefused, nodeID: settings.nodeID, taskID: id, principals: principals,
+                audit(AuditEvent(kind: .checkpointRefused, nodeID: settings.nodeID, taskID: id, principals: principals,
                                                  reason: "\(refusal)"))
             }
         }
@@ -492,7 +532,8 @@ public final class GridWorker: @unchecked Sendable {
         let claim = lock.withLock { running.removeValue(forKey: id) } ?? picked
         health.fault(reason: fault.published, check: fault.check, now: Date())
         beatSoon.store(true, ordering: .relaxed)
-        options.audit?.record(AuditEvent(kind: .setupFailed, nodeID: connection.settings.nodeID, taskID: id,
+        options.metrics?.taskEnded(.givenBack)
+        audit(AuditEvent(kind: .setupFailed, nodeID: connection.settings.nodeID, taskID: id,
                                          reason: "host fault, task given back: " + fault.published))
         logger.error("host fault: task given back; claiming nothing until the self-check passes",
                      metadata: ["task": "\(id)", "error": "\(fault.detail)", "check": "\(fault.check)"])
@@ -527,6 +568,59 @@ public final class GridWorker: @unchecked Sendable {
             beatSoon.store(true, ordering: .relaxed)
             logger.info("self-check passed: claiming again", metadata: ["check": "\(check)"])
         }
+    }
+
+    /// A worker restarted after a crash (systemd's `Restart=on-failure`) still holds, on the
+    /// grid, the claims its earlier process made: nobody runs those tasks, and waiting for
+    /// the leases to lapse wastes them. It releases them at once (`worker_restarted`,
+    /// counted like an expired lease), so any worker — this one too, restoring a
+    /// checkpoint — takes them now. Only while this process holds its node's lock
+    /// (`nodeLock`): two processes with one node id must not release each other's claims.
+    /// A grid out of reach leaves the leases to lapse, as before.
+    private func releaseClaimsOfAnEarlierRun() {
+        let settings = connection.settings
+        let lock: FileLock?
+        do {
+            // The node id is valid (GridConnection checked it): a plain file name.
+            lock = try FileLock.take(path: try settings.state.directory("nodes") + "/" + settings.nodeID + ".lock",
+                                     mode: .exclusive, wait: false)
+        } catch {
+            logger.warning("cannot take this node's lock; claims of an earlier run are left to lapse", metadata: ["error": "\(error)"])
+            return
+        }
+        guard let lock else {
+            logger.warning("another process on this host runs as this node: its claims are left alone", metadata: ["node": "\(settings.nodeID)"])
+            return
+        }
+        nodeLock = consume lock
+        guard let snapshot = try? connection.snapshot() else { return }
+        // Every claim record in one fetch, as the picker's first listing reads them.
+        try? connection.prefetch(Array(snapshot.claims.values))
+        let claims = GridClaims(connection: connection)
+        for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key }) {
+            guard let record = try? claims.record(at: commit), record.taskID == taskID,
+                  record.nodeID == settings.nodeID, record.state == .held else { continue }
+            let held = HeldClaim(taskID: taskID, commit: commit, record: record)
+            do {
+                if try claims.release(held, ending: .workerRestarted,
+                                      reason: "worker \(settings.nodeID) restarted: its earlier process ended with the task unfinished") {
+                    logger.warning("released a claim of this node's earlier process", metadata: ["task": "\(taskID)", "attempt": "\(record.attempt)"])
+                }
+            } catch {
+                logger.warning("cannot release a claim of this node's earlier process; it runs elsewhere once its lease expires",
+                               metadata: ["task": "\(taskID)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Every `self_check_seconds`, from the heartbeat thread: a failing check stops the claims at once.
+    private func runPeriodicSelfCheck() {
+        guard health.isHealthy else { return }
+        guard let failure = WorkerSelfCheck(settings: connection.settings, runner: runner).run(store: lock.withLock({ store })) else { return }
+        health.fault(reason: failure.published, check: .periodic, now: Date(), recheckEvery: connection.settings.selfCheckSeconds)
+        logger.error("self-check failed: claiming nothing until it passes",
+                     metadata: ["check": "\(failure.kind.rawValue)", "error": "\(failure.detail)"])
+        beatSoon.store(true, ordering: .relaxed)
     }
 
     /// The remote may be down when a task finishes: keep the result and retry
@@ -623,8 +717,23 @@ public final class GridWorker: @unchecked Sendable {
     private func heartbeatLoop() {
         let settings = connection.settings
         var nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
+        var nextSelfCheck = Date().addingTimeInterval(settings.selfCheckSeconds)
+        var shownCircuit = GitCircuitBreaker.State.closed
         while !slotsDone.load(ordering: .relaxed) {
             Self.sleep(0.2)
+            // The breaker changes inside any slot's Git call; its gauge follows within a turn.
+            let circuit = connection.circuit.snapshot().state
+            if circuit != shownCircuit {
+                options.metrics?.circuit(circuit)
+                shownCircuit = circuit
+            }
+            if settings.selfCheckSeconds > 0 && Date() >= nextSelfCheck {
+                nextSelfCheck = Date().addingTimeInterval(settings.selfCheckSeconds)
+                runPeriodicSelfCheck()
+            }
+            // This loop keeps the leases alive, so it is the one whose turns the
+            // watchdog counts: should it hang, the service manager restarts us.
+            options.service?.pulse(status: serviceStatus().line, now: GridConnection.monotonicNow())
             guard Date() >= nextBeat || beatSoon.exchange(false, ordering: .relaxed) else { continue }
             nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
             let held = lock.withLock {
@@ -646,6 +755,15 @@ public final class GridWorker: @unchecked Sendable {
             } catch {
                 logger.warning("cannot publish heartbeat or renew leases", metadata: ["error": "\(error)", "tasks": "\(held.count)"])
             }
+        }
+    }
+
+    /// What `systemctl status` says about this worker now.
+    private func serviceStatus() -> WorkerServiceStatus {
+        lock.withLock {
+            WorkerServiceStatus(health: health.state, stopping: stopping.load(ordering: .relaxed), running: running.count,
+                                slots: max(1, connection.settings.slots), completed: summary.completed, failed: summary.failed,
+                                rejected: summary.rejected)
         }
     }
 

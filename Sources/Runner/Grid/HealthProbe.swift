@@ -3,7 +3,8 @@ import Sandbox
 
 /// Runs an unhealthy worker's self-check (docs/ARCHITECTURE.md §7, "Health"):
 /// the image a host fault named resolves again, a trivial sandbox of the
-/// default image starts, or the seccomp filter compiles.
+/// default image starts, the seccomp filter compiles, or the periodic checks
+/// pass (`WorkerSelfCheck`).
 struct HealthProbe {
     let settings: GridSettings
     let runner: SandboxRunner
@@ -27,6 +28,10 @@ struct HealthProbe {
                 return Failure(published: report.published, detail: report.detail)
             }
             return nil
+        case .periodic:
+            return WorkerSelfCheck(settings: settings, runner: runner).run(store: store).map {
+                Failure(published: $0.published, detail: $0.detail)
+            }
         case .artifactRegistry:
             guard let registry = settings.artifactRegistry else { return nil }
             guard let failure = RegistryHelper(settings: settings).check(registry) else { return nil }

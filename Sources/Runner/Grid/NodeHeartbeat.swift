@@ -24,7 +24,8 @@ struct NodeHeartbeat {
         let record = NodeRecord(nodeID: settings.nodeID, nodeName: Self.hostName(), cpuCount: ProcessInfo.processInfo.activeProcessorCount,
                                 memoryGB: (Double(ProcessInfo.processInfo.physicalMemory) / 1e9 * 10).rounded() / 10,
                                 diskGB: 0, lastHeartbeat: ISOTime.string(now), status: status, slots: settings.slots,
-                                workerVersion: RunnerInfo.workerVersion, health: health)
+                                workerVersion: RunnerInfo.workerVersion, health: health,
+                                gitCircuit: connection.circuit.snapshot().state.rawValue, heartbeatSeconds: settings.heartbeatSeconds)
         let name = GridConnection.nodesPrefix + settings.nodeID
         let grid = GridClaims(connection: connection)
         var renewals: Renewals = [:]

@@ -13,12 +13,20 @@ final class WorkerHealth: @unchecked Sendable {
     private var wait: Double
     private var checking = false
     private var streak = 0
+    /// Set for a fault whose check is cheap and whose cause goes away by itself (a full disk
+    /// freed): re-checked at this fixed pace, not with the doubling backoff.
+    private var fixedWait: Double?
     let baseSeconds: Double
     let ceilingSeconds: Double
+    /// Told when the worker turns unhealthy (with the check that decides) or healthy again
+    /// (docs/ARCHITECTURE.md §12: the metrics and the webhook); not when only the reason changes.
+    /// Called outside the lock.
+    private let onChange: @Sendable (NodeHealth, HealthCheck?) -> Void
 
-    init(baseSeconds: Double, ceilingSeconds: Double) {
+    init(baseSeconds: Double, ceilingSeconds: Double, onChange: @escaping @Sendable (NodeHealth, HealthCheck?) -> Void = { _, _ in }) {
         self.baseSeconds = max(0.1, baseSeconds)
         self.ceilingSeconds = max(self.baseSeconds, ceilingSeconds)
+        self.onChange = onChange
         wait = self.baseSeconds
     }
 
@@ -28,14 +36,23 @@ final class WorkerHealth: @unchecked Sendable {
 
     var isHealthy: Bool { lock.withLock { problem == nil } }
 
-    /// A host fault: unhealthy until `check` passes, first tried after the backoff.
-    func fault(reason: String, check: HealthCheck, now: Date) {
-        lock.withLock {
+    /// A host fault: unhealthy until `check` passes, first tried after the backoff
+    /// (or every `recheckEvery` seconds, for cheap checks of conditions that pass by themselves).
+    func fault(reason: String, check: HealthCheck, now: Date, recheckEvery: Double? = nil) {
+        let turned = lock.withLock { () -> Bool in
+            let wasHealthy = problem == nil
             problem = (reason, check)
-            wait = min(ceilingSeconds, baseSeconds * pow(2, Double(min(streak, 30))))
-            streak += 1
+            fixedWait = recheckEvery.map { max(0.1, $0) }
+            if let fixedWait {
+                wait = fixedWait
+            } else {
+                wait = min(ceilingSeconds, baseSeconds * pow(2, Double(min(streak, 30))))
+                streak += 1
+            }
             nextCheck = now.addingTimeInterval(wait)
+            return wasHealthy
         }
+        if turned { onChange(.unhealthy(reason: reason), check) }
     }
 
     /// The self-check due now, handed to one caller at a time; it reports back
@@ -49,10 +66,14 @@ final class WorkerHealth: @unchecked Sendable {
     }
 
     func passed() {
-        lock.withLock {
-            problem = nil
-            checking = false
+        let turned = lock.withLock { () -> Bool in
+            defer {
+                problem = nil
+                checking = false
+            }
+            return problem != nil
         }
+        if turned { onChange(.healthy, nil) }
     }
 
     /// Still failing: the reason may have changed; the next try waits twice as long.
@@ -60,7 +81,7 @@ final class WorkerHealth: @unchecked Sendable {
         lock.withLock {
             if let current = problem { problem = (reason, current.check) }
             checking = false
-            wait = min(ceilingSeconds, wait * 2)
+            wait = fixedWait ?? min(ceilingSeconds, wait * 2)
             nextCheck = now.addingTimeInterval(wait)
         }
     }

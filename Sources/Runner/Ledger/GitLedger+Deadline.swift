@@ -18,6 +18,25 @@ extension GitLedger {
     func withDeadline<T>(_ kind: GitOperationKind, operation: String,
                          _ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
         guard dgrid_git_deadline_active() == 0 else { return try body() }
+        guard let circuit else { return try deadlined(kind, operation: operation, body) }
+        if let why = circuit.refusal() {
+            throw LedgerError(.network, operation: operation, remote: remoteForErrors, message: why,
+                              hint: "the worker retries by itself; check that the Git server is up and reachable from this host",
+                              secrets: credentials.secrets)
+        }
+        do throws(LedgerError) {
+            let value = try deadlined(kind, operation: operation, body)
+            circuit.succeeded()
+            return value
+        } catch {
+            // Only the remote's failures count: a refused credential or a bad ref name is not an outage.
+            if error.kind == .network { circuit.failed(error.message) } else { circuit.succeeded() }
+            throw error
+        }
+    }
+
+    private func deadlined<T>(_ kind: GitOperationKind, operation: String,
+                              _ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
         let seconds = deadlines[kind]
         dgrid_git_deadline_begin(Int64((seconds * 1000).rounded(.up)))
         defer { dgrid_git_deadline_end() }

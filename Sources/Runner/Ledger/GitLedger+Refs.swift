@@ -84,7 +84,14 @@ extension GitLedger {
                                   hint: "move each ref at most once per batch")
             }
         }
-        return try lock.run { () throws(LedgerError) -> [String: RefUpdate] in
+        // A batch the remote refused any part of counts as `rejected`: it answered.
+        return try observed(.push, outcome: { $0.values.contains { $0 != .applied } ? .rejected : .success }) {
+            () throws(LedgerError) -> [String: RefUpdate] in try moveRefsLocked(moves, operation: operation)
+        }
+    }
+
+    private func moveRefsLocked(_ moves: [RefMove], operation: String) throws(LedgerError) -> [String: RefUpdate] {
+        try lock.run { () throws(LedgerError) -> [String: RefUpdate] in
             try repairingMirror { () throws(LedgerError) -> [String: RefUpdate] in
                 var outcomes: [String: RefUpdate] = [:]
                 var ready: [RefMove] = []

@@ -47,6 +47,10 @@ public final class GitLedger: @unchecked Sendable {
     var verifiedLoose: Set<GitOID> = []
     /// How long each network operation may take in all (`GitLedger+Deadline.swift`).
     let deadlines: GitDeadlines
+    /// Shared by every ledger of one backend (`GitCircuitBreaker`); nil: none (one-shot commands).
+    public var circuit: GitCircuitBreaker?
+    /// Told how each listing, fetch and push ended (the worker's metrics); nil: nobody.
+    let observer: GitOperationObserver?
 
     /// Opens (or creates with git_repository_init bare) the local bare mirror at mirrorPath for `remote` (a URL: file://, git://, http(s)://, ssh://, or a plain local path). Mirror dirs 0700.
     ///
@@ -66,10 +70,11 @@ public final class GitLedger: @unchecked Sendable {
     /// operation fails with `.network` and `deadlineExceeded` set.
     public init(remote: String, mirrorPath: String, credentials: GitCredentials = .none,
                 fetchByteLimit: Int = GitLedger.defaultFetchByteLimit, knownHosts: SSHKnownHosts? = nil,
-                deadlines: GitDeadlines = GitDeadlines(),
+                deadlines: GitDeadlines = GitDeadlines(), observer: GitOperationObserver? = nil,
                 logger: Logger = Logger(label: "dgrid.ledger")) throws(LedgerError) {
         _ = LibGit2.initialized
         self.deadlines = deadlines
+        self.observer = observer
         let remoteForErrors = Redaction.redact(remote, secrets: credentials.secrets)
         self.remoteForErrors = remoteForErrors
         location = try RemoteLocation.parse(remote)
@@ -127,6 +132,10 @@ public final class GitLedger: @unchecked Sendable {
     /// Includes HEAD when the remote advertises it; leaves out peeled tags (`^{}`) and
     /// names that are not valid ref names (a lying server's).
     public func remoteRefs(prefix: String? = nil) throws(LedgerError) -> [String: GitOID] {
+        try observed(.list) { () throws(LedgerError) -> [String: GitOID] in try remoteRefsLocked(prefix: prefix) }
+    }
+
+    private func remoteRefsLocked(prefix: String?) throws(LedgerError) -> [String: GitOID] {
         try lock.run { () throws(LedgerError) -> [String: GitOID] in
             try repairingMirror { () throws(LedgerError) -> [String: GitOID] in
                 try withDeadline(.list, operation: "list remote refs") { () throws(LedgerError) -> [String: GitOID] in
@@ -151,10 +160,12 @@ public final class GitLedger: @unchecked Sendable {
     public func fetch(_ refs: [String], keepRefs: Bool = true) throws(LedgerError) {
         for name in refs { try validateRefName(name, operation: "fetch") }
         guard !refs.isEmpty else { return }
-        try lock.run { () throws(LedgerError) in
-            try repairingMirror { () throws(LedgerError) in
-                try withDeadline(.fetch, operation: Self.fetchOperation(refs)) { () throws(LedgerError) in
-                    try retryingVanishedRefs { () throws(LedgerError) in try fetchLocked(refs, keepRefs: keepRefs) }
+        try observed(.fetch) { () throws(LedgerError) in
+            try lock.run { () throws(LedgerError) in
+                try repairingMirror { () throws(LedgerError) in
+                    try withDeadline(.fetch, operation: Self.fetchOperation(refs)) { () throws(LedgerError) in
+                        try retryingVanishedRefs { () throws(LedgerError) in try fetchLocked(refs, keepRefs: keepRefs) }
+                    }
                 }
             }
         }
@@ -184,9 +195,10 @@ public final class GitLedger: @unchecked Sendable {
     }
 
     private func fetchConnected(_ refs: [String], keepRefs: Bool, operation: String) throws(LedgerError) {
+        let tipsBefore = keepRefs ? branchTips(refs) : []
         if case .local(let path) = location {
             try localFetch(refs, keepRefs: keepRefs, path: path, operation: operation)
-            consolidatePacksIfMany()
+            maintainMirror(afterFetchFrom: tipsBefore)
             return
         }
         let remote = try anonymousRemote(operation: operation)
@@ -205,7 +217,7 @@ public final class GitLedger: @unchecked Sendable {
             refspecs.withStrArray { git_remote_fetch(remote.pointer, $0, &options, "dgrid: fetch") }
         }
         if code < 0 { throw remoteFailure(code, state: state, operation: operation) }
-        consolidatePacksIfMany()
+        maintainMirror(afterFetchFrom: tipsBefore)
     }
 
     /// In a local grid libgit2 lists the remote's refs by reading them one by
@@ -219,16 +231,19 @@ public final class GitLedger: @unchecked Sendable {
         while true {
             do throws(LedgerError) {
                 return try body()
-            } catch where attempt < 8 && (Self.isVanishedRemoteRef(error) || isMirrorRefLocked(error)) {
+            } catch where attempt < 8 && (Self.isVanishedRemoteRef(error) || Self.isMirrorRefLocked(error)) {
                 attempt += 1
                 usleep(UInt32(500 << min(attempt, 6)))
             }
         }
     }
 
-    func isMirrorRefLocked(_ error: LedgerError) -> Bool {
+    static func isMirrorRefLocked(_ error: LedgerError) -> Bool {
         // A fetch writes only the mirror, so the lock is the mirror's (the path itself is redacted from messages).
+        // libgit2 checks for the lock file, then creates it with O_EXCL: another process taking the lock
+        // between the two is "failed to create locked file '…': File exists" (class OS, code -1), the same race.
         error.message.hasPrefix("failed to lock file '")
+            || (error.message.hasPrefix("failed to create locked file '") && error.message.contains("File exists"))
     }
 
     static func isVanishedRemoteRef(_ error: LedgerError) -> Bool {

@@ -11,6 +11,12 @@ enum LibGit2 {
     /// harmless, but it must happen before any other call.
     static let initialized: Bool = {
         guard git_libgit2_init() > 0 else { return false }
+        // libgit2 re-hashes (SHA-1DC) every object it reads; a fold on a grid with a
+        // 4,000-entry folder read that 200 KB tree four times. Objects are verified where
+        // they enter the mirror: a fetched pack by the indexer, which hashes every object
+        // to name it; a loose object by `LooseObjectCheck` before its first read. The
+        // mirror is this user's, 0700: a file changed under it is not a threat we model.
+        _ = dgrid_git_skip_hash_on_read()
         // Our TCP stream: TCP_NODELAY (libgit2's leaves Nagle on, and every push
         // paid a 40 ms delayed-ACK stall) and a bound on each connect, read and
         // write, so a silent server fails an operation instead of hanging a worker.

@@ -29,7 +29,7 @@ public struct AttemptBudget: Sendable, Equatable {
     }
 
     public func verdict(_ previous: [AttemptRecord]) -> Verdict {
-        let expired = previous.filter { $0.end == .leaseExpired }
+        let expired = previous.filter { $0.end == .leaseExpired || $0.end == .workerRestarted }
         if expired.count >= maxAttempts {
             return .exhausted("gave up after \(expired.count) attempts that ended without a result "
                               + "(max_attempts \(maxAttempts)): each time its worker stopped renewing the lease")

@@ -11,6 +11,10 @@ public enum AttemptEnd: String, Sendable, CaseIterable {
     /// Its worker gave the task back, not for a fault: it was stopping (SIGTERM
     /// past the grace period), or could not re-read the grid after claiming.
     case givenBack = "given_back"
+    /// Its worker's process ended with the task unfinished (crashed, killed) and the
+    /// restarted process released the claim at once instead of letting the lease run
+    /// out. Counts toward `max_attempts` like an expired lease: the task may be why.
+    case workerRestarted = "worker_restarted"
 }
 
 /// One earlier attempt at a task, kept in the claim record (history is not in

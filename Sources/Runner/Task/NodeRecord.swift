@@ -1,3 +1,5 @@
+import Foundation
+
 /// `nodes/<id>.json` with D-GRID's field names, which its dashboard reads
 /// (`node_id`, `node_name`, `cpu_count`, `memory_gb`, `disk_gb`, `last_heartbeat`,
 /// `status`), plus dgrid's `slots`, `worker_version`, `health` and `reason`.
@@ -14,11 +16,15 @@ public struct NodeRecord: Equatable, Sendable {
     public var workerVersion: String
     /// Whether the node claims tasks; `status` stays the process's own state.
     public var health: NodeHealth
+    /// The worker's Git circuit (`GitCircuitBreaker.State`'s word): "closed", "open", "half_open"; nil from older workers.
+    public var gitCircuit: String?
+    /// How often this node beats; a fold marks it `offline` after three silent intervals.
+    public var heartbeatSeconds: Double?
 
     public init(
         nodeID: String, nodeName: String, cpuCount: Int, memoryGB: Double, diskGB: Double,
         lastHeartbeat: String, status: String, slots: Int = 1, workerVersion: String = "",
-        health: NodeHealth = .healthy
+        health: NodeHealth = .healthy, gitCircuit: String? = nil, heartbeatSeconds: Double? = nil
     ) {
         self.nodeID = nodeID
         self.nodeName = nodeName
@@ -30,6 +36,16 @@ public struct NodeRecord: Equatable, Sendable {
         self.slots = slots
         self.workerVersion = workerVersion
         self.health = health
+        self.gitCircuit = gitCircuit
+        self.heartbeatSeconds = heartbeatSeconds
+    }
+
+    /// A node whose last beat said it runs but which has been silent for three of its
+    /// intervals (or, from a worker that does not say its interval, for `fallbackSeconds`):
+    /// gone without saying so (killed, host down, cut off).
+    public func isSilent(now: Date, fallbackSeconds: Double) -> Bool {
+        guard status == "active" || status == "draining", let last = ISOTime.parse(lastHeartbeat) else { return false }
+        return now.timeIntervalSince(last) > heartbeatSeconds.map { 3 * $0 } ?? fallbackSeconds
     }
 
     public func json() -> [UInt8] {
@@ -38,7 +54,8 @@ public struct NodeRecord: Equatable, Sendable {
             "memory_gb": .real(memoryGB), "disk_gb": .real(diskGB), "last_heartbeat": .string(lastHeartbeat),
             "status": .string(status), "slots": .int(Int64(slots)), "worker_version": .string(workerVersion),
             "health": .string(health.word), "reason": .text(health.reason),
-        ]))
+        ].merging(gitCircuit.map { ["git_circuit": .string($0)] } ?? [:]) { first, _ in first }
+         .merging(heartbeatSeconds.map { ["heartbeat_seconds": .real($0)] } ?? [:]) { first, _ in first }))
     }
 
     /// Nil unless `node_id` is valid (it names the file); every other field defaults.
@@ -49,6 +66,8 @@ public struct NodeRecord: Equatable, Sendable {
             memoryGB: f.double("memory_gb") ?? 0, diskGB: f.double("disk_gb") ?? 0,
             lastHeartbeat: f.string("last_heartbeat") ?? "", status: f.string("status") ?? "unknown",
             slots: f.int("slots") ?? 1, workerVersion: f.string("worker_version") ?? "",
-            health: NodeHealth.parse(health: f.string("health"), reason: f.string("reason")))
+            health: NodeHealth.parse(health: f.string("health"), reason: f.string("reason")),
+            gitCircuit: f.string("git_circuit").flatMap { GitCircuitBreaker.State(rawValue: $0)?.rawValue },
+            heartbeatSeconds: f.double("heartbeat_seconds").flatMap { $0 > 0 && $0.isFinite ? $0 : nil })
     }
 }

@@ -174,8 +174,9 @@ public final class ContentStore: Sendable {
 
     /// Rehashes every blob; corrupt ones (and anything that is not a regular
     /// file named by its digest) are moved to `images/quarantine/` so nothing
-    /// reads them again.
-    public func verifyAll() throws(ImageError) -> VerifyReport {
+    /// reads them again. `quarantining: false` only reports them (`dgrid
+    /// doctor`, which changes nothing it finds).
+    public func verifyAll(quarantining: Bool = true) throws(ImageError) -> VerifyReport {
         var report = VerifyReport()
         for name in try blobNames() {
             var info = stat()
@@ -198,7 +199,7 @@ public final class ContentStore: Sendable {
             }
             report.checked += 1
             guard let problem else { continue }
-            let moved = try quarantine(name: name)
+            let moved = quarantining ? try quarantine(name: name) : nil
             report.corrupt.append(.init(name: name, problem: problem, quarantinedAt: moved))
         }
         return report
@@ -237,7 +238,8 @@ public struct VerifyReport: Sendable, Equatable {
         /// The file name in the blob directory.
         public let name: String
         public let problem: String
-        public let quarantinedAt: String
+        /// Where it was moved; nil when only reported.
+        public let quarantinedAt: String?
     }
 
     public var checked = 0

@@ -34,6 +34,9 @@ public final class SandboxRunner: Sendable {
         }
     }
 
+    /// Whether runs with limits get a cgroup here (false: none is usable, see `forThisHost`).
+    public var hasCgroups: Bool { cgroups != nil }
+
     /// Removes cgroups that a crashed dgrid left behind: those whose owner
     /// process (the pid that leads the sandbox id) is gone. Groups of live
     /// neighbours — other dgrid processes on this host — are kept. Their run
@@ -87,7 +90,7 @@ public final class SandboxRunner: Sendable {
                 outcome = try spawnAndSupervise(spec, root: root, group: group)
             } catch {
                 guard case .setup(let stage, let code) = error, stage == Int32(DGRID_STAGE_MOUNT_OVERLAY.rawValue),
-                      root.overlay else { throw error }
+                      root.overlay, spec.overlayFallback else { throw error }
                 // Safe to run again: the task has not started. The overlay
                 // mount is part of build_root, before pivot_root, the
                 // privilege drop and the exec of dgrid-init (see spawn.c);
@@ -326,5 +329,24 @@ enum SandboxID {
         let fields = buffer[(close + 2)..<n].split(separator: UInt8(ascii: " "))
         guard fields.count > 19 else { return nil }
         return UInt64(String(decoding: fields[19], as: UTF8.self))
+    }
+}
+
+extension SandboxRunner {
+    /// Why a sandbox's cgroup cannot be made now (the hierarchy went read-only,
+    /// delegation was taken away, the controllers vanished); nil when a group
+    /// is created and removed again, or when this runner has no cgroups at all
+    /// (that is a setting, reported by the run that needs limits). One group with
+    /// this runner's own driver: the worker asks every 30 s, and `CgroupCheck`
+    /// (doctor) detects the hierarchy again and makes a group per limit.
+    public func cgroupProblem() -> String? {
+        guard let cgroups else { return nil }
+        do {
+            let group = try cgroups.create(name: SandboxID.next(), limits: ResourceLimits(pids: 1))
+            try group.remove()
+            return nil
+        } catch {
+            return "cannot create a sandbox cgroup: \(error)"
+        }
     }
 }

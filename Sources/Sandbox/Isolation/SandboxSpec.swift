@@ -46,6 +46,10 @@ public struct SandboxSpec: Sendable {
     /// Lets the caller freeze the task while it runs (a consistent checkpoint,
     /// docs/ARCHITECTURE.md §10); the sandbox then has a cgroup with a freezer.
     public var freezer: SandboxFreezer?
+    /// Where the kernel refuses an image's overlay, run from a merged copy of
+    /// its layers instead (docs/ARCHITECTURE.md §5). Off for `dgrid doctor`'s
+    /// probe, which must see the refusal rather than work around it.
+    public var overlayFallback: Bool = true
 
     public init(root: SandboxRoot, command: [String], environment: [String] = []) {
         self.root = root

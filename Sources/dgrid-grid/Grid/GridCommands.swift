@@ -195,7 +195,8 @@ struct GridStatusCommand: ParsableCommand {
                 }
                 if counts.nodeRecords.isEmpty { print("nodes: none") }
                 for node in counts.nodeRecords {
-                    let health = node.shownReason.map { " UNHEALTHY: \(shown($0))" } ?? ""
+                    var health = node.shownReason.map { " UNHEALTHY: \(shown($0))" } ?? ""
+                    if let circuit = node.gitCircuit, circuit != GitCircuitBreaker.State.closed.rawValue { health += ", Git circuit \(circuit)" }
                     print("node \(shown(node.nodeID)) \(shown(node.status)), \(node.slots) slots, last heartbeat \(shown(node.lastHeartbeat))\(health)")
                 }
                 if nodes > counts.nodeRecords.count {

@@ -22,32 +22,47 @@ struct GridOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Overall bounds on each Git operation in seconds, e.g. list=30,fetch=300,push=60 (those are the defaults; name only what you change); default $DGRID_GIT_DEADLINES. A remote that is slower fails the operation, which is retried later.", valueName: "KIND=SECONDS,..."))
     var gitDeadlines: String?
 
-    /// Settings for this grid as this node.
+    /// Settings for this grid as this node; one line and exit 1 when they cannot be made.
     func settings(nodeID: String? = nil) -> GridSettings {
+        do {
+            return try resolvedSettings(nodeID: nodeID)
+        } catch {
+            ImageCLI.fail(error)
+        }
+    }
+
+    /// Settings for this grid as this node, or why not (`dgrid doctor` reports it instead of exiting).
+    func resolvedSettings(nodeID: String? = nil) throws(GridError) -> GridSettings {
         // GIT_TOKEN is read, wiped and removed from the environment first,
         // whatever the transport, before anything copies the environment.
         let token: GitCredentials
         do {
             token = try GitCredentials.fromEnvironment(tokenFile: tokenFile)
         } catch {
-            ImageCLI.fail(error)
+            throw .ledger(error)
         }
         let environment = ProcessInfo.processInfo.environment
         guard let repository = repo ?? environment["DGRID_REPO_URL"], !repository.isEmpty else {
-            ImageCLI.fail(GridError.local("no grid repository: give --repo URL or set DGRID_REPO_URL"))
+            throw .local("no grid repository: give --repo URL or set DGRID_REPO_URL")
         }
         let node = nodeID ?? environment["NODE_ID"] ?? Self.defaultNodeID()
-        if let problem = NodeIdentifier.problem(node) { ImageCLI.fail(GridError.local(problem)) }
+        if let problem = NodeIdentifier.problem(node) { throw .local(problem) }
         var settings = GridSettings(repository: repository, nodeID: node, state: StateDirectory.forThisUser())
         // One parser decides the transport (RemoteLocation): a token only for http(s).
+        let location: RemoteLocation
         do {
-            settings.credentials = try RemoteLocation.parse(repository).credentials(token: token) { sshCredentials(environment) }
+            location = try RemoteLocation.parse(repository)
         } catch {
-            ImageCLI.fail(error)
+            throw .ledger(error)
         }
+        var sshProblem: GridError?
+        settings.credentials = location.credentials(token: token) {
+            do throws(GridError) { return try sshCredentials(environment) } catch { sshProblem = error; return .none }
+        }
+        if let sshProblem { throw sshProblem }
         settings.knownHostsPath = knownHosts
         if let text = gitDeadlines ?? environment["DGRID_GIT_DEADLINES"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            do { settings.gitDeadlines = try GitDeadlines(parsing: text) } catch { ImageCLI.fail(error) }
+            do { settings.gitDeadlines = try GitDeadlines(parsing: text) } catch { throw .local("\(error)") }
         }
         return settings
     }
@@ -55,7 +70,7 @@ struct GridOptions: ParsableArguments {
     /// The key for an ssh:// grid: `--ssh-key`, `$DGRID_SSH_KEY`, the agent,
     /// then the usual key files. The key is handed to libgit2 by path, through
     /// its credential callback; nothing of it reaches argv or a task.
-    func sshCredentials(_ environment: [String: String]) -> GitCredentials {
+    func sshCredentials(_ environment: [String: String]) throws(GridError) -> GitCredentials {
         func key(_ path: String) -> GitCredentials {
             let publicKey = path + ".pub"
             return .sshKey(privateKeyPath: path, publicKeyPath: FileManager.default.fileExists(atPath: publicKey) ? publicKey : nil,
@@ -63,7 +78,7 @@ struct GridOptions: ParsableArguments {
         }
         if let path = sshKey ?? environment["DGRID_SSH_KEY"].flatMap({ $0.isEmpty ? nil : $0 }) {
             guard FileManager.default.isReadableFile(atPath: path) else {
-                ImageCLI.fail(GridError.local("cannot read the SSH key \(path): check the path given to --ssh-key or DGRID_SSH_KEY"))
+                throw .local("cannot read the SSH key \(path): check the path given to --ssh-key or DGRID_SSH_KEY")
             }
             return key(path)
         }

@@ -46,6 +46,15 @@ struct GridWorkerCommand: ParsableCommand {
     @Option(name: .long, help: "Seconds running tasks get after SIGTERM before their claims are released (default 30).")
     var grace: Double?
 
+    @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics at http://ADDRESS/metrics, e.g. \(ListenAddress.suggested) (metrics_listen; keep it on loopback). A port in use is one line on stderr; the worker runs on.", valueName: "IP:PORT"))
+    var metricsListen: String?
+
+    @Option(name: .long, help: ArgumentHelp("POST signed JSON events (this node unhealthy or healthy again, security events) to this http(s) URL (webhook_url).", valueName: "URL"))
+    var webhook: String?
+
+    @Option(name: .long, help: ArgumentHelp("The HMAC-SHA256 key for --webhook, in a file only this user can read (webhook_secret_file); else $DGRID_WEBHOOK_SECRET.", valueName: "FILE"))
+    var webhookSecretFile: String?
+
     @Flag(name: .long, help: "Run tasks that carry no signature (logged at start): anyone who can push to the grid then runs code here. Signed tasks are still checked. Also $DGRID_ALLOW_UNSIGNED=1.")
     var allowUnsigned = false
 
@@ -63,12 +72,26 @@ struct GridWorkerCommand: ParsableCommand {
         let format = logFormat
         guard ["text", "json"].contains(format) else { ImageCLI.fail(GridError.local("--log-format: use text or json")) }
         let level = config.logLevel
+        let journal = JournalStream.isConnected(journalStream: environment["JOURNAL_STREAM"])
         LoggingSystem.bootstrap { label in
-            var handler = LineLogHandler(label: label, json: format == "json")
+            var handler = LineLogHandler(label: label, json: format == "json", journal: journal)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "dgrid.worker")
+        // Under systemd (Type=notify): readiness, status and watchdog pings (docs/ARCHITECTURE.md §12).
+        let service = ServiceNotifier.fromEnvironment(environment) { problem in logger.warning("\(problem)") }
+        ServiceNotifier.clearEnvironment()
+        // Before the connection: its ledgers report every Git operation to the metrics.
+        let telemetry: WorkerTelemetry
+        do {
+            telemetry = try WorkerTelemetry.start(config: config, nodeID: settings.nodeID, slots: settings.slots, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("dgrid: \(error)\n".utf8))
+            throw ExitCode(WorkerConfigOptions.configErrorExitCode)
+        }
+        defer { telemetry.finish() }
+        settings.gitObserver = telemetry.metrics?.gitObserver
         let connection: GridConnection
         do {
             connection = try GridConnection(settings: settings)
@@ -78,6 +101,9 @@ struct GridWorkerCommand: ParsableCommand {
         var options = GridWorker.Options()
         options.once = once
         options.maxTasks = maxTasks
+        options.service = service
+        options.metrics = telemetry.metrics
+        options.webhook = telemetry.webhook
         // Trust is the host's (docs/ARCHITECTURE.md §9): a trust file that cannot be used stops the worker, as a bad setting does.
         let trust: HostTrust
         do {
@@ -100,8 +126,10 @@ struct GridWorkerCommand: ParsableCommand {
             logger.error("audit log unavailable: \(error)")
         }
         if options.signatures.allowUnsigned {
-            options.audit?.record(AuditEvent(kind: .unsignedAllowed, nodeID: settings.nodeID,
-                                             reason: unsigned ? "--allow-unsigned" : "trust/policy.toml require_signatures = false"))
+            let event = AuditEvent(kind: .unsignedAllowed, nodeID: settings.nodeID,
+                                   reason: unsigned ? "--allow-unsigned" : "trust/policy.toml require_signatures = false")
+            options.audit?.record(event)
+            telemetry.webhook?.send(.security(event))
             logger.warning("unsigned tasks allowed: anyone who can push to the grid runs code on this host",
                            metadata: ["by": "\(unsigned ? "--allow-unsigned" : "trust/policy.toml require_signatures = false")"])
         } else if trust.store.allowedSigners.entries.isEmpty {
@@ -139,6 +167,9 @@ struct GridWorkerCommand: ParsableCommand {
         if let slots { flags.append(.init(key: .slots, text: String(slots), name: "--slots")) }
         if let lease { flags.append(.init(key: .leaseSeconds, text: String(lease), name: "--lease")) }
         if let grace { flags.append(.init(key: .graceSeconds, text: String(grace), name: "--grace")) }
+        if let metricsListen { flags.append(.init(key: .metricsListen, text: metricsListen, name: "--metrics-listen")) }
+        if let webhook { flags.append(.init(key: .webhookURL, text: webhook, name: "--webhook")) }
+        if let webhookSecretFile { flags.append(.init(key: .webhookSecretFile, text: webhookSecretFile, name: "--webhook-secret-file")) }
         return flags
     }
 }

@@ -4,10 +4,14 @@ import Runner
 import Sandbox
 
 /// One line per event on stderr: `time level message key=value…`, or a JSON
-/// object per line with `--log-format json`.
+/// object per line with `--log-format json`. When stderr is the journal
+/// (`journal`, from `JournalStream`), each line starts with its syslog
+/// priority (`<6>`) instead, and text lines drop the time: the journal
+/// stamps every line itself, and a second stamp would only be noise.
 struct LineLogHandler: LogHandler {
     let label: String
     let json: Bool
+    var journal = false
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
 
@@ -31,9 +35,10 @@ struct LineLogHandler: LogHandler {
         } else {
             let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quoted("\($0.value)"))" }
             // Messages interpolate task ids and server text: inert, and one line.
-            text = ([time, level.rawValue, UntrustedText.lineSafe(message.description)] + fields).joined(separator: " ")
+            text = ((journal ? [] : [time]) + [level.rawValue, UntrustedText.lineSafe(message.description)] + fields).joined(separator: " ")
         }
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        let prefix = journal ? JournalStream.priorityPrefix(level) : ""
+        FileHandle.standardError.write(Data((prefix + text + "\n").utf8))
     }
 
     /// Values with spaces, quotes or anything `UntrustedText` escapes are quoted

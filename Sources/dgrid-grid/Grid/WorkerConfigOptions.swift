@@ -32,17 +32,24 @@ struct WorkerConfigOptions: ParsableArguments {
     /// (`--slots`, `--lease`, …) the user gave.
     func resolve(flags: [WorkerConfigResolver.Flag], environment: [String: String]) -> (WorkerConfig, WorkerConfigFile?) {
         do {
-            var given = flags
-            for assignment in assignments { given.append(try WorkerConfigResolver.Flag(assignment: assignment)) }
-            let file = try WorkerConfigLocation.load(flag: config, environment: environment)
-            let host = WorkerConfigResolver.Host(cores: ProcessInfo.processInfo.activeProcessorCount,
-                                                 memoryBytes: ProcessInfo.processInfo.physicalMemory,
-                                                 defaultNodeID: GridOptions.defaultNodeID())
-            return (try WorkerConfigResolver.resolve(flags: given, environment: environment, file: file, host: host), file)
+            return try Self.resolve(config: config, assignments: assignments, flags: flags, environment: environment)
         } catch {
             FileHandle.standardError.write(Data("dgrid: \(error)\n".utf8))
             Foundation.exit(Self.configErrorExitCode)
         }
+    }
+
+    /// The effective settings from a config file flag, `--set` assignments and
+    /// dedicated flags, as `dgrid worker` resolves them (`dgrid doctor` reports a failure instead of exiting).
+    static func resolve(config: String?, assignments: [String], flags: [WorkerConfigResolver.Flag],
+                        environment: [String: String]) throws(WorkerConfigError) -> (WorkerConfig, WorkerConfigFile?) {
+        var given = flags
+        for assignment in assignments { given.append(try WorkerConfigResolver.Flag(assignment: assignment)) }
+        let file = try WorkerConfigLocation.load(flag: config, environment: environment)
+        let host = WorkerConfigResolver.Host(cores: ProcessInfo.processInfo.activeProcessorCount,
+                                             memoryBytes: ProcessInfo.processInfo.physicalMemory,
+                                             defaultNodeID: GridOptions.defaultNodeID())
+        return (try WorkerConfigResolver.resolve(flags: given, environment: environment, file: file, host: host), file)
     }
 
     /// `--print-config`: the report on stdout.

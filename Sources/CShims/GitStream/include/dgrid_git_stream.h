@@ -29,4 +29,8 @@ int dgrid_git_deadline_active(void);
 /// it to abort a transfer), else 0.
 int dgrid_git_deadline_expired(void);
 
+/// Turns off libgit2's re-hash of every object it reads (GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION).
+/// The ledger verifies objects where they enter the mirror instead (docs/ARCHITECTURE.md §6).
+int dgrid_git_skip_hash_on_read(void);
+
 #endif

@@ -17,6 +17,9 @@ enum {
 
 /* pipe2(fds, O_CLOEXEC); returns 0 or -1 with errno. */
 int dgrid_pipe_cloexec(int fds[2]);
+/* accept4(fd, NULL, NULL, SOCK_CLOEXEC): the connection never reaches a child
+   spawned by another thread (accept then fcntl leaves a window). fd or -1 with errno. */
+int dgrid_accept_cloexec(int fd);
 /* unshare(CLONE_NEWUSER): refused (EINVAL) in a threaded process. 0 or -1 with errno. */
 int dgrid_unshare_user_namespace(void);
 /* setresgid(0,0,0) then setresuid(0,0,0): root of a user namespace whose map
@@ -83,6 +86,13 @@ int dgrid_die_with_parent(void);
 /* Send the go byte on the sync socket, with `count` descriptors (SCM_RIGHTS)
  * when count > 0. Returns 0 or -errno. */
 int dgrid_send_go(int sock, const int *fds, int count);
+
+/* The kernel's NTP state (adjtimex(2) with modes 0: reads, changes nothing):
+ * the clock state it returns (5, TIME_ERROR, when the clock is not
+ * synchronised: STA_UNSYNC), the maximum and estimated error in
+ * microseconds. Swift's Glibc module does not declare <sys/timex.h>.
+ * The state, or -1 with errno. */
+int dgrid_clock_state(long *maxerror_us, long *esterror_us);
 
 /* renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE): swaps two paths in one
  * step, directories included, so a reader of either name sees the old tree or

@@ -54,27 +54,38 @@ struct ArchiveEntry: Equatable, Sendable {
     }
 }
 
-/// One index shard as read: its lines by task id, each checked only when asked
-/// for — a fold asking about 20 tasks checks 20 lines, not the shard's thousands.
+/// One index shard as read; a line is parsed and checked only when its id is asked
+/// for — a fold asking about 20 tasks parses 20 lines, not the shards' thousands.
 struct ArchiveShard: Sendable {
-    private var lines: [String: [String]] = [:]
+    /// The shard as read: a fold asks a shard about one or two ids, so lines are
+    /// found by scanning the bytes, not split into strings up front (a shard holds ~400).
+    private let bytes: [UInt8]
 
     init(_ bytes: [UInt8]) {
-        for line in bytes.split(separator: 0x0A) {
-            guard let tab = line.firstIndex(of: 0x09) else { continue }
-            let id = String(decoding: line[line.startIndex..<tab], as: UTF8.self)
-            lines[id, default: []].append(String(decoding: line, as: UTF8.self))
-        }
+        self.bytes = bytes
     }
 
     /// The first line for `taskID` that is a usable entry.
     func entry(_ taskID: String) -> ArchiveEntry? {
-        lines[taskID]?.lazy.compactMap { ArchiveEntry.parse(line: $0) }.first { $0.taskID == taskID }
+        let id = Array(taskID.utf8)
+        var start = 0
+        while start < bytes.count {
+            let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
+            if end - start > id.count, bytes[start + id.count] == 0x09, bytes[start..<(start + id.count)].elementsEqual(id),
+               let entry = ArchiveEntry.parse(line: String(decoding: bytes[start..<end], as: UTF8.self)), entry.taskID == taskID {
+                return entry
+            }
+            start = end + 1
+        }
+        return nil
     }
 
     func all() -> [String: ArchiveEntry] {
         var entries: [String: ArchiveEntry] = [:]
-        for id in lines.keys { if let entry = entry(id) { entries[id] = entry } }
+        for line in bytes.split(separator: 0x0A) {
+            guard let entry = ArchiveEntry.parse(line: String(decoding: line, as: UTF8.self)), entries[entry.taskID] == nil else { continue }
+            entries[entry.taskID] = entry
+        }
         return entries
     }
 }

@@ -79,6 +79,22 @@ struct RegistryHelper {
         return nil
     }
 
+    /// The `Date` an http(s) Git server answers with (`dgrid doctor`'s clock
+    /// check, docs/ARCHITECTURE.md §12): one GET of `url` sent with no
+    /// credential, the answer's head read, its body not.
+    func serverDate(_ url: String) -> Result<ServerDateReading, Failure> {
+        switch run(["server-date", "--url", url], input: nil, passing: []) {
+        case .failure(let failure):
+            return .failure(failure)
+        case .success(let stdout):
+            do {
+                return .success(try JSONDecoder().decode(ServerDateReading.self, from: Data(stdout)))
+            } catch {
+                return .failure(Failure(exit: .failed, message: "\(path) printed no server date: \(error)", local: true))
+            }
+        }
+    }
+
     // MARK: - the process
 
     /// `path ARGUMENTS` with `input` on stdin (or /dev/null) and `passing` as
