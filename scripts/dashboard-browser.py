@@ -18,6 +18,8 @@ each gets a full-height screenshot, SCREENSHOT_PREFIX-phone.png and
               <object>, <embed>, <link>, elements with an on* attribute,
               and javascript: URLs
   overflow    how far the page is wider than a phone's screen (0: it fits)
+  graph       the dependency graph as drawn: its SVG's rendered size, the task
+              boxes by state (data-state), the summary boxes and the tasks they hold
   text        the page's visible text (for checks that hostile text is shown inert)
 """
 import json, sys
@@ -49,6 +51,18 @@ return {script: count('script'), img: count('img'), iframe: count('iframe'), obj
         embed: count('embed'), link: count('link'), handlers: handlers, javascript_urls: jsUrls};
 """
 
+GRAPH = """
+const svg = document.querySelector('svg.graph');
+if (!svg) return null;
+const box = svg.getBoundingClientRect(), states = {};
+for (const g of svg.querySelectorAll('g.task')) states[g.dataset.state] = (states[g.dataset.state] || 0) + 1;
+const summaries = svg.querySelectorAll('g.summary');
+let held = 0;
+for (const g of summaries) held += parseInt(g.dataset.tasks, 10);
+return {width: Math.round(box.width), height: Math.round(box.height), tasks: states,
+        summaries: summaries.length, summary_tasks: held};
+"""
+
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 report = {"console": [], "screenshots": []}
 try:
@@ -76,6 +90,7 @@ try:
                 }
                 return out;""")
             report["text"] = driver.execute_script("return document.body.innerText;")
+            report["graph"] = driver.execute_script(GRAPH)
         # The whole page: as tall as it is (capped), then one screenshot.
         height = driver.execute_script("return document.documentElement.scrollHeight;")
         driver.set_window_size(width, min(max(height, 600), 16000))

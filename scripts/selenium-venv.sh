@@ -3,10 +3,11 @@
 # browser tests (Tests/CLITests/GridDashboardBrowserCLITests.swift) and anyone
 # who wants to look at a dashboard the way they do:
 #   scripts/selenium-venv.sh [DIR]    prints DIR/bin/python once Selenium is there
-# DIR defaults to $DGRID_SELENIUM_VENV, else .build/selenium-venv in this
-# checkout (kept between runs, out of git). Made once with Debian's python3 -m
-# venv and pip, pinned to one Selenium; a fresh CI machine makes it on its
-# first test run. The browser is Debian's chromium with its chromium-driver
+# DIR defaults to $DGRID_SELENIUM_VENV, else a cache kept between runs and
+# checkouts: /var/cache/dgrid-test/selenium-venv as root (beside
+# scripts/debian-root.sh's cached root), ${XDG_CACHE_HOME:-~/.cache}/dgrid-test/
+# selenium-venv otherwise. Made once with Debian's python3 -m venv and pip,
+# pinned to one Selenium; a fresh CI machine makes it on its first test run. The browser is Debian's chromium with its chromium-driver
 # (scripts/install-deps.sh test installs them; so does this script, as root),
 # given to Selenium by path, so Selenium Manager never downloads a driver.
 set -euo pipefail
@@ -15,8 +16,8 @@ set -euo pipefail
 die() { echo "selenium-venv.sh: $*" >&2; exit 1; }
 
 SELENIUM_VERSION=4.50.0
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-dir=${1:-${DGRID_SELENIUM_VENV:-$root/.build/selenium-venv}}
+if [ "$(id -u)" = 0 ]; then cache=/var/cache/dgrid-test; else cache=${XDG_CACHE_HOME:-$HOME/.cache}/dgrid-test; fi
+dir=${1:-${DGRID_SELENIUM_VENV:-$cache/selenium-venv}}
 
 need /usr/bin/chromium chromium
 need /usr/bin/chromedriver chromium-driver

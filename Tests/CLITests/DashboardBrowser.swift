@@ -57,7 +57,8 @@ enum DashboardBrowser {
 
         func stop() {
             guard process.isRunning else { return }
-            process.terminate()
+            // SIGKILL: the server inherits the test process's signal mask, which blocks SIGTERM.
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }

@@ -73,13 +73,23 @@ import TestSupport
         for priority in ["critical", "high", "normal", "low"] {
             #expect(metrics["queued_\(priority)"] as? Int == byPriority[priority] ?? 0, "\(priority): \(metrics) vs \(byPriority)")
         }
+        // Slots and health as the node records status reads say them.
+        let records = status["node_records"] as? [[String: Any]] ?? []
+        #expect(metrics["slots"] as? Int == records.compactMap { $0["slots"] as? Int }.reduce(0, +) && records.count == 1, "\(metrics) vs \(records)")
+        #expect(metrics["nodes_unhealthy"] == nil && records.first?["health"] as? String == "healthy" && records.first?["git_circuit"] as? String == "closed")
         // The graph: split, twelve shards, join; five shards in one summary box.
         #expect(metrics["graph_tasks"] as? Int == 14 && metrics["graph_summarized"] as? Int == 5, "\(metrics)")
+        // Drawn: split ready; seven shards and the join waiting in boxes of their own; the other five in one box.
+        let graph = seen["graph"] as? [String: Any] ?? [:]
+        #expect(graph["tasks"] as? [String: Int] == ["ready": 1, "waiting": 8], "\(graph)")
+        #expect(graph["summaries"] as? Int == 1 && graph["summary_tasks"] as? Int == 5, "\(graph)")
+        #expect((graph["width"] as? Int ?? 0) > 300 && (graph["height"] as? Int ?? 0) > 100, "the SVG is drawn: \(graph)")
+        #expect(metrics["graph_ready"] as? Int == 1 && metrics["graph_waiting"] as? Int == 13, "\(metrics)")
         #expect(DashboardBrowser.errors(seen).isEmpty, "console errors: \(seen["console"] ?? [])")
         #expect((seen["title"] as? String)?.hasPrefix("dgrid dashboard: g-") == true, "\(seen["title"] ?? "")")
         #expect(seen["overflow"] as? Int == 0, "wider than a phone by \(seen["overflow"] ?? "?") px")
         let text = seen["text"] as? String ?? ""
-        for shown in ["dash_node", "40% warming up", "it broke", "unsigned_run"] {
+        for shown in ["dash_node", "40% warming up", "it broke", "unsigned_run", "Git circuit", "closed", "Dependency graph"] {
             #expect(text.contains(shown), "\(shown) on the page")
         }
         // A completion's output is folded away (a <details> a reader opens): in the page, not in its visible text.

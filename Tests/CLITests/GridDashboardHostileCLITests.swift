@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// A dashboard built from a grid that holds what any repository writer or task
-/// can put there (docs/THREATS.md T21): markup and script in queue file
+/// can put there (docs/THREATS.md T26): markup and script in queue file
 /// names, task output, progress lines, submitters, node and result records and
 /// the audit log; control and bidi characters; 10 MB of output. Everything
 /// shows as text — escaped in HTML and SVG alike — the site stays within its
@@ -43,12 +43,14 @@ import TestSupport
         let worker = try GridFaultCLITests.launch(["worker", "--repo", url, "--node-id", "hostile_node", "--slots", "1"],
                                                   home: home, log: scratch + "/worker.log", environment: ["DGRID_HEARTBEAT_SECONDS": "1"])
         defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL); worker.waitUntilExit() } }
+        // One slot, critical first: once evil_run reports progress, loud and grumpy have published their results.
         let running = try GridFaultCLITests.waitUntil(90) {
-            let status = try GridFixture.status(home, url)
-            return ((status["running"] as? [[String: Any]])?.first?["progress"] as? String)?.contains("alert(4)") == true
-                && status["completed"] as? Int == 1 && status["failed"] as? Int == 1
+            ((try GridFixture.status(home, url)["running"] as? [[String: Any]])?.first?["progress"] as? String)?.contains("alert(4)") == true
         }
         #expect(running, "\((try? String(contentsOfFile: scratch + "/worker.log", encoding: .utf8)) ?? "")")
+        #expect(try home.dgrid("fold", "--repo", url).status == 0)
+        let folded = try GridFixture.status(home, url)
+        #expect(folded["completed"] as? Int == 1 && folded["failed"] as? Int == 1, "\(folded)")
 
         // What a writer pushes by hand: queue files with markup and controls in their names,
         // a node record, a folded record of 3 MB, a dependency pair with 128-character ids.

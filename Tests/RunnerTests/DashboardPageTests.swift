@@ -3,7 +3,7 @@ import Testing
 @testable import Runner
 import TestSupport
 
-/// The dashboard's page (docs/ARCHITECTURE.md §12, docs/THREATS.md T21): grid
+/// The dashboard's page (docs/ARCHITECTURE.md §12, docs/THREATS.md T26): grid
 /// text escaped for HTML and SVG, and a page no larger than `pageBound`
 /// however hostile and large the grid.
 @Suite("Dashboard page: escaping and bounds", .unit)
@@ -60,6 +60,31 @@ struct DashboardPageTests {
         #expect(tags.subtracting(ours).isEmpty, "\(tags.subtracting(ours))")
     }
 
+    @Test func eachNodeShowsItsGitCircuitAndAReputationColumnOnlyWhenARecordHasOne() throws {
+        func node(_ id: String, circuit: String?, reputation: Double?) -> Dashboard.NodeRow {
+            Dashboard.NodeRow(summary: GridStatus.NodeSummary(nodeID: id, status: "active", slots: 2, lastHeartbeat: ISOTime.string(Date()),
+                                                              health: "healthy", gitCircuit: circuit, reputation: reputation), silentSeconds: 1)
+        }
+        let plain = DashboardSections.nodes(HostileDashboard.make(limits: .standard, rows: 1, nodes: [
+            node("n_closed", circuit: "closed", reputation: nil), node("n_open", circuit: "open", reputation: nil), node("n_old", circuit: nil, reputation: nil),
+        ]))
+        #expect(plain.contains(#"data-label="Git circuit"><span class="ok">closed</span>"#))
+        #expect(plain.contains(#"data-label="Git circuit"><span class="bad">open</span>"#))
+        #expect(plain.contains(#"data-label="Git circuit">—</td>"#), "an older worker's record names no circuit")
+        #expect(!plain.contains("Reputation"), "no record carries one: no column")
+        let rated = DashboardSections.nodes(HostileDashboard.make(limits: .standard, rows: 1, nodes: [
+            node("n_rated", circuit: "closed", reputation: 0.875), node("n_unrated", circuit: "closed", reputation: nil),
+        ]))
+        #expect(rated.contains(#"<th class="num">Reputation</th>"#) && rated.contains(#"data-label="Reputation">0.875</td>"#))
+        #expect(rated.contains(#"data-label="Reputation">—</td>"#) && rated.contains("not checked by dgrid"))
+        // The record's field: a finite number of at least 0, else none.
+        func reputation(_ value: String) -> Double? {
+            NodeRecord.parse(Array(#"{"node_id":"n1","reputation":\#(value)}"#.utf8))?.reputation
+        }
+        #expect(reputation("0.875") == 0.875 && reputation("12") == 12)
+        #expect(reputation("-1") == nil && reputation(#""high""#) == nil && reputation("1e999") == nil && reputation("null") == nil)
+    }
+
     @Test func theStylesheetIsAllowedByItsHashAndNothingElseIs() {
         let page = DashboardPage.html(HostileDashboard.make(limits: .standard, rows: 1))
         #expect(page.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src \(DashboardStyle.cspSource);"))
@@ -72,7 +97,8 @@ struct DashboardPageTests {
 /// A dashboard with every list at its cap and every untrusted value at its
 /// widest: each scalar one that `HTMLText` writes as ten bytes.
 enum HostileDashboard {
-    static func make(limits: DashboardLimits, rows: Int? = nil) -> Dashboard {
+    /// `nodes`: these rows instead of hostile ones.
+    static func make(limits: DashboardLimits, rows: Int? = nil, nodes given: [Dashboard.NodeRow]? = nil) -> Dashboard {
         let wide = String(repeating: "\u{10FFFF}", count: 1_000)
         let id = String(repeating: "a", count: 128)
         let now = Date()
@@ -97,8 +123,9 @@ enum HostileDashboard {
             Dashboard.FinishedTask(item: ResultListing.Item(taskID: wide, status: "failed", exitCode: 1, finishedAt: wide, nodeID: wide, place: "main"),
                                    output: output, note: nil)
         }
-        let nodes = (0..<count(limits.nodeRows)).map { _ in
-            Dashboard.NodeRow(summary: GridStatus.NodeSummary(nodeID: wide, status: wide, slots: 4, lastHeartbeat: wide, health: wide, reason: wide),
+        let nodes = given ?? (0..<count(limits.nodeRows)).map { _ in
+            Dashboard.NodeRow(summary: GridStatus.NodeSummary(nodeID: wide, status: wide, slots: 4, lastHeartbeat: wide, health: wide, reason: wide,
+                                                              gitCircuit: "half_open", reputation: -1.7976931348623157e308),
                               silentSeconds: nil)
         }
         var quota = GridQuota.Report()

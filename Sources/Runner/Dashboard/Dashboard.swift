@@ -83,6 +83,8 @@ public struct DashboardNumbers: Sendable, Codable, Equatable {
     public var unfoldedResults = 0
     public var unplaceable = 0, setAside = 0
     public var nodes = 0, nodesUnhealthy = 0, nodesStale = 0, slots = 0
+    /// Nodes whose record says their Git circuit is open or half-open.
+    public var nodesCircuitOpen = 0
     /// Principals with use or limits; nil when this host's trust files could not be read.
     public var principals: Int?
     /// Audit events shown; nil when left out (`--no-audit`).
@@ -119,6 +121,7 @@ public struct DashboardNumbers: Sendable, Codable, Equatable {
         case running, leaseLapsed = "lease_lapsed", released, inProgress = "in_progress", completed, failed, rejected, archived
         case unfoldedResults = "unfolded_results", unplaceable, setAside = "set_aside"
         case nodes, nodesUnhealthy = "nodes_unhealthy", nodesStale = "nodes_stale", slots, principals
+        case nodesCircuitOpen = "nodes_git_circuit_open"
         case auditEvents = "audit_events", graph, shown, limits, pageBytes = "page_bytes", pageBound = "page_bound"
     }
 }

@@ -1,5 +1,5 @@
 /// How much of the grid the dashboard shows (docs/ARCHITECTURE.md §12,
-/// docs/THREATS.md T21): every list has a row cap and every untrusted value a
+/// docs/THREATS.md T26): every list has a row cap and every untrusted value a
 /// scalar cap, so a grid of any size, holding anything a repository writer
 /// pushed, makes a page of bounded size (`pageBound`). Each section says how
 /// many more there are and which command lists them all.
@@ -50,8 +50,8 @@ public struct DashboardLimits: Sendable, Codable, Equatable {
         let running = runningRows * (5 * id + markup)
         // Task, node, status, time, the task again in each stream's caption, and both streams' excerpts.
         let finished = 2 * finishedRows * (6 * id + 2 * (excerptBytes * HTMLText.maxBytesPerScalar + markup) + markup)
-        // Node, status, heartbeat, health word, and the reason.
-        let nodes = nodeRows * (4 * id + reason + markup)
+        // Node, status, heartbeat, health word, and the reason; the circuit's word and a reputation are dgrid's own few bytes.
+        let nodes = nodeRows * (4 * id + reason + markup + 128)
         let principals = principalRows * (2 * id + reason + markup)
         // Time, event, task, node, up to four principals, and the reason.
         let audit = auditRows * (8 * id + reason + markup)

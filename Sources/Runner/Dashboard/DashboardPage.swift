@@ -4,7 +4,7 @@ import Foundation
 /// no script, the stylesheet inline and pinned by the page's
 /// Content-Security-Policy, so it can be published as it is on any static
 /// host. Every value read from the grid or the audit log goes through
-/// `HTMLText` (docs/THREATS.md T21); everything else on the page is dgrid's own.
+/// `HTMLText` (docs/THREATS.md T26); everything else on the page is dgrid's own.
 enum DashboardPage {
     static func html(_ dashboard: Dashboard) -> String {
         let numbers = dashboard.numbers
@@ -60,6 +60,7 @@ enum DashboardPage {
         if n.released > 0 { notes.append("<span data-metric=\"released\">\(n.released)</span> claims given back") }
         if n.archived > 0 { notes.append("<span data-metric=\"archived\">\(n.archived)</span> of the finished archived") }
         if n.nodesUnhealthy > 0 { notes.append("<span class=\"bad\" data-metric=\"nodes_unhealthy\">\(n.nodesUnhealthy)</span> nodes unhealthy") }
+        if n.nodesCircuitOpen > 0 { notes.append("<span class=\"bad\" data-metric=\"nodes_git_circuit_open\">\(n.nodesCircuitOpen)</span> nodes with their Git circuit open") }
         if n.nodesStale > 0 { notes.append("<span class=\"warn\" data-metric=\"nodes_stale\">\(n.nodesStale)</span> nodes silent") }
         notes.append("<span data-metric=\"slots\">\(n.slots)</span> slots")
         return out + notes.joined(separator: " · ") + ".</p></section>\n"

@@ -80,6 +80,7 @@ public struct DashboardReader {
         for node in counts.nodeRecords {
             let silent = ISOTime.parse(node.lastHeartbeat).map { now.timeIntervalSince($0) }
             if node.health != "healthy" { numbers.nodesUnhealthy += 1 }
+            if let circuit = node.gitCircuit, circuit != GitCircuitBreaker.State.closed.rawValue { numbers.nodesCircuitOpen += 1 }
             if silent.map({ $0 > staleAfter }) ?? true { numbers.nodesStale += 1 }
             numbers.slots += max(0, node.slots)
             if nodes.count < limits.nodeRows { nodes.append(Dashboard.NodeRow(summary: node, silentSeconds: silent)) }

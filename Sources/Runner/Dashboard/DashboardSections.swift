@@ -2,7 +2,7 @@ import Foundation
 
 /// The dashboard's lists (docs/ARCHITECTURE.md §12), each cut to its
 /// `DashboardLimits` and saying how many more there are. Every grid value goes
-/// through `HTMLText` (docs/THREATS.md T21).
+/// through `HTMLText` (docs/THREATS.md T26).
 enum DashboardSections {
     static func queue(_ dashboard: Dashboard) -> String {
         let n = dashboard.numbers, limits = dashboard.limits
@@ -111,17 +111,25 @@ enum DashboardSections {
         let n = dashboard.numbers, limits = dashboard.limits
         var out = "<section id=\"nodes\"><h2>Nodes</h2>\n"
         guard !dashboard.nodes.isEmpty else { return out + "<p class=\"note\">No node has sent a heartbeat.</p></section>\n" }
-        var table = HTMLTable([.init("Node"), .init("Status"), .init("Health"), .init("Slots", numeric: true), .init("Last heartbeat")])
+        // Reputation only when a record carries one: dgrid's workers do not write it.
+        let reputation = dashboard.nodes.contains { $0.summary.reputation != nil }
+        var columns: [HTMLTable.Column] = [.init("Node"), .init("Status"), .init("Health"), .init("Git circuit"), .init("Slots", numeric: true)]
+        if reputation { columns.append(.init("Reputation", numeric: true)) }
+        var table = HTMLTable(columns + [.init("Last heartbeat")])
         for row in dashboard.nodes {
             let node = row.summary
             let health = node.health == "healthy" ? "<span class=\"ok\">healthy</span>"
                 : "<span class=\"bad\">\(HTMLText.shown(node.health, limit: 16))</span>" + (node.reason.map { ": " + HTMLText.shown($0, limit: limits.reasonScalars) } ?? "")
             let silent = row.silentSeconds.map { $0 > dashboard.staleAfterSeconds } ?? true
-            table.add([id(node.nodeID, limits), HTMLText.shown(node.status, limit: limits.idScalars), health, "\(node.slots)",
-                       DashboardPage.time(node.lastHeartbeat, now: dashboard.generatedAt, limits: limits) + (silent ? " <span class=\"warn\">silent</span>" : "")])
+            var cells = [id(node.nodeID, limits), HTMLText.shown(node.status, limit: limits.idScalars), health, circuit(node.gitCircuit), "\(node.slots)"]
+            if reputation { cells.append(node.reputation.map { String(format: "%.3g", $0) } ?? "—") }
+            table.add(cells + [DashboardPage.time(node.lastHeartbeat, now: dashboard.generatedAt, limits: limits)
+                                 + (silent ? " <span class=\"warn\">silent</span>" : "")])
         }
         out += table.html
-        out += "<p class=\"note\">Silent: no heartbeat for \(DashboardPage.duration(dashboard.staleAfterSeconds)) (three of this host's heartbeat intervals).</p>\n"
+        out += "<p class=\"note\">Silent: no heartbeat for \(DashboardPage.duration(dashboard.staleAfterSeconds)) (three of this host's heartbeat intervals)."
+            + " Git circuit: open while the node's Git server keeps failing (it stops claiming and probes), half_open while it probes."
+            + (reputation ? " Reputation: as each node's record states it, not checked by dgrid." : "") + "</p>\n"
         return out + more(n.nodes - dashboard.nodes.count, "nodes", "dgrid status --limit 0") + "</section>\n"
     }
 
@@ -164,6 +172,12 @@ enum DashboardSections {
                        event.reason.map { HTMLText.shown($0, limit: limits.reasonScalars) } ?? ""])
         }
         return out + table.html + "<p class=\"note\"><code>dgrid audit</code> shows them all.</p></section>\n"
+    }
+
+    /// A node's Git circuit, a `GitCircuitBreaker.State` word (the record's parse keeps no other), or "—" from an older worker.
+    private static func circuit(_ word: String?) -> String {
+        guard let word, let state = GitCircuitBreaker.State(rawValue: word) else { return "—" }
+        return state == .closed ? "<span class=\"ok\">closed</span>" : "<span class=\"bad\">\(state.rawValue)</span>"
     }
 
     /// An id (task, node, path) in monospace, escaped and cut.

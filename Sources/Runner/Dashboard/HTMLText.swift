@@ -1,7 +1,7 @@
 import Sandbox
 
 /// Text dgrid did not write, put into the dashboard's HTML and SVG
-/// (docs/THREATS.md, T21). `UntrustedText` decides what is dangerous to a
+/// (docs/THREATS.md, T26). `UntrustedText` decides what is dangerous to a
 /// reader (controls, bidi overrides, zero-width characters: escaped as
 /// `\u{…}`, so nothing is hidden or reordered); on top of it the five
 /// characters that mean something to an HTML or XML parser become entities,

@@ -66,9 +66,12 @@ public struct GridStatus {
         public var reason: String?
         /// The node's Git circuit as it last said ("closed", "open", "half_open"); nil from older workers.
         public var gitCircuit: String?
+        /// The record's own `reputation`, when it carries one (unverified: `NodeRecord.reputation`).
+        public var reputation: Double?
 
         enum CodingKeys: String, CodingKey {
             case nodeID = "node_id", status, slots, lastHeartbeat = "last_heartbeat", health, reason, gitCircuit = "git_circuit"
+            case reputation
         }
 
         /// `reason` made safe for a terminal: any repository writer can push a node record.
@@ -167,7 +170,8 @@ public struct GridStatus {
             if let record = bytes.flatMap(NodeRecord.parse) {
                 counts.nodeRecords.append(NodeSummary(nodeID: record.nodeID, status: record.status, slots: record.slots,
                                                       lastHeartbeat: record.lastHeartbeat, health: record.health.word,
-                                                      reason: record.health.reason, gitCircuit: record.gitCircuit))
+                                                      reason: record.health.reason, gitCircuit: record.gitCircuit,
+                                                      reputation: record.reputation))
             }
         }
         return counts
