@@ -19,6 +19,51 @@ import TestSupport
         #"</pre></details></section><script>alert(3)</script>"#,
     ]
 
+    /// `--out` replaces a directory whole, so a mistyped one must never cost
+    /// anyone their files: each refusal is one line with the fix, the directory
+    /// is as it was, and nothing is left beside it.
+    @Test func aDirectoryDgridDidNotWriteOrAGridWithoutMainIsRefusedWithTheFix() throws {
+        let repo = try GridFixture.bareRepository()
+        let url = "file://" + repo
+        let home = try GridFixture.workerHome()
+        let scratch = try TempDir.make(prefix: "dgrid-dash-refused").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        func entries(_ dir: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted() }
+
+        // A grid nobody ran dgrid init on: no site at all.
+        let bare = try home.dgrid("dashboard", "--repo", url, "--out", scratch + "/site")
+        #expect(bare.status == 1 && bare.stderr.contains("run `dgrid init --repo \(url)` first"), "\(bare.stderr)")
+        #expect(entries(scratch).isEmpty, "\(entries(scratch))")
+
+        #expect(try home.dgrid("init", "--repo", url).status == 0)
+        let theirs = scratch + "/theirs"
+        try FileManager.default.createDirectory(atPath: theirs, withIntermediateDirectories: true)
+        try Data("keep me\n".utf8).write(to: URL(fileURLWithPath: theirs + "/notes.txt"))
+        #expect(symlink(theirs, scratch + "/link") == 0)
+        let cases: [(out: String, says: String)] = [
+            (theirs, "holds files dgrid did not write (no .dgrid-dashboard in it): give a new or empty directory"),
+            (scratch + "/link", "is a symlink: give a new directory, or one dgrid dashboard wrote before"),
+            (theirs + "/notes.txt", "is not a directory"),
+            (scratch + "/missing/site", "no such directory; create it first"),
+        ]
+        for (out, says) in cases {
+            let refused = try home.dgrid("dashboard", "--repo", url, "--out", out)
+            #expect(refused.status == 1 && refused.stderr.contains(says), "\(out): \(refused.stderr)")
+            #expect(refused.stderr.split(separator: "\n").count == 1 && refused.stdout.isEmpty, "one line: \(refused.stderr)")
+        }
+        let notes = try String(contentsOfFile: theirs + "/notes.txt", encoding: .utf8)
+        #expect(entries(theirs) == ["notes.txt"] && notes == "keep me\n")
+        #expect(entries(scratch) == ["link", "theirs"], "no staging tree left: \(entries(scratch))")
+
+        // A site it wrote is replaced; an empty directory is taken.
+        try FileManager.default.createDirectory(atPath: scratch + "/empty", withIntermediateDirectories: true)
+        for out in [scratch + "/empty", scratch + "/empty"] {
+            let built = try home.dgrid("dashboard", "--repo", url, "--out", out)
+            #expect(built.status == 0, "\(built.stderr)")
+        }
+        #expect(entries(scratch + "/empty") == [".dgrid-dashboard", "dashboard.json", "index.html"])
+    }
+
     @Test func hostileGridContentIsShownInertWithinTheBound() throws {
         let repo = try GridFixture.bareRepository()
         let url = "file://" + repo

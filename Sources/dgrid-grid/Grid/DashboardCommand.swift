@@ -12,7 +12,7 @@ struct GridDashboardCommand: ParsableCommand {
             Writes index.html (one page: no script, no external font, style or image; readable on a phone) and \
             dashboard.json (the numbers the page shows) into DIR: the queue by priority, running tasks with node, \
             lease and progress, recent completions and failures with the end of their output, nodes with health, \
-            last heartbeat and slots, quotas in use, this host's recent audit events, and the dependency graph \
+            Git circuit, last heartbeat, slots and reputation (when a node record carries one), quotas in use, this host's recent audit events, and the dependency graph \
             (SVG). Publish DIR as it is on any static host. The site is built beside DIR and swapped in whole, so \
             a web server serving DIR never serves half of one; DIR must be new, empty, or a site this command wrote. \
             Every list is cut (the page says how many more and which command lists them) and every value from the \
