@@ -14,6 +14,7 @@
 #   coldstart.sh      a grid that folded 100,000 tasks: a new worker's first sync vs git clone --depth 1, before and after archive + compact; a fold there vs on a fresh grid
 #   artifacts.sh      a 1 GiB /output to a loopback registry by the worker and back by `dgrid result --download`, vs skopeo copy
 #   metrics.sh        the cost of a worker's /metrics scrape (vs lighttpd serving the same bytes) and its idle RSS with metrics off and on
+#   dashboard.sh      dgrid dashboard on a grid that folded 10,000 tasks, beside dgrid status --json and dgrid results (the reads it repeats)
 #   grid-signed.sh    the grid with signatures required vs --allow-unsigned, 4 workers over git daemon, interleaved rounds
 #   grid.sh           the grid: dgrid vs a naive D-GRID loop, 1/4/8 workers, file:// and git daemon (GRID_TASKS, default 500; ~17 min on 2 cores, mostly the naive loop)
 # Not a step (it needs two builds): compare-start.sh A B, two dgrid binaries'
@@ -27,7 +28,7 @@ DGRID=$(resolve_dgrid "${1:-}")
 [ "$(id -u)" = 0 ] || die "run as root: sandboxes, OCI runtimes and tmpfs mounts need it"
 mkdir -p "$OUT_DIR"
 SUMMARY=$OUT_DIR/summary.txt
-STEPS=(sandbox-start dgrid-profile spawn-bench sign-bench unpack dag checkpoint coldstart artifacts metrics grid-signed grid)
+STEPS=(sandbox-start dgrid-profile spawn-bench sign-bench unpack dag checkpoint coldstart artifacts metrics dashboard grid-signed grid)
 
 version() { "$@" 2>/dev/null | head -n1 || echo "not installed"; }
 {

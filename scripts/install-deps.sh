@@ -29,6 +29,9 @@ package=(dpkg-dev binutils)
 # verifies the unit; debootstrap builds the fresh Debian 12 root the package is installed into,
 # and systemd-nspawn (systemd-container) runs it, booted with systemd as pid 1 for the unit's tests.
 test+=("${package[@]}" man-db systemd systemd-container debootstrap)
+# chromium, chromium-driver: the dashboard's browser tests load the built site in headless Chromium through
+# Selenium (from PyPI, into a venv made by scripts/selenium-venv.sh with python3-venv).
+test+=(chromium chromium-driver python3-venv)
 bench=("${test[@]}" hyperfine crun runc bubblewrap debootstrap pigz libarchive-tools time bc git)
 demo=("${build[@]}" busybox-static python3 git openssh-client)
 

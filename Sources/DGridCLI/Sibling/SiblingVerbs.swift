@@ -27,7 +27,7 @@ enum GridVerbs {
     static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self,
                                               Sign.self, Verify.self, Audit.self, Quota.self, Dag.self,
                                               Results.self, Archive.self, Compact.self,
-                                              Doctor.self, Metrics.self]
+                                              Doctor.self, Metrics.self, Dashboard.self]
 
     struct Init: GridVerb {
         static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
@@ -91,6 +91,10 @@ enum GridVerbs {
 
     struct Quota: GridVerb {
         static let configuration = CommandConfiguration(commandName: "quota", abstract: VerbAbstract.gridQuota)
+    }
+
+    struct Dashboard: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "dashboard", abstract: VerbAbstract.gridDashboard)
     }
 }
 

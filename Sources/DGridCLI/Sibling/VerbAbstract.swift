@@ -20,5 +20,6 @@ package enum VerbAbstract {
     package static let gridQuota = "Show each principal's use of the grid against this host's quotas."
     package static let gridDoctor = "Check whether this host can run dgrid workers: each check PASS, WARN or FAIL with the fix."
     package static let gridMetrics = "Show grid-wide figures and how many workers the queue needs; --watch sends changes as signed webhooks."
+    package static let gridDashboard = "Write a static dashboard of the grid (HTML and JSON) into a directory, swapped in whole."
     package static let imagePull = "Pull an allowlisted image from a registry, by digest."
 }

@@ -36,7 +36,11 @@ public struct GridQuota {
 
     /// Every principal the policy names or the ledger shows, with its counts.
     public func report(check: TaskSignatureCheck, now: Date = Date()) throws(GridError) -> Report {
-        let snapshot = try connection.snapshot()
+        try report(in: try connection.snapshot(), check: check, now: now)
+    }
+
+    /// The usage of one listing (the dashboard reads every section from the same one).
+    func report(in snapshot: GridSnapshot, check: TaskSignatureCheck, now: Date = Date()) throws(GridError) -> Report {
         guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
         let claims = GridClaims(connection: connection)
         try connection.prefetch(Array(snapshot.claims.values))

@@ -66,9 +66,12 @@ public struct GridStatus {
         public var reason: String?
         /// The node's Git circuit as it last said ("closed", "open", "half_open"); nil from older workers.
         public var gitCircuit: String?
+        /// The record's own `reputation`, when it carries one (unverified: `NodeRecord.reputation`).
+        public var reputation: Double?
 
         enum CodingKeys: String, CodingKey {
             case nodeID = "node_id", status, slots, lastHeartbeat = "last_heartbeat", health, reason, gitCircuit = "git_circuit"
+            case reputation
         }
 
         /// `reason` made safe for a terminal: any repository writer can push a node record.
@@ -108,7 +111,12 @@ public struct GridStatus {
     /// `trust`: this host's, to name each running task's principal; without it every principal shows as unverified.
     /// `scanUnknownFields`: read queued files for fields dgrid does not know (`dgrid metrics` does not need them).
     public func counts(trust: TaskSignatureCheck? = nil, scanUnknownFields: Bool = true) throws(GridError) -> Counts {
-        let snapshot = try connection.snapshot()
+        try counts(in: try connection.snapshot(), trust: trust, scanUnknownFields: scanUnknownFields)
+    }
+
+    /// The counts of one listing (the dashboard reads every section from the same one).
+    func counts(in snapshot: GridSnapshot, trust: TaskSignatureCheck? = nil, scanUnknownFields: Bool = true,
+                now: Date = Date()) throws(GridError) -> Counts {
         guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
         var counts = Counts()
         counts.mainTip = snapshot.mainTip?.hex
@@ -138,7 +146,6 @@ public struct GridStatus {
         }
         if scanUnknownFields { (counts.unknownFields, counts.unknownFieldsUnscanned) = unknownFields(in: snapshot) }
         let claims = GridClaims(connection: connection)
-        let now = Date()
         for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key }) where snapshot.results[taskID] == nil {
             guard let record = try claims.record(at: commit) else { continue }
             let expired = ISOTime.parse(record.leaseUntil).map { $0 <= now } ?? true
@@ -163,7 +170,8 @@ public struct GridStatus {
             if let record = bytes.flatMap(NodeRecord.parse) {
                 counts.nodeRecords.append(NodeSummary(nodeID: record.nodeID, status: record.status, slots: record.slots,
                                                       lastHeartbeat: record.lastHeartbeat, health: record.health.word,
-                                                      reason: record.health.reason, gitCircuit: record.gitCircuit))
+                                                      reason: record.health.reason, gitCircuit: record.gitCircuit,
+                                                      reputation: record.reputation))
             }
         }
         return counts

@@ -20,11 +20,15 @@ public struct NodeRecord: Equatable, Sendable {
     public var gitCircuit: String?
     /// How often this node beats; a fold marks it `offline` after three silent intervals.
     public var heartbeatSeconds: Double?
+    /// A `reputation` score the record carries (a finite number ≥ 0), which dgrid's
+    /// workers do not write: shown by the dashboard as the record says it, unverified
+    /// (docs/THREATS.md T26). Nil when absent.
+    public var reputation: Double?
 
     public init(
         nodeID: String, nodeName: String, cpuCount: Int, memoryGB: Double, diskGB: Double,
         lastHeartbeat: String, status: String, slots: Int = 1, workerVersion: String = "",
-        health: NodeHealth = .healthy, gitCircuit: String? = nil, heartbeatSeconds: Double? = nil
+        health: NodeHealth = .healthy, gitCircuit: String? = nil, heartbeatSeconds: Double? = nil, reputation: Double? = nil
     ) {
         self.nodeID = nodeID
         self.nodeName = nodeName
@@ -38,6 +42,7 @@ public struct NodeRecord: Equatable, Sendable {
         self.health = health
         self.gitCircuit = gitCircuit
         self.heartbeatSeconds = heartbeatSeconds
+        self.reputation = reputation
     }
 
     /// A node whose last beat said it runs but which has been silent for three of its
@@ -68,6 +73,7 @@ public struct NodeRecord: Equatable, Sendable {
             slots: f.int("slots") ?? 1, workerVersion: f.string("worker_version") ?? "",
             health: NodeHealth.parse(health: f.string("health"), reason: f.string("reason")),
             gitCircuit: f.string("git_circuit").flatMap { GitCircuitBreaker.State(rawValue: $0)?.rawValue },
-            heartbeatSeconds: f.double("heartbeat_seconds").flatMap { $0 > 0 && $0.isFinite ? $0 : nil })
+            heartbeatSeconds: f.double("heartbeat_seconds").flatMap { $0 > 0 && $0.isFinite ? $0 : nil },
+            reputation: f.double("reputation").flatMap { $0 >= 0 && $0.isFinite ? $0 : nil })
     }
 }

@@ -42,7 +42,11 @@ public struct GridDAG {
 
     /// The graph, or with `focus` only that task, everything it depends on and everything that depends on it.
     public func report(focus: String? = nil) throws(GridError) -> Report {
-        let snapshot = try connection.snapshot()
+        try report(in: try connection.snapshot(), focus: focus)
+    }
+
+    /// The graph of one listing (the dashboard reads every section from the same one).
+    func report(in snapshot: GridSnapshot, focus: String? = nil) throws(GridError) -> Report {
         guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
         let index = try connection.dependencies(of: snapshot)
         // Every task file on main and where it sits: queued, in progress, or folded.

@@ -70,14 +70,10 @@ struct GridDagCommand: ParsableCommand {
 
     /// Graphviz: one node per task, filled by state; an edge from each dependency to its dependent.
     static func dot(_ report: GridDAG.Report) -> String {
-        let colors: [GridDAG.State: String] = [
-            .ready: "#cfe8ff", .waiting: "#eeeeee", .blocked: "#ffd8a8", .running: "#fff3a0", .completed: "#b7e4c7",
-            .failed: "#f4a6a6", .skipped: "#dddddd", .rejected: "#f4a6a6", .missing: "#ffffff",
-        ]
         var out = "digraph dgrid {\n  rankdir=LR;\n  node [shape=box, style=filled, fontname=\"sans-serif\"];\n"
         for task in report.tasks {
             // Task ids are [A-Za-z0-9._-]: safe inside dot's double quotes.
-            out += "  \"\(task.id)\" [label=\"\(task.id)\\n\(task.state.rawValue)\", fillcolor=\"\(colors[task.state] ?? "#ffffff")\"];\n"
+            out += "  \"\(task.id)\" [label=\"\(task.id)\\n\(task.state.rawValue)\", fillcolor=\"\(task.state.fill)\"];\n"
         }
         for task in report.tasks {
             for dependency in task.dependsOn { out += "  \"\(dependency)\" -> \"\(task.id)\";\n" }

@@ -99,4 +99,14 @@ int dgrid_clock_state(long *maxerror_us, long *esterror_us);
  * (-ESRCH once it has exited). */
 int dgrid_pidfd_kill(int pidfd);
 
+/* renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE): swaps two paths in one
+ * step, directories included, so a reader of either name sees the old tree or
+ * the new one, never neither (the dashboard's publish, docs/ARCHITECTURE.md
+ * §12). 0 or -errno; -EINVAL where the filesystem cannot exchange. */
+int dgrid_rename_exchange(const char *a, const char *b);
+
+/* renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE): fails with
+ * -EEXIST rather than replace `to`. 0 or -errno. */
+int dgrid_rename_noreplace(const char *from, const char *to);
+
 #endif

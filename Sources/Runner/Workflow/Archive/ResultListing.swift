@@ -56,7 +56,11 @@ public struct ResultListing {
     }
 
     public func page(since: Date? = nil, before: Cursor? = nil, status: ResultStatus? = nil, limit: Int = 50) throws(GridError) -> Page {
-        let snapshot = try connection.snapshot()
+        try page(in: try connection.snapshot(), since: since, before: before, status: status, limit: limit)
+    }
+
+    /// A page of one listing (the dashboard reads every section from the same one).
+    func page(in snapshot: GridSnapshot, since: Date? = nil, before: Cursor? = nil, status: ResultStatus? = nil, limit: Int = 50) throws(GridError) -> Page {
         guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
         var items: [(time: Date, item: Item)] = []
         var seen: Set<String> = []
