@@ -12,6 +12,7 @@
 #   dashboard  dgrid dashboard --out DIR (the whole site, swapped in)
 #   status     dgrid status --json        (the counts the page starts from)
 #   results    dgrid results --limit 25   (the listing the page's results come from)
+#   metrics    dgrid metrics --json       (the grid-wide figures and scaling advice an autoscaler scrapes)
 # Wall time of each process (process start included), its CPU (user + system)
 # and peak RSS by /usr/bin/time; medians, p90 and the dashboard's ratio to each.
 #
@@ -63,6 +64,7 @@ run() {  # run KIND: one timed process; "KIND wall_s cpu_s rss_kib" in the figur
     dashboard) args=(dashboard --repo "$url" --out "$site") ;;
     status) args=(status --repo "$url" --json) ;;
     results) args=(results --repo "$url" --limit 25) ;;
+    metrics) args=(metrics --repo "$url" --json) ;;
   esac
   start=$(now_ns)
   DGRID_HOME=$HOME_DIR /usr/bin/time -f '%U %S %M' -o "$WORK/time.out" "$DGRID" "${args[@]}" > "$WORK/$kind.out" 2> "$WORK/$kind.err" \
@@ -71,10 +73,10 @@ run() {  # run KIND: one timed process; "KIND wall_s cpu_s rss_kib" in the figur
   echo "$kind $(( (end - start) / 1000 )) $(awk '{ print $1 + $2, $3 }' "$WORK/time.out")" >> "$WORK/figures"
 }
 : > "$WORK/figures"
-for kind in dashboard status results; do run "$kind"; done   # warm-up, not counted
+for kind in dashboard status results metrics; do run "$kind"; done   # warm-up, not counted
 : > "$WORK/figures"
 for round in $(seq 1 "$ROUNDS"); do
-  for kind in $(printf 'dashboard\nstatus\nresults\n' | shuf); do run "$kind"; done
+  for kind in $(printf 'dashboard\nstatus\nresults\nmetrics\n' | shuf); do run "$kind"; done
 done
 grep -q '"completed" : '"$(( TASKS - TASKS / 10 ))" "$site/dashboard.json" \
   || die "the dashboard does not count $(( TASKS - TASKS / 10 )) completed: $(grep '"completed"' "$site/dashboard.json")"
@@ -90,11 +92,12 @@ def col(kind, i): return [float(r[i]) for r in rows if r[0] == kind]
 print(f"dgrid dashboard on a grid that folded {tasks} tasks, with a queued split of {shards} shards and a join "
       f"(git daemon, tmpfs, warm home), {rounds} rounds in random order; wall time with process start:")
 print(f"  {'':34} {'median ms':>9} {'p90 ms':>7} {'CPU ms':>7} {'peak RSS MiB':>12}")
-for kind, name in (("dashboard", "dgrid dashboard --out DIR"), ("status", "dgrid status --json"), ("results", "dgrid results --limit 25")):
+for kind, name in (("dashboard", "dgrid dashboard --out DIR"), ("status", "dgrid status --json"), ("results", "dgrid results --limit 25"),
+                   ("metrics", "dgrid metrics --json")):
     wall, cpu, rss = [v / 1000 for v in col(kind, 1)], [v * 1000 for v in col(kind, 2)], [v / 1024 for v in col(kind, 3)]
     print(f"  {name:34} {pct(wall, .5):9.1f} {pct(wall, .9):7.1f} {pct(cpu, .5):7.1f} {pct(rss, .5):12.1f}")
 d = col("dashboard", 1)
-for kind in ("status", "results"):
+for kind in ("status", "results", "metrics"):
     o = col(kind, 1)
     print(f"  dashboard / {kind}: median {pct(d, .5) / pct(o, .5):.2f}, p90 {pct(d, .9) / pct(o, .9):.2f}")
 print(f"  the site: index.html {page / 1024:.1f} KiB, dashboard.json {numbers} bytes")

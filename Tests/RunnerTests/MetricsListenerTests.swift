@@ -57,13 +57,15 @@ struct MetricsListenerTests {
             ("GET /metrics HTTP/3.0\r\nHost: x\r\n\r\n", "HTTP/1.1 505 "),
             ("GET /metrics HTTP/1.1\r\nHost: x\r\nX: " + String(repeating: "a", count: 20_000) + "\r\n\r\n", "HTTP/1.1 431 "),
         ]
+        var seen: [Int] = [listener.requestsAnswered]
         for (head, status) in rows {
             let answer = try Self.exchange(port, Array(head.utf8))
+            seen.append(listener.requestsAnswered)
             #expect(answer.hasPrefix(status), "\(head.prefix(40)): \(answer.prefix(80))")
             #expect(!answer.contains("dgrid_test_total"), "no metrics outside GET /metrics")
         }
         #expect(try Self.exchange(port, Array("POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n".utf8)).contains("Allow: GET\r\n"))
-        #expect(listener.requestsAnswered == rows.count + 2)
+        #expect(listener.requestsAnswered == rows.count + 2, "\(seen)")
     }
 
     /// A client that sends part of a head and stops holds the one connection only

@@ -53,7 +53,7 @@ public final class MetricsListener: Sendable {
         self.deadlineSeconds = deadlineSeconds
     }
 
-    /// Requests answered so far, whatever the status.
+    /// Requests answered so far, whatever the status (a client gone before its answer is not counted).
     public var requestsAnswered: Int { served.load(ordering: .relaxed) }
 
     /// Stops accepting: the thread ends after the connection it is answering.
@@ -111,8 +111,6 @@ public final class MetricsListener: Sendable {
                 continue
             }
             answer(client)
-            // Counted before the close: a client that has read to the end sees the count that includes it.
-            served.add(1, ordering: .relaxed)
             close(client)
         }
     }
@@ -185,6 +183,8 @@ public final class MetricsListener: Sendable {
             guard n > 0 else { return }
             offset += n
         }
+        // Counted before our FIN: a client that has read to the end sees the count that includes it.
+        served.add(1, ordering: .relaxed)
         // Our side is done; the client's FIN (or the close) ends the connection.
         Glibc.shutdown(client, Int32(SHUT_WR))
     }
