@@ -44,24 +44,13 @@ struct HelperProcess {
         posix_spawn_file_actions_adddup2(&actions, inPipe[0], STDIN_FILENO)
         posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO)
         posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t(), defaults = sigset_t()
-        sigemptyset(&none)
-        sigemptyset(&defaults)
-        for signal in [SIGTERM, SIGINT, SIGPIPE] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv = SandboxSupport.CStringArray([path] + arguments)
-        var pid: pid_t = 0
-        let spawned = argv.withUnsafeArgv { posix_spawn(&pid, path, &actions, &attributes, UnsafeMutablePointer(mutating: $0), environ) }
+        let spawned = HelperSpawn.spawn(path, arguments, actions: &actions)
         close(inPipe[0]); close(out[1]); close(err[1])
-        guard spawned == 0 else {
+        guard spawned.error == 0 else {
             close(inPipe[1]); close(out[0]); close(err[0])
-            return failed("cannot run \(path): \(errnoText(spawned))")
+            return failed("cannot run \(path): \(errnoText(spawned.error))")
         }
+        let pid = spawned.pid
         // Fits the pipe: no reader needed while it is written.
         var offset = 0
         while offset < input.count {

@@ -143,26 +143,14 @@ struct RegistryHelper {
         for (index, fd) in high.enumerated() {
             posix_spawn_file_actions_adddup2(&actions, fd, Self.firstPassed + Int32(index))
         }
-        // The helper starts with no signal blocked and SIGTERM, SIGINT and SIGPIPE at their defaults, whatever
-        // this thread has: its parent-death SIGTERM must end it, though the worker's threads block SIGTERM.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t(), defaults = sigset_t()
-        sigemptyset(&none)
-        sigemptyset(&defaults)
-        for signal in [SIGTERM, SIGINT, SIGPIPE] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv = SandboxSupport.CStringArray([path] + arguments)
-        var pid: pid_t = 0
-        let spawned = argv.withUnsafeArgv { posix_spawn(&pid, path, &actions, &attributes, UnsafeMutablePointer(mutating: $0), environ) }
+        // No signal blocked in the helper: its parent-death SIGTERM must end it (`HelperSpawn`).
+        let spawned = HelperSpawn.spawn(path, arguments, actions: &actions)
         close(out[1]); close(err[1])
-        guard spawned == 0 else {
+        guard spawned.error == 0 else {
             close(out[0]); close(err[0])
-            return failed("cannot run \(path): \(errnoText(spawned)); install dgrid-registry beside dgrid-grid")
+            return failed("cannot run \(path): \(errnoText(spawned.error)); install dgrid-registry beside dgrid-grid")
         }
+        let pid = spawned.pid
         let (stdout, stderr) = Self.drain(out[0], err[0])
         close(out[0]); close(err[0])
         var status: Int32 = 0
