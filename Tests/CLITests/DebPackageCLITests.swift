@@ -89,7 +89,7 @@ import TestSupport
             ("ckpt", #""script":"for i in 1 2 3; do echo $i > /checkpoint/n; sleep 1; done; cat /checkpoint/n","timeout_seconds":30,"checkpointing":{"interval_seconds":1}"#),
             ("art", #""script":"echo artifact > /output/a.txt","timeout_seconds":30"#),
         ])
-        #expect(try root.exec("dgrid submit --repo \(service.url) /mnt/work/tasks").status == 0)
+        #expect(try root.exec("dgrid submit --repo \(service.url) \(DebianRoot.shared)/tasks").status == 0)
         let drained = try GridFaultCLITests.waitUntil(120) { try root.property("grid1", "StatusText").contains("3 completed, 1 failed") }
         #expect(drained, "\(root.journalText("grid1", property: "StatusText"))\n\(root.journalText("grid1"))")
         #expect(try root.exec("dgrid result --repo \(service.url) plain").stdout.contains("ran-under-systemd"))
@@ -163,7 +163,7 @@ import TestSupport
         let root = service.root
         try root.copyIn(CLI.packageRoot.appendingPathComponent("scripts/service-probe.sh").path, as: "service-probe.sh")
         func probe(_ option: String?) throws -> String {
-            try root.exec("/mnt/work/service-probe.sh \(service.url) \(option.map { "'\($0)'" } ?? "")").stdout
+            try root.exec("\(DebianRoot.shared)/service-probe.sh \(service.url) \(option.map { "'\($0)'" } ?? "")").stdout
         }
         let plain = try probe(nil)
         try #require(plain.contains("PROBE OK"), "the worker fails without any option: \(plain)")
@@ -242,6 +242,8 @@ enum DebPackage {
 final class DebianRoot {
     let work: String
     private static let script = CLI.packageRoot.appendingPathComponent("scripts/debian-root.sh").path
+    /// Where the root sees `WORK/shared`: a path inside the container, bound by scripts/debian-root.sh.
+    static let shared = "/mnt/work"
 
     init() throws {
         work = try TempDir.make(prefix: "dgrid-debian-root").path
@@ -262,7 +264,7 @@ final class DebianRoot {
     func install(_ deb: String) throws {
         try copyIn(deb, as: "dgrid.deb")
         // Recommends too (busybox-static for the image recipe), as `apt install` does.
-        let installed = try run("DEBIAN_FRONTEND=noninteractive apt-get install -y -q /mnt/work/dgrid.deb")
+        let installed = try run("DEBIAN_FRONTEND=noninteractive apt-get install -y -q \(Self.shared)/dgrid.deb")
         try #require(installed.status == 0, "\(installed.stdout)\(installed.stderr)")
     }
 
@@ -283,7 +285,7 @@ final class DebianRoot {
         let built = try ProcessRunner.run(CLI.packageRoot.appendingPathComponent("images/build-busybox-image.sh").path, [work + "/shared/filters"],
                                           environment: ["IMAGE_NAME": "dgrid/filters:latest", "IMAGE_SHELL": binary])
         try #require(built.status == 0, "\(built.stderr)")
-        let imported = try exec("dgrid image import /mnt/work/filters >/dev/null && dgrid image allow dgrid/filters:latest --approved-by test >/dev/null")
+        let imported = try exec("dgrid image import \(Self.shared)/filters >/dev/null && dgrid image allow dgrid/filters:latest --approved-by test >/dev/null")
         try #require(imported.status == 0, "\(imported.stderr)")
         return "dgrid/filters:latest"
     }
@@ -302,7 +304,7 @@ final class DebianRoot {
         try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: target)
     }
 
-    /// Task files under /mnt/work/tasks: (id, the JSON fields after task_id).
+    /// Task files under `DebianRoot.shared`/tasks: (id, the JSON fields after task_id).
     func writeTasks(_ tasks: [(id: String, fields: String)]) throws {
         let dir = work + "/shared/tasks"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

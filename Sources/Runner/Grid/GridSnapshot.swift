@@ -147,6 +147,14 @@ struct GridSnapshot {
         index.finishedTaskIDs.archive.entry(for: taskID)
     }
 
+    /// The folded file whose record decides for a task main shows finished under `paths`
+    /// (`finishedPaths`): its `completed/` one when it has one (as `finishedStatus`), else
+    /// the first; and that record's `.json.log` blob, when main has it.
+    func deciding(_ paths: [String]) -> (path: String, record: GitOID?) {
+        let path = paths.first { $0.hasPrefix("tasks/completed/") } ?? paths[0]
+        return (path, files[LedgerLayout.logPath(for: path)])
+    }
+
     /// The `.json.log` blobs of a folded task (completed, failed or rejected), in path order.
     func foldedLogs(of taskID: String) -> [GitOID] {
         finishedPaths(of: taskID).compactMap { files[LedgerLayout.logPath(for: $0)] }

@@ -248,8 +248,7 @@ public final class GridMetrics {
     private func finishedSamples(_ snapshot: GridSnapshot) throws(GridError) -> [FinishedSample] {
         var out: [FinishedSample] = []
         for (taskID, paths) in snapshot.index.finishedPathsByTask {
-            let recordPath = paths.first { $0.hasPrefix("tasks/completed/") } ?? paths[0]
-            guard let blob = snapshot.files[LedgerLayout.logPath(for: recordPath)] else { continue }
+            guard let blob = snapshot.deciding(paths).record else { continue }
             if let known = samples[blob] {
                 out.append(known)
                 continue

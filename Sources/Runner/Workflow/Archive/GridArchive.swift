@@ -81,9 +81,8 @@ public struct GridArchive {
         let finished = snapshot.index.finishedPathsByTask.sorted { $0.key < $1.key }
         for (number, (taskID, paths)) in finished.enumerated() {
             if number > 0, number % 10_000 == 0 { progress?("read \(number) of \(finished.count) finished records") }
-            // The record that decides: completed/ when there is one (as `finishedStatus`), else the first.
-            let recordPath = paths.first { $0.hasPrefix("tasks/completed/") } ?? paths[0]
-            guard let blob = snapshot.files[LedgerLayout.logPath(for: recordPath)],
+            let (recordPath, recordBlob) = snapshot.deciding(paths)
+            guard let blob = recordBlob,
                   let bytes = try? connection.blob(blob, limit: 4 << 20), let record = ResultRecord.parse(bytes),
                   record.taskID == taskID, let finishedAt = ISOTime.parse(record.finishedAt) else {
                 summary.undated += 1

@@ -70,9 +70,8 @@ public struct ResultListing {
             items.append((ISOTime.parse(item.finishedAt) ?? .distantPast, item))
         }
         for (taskID, paths) in snapshot.index.finishedPathsByTask {
-            let recordPath = paths.first { $0.hasPrefix("tasks/completed/") } ?? paths[0]
-            let record = snapshot.files[LedgerLayout.logPath(for: recordPath)]
-                .flatMap { try? connection.blob($0, limit: 4 << 20) }.flatMap(ResultRecord.parse)
+            let (recordPath, blob) = snapshot.deciding(paths)
+            let record = blob.flatMap { try? connection.blob($0, limit: 4 << 20) }.flatMap(ResultRecord.parse)
             let folder = snapshot.finishedStatus(of: taskID) ?? .failed
             add(Item(taskID: taskID, status: (record?.taskID == taskID ? record?.status : nil)?.rawValue ?? folder.rawValue,
                      exitCode: record?.exitCode ?? 0, finishedAt: record?.finishedAt ?? "",
