@@ -58,6 +58,17 @@ import TestSupport
         #expect(String(decoding: text, as: UTF8.self).hasPrefix("a\t"))
         let parsed = ArchiveEntry.parseShard(text + Array("garbage\n".utf8) + Array((good.line.replacingOccurrences(of: "125", with: "1") + "\n").utf8))
         #expect(parsed.count == 2 && parsed["job-7"]?.exitCode == 125)
+        // One id asked of a shard (the fold's question): the same answer as the whole parse —
+        // a damaged line of the id first is passed over, a longer id sharing the prefix is not
+        // it, and the last line needs no newline.
+        var longer = good
+        longer.taskID = "job-77"
+        longer.recordPath = "tasks/failed/w1-job-77.json"
+        let asked = ArchiveShard(Array((longer.line + "\n" + good.line.replacingOccurrences(of: "skipped", with: "done") + "\n" + good.line).utf8))
+        #expect(asked.entry("job-7") == good)
+        #expect(asked.entry("job-77") == longer)
+        #expect(asked.entry("job") == nil && asked.entry("job-777") == nil)
+        #expect(ArchiveShard([]).entry("job-7") == nil && ArchiveShard(Array("\n\n".utf8)).entry("job-7") == nil)
     }
 
     @Test func layoutShardsAreStableAndPathsChecked() {

@@ -375,3 +375,7 @@ int dgrid_git_stream_register(int idle_timeout_seconds) {
 int dgrid_git_skip_hash_on_read(void) {
     return git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
 }
+
+int dgrid_git_cache_trees_up_to(size_t bytes) {
+    return git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, bytes);
+}

@@ -17,6 +17,10 @@ enum LibGit2 {
         // to name it; a loose object by `LooseObjectCheck` before its first read. The
         // mirror is this user's, 0700: a file changed under it is not a threat we model.
         _ = dgrid_git_skip_hash_on_read()
+        // libgit2 caches no tree over 4 KB: main's `tasks/completed/` (200 KB at 2,000
+        // folded tasks) was inflated again by every reader of one fold — the listing,
+        // the tree update, and the push's walk of what the server already has.
+        _ = dgrid_git_cache_trees_up_to(treeCacheLimit)
         // Our TCP stream: TCP_NODELAY (libgit2's leaves Nagle on, and every push
         // paid a 40 ms delayed-ACK stall) and a bound on each connect, read and
         // write, so a silent server fails an operation instead of hanging a worker.
@@ -26,6 +30,10 @@ enum LibGit2 {
     /// How long a connection may stay silent (connecting, or mid-read or
     /// mid-write) before the operation fails; retries are the caller's.
     static let networkIdleTimeoutSeconds = 60
+
+    /// The largest tree libgit2 keeps parsed in its object cache (whose total stays
+    /// capped by libgit2's own 256 MB limit): a folder of 100,000 folded tasks.
+    static let treeCacheLimit = 16 << 20
 
     /// libgit2's last error on this thread, read immediately after the failing call
     /// (the next call may overwrite it).

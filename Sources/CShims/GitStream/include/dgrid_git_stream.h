@@ -2,6 +2,7 @@
 #define DGRID_GIT_STREAM_H
 
 #include <stdint.h>
+#include <stddef.h>
 
 /// Registers dgrid's plain TCP stream with libgit2 for git://, http:// and as
 /// the socket under https:// and ssh://. Call after git_libgit2_init, once.
@@ -32,5 +33,8 @@ int dgrid_git_deadline_expired(void);
 /// Turns off libgit2's re-hash of every object it reads (GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION).
 /// The ledger verifies objects where they enter the mirror instead (docs/ARCHITECTURE.md §6).
 int dgrid_git_skip_hash_on_read(void);
+
+/// Lets libgit2's object cache keep trees up to `bytes` (GIT_OPT_SET_CACHE_OBJECT_LIMIT; its default is 4 KB).
+int dgrid_git_cache_trees_up_to(size_t bytes);
 
 #endif
