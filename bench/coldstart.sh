@@ -21,7 +21,8 @@
 #    `dgrid init`), warm homes, interleaved round by round: median, p90 and the
 #    ratio. Goal ≤ 1.5×.
 #
-# Env: COLD_TASKS (100000), COLD_DAYS (365), COLD_ROUNDS (5), COLD_RESULTS (20), BENCH_OUT.
+# Env: COLD_TASKS (100000), COLD_DAYS (365), COLD_ROUNDS (5: first syncs), COLD_FOLD_ROUNDS
+# (15: a fold is ~0.1 s, and the ratio of two medians of 5 moved by ±0.06 between runs), COLD_RESULTS (20), BENCH_OUT.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -32,6 +33,7 @@ need /usr/bin/time "apt-get install time"
 [ -x "$(dirname "$DGRID")/dgrid-grid" ] || die "dgrid-grid missing beside $DGRID; build both: swift build -c release --static-swift-stdlib"
 TASKS=${COLD_TASKS:-100000}
 ROUNDS=${COLD_ROUNDS:-5}
+FOLD_ROUNDS=${COLD_FOLD_ROUNDS:-15}
 RESULTS=${COLD_RESULTS:-20}
 DAYS=${COLD_DAYS:-365}
 mkdir -p "$OUT_DIR"
@@ -119,7 +121,7 @@ log "$(head -n1 "$WORK/archive.out"); $(cat "$WORK/compact.out")"
 for round in $(seq 1 "$ROUNDS"); do first_sync after "$round"; done
 log "first sync after compaction: done"
 DGRID_HOME=$FRESH_HOME "$DGRID" status --repo "$(url fresh.git)" >/dev/null
-for round in $(seq 1 "$ROUNDS"); do
+for round in $(seq 1 "$FOLD_ROUNDS"); do
   for grid in $(printf 'big\nfresh\n' | shuf); do fold_round "$grid" after "$round"; done
 done
 
@@ -148,7 +150,7 @@ print(f"compact: {steps.get('compact', 0):.2f} s ({compact})")
 before = pick("fold", "before", "big", 3)
 big, fresh = pick("fold", "after", "big", 3), pick("fold", "after", "fresh", 3)
 cpu = lambda phase, who: pick("fold", phase, who, 4)
-print(f"Fold of {results} results, warm homes (CPU: the dgrid fold process's own, user + system; the rest is the server and round trips):")
+print(f"Fold of {results} results, warm homes, {len(big)} rounds interleaved (CPU: the dgrid fold process's own, user + system; the rest is the server and round trips):")
 print(f"  {'':<40} {'median s':>9} {'p90 s':>7} {'CPU s':>7}")
 print(f"  {'big grid before archival (2 rounds)':<40} {pct(before, .5):>9.3f} {pct(before, .9):>7.3f} {pct(cpu('before', 'big'), .5):>7.3f}")
 print(f"  {'big grid after archival and compaction':<40} {pct(big, .5):>9.3f} {pct(big, .9):>7.3f} {pct(cpu('after', 'big'), .5):>7.3f}")

@@ -101,11 +101,15 @@ public struct SSHSignature: Sendable {
 
     /// What the key signed: PROTOCOL.sshsig's "SSHSIG" ‖ namespace ‖ reserved ‖ hash ‖ H(message).
     func signedData(digest: [UInt8]) -> [UInt8] {
+        Self.signedData(namespace: namespace, reserved: reserved, hash: hashAlgorithm, digest: digest)
+    }
+
+    static func signedData(namespace: String, reserved: [UInt8], hash: HashAlgorithm, digest: [UInt8]) -> [UInt8] {
         var writer = SSHWireWriter()
-        writer.raw(Self.magic)
+        writer.raw(magic)
         writer.string(Array(namespace.utf8))
         writer.string(reserved)
-        writer.string(Array(hashAlgorithm.rawValue.utf8))
+        writer.string(Array(hash.rawValue.utf8))
         writer.string(digest)
         return writer.bytes
     }

@@ -103,7 +103,12 @@ struct GridOptions: ParsableArguments {
 
     func connect(nodeID: String? = nil) -> GridConnection {
         do {
-            return try GridConnection(settings: settings(nodeID: nodeID))
+            let connection = try GridConnection(settings: settings(nodeID: nodeID))
+            // Kept for the life of the process, never freed: a command ends with the process,
+            // and freeing its caches one string at a time (main's listing: every file on a
+            // year-old grid) cost a fold on such a grid more than its own commit (docs/ARCHITECTURE.md §10).
+            _ = Unmanaged.passRetained(connection)
+            return connection
         } catch {
             ImageCLI.fail(error)
         }
