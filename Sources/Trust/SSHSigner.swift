@@ -76,6 +76,51 @@ public struct SSHSigner: Sendable {
         self.rawPublic = rawPublic
     }
 
+    /// A new Ed25519 key: the private key file (`openssh-key-v1`, unencrypted, as
+    /// `ssh-keygen -t ed25519 -N ""` writes it, so OpenSSH's tools read it) and the
+    /// `.pub` line. The seed comes from the system's CSPRNG.
+    public static func generate(comment: String) -> (privateKeyFile: [UInt8], publicLine: String) {
+        var generator = SystemRandomNumberGenerator()  // getrandom(2) on Linux
+        let seed = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        var rawPublic = [UInt8](repeating: 0, count: 32)
+        nettle_ed25519_sha512_public_key(&rawPublic, seed)
+        let algorithm = Array(SSHPublicKey.Algorithm.ed25519.rawValue.utf8)
+        var publicBlob = SSHWireWriter()
+        publicBlob.string(algorithm)
+        publicBlob.string(rawPublic)
+        let check = UInt32.random(in: .min ... .max, using: &generator)
+        var secret = SSHWireWriter()
+        secret.uint32(check)
+        secret.uint32(check)
+        secret.string(algorithm)
+        secret.string(rawPublic)
+        secret.string(seed + rawPublic)
+        secret.string(Array(comment.utf8))
+        var pad: UInt8 = 1
+        while secret.bytes.count % 8 != 0 {  // 1, 2, 3, … to the cipher's block size (8 for "none")
+            secret.raw([pad])
+            pad += 1
+        }
+        var file = SSHWireWriter()
+        file.raw(keyMagic)
+        file.string(Array("none".utf8))
+        file.string(Array("none".utf8))
+        file.string([])
+        file.uint32(1)
+        file.string(publicBlob.bytes)
+        file.string(secret.bytes)
+        let encoded = Data(file.bytes).base64EncodedString()
+        var armored = keyBegin + "\n"
+        var line = encoded[...]
+        while !line.isEmpty {
+            armored += line.prefix(70) + "\n"
+            line = line.dropFirst(70)
+        }
+        armored += keyEnd + "\n"
+        let publicLine = "ssh-ed25519 " + Data(publicBlob.bytes).base64EncodedString() + (comment.isEmpty ? "" : " " + comment)
+        return (Array(armored.utf8), publicLine)
+    }
+
     /// The armored signature of `message` for `namespace`, as `ssh-keygen -Y sign -n NAMESPACE` writes it.
     public func sign(_ message: [UInt8], namespace: String) -> [UInt8] {
         let toSign = SSHSignature.signedData(namespace: namespace, reserved: [], hash: .sha512, digest: SignatureDigest.sha512(message))

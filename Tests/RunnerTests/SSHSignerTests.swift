@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 @testable import Trust
 
-/// The in-process signer a worker signs its records with (docs/ARCHITECTURE.md §13):
+/// The in-process signer a worker signs its records with (docs/ARCHITECTURE.md §11):
 /// a key made by OpenSSH's ssh-keygen, a signature ssh-keygen itself accepts —
 /// byte for byte the one `ssh-keygen -Y sign` makes (Ed25519 is deterministic).
 @Suite(.system, .serialized)

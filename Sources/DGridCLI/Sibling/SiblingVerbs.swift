@@ -27,7 +27,7 @@ enum GridVerbs {
     static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self,
                                               Sign.self, Verify.self, Audit.self, Quota.self, Dag.self,
                                               Results.self, Archive.self, Compact.self,
-                                              Doctor.self, Metrics.self, Dashboard.self]
+                                              Doctor.self, Metrics.self, Dashboard.self, Node.self]
 
     struct Init: GridVerb {
         static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
@@ -47,6 +47,10 @@ enum GridVerbs {
 
     struct Result: GridVerb {
         static let configuration = CommandConfiguration(commandName: "result", abstract: VerbAbstract.gridResult)
+    }
+
+    struct Node: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "node", abstract: VerbAbstract.gridNode)
     }
 
     struct Fold: GridVerb {

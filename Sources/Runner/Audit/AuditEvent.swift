@@ -25,6 +25,11 @@ public struct AuditEvent: Equatable, Sendable {
         /// A sandbox outlived its timeout plus the watchdog's grace: killed by the slot watchdog,
         /// and its slot replaced if that kill did not end it either (docs/ARCHITECTURE.md §12).
         case sandboxOverdue = "sandbox_overdue"
+        /// A worker's record the fold would not take: unsigned, or not signed by a key this
+        /// host accepts for the node it names (`WorkerTrust`, docs/ARCHITECTURE.md §11).
+        case resultRefused = "result_refused"
+        case heartbeatRefused = "heartbeat_refused"
+        case claimRefused = "claim_refused"
     }
 
     public var time: Date

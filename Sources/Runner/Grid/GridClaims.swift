@@ -52,8 +52,9 @@ struct GridClaims {
                                       leaseUntil: ISOTime.string(now.addingTimeInterval(settings.leaseSeconds)),
                                       previousAttempts: previous?.historyForTakeover ?? [])
         let name = Self.refName(taskID)
+        let key = try connection.nodeKey()
         let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate) in
-            let commit = try ledger.commit(parent: nil, changes: [LedgerChange(path: "claim.json", content: claimRecord.json())],
+            let commit = try ledger.commit(parent: nil, changes: GridConnection.signed("claim.json", claimRecord.json(), by: key),
                                            message: "claim \(taskID) by \(settings.nodeID) (attempt \(claimRecord.attempt))")
             if let expired {
                 return (commit, try ledger.replaceRef(name, from: expired, to: commit))
@@ -68,10 +69,10 @@ struct GridClaims {
     /// The renewal of `claim` (its lease pushed forward), built in the mirror
     /// and not yet pushed: the heartbeat pushes every renewal and the node
     /// record together. Returns the move and the claim as it will be once applied.
-    func renewal(of claim: HeldClaim, now: Date, ledger: GitLedger) throws(LedgerError) -> (RefMove, HeldClaim) {
+    func renewal(of claim: HeldClaim, now: Date, key: NodeKey, ledger: GitLedger) throws(LedgerError) -> (RefMove, HeldClaim) {
         var record = claim.record
         record.leaseUntil = ISOTime.string(now.addingTimeInterval(settings.leaseSeconds))
-        let commit = try ledger.commit(parent: nil, changes: [LedgerChange(path: "claim.json", content: record.json())],
+        let commit = try ledger.commit(parent: nil, changes: GridConnection.signed("claim.json", record.json(), by: key),
                                        message: "renew \(claim.taskID) by \(settings.nodeID)")
         return (RefMove(Self.refName(claim.taskID), from: claim.commit, to: commit, replacingHistory: true),
                 HeldClaim(taskID: claim.taskID, commit: commit, record: record))
@@ -91,10 +92,11 @@ struct GridClaims {
         record.previousAttempts = ClaimRecord.appending(claim.record.ended(end, at: ISOTime.string(now), reason: reason),
                                                         to: claim.record.previousAttempts)
         let name = Self.refName(claim.taskID)
+        let key = try connection.nodeKey()
         var expected = claim.commit
         for _ in 0..<3 {
             let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate, GitOID?) in
-                let commit = try ledger.commit(parent: nil, changes: [LedgerChange(path: "claim.json", content: record.json())],
+                let commit = try ledger.commit(parent: nil, changes: GridConnection.signed("claim.json", record.json(), by: key),
                                                message: "release \(claim.taskID) by \(settings.nodeID): \(end.rawValue)")
                 let update = try ledger.replaceRef(name, from: expected, to: commit)
                 guard update != .applied, let current = try ledger.remoteRefs(prefix: name)[name] else { return (commit, update, nil) }

@@ -24,6 +24,8 @@ public final class GridConnection: @unchecked Sendable {
     /// Guards the bookkeeping below; never held across Git work, so the
     /// heartbeat can read and note its own refs while a slot fetches.
     private let stateLock = NSLock()
+    /// This node's key, read (or made) on first use; under `stateLock`.
+    private var cachedNodeKey: NodeKey?
     /// The refs seen at the last snapshot: main and refs/dgrid/* are fetched only when they moved.
     private var lastFetched: [String: GitOID] = [:]
     /// main's file list for its last tip, and small immutable objects by id
@@ -51,6 +53,19 @@ public final class GridConnection: @unchecked Sendable {
     /// The thread inside `withLedger` (0 for none): a shard asked for while the
     /// snapshot is being built (its replay check) is read without taking the lock again.
     private let ledgerOwner = Atomic<UInt>(0)
+
+    /// This node's key (`NodeKey`): read, or made on first use.
+    public func nodeKey() throws(GridError) -> NodeKey {
+        if let key = stateLock.withLock({ cachedNodeKey }) { return key }
+        let key = try NodeKey.loadOrCreate(state: settings.state, nodeID: settings.nodeID).key
+        stateLock.withLock { cachedNodeKey = key }
+        return key
+    }
+
+    /// A record and this node's signature of its bytes: the two files a claim, heartbeat or result commit holds.
+    static func signed(_ path: String, _ bytes: [UInt8], by key: NodeKey) -> [LedgerChange] {
+        [LedgerChange(path: path, content: bytes), LedgerChange(path: path + NodeKey.signatureSuffix, content: key.sign(bytes))]
+    }
 
     public static let mainRef = "refs/heads/main"
     static let claimsPrefix = "refs/dgrid/claims/"

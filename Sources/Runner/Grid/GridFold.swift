@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Sandbox
 import Trust
@@ -12,10 +13,20 @@ import Trust
 /// reason: never a second completed file, never written over another record.
 public struct GridFold {
     let connection: GridConnection
+    /// Whose records count (`WorkerTrust`); nil: this host's, read at each run.
+    var workerTrust: WorkerTrust?
+    /// Where refused records are reported; nil: this host's audit log.
+    var audit: AuditLog?
 
-    public init(connection: GridConnection) {
+    public init(connection: GridConnection, workerTrust: WorkerTrust? = nil, audit: AuditLog? = nil) {
         self.connection = connection
+        self.workerTrust = workerTrust
+        self.audit = audit
     }
+
+    /// Heartbeat and claim commits already reported refused by this process: the fold
+    /// sees a forged ref at every run until it moves, and says so once.
+    private static let reportedRefusals = Mutex<Set<GitOID>>([])
 
     public struct Summary: Sendable, CustomStringConvertible {
         public var finished = 0, started = 0, rejected = 0, late = 0, nodes = 0
@@ -25,23 +36,29 @@ public struct GridFold {
         public var setAside = 0
         /// Late results kept because their destination held another record (counted in `late` too).
         public var conflicts = 0
+        /// Results not taken because their signature did not hold for the node they name (`WorkerTrust`): dropped, audited.
+        public var refused = 0
         public var mainMoved = false
 
         public var description: String {
-            guard mainMoved else { return "nothing to fold" }
+            let refusedNote = refused > 0 ? "; refused \(refused) results not signed by a key this host accepts for their node (see `dgrid audit`)" : ""
+            guard mainMoved else { return "nothing to fold" + refusedNote }
             var base = "folded \(finished) finished (\(rejected) rejected\(skipped > 0 ? ", \(skipped) skipped" : "")), \(started) started, \(late) late results, \(nodes) node records"
             if setAside > 0 { base += ", \(setAside) unplaceable queue files set aside in tasks/rejected/unplaced/" }
-            return conflicts == 0 ? base : base + " (\(conflicts) late for a name already taken; see tasks/late/*.reason)"
+            return (conflicts == 0 ? base : base + " (\(conflicts) late for a name already taken; see tasks/late/*.reason)") + refusedNote
         }
     }
 
     public func run(attempts: Int = 8) throws(GridError) -> Summary {
         var backoff = ContentionBackoff()
+        var fold = self
+        if fold.workerTrust == nil { fold.workerTrust = try Self.hostWorkerTrust(connection.settings.state) }
+        if fold.audit == nil { fold.audit = try? AuditLog(state: connection.settings.state) }
         for attempt in 0..<attempts {
             if attempt > 0 { backoff.wait() }
             let snapshot = try connection.snapshot()
             guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
-            let (changes, folded, summary) = try plan(snapshot)
+            let (changes, folded, summary) = try fold.plan(snapshot)
             if !changes.isEmpty {
                 let list = changes.sorted { $0.key < $1.key }.map { LedgerChange(path: $0.key, content: $0.value) }
                 var moved = summary
@@ -63,11 +80,34 @@ public struct GridFold {
         throw .contention(operation: "fold", attempts: attempts)
     }
 
+    /// This host's worker trust; a trust file it cannot read stops the fold (it could not tell whose results to take).
+    static func hostWorkerTrust(_ state: StateDirectory) throws(GridError) -> WorkerTrust {
+        do {
+            return try WorkerTrust.load(state: state, trust: try HostTrust.load(state: state))
+        } catch {
+            throw .local("cannot decide whose results to fold: \(error)")
+        }
+    }
+
+    /// Why `record` (at `path` in `commit`) does not count for `nodeID`; nil when it does.
+    private func refusal(of record: [UInt8], signature: [UInt8]?, nodeID: String, trust: WorkerTrust) -> WorkerTrust.Refusal? {
+        trust.refusal(of: record, signature: signature, nodeID: nodeID)
+    }
+
+    /// Reports a refused record once per commit per process (results are dropped, so they come once anyway).
+    private func report(_ kind: AuditEvent.Kind, _ refusal: WorkerTrust.Refusal, commit: GitOID, nodeID: String, taskID: String?) {
+        guard Self.reportedRefusals.withLock({ $0.insert(commit).inserted }) else { return }
+        audit?.record(AuditEvent(kind: kind, nodeID: nodeID, taskID: taskID, fingerprints: refusal.fingerprint.map { [$0] } ?? [],
+                                 reason: "\(refusal.reason) (commit \(commit))"))
+    }
+
     /// What the fold would write on main, and the refs it may then delete.
     func plan(_ snapshot: GridSnapshot) throws(GridError) -> (changes: [String: [UInt8]?], folded: [(String, GitOID)], summary: Summary) {
         var changes: [String: [UInt8]?] = [:]
         var folded: [(String, GitOID)] = []
         var summary = Summary()
+        let trust: WorkerTrust
+        if let given = workerTrust { trust = given } else { trust = try Self.hostWorkerTrust(connection.settings.state) }
         let finished = snapshot.finishedTaskIDs
         let maxTaskBytes = connection.settings.limits.maxFileBytes
         let results = GridResults(connection: connection)
@@ -78,7 +118,7 @@ public struct GridFold {
                                 + snapshot.claims.filter { snapshot.results[$0.key] == nil && !finished.contains($0.key) }.map(\.value))
 
         for (taskID, commit) in snapshot.results.sorted(by: { $0.key < $1.key }) {
-            let read: (record: ResultRecord, recordBytes: [UInt8], task: [UInt8])?
+            let read: (record: ResultRecord, recordBytes: [UInt8], signature: [UInt8]?, task: [UInt8])?
             do {
                 read = try results.read(commit, maxTaskBytes: maxTaskBytes)
             } catch GridError.objectGone {
@@ -86,9 +126,19 @@ public struct GridFold {
             }
             // Folded (or, when unreadable or forged, dropped so the task can run again).
             folded.append((GridResults.refName(taskID), commit))
+            guard let (record, recordBytes, recordSignature, task) = read,
+                  record.taskID == taskID, LedgerLayout.isValidNodeID(record.nodeID) else {
+                if let claim = snapshot.claims[taskID] { folded.append((GridClaims.refName(taskID), claim)) }
+                continue
+            }
+            // Not the named node's word by this host's trust: dropped, its claim left alone —
+            // the claim's holder still publishes its own result, or the lease lapses and the task runs again.
+            if let refused = refusal(of: recordBytes, signature: recordSignature, nodeID: record.nodeID, trust: trust) {
+                report(.resultRefused, refused, commit: commit, nodeID: record.nodeID, taskID: taskID)
+                summary.refused += 1
+                continue
+            }
             if let claim = snapshot.claims[taskID] { folded.append((GridClaims.refName(taskID), claim)) }
-            guard let (record, recordBytes, task) = read,
-                  record.taskID == taskID, LedgerLayout.isValidNodeID(record.nodeID) else { continue }
             if finished.contains(taskID) {
                 // Folded already (by us, or by a folder racing us that has not
                 // deleted the ref yet): the same record on main is no late result.
@@ -125,6 +175,9 @@ public struct GridFold {
             }
             writeTask(taskBytes, signature: signature, to: destination, changes: &changes)
             changes[destination + LedgerLayout.logSuffix] = recordBytes
+            // The node's signature stays beside its record: anyone can check who published
+            // each result on main, long after the result ref is gone (`dgrid reputation`, docs/ARCHITECTURE.md §11).
+            if let recordSignature { changes[destination + LedgerLayout.logSuffix + NodeKey.signatureSuffix] = recordSignature }
             try keepArtifacts(of: record, from: commit, snapshot: snapshot, changes: &changes)
             summary.finished += 1
             finishing[taskID] = record
@@ -147,6 +200,13 @@ public struct GridFold {
             // A released claim binds nobody: the task stays where it is until the next holder's claim.
             guard let record = try claims.record(at: commit), record.taskID == taskID, record.state == .held,
                   LedgerLayout.isValidNodeID(record.nodeID) else { continue }
+            // A claim in another node's name (or unsigned) puts no task in progress under that name.
+            let claimBytes = try? connection.file("claim.json", of: commit, limit: ClaimRecord.readLimit)
+            let claimSignature = try? connection.file("claim.json" + NodeKey.signatureSuffix, of: commit, limit: SSHSignatureLimit.bytes)
+            if let refused = refusal(of: (claimBytes ?? nil) ?? [], signature: claimSignature ?? nil, nodeID: record.nodeID, trust: trust) {
+                report(.claimRefused, refused, commit: commit, nodeID: record.nodeID, taskID: taskID)
+                continue
+            }
             let target = LedgerLayout.inProgressPath(node: record.nodeID, taskID: taskID)
             guard snapshot.files[target] == nil else { continue }
             // The task file moves from the queue, or from the in_progress name of the worker it was taken from.
@@ -165,6 +225,11 @@ public struct GridFold {
                 continue  // beat again since the listing; the next fold takes the new one
             }
             guard var bytes = beat, var record = NodeRecord.parse(bytes), record.nodeID == node else { continue }
+            let beatSignature = try? connection.file("node.json" + NodeKey.signatureSuffix, of: commit, limit: SSHSignatureLimit.bytes)
+            if let refused = refusal(of: bytes, signature: beatSignature ?? nil, nodeID: node, trust: trust) {
+                report(.heartbeatRefused, refused, commit: commit, nodeID: node, taskID: nil)
+                continue
+            }
             // Its heartbeats stopped without a last "stopped" beat: main says so (docs/ARCHITECTURE.md §12).
             if record.isSilent(now: Date(), fallbackSeconds: connection.settings.leaseSeconds) {
                 record.status = "offline"

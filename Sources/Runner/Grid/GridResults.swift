@@ -1,3 +1,5 @@
+import Trust
+
 /// Results are refs too (docs/ARCHITECTURE.md §6): `refs/dgrid/results/<id>` is created
 /// once, never moved, so a task has at most one published result however
 /// many workers ran it (a lapsed lease, a takeover).
@@ -13,9 +15,9 @@ struct GridResults {
     /// `artifacts`: the Git store's contents (hex → bytes), beside the record at `artifacts/<hex>`.
     func publish(_ record: ResultRecord, taskBytes: [UInt8], claim: GitOID?, artifacts: [(hex: String, bytes: [UInt8])] = []) throws(GridError) -> Bool {
         let name = Self.refName(record.taskID)
+        let key = try connection.nodeKey()
         let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate, GitOID?) in
-            let commit = try ledger.commit(parent: claim, changes: [
-                LedgerChange(path: "result.json", content: record.json()),
+            let commit = try ledger.commit(parent: claim, changes: GridConnection.signed("result.json", record.json(), by: key) + [
                 LedgerChange(path: "task.json", content: taskBytes),
             ] + artifacts.map { LedgerChange(path: "artifacts/" + $0.hex, content: $0.bytes) },
                message: "\(record.status) \(record.taskID) on \(record.nodeID)")
@@ -33,11 +35,12 @@ struct GridResults {
         }
     }
 
-    /// The record and task bytes of a result commit; nil when unreadable.
-    func read(_ commit: GitOID, maxTaskBytes: Int) throws(GridError) -> (record: ResultRecord, recordBytes: [UInt8], task: [UInt8])? {
+    /// The record, its signature (`result.json.sig`, nil when absent) and the task bytes of a result commit; nil when unreadable.
+    func read(_ commit: GitOID, maxTaskBytes: Int) throws(GridError) -> (record: ResultRecord, recordBytes: [UInt8], signature: [UInt8]?, task: [UInt8])? {
         guard let bytes = try connection.file("result.json", of: commit, limit: 4 << 20),
               let record = ResultRecord.parse(bytes) else { return nil }
+        let signature = try? connection.file("result.json" + NodeKey.signatureSuffix, of: commit, limit: SSHSignatureLimit.bytes)
         let task = try connection.file("task.json", of: commit, limit: maxTaskBytes + 1) ?? []
-        return (record, bytes, task)
+        return (record, bytes, signature ?? nil, task)
     }
 }

@@ -21,11 +21,13 @@ struct NodeHeartbeat {
     @discardableResult
     func beat(status: String, renewing claims: [HeldClaim] = [], now: Date = Date()) throws(GridError) -> Renewals {
         let settings = connection.settings
+        let key = try connection.nodeKey()
         let record = NodeRecord(nodeID: settings.nodeID, nodeName: Self.hostName(), cpuCount: ProcessInfo.processInfo.activeProcessorCount,
                                 memoryGB: (Double(ProcessInfo.processInfo.physicalMemory) / 1e9 * 10).rounded() / 10,
                                 diskGB: 0, lastHeartbeat: ISOTime.string(now), status: status, slots: settings.slots,
                                 workerVersion: RunnerInfo.workerVersion, health: health,
-                                gitCircuit: connection.circuit.snapshot().state.rawValue, heartbeatSeconds: settings.heartbeatSeconds)
+                                gitCircuit: connection.circuit.snapshot().state.rawValue, heartbeatSeconds: settings.heartbeatSeconds,
+                                publicKey: key.publicLine, keyFingerprint: key.publicKey.fingerprint)
         let name = GridConnection.nodesPrefix + settings.nodeID
         let grid = GridClaims(connection: connection)
         var renewals: Renewals = [:]
@@ -41,12 +43,12 @@ struct NodeHeartbeat {
                     current = try ledger.remoteRefs(prefix: name)[name]
                     listed = true
                 }
-                let commit = try ledger.commit(parent: nil, changes: [LedgerChange(path: "node.json", content: record.json())],
+                let commit = try ledger.commit(parent: nil, changes: GridConnection.signed("node.json", record.json(), by: key),
                                                message: "heartbeat \(settings.nodeID)")
                 var moves = [RefMove(name, from: current, to: commit, replacingHistory: true)]
                 var renewed: [String: HeldClaim] = [:]
                 for claim in pending {
-                    let (move, next) = try grid.renewal(of: claim, now: now, ledger: ledger)
+                    let (move, next) = try grid.renewal(of: claim, now: now, key: key, ledger: ledger)
                     moves.append(move)
                     renewed[move.name] = next
                 }

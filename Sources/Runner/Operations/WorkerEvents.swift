@@ -32,7 +32,8 @@ extension AuditEvent.Kind {
     public var isSecurityEvent: Bool {
         switch self {
         case .signatureRefused, .unsignedAllowed, .imageRefused, .quotaRefused, .policyApplied, .policyRefused,
-             .egressBlocked, .seccompKilled, .checkpointRefused, .outputRedacted, .sandboxOverdue:
+             .egressBlocked, .seccompKilled, .checkpointRefused, .outputRedacted, .sandboxOverdue,
+             .resultRefused, .heartbeatRefused, .claimRefused:
             true
         case .signatureAccepted, .unsignedRun, .taskTimedOut, .taskOOMKilled, .quotaDeferred, .pidsLimitHit, .setupFailed:
             false

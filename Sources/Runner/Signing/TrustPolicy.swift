@@ -30,6 +30,10 @@ public struct TrustPolicy: Equatable, Sendable {
     public var signerRules: [SignerRule] = []
     /// `[[egress]]`: destinations by image.
     public var egressRules: [EgressImageRule] = []
+    /// `worker_trust`: which workers' results and heartbeats count (`WorkerTrust`); nil:
+    /// `allowed_workers` when that file exists, else trust on first use. This host's
+    /// own file only: a fleet policy never sets it (`overlay`).
+    public var workerTrust: WorkerTrustMode?
 
     /// What a task of `principal` on `image` may reach: its principal's
     /// destinations and every matching `[[egress]]` rule's; nil: nothing (no network).
@@ -70,7 +74,7 @@ public struct TrustPolicy: Equatable, Sendable {
     }
 
     static let knownKeys = ["require_signatures", "min_signers", "secret_env", "redact_patterns", "principal_defaults",
-                            "principals", "global", "signers", "egress"]
+                            "principals", "global", "signers", "egress", "worker_trust"]
 
     public static func parse(_ text: String, source: String) throws(TrustFileError) -> TrustPolicy {
         try parse(table: try table(text, source: source), source: source)
@@ -109,6 +113,9 @@ public struct TrustPolicy: Equatable, Sendable {
                     principals[name] = mergeTables(hostTable?[name]?.table, fleetTable?[name]?.table)
                 }
                 merged[key] = principals
+            case "worker_trust":
+                // Which workers count is the host's own decision, whoever signed the fleet's file.
+                merged[key] = host[key]
             default:
                 merged[key] = host[key] ?? fleet[key]
             }
@@ -165,6 +172,11 @@ public struct TrustPolicy: Equatable, Sendable {
                     guard let inner = item.table else { throw TrustFileError(file: source, problem: .syntax("egress: expected [[egress]] tables")) }
                     policy.egressRules.append(try EgressImageRule.parse(inner, index: index, source: source))
                 }
+            case "worker_trust":
+                guard let word = value.string, let mode = WorkerTrustMode(rawValue: word) else {
+                    throw TrustFileError(file: source, problem: .syntax("worker_trust: expected one of \(WorkerTrustMode.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))"))
+                }
+                policy.workerTrust = mode
             case "signers":
                 guard let array = value.array else { throw TrustFileError(file: source, problem: .syntax("signers: expected [[signers]] tables")) }
                 for (index, item) in array.enumerated() {

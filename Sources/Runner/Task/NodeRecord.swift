@@ -1,3 +1,4 @@
+import Trust
 import Foundation
 
 /// `nodes/<id>.json` with D-GRID's field names, which its dashboard reads
@@ -24,11 +25,17 @@ public struct NodeRecord: Equatable, Sendable {
     /// workers do not write: shown by the dashboard as the record says it, unverified
     /// (docs/THREATS.md T26). Nil when absent.
     public var reputation: Double?
+    /// The node's key (`ssh-ed25519 BASE64`) and its OpenSSH fingerprint (`NodeKey`): what
+    /// its records are signed with. Only a claim — which key counts for a node is the
+    /// host's policy, never the record's (docs/THREATS.md T27). Nil from older workers.
+    public var publicKey: String?
+    public var keyFingerprint: String?
 
     public init(
         nodeID: String, nodeName: String, cpuCount: Int, memoryGB: Double, diskGB: Double,
         lastHeartbeat: String, status: String, slots: Int = 1, workerVersion: String = "",
-        health: NodeHealth = .healthy, gitCircuit: String? = nil, heartbeatSeconds: Double? = nil, reputation: Double? = nil
+        health: NodeHealth = .healthy, gitCircuit: String? = nil, heartbeatSeconds: Double? = nil, reputation: Double? = nil,
+        publicKey: String? = nil, keyFingerprint: String? = nil
     ) {
         self.nodeID = nodeID
         self.nodeName = nodeName
@@ -43,6 +50,8 @@ public struct NodeRecord: Equatable, Sendable {
         self.gitCircuit = gitCircuit
         self.heartbeatSeconds = heartbeatSeconds
         self.reputation = reputation
+        self.publicKey = publicKey
+        self.keyFingerprint = keyFingerprint
     }
 
     /// A node whose last beat said it runs but which has been silent for three of its
@@ -60,7 +69,9 @@ public struct NodeRecord: Equatable, Sendable {
             "status": .string(status), "slots": .int(Int64(slots)), "worker_version": .string(workerVersion),
             "health": .string(health.word), "reason": .text(health.reason),
         ].merging(gitCircuit.map { ["git_circuit": .string($0)] } ?? [:]) { first, _ in first }
-         .merging(heartbeatSeconds.map { ["heartbeat_seconds": .real($0)] } ?? [:]) { first, _ in first }))
+         .merging(heartbeatSeconds.map { ["heartbeat_seconds": .real($0)] } ?? [:]) { first, _ in first }
+         .merging(publicKey.map { ["public_key": .string($0)] } ?? [:]) { first, _ in first }
+         .merging(keyFingerprint.map { ["key_fingerprint": .string($0)] } ?? [:]) { first, _ in first }))
     }
 
     /// Nil unless `node_id` is valid (it names the file); every other field defaults.
@@ -74,6 +85,8 @@ public struct NodeRecord: Equatable, Sendable {
             health: NodeHealth.parse(health: f.string("health"), reason: f.string("reason")),
             gitCircuit: f.string("git_circuit").flatMap { GitCircuitBreaker.State(rawValue: $0)?.rawValue },
             heartbeatSeconds: f.double("heartbeat_seconds").flatMap { $0 > 0 && $0.isFinite ? $0 : nil },
-            reputation: f.double("reputation").flatMap { $0 >= 0 && $0.isFinite ? $0 : nil })
+            reputation: f.double("reputation").flatMap { $0 >= 0 && $0.isFinite ? $0 : nil },
+            publicKey: f.string("public_key").flatMap { (try? SSHPublicKey(line: $0)) != nil && $0.utf8.count <= 200 ? $0 : nil },
+            keyFingerprint: f.string("key_fingerprint").flatMap { $0.hasPrefix("SHA256:") && $0.utf8.count <= 60 ? $0 : nil })
     }
 }

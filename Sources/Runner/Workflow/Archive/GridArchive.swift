@@ -102,7 +102,8 @@ public struct GridArchive {
             // The task file, its record and its signatures, under every folder name main has for it.
             var files: [String] = []
             for path in paths {
-                for name in [path, LedgerLayout.logPath(for: path)] + TaskSignatureFiles.suffixes.map({ path + $0 })
+                for name in [path, LedgerLayout.logPath(for: path), LedgerLayout.logPath(for: path) + NodeKey.signatureSuffix]
+                    + TaskSignatureFiles.suffixes.map({ path + $0 })
                 where snapshot.files[name] != nil {
                     files.append(name)
                 }
