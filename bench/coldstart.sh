@@ -28,6 +28,7 @@ set -euo pipefail
 
 DGRID=$(resolve_dgrid "${1:-}")
 need git "apt-get install git"
+need ssh-keygen "apt-get install openssh-client"
 need python3 "apt-get install python3"
 need /usr/bin/time "apt-get install time"
 [ -x "$(dirname "$DGRID")/dgrid-grid" ] || die "dgrid-grid missing beside $DGRID; build both: swift build -c release --static-swift-stdlib"
@@ -51,6 +52,7 @@ mkdir -p "$WORK/homes"
 BIG_HOME=$WORK/homes/big FRESH_HOME=$WORK/homes/fresh
 DGRID_HOME=$BIG_HOME "$DGRID" init --repo "$(url big.git)" >/dev/null
 DGRID_HOME=$FRESH_HOME "$DGRID" init --repo "$(url fresh.git)" >/dev/null
+for home in "$BIG_HOME" "$FRESH_HOME"; do DGRID_HOME=$home "$DGRID" node init --node-id bench >/dev/null; done
 log "building a grid that folded $TASKS tasks (git fast-import)"
 start=$(now)
 python3 "$HISTORY" history "$(git --git-dir "$WORK/big.git" rev-parse main)" "$TASKS" "$DAYS" \
@@ -90,7 +92,8 @@ for i in range(count):
         json.dump({"task_id": f"{prefix}-{i}", "script": "true", "timeout_seconds": 60}, f)
 PY
   DGRID_HOME=$home "$DGRID" submit --repo "$(url "$grid.git")" "$tasks" >/dev/null
-  python3 "$HISTORY" results "$prefix" "$RESULTS" | git --git-dir "$repo" fast-import --quiet --done
+  # Signed with the folding home's own node key (`dgrid node init` above): the fold verifies each result.
+  python3 "$HISTORY" results "$prefix" "$RESULTS" "$home/node/id_ed25519" | git --git-dir "$repo" fast-import --quiet --done
   start=$(now)
   # /usr/bin/time: the fold process's own CPU (user + system), beside the wall time that includes the server's.
   DGRID_HOME=$home /usr/bin/time -f '%U %S' -o "$WORK/fold.cpu" "$DGRID" fold --repo "$(url "$grid.git")" > "$WORK/fold.out"

@@ -11,7 +11,7 @@ ten to tasks/failed/, exit 1) with their result record beside them, as dgrid's
 fold writes them; nodes/<node>.json refreshed every 20 folds. Records finish
 evenly over the last DAYS days, so `dgrid archive --older-than 7d` takes most.
 """
-import json, sys, time
+import json, subprocess, sys, time
 
 out = sys.stdout.buffer
 FOLD = 200
@@ -87,12 +87,19 @@ def history(parent, tasks, days):
         done += len(batch)
 
 
-def results(prefix, count):
+def results(prefix, count, key=None):
+    """Published results of node `bench`, each signed as a worker signs it (OpenSSH's
+    ssh-keygen with the node key `key`, namespace dgrid-result): folds verify them."""
     now = int(time.time())
     for i in range(count):
         task_id = f"{prefix}-{i}"
         commit(f"refs/dgrid/results/{task_id}", f"completed {task_id} on bench", now)
-        blob("result.json", record(task_id, "bench", 0, now - 1, now))
+        data = record(task_id, "bench", 0, now - 1, now)
+        blob("result.json", data)
+        if key:
+            signed = subprocess.run(["ssh-keygen", "-Y", "sign", "-q", "-n", "dgrid-result", "-f", key],
+                                    input=data.encode(), capture_output=True, check=True)
+            blob("result.json.sig", signed.stdout.decode())
         blob("task.json", task(task_id))
 
 
@@ -100,7 +107,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "history":
         history(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif sys.argv[1] == "results":
-        results(sys.argv[2], int(sys.argv[3]))
+        results(sys.argv[2], int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None)
     else:
-        sys.exit("usage: grid-history.py history PARENT TASKS DAYS | results PREFIX COUNT")
+        sys.exit("usage: grid-history.py history PARENT TASKS DAYS | results PREFIX COUNT [NODE_KEY]")
     out.write(b"done\n")
