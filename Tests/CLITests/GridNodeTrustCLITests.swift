@@ -151,6 +151,28 @@ struct GridNodeTrustCLITests {
         }
     }
 
+    @Test func aClaimPushedInAnotherNodesNameHoldsNoTask() throws {
+        let g = try Grid()
+        try g.submit(["c1"])
+        // A held claim with a lease a year long and an attempt count that would end the task, unsigned, in node_x's name.
+        let work = try TempDir.make(prefix: "dgrid-forge-claim").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let claim = #"{"task_id":"c1","node_id":"node_x","attempt":99,"claimed_at":"2026-12-05T00:00:00Z","lease_until":"2027-12-05T00:00:00Z","progress":null,"state":"held","previous_attempts":[]}"#
+        try Data(claim.utf8).write(to: URL(fileURLWithPath: work + "/claim.json"))
+        for args in [["init", "-q", work], ["-C", work, "add", "-A"],
+                     ["-C", work, "-c", "user.name=f", "-c", "user.email=f@f", "commit", "-q", "-m", "forged claim"],
+                     ["-C", work, "push", "-q", g.repo, "HEAD:refs/dgrid/claims/c1"]] {
+            #expect(try GridFixture.git(args).status == 0, "\(args)")
+        }
+        let worker = try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_a", "--once")
+        #expect(worker.status == 0, "\(worker.stderr)")
+        let record = try GridFixture.show(g.repo, "tasks/completed/node_a-c1.json.log")
+        #expect(record.contains("ran-c1"), "the forged claim did not hold the task: \(record)")
+        let parsed = try JSONSerialization.jsonObject(with: Data(record.utf8)) as? [String: Any] ?? [:]
+        #expect(parsed["attempt"] as? Int == 1, "the forged attempt count is no history: \(record)")
+        #expect(!(try GridFixture.mainFiles(g.repo)).contains("tasks/in_progress/node_x-c1.json"))
+    }
+
     @Test func underAllowedWorkersOnlyKeysListedForTheNodeCount() throws {
         let g = try Grid()
         #expect(try g.home.dgrid("node", "init", "--node-id", "node_a").status == 0)

@@ -1,3 +1,4 @@
+import Trust
 import Foundation
 
 /// A claim this worker holds: the ref's current commit and what it says.
@@ -33,20 +34,35 @@ struct GridClaims {
         }
     }
 
-    /// Whether a claim still binds: readable, held and its lease not yet over.
+    /// Whether a claim still binds: readable, held, its lease not yet over, and — for a
+    /// worker — signed by a key its host accepts for the node it names (`WorkerTrust`):
+    /// a claim pushed in another node's name holds nobody's task.
     func isLive(_ commit: GitOID, now: Date) throws(GridError) -> Bool {
         guard let record = try record(at: commit), record.state == .held,
-              let until = ISOTime.parse(record.leaseUntil) else { return false }
-        return until > now
+              let until = ISOTime.parse(record.leaseUntil), until > now else { return false }
+        return try isSignedByItsNode(commit, record: record)
+    }
+
+    /// Whether the claim commit's `claim.json.sig` holds for the node its record names, under
+    /// the connection's worker trust (true when none is set); one verdict per commit.
+    func isSignedByItsNode(_ commit: GitOID, record: ClaimRecord) throws(GridError) -> Bool {
+        guard let trust = connection.workerTrust, trust.mode != .off else { return true }
+        return try connection.memoized("claim-signed", commit) { () throws(GridError) -> Bool in
+            guard let bytes = (try? connection.file("claim.json", of: commit, limit: ClaimRecord.readLimit)) ?? nil else { return false }
+            let signature = try? connection.file("claim.json" + NodeKey.signatureSuffix, of: commit, limit: SSHSignatureLimit.bytes)
+            return trust.refusal(of: bytes, signature: signature ?? nil, nodeID: record.nodeID) == nil
+        }
     }
 
     /// Tries to take `taskID`: a new claim, or a takeover of `expired` (the
     /// claim commit seen in the snapshot, lapsed or released). nil when another worker won.
     func claim(_ taskID: String, takingOver expired: GitOID?, now: Date) throws(GridError) -> HeldClaim? {
-        // A record of another task under this name is a writer's, not a history to keep.
-        let previous = try expired.flatMap { (commit) throws(GridError) in try record(at: commit) }.flatMap {
+        // A record of another task under this name is a writer's, not a history to keep; nor
+        // is one its node did not sign (a forged attempt count would end the task for nothing).
+        var previous = try expired.flatMap { (commit) throws(GridError) in try record(at: commit) }.flatMap {
             $0.taskID == taskID ? $0 : nil
         }
+        if let expired, let read = previous, !(try isSignedByItsNode(expired, record: read)) { previous = nil }
         let claimRecord = ClaimRecord(taskID: taskID, nodeID: settings.nodeID, attempt: (previous?.attempt ?? 0) + 1,
                                       claimedAt: ISOTime.string(now),
                                       leaseUntil: ISOTime.string(now.addingTimeInterval(settings.leaseSeconds)),

@@ -26,6 +26,7 @@ public final class GridConnection: @unchecked Sendable {
     private let stateLock = NSLock()
     /// This node's key, read (or made) on first use; under `stateLock`.
     private var cachedNodeKey: NodeKey?
+    private var trustOfWorkers: WorkerTrust?
     /// The refs seen at the last snapshot: main and refs/dgrid/* are fetched only when they moved.
     private var lastFetched: [String: GitOID] = [:]
     /// main's file list for its last tip, and small immutable objects by id
@@ -53,6 +54,13 @@ public final class GridConnection: @unchecked Sendable {
     /// The thread inside `withLedger` (0 for none): a shard asked for while the
     /// snapshot is being built (its replay check) is read without taking the lock again.
     private let ledgerOwner = Atomic<UInt>(0)
+
+    /// Whose claims bind and whose results fold (`WorkerTrust`, docs/ARCHITECTURE.md §11): set by a
+    /// worker from its host's trust. nil (status, listings): claims are read as written, and a fold reads the host's files.
+    public var workerTrust: WorkerTrust? {
+        get { stateLock.withLock { trustOfWorkers } }
+        set { stateLock.withLock { trustOfWorkers = newValue } }
+    }
 
     /// This node's key (`NodeKey`): read, or made on first use.
     public func nodeKey() throws(GridError) -> NodeKey {

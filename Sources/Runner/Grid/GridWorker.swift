@@ -195,7 +195,7 @@ public final class GridWorker: @unchecked Sendable {
         slotsDone.store(true, ordering: .relaxed)
         // The last beat first, so the closing fold carries it and a fold after ours finds nothing.
         try? NodeHeartbeat(connection: connection, health: health.state).beat(status: "stopped")
-        let folded = try GridFold(connection: connection).run()
+        let folded = try GridFold(connection: connection, workerTrust: connection.workerTrust, audit: options.audit).run()
         logger.info("fold", metadata: ["result": "\(folded)"])
         var result = lock.withLock { summary }
         result.unhealthy = health.state.reason
@@ -691,7 +691,7 @@ public final class GridWorker: @unchecked Sendable {
         lock.withLock { lastFold = Date() }
         do {
             guard try GridFoldLease(connection: connection).acquire() else { return false }
-            let folded = try GridFold(connection: connection).run()
+            let folded = try GridFold(connection: connection, workerTrust: connection.workerTrust, audit: options.audit).run()
             logger.info("fold", metadata: ["result": "\(folded)"])
             housekeepIfDue()
             return folded.mainMoved

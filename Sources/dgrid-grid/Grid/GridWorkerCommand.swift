@@ -112,6 +112,18 @@ struct GridWorkerCommand: ParsableCommand {
             FileHandle.standardError.write(Data("dgrid: \(error)\n".utf8))
             throw ExitCode(78)
         }
+        // Whose claims bind and whose results fold (docs/ARCHITECTURE.md §11): the host's, stated at start.
+        do {
+            let workers = try WorkerTrust.load(state: settings.state, trust: trust)
+            connection.workerTrust = workers
+            logger.info("worker trust", metadata: ["mode": "\(workers.mode.rawValue)"])
+            if workers.mode == .off {
+                logger.warning("worker_trust = \"off\": claims and results are taken on any pusher's word")
+            }
+        } catch {
+            FileHandle.standardError.write(Data("dgrid: \(error)\n".utf8))
+            throw ExitCode(78)
+        }
         let unsigned = allowUnsigned || environment["DGRID_ALLOW_UNSIGNED"] == "1"
         options.signatures = TaskSignatureCheck(trust: trust, allowUnsigned: unsigned, defaultImage: settings.defaultImage)
         do {
