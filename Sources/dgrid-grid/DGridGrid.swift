@@ -15,7 +15,7 @@ struct DGridGrid: ParsableCommand {
                       GridStatusCommand.self, GridResultCommand.self, GridFoldCommand.self,
                       GridSignCommand.self, GridVerifyCommand.self, GridAuditCommand.self, GridQuotaCommand.self, GridDagCommand.self,
                       GridResultsCommand.self, GridArchiveCommand.self, GridCompactCommand.self,
-                      GridDoctorCommand.self, GridMetricsCommand.self, GridDashboardCommand.self, GridNodeCommand.self]
+                      GridDoctorCommand.self, GridMetricsCommand.self, GridDashboardCommand.self, GridNodeCommand.self, GridReputationCommand.self]
     )
 
     static func main() {

@@ -151,6 +151,42 @@ struct GridNodeTrustCLITests {
         }
     }
 
+    @Test func aResultReplayedFromAnotherTaskAndANodeRecordAnnouncingAnothersKeyAreRefused() throws {
+        let g = try Grid()
+        try g.submit(["seed"])
+        #expect(try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_a", "--once").status == 0)
+        // node_a's genuine, signed record of task seed, pushed as the result of task r1.
+        let record = try GridFixture.show(g.repo, "tasks/completed/node_a-seed.json.log")
+        let signature = try GridFixture.show(g.repo, "tasks/completed/node_a-seed.json.log.sig")
+        try g.submit(["r1"])
+        let work = try TempDir.make(prefix: "dgrid-replay").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try Data(record.utf8).write(to: URL(fileURLWithPath: work + "/result.json"))
+        try Data(signature.utf8).write(to: URL(fileURLWithPath: work + "/result.json.sig"))
+        // And a heartbeat in node_m's name, signed by mallory's key, announcing node_a's key.
+        try Shell.check(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", g.dir + "/mallory"])
+        let (line, _) = try g.nodeLine(g.home, "node_a")
+        let beat = #"{"node_id":"node_m","node_name":"m","status":"active","last_heartbeat":"2026-12-05T00:00:00Z","public_key":"\#(line.dropFirst("node_a ".count))"}"#
+        let beatDir = try TempDir.make(prefix: "dgrid-beat").path
+        defer { try? FileManager.default.removeItem(atPath: beatDir) }
+        try Data(beat.utf8).write(to: URL(fileURLWithPath: beatDir + "/node.json"))
+        try Shell.check(["ssh-keygen", "-Y", "sign", "-q", "-f", g.dir + "/mallory", "-n", "dgrid-result", beatDir + "/node.json"])
+        for (dir, ref) in [(work, "refs/dgrid/results/r1"), (beatDir, "refs/dgrid/nodes/node_m")] {
+            for args in [["init", "-q", dir], ["-C", dir, "add", "-A", "."],
+                         ["-C", dir, "-c", "user.name=f", "-c", "user.email=f@f", "commit", "-q", "-m", "forged"],
+                         ["-C", dir, "push", "-q", g.repo, "HEAD:" + ref]] {
+                #expect(try GridFixture.git(args).status == 0, "\(args)")
+            }
+        }
+        let fold = try g.home.dgrid("fold", "--repo", g.url)
+        #expect(fold.status == 0 && fold.stdout.contains("refused 1 results"), "\(fold.stdout)\(fold.stderr)")
+        let files = try GridFixture.mainFiles(g.repo)
+        #expect(!files.contains { $0.contains("-r1.json") } && !files.contains("nodes/node_m.json"), "\(files)")
+        let events = try g.audit(g.home)
+        #expect(events.contains { $0["event"] as? String == "result_refused" && ($0["reason"] as? String ?? "").contains("a replay") }, "\(events)")
+        #expect(events.contains { $0["event"] as? String == "heartbeat_refused" && ($0["reason"] as? String ?? "").contains("someone else's key") }, "\(events)")
+    }
+
     @Test func aClaimPushedInAnotherNodesNameHoldsNoTask() throws {
         let g = try Grid()
         try g.submit(["c1"])
@@ -171,6 +207,48 @@ struct GridNodeTrustCLITests {
         let parsed = try JSONSerialization.jsonObject(with: Data(record.utf8)) as? [String: Any] ?? [:]
         #expect(parsed["attempt"] as? Int == 1, "the forged attempt count is no history: \(record)")
         #expect(!(try GridFixture.mainFiles(g.repo)).contains("tasks/in_progress/node_x-c1.json"))
+    }
+
+    @Test func reputationIsRecomputedFromSignedRecordsOnMainAndInTheArchive() throws {
+        let g = try Grid()
+        for (id, script, timeout) in [("bad", "exit 3", 20), ("slow", "sleep 10", 1)] {
+            try GridFixture.taskFile(g.dir, id, script, timeout: timeout)
+            #expect(try g.home.dgrid("submit", "--repo", g.url, g.dir + "/\(id).json").status == 0)
+        }
+        #expect(try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_a", "--once").status == 0)
+        Thread.sleep(forTimeInterval: 1.1)  // records say when they finished to the second: the two runs apart
+        try g.submit(["ok1", "ok2"])
+        #expect(try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_a", "--once").status == 0)
+        let other = try GridFixture.workerHome()
+        defer { try? FileManager.default.removeItem(atPath: other.path) }
+        try g.submit(["b1"])
+        #expect(try other.dgrid("worker", "--repo", g.url, "--node-id", "node_b", "--once").status == 0)
+        // An unsigned record pushed onto main in node_a's name counts for nobody.
+        let forged = g.dir + "/forged.log"
+        try Data(#"{"task_id":"zz","node_id":"node_a","exit_code":0,"status":"completed","timestamp":"2027-01-01T00:00:00Z"}"#.utf8).write(to: URL(fileURLWithPath: forged))
+        try GridFixture.push(g.repo, [(forged, "tasks/completed/node_a-zz.json.log")])
+
+        func nodes(_ home: ImageCLITests.Home) throws -> [String: [String: Any]] {
+            let report = try home.json("reputation", "--repo", g.url, "--json")
+            #expect((report["derivation"] as? [String: String])?["error_rate"] != nil, "\(report)")
+            #expect(report["records_unsigned"] as? Int == 1, "\(report)")
+            return Dictionary(((report["nodes"] as? [[String: Any]]) ?? []).map { ($0["node_id"] as? String ?? "", $0) }) { first, _ in first }
+        }
+        for home in [g.home, other] {  // two hosts, each pinned both keys on first use: the same numbers
+            let byNode = try nodes(home)
+            let a = byNode["node_a"] ?? [:], b = byNode["node_b"] ?? [:]
+            #expect(a["results_accepted"] as? Int == 4 && a["failures"] as? Int == 1 && a["timeouts"] as? Int == 1, "\(a)")
+            #expect(a["consecutive_valid"] as? Int == 2 && a["error_rate"] as? Double == 0.5, "\(a)")
+            #expect(b["results_accepted"] as? Int == 1 && b["consecutive_valid"] as? Int == 1 && b["error_rate"] as? Double == 0, "\(b)")
+        }
+        // Archived, the records are read from their bundles: the same figures.
+        let archived = try g.home.dgrid("archive", "--repo", g.url, "--older-than", "0s")
+        #expect(archived.status == 0, "\(archived.stdout)\(archived.stderr)")
+        #expect(!(try GridFixture.mainFiles(g.repo)).contains("tasks/completed/node_a-ok1.json.log"))
+        let a = try nodes(g.home)["node_a"] ?? [:]
+        #expect(a["results_accepted"] as? Int == 4 && a["consecutive_valid"] as? Int == 2, "\(a)")
+        let table = try g.home.dgrid("reputation", "--repo", g.url)
+        #expect(table.status == 0 && table.stdout.contains("node_a") && table.stdout.contains("1 unsigned"), "\(table.stdout)")
     }
 
     @Test func underAllowedWorkersOnlyKeysListedForTheNodeCount() throws {

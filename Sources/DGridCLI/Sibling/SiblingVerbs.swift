@@ -27,7 +27,7 @@ enum GridVerbs {
     static let all: [ParsableCommand.Type] = [Init.self, Submit.self, Worker.self, Status.self, Result.self, Fold.self,
                                               Sign.self, Verify.self, Audit.self, Quota.self, Dag.self,
                                               Results.self, Archive.self, Compact.self,
-                                              Doctor.self, Metrics.self, Dashboard.self, Node.self]
+                                              Doctor.self, Metrics.self, Dashboard.self, Node.self, Reputation.self]
 
     struct Init: GridVerb {
         static let configuration = CommandConfiguration(commandName: "init", abstract: VerbAbstract.gridInit)
@@ -51,6 +51,10 @@ enum GridVerbs {
 
     struct Node: GridVerb {
         static let configuration = CommandConfiguration(commandName: "node", abstract: VerbAbstract.gridNode)
+    }
+
+    struct Reputation: GridVerb {
+        static let configuration = CommandConfiguration(commandName: "reputation", abstract: VerbAbstract.gridReputation)
     }
 
     struct Fold: GridVerb {

@@ -22,5 +22,6 @@ package enum VerbAbstract {
     package static let gridMetrics = "Show grid-wide figures and how many workers the queue needs; --watch sends changes as signed webhooks."
     package static let gridDashboard = "Write a static dashboard of the grid (HTML and JSON) into a directory, swapped in whole."
     package static let gridNode = "Make or show this host's node key, which signs every claim, heartbeat and result it publishes."
+    package static let gridReputation = "Show each node's results, failures, timeouts and lost leases, from the grid's signed history."
     package static let imagePull = "Pull an allowlisted image from a registry, by digest."
 }

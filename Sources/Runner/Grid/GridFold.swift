@@ -94,6 +94,16 @@ public struct GridFold {
         trust.refusal(of: record, signature: signature, nodeID: nodeID)
     }
 
+    /// A node record that announces a key other than the one that signed it: someone else's key, claimed.
+    static func announcedKeyRefusal(_ record: NodeRecord, signature: [UInt8]?, trust: WorkerTrust) -> WorkerTrust.Refusal? {
+        guard trust.mode != .off, let announced = record.publicKey, let signature,
+              let signer = try? SSHSignature(armored: signature).publicKey.plain else { return nil }
+        let claimed = try? SSHPublicKey(line: announced)
+        guard claimed != signer else { return nil }
+        return WorkerTrust.Refusal(reason: "the node record announces key \(claimed?.fingerprint ?? "(unreadable)") but is signed by \(signer.fingerprint): it claims someone else's key",
+                                   fingerprint: signer.fingerprint)
+    }
+
     /// Reports a refused record once per commit per process (results are dropped, so they come once anyway).
     private func report(_ kind: AuditEvent.Kind, _ refusal: WorkerTrust.Refusal, commit: GitOID, nodeID: String, taskID: String?) {
         guard Self.reportedRefusals.withLock({ $0.insert(commit).inserted }) else { return }
@@ -128,6 +138,13 @@ public struct GridFold {
             folded.append((GridResults.refName(taskID), commit))
             guard let (record, recordBytes, recordSignature, task) = read,
                   record.taskID == taskID, LedgerLayout.isValidNodeID(record.nodeID) else {
+                if let record = read?.record, record.taskID != taskID {
+                    // Another task's record, however well signed: a replay, said as one.
+                    report(.resultRefused, WorkerTrust.Refusal(reason: "the record is task \(record.taskID)'s, published as task \(taskID)'s: a replay", fingerprint: nil),
+                           commit: commit, nodeID: record.nodeID, taskID: taskID)
+                    summary.refused += 1
+                    continue  // the task's own claim, if any, is its holder's: left alone
+                }
                 if let claim = snapshot.claims[taskID] { folded.append((GridClaims.refName(taskID), claim)) }
                 continue
             }
@@ -226,7 +243,9 @@ public struct GridFold {
             }
             guard var bytes = beat, var record = NodeRecord.parse(bytes), record.nodeID == node else { continue }
             let beatSignature = try? connection.file("node.json" + NodeKey.signatureSuffix, of: commit, limit: SSHSignatureLimit.bytes)
-            if let refused = refusal(of: bytes, signature: beatSignature ?? nil, nodeID: node, trust: trust) {
+            // The announced key first: a record claiming another's key pins nothing.
+            if let refused = Self.announcedKeyRefusal(record, signature: beatSignature ?? nil, trust: trust)
+                ?? refusal(of: bytes, signature: beatSignature ?? nil, nodeID: node, trust: trust) {
                 report(.heartbeatRefused, refused, commit: commit, nodeID: node, taskID: nil)
                 continue
             }
