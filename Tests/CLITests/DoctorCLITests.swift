@@ -24,7 +24,7 @@ private let suitePorts = FreePort.loopbackPorts(4)
                       "namespace.ipc", "namespace.cgroup", "overlay", "cgroups", "seccomp", "no_new_privs", "sandbox",
                       "subordinate_ids", "worker_config", "state_directory", "disk.space", "disk.inodes", "image_store",
                       "default_image", "trust.directory", "trust.allowed_signers", "trust.revoked_keys", "trust.policy",
-                      "trust.openpgp_keyring", "trust.pins", "grid.remote", "grid.clock"]
+                      "trust.openpgp_keyring", "trust.pins", "trust.workers", "node.key", "grid.remote", "grid.clock"]
 
     /// `dgrid doctor --json ARGS` with `environment`, through `wrapper` (a command that execs what follows).
     static func doctor(_ args: [String] = [], home: String, environment: [String: String] = [:],

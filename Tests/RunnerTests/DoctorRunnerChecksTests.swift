@@ -93,6 +93,35 @@ import Sandbox
         #expect(signers.fix?.contains("line 2") == true)
     }
 
+    @Test func theNodeKeyAndWorkerTrustPassWarnAndFailAsAWorkerWouldStart() throws {
+        let (state, trust) = try Self.home()
+        defer { try? FileManager.default.removeItem(atPath: state.path) }
+        // A fresh host: no key yet, trust on first use; reading changed nothing.
+        var checks = NodeTrustCheck.check(state: state)
+        #expect(checks.map(\.id) == [.nodeKey, .trustWorkers])
+        #expect(Self.check(checks, .nodeKey)?.status == .pass && Self.check(checks, .nodeKey)?.detail.contains("none yet") == true)
+        #expect(Self.check(checks, .trustWorkers)?.detail.contains("trust on first use") == true)
+        #expect(!FileManager.default.fileExists(atPath: state.path + "/node") && !FileManager.default.fileExists(atPath: trust + "/known_workers"))
+        // A key others can read fails with the fix; one only its user reads passes with its fingerprint.
+        let key = try NodeKey.create(state: state, nodeID: "w1")
+        chmod(key.path, 0o644)
+        checks = NodeTrustCheck.check(state: state)
+        #expect(Self.check(checks, .nodeKey)?.status == .fail && Self.check(checks, .nodeKey)?.fix?.contains("chmod 600") == true, "\(checks)")
+        chmod(key.path, 0o600)
+        #expect(Self.check(NodeTrustCheck.check(state: state), .nodeKey)?.detail.contains(key.publicKey.fingerprint) == true)
+        // off warns; allowed_workers stated without its file fails (a worker would not start); with it, passes.
+        Self.write(trust + "/policy.toml", "worker_trust = \"off\"\n")
+        #expect(Self.check(NodeTrustCheck.check(state: state), .trustWorkers)?.status == .warn)
+        Self.write(trust + "/policy.toml", "worker_trust = \"allowed_workers\"\n")
+        let missing = try #require(Self.check(NodeTrustCheck.check(state: state), .trustWorkers))
+        #expect(missing.status == .fail && missing.detail.contains("no such file"), "\(missing)")
+        Self.write(trust + "/allowed_workers", "w1 \(key.publicLine)\n")
+        let listed = try #require(Self.check(NodeTrustCheck.check(state: state), .trustWorkers))
+        #expect(listed.status == .pass && listed.detail.contains("1 entry"), "\(listed)")
+        Self.write(trust + "/policy.toml", "worker_trust = \"everyone\"\n")
+        #expect(Self.check(NodeTrustCheck.check(state: state), .trustWorkers)?.status == .fail)
+    }
+
     @Test func noTrustedSignerWarnsThatEveryTaskWouldBeRejected() throws {
         let (state, trust) = try Self.home()
         defer { try? FileManager.default.removeItem(atPath: state.path) }

@@ -78,6 +78,7 @@ public struct HostDoctor {
         let defaultImage = config?.defaultImage?.description ?? defaults.defaultImage
         checks += ImageStoreCheck.check(state: state, defaultImage: defaultImage)
         checks += TrustFilesCheck.check(state: state)
+        checks += NodeTrustCheck.check(state: state)
         checks += gridChecks(config: config)
 
         let order = Dictionary(uniqueKeysWithValues: HostCheckID.allCases.enumerated().map { ($1, $0) })

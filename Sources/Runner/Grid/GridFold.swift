@@ -242,10 +242,14 @@ public struct GridFold {
                 continue  // beat again since the listing; the next fold takes the new one
             }
             guard var bytes = beat, var record = NodeRecord.parse(bytes), record.nodeID == node else { continue }
-            let beatSignature = try? connection.file("node.json" + NodeKey.signatureSuffix, of: commit, limit: SSHSignatureLimit.bytes)
-            // The announced key first: a record claiming another's key pins nothing.
-            if let refused = Self.announcedKeyRefusal(record, signature: beatSignature ?? nil, trust: trust)
-                ?? refusal(of: bytes, signature: beatSignature ?? nil, nodeID: node, trust: trust) {
+            // One verdict per heartbeat commit: a worker's fold sees most nodes' last beat again and again.
+            let verdict = try connection.memoized("heartbeat-verdict", commit) { () throws(GridError) -> WorkerTrust.Refusal? in
+                let beatSignature = try? connection.file("node.json" + NodeKey.signatureSuffix, of: commit, limit: SSHSignatureLimit.bytes)
+                // The announced key first: a record claiming another's key pins nothing.
+                return Self.announcedKeyRefusal(record, signature: beatSignature ?? nil, trust: trust)
+                    ?? refusal(of: bytes, signature: beatSignature ?? nil, nodeID: node, trust: trust)
+            }
+            if let refused = verdict {
                 report(.heartbeatRefused, refused, commit: commit, nodeID: node, taskID: nil)
                 continue
             }

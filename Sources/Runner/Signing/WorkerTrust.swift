@@ -38,13 +38,16 @@ public struct WorkerTrust: Sendable {
     }
 
     init(mode: WorkerTrustMode, allowed: AllowedSigners = AllowedSigners(entries: []), revoked: RevokedKeys = RevokedKeys(),
-         knownWorkersPath: String? = nil, pins: [String: SSHPublicKey] = [:]) {
+         knownWorkersPath: String? = nil, pins: [String: SSHPublicKey] = [:], state: StateDirectory? = nil) {
         self.mode = mode
         self.allowed = allowed
         self.revoked = revoked
         self.knownWorkersPath = knownWorkersPath
-        self.pins = PinBook(pins)
+        self.pins = PinBook(pins, state: state)
     }
+
+    /// Entries of `allowed_workers` (0 in the other modes), for what the host says about itself.
+    public var allowedCount: Int { allowed.entries.count }
 
     /// This host's worker trust: the mode `policy.toml` states (`worker_trust`),
     /// else `allowed_workers` when that file exists, else trust on first use.
@@ -66,16 +69,11 @@ public struct WorkerTrust: Sendable {
             }
             return WorkerTrust(mode: mode, allowed: try AllowedSigners.parse(allowedText, source: allowedPath), revoked: trust.store.revokedKeys)
         case .trustOnFirstUse:
-            // Made on first use, like the rest of the host's state; its own checks as every trust file.
-            let trustDirectory: String
-            do {
-                trustDirectory = try state.directory(TrustStore.directoryName)
-            } catch {
-                throw TrustFileError(file: state.path + "/" + TrustStore.directoryName, problem: .permissions("\(error)"))
-            }
-            let path = trustDirectory + "/" + knownWorkersName
-            let pins = try TrustStore.readText(path).map { KnownWorkers.parse($0) } ?? [:]
-            return WorkerTrust(mode: mode, revoked: trust.store.revokedKeys, knownWorkersPath: path, pins: pins)
+            // The file, and the directory, are made at the first pin (loading changes nothing: `dgrid doctor` loads it too).
+            let path = (directory ?? state.path + "/" + TrustStore.directoryName) + "/" + knownWorkersName
+            var pins: [String: SSHPublicKey] = [:]
+            if directory != nil, let text = try TrustStore.readText(path) { pins = KnownWorkers.parse(text) }
+            return WorkerTrust(mode: mode, revoked: trust.store.revokedKeys, knownWorkersPath: path, pins: pins, state: state)
         case .off:
             return WorkerTrust(mode: mode)
         }
@@ -151,17 +149,25 @@ final class PinBook: @unchecked Sendable {
     enum Outcome { case pinned, conflict(SSHPublicKey), unrecorded(String) }
     private var pins: [String: SSHPublicKey]
     private let lock = NSLock()
+    /// Where the trust directory is made, with its checks, before the first pin is written.
+    private let state: StateDirectory?
 
-    init(_ pins: [String: SSHPublicKey]) { self.pins = pins }
+    init(_ pins: [String: SSHPublicKey], state: StateDirectory?) {
+        self.pins = pins
+        self.state = state
+    }
 
     func pin(_ nodeID: String, _ key: SSHPublicKey, path: String?, now: Date) -> Outcome {
         lock.withLock {
             if let pinned = pins[nodeID] { return pinned == key ? .pinned : .conflict(pinned) }
             guard let path else { return .unrecorded("no known_workers file") }
             // Another process may have pinned it since this one read the file: the file's first line wins.
-            if let text = try? TrustStore.readText(path), let pinned = KnownWorkers.parse(text)[nodeID] {
+            if let text = (try? TrustStore.readText(path)) ?? nil, let pinned = KnownWorkers.parse(text)[nodeID] {
                 pins[nodeID] = pinned
                 return pinned == key ? .pinned : .conflict(pinned)
+            }
+            if let state {
+                do { _ = try state.directory(TrustStore.directoryName) } catch { return .unrecorded("\(error)") }
             }
             let line = Array(KnownWorkers.line(nodeID, key, at: now).utf8)
             let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)

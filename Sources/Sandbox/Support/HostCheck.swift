@@ -85,6 +85,10 @@ public enum HostCheckID: String, Sendable, Codable, CaseIterable {
     case trustPolicy = "trust.policy"
     case trustOpenPGPKeyring = "trust.openpgp_keyring"
     case trustPins = "trust.pins"
+    /// Whose results and heartbeats a fold here takes (docs/ARCHITECTURE.md §11).
+    case trustWorkers = "trust.workers"
+    /// This host's node key, which signs what its worker publishes.
+    case nodeKey = "node.key"
     case gridRemote = "grid.remote"
     case gridClock = "grid.clock"
 }
