@@ -20,6 +20,12 @@ public struct AllowedSigners: Sendable {
 
         /// The name a signature by this entry's key is attributed to: the
         /// first principal that is not a negation, as written.
+        /// Whether this entry, as `signer(for:)` returned it, vouches for `name`: OpenSSH's
+        /// pattern list (`*`, `?`, `!`) of a plain line, or the certificate principal a CA entry names.
+        public func vouches(for name: String) -> Bool {
+            isCertificateAuthority ? principals == name : SSHPattern.matchesList(principals, name)
+        }
+
         public var principal: String {
             principals.split(separator: ",").first { !$0.hasPrefix("!") }.map(String.init) ?? principals
         }

@@ -109,14 +109,7 @@ public struct SSHSigner: Sendable {
         file.uint32(1)
         file.string(publicBlob.bytes)
         file.string(secret.bytes)
-        let encoded = Data(file.bytes).base64EncodedString()
-        var armored = keyBegin + "\n"
-        var line = encoded[...]
-        while !line.isEmpty {
-            armored += line.prefix(70) + "\n"
-            line = line.dropFirst(70)
-        }
-        armored += keyEnd + "\n"
+        let armored = armor(file.bytes, begin: keyBegin, end: keyEnd)
         let publicLine = "ssh-ed25519 " + Data(publicBlob.bytes).base64EncodedString() + (comment.isEmpty ? "" : " " + comment)
         return (Array(armored.utf8), publicLine)
     }
@@ -137,14 +130,18 @@ public struct SSHSigner: Sendable {
         blob.string([])
         blob.string(Array(SSHSignature.HashAlgorithm.sha512.rawValue.utf8))
         blob.string(signature.bytes)
-        let encoded = Data(blob.bytes).base64EncodedString()
-        var armored = SSHSignature.armorBegin + "\n"
-        var line = encoded[...]
-        while !line.isEmpty {  // 70 columns, as OpenSSH wraps it
+        return Array(Self.armor(blob.bytes, begin: SSHSignature.armorBegin, end: SSHSignature.armorEnd).utf8)
+    }
+
+    /// `begin`, the base64 of `bytes` in lines of 70 columns (as OpenSSH wraps keys and signatures), `end`.
+    static func armor(_ bytes: [UInt8], begin: String, end: String) -> String {
+        var armored = begin + "\n"
+        var line = Data(bytes).base64EncodedString()[...]
+        while !line.isEmpty {
             armored += line.prefix(70) + "\n"
             line = line.dropFirst(70)
         }
-        return Array((armored + SSHSignature.armorEnd + "\n").utf8)
+        return armored + end + "\n"
     }
 }
 

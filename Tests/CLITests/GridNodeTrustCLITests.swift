@@ -54,7 +54,7 @@ struct GridNodeTrustCLITests {
         /// Publishes a result for `task` in `node`'s name as any repository writer can:
         /// `result.json` (and `result.json.sig` when `signWith` names a private key), pushed to its result ref.
         /// `tamper`: changes the record after it was signed.
-        func forgeResult(_ task: String, node: String, signWith key: String?, tamper: Bool = false) throws {
+        func forgeResult(_ task: String, node: String, signWith key: String?, tamper: Bool = false, signature junk: [UInt8]? = nil) throws {
             let work = try TempDir.make(prefix: "dgrid-forge").path
             defer { try? FileManager.default.removeItem(atPath: work) }
             let record = #"{"task_id":"\#(task)","node_id":"\#(node)","exit_code":0,"stdout":"forged-\#(task)\n","stderr":"","timestamp":"2026-12-05T00:00:00Z","status":"completed","attempt":1}"#
@@ -62,6 +62,7 @@ struct GridNodeTrustCLITests {
             if let key {
                 try Shell.check(["ssh-keygen", "-Y", "sign", "-q", "-f", key, "-n", "dgrid-result", work + "/result.json"])
             }
+            if let junk { try Data(junk).write(to: URL(fileURLWithPath: work + "/result.json.sig")) }
             if tamper {
                 try Data(record.replacingOccurrences(of: "forged-", with: "FORGED-").utf8).write(to: URL(fileURLWithPath: work + "/result.json"))
             }
@@ -185,6 +186,20 @@ struct GridNodeTrustCLITests {
         let events = try g.audit(g.home)
         #expect(events.contains { $0["event"] as? String == "result_refused" && ($0["reason"] as? String ?? "").contains("a replay") }, "\(events)")
         #expect(events.contains { $0["event"] as? String == "heartbeat_refused" && ($0["reason"] as? String ?? "").contains("someone else's key") }, "\(events)")
+    }
+
+    @Test func anOversizedSignatureIsRefusedAsSuchAndTheFoldGoesOn() throws {
+        let g = try Grid()
+        try g.submit(["seed"])
+        #expect(try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_a", "--once").status == 0)
+        try g.submit(["big"])
+        try g.forgeResult("big", node: "node_a", signWith: nil, signature: [UInt8](repeating: 0x41, count: 1 << 20))
+        let fold = try g.home.dgrid("fold", "--repo", g.url)
+        #expect(fold.status == 0 && fold.stdout.contains("refused 1 results"), "\(fold.stdout)\(fold.stderr)")
+        let reason = try g.audit(g.home).first { $0["event"] as? String == "result_refused" }?["reason"] as? String ?? ""
+        #expect(reason.contains("the signature is refused") && reason.contains("over the limit"), "\(reason)")
+        #expect(try g.home.dgrid("worker", "--repo", g.url, "--node-id", "node_a", "--once").status == 0)
+        #expect(try GridFixture.show(g.repo, "tasks/completed/node_a-big.json.log").contains("ran-big"))
     }
 
     @Test func aClaimPushedInAnotherNodesNameHoldsNoTask() throws {

@@ -22,9 +22,17 @@ struct GridClaims {
 
     /// The claim record in a claim commit; nil when unreadable (treated as expired).
     func record(at commit: GitOID) throws(GridError) -> ClaimRecord? {
-        try connection.memoized("claim", commit) { () throws(GridError) -> ClaimRecord? in
+        try read(commit)?.record
+    }
+
+    /// The claim record and the bytes it was parsed from, with their signature: one read of the
+    /// commit per process, for the record (`record(at:)`) and the verdict on it (`refusal(at:)`) alike.
+    private func read(_ commit: GitOID) throws(GridError) -> (record: ClaimRecord, signed: SignedRecord)? {
+        try connection.memoized("claim", commit) { () throws(GridError) -> (record: ClaimRecord, signed: SignedRecord)? in
             do throws(GridError) {
-                return try connection.file("claim.json", of: commit, limit: ClaimRecord.readLimit).flatMap(ClaimRecord.parse)
+                guard let signed = try connection.signedRecord("claim.json", of: commit, limit: ClaimRecord.readLimit),
+                      let record = ClaimRecord.parse(signed.bytes) else { return nil }
+                return (record, signed)
             } catch {
                 // Gone from the remote since the listing (renewed, folded): the
                 // caller's compare-and-swap on the stale id will simply fail.
@@ -44,13 +52,20 @@ struct GridClaims {
     }
 
     /// Whether the claim commit's `claim.json.sig` holds for the node its record names, under
-    /// the connection's worker trust (true when none is set); one verdict per commit.
+    /// the connection's worker trust (true when none is set).
     func isSignedByItsNode(_ commit: GitOID, record: ClaimRecord) throws(GridError) -> Bool {
-        guard let trust = connection.workerTrust, trust.mode != .off else { return true }
-        return try connection.memoized("claim-signed", commit) { () throws(GridError) -> Bool in
-            guard let bytes = (try? connection.file("claim.json", of: commit, limit: ClaimRecord.readLimit)) ?? nil else { return false }
-            let signature = try? connection.file("claim.json" + NodeKey.signatureSuffix, of: commit, limit: SSHSignatureLimit.bytes)
-            return trust.refusal(of: bytes, signature: signature ?? nil, nodeID: record.nodeID) == nil
+        guard let trust = connection.workerTrust else { return true }
+        return try refusal(at: commit, record: record, trust: trust) == nil
+    }
+
+    /// Why the claim at `commit` (whose record is `record`) is not its node's word under `trust`;
+    /// nil when it is. One verdict per commit for the process: pickers and the fold ask again and again,
+    /// and a process holds one worker trust.
+    func refusal(at commit: GitOID, record: ClaimRecord, trust: WorkerTrust) throws(GridError) -> WorkerTrust.Refusal? {
+        guard trust.mode != .off else { return nil }
+        return try connection.memoized("claim-verdict", commit) { () throws(GridError) -> WorkerTrust.Refusal? in
+            guard let signed = try read(commit)?.signed else { return WorkerTrust.Refusal(reason: "the claim cannot be read", fingerprint: nil) }
+            return trust.refusal(of: signed, nodeID: record.nodeID)
         }
     }
 

@@ -256,7 +256,33 @@ public final class GridConnection: @unchecked Sendable {
 
     /// A file of a commit (a claim, a result), bounded.
     func file(_ path: String, of commit: GitOID, limit: Int = 1 << 20) throws(GridError) -> [UInt8]? {
-        let found = try withLedger { (ledger) throws(LedgerError) -> [UInt8]?? in
+        try withTree(of: commit) { (files, ledger) throws(LedgerError) -> [UInt8]? in
+            try files[path].map { (blob) throws(LedgerError) in try ledger.blob(blob, limit: limit) }
+        }
+    }
+
+    /// A node's record at `path` in `commit` and its signature (`path.sig`, docs/ARCHITECTURE.md §11), from
+    /// one read of the commit's tree; nil when the record is absent. The record over `limit` throws, as
+    /// `file` does; a signature file over its limit is no signature, said as such (`SignedRecord.signatureProblem`).
+    func signedRecord(_ path: String, of commit: GitOID, limit: Int) throws(GridError) -> SignedRecord? {
+        try withTree(of: commit) { (files, ledger) throws(LedgerError) -> SignedRecord? in
+            guard let blob = files[path] else { return nil }
+            var record = SignedRecord(bytes: try ledger.blob(blob, limit: limit), signature: nil, signatureProblem: nil)
+            if let signature = files[path + NodeKey.signatureSuffix] {
+                do throws(LedgerError) {
+                    record.signature = try ledger.blob(signature, limit: SSHSignatureLimit.bytes)
+                } catch where error.kind == .object {
+                    record.signatureProblem = "\(path)\(NodeKey.signatureSuffix): \(error.message)"
+                }
+            }
+            return record
+        }
+    }
+
+    /// `body` with the blobs of `commit`'s tree, fetching the commit first when the mirror lacks it;
+    /// `objectGone` when its ref moved or went away since the listing.
+    private func withTree<T>(of commit: GitOID, _ body: ([String: GitOID], GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
+        let found = try withLedger { (ledger) throws(LedgerError) -> T? in
             let files: [String: GitOID]
             do throws(LedgerError) {
                 files = try ledger.tree(of: commit)
@@ -271,8 +297,7 @@ public final class GridConnection: @unchecked Sendable {
                     return .none
                 }
             }
-            guard let blob = files[path] else { return .some(nil) }
-            return .some(try ledger.blob(blob, limit: limit))
+            return .some(try body(files, ledger))
         }
         guard let found else { throw .objectGone(commit: commit.hex) }
         return found

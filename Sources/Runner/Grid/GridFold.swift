@@ -89,11 +89,6 @@ public struct GridFold {
         }
     }
 
-    /// Why `record` (at `path` in `commit`) does not count for `nodeID`; nil when it does.
-    private func refusal(of record: [UInt8], signature: [UInt8]?, nodeID: String, trust: WorkerTrust) -> WorkerTrust.Refusal? {
-        trust.refusal(of: record, signature: signature, nodeID: nodeID)
-    }
-
     /// A node record that announces a key other than the one that signed it: someone else's key, claimed.
     static func announcedKeyRefusal(_ record: NodeRecord, signature: [UInt8]?, trust: WorkerTrust) -> WorkerTrust.Refusal? {
         guard trust.mode != .off, let announced = record.publicKey, let signature,
@@ -128,7 +123,7 @@ public struct GridFold {
                                 + snapshot.claims.filter { snapshot.results[$0.key] == nil && !finished.contains($0.key) }.map(\.value))
 
         for (taskID, commit) in snapshot.results.sorted(by: { $0.key < $1.key }) {
-            let read: (record: ResultRecord, recordBytes: [UInt8], signature: [UInt8]?, task: [UInt8])?
+            let read: (record: ResultRecord, signed: SignedRecord, task: [UInt8])?
             do {
                 read = try results.read(commit, maxTaskBytes: maxTaskBytes)
             } catch GridError.objectGone {
@@ -136,7 +131,7 @@ public struct GridFold {
             }
             // Folded (or, when unreadable or forged, dropped so the task can run again).
             folded.append((GridResults.refName(taskID), commit))
-            guard let (record, recordBytes, recordSignature, task) = read,
+            guard let (record, signed, task) = read,
                   record.taskID == taskID, LedgerLayout.isValidNodeID(record.nodeID) else {
                 if let record = read?.record, record.taskID != taskID {
                     // Another task's record, however well signed: a replay, said as one.
@@ -150,7 +145,8 @@ public struct GridFold {
             }
             // Not the named node's word by this host's trust: dropped, its claim left alone —
             // the claim's holder still publishes its own result, or the lease lapses and the task runs again.
-            if let refused = refusal(of: recordBytes, signature: recordSignature, nodeID: record.nodeID, trust: trust) {
+            let recordBytes = signed.bytes
+            if let refused = trust.refusal(of: signed, nodeID: record.nodeID) {
                 report(.resultRefused, refused, commit: commit, nodeID: record.nodeID, taskID: taskID)
                 summary.refused += 1
                 continue
@@ -194,7 +190,7 @@ public struct GridFold {
             changes[destination + LedgerLayout.logSuffix] = recordBytes
             // The node's signature stays beside its record: anyone can check who published
             // each result on main, long after the result ref is gone (`dgrid reputation`, docs/ARCHITECTURE.md §11).
-            if let recordSignature { changes[destination + LedgerLayout.logSuffix + NodeKey.signatureSuffix] = recordSignature }
+            if let signature = signed.signature { changes[destination + LedgerLayout.logSuffix + NodeKey.signatureSuffix] = signature }
             try keepArtifacts(of: record, from: commit, snapshot: snapshot, changes: &changes)
             summary.finished += 1
             finishing[taskID] = record
@@ -218,9 +214,7 @@ public struct GridFold {
             guard let record = try claims.record(at: commit), record.taskID == taskID, record.state == .held,
                   LedgerLayout.isValidNodeID(record.nodeID) else { continue }
             // A claim in another node's name (or unsigned) puts no task in progress under that name.
-            let claimBytes = try? connection.file("claim.json", of: commit, limit: ClaimRecord.readLimit)
-            let claimSignature = try? connection.file("claim.json" + NodeKey.signatureSuffix, of: commit, limit: SSHSignatureLimit.bytes)
-            if let refused = refusal(of: (claimBytes ?? nil) ?? [], signature: claimSignature ?? nil, nodeID: record.nodeID, trust: trust) {
+            if let refused = try claims.refusal(at: commit, record: record, trust: trust) {
                 report(.claimRefused, refused, commit: commit, nodeID: record.nodeID, taskID: taskID)
                 continue
             }
@@ -235,19 +229,18 @@ public struct GridFold {
         }
 
         for (node, commit) in snapshot.nodes.sorted(by: { $0.key < $1.key }) {
-            let beat: [UInt8]?
+            let beat: SignedRecord?
             do {
-                beat = try connection.file("node.json", of: commit, limit: 64 * 1024)
+                beat = try connection.signedRecord("node.json", of: commit, limit: 64 * 1024)
             } catch GridError.objectGone {
                 continue  // beat again since the listing; the next fold takes the new one
             }
-            guard var bytes = beat, var record = NodeRecord.parse(bytes), record.nodeID == node else { continue }
+            guard let beat, var record = NodeRecord.parse(beat.bytes), record.nodeID == node else { continue }
+            var bytes = beat.bytes
             // One verdict per heartbeat commit: a worker's fold sees most nodes' last beat again and again.
-            let verdict = try connection.memoized("heartbeat-verdict", commit) { () throws(GridError) -> WorkerTrust.Refusal? in
-                let beatSignature = try? connection.file("node.json" + NodeKey.signatureSuffix, of: commit, limit: SSHSignatureLimit.bytes)
-                // The announced key first: a record claiming another's key pins nothing.
-                return Self.announcedKeyRefusal(record, signature: beatSignature ?? nil, trust: trust)
-                    ?? refusal(of: bytes, signature: beatSignature ?? nil, nodeID: node, trust: trust)
+            // The announced key first: a record claiming another's key pins nothing.
+            let verdict = try connection.memoized("heartbeat-verdict", commit) { () -> WorkerTrust.Refusal? in
+                Self.announcedKeyRefusal(record, signature: beat.signature, trust: trust) ?? trust.refusal(of: beat, nodeID: node)
             }
             if let refused = verdict {
                 report(.heartbeatRefused, refused, commit: commit, nodeID: node, taskID: nil)

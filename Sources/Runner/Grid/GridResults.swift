@@ -1,5 +1,3 @@
-import Trust
-
 /// Results are refs too (docs/ARCHITECTURE.md §6): `refs/dgrid/results/<id>` is created
 /// once, never moved, so a task has at most one published result however
 /// many workers ran it (a lapsed lease, a takeover).
@@ -35,12 +33,11 @@ struct GridResults {
         }
     }
 
-    /// The record, its signature (`result.json.sig`, nil when absent) and the task bytes of a result commit; nil when unreadable.
-    func read(_ commit: GitOID, maxTaskBytes: Int) throws(GridError) -> (record: ResultRecord, recordBytes: [UInt8], signature: [UInt8]?, task: [UInt8])? {
-        guard let bytes = try connection.file("result.json", of: commit, limit: 4 << 20),
-              let record = ResultRecord.parse(bytes) else { return nil }
-        let signature = try? connection.file("result.json" + NodeKey.signatureSuffix, of: commit, limit: SSHSignatureLimit.bytes)
+    /// The record (with its signature, `result.json.sig`) and the task bytes of a result commit; nil when unreadable.
+    func read(_ commit: GitOID, maxTaskBytes: Int) throws(GridError) -> (record: ResultRecord, signed: SignedRecord, task: [UInt8])? {
+        guard let signed = try connection.signedRecord("result.json", of: commit, limit: 4 << 20),
+              let record = ResultRecord.parse(signed.bytes) else { return nil }
         let task = try connection.file("task.json", of: commit, limit: maxTaskBytes + 1) ?? []
-        return (record, bytes, signature ?? nil, task)
+        return (record, signed, task)
     }
 }

@@ -231,9 +231,9 @@ public struct GridStatus {
             return (record, bytes, true)
         }
         if let commit = snapshot.results[taskID],
-           let (record, bytes, _, _) = try GridResults(connection: connection).read(commit, maxTaskBytes: connection.settings.limits.maxFileBytes),
+           let (record, signed, _) = try GridResults(connection: connection).read(commit, maxTaskBytes: connection.settings.limits.maxFileBytes),
            record.taskID == taskID {
-            return (record, bytes, false)
+            return (record, signed.bytes, false)
         }
         return nil
     }

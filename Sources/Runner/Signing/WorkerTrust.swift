@@ -100,9 +100,7 @@ public struct WorkerTrust: Sendable {
         case .allowedWorkers:
             do {
                 let entry = try allowed.signer(for: key, namespace: NodeKey.namespace, at: Int64(now.timeIntervalSince1970), revoked: revoked)
-                // A plain line lists patterns; a CA's entry names the certificate's principal.
-                let names = entry.isCertificateAuthority ? [entry.principals] : entry.principals.split(separator: ",").map(String.init)
-                guard names.contains(where: { GlobPattern.matches($0, nodeID) }) else {
+                guard entry.vouches(for: nodeID) else {
                     return Refusal(reason: "signed by \(fingerprint), which allowed_workers lists for \(UntrustedText.quoted(entry.principals, limit: 80)), not for node \(nodeID)",
                                    fingerprint: fingerprint)
                 }

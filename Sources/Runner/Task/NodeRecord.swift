@@ -86,7 +86,7 @@ public struct NodeRecord: Equatable, Sendable {
             gitCircuit: f.string("git_circuit").flatMap { GitCircuitBreaker.State(rawValue: $0)?.rawValue },
             heartbeatSeconds: f.double("heartbeat_seconds").flatMap { $0 > 0 && $0.isFinite ? $0 : nil },
             reputation: f.double("reputation").flatMap { $0 >= 0 && $0.isFinite ? $0 : nil },
-            publicKey: f.string("public_key").flatMap { (try? SSHPublicKey(line: $0)) != nil && $0.utf8.count <= 200 ? $0 : nil },
+            publicKey: f.string("public_key").flatMap { $0.utf8.count <= 200 && (try? SSHPublicKey(line: $0)) != nil ? $0 : nil },
             keyFingerprint: f.string("key_fingerprint").flatMap { $0.hasPrefix("SHA256:") && $0.utf8.count <= 60 ? $0 : nil })
     }
 }

@@ -74,27 +74,21 @@ struct ArchiveShard: Sendable {
         let id = Array(taskID.utf8)
         // Over raw bytes (memchr, memcmp): every fold asks about each id it folds,
         // and on a year-old grid each answer is a no found in a shard of ~400 lines.
-        let line: Range<Int>? = bytes.withUnsafeBufferPointer { buffer in
+        return bytes.withUnsafeBufferPointer { buffer -> ArchiveEntry? in
             guard let base = buffer.baseAddress else { return nil }
             var start = 0
             while start < buffer.count {
                 let end = memchr(base + start, 0x0A, buffer.count - start).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) - base } ?? buffer.count
-                if end - start > id.count, base[start + id.count] == 0x09, memcmp(base + start, id, id.count) == 0 {
-                    return start..<end
+                // A line of the id that is not a usable entry (a writer can put a bad one first) is passed over.
+                if end - start > id.count, base[start + id.count] == 0x09, memcmp(base + start, id, id.count) == 0,
+                   let entry = ArchiveEntry.parse(line: String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self)),
+                   entry.taskID == taskID {
+                    return entry
                 }
                 start = end + 1
             }
             return nil
         }
-        guard let line, let entry = ArchiveEntry.parse(line: String(decoding: bytes[line], as: UTF8.self)), entry.taskID == taskID else {
-            return line.flatMap { self.entry(taskID, after: $0.upperBound) }
-        }
-        return entry
-    }
-
-    /// The first usable line for `taskID` after a line for it that was not usable (a writer can put a bad one first).
-    private func entry(_ taskID: String, after offset: Int) -> ArchiveEntry? {
-        ArchiveShard(Array(bytes[min(offset + 1, bytes.count)...])).entry(taskID)
     }
 
     func all() -> [String: ArchiveEntry] {
