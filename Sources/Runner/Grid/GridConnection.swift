@@ -32,7 +32,7 @@ public final class GridConnection: @unchecked Sendable {
     /// main's file list for its last tip, and small immutable objects by id
     /// (claim records, queued task headers): a poll re-reads nothing that
     /// did not change. Git ids name content, so entries never go stale.
-    private var mainTree: (tip: GitOID, files: [String: GitOID], index: GridSnapshot.MainIndex)?
+    private var mainTree: (tip: GitOID, files: MainFiles, index: GridSnapshot.MainIndex)?
     /// Which ref named each commit at the last listing: a claim, result or
     /// heartbeat commit is fetched only when something reads it.
     private var refNaming: [GitOID: String] = [:]
@@ -189,7 +189,7 @@ public final class GridConnection: @unchecked Sendable {
                 claimFirstSeen = seen
             }
             let main = refs[Self.mainRef]
-            var files: [String: GitOID] = [:]
+            var files = MainFiles.empty
             var index: GridSnapshot.MainIndex?
             if let main {
                 // mainTree is only touched here, under ledgerLock.
@@ -197,8 +197,8 @@ public final class GridConnection: @unchecked Sendable {
                     files = cached.files
                     index = cached.index
                 } else {
-                    files = try ledger.tree(of: main)
-                    let shards = ArchiveCatalog.shards(in: files)
+                    files = MainFiles(listing: try ledger.listing(of: main, keepingAsEntries: Set(MainFiles.entryFolders)))
+                    let shards = ArchiveCatalog.shards(in: files.others)
                     let archive = shards.isEmpty ? ArchiveCatalog.empty
                         : ArchiveCatalog(shards: shards) { [weak self] blob in self?.archiveShard(blob) ?? ArchiveShard([]) }
                     let classified = GridSnapshot.MainIndex(files: files, archive: archive)

@@ -2,8 +2,8 @@
 /// writer: only paths LedgerLayout recognises and valid ids are used.
 struct GridSnapshot {
     let mainTip: GitOID?
-    /// Every blob on main: path → id.
-    let files: [String: GitOID]
+    /// Every blob on main: path → id (the finished folders kept as their entries, `MainFiles`).
+    let files: MainFiles
     /// Task id → its claim commit, result commit; node id → heartbeat commit.
     let claims: [String: GitOID]
     let results: [String: GitOID]
@@ -21,6 +21,12 @@ struct GridSnapshot {
     let finishedTaskIDs: FinishedTasks
 
     init(mainTip: GitOID?, files: [String: GitOID], claims: [String: GitOID], results: [String: GitOID],
+         nodes: [String: GitOID], index: MainIndex? = nil, checkpoints: [String: GitOID] = [:]) {
+        self.init(mainTip: mainTip, files: MainFiles(files), claims: claims, results: results, nodes: nodes,
+                  index: index, checkpoints: checkpoints)
+    }
+
+    init(mainTip: GitOID?, files: MainFiles, claims: [String: GitOID], results: [String: GitOID],
          nodes: [String: GitOID], index: MainIndex? = nil, checkpoints: [String: GitOID] = [:]) {
         self.mainTip = mainTip
         self.files = files
@@ -43,24 +49,30 @@ struct GridSnapshot {
         let unplaced: [UnplacedFile]
         /// Task id → its queue paths (the fold asks several times per folded result).
         let queuePathsByTask: [String: [String]]
-        /// Task id → its folded files (`completed/`, `failed/`, `rejected/`), sorted.
-        let finishedPathsByTask: [String: [String]]
+        /// Task id → its folded files (`completed/`, `failed/`, `rejected/`), made for readers
+        /// of every finished task; one task's are `GridSnapshot.finishedPaths(of:)`.
+        var finishedPathsByTask: [String: [String]] { finishedTaskIDs.onMain.pathsByTask }
         /// Task ids already folded as completed, failed or rejected, or archived from
         /// there (the picker asks after every claim, the fold per result): kept, not rebuilt per listing.
         let finishedTaskIDs: FinishedTasks
-        /// The wrapping sum of the ids' hashes (this process's) finished on the tree, and
+        /// The wrapping sum of the ids' hashes (`FinishedIndex.hash(of:)`) finished on the tree, and
         /// the archive index's identity: two tips' finished sets differ by exactly the ids
         /// whose hashes make up the difference when the archive did not change, which lets
         /// readiness carried between tips trust what it checked (`QueueReadiness`).
-        let finishedFingerprint: Int
+        var finishedFingerprint: Int { finishedTaskIDs.onMain.fingerprint }
         let archiveIdentity: Int
         /// Task id → its `in_progress/<node>-<id>.json` paths, sorted (the picker asks per claimed task).
         let inProgressPathsByTask: [String: [String]]
 
         /// `archive`: main's archive index at this tip (`ArchiveCatalog`); none for a grid that never archived.
         init(files: [String: GitOID], archive: ArchiveCatalog = .empty) {
+            self.init(files: MainFiles(files), archive: archive)
+        }
+
+        /// Every path outside the finished folders is classified here; those are read as bytes (`FinishedIndex`).
+        init(files: MainFiles, archive: ArchiveCatalog = .empty) {
             var queue: [QueueLocation] = [], unplaced: [UnplacedFile] = [], signatures: [(path: String, taskPath: String)] = []
-            for (path, blob) in files {
+            for (path, blob) in files.others {
                 switch QueuePlacement.of(path: path) {
                 case .task(let location)?: queue.append(location)
                 case .unplaceable(let reason)?: unplaced.append(UnplacedFile(path: path, blob: blob, reason: reason))
@@ -70,14 +82,8 @@ struct GridSnapshot {
             }
             // A queue file of a task that already has a result here is a replay
             // (a finished task's file pushed back): never run, set aside with why.
-            var folded: [String: [String]] = [:]
-            for path in files.keys where path.hasSuffix(".json") {
-                if let id = GridSnapshot.finishedTaskID(path) { folded[id, default: []].append(path) }
-            }
-            finishedPathsByTask = folded.mapValues { $0.sorted() }
-            let finished = FinishedTasks(recent: Set(folded.keys), archive: archive)
+            let finished = FinishedTasks(onMain: FinishedIndex(files), archive: archive)
             finishedTaskIDs = finished
-            finishedFingerprint = finished.recent.reduce(0) { $0 &+ $1.hashValue }
             archiveIdentity = archive.identity
             var replayed: Set<String> = []
             queue.removeAll { location in
@@ -94,7 +100,7 @@ struct GridSnapshot {
                                                  : "the signature of a replayed task"))
             }
             var inProgress: [String: [String]] = [:]
-            for path in files.keys {
+            for path in files.others.keys {
                 if let named = GridSnapshot.nodeAndTask(path, under: [GridSnapshot.inProgressDirectory]) {
                     inProgress[named.taskID, default: []].append(path)
                 }
@@ -114,7 +120,7 @@ struct GridSnapshot {
     /// Node ids named on main (`nodes/<id>.json`) or by heartbeat refs.
     var knownNodes: Set<String> {
         var ids = Set(nodes.keys)
-        for path in files.keys where path.hasPrefix("nodes/") && path.hasSuffix(".json") {
+        for path in files.others.keys where path.hasPrefix("nodes/") && path.hasSuffix(".json") {
             let id = String(path.dropFirst("nodes/".count).dropLast(".json".count))
             if LedgerLayout.isValidNodeID(id) { ids.insert(id) }
         }
@@ -139,7 +145,7 @@ struct GridSnapshot {
 
     /// The task files main shows `taskID` finished under (completed/, failed/, rejected/).
     func finishedPaths(of taskID: String) -> [String] {
-        index.finishedPathsByTask[taskID] ?? []
+        index.finishedTaskIDs.onMain.paths(of: taskID)
     }
 
     /// Where the archive keeps `taskID`, when it was archived (docs/ARCHITECTURE.md §10).

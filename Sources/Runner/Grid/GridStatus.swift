@@ -123,20 +123,20 @@ public struct GridStatus {
         counts.gridID = try GridIdentity.read(snapshot, connection: connection)
         counts.queued = snapshot.queue.count
         counts.unplaceable = snapshot.unplaced.count
-        counts.setAside = snapshot.files.keys.filter {
+        counts.setAside = snapshot.files.others.keys.filter {
             $0.hasPrefix(SetAside.directory) && !$0.hasSuffix(SetAside.reasonSuffix)
         }.count
-        for path in snapshot.files.keys where path.hasSuffix(".json") {
-            if GridSnapshot.stem(path, under: "tasks/in_progress/") != nil { counts.inProgress += 1 }
-            if GridSnapshot.stem(path, under: "tasks/completed/") != nil { counts.completed += 1 }
-            if GridSnapshot.stem(path, under: "tasks/failed/") != nil { counts.failed += 1 }
-            if GridSnapshot.stem(path, under: "tasks/rejected/") != nil { counts.rejected += 1 }
-        }
+        counts.inProgress = snapshot.files.others.keys.filter { GridSnapshot.stem($0, under: GridSnapshot.inProgressDirectory) != nil }.count
+        // The finished folders' `*.json` entries, counted over their names' bytes.
+        let records = { (folder: String) in snapshot.files.folders[folder]?.count { $0.count > 5 && $0.suffix(5).elementsEqual(".json".utf8) } ?? 0 }
+        counts.completed = records("tasks/completed/")
+        counts.failed = records("tasks/failed/")
+        counts.rejected = records(GridSnapshot.rejectedDirectory)
         for entry in snapshot.index.finishedTaskIDs.archive.allEntries() where snapshot.finishedPaths(of: entry.taskID).isEmpty {
             counts.archived[entry.folderStatus.rawValue, default: 0] += 1
         }
         // A late result is its record; the reason beside it is not another one.
-        counts.late = snapshot.files.keys.filter { $0.hasPrefix(GridFold.lateDirectory) && $0.hasSuffix(".json" + LedgerLayout.logSuffix) }.count
+        counts.late = snapshot.files.others.keys.filter { $0.hasPrefix(GridFold.lateDirectory) && $0.hasSuffix(".json" + LedgerLayout.logSuffix) }.count
         counts.claims = snapshot.claims.count
         counts.results = snapshot.results.count
         counts.nodes = snapshot.knownNodes.sorted()

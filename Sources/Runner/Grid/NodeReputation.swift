@@ -69,7 +69,7 @@ public struct NodeReputation {
         let snapshot = try connection.snapshot()
         var records: [(record: ResultRecord, bytes: [UInt8], signature: [UInt8]?)] = []
         var seen = 0
-        for path in snapshot.files.keys.sorted() where path.hasSuffix(".json" + LedgerLayout.logSuffix) {
+        for path in snapshot.files.paths.sorted() where path.hasSuffix(".json" + LedgerLayout.logSuffix) {
             guard GridSnapshot.finishedTaskID(String(path.dropLast(LedgerLayout.logSuffix.count))) != nil,
                   let blob = snapshot.files[path] else { continue }
             let bytes = try connection.blob(blob, limit: 4 << 20)
@@ -79,7 +79,7 @@ public struct NodeReputation {
             if let record = ResultRecord.parse(bytes) { records.append((record, bytes, signature)) }
             seen += 1
         }
-        let bundles = snapshot.files.keys.filter { ArchiveLayout.isBundlePath($0) }.sorted()
+        let bundles = snapshot.files.others.keys.filter { ArchiveLayout.isBundlePath($0) }.sorted()
         for (index, bundle) in bundles.enumerated() {
             progress(index, bundles.count)
             guard let blob = snapshot.files[bundle] else { continue }

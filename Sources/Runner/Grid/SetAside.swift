@@ -19,7 +19,7 @@ enum SetAside {
     /// Where `file` is kept: the first of `<key>-<name>`, `<key>-<name>-1`, …
     /// that is free on main (or already holds the same blob). nil when all are
     /// taken by other files (a writer squatting on the names): the file stays.
-    static func destination(of file: UnplacedFile, in files: [String: GitOID]) -> String? {
+    static func destination(of file: UnplacedFile, in files: MainFiles) -> String? {
         let base = "\(directory)\(key(file))-\(safeName(file.path))"
         for attempt in 0..<8 {
             let candidate = attempt == 0 ? base : "\(base)-\(attempt)"

@@ -15,11 +15,17 @@ extension GitLedger {
     /// Submodule entries are skipped. Entry names are returned as the tree holds them:
     /// callers validate them (a writer controls them).
     public func tree(of commit: GitOID) throws(LedgerError) -> [String: GitOID] {
+        try listing(of: commit, keepingAsEntries: []).files
+    }
+
+    /// `tree(of:)`, except that the blobs directly in each of `folders` ("tasks/completed/",
+    /// with the '/') come as the folder's entries (`FolderEntries`), not as paths.
+    public func listing(of commit: GitOID, keepingAsEntries folders: Set<String>) throws(LedgerError) -> TreeListing {
         let operation = "read tree of \(commit)"
-        return try lock.run { () throws(LedgerError) -> [String: GitOID] in
-            try repairingMirror { () throws(LedgerError) -> [String: GitOID] in
+        return try lock.run { () throws(LedgerError) -> TreeListing in
+            try repairingMirror { () throws(LedgerError) -> TreeListing in
                 let root = try commitTree(commit, operation: operation)
-                var result: [String: GitOID] = [:]
+                var result = TreeListing(files: [:], folders: [:])
                 var visited = 0
                 // Iterative, not recursive: a writer can nest trees deeper than our stack.
                 var pending: [(prefix: String, tree: GitHandle)] = [("", root)]
@@ -31,15 +37,21 @@ extension GitLedger {
                                           message: "the tree has more than \(Self.maxTreeEntries) entries",
                                           hint: "the repository is not a dgrid ledger, or someone flooded it")
                     }
+                    let folder = prefix.isEmpty ? nil : prefix + "/"
+                    // A crafted tree may name one folder twice: its entries add up, as paths would.
+                    var entries = folder.flatMap { folders.contains($0) ? result.folders.removeValue(forKey: $0) ?? FolderEntries() : nil }
                     for index in 0..<count {
                         guard let entry = git_tree_entry_byindex(tree.pointer, index),
                               let cName = git_tree_entry_name(entry), let id = git_tree_entry_id(entry) else { continue }
-                        let name = String(cString: cName)
-                        let path = prefix.isEmpty ? name : prefix + "/" + name
                         switch git_tree_entry_type(entry) {
                         case GIT_OBJECT_BLOB:
-                            result[path] = GitOID(raw: id.pointee)
+                            if entries != nil {
+                                entries!.append(name: UnsafeRawBufferPointer(start: cName, count: strlen(cName)), id: id.pointee)
+                            } else {
+                                result.files[(folder ?? "") + String(cString: cName)] = GitOID(raw: id.pointee)
+                            }
                         case GIT_OBJECT_TREE:
+                            let path = (folder ?? "") + String(cString: cName)
                             try checkLoose(GitOID(raw: id.pointee), operation: "\(operation): read \(path)")
                             var subtree: OpaquePointer?
                             let code = git_tree_lookup(&subtree, repository.pointer, id)
@@ -52,7 +64,9 @@ extension GitLedger {
                             continue  // submodule (commit) entries: nothing to read
                         }
                     }
+                    if let entries, let folder { result.folders[folder] = entries }
                 }
+                for folder in result.folders.keys { result.folders[folder]!.finish() }
                 return result
             }
         }

@@ -6,15 +6,19 @@ enum TaskIdentifier {
     /// Also not ending in '.' or ".lock": Git refuses such ref names, so a task
     /// named that way could never be claimed and would sit in the queue forever.
     static func isValid(_ id: String, maxBytes: Int) -> Bool {
-        let bytes = Array(id.utf8)
+        var id = id
+        return id.withUTF8 { isValid(bytes: UnsafeRawBufferPointer($0), maxBytes: maxBytes) }
+    }
+
+    /// `isValid` over the bytes of a name as a tree holds them (main's finished folders are read that way).
+    static func isValid(bytes: UnsafeRawBufferPointer, maxBytes: Int) -> Bool {
         guard (1...maxBytes).contains(bytes.count) else { return false }
         guard bytes[0] != UInt8(ascii: "."), bytes[0] != UInt8(ascii: "-") else { return false }
         guard bytes.allSatisfy(isAllowed) else { return false }
-        // Adjacent dots by bytes (Foundation's `contains` costs a CFString search per id, per folded file).
         let dot = UInt8(ascii: ".")
         guard !zip(bytes, bytes.dropFirst()).contains(where: { $0 == dot && $1 == dot }) else { return false }
-        guard !id.hasSuffix("."), !id.hasSuffix(".lock") else { return false }
-        return true
+        guard bytes[bytes.count - 1] != dot else { return false }
+        return !(bytes.count >= 5 && bytes.suffix(5).elementsEqual(".lock".utf8))
     }
 
     private static func isAllowed(_ byte: UInt8) -> Bool {

@@ -156,8 +156,8 @@ struct QueueReadiness: Sendable {
         var touched = left.union(addedIDs).union(inProgress.symmetricDifference(newInProgress))
         var expected = finishedFingerprint
         for id in touched {
-            if newFinished.recent.contains(id) && !finished.recent.contains(id) { expected &+= id.hashValue }
-            if finished.recent.contains(id) && !newFinished.recent.contains(id) { expected &-= id.hashValue }
+            if newFinished.isRecent(id) && !finished.isRecent(id) { expected &+= FinishedIndex.hash(of: id) }
+            if finished.isRecent(id) && !newFinished.isRecent(id) { expected &-= FinishedIndex.hash(of: id) }
         }
         if expected != snapshot.index.finishedFingerprint || archiveIdentity != snapshot.index.archiveIdentity {
             touched = Set(graph.dependents.keys)

@@ -59,18 +59,31 @@ final class ArchiveCatalog: Sendable {
 /// A task leaves the first set for the second in one commit, so it is in one
 /// of them at every tip; asking never reads more than one index shard.
 public struct FinishedTasks: Sendable {
-    /// On main's tree now (every id read once per tip).
-    let recent: Set<String>
+    /// On main's tree now (read once per tip, as bytes: `FinishedIndex`).
+    let onMain: FinishedIndex
+    /// Also counted as finished (e.g. tasks with a published result not folded yet).
+    let more: Set<String>
     let archive: ArchiveCatalog
 
-    static let none = FinishedTasks(recent: [], archive: .empty)
+    init(onMain: FinishedIndex, more: Set<String> = [], archive: ArchiveCatalog) {
+        self.onMain = onMain
+        self.more = more
+        self.archive = archive
+    }
+
+    static let none = FinishedTasks(onMain: FinishedIndex(.empty), archive: .empty)
 
     public func contains(_ taskID: String) -> Bool {
-        recent.contains(taskID) || archive.contains(taskID)
+        isRecent(taskID) || archive.contains(taskID)
+    }
+
+    /// Finished on main's tree (or among `more`), not only in the archive.
+    func isRecent(_ taskID: String) -> Bool {
+        onMain.contains(taskID) || more.contains(taskID)
     }
 
     /// These, and `more` (e.g. tasks with a published result not folded yet).
     func adding<S: Sequence>(_ more: S) -> FinishedTasks where S.Element == String {
-        FinishedTasks(recent: recent.union(more), archive: archive)
+        FinishedTasks(onMain: onMain, more: self.more.union(more), archive: archive)
     }
 }
