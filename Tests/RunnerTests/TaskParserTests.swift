@@ -52,7 +52,7 @@ struct TaskParserTests {
         #expect(task.resources == TaskResources(cpus: 1.5, memoryBytes: 256 << 20, pids: 128))
         #expect(task.env == ["CI": "1", "_X9": "a b"])
         #expect(task.dependsOn == ["fetch", "configure-1"])
-        #expect(task.dependencyMode == .allSucceeded && task.quorum == 2 && task.checkpointing == .enabled(true))
+        #expect(task.dependencyMode == .allSucceeded && task.quorum == TaskQuorum(replicas: 2, agree: 2) && task.checkpointing == .enabled(true))
         #expect(task.createdAt == "2026-11-29T10:00:00Z")
         #expect(task.submitter == "alice@example.org")
         #expect(task.unknownFields.isEmpty)
@@ -144,9 +144,13 @@ struct TaskParserTests {
             taskID: "round-trip_1", script: "printf 'é\\t%s' \"$X\"", timeoutSeconds: 77, image: "alpine:3.20",
             priority: .low, resources: TaskResources(cpus: 0.25, memoryBytes: 3 << 20, pids: 9),
             env: ["X": "ü\n\u{1}", "Y": ""], dependsOn: ["a", "b"], createdAt: "2026-01-02T03:04:05Z",
-            submitter: "bob", dependencyMode: .anySucceeded, quorum: 3, checkpointing: .enabled(false), maxAttempts: 5)
+            submitter: "bob", dependencyMode: .anySucceeded, quorum: TaskQuorum(replicas: 3, agree: 3), checkpointing: .enabled(false), maxAttempts: 5)
         let again = try TaskParser.parse(TaskParser.encode(task)).get()
         #expect(again == task)
+        // A quorum D-GRID's integer cannot say is written as the object, and read back the same.
+        var wider = task
+        wider.quorum = TaskQuorum(replicas: 3, agree: 2, maxReplicas: 7, compare: [.exitCode, .stdout])
+        #expect(try TaskParser.parse(TaskParser.encode(wider)).get() == wider)
     }
 
     @Test func encodeKeepsAnExistingCreatedAt() throws {
@@ -334,6 +338,14 @@ let badTaskFiles: [BadTaskFile] = [
     .with("created_at impossible date", "created_at", #""2026-02-30T00:00:00Z""#, "created_at: "),
     .with("submitter with terminal escape", "submitter", #""\u001b[31mroot""#, #"submitter: "\u{1b}[31mroot" contains control characters"#),
     .with("quorum zero", "quorum", "0", "quorum: 0 is outside"),
+    .with("quorum 17", "quorum", "17", "quorum: 17 is outside 1...16"),
+    .with("quorum string", "quorum", #""adaptive-ish""#, "quorum: expected a whole number or"),
+    .with("quorum agree over replicas", "quorum", #"{"replicas":2,"agree":3}"#, "quorum: agree: 3 is outside 1...2 (replicas)"),
+    .with("quorum max under replicas", "quorum", #"{"replicas":3,"max_replicas":2}"#, "quorum: max_replicas: 2 is outside 3 (replicas)...16"),
+    .with("quorum without replicas", "quorum", #"{"agree":2}"#, "quorum: replicas is missing"),
+    .with("quorum unknown key", "quorum", #"{"replicas":3,"voters":2}"#, #"quorum: unknown key "voters""#),
+    .with("quorum compare unknown", "quorum", #"{"replicas":3,"compare":["stderr"]}"#, #"quorum: compare: "\"stderr\"" is not one of exit_code, stdout, artifacts"#),
+    .with("quorum compare empty", "quorum", #"{"replicas":3,"compare":[]}"#, "quorum: compare: name at least one of"),
     .with("checkpointing string", "checkpointing", #""yes""#, "checkpointing: expected true, false or {\"interval_seconds\": N}"),
     .with("checkpointing object with an unknown key", "checkpointing", #"{"interval_seconds":60,"every":"hour"}"#,
           #"checkpointing: unknown key "every"; expected interval_seconds"#),

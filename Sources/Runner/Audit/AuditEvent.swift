@@ -30,6 +30,9 @@ public struct AuditEvent: Equatable, Sendable {
         case resultRefused = "result_refused"
         case heartbeatRefused = "heartbeat_refused"
         case claimRefused = "claim_refused"
+        /// A quorum task was decided against a node's vote (docs/ARCHITECTURE.md §11): it published
+        /// a well-formed, signed result the agreeing replicas did not share.
+        case resultOutvoted = "result_outvoted"
     }
 
     public var time: Date

@@ -6,6 +6,9 @@ struct HeldClaim: Sendable {
     let taskID: String
     var commit: GitOID
     var record: ClaimRecord
+
+    /// The claim's ref: the task's, or its replica's (`ReplicaRefs`).
+    var refName: String { GridClaims.refName(taskID, replica: record.replica) }
 }
 
 /// Claims are refs (docs/ARCHITECTURE.md §6): creating `refs/dgrid/claims/<id>` is
@@ -19,6 +22,10 @@ struct GridClaims {
     var settings: GridSettings { connection.settings }
 
     static func refName(_ taskID: String) -> String { GridConnection.claimsPrefix + taskID }
+
+    static func refName(_ taskID: String, replica: Int?) -> String {
+        replica.map { ReplicaRefs.claim(taskID, replica: $0) } ?? refName(taskID)
+    }
 
     /// The claim record in a claim commit; nil when unreadable (treated as expired).
     func record(at commit: GitOID) throws(GridError) -> ClaimRecord? {
@@ -69,24 +76,25 @@ struct GridClaims {
         }
     }
 
-    /// Tries to take `taskID`: a new claim, or a takeover of `expired` (the
+    /// Tries to take `taskID` (its run `replica` for a quorum task): a new claim, or a takeover of `expired` (the
     /// claim commit seen in the snapshot, lapsed or released). nil when another worker won.
-    func claim(_ taskID: String, takingOver expired: GitOID?, now: Date) throws(GridError) -> HeldClaim? {
-        // A record of another task under this name is a writer's, not a history to keep; nor
+    func claim(_ taskID: String, replica: Int? = nil, takingOver expired: GitOID?, now: Date) throws(GridError) -> HeldClaim? {
+        // A record of another task (or replica) under this name is a writer's, not a history to keep; nor
         // is one its node did not sign (a forged attempt count would end the task for nothing).
         var previous = try expired.flatMap { (commit) throws(GridError) in try record(at: commit) }.flatMap {
-            $0.taskID == taskID ? $0 : nil
+            $0.taskID == taskID && $0.replica == replica ? $0 : nil
         }
         if let expired, let read = previous, !(try isSignedByItsNode(expired, record: read)) { previous = nil }
-        let claimRecord = ClaimRecord(taskID: taskID, nodeID: settings.nodeID, attempt: (previous?.attempt ?? 0) + 1,
+        var claimRecord = ClaimRecord(taskID: taskID, nodeID: settings.nodeID, attempt: (previous?.attempt ?? 0) + 1,
                                       claimedAt: ISOTime.string(now),
                                       leaseUntil: ISOTime.string(now.addingTimeInterval(settings.leaseSeconds)),
                                       previousAttempts: previous?.historyForTakeover ?? [])
-        let name = Self.refName(taskID)
+        claimRecord.replica = replica
+        let name = Self.refName(taskID, replica: replica)
         let key = try connection.nodeKey()
         let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate) in
             let commit = try ledger.commit(parent: nil, changes: GridConnection.signed("claim.json", claimRecord.json(), by: key),
-                                           message: "claim \(taskID) by \(settings.nodeID) (attempt \(claimRecord.attempt))")
+                                           message: "claim \(taskID)\(replica.map { " replica \($0)" } ?? "") by \(settings.nodeID) (attempt \(claimRecord.attempt))")
             if let expired {
                 return (commit, try ledger.replaceRef(name, from: expired, to: commit))
             }
@@ -105,7 +113,7 @@ struct GridClaims {
         record.leaseUntil = ISOTime.string(now.addingTimeInterval(settings.leaseSeconds))
         let commit = try ledger.commit(parent: nil, changes: GridConnection.signed("claim.json", record.json(), by: key),
                                        message: "renew \(claim.taskID) by \(settings.nodeID)")
-        return (RefMove(Self.refName(claim.taskID), from: claim.commit, to: commit, replacingHistory: true),
+        return (RefMove(claim.refName, from: claim.commit, to: commit, replacingHistory: true),
                 HeldClaim(taskID: claim.taskID, commit: commit, record: record))
     }
 
@@ -122,7 +130,7 @@ struct GridClaims {
         record.leaseUntil = ISOTime.string(now)
         record.previousAttempts = ClaimRecord.appending(claim.record.ended(end, at: ISOTime.string(now), reason: reason),
                                                         to: claim.record.previousAttempts)
-        let name = Self.refName(claim.taskID)
+        let name = claim.refName
         let key = try connection.nodeKey()
         var expected = claim.commit
         for _ in 0..<3 {
@@ -150,19 +158,19 @@ struct GridClaims {
         do {
             files = try ledger.tree(of: commit)
         } catch {
-            try ledger.fetch([Self.refName(claim.taskID)], keepRefs: false)
+            try ledger.fetch([claim.refName], keepRefs: false)
             files = try ledger.tree(of: commit)
         }
         guard let blob = files["claim.json"],
               let current = ClaimRecord.parse(try ledger.blob(blob, limit: ClaimRecord.readLimit)) else { return false }
-        return current.taskID == claim.taskID && current.nodeID == claim.record.nodeID
+        return current.taskID == claim.taskID && current.replica == claim.record.replica && current.nodeID == claim.record.nodeID
             && current.attempt == claim.record.attempt && current.state == .held
     }
 
     /// Drops a claim on a task that turned out to be finished: deletes the ref if it is still ours.
     func withdraw(_ claim: HeldClaim) throws(GridError) {
         _ = try connection.withLedger { (ledger) throws(LedgerError) in
-            try ledger.deleteRef(Self.refName(claim.taskID), expected: claim.commit)
+            try ledger.deleteRef(claim.refName, expected: claim.commit)
         }
     }
 }

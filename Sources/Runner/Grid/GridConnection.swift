@@ -206,11 +206,13 @@ public final class GridConnection: @unchecked Sendable {
                     index = classified
                 }
             }
-            let snapshot = GridSnapshot(mainTip: main, files: files,
+            var snapshot = GridSnapshot(mainTip: main, files: files,
                                         claims: Self.taskRefs(refs, prefix: Self.claimsPrefix),
                                         results: Self.taskRefs(refs, prefix: Self.resultsPrefix),
                                         nodes: Self.nodeRefs(refs), index: index,
                                         checkpoints: Self.taskRefs(refs, prefix: Self.checkpointsPrefix))
+            snapshot.replicaClaims = ReplicaRefs.parse(refs, prefix: Self.claimsPrefix)
+            snapshot.votes = ReplicaRefs.parse(refs, prefix: Self.resultsPrefix)
             stateLock.withLock { lastListing = snapshot }
             return snapshot
         }
@@ -351,6 +353,12 @@ public final class GridConnection: @unchecked Sendable {
         // Read outside the lock: asking the archive may read a shard, which takes it.
         guard let listing = stateLock.withLock({ lastListing }) else { return false }
         if !listing.results.isEmpty { return true }
+        // A quorum task with as many votes as its agreement needs may be decided (`QuorumTally`).
+        if listing.votes.contains(where: { id, votes in
+            guard let path = listing.queuePaths(of: id).first, let blob = listing.files[path],
+                  let quorum = try? queuedHeader(blob).quorum else { return !votes.isEmpty }
+            return votes.count >= quorum.agree
+        }) { return true }
         return listing.claims.keys.contains { id in
             !listing.finishedTaskIDs.contains(id) && listing.inProgressPaths(of: id).isEmpty
         }
@@ -426,6 +434,8 @@ struct QueuedHeader {
     /// Empty for a task with no dependencies, or one that does not parse (its worker rejects it).
     var dependsOn: [String] = []
     var dependencyMode: DependencyMode = .default
+    /// Set for a replicated task only (`TaskQuorum.isReplicated`).
+    var quorum: TaskQuorum? = nil
 }
 
 extension GridConnection {
@@ -435,7 +445,8 @@ extension GridConnection {
         // One byte over the limit is enough to know the task is refused.
         let parsed = try? TaskParser.parse(try blob(id, limit: settings.limits.maxFileBytes + 1), limits: settings.limits).get()
         let header = QueuedHeader(priority: parsed?.priority, createdAt: parsed?.createdAt ?? "", dependsOn: parsed?.dependsOn ?? [],
-                                  dependencyMode: parsed?.dependencyMode ?? .default)
+                                  dependencyMode: parsed?.dependencyMode ?? .default,
+                                  quorum: parsed?.quorum.flatMap { $0.isReplicated ? $0 : nil })
         cacheHeader(header, for: id)
         return header
     }

@@ -38,12 +38,15 @@ public struct GridFold {
         public var conflicts = 0
         /// Results not taken because their signature did not hold for the node they name (`WorkerTrust`): dropped, audited.
         public var refused = 0
+        /// Votes of quorum tasks decided against them (docs/ARCHITECTURE.md §11): kept on main, audited.
+        public var outvoted = 0
         public var mainMoved = false
 
         public var description: String {
             let refusedNote = refused > 0 ? "; refused \(refused) results not signed by a key this host accepts for their node (see `dgrid audit`)" : ""
             guard mainMoved else { return "nothing to fold" + refusedNote }
             var base = "folded \(finished) finished (\(rejected) rejected\(skipped > 0 ? ", \(skipped) skipped" : "")), \(started) started, \(late) late results, \(nodes) node records"
+            if outvoted > 0 { base += ", \(outvoted) votes outvoted" }
             if setAside > 0 { base += ", \(setAside) unplaceable queue files set aside in tasks/rejected/unplaced/" }
             return (conflicts == 0 ? base : base + " (\(conflicts) late for a name already taken; see tasks/late/*.reason)") + refusedNote
         }
@@ -100,7 +103,7 @@ public struct GridFold {
     }
 
     /// Reports a refused record once per commit per process (results are dropped, so they come once anyway).
-    private func report(_ kind: AuditEvent.Kind, _ refusal: WorkerTrust.Refusal, commit: GitOID, nodeID: String, taskID: String?) {
+    func report(_ kind: AuditEvent.Kind, _ refusal: WorkerTrust.Refusal, commit: GitOID, nodeID: String, taskID: String?) {
         guard Self.reportedRefusals.withLock({ $0.insert(commit).inserted }) else { return }
         audit?.record(AuditEvent(kind: kind, nodeID: nodeID, taskID: taskID, fingerprints: refusal.fingerprint.map { [$0] } ?? [],
                                  reason: "\(refusal.reason) (commit \(commit))"))
@@ -152,6 +155,13 @@ public struct GridFold {
                 continue
             }
             if let claim = snapshot.claims[taskID] { folded.append((GridClaims.refName(taskID), claim)) }
+            if try isReplicated(taskID, in: snapshot) {
+                // One node's word is no quorum: a replicated task is decided by its replicas' votes only.
+                report(.resultRefused, WorkerTrust.Refusal(reason: "a single result for quorum task \(taskID): only its replicas' votes decide it", fingerprint: nil),
+                       commit: commit, nodeID: record.nodeID, taskID: taskID)
+                summary.refused += 1
+                continue
+            }
             if finished.contains(taskID) {
                 // Folded already (by us, or by a folder racing us that has not
                 // deleted the ref yet): the same record on main is no late result.
@@ -195,6 +205,7 @@ public struct GridFold {
             summary.finished += 1
             finishing[taskID] = record
         }
+        try foldQuorums(snapshot, trust: trust, finishing: &finishing, changes: &changes, folded: &folded, summary: &summary)
         try endUnrunnable(snapshot, finishing: finishing, changes: &changes, summary: &summary)
         // A finished task's checkpoints are of no use to anyone: deleted with its result (docs/ARCHITECTURE.md §10).
         for (taskID, commit) in snapshot.checkpoints.sorted(by: { $0.key < $1.key })
@@ -213,6 +224,13 @@ public struct GridFold {
             // A released claim binds nobody: the task stays where it is until the next holder's claim.
             guard let record = try claims.record(at: commit), record.taskID == taskID, record.state == .held,
                   LedgerLayout.isValidNodeID(record.nodeID) else { continue }
+            // A plain claim on a quorum task would keep its replicas' refs from being made (`ReplicaRefs`): dropped.
+            if try isReplicated(taskID, in: snapshot) {
+                report(.claimRefused, WorkerTrust.Refusal(reason: "a plain claim on quorum task \(taskID): its runs are claimed replica by replica", fingerprint: nil),
+                       commit: commit, nodeID: record.nodeID, taskID: taskID)
+                folded.append((GridClaims.refName(taskID), commit))
+                continue
+            }
             // A claim in another node's name (or unsigned) puts no task in progress under that name.
             if let refused = try claims.refusal(at: commit, record: record, trust: trust) {
                 report(.claimRefused, refused, commit: commit, nodeID: record.nodeID, taskID: taskID)
@@ -267,7 +285,7 @@ public struct GridFold {
     /// result ref goes with this fold, the artifacts stay reachable. One the
     /// commit lacks or that is larger than the Git store takes is left out; a
     /// download of it then says it is missing.
-    private func keepArtifacts(of record: ResultRecord, from commit: GitOID, snapshot: GridSnapshot,
+    func keepArtifacts(of record: ResultRecord, from commit: GitOID, snapshot: GridSnapshot,
                                changes: inout [String: [UInt8]?]) throws(GridError) {
         let all = record.artifacts + [record.stdoutArtifact, record.stderrArtifact].compactMap { $0 }
         for artifact in all where artifact.store == .git && artifact.size <= OutputHarvest.gitMaxBytes {
@@ -302,7 +320,7 @@ public struct GridFold {
     /// (`.sig`, `.asc`); returns the first of each kind, which travel with the
     /// task. One a writer made too large or unreadable is dropped, not read: a
     /// worker refuses the task for it, and the fold must not stall on it.
-    private func removeTaskFiles(_ paths: [String], in snapshot: GridSnapshot, changes: inout [String: [UInt8]?]) -> TaskSignatureFiles {
+    func removeTaskFiles(_ paths: [String], in snapshot: GridSnapshot, changes: inout [String: [UInt8]?]) -> TaskSignatureFiles {
         var signatures = TaskSignatureFiles()
         for path in paths {
             changes[path] = .some(nil)
@@ -316,7 +334,7 @@ public struct GridFold {
     }
 
     /// Writes a task's bytes at `path`, with its signatures beside them.
-    private func writeTask(_ bytes: [UInt8], signature: TaskSignatureFiles, to path: String, changes: inout [String: [UInt8]?]) {
+    func writeTask(_ bytes: [UInt8], signature: TaskSignatureFiles, to path: String, changes: inout [String: [UInt8]?]) {
         changes[path] = bytes
         for suffix in TaskSignatureFiles.suffixes {
             if let file = signature[suffix] { changes[path + suffix] = file }
@@ -351,7 +369,7 @@ public struct GridFold {
     /// A result that cannot be folded where its name says, kept as it was
     /// under `tasks/late/<node>-<task>-<commit>.json.log`, with the reason
     /// beside it in `….reason`: nothing overwritten, nothing lost.
-    private func keepLate(_ record: ResultRecord, bytes: [UInt8], commit: GitOID, reason: String, snapshot: GridSnapshot,
+    func keepLate(_ record: ResultRecord, bytes: [UInt8], commit: GitOID, reason: String, snapshot: GridSnapshot,
                           changes: inout [String: [UInt8]?], summary: inout Summary) {
         let stem = "\(Self.lateDirectory)\(record.nodeID)-\(record.taskID)-\(commit.hex.prefix(12))"
         let path = stem + ".json" + LedgerLayout.logSuffix
@@ -366,7 +384,7 @@ public struct GridFold {
     /// Exact names make this unreachable for honest workers (a name on main is
     /// its task's, so the task shows as finished first); a repository writer's
     /// stray `.log` still must not be written over.
-    private func occupant(of destination: String, in snapshot: GridSnapshot,
+    func occupant(of destination: String, in snapshot: GridSnapshot,
                           planned changes: [String: [UInt8]?]) throws(GridError) -> String? {
         let log = LedgerLayout.logPath(for: destination)
         if case .some(.some(let bytes)) = changes[log] {

@@ -12,7 +12,8 @@ struct GridResults {
     /// grid) is not "someone else published": it throws, and the caller retries.
     /// `artifacts`: the Git store's contents (hex → bytes), beside the record at `artifacts/<hex>`.
     func publish(_ record: ResultRecord, taskBytes: [UInt8], claim: GitOID?, artifacts: [(hex: String, bytes: [UInt8])] = []) throws(GridError) -> Bool {
-        let name = Self.refName(record.taskID)
+        // A replica's record is its vote, at the replica's own ref (`ReplicaRefs`).
+        let name = record.replica.map { ReplicaRefs.vote(record.taskID, replica: $0) } ?? Self.refName(record.taskID)
         let key = try connection.nodeKey()
         let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate, GitOID?) in
             let commit = try ledger.commit(parent: claim, changes: GridConnection.signed("result.json", record.json(), by: key) + [

@@ -8,6 +8,9 @@ struct GridSnapshot {
     let claims: [String: GitOID]
     let results: [String: GitOID]
     let nodes: [String: GitOID]
+    /// Quorum tasks' runs (`ReplicaRefs`): task id → replica → its claim commit, its vote (result) commit.
+    var replicaClaims: [String: [Int: GitOID]] = [:]
+    var votes: [String: [Int: GitOID]] = [:]
     /// Task id → its latest checkpoint commit (`refs/dgrid/checkpoints/<id>`, docs/ARCHITECTURE.md §10).
     let checkpoints: [String: GitOID]
     /// What main's files say, worked out once per tip of main (`MainIndex`).

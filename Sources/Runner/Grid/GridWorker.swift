@@ -479,7 +479,10 @@ public final class GridWorker: @unchecked Sendable {
             }
         }
         do {
-            let published = try publishRetrying(finished.record, taskBytes: pick.taskBytes, taskID: id, artifacts: finished.artifactBlobs)
+            // A replica's record is its vote: it names the replica, under the node's signature (docs/ARCHITECTURE.md §11).
+            var record = finished.record
+            record.replica = claim.record.replica
+            let published = try publishRetrying(record, taskBytes: pick.taskBytes, taskID: id, artifacts: finished.artifactBlobs)
             lock.withLock { _ = running.removeValue(forKey: id) }
             lock.withLock {
                 switch finished.record.status {
@@ -512,7 +515,8 @@ public final class GridWorker: @unchecked Sendable {
     /// The checkpoint session of a task that asks for one (docs/ARCHITECTURE.md §10),
     /// registered for a last snapshot should the worker stop; nil otherwise.
     private func checkpointSession(for task: TaskFile, claim: HeldClaim, principals: [String]) -> CheckpointSession? {
-        guard let interval = CheckpointSession.interval(of: task) else { return nil }
+        // A quorum task's replicas would share one checkpoint ref: each runs afresh (docs/ARCHITECTURE.md §11).
+        guard let interval = CheckpointSession.interval(of: task), claim.record.replica == nil else { return nil }
         let settings = connection.settings
         let id = task.taskID
         let session = CheckpointSession(taskID: id, attempt: claim.record.attempt, interval: interval,
@@ -616,10 +620,11 @@ public final class GridWorker: @unchecked Sendable {
         nodeLock = consume lock
         guard let snapshot = try? connection.snapshot() else { return }
         // Every claim record in one fetch, as the picker's first listing reads them.
-        try? connection.prefetch(Array(snapshot.claims.values))
+        try? connection.prefetch(Array(snapshot.claims.values) + snapshot.replicaClaims.values.flatMap(\.values))
         let claims = GridClaims(connection: connection)
-        for (taskID, commit) in snapshot.claims.sorted(by: { $0.key < $1.key }) {
-            guard let record = try? claims.record(at: commit), record.taskID == taskID,
+        let replicas = snapshot.replicaClaims.flatMap { id, slots in slots.map { (id, $0.key as Int?, $0.value) } }
+        for (taskID, replica, commit) in snapshot.claims.map({ ($0.key, nil as Int?, $0.value) }) + replicas {
+            guard let record = try? claims.record(at: commit), record.taskID == taskID, record.replica == replica,
                   record.nodeID == settings.nodeID, record.state == .held else { continue }
             let held = HeldClaim(taskID: taskID, commit: commit, record: record)
             do {

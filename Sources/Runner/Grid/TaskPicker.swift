@@ -115,12 +115,23 @@ struct TaskPicker {
         var walk = QueueOrder.Merged(try connection.orderedQueue(of: snapshot),
                                      QueueOrder.order(running, shardCount: settings.shardCount, ownShards: settings.ownShards),
                                      shardCount: settings.shardCount, ownShards: settings.ownShards)
+        // The run each quorum task among the candidates would be claimed as (`ReplicaChoice`).
+        var replicas: [String: ReplicaChoice] = [:]
         /// The next `limit` candidates along the walk that no live claim binds and
         /// that have no result; stale-looking claims among them are read in one fetch.
         func takeable(_ limit: Int) throws(GridError) -> [QueueCandidate] {
             var chunk: [QueueCandidate] = [], suspects: [GitOID] = []
             while chunk.count < limit, let candidate = walk.next() {
                 guard snapshot.results[candidate.taskID] == nil else { continue }
+                if let blob = snapshot.files[candidate.location.path], let quorum = try connection.queuedHeader(blob).quorum {
+                    // A replicated task is claimed run by run; a plain claim on it is a forgery the fold drops.
+                    guard snapshot.claims[candidate.taskID] == nil,
+                          let choice = try ReplicaChoice.choose(candidate.taskID, quorum: quorum, snapshot: snapshot,
+                                                                connection: connection, now: now) else { continue }
+                    replicas[candidate.taskID] = choice
+                    chunk.append(candidate)
+                    continue
+                }
                 if let claim = snapshot.claims[candidate.taskID] {
                     // Its worker renews a live claim every heartbeat, so a claim
                     // commit listed only moments ago is live: reading it would cost a
@@ -168,7 +179,9 @@ struct TaskPicker {
                     onDefer(id, why)
                     continue
                 }
-                guard let held = try claims.claim(id, takingOver: snapshot.claims[id], now: now) else {
+                let replica = replicas[id]
+                guard let held = try claims.claim(id, replica: replica?.replica, takingOver: replica.map(\.takingOver) ?? snapshot.claims[id],
+                                                  now: now) else {
                     lost += 1
                     continue
                 }

@@ -33,7 +33,7 @@ extension AuditEvent.Kind {
         switch self {
         case .signatureRefused, .unsignedAllowed, .imageRefused, .quotaRefused, .policyApplied, .policyRefused,
              .egressBlocked, .seccompKilled, .checkpointRefused, .outputRedacted, .sandboxOverdue,
-             .resultRefused, .heartbeatRefused, .claimRefused:
+             .resultRefused, .heartbeatRefused, .claimRefused, .resultOutvoted:
             true
         case .signatureAccepted, .unsignedRun, .taskTimedOut, .taskOOMKilled, .quotaDeferred, .pidsLimitHit, .setupFailed:
             false

@@ -24,6 +24,8 @@ public struct ClaimRecord: Equatable, Sendable {
     public var state: ClaimState
     /// Earlier attempts, oldest first; for a released claim, its own attempt is the last.
     public var previousAttempts: [AttemptRecord]
+    /// Which run of a quorum task this claims (`refs/dgrid/claims/<id>/<n>`, docs/ARCHITECTURE.md §11); nil for a task run once.
+    public var replica: Int?
 
     /// The most attempts a record keeps. Every counted attempt fits (`AttemptBudget`
     /// caps them well below this); past it, the oldest uncounted ones (given
@@ -45,11 +47,13 @@ public struct ClaimRecord: Equatable, Sendable {
     }
 
     public func json() -> [UInt8] {
-        LedgerJSON.write(.object([
+        var members: [String: LedgerJSON.Value] = [
             "task_id": .string(taskID), "node_id": .string(nodeID), "attempt": .int(Int64(attempt)),
             "claimed_at": .string(claimedAt), "lease_until": .string(leaseUntil), "progress": .text(progress),
             "state": .string(state.rawValue), "previous_attempts": AttemptRecord.list(previousAttempts),
-        ]))
+        ]
+        if let replica { members["replica"] = .int(Int64(replica)) }
+        return LedgerJSON.write(.object(members))
     }
 
     /// This record's own attempt, ended now for `end`: what the next holder keeps in its history.
@@ -98,7 +102,12 @@ public struct ClaimRecord: Equatable, Sendable {
             guard let known = ClaimState(rawValue: text) else { return nil }
             state = known
         }
-        return ClaimRecord(taskID: taskID, nodeID: nodeID, attempt: attempt, claimedAt: f.string("claimed_at") ?? "",
-                           leaseUntil: leaseUntil, progress: f.string("progress"), state: state, previousAttempts: previous)
+        var record = ClaimRecord(taskID: taskID, nodeID: nodeID, attempt: attempt, claimedAt: f.string("claimed_at") ?? "",
+                                 leaseUntil: leaseUntil, progress: f.string("progress"), state: state, previousAttempts: previous)
+        if f.members["replica"] != nil && f.members["replica"] != .null {
+            guard let replica = f.int("replica"), ReplicaRefs.replicaRange.contains(replica) else { return nil }
+            record.replica = replica
+        }
+        return record
     }
 }

@@ -46,6 +46,12 @@ public struct ResultRecord: Equatable, Sendable {
     /// The whole stream when the record keeps only its first `output_limit` bytes (docs/ARCHITECTURE.md §10).
     public var stdoutArtifact: Artifact?
     public var stderrArtifact: Artifact?
+    /// The replica of a quorum task this record is the vote of (`refs/dgrid/results/<id>/<n>`,
+    /// docs/ARCHITECTURE.md §11); nil for a task run once. Signed with the rest: a vote names its replica.
+    public var replica: Int?
+    /// false on the record a fold writes for a quorum task whose votes never agreed: the
+    /// folder's statement, not a run (no node's failure; `dgrid reputation` passes over it).
+    public var consensus: Bool?
 
     public init(
         taskID: String, nodeID: String, exitCode: Int32, stdout: String = "", stderr: String = "",
@@ -104,6 +110,8 @@ public struct ResultRecord: Equatable, Sendable {
         if !artifacts.isEmpty { members["artifacts"] = .array(artifacts.map { $0.value() }) }
         if let stdoutArtifact { members["stdout_artifact"] = stdoutArtifact.value() }
         if let stderrArtifact { members["stderr_artifact"] = stderrArtifact.value() }
+        if let replica { members["replica"] = .number(.init(Int64(replica))) }
+        if let consensus { members["consensus"] = .bool(consensus) }
         if !artifactsSkipped.isEmpty { members["artifacts_skipped"] = .object(artifactsSkipped.mapValues { .number(.init(Int64($0))) }) }
         return LedgerJSON.write(.object(members))
     }
@@ -139,6 +147,11 @@ public struct ResultRecord: Equatable, Sendable {
         if case .array(let items)? = f.members["artifacts"] { record.artifacts = items.compactMap(Artifact.parse) }
         record.stdoutArtifact = f.members["stdout_artifact"].flatMap(Artifact.parse)
         record.stderrArtifact = f.members["stderr_artifact"].flatMap(Artifact.parse)
+        if f.members["replica"] != nil && f.members["replica"] != .null {
+            guard let replica = f.int("replica"), ReplicaRefs.replicaRange.contains(replica) else { return nil }
+            record.replica = replica
+        }
+        record.consensus = f.bool("consensus")
         if case .object(let counts)? = f.members["artifacts_skipped"] {
             record.artifactsSkipped = counts.compactMapValues { if case .number(let n) = $0, let i = n.integer { return Int(i) }; return nil }
         }

@@ -238,13 +238,52 @@ struct TaskFieldReader {
         return mode
     }
 
-    private func quorum() throws(TaskRejection) -> Int? {
+    /// D-GRID's integer N (N nodes run it, all N agree) or `{"replicas": N, "agree": K,
+    /// "max_replicas": M, "compare": [...]}` (docs/ARCHITECTURE.md §11); other keys are refused.
+    private func quorum() throws(TaskRejection) -> TaskQuorum? {
         guard let value = members["quorum"], value != .null else { return nil }
-        guard case .number(let number) = value, let quorum = number.integer else {
-            throw .field("quorum", "expected an integer, found \(value.kind)")
+        func count(_ value: LedgerJSON.Value, _ name: String) throws(TaskRejection) -> Int {
+            guard case .number(let number) = value, let count = number.integer, abs(count) <= 1 << 20 else {
+                throw .field("quorum", "\(name): expected a whole number, found \(value.kind)")
+            }
+            return Int(count)
         }
-        guard (1...16).contains(quorum) else { throw .field("quorum", "\(quorum) is outside 1...16") }
-        return Int(quorum)
+        switch value {
+        case .number:
+            let replicas = try count(value, "quorum")
+            guard (1...TaskQuorum.replicaLimit).contains(replicas) else {
+                throw .field("quorum", "\(replicas) is outside 1...\(TaskQuorum.replicaLimit)")
+            }
+            return TaskQuorum(replicas: replicas, agree: replicas)
+        case .object(let fields):
+            let known: Set<String> = ["replicas", "agree", "max_replicas", "compare"]
+            if let first = fields.keys.filter({ !known.contains($0) }).sorted().first {
+                throw .field("quorum", "unknown key \(UntrustedText.quoted(first, limit: 32)); expected replicas, agree, max_replicas, compare")
+            }
+            guard let replicasValue = fields["replicas"], replicasValue != .null else { throw .field("quorum", "replicas is missing") }
+            let replicas = try count(replicasValue, "replicas")
+            let agree = try fields["agree"].flatMap { $0 == .null ? nil : $0 }.map { (value) throws(TaskRejection) in try count(value, "agree") }
+                ?? replicas / 2 + 1
+            let maxReplicas = try fields["max_replicas"].flatMap { $0 == .null ? nil : $0 }
+                .map { (value) throws(TaskRejection) in try count(value, "max_replicas") } ?? TaskQuorum.defaultMaxReplicas(replicas)
+            var compare = Set(TaskQuorum.Field.allCases)
+            if let listed = fields["compare"], listed != .null {
+                guard case .array(let items) = listed else { throw .field("quorum", "compare: expected a list, found \(listed.kind)") }
+                compare = []
+                for item in items {
+                    guard case .string(let name) = item, let field = TaskQuorum.Field(rawValue: name) else {
+                        throw .field("quorum", "compare: \(UntrustedText.quoted(LedgerJSON.compact(item), limit: 32)) is not one of exit_code, stdout, artifacts")
+                    }
+                    compare.insert(field)
+                }
+            }
+            if let problem = TaskQuorum.problem(replicas: replicas, agree: agree, maxReplicas: maxReplicas, compare: compare) {
+                throw .field("quorum", problem)
+            }
+            return TaskQuorum(replicas: replicas, agree: agree, maxReplicas: maxReplicas, compare: compare)
+        default:
+            throw .field("quorum", "expected a whole number or {\"replicas\": N, \"agree\": K}, found \(value.kind)")
+        }
     }
 
     /// `true`/`false` (D-GRID) or `{"interval_seconds": N}` (the improvement

@@ -26,8 +26,8 @@ public struct TaskFile: Equatable, Sendable {
     public var unknownValues: [String: String]
     /// docs/ARCHITECTURE.md §10 `dependency_mode`; nil: `DependencyMode.default`.
     public var dependencyMode: DependencyMode?
-    /// docs/ARCHITECTURE.md §6 `quorum`: how many workers must run the task and agree.
-    public var quorum: Int?
+    /// docs/ARCHITECTURE.md §11 `quorum`: how many nodes run the task and how many must agree.
+    public var quorum: TaskQuorum?
     /// docs/ARCHITECTURE.md §6 `checkpointing`.
     public var checkpointing: TaskCheckpointing?
     /// How many attempts may end without a result (the worker died or hung
@@ -44,7 +44,7 @@ public struct TaskFile: Equatable, Sendable {
         priority: TaskPriority = .normal, resources: TaskResources = TaskResources(),
         env: [String: String] = [:], dependsOn: [String] = [], createdAt: String? = nil,
         submitter: String? = nil, unknownFields: [String] = [], unknownValues: [String: String] = [:],
-        dependencyMode: DependencyMode? = nil, quorum: Int? = nil, checkpointing: TaskCheckpointing? = nil, maxAttempts: Int? = nil
+        dependencyMode: DependencyMode? = nil, quorum: TaskQuorum? = nil, checkpointing: TaskCheckpointing? = nil, maxAttempts: Int? = nil
     ) {
         self.taskID = taskID
         self.script = script

@@ -62,7 +62,7 @@ public enum TaskParser {
         if !task.env.isEmpty { members["env"] = .object(task.env.mapValues { .string($0) }) }
         if !task.dependsOn.isEmpty { members["depends_on"] = .array(task.dependsOn.map { .string($0) }) }
         if let mode = task.dependencyMode { members["dependency_mode"] = .string(mode.rawValue) }
-        if let quorum = task.quorum { members["quorum"] = .number(.init(Int64(quorum))) }
+        if let quorum = task.quorum { members["quorum"] = quorum.value() }
         switch task.checkpointing {
         case .enabled(let flag)?: members["checkpointing"] = .bool(flag)
         case .every(let seconds)?: members["checkpointing"] = .object(["interval_seconds": .number(.init(Int64(seconds)))])

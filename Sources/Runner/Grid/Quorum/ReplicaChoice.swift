@@ -1,0 +1,45 @@
+import Foundation
+
+/// Which run of a quorum task this node may claim now (docs/ARCHITECTURE.md §11):
+/// none when it already holds or voted one (replicas go to distinct nodes), when
+/// the task is decided or past consensus, or when the live claims and the votes
+/// already make the runs the tally wants (`QuorumTally.runsWanted`); else the
+/// lowest replica without a vote whose claim is absent, lapsed or released.
+struct ReplicaChoice: Equatable {
+    let replica: Int
+    /// The claim commit on that replica's ref, lapsed or released: taken over.
+    let takingOver: GitOID?
+
+    static func choose(_ taskID: String, quorum: TaskQuorum, snapshot: GridSnapshot, connection: GridConnection,
+                       now: Date) throws(GridError) -> ReplicaChoice? {
+        let node = connection.settings.nodeID
+        let claims = GridClaims(connection: connection)
+        let slots = snapshot.replicaClaims[taskID] ?? [:], ballots = snapshot.votes[taskID] ?? [:]
+        try connection.prefetch(Array(slots.values) + Array(ballots.values))
+        var votes: [QuorumTally.Vote] = []
+        for (replica, commit) in ballots {
+            // Unreadable or forged votes hold their replica until the fold drops them; they count for nothing.
+            guard let signed = try? connection.signedRecord("result.json", of: commit, limit: QuorumVotes.recordLimit),
+                  let record = ResultRecord.parse(signed.bytes), record.taskID == taskID, record.replica == replica else { continue }
+            if record.nodeID == node { return nil }
+            votes.append(QuorumTally.Vote(replica: replica, record: record, bytes: signed.bytes, signature: signed.signature, commit: commit))
+        }
+        var live = 0
+        var open: ReplicaChoice?
+        for replica in 1...quorum.maxReplicas where ballots[replica] == nil {
+            guard let commit = slots[replica] else {
+                if open == nil { open = ReplicaChoice(replica: replica, takingOver: nil) }
+                continue
+            }
+            if try claims.isLive(commit, now: now) {
+                if try claims.record(at: commit)?.nodeID == node { return nil }
+                live += 1
+            } else if open == nil {
+                open = ReplicaChoice(replica: replica, takingOver: commit)
+            }
+        }
+        let tally = QuorumTally(votes: votes, quorum: quorum)
+        guard case .open = tally.verdict, votes.count + live < tally.runsWanted else { return nil }
+        return open
+    }
+}
