@@ -17,6 +17,7 @@
 #   dashboard.sh      dgrid dashboard on a grid that folded 10,000 tasks, beside dgrid status --json and dgrid results (the reads it repeats)
 #   grid-signed.sh    the grid with signatures required vs --allow-unsigned, 4 workers over git daemon, interleaved rounds
 #   grid.sh           the grid: dgrid vs a naive D-GRID loop, 1/4/8 workers, file:// and git daemon (GRID_TASKS, default 500; ~17 min on 2 cores, mostly the naive loop)
+#   scale.sh          100 workers and 1,000 tasks across two network namespaces with 50 ms of round trip: Git operations counted at the server, vs the naive loop at 100 workers
 # Not a step (it needs two builds): compare-start.sh A B, two dgrid binaries'
 # start latency interleaved round by round, e.g. before and after a change.
 # Results: bench/out/*.json, *.txt and bench/out/summary.txt.
@@ -28,7 +29,7 @@ DGRID=$(resolve_dgrid "${1:-}")
 [ "$(id -u)" = 0 ] || die "run as root: sandboxes, OCI runtimes and tmpfs mounts need it"
 mkdir -p "$OUT_DIR"
 SUMMARY=$OUT_DIR/summary.txt
-STEPS=(sandbox-start dgrid-profile spawn-bench sign-bench unpack dag checkpoint coldstart artifacts metrics dashboard grid-signed grid)
+STEPS=(sandbox-start dgrid-profile spawn-bench sign-bench unpack dag checkpoint coldstart artifacts metrics dashboard grid-signed grid scale)
 
 version() { "$@" 2>/dev/null | head -n1 || echo "not installed"; }
 {

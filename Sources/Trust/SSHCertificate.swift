@@ -25,6 +25,9 @@ public struct SSHCertificate: Hashable, Sendable {
 
     var isUserCertificate: Bool { type == Self.userType }
 
+    /// The fingerprint of the CA key that signed this certificate; nil when it cannot be read.
+    public var authorityFingerprint: String? { (try? SSHPublicKey(blob: caKeyBlob))?.fingerprint }
+
     /// The fields after the certified key, read to the end of `blob`.
     init(reading reader: inout SSHWireReader, blob: [UInt8]) throws(SignatureRefusal) {
         serial = try reader.uint64()

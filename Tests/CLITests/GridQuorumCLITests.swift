@@ -86,6 +86,26 @@ struct GridQuorumCLITests {
             return commit
         }
 
+        /// Adds `[reputation]` to `host`'s policy.toml (the folding host's by default).
+        func reputationPolicy(_ lines: String, on host: ImageCLITests.Home? = nil) throws {
+            let path = (host ?? home).path + "/trust/policy.toml"
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            try Data((text + "[reputation]\n" + lines + "\n").utf8).write(to: URL(fileURLWithPath: path))
+        }
+
+        /// A plain claim of `task` by the liar, signed, with a lease of an hour.
+        func liarClaims(_ task: String) throws {
+            let lease = ISO8601DateFormatter().string(from: Date().addingTimeInterval(3600))
+            let record = #"{"task_id":"\#(task)","node_id":"liar","attempt":1,"claimed_at":"2026-12-05T00:00:00Z","lease_until":"\#(lease)","state":"held","previous_attempts":[]}"#
+            _ = try commit(["claim.json": record], key: liarHome.path + "/node/id_ed25519", ref: "refs/dgrid/claims/\(task)", parent: nil)
+        }
+
+        /// Who ran each finished task, by the records on main.
+        func ranBy(_ task: String) throws -> [String] {
+            try GridFixture.mainFiles(repo).filter { $0.hasSuffix("-\(task).json.log") && !$0.hasPrefix("tasks/votes/") }
+                .map { ($0 as NSString).lastPathComponent.components(separatedBy: "-").first ?? "" }
+        }
+
         func fold() throws -> String {
             let r = try home.dgrid("fold", "--repo", url)
             #expect(r.status == 0, "\(r.stderr)")
@@ -143,6 +163,27 @@ struct GridQuorumCLITests {
         #expect(liar["results_outvoted"] as? Int == 3 && liar["results_accepted"] as? Int == 0 && liar["consecutive_valid"] as? Int == 0
                 && liar["error_rate"] as? Double == 1, "\(liar)")
         #expect(a["results_accepted"] as? Int == 3 && a["results_outvoted"] as? Int == 0 && b["results_accepted"] as? Int == 3, "\(a) \(b)")
+        // Archived, the votes go with their tasks and the same figures are recounted from the bundles.
+        let archived = try g.home.dgrid("archive", "--repo", g.url, "--older-than", "0s")
+        #expect(archived.status == 0, "\(archived.stdout)\(archived.stderr)")
+        #expect(!(try GridFixture.mainFiles(g.repo)).contains { $0.hasPrefix("tasks/votes/") })
+        let after = try g.reputation()
+        #expect(after["liar"]?["results_outvoted"] as? Int == 3 && after["node_a"]?["results_accepted"] as? Int == 3
+                && after["node_b"]?["results_accepted"] as? Int == 3, "\(after)")
+    }
+
+    @Test func withDistinctOperatorsTwoNodesOfOneKeyCastOneVote() throws {
+        let g = try Grid(honest: ["node_a"])
+        for host in [g.home, g.hosts["node_a"]!] { try g.reputationPolicy(#"quorum_distinct = "operators""#, on: host) }
+        try g.submit("d1", quorum: #"{"replicas":2,"agree":2}"#)
+        // One host, one key, two node ids: one operator.
+        try g.work("node_a")
+        let twin = try g.hosts["node_a"]!.dgrid("worker", "--repo", g.url, "--node-id", "node_a2", "--once")
+        #expect(twin.status == 0, "\(twin.stderr)")
+        let out = try g.fold()
+        #expect(try g.ranBy("d1").isEmpty, "\(out)")
+        // The twin's own fold refused its vote (its host asks for distinct operators too).
+        #expect(try g.audit(g.hosts["node_a"]).contains { $0["event"] as? String == "result_refused" && ($0["reason"] as? String ?? "").contains("distinct operators") })
     }
 
     @Test func votesOutsideTheRulesAreRefusedAndNothingIsDecidedByThem() throws {
@@ -187,5 +228,81 @@ struct GridQuorumCLITests {
         // No node is charged with the folder's statement, nor outvoted by a vote that decided nothing.
         let byNode = try g.reputation()
         #expect(byNode.values.allSatisfy { $0["results_outvoted"] as? Int == 0 && $0["failures"] as? Int == 0 }, "\(byNode)")
+    }
+
+    @Test func aNewNodeServesItsProbationOnOrdinaryTasksBeforeCriticalOnes() throws {
+        let g = try Grid(honest: ["node_n"])
+        try g.reputationPolicy("min_consecutive_valid = 2", on: g.hosts["node_n"])
+        try g.reputationPolicy("min_consecutive_valid = 2")
+        try GridFixture.taskFile(g.dir, "crit", "echo critical", extra: ",\"priority\":\"critical\"")
+        #expect(try g.home.dgrid("submit", "--repo", g.url, g.dir + "/crit.json").status == 0)
+        try GridFixture.taskFile(g.dir, "n1", "echo one")
+        #expect(try g.home.dgrid("submit", "--repo", g.url, g.dir + "/n1.json").status == 0)
+        // One valid result is not two: the critical task waits; the ordinary one runs.
+        try g.work("node_n")
+        #expect(try g.ranBy("n1") == ["node_n"] && g.ranBy("crit").isEmpty)
+        #expect(try GridFixture.mainFiles(g.repo).contains { $0.hasPrefix("tasks/queue/") && $0.hasSuffix("/crit.json") })
+        // A node on probation that claims it anyway (the liar, no results at all) holds nothing for this host:
+        // its claim is refused by the fold, audited, and dropped.
+        try g.liarClaims("crit")
+        let out = try g.fold()
+        #expect(try GridFixture.refs(g.repo, "refs/dgrid/claims").isEmpty, "\(out)")
+        #expect(try g.audit().contains { $0["event"] as? String == "claim_refused" && ($0["reason"] as? String ?? "").contains("consecutive valid results") })
+        // Its probation served (two in a row), node_n takes the critical task.
+        try GridFixture.taskFile(g.dir, "n2", "echo two")
+        #expect(try g.home.dgrid("submit", "--repo", g.url, g.dir + "/n2.json").status == 0)
+        try g.work("node_n")
+        #expect(try g.ranBy("n2") == ["node_n"] && g.ranBy("crit") == ["node_n"])
+    }
+
+    @Test func aNodeOutvotedTooOftenIsRefusedFurtherClaimsAndVotes() throws {
+        let g = try Grid(honest: ["node_a", "node_b"])
+        for host in [g.home, g.hosts["node_a"]!, g.hosts["node_b"]!] { try g.reputationPolicy("max_outvoted = 2", on: host) }
+        for id in ["o1", "o2"] { try g.submit(id, quorum: #"{"replicas":3,"agree":2}"#) }
+        try g.work("node_a")
+        for id in ["o1", "o2"] { try g.lie(id, replica: 2) }
+        try g.work("node_b")  // decides both: the liar outvoted twice
+        _ = try g.fold()
+        #expect(try g.reputation()["liar"]?["results_outvoted"] as? Int == 2)
+        // Its next claim, signed and with an hour's lease, binds nobody here: node_a takes the task at once.
+        try g.submit("later", quorum: "1")
+        try g.liarClaims("later")
+        try g.work("node_a")
+        #expect(try g.ranBy("later") == ["node_a"])
+        #expect(try g.audit(g.hosts["node_a"]).contains {
+            $0["event"] as? String == "claim_refused" && ($0["reason"] as? String ?? "").contains("outvoted 2 times")
+        })
+        // And its vote on a quorum task counts for nothing.
+        try g.submit("o3", quorum: #"{"replicas":2,"agree":2}"#)
+        try g.work("node_a")
+        try g.lie("o3", replica: 2, stdout: "answer-o3\n")
+        _ = try g.fold()
+        #expect(try g.ranBy("o3").isEmpty, "the barred node's agreeing vote decides nothing")
+        #expect(try g.audit().contains { $0["event"] as? String == "result_refused" && ($0["reason"] as? String ?? "").contains("does not count") })
+    }
+
+    @Test func anAdaptiveTaskRunsOnceOnAProvenNodeAndTwiceOnAnUnprovenOne() throws {
+        let g = try Grid(honest: ["veteran", "newcomer"])
+        for host in [g.home] + Array(g.hosts.values) { try g.reputationPolicy("adaptive_consecutive_valid = 2", on: host) }
+        // The veteran earns its record: two clean results.
+        for id in ["w1", "w2"] {
+            try GridFixture.taskFile(g.dir, id, "echo \(id)")
+            #expect(try g.home.dgrid("submit", "--repo", g.url, g.dir + "/\(id).json").status == 0)
+        }
+        try g.work("veteran")
+        try g.submit("adapt1", quorum: #""adaptive""#)
+        try g.work("veteran")
+        // One run by a proven node decides it.
+        #expect(try g.ranBy("adapt1") == ["veteran"])
+        var files = try GridFixture.mainFiles(g.repo)
+        #expect(files.contains("tasks/votes/adapt1/1.json") && !files.contains("tasks/votes/adapt1/2.json"), "\(files)")
+        // The newcomer's run alone decides nothing: a second run, on another node, must agree.
+        try g.submit("adapt2", quorum: #""adaptive""#)
+        try g.work("newcomer")
+        #expect(try g.ranBy("adapt2").isEmpty)
+        try g.work("veteran")
+        #expect(try g.ranBy("adapt2") == ["newcomer"], "decided by both, canonical the lowest replica")
+        files = try GridFixture.mainFiles(g.repo)
+        #expect(files.contains("tasks/votes/adapt2/1.json") && files.contains("tasks/votes/adapt2/2.json"), "\(files)")
     }
 }

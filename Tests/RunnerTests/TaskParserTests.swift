@@ -339,7 +339,7 @@ let badTaskFiles: [BadTaskFile] = [
     .with("submitter with terminal escape", "submitter", #""\u001b[31mroot""#, #"submitter: "\u{1b}[31mroot" contains control characters"#),
     .with("quorum zero", "quorum", "0", "quorum: 0 is outside"),
     .with("quorum 17", "quorum", "17", "quorum: 17 is outside 1...16"),
-    .with("quorum string", "quorum", #""adaptive-ish""#, "quorum: expected a whole number or"),
+    .with("quorum string", "quorum", #""adaptive-ish""#, "quorum: expected a whole number, \"adaptive\" or"),
     .with("quorum agree over replicas", "quorum", #"{"replicas":2,"agree":3}"#, "quorum: agree: 3 is outside 1...2 (replicas)"),
     .with("quorum max under replicas", "quorum", #"{"replicas":3,"max_replicas":2}"#, "quorum: max_replicas: 2 is outside 3 (replicas)...16"),
     .with("quorum without replicas", "quorum", #"{"agree":2}"#, "quorum: replicas is missing"),

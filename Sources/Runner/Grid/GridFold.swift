@@ -119,6 +119,8 @@ public struct GridFold {
         let finished = snapshot.finishedTaskIDs
         let maxTaskBytes = connection.settings.limits.maxFileBytes
         let results = GridResults(connection: connection)
+        // This host's reputation policy (`ReputationGate`): results and claims of nodes it refuses are not taken.
+        let gate = ReputationGate.of(connection, trust: trust, at: snapshot)
         // Results this fold puts in a folder: the dependency verdicts below count them as finished.
         var finishing: [String: ResultRecord] = [:]
         // Every commit the fold reads, fetched with one connection rather than one each.
@@ -155,6 +157,13 @@ public struct GridFold {
                 continue
             }
             if let claim = snapshot.claims[taskID] { folded.append((GridClaims.refName(taskID), claim)) }
+            if let gate, let why = try gate.refusal(record.nodeID, gated: try isGated(taskID, in: snapshot)) {
+                // Its claim goes too (appended above): the task runs again on a node this host takes work from.
+                report(.resultRefused, WorkerTrust.Refusal(reason: "\(why): its result of task \(taskID) is not taken", fingerprint: nil),
+                       commit: commit, nodeID: record.nodeID, taskID: taskID)
+                summary.refused += 1
+                continue
+            }
             if try isReplicated(taskID, in: snapshot) {
                 // One node's word is no quorum: a replicated task is decided by its replicas' votes only.
                 report(.resultRefused, WorkerTrust.Refusal(reason: "a single result for quorum task \(taskID): only its replicas' votes decide it", fingerprint: nil),
@@ -205,7 +214,7 @@ public struct GridFold {
             summary.finished += 1
             finishing[taskID] = record
         }
-        try foldQuorums(snapshot, trust: trust, finishing: &finishing, changes: &changes, folded: &folded, summary: &summary)
+        try foldQuorums(snapshot, trust: trust, gate: gate, finishing: &finishing, changes: &changes, folded: &folded, summary: &summary)
         try endUnrunnable(snapshot, finishing: finishing, changes: &changes, summary: &summary)
         // A finished task's checkpoints are of no use to anyone: deleted with its result (docs/ARCHITECTURE.md §10).
         for (taskID, commit) in snapshot.checkpoints.sorted(by: { $0.key < $1.key })
@@ -234,6 +243,13 @@ public struct GridFold {
             // A claim in another node's name (or unsigned) puts no task in progress under that name.
             if let refused = try claims.refusal(at: commit, record: record, trust: trust) {
                 report(.claimRefused, refused, commit: commit, nodeID: record.nodeID, taskID: taskID)
+                continue
+            }
+            // Nor one by a node this host's reputation policy refuses that work: dropped, so another node takes the task.
+            if let gate, let why = try gate.refusal(record.nodeID, gated: try isGated(taskID, in: snapshot)) {
+                report(.claimRefused, WorkerTrust.Refusal(reason: "\(why): its claim on task \(taskID) is refused", fingerprint: nil),
+                       commit: commit, nodeID: record.nodeID, taskID: taskID)
+                folded.append((GridClaims.refName(taskID), commit))
                 continue
             }
             let target = LedgerLayout.inProgressPath(node: record.nodeID, taskID: taskID)

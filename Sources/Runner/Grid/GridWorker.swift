@@ -71,6 +71,8 @@ public final class GridWorker: @unchecked Sendable {
     private var checkpointing: [String: CheckpointSession] = [:]
     /// Tasks already reported as waiting on a quota (once per task, not per poll).
     private var deferralsNoted: Set<String> = []
+    /// Claim commits this worker found refused by its reputation policy, said once each.
+    private var claimRefusalsNoted: Set<GitOID> = []
     /// The trust in force for main's fleet policy as last seen (`FleetPolicy`), by its blobs.
     private var fleet: (key: String, check: TaskSignatureCheck, redactor: OutputRedactor)?
     private var lastFold = Date.distantPast
@@ -237,6 +239,7 @@ public final class GridWorker: @unchecked Sendable {
                 pick = try TaskPicker(connection: connection, trustFor: trust(for:), onDefer: noteDeferral,
                                       onClaimed: { [self] claim in lock.withLock { running[claim.taskID] = claim } },
                                       onDropped: { [self] id in lock.withLock { running.removeValue(forKey: id) } },
+                                      onClaimRefused: noteClaimRefused,
                                       onPollCost: { [self] cost in
                                           logger.debug("poll", metadata: ["slot": "\(slot)", "list_ms": "\(String(format: "%.2f", cost.listMilliseconds))",
                                                                           "ready_ms": "\(String(format: "%.2f", cost.readinessMilliseconds))",
@@ -309,6 +312,13 @@ public final class GridWorker: @unchecked Sendable {
         }
         lock.withLock { fleet = (key, check, redactor) }
         return check
+    }
+
+    /// A claim this host's reputation policy refuses (docs/ARCHITECTURE.md §11): the task is taken over; logged and audited once per claim.
+    private func noteClaimRefused(_ commit: GitOID, _ taskID: String, _ node: String, _ why: String) {
+        guard lock.withLock({ claimRefusalsNoted.insert(commit).inserted }) else { return }
+        logger.warning("a claim this host's reputation policy refuses: taken over", metadata: ["task": "\(taskID)", "node": "\(node)", "reason": "\(why)"])
+        audit(AuditEvent(kind: .claimRefused, nodeID: node, taskID: taskID, reason: "\(why): its claim on task \(taskID) binds nobody here (commit \(commit))"))
     }
 
     /// A task waits on a counted limit (docs/ARCHITECTURE.md §9): logged and audited once per task.

@@ -64,87 +64,142 @@ public struct NodeReputation {
         "error_rate": "(failures + timeouts + leases_lost + results_outvoted) / (results_accepted + leases_lost + results_outvoted)",
     ]
 
+    /// One folded record as this host judges it: read and verified once per blob (and
+    /// signature blob) for the process — a worker asks at every pick of gated work.
+    struct Entry {
+        let record: ResultRecord
+        let verdict: Verdict
+    }
+
+    enum Verdict { case accepted, unsigned, unverified }
+
     /// Reads every folded record (main's folders, then each bundle once); `progress` hears how far.
     public func report(progress: (Int, Int) -> Void = { _, _ in }) throws(GridError) -> Report {
-        let snapshot = try connection.snapshot()
-        var records: [(record: ResultRecord, bytes: [UInt8], signature: [UInt8]?)] = []
-        var seen = 0
+        try report(of: try connection.snapshot(), progress: progress)
+    }
+
+    /// Each node's figures at `snapshot`'s tip of main, worked out once per tip for the process.
+    func figures(_ snapshot: GridSnapshot) throws(GridError) -> [String: Node] {
+        guard let tip = snapshot.mainTip else { return [:] }
+        return try connection.memoized("reputation-figures", tip) { () throws(GridError) -> [String: Node] in
+            Dictionary(uniqueKeysWithValues: try report(of: snapshot).nodes.map { ($0.nodeID, $0) })
+        }
+    }
+
+    func report(of snapshot: GridSnapshot, progress: (Int, Int) -> Void = { _, _ in }) throws(GridError) -> Report {
+        var entries: [Entry] = []
         for path in snapshot.files.paths.sorted() where path.hasSuffix(".json" + LedgerLayout.logSuffix) {
             guard GridSnapshot.finishedTaskID(String(path.dropLast(LedgerLayout.logSuffix.count))) != nil,
                   let blob = snapshot.files[path] else { continue }
-            let bytes = try connection.blob(blob, limit: 4 << 20)
-            let signature = try snapshot.files[path + NodeKey.signatureSuffix].map { (blob) throws(GridError) in
-                try connection.blob(blob, limit: SSHSignatureLimit.bytes)
+            let signatureBlob = snapshot.files[path + NodeKey.signatureSuffix]
+            let entry = try connection.memoized("reputation-record:" + (signatureBlob?.hex ?? "-"), blob) { () throws(GridError) -> Entry? in
+                let bytes = try connection.blob(blob, limit: 4 << 20)
+                let signature = try signatureBlob.map { (blob) throws(GridError) in try connection.blob(blob, limit: SSHSignatureLimit.bytes) }
+                return ResultRecord.parse(bytes).map { Entry(record: $0, verdict: judge(bytes, signature: signature, nodeID: $0.nodeID)) }
             }
             // A quorum task's canonical record is counted as its vote (below); a no-consensus record is no node's run.
-            if let record = ResultRecord.parse(bytes), record.replica == nil, record.consensus != false { records.append((record, bytes, signature)) }
-            seen += 1
+            if let entry, entry.record.replica == nil, entry.record.consensus != false { entries.append(entry) }
         }
-        let (agreed, outvoted) = try quorumVotes(snapshot)
-        records += agreed
+        var (agreed, outvoted) = try quorumVotes(snapshot)
+        entries += agreed.map { Entry(record: $0, verdict: .accepted) }
         let bundles = snapshot.files.others.keys.filter { ArchiveLayout.isBundlePath($0) }.sorted()
         for (index, bundle) in bundles.enumerated() {
             progress(index, bundles.count)
             guard let blob = snapshot.files[bundle] else { continue }
-            let members: [String: [UInt8]]
-            do {
-                members = try ArchiveBundle.read(try connection.blob(blob, limit: GridConnection.bundleLimit)) {
-                    $0.hasSuffix(LedgerLayout.logSuffix) || $0.hasSuffix(LedgerLayout.logSuffix + NodeKey.signatureSuffix)
+            let (bundled, bundledOutvoted) = try connection.memoized("reputation-bundle", blob) { () throws(GridError) -> ([Entry], [ResultRecord]) in
+                let members: [String: [UInt8]]
+                do {
+                    members = try ArchiveBundle.read(try connection.blob(blob, limit: GridConnection.bundleLimit)) { _ in true }
+                } catch let error as GridError {
+                    throw error
+                } catch {
+                    throw .local("\(bundle) cannot be read (\(error)): its records are not counted; restore it from the history kept under \(GridCompaction.historyPrefix)")
                 }
-            } catch let error as GridError {
-                throw error
-            } catch {
-                throw .local("\(bundle) cannot be read (\(error)): its records are not counted; restore it from the history kept under \(GridCompaction.historyPrefix)")
+                var entries: [Entry] = members.keys.sorted().filter { $0.hasSuffix(LedgerLayout.logSuffix) }.compactMap { path in
+                    let bytes = members[path]!
+                    return ResultRecord.parse(bytes).map { Entry(record: $0, verdict: judge(bytes, signature: members[path + NodeKey.signatureSuffix], nodeID: $0.nodeID)) }
+                }.filter { $0.record.replica == nil && $0.record.consensus != false }
+                // The votes archived with their tasks, recounted as on main.
+                var votes: [String: [QuorumTally.Vote]] = [:]
+                for (path, bytes) in members {
+                    guard let (taskID, replica) = QuorumLayout.vote(atPath: path), let record = ResultRecord.parse(bytes), record.taskID == taskID,
+                          record.replica == replica, judge(bytes, signature: members[path + NodeKey.signatureSuffix], nodeID: record.nodeID) == .accepted else { continue }
+                    votes[taskID, default: []].append(QuorumTally.Vote(replica: replica, record: record, bytes: bytes, signature: nil, commit: blob))
+                }
+                let (agreed, outvoted) = Self.recount(votes) { taskID in
+                    members.first { GridSnapshot.finishedTaskID($0.key) == taskID }.flatMap {
+                        try? TaskParser.parse($0.value, limits: connection.settings.limits).get().quorum
+                    }
+                }
+                entries += agreed.map { Entry(record: $0, verdict: .accepted) }
+                return (entries, outvoted)
             }
-            for (path, bytes) in members where path.hasSuffix(LedgerLayout.logSuffix) {
-                if let record = ResultRecord.parse(bytes) { records.append((record, bytes, members[path + NodeKey.signatureSuffix])) }
-            }
+            entries += bundled
+            outvoted += bundledOutvoted
         }
         progress(bundles.count, bundles.count)
-        return Self.tally(records, outvoted: outvoted, trust: trust)
+        return Self.tally(entries, outvoted: outvoted, trust: trust)
+    }
+
+    private func judge(_ bytes: [UInt8], signature: [UInt8]?, nodeID: String) -> Verdict {
+        guard signature != nil || trust.mode == .off else { return .unsigned }
+        return trust.refusal(of: bytes, signature: signature, nodeID: nodeID) == nil ? .accepted : .unverified
     }
 
     /// The votes of decided quorum tasks on main, verified, and split by whether they agreed:
     /// recomputed from the signed votes and the task's own `quorum` (never from the fold's tally file).
-    private func quorumVotes(_ snapshot: GridSnapshot) throws(GridError) -> (agreed: [(record: ResultRecord, bytes: [UInt8], signature: [UInt8]?)],
-                                                                           outvoted: [ResultRecord]) {
+    private func quorumVotes(_ snapshot: GridSnapshot) throws(GridError) -> (agreed: [ResultRecord], outvoted: [ResultRecord]) {
         var byTask: [String: [QuorumTally.Vote]] = [:]
-        for path in snapshot.files.others.keys.sorted() where path.hasPrefix(QuorumLayout.root) && path.hasSuffix(".json") {
-            let parts = path.dropFirst(QuorumLayout.root.count).split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == 2, let replica = Int(parts[1].dropLast(".json".count)), ReplicaRefs.replicaRange.contains(replica),
-                  let blob = snapshot.files[path] else { continue }
-            let taskID = String(parts[0])
-            let bytes = try connection.blob(blob, limit: QuorumVotes.recordLimit)
-            let signature = try snapshot.files[path + NodeKey.signatureSuffix].map { (blob) throws(GridError) in
-                try connection.blob(blob, limit: SSHSignatureLimit.bytes)
+        for path in snapshot.files.others.keys.sorted() {
+            guard let (taskID, replica) = QuorumLayout.vote(atPath: path), let blob = snapshot.files[path] else { continue }
+            let signatureBlob = snapshot.files[path + NodeKey.signatureSuffix]
+            let vote = try connection.memoized("reputation-vote:" + (signatureBlob?.hex ?? "-"), blob) { () throws(GridError) -> QuorumTally.Vote? in
+                let bytes = try connection.blob(blob, limit: QuorumVotes.recordLimit)
+                let signature = try signatureBlob.map { (blob) throws(GridError) in try connection.blob(blob, limit: SSHSignatureLimit.bytes) }
+                // Only a vote its node signed, for this task and replica, takes part in the recount.
+                guard let record = ResultRecord.parse(bytes), record.taskID == taskID, record.replica == replica,
+                      judge(bytes, signature: signature, nodeID: record.nodeID) == .accepted else { return nil }
+                return QuorumTally.Vote(replica: replica, record: record, bytes: bytes, signature: signature, commit: blob)
             }
-            // Only a vote its node signed, for this task and replica, takes part in the recount.
-            guard let record = ResultRecord.parse(bytes), record.taskID == taskID, record.replica == replica,
-                  signature != nil || trust.mode == .off, trust.refusal(of: bytes, signature: signature, nodeID: record.nodeID) == nil else { continue }
-            byTask[taskID, default: []].append(QuorumTally.Vote(replica: replica, record: record, bytes: bytes, signature: signature, commit: blob))
+            if let vote { byTask[taskID, default: []].append(vote) }
         }
-        var agreed: [(record: ResultRecord, bytes: [UInt8], signature: [UInt8]?)] = [], outvoted: [ResultRecord] = []
+        var quorums: [String: TaskQuorum] = [:]
+        for taskID in byTask.keys {
+            guard let taskPath = snapshot.finishedPaths(of: taskID).first, let blob = snapshot.files[taskPath] else { continue }
+            quorums[taskID] = try connection.memoized("reputation-quorum", blob) { () throws(GridError) -> TaskQuorum? in
+                try? TaskParser.parse(try connection.blob(blob, limit: connection.settings.limits.maxFileBytes),
+                                      limits: connection.settings.limits).get().quorum
+            }
+        }
+        return Self.recount(byTask) { quorums[$0] }
+    }
+
+    /// Each decided quorum task's verified votes split by whether they agreed, recounted from
+    /// the votes and the task's own `quorum` (`quorumOf`); undecided and no-consensus tasks count neither way.
+    static func recount(_ byTask: [String: [QuorumTally.Vote]], quorumOf: (String) -> TaskQuorum?) -> (agreed: [ResultRecord], outvoted: [ResultRecord]) {
+        var agreed: [ResultRecord] = [], outvoted: [ResultRecord] = []
         for (taskID, votes) in byTask.sorted(by: { $0.key < $1.key }) {
-            guard let taskPath = snapshot.finishedPaths(of: taskID).first, let blob = snapshot.files[taskPath],
-                  let task = try? TaskParser.parse(try connection.blob(blob, limit: connection.settings.limits.maxFileBytes),
-                                                   limits: connection.settings.limits).get(),
-                  let quorum = task.quorum, case .decided(_, let agreeing, let dissenting) = QuorumTally(votes: votes, quorum: quorum).verdict else { continue }
-            agreed += agreeing.map { ($0.record, $0.bytes, $0.signature) }
+            // Votes reach main only when their task was decided: an adaptive task's unanimous votes decided it.
+            guard let quorum = quorumOf(taskID),
+                  case .decided(_, let agreeing, let dissenting) = QuorumTally(votes: votes, quorum: quorum,
+                                                                               proven: Set(votes.map(\.record.nodeID))).verdict else { continue }
+            agreed += agreeing.map(\.record)
             outvoted += dissenting.map(\.record)
         }
         return (agreed, outvoted)
     }
 
     /// `outvoted`: verified votes that lost; they count against their node, in time order with the rest.
-    static func tally(_ records: [(record: ResultRecord, bytes: [UInt8], signature: [UInt8]?)], outvoted: [ResultRecord] = [],
-                      trust: WorkerTrust) -> Report {
+    static func tally(_ entries: [Entry], outvoted: [ResultRecord] = [], trust: WorkerTrust) -> Report {
         var nodes: [String: Node] = [:]
         var unverified = 0, unsigned = 0
         var accepted: [(record: ResultRecord, outvoted: Bool)] = outvoted.map { ($0, true) }
-        for (record, bytes, signature) in records {
-            guard signature != nil || trust.mode == .off else { unsigned += 1; continue }
-            guard trust.refusal(of: bytes, signature: signature, nodeID: record.nodeID) == nil else { unverified += 1; continue }
-            accepted.append((record, false))
+        for entry in entries {
+            switch entry.verdict {
+            case .unsigned: unsigned += 1
+            case .unverified: unverified += 1
+            case .accepted: accepted.append((entry.record, false))
+            }
         }
         // Newest last, by when each finished (ties by task id): the order "in a row" is counted in.
         func when(_ record: ResultRecord) -> (String, String) { (record.finishedAt.isEmpty ? record.timestamp : record.finishedAt, record.taskID) }

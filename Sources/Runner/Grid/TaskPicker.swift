@@ -18,6 +18,9 @@ struct TaskPicker {
     /// Told of a won claim the picker drops again (withdrawn or given back): the
     /// renewals stop, and the claim as last renewed comes back, to drop from there.
     var onDropped: (String) -> HeldClaim? = { _ in nil }
+    /// Told of a live claim this host's reputation policy refuses (`ReputationGate`): the claim
+    /// commit, its task, its node and why. The picker takes the task over; the worker audits it.
+    var onClaimRefused: (GitOID, String, String, String) -> Void = { _, _, _, _ in }
     /// Told what each pick cost before any claim: for the worker's debug log and `bench/dag.sh`.
     var onPollCost: (PollCost) -> Void = { _ in }
 
@@ -117,17 +120,34 @@ struct TaskPicker {
                                      shardCount: settings.shardCount, ownShards: settings.ownShards)
         // The run each quorum task among the candidates would be claimed as (`ReplicaChoice`).
         var replicas: [String: ReplicaChoice] = [:]
+        // This host's reputation policy (`ReputationGate`): work this node may not take is passed over;
+        // a claim by a node the policy refuses binds nobody.
+        let gate = ReputationGate.of(connection, trust: connection.workerTrust, at: snapshot)
+        func gated(_ candidate: QueueCandidate) throws(GridError) -> Bool {
+            guard gate != nil, let blob = snapshot.files[candidate.location.path] else { return false }
+            let header = try connection.queuedHeader(blob)
+            return ReputationGate.isGated(priority: header.priority, quorum: header.quorum)
+        }
+        /// Whether `claim` binds its task: live, and held by a node this host's reputation policy does not refuse.
+        func binds(_ claim: GitOID, _ candidate: QueueCandidate) throws(GridError) -> Bool {
+            guard try claims.isLive(claim, now: now) else { return false }
+            guard let gate, let holder = try claims.record(at: claim)?.nodeID,
+                  let why = try gate.refusal(holder, gated: try gated(candidate)) else { return true }
+            onClaimRefused(claim, candidate.taskID, holder, why)
+            return false
+        }
         /// The next `limit` candidates along the walk that no live claim binds and
         /// that have no result; stale-looking claims among them are read in one fetch.
         func takeable(_ limit: Int) throws(GridError) -> [QueueCandidate] {
             var chunk: [QueueCandidate] = [], suspects: [GitOID] = []
             while chunk.count < limit, let candidate = walk.next() {
                 guard snapshot.results[candidate.taskID] == nil else { continue }
+                if let gate, try gate.refusal(settings.nodeID, gated: try gated(candidate)) != nil { continue }
                 if let blob = snapshot.files[candidate.location.path], let quorum = try connection.queuedHeader(blob).quorum {
                     // A replicated task is claimed run by run; a plain claim on it is a forgery the fold drops.
                     guard snapshot.claims[candidate.taskID] == nil,
                           let choice = try ReplicaChoice.choose(candidate.taskID, quorum: quorum, snapshot: snapshot,
-                                                                connection: connection, now: now) else { continue }
+                                                                connection: connection, gate: gate, now: now) else { continue }
                     replicas[candidate.taskID] = choice
                     chunk.append(candidate)
                     continue
@@ -147,7 +167,7 @@ struct TaskPicker {
             try connection.prefetch(suspects)
             var free: [QueueCandidate] = []
             for candidate in chunk {
-                if let claim = snapshot.claims[candidate.taskID], try claims.isLive(claim, now: now) {
+                if let claim = snapshot.claims[candidate.taskID], try binds(claim, candidate) {
                     live.insert(candidate.taskID)
                 } else {
                     free.append(candidate)

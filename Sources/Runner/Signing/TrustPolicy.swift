@@ -34,6 +34,8 @@ public struct TrustPolicy: Equatable, Sendable {
     /// `allowed_workers` when that file exists, else trust on first use. This host's
     /// own file only: a fleet policy never sets it (`overlay`).
     public var workerTrust: WorkerTrustMode?
+    /// `[reputation]`: which nodes take which work (`ReputationPolicy`). This host's own file only.
+    public var reputation = ReputationPolicy()
 
     /// What a task of `principal` on `image` may reach: its principal's
     /// destinations and every matching `[[egress]]` rule's; nil: nothing (no network).
@@ -74,7 +76,7 @@ public struct TrustPolicy: Equatable, Sendable {
     }
 
     static let knownKeys = ["require_signatures", "min_signers", "secret_env", "redact_patterns", "principal_defaults",
-                            "principals", "global", "signers", "egress", "worker_trust"]
+                            "principals", "global", "signers", "egress", "worker_trust", "reputation"]
 
     public static func parse(_ text: String, source: String) throws(TrustFileError) -> TrustPolicy {
         try parse(table: try table(text, source: source), source: source)
@@ -113,8 +115,8 @@ public struct TrustPolicy: Equatable, Sendable {
                     principals[name] = mergeTables(hostTable?[name]?.table, fleetTable?[name]?.table)
                 }
                 merged[key] = principals
-            case "worker_trust":
-                // Which workers count is the host's own decision, whoever signed the fleet's file.
+            case "worker_trust", "reputation":
+                // Which workers count, and for what, is the host's own decision, whoever signed the fleet's file.
                 merged[key] = host[key]
             default:
                 merged[key] = host[key] ?? fleet[key]
@@ -177,6 +179,9 @@ public struct TrustPolicy: Equatable, Sendable {
                     throw TrustFileError(file: source, problem: .syntax("worker_trust: expected one of \(WorkerTrustMode.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))"))
                 }
                 policy.workerTrust = mode
+            case "reputation":
+                guard let inner = value.table else { throw TrustFileError(file: source, problem: .syntax("reputation: expected a table [reputation]")) }
+                policy.reputation = try ReputationPolicy.parse(inner, source: source)
             case "signers":
                 guard let array = value.array else { throw TrustFileError(file: source, problem: .syntax("signers: expected [[signers]] tables")) }
                 for (index, item) in array.enumerated() {

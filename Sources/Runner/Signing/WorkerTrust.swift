@@ -30,6 +30,8 @@ public struct WorkerTrust: Sendable {
     let knownWorkersPath: String?
     /// The pins read when loaded, and those this process added since; under `pinLock`.
     private let pins: PinBook
+    /// Which trusted nodes take which work, by their reputation (`[reputation]` in this host's policy.toml).
+    public var reputation = ReputationPolicy()
 
     /// A record refused: why, and by which key it was signed when one could be read.
     public struct Refusal: Sendable, Equatable {
@@ -61,6 +63,13 @@ public struct WorkerTrust: Sendable {
         let allowedPath = directory.map { $0 + "/" + allowedWorkersName }
         let allowedText = try allowedPath.flatMap { (path) throws(TrustFileError) in try TrustStore.readText(path) }
         let mode = trust.policy.workerTrust ?? (allowedText != nil ? .allowedWorkers : .trustOnFirstUse)
+        var loaded = try load(mode: mode, state: state, trust: trust, directory: directory, allowedPath: allowedPath, allowedText: allowedText)
+        loaded.reputation = trust.policy.reputation
+        return loaded
+    }
+
+    private static func load(mode: WorkerTrustMode, state: StateDirectory, trust: HostTrust, directory: String?, allowedPath: String?,
+                             allowedText: String?) throws(TrustFileError) -> WorkerTrust {
         switch mode {
         case .allowedWorkers:
             guard let allowedPath, let allowedText else {
@@ -77,6 +86,15 @@ public struct WorkerTrust: Sendable {
         case .off:
             return WorkerTrust(mode: mode)
         }
+    }
+
+    /// Who stands behind a signed record, for "distinct operators" (docs/ARCHITECTURE.md §11):
+    /// the CA that certified the signing key, else the key itself — nodes sharing a key or a CA
+    /// are one operator. nil when the signature cannot be read.
+    public static func anchor(of signature: [UInt8]?) -> String? {
+        guard let signature, let key = try? SSHSignature(armored: signature).publicKey else { return nil }
+        if let certificate = key.certificate { return certificate.authorityFingerprint.map { "ca:" + $0 } }
+        return "key:" + key.plain.fingerprint
     }
 
     /// nil when `signature` is `nodeID`'s valid signature of `record` under this host's

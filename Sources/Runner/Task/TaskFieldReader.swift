@@ -249,6 +249,8 @@ struct TaskFieldReader {
             return Int(count)
         }
         switch value {
+        case .string("adaptive"):
+            return TaskQuorum.adaptiveDefault
         case .number:
             let replicas = try count(value, "quorum")
             guard (1...TaskQuorum.replicaLimit).contains(replicas) else {
@@ -282,7 +284,7 @@ struct TaskFieldReader {
             }
             return TaskQuorum(replicas: replicas, agree: agree, maxReplicas: maxReplicas, compare: compare)
         default:
-            throw .field("quorum", "expected a whole number or {\"replicas\": N, \"agree\": K}, found \(value.kind)")
+            throw .field("quorum", "expected a whole number, \"adaptive\" or {\"replicas\": N, \"agree\": K}, found \(value.kind)")
         }
     }
 

@@ -14,6 +14,16 @@ public struct TaskQuorum: Equatable, Sendable {
     public var agree: Int
     public var maxReplicas: Int
     public var compare: Set<Field>
+    /// `"quorum": "adaptive"` (BOINC's adaptive replication): one run suffices on a node
+    /// with a long clean record (`ReputationPolicy.provenForAdaptive`); elsewhere two must agree.
+    public var adaptive = false
+
+    /// What `"adaptive"` stands for: two agreeing runs, up to four, unless one proven node's run decides.
+    public static var adaptiveDefault: TaskQuorum {
+        var quorum = TaskQuorum(replicas: 2, agree: 2, maxReplicas: 4)!
+        quorum.adaptive = true
+        return quorum
+    }
 
     /// The most replicas a task may ask for: each is a claim ref, a run and a vote on the grid.
     public static let replicaLimit = 16
@@ -48,6 +58,7 @@ public struct TaskQuorum: Equatable, Sendable {
 
     /// How the task file says it: D-GRID's integer when that says it all, else the object.
     func value() -> LedgerJSON.Value {
+        if adaptive { return .string("adaptive") }
         if agree == replicas, maxReplicas == Self.defaultMaxReplicas(replicas), compare == Set(Field.allCases) {
             return .number(.init(Int64(replicas)))
         }

@@ -16,7 +16,15 @@ extension GridFold {
         return try connection.queuedHeader(blob).quorum != nil
     }
 
-    func foldQuorums(_ snapshot: GridSnapshot, trust: WorkerTrust, finishing: inout [String: ResultRecord],
+    /// Whether `taskID` (queued or in progress on main) is work this host's reputation policy gates.
+    func isGated(_ taskID: String, in snapshot: GridSnapshot) throws(GridError) -> Bool {
+        guard let path = snapshot.queuePaths(of: taskID).first ?? snapshot.inProgressPaths(of: taskID).first,
+              let blob = snapshot.files[path] else { return false }
+        let header = try connection.queuedHeader(blob)
+        return ReputationGate.isGated(priority: header.priority, quorum: header.quorum)
+    }
+
+    func foldQuorums(_ snapshot: GridSnapshot, trust: WorkerTrust, gate: ReputationGate?, finishing: inout [String: ResultRecord],
                      changes: inout [String: [UInt8]?], folded: inout [(String, GitOID)], summary: inout Summary) throws(GridError) {
         let maxTaskBytes = connection.settings.limits.maxFileBytes
         for taskID in Set(snapshot.votes.keys).union(snapshot.replicaClaims.keys).sorted() {
@@ -40,13 +48,14 @@ extension GridFold {
                 folded += runs
                 continue
             }
-            let votes = try QuorumVotes(taskID: taskID, snapshot: snapshot, connection: connection, trust: trust)
+            let votes = try QuorumVotes(taskID: taskID, snapshot: snapshot, connection: connection, trust: trust, gate: gate)
             for refused in votes.refused {
                 report(.resultRefused, refused.refusal, commit: refused.commit, nodeID: refused.nodeID, taskID: taskID)
                 summary.refused += 1
                 folded.append((ReplicaRefs.vote(taskID, replica: refused.replica), refused.commit))
             }
-            let tally = QuorumTally(votes: votes.valid, quorum: quorum)
+            let proven = quorum.adaptive ? try gate?.provenAmong(votes.valid.map(\.record.nodeID)) ?? [] : []
+            let tally = QuorumTally(votes: votes.valid, quorum: quorum, proven: proven)
             let record: ResultRecord, recordBytes: [UInt8], recordSignature: [UInt8]?, taskBytes: [UInt8]
             switch tally.verdict {
             case .open:

@@ -12,6 +12,15 @@ enum QuorumLayout {
 
     static func tallyPath(_ taskID: String) -> String { directory(taskID) + "quorum.json" }
 
+    /// The task and replica of a vote file (`tasks/votes/<id>/<n>.json`); nil for any other path.
+    static func vote(atPath path: String) -> (taskID: String, replica: Int)? {
+        guard path.hasPrefix(root), path.hasSuffix(".json") else { return nil }
+        let parts = path.dropFirst(root.count).dropLast(".json".count).split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, TaskParser.isValidTaskID(String(parts[0])), let replica = Int(parts[1]), String(replica) == parts[1],
+              ReplicaRefs.replicaRange.contains(replica) else { return nil }
+        return (String(parts[0]), replica)
+    }
+
     /// The vote files and the tally for `tally`'s task.
     static func files(taskID: String, tally: QuorumTally) -> [(String, [UInt8])] {
         var files: [(String, [UInt8])] = []

@@ -29,11 +29,14 @@ struct QuorumTally {
     let quorum: TaskQuorum
     /// By replica.
     let votes: [Vote]
+    /// Voters whose one run decides an adaptive task (`ReputationGate.proven`).
+    let proven: Set<String>
     /// Votes grouped by outcome, the largest first (ties: the group holding the lowest replica).
     let groups: [[Vote]]
 
-    init(votes: [Vote], quorum: TaskQuorum) {
+    init(votes: [Vote], quorum: TaskQuorum, proven: Set<String> = []) {
         self.quorum = quorum
+        self.proven = quorum.adaptive ? proven : []
         self.votes = votes.sorted { $0.replica < $1.replica }
         var byKey: [String: [Vote]] = [:], order: [String] = []
         for vote in self.votes {
@@ -50,6 +53,10 @@ struct QuorumTally {
         let best = groups.first ?? []
         if best.count >= quorum.agree, let canonical = best.first {
             return .decided(canonical: canonical, agreeing: best, dissenting: votes.filter { vote in !best.contains { $0.replica == vote.replica } })
+        }
+        // Adaptive: a proven node's run decides alone, unless another vote disagrees with it.
+        if groups.count == 1, let canonical = best.first(where: { proven.contains($0.record.nodeID) }) {
+            return .decided(canonical: canonical, agreeing: best, dissenting: [])
         }
         return best.count + (quorum.maxReplicas - votes.count) < quorum.agree ? .noConsensus : .open
     }

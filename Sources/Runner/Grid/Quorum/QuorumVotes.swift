@@ -21,9 +21,10 @@ struct QuorumVotes {
     private(set) var valid: [QuorumTally.Vote] = []
     private(set) var refused: [Refused] = []
 
-    init(taskID: String, snapshot: GridSnapshot, connection: GridConnection, trust: WorkerTrust) throws(GridError) {
+    /// `gate`: this host's reputation policy; a vote by a node it refuses (barred, or on probation) does not count.
+    init(taskID: String, snapshot: GridSnapshot, connection: GridConnection, trust: WorkerTrust, gate: ReputationGate? = nil) throws(GridError) {
         let claims = GridClaims(connection: connection)
-        var voters: [String: Int] = [:]
+        var voters: [String: Int] = [:], operators: [String: Int] = [:]
         for (replica, commit) in (snapshot.votes[taskID] ?? [:]).sorted(by: { $0.key < $1.key }) {
             func refuse(_ nodeID: String, _ reason: String, fingerprint: String? = nil) {
                 refused.append(Refused(replica: replica, commit: commit, nodeID: nodeID,
@@ -48,6 +49,10 @@ struct QuorumVotes {
                 refused.append(Refused(replica: replica, commit: commit, nodeID: record.nodeID, refusal: refusal))
                 continue
             }
+            if let gate, let why = try gate.refusal(record.nodeID, gated: true) {
+                refuse(record.nodeID, "\(why): its vote on quorum task \(taskID) does not count")
+                continue
+            }
             let claimCommit = snapshot.replicaClaims[taskID]?[replica]
             let claim = try claimCommit.flatMap { (commit) throws(GridError) in try claims.record(at: commit) }
             guard let claimCommit, let claim, claim.taskID == taskID, claim.replica == replica, claim.nodeID == record.nodeID,
@@ -60,6 +65,15 @@ struct QuorumVotes {
                 refuse(record.nodeID, "a second replica of task \(taskID) by node \(record.nodeID): replicas go to distinct nodes, "
                        + "its vote at replica \(first) is the one that counts")
                 continue
+            }
+            // Distinct operators, when this host asks: one vote per trust anchor (a node key, or the CA behind it).
+            if gate?.policy.distinctOperators == true, let anchor = WorkerTrust.anchor(of: signed.signature) {
+                if let first = operators[anchor] {
+                    refuse(record.nodeID, "a second replica of task \(taskID) by the operator behind replica \(first) (\(anchor)): "
+                           + "this host's policy asks for distinct operators")
+                    continue
+                }
+                operators[anchor] = replica
             }
             voters[record.nodeID] = replica
             valid.append(QuorumTally.Vote(replica: replica, record: record, bytes: signed.bytes, signature: signed.signature, commit: commit))

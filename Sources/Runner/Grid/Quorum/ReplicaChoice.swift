@@ -10,8 +10,10 @@ struct ReplicaChoice: Equatable {
     /// The claim commit on that replica's ref, lapsed or released: taken over.
     let takingOver: GitOID?
 
+    /// `gate`: this host's reputation policy — a holder or voter it refuses counts for nothing
+    /// (its replica is taken over), and an adaptive task held by a proven node wants no second run.
     static func choose(_ taskID: String, quorum: TaskQuorum, snapshot: GridSnapshot, connection: GridConnection,
-                       now: Date) throws(GridError) -> ReplicaChoice? {
+                       gate: ReputationGate? = nil, now: Date) throws(GridError) -> ReplicaChoice? {
         let node = connection.settings.nodeID
         let claims = GridClaims(connection: connection)
         let slots = snapshot.replicaClaims[taskID] ?? [:], ballots = snapshot.votes[taskID] ?? [:]
@@ -22,24 +24,29 @@ struct ReplicaChoice: Equatable {
             guard let signed = try? connection.signedRecord("result.json", of: commit, limit: QuorumVotes.recordLimit),
                   let record = ResultRecord.parse(signed.bytes), record.taskID == taskID, record.replica == replica else { continue }
             if record.nodeID == node { return nil }
+            if let gate, try gate.refusal(record.nodeID, gated: true) != nil { continue }
             votes.append(QuorumTally.Vote(replica: replica, record: record, bytes: signed.bytes, signature: signed.signature, commit: commit))
         }
-        var live = 0
+        var live = 0, provenHolder = false
         var open: ReplicaChoice?
         for replica in 1...quorum.maxReplicas where ballots[replica] == nil {
             guard let commit = slots[replica] else {
                 if open == nil { open = ReplicaChoice(replica: replica, takingOver: nil) }
                 continue
             }
-            if try claims.isLive(commit, now: now) {
-                if try claims.record(at: commit)?.nodeID == node { return nil }
+            let holder = try claims.record(at: commit)?.nodeID
+            if try claims.isLive(commit, now: now), let holder, try gate?.refusal(holder, gated: true) == nil {
+                if holder == node { return nil }
                 live += 1
+                if quorum.adaptive, try gate?.proven(holder) == true { provenHolder = true }
             } else if open == nil {
                 open = ReplicaChoice(replica: replica, takingOver: commit)
             }
         }
-        let tally = QuorumTally(votes: votes, quorum: quorum)
-        guard case .open = tally.verdict, votes.count + live < tally.runsWanted else { return nil }
+        let proven = quorum.adaptive ? try gate?.provenAmong(votes.map(\.record.nodeID)) ?? [] : []
+        let tally = QuorumTally(votes: votes, quorum: quorum, proven: proven)
+        // Adaptive: a proven node's run under way is expected to decide alone.
+        guard case .open = tally.verdict, !(provenHolder && votes.isEmpty), votes.count + live < tally.runsWanted else { return nil }
         return open
     }
 }

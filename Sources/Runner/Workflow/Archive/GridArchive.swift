@@ -79,6 +79,12 @@ public struct GridArchive {
         var summary = Summary()
         var chosen: [Chosen] = []
         let finished = snapshot.index.finishedPathsByTask.sorted { $0.key < $1.key }
+        // A quorum task's votes and tally (`QuorumLayout`) go with it: reputation is recounted from the bundle.
+        var votes: [String: [String]] = [:]
+        for path in snapshot.files.others.keys where path.hasPrefix(QuorumLayout.root) {
+            let rest = path.dropFirst(QuorumLayout.root.count)
+            if let slash = rest.firstIndex(of: "/") { votes[String(rest[..<slash]), default: []].append(path) }
+        }
         for (number, (taskID, paths)) in finished.enumerated() {
             if number > 0, number % 10_000 == 0 { progress?("read \(number) of \(finished.count) finished records") }
             let (recordPath, recordBlob) = snapshot.deciding(paths)
@@ -108,6 +114,7 @@ public struct GridArchive {
                     files.append(name)
                 }
             }
+            files += (votes[taskID] ?? []).sorted()
             chosen.append(Chosen(entry: entry, day: day, paths: files, recordBytes: bytes))
         }
         guard !chosen.isEmpty else { return ([:], summary) }
