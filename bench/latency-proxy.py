@@ -49,16 +49,24 @@ async def pipe(reader, writer, delay):
 async def main():
     host, port, target_host, target_port, delay_ms = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
     delay = delay_ms / 1000
+    # asyncio keeps only weak references to the handlers' tasks: without these, a relay
+    # waiting on its queues is collected mid-connection ("Task was destroyed but it is pending").
+    running = set()
 
     async def serve(client_reader, client_writer):
+        task = asyncio.current_task()
+        running.add(task)
         try:
-            server_reader, server_writer = await asyncio.open_connection(target_host, target_port)
-        except OSError:
-            client_writer.close()
-            return
-        await asyncio.gather(pipe(client_reader, server_writer, delay), pipe(server_reader, client_writer, delay))
-        for w in (client_writer, server_writer):
-            w.close()
+            try:
+                server_reader, server_writer = await asyncio.open_connection(target_host, target_port)
+            except OSError:
+                client_writer.close()
+                return
+            await asyncio.gather(pipe(client_reader, server_writer, delay), pipe(server_reader, client_writer, delay))
+            for w in (client_writer, server_writer):
+                w.close()
+        finally:
+            running.discard(task)
 
     server = await asyncio.start_server(serve, host, port, backlog=512)
     stop = asyncio.Event()

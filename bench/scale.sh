@@ -31,6 +31,7 @@ DGRID=$(resolve_dgrid "${1:-}")
 need git "apt-get install git"
 need ip "apt-get install iproute2"
 need python3 "apt-get install python3"
+need nsenter "apt-get install util-linux"
 [ -x "$(dirname "$DGRID")/dgrid-grid" ] || die "dgrid-grid missing beside $DGRID; build both: swift build -c release --static-swift-stdlib"
 [ "$(id -u)" = 0 ] || die "run as root: network namespaces, sandboxes and cgroups need it"
 WORKERS=${SCALE_WORKERS:-100}
@@ -60,7 +61,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 make_scratch WORK 12g
 in_srv() { ip netns exec "$SRV" "$@"; }
-in_cli() { ip netns exec "$CLI" "$@"; }
+# Only the network namespace: `ip netns exec` also remounts /sys, which hides the cgroup
+# hierarchy the workers' sandboxes need.
+in_cli() { nsenter --net="/run/netns/$CLI" "$@"; }
 now() { date +%s.%N; }
 
 # ---- the network: two namespaces, one veth pair, loopback-range addresses ----------
@@ -82,9 +85,9 @@ mkdir -p "$WORK/srv"
    --max-connections=0 --verbose --log-destination=stderr "$WORK/srv" 2>&1 \
    | python3 -u -c 'import sys, time
 for line in sys.stdin: print(f"{time.time():.3f} {line}", end="", flush=True)' > "$WORK/daemon.log") &
-PIDS+=($!)
+PIDS+=($!); disown $!
 in_srv python3 "$BENCH_DIR/latency-proxy.py" "$SRV_ADDR" $PORT 127.0.0.1 $PORT "$((RTT_MS / 2))" &
-PIDS+=($!)
+PIDS+=($!); disown $!
 for _ in $(seq 1 50); do in_cli bash -c "exec 3<>/dev/tcp/$SRV_ADDR/$PORT" 2>/dev/null && break; sleep 0.1; done
 URL_BASE="git://$SRV_ADDR:$PORT"
 
@@ -119,7 +122,7 @@ dgrid_run() {
   for n in $(seq 1 "$WORKERS"); do
     in_cli env DGRID_HOME="$WORK/homes/w$n" "$DGRID" worker --repo "$url" --node-id "w$n" --slots 1 --allow-unsigned \
       > /dev/null 2> "$WORK/dgrid-w$n.log" &
-    PIDS+=($!)
+    PIDS+=($!); disown $!
   done
   local drained="" completed=0
   while [ "$(echo "$(now) - $start < $DRAIN_SECONDS" | bc)" = 1 ]; do
@@ -190,7 +193,7 @@ naive_run() {
   log "naive: $WORKERS workers, cut at $NAIVE_SECONDS s"
   local start; start=$(now)
   local pids=()
-  for n in $(seq 1 "$WORKERS"); do in_cli bash -c "$(declare -f naive_worker); WORK=$WORK; naive_worker $url n$n" & pids+=($!); PIDS+=($!); done
+  for n in $(seq 1 "$WORKERS"); do in_cli bash -c "$(declare -f naive_worker); WORK=$WORK; naive_worker $url n$n" & pids+=($!); PIDS+=($!); disown $!; done
   local ended=""
   while [ "$(echo "$(now) - $start < $NAIVE_SECONDS" | bc)" = 1 ]; do
     local alive=0; for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1 && break; done
