@@ -124,8 +124,10 @@ public struct GridFold {
         // Results this fold puts in a folder: the dependency verdicts below count them as finished.
         var finishing: [String: ResultRecord] = [:]
         // Every commit the fold reads, fetched with one connection rather than one each.
+        // Quorum tasks' votes and replica claims too: `QuorumVotes` reads each.
         try connection.prefetch(Array(snapshot.results.values) + Array(snapshot.nodes.values)
-                                + snapshot.claims.filter { snapshot.results[$0.key] == nil && !finished.contains($0.key) }.map(\.value))
+                                + snapshot.claims.filter { snapshot.results[$0.key] == nil && !finished.contains($0.key) }.map(\.value)
+                                + snapshot.votes.values.flatMap(\.values) + snapshot.replicaClaims.values.flatMap(\.values))
 
         for (taskID, commit) in snapshot.results.sorted(by: { $0.key < $1.key }) {
             let read: (record: ResultRecord, signed: SignedRecord, task: [UInt8])?

@@ -88,9 +88,16 @@ public struct NodeReputation {
 
     func report(of snapshot: GridSnapshot, progress: (Int, Int) -> Void = { _, _ in }) throws(GridError) -> Report {
         var entries: [Entry] = []
-        for path in snapshot.files.paths.sorted() where path.hasSuffix(".json" + LedgerLayout.logSuffix) {
-            guard GridSnapshot.finishedTaskID(String(path.dropLast(LedgerLayout.logSuffix.count))) != nil,
-                  let blob = snapshot.files[path] else { continue }
+        // The records are `.json.log` entries of the finished folders, read as entries (`MainFiles`): no path per file on main.
+        let logSuffix = Array((".json" + LedgerLayout.logSuffix).utf8)
+        var records: [(path: String, blob: GitOID)] = []
+        for (folder, folderEntries) in snapshot.files.folders {
+            for index in 0..<folderEntries.count where folderEntries.withName(index, { $0.count > logSuffix.count && $0.suffix(logSuffix.count).elementsEqual(logSuffix) }) {
+                records.append((folder + folderEntries.name(index), folderEntries.id(at: index)))
+            }
+        }
+        for (path, blob) in records {
+            guard GridSnapshot.finishedTaskID(String(path.dropLast(LedgerLayout.logSuffix.count))) != nil else { continue }
             let signatureBlob = snapshot.files[path + NodeKey.signatureSuffix]
             let entry = try connection.memoized("reputation-record:" + (signatureBlob?.hex ?? "-"), blob) { () throws(GridError) -> Entry? in
                 let bytes = try connection.blob(blob, limit: 4 << 20)

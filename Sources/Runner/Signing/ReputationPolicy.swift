@@ -35,11 +35,9 @@ public struct ReputationPolicy: Equatable, Sendable {
             case "adaptive_consecutive_valid": policy.adaptiveConsecutiveValid = try fields.count(key, in: 1...1_000_000)
             case "max_outvoted": policy.maxOutvoted = try fields.count(key, in: 1...1_000_000)
             case "quorum_distinct":
-                switch table[key]?.string {
-                case "nodes": policy.distinctOperators = false
-                case "operators": policy.distinctOperators = true
-                default: throw fields.problem("quorum_distinct: expected \"nodes\" or \"operators\"")
-                }
+                let word = try fields.string(key)
+                guard ["nodes", "operators"].contains(word) else { throw fields.problem("quorum_distinct: expected \"nodes\" or \"operators\"") }
+                policy.distinctOperators = word == "operators"
             case "max_error_rate":
                 guard let rate = table[key]?.double ?? table[key]?.int.map(Double.init), (0...1).contains(rate) else {
                     throw fields.problem("max_error_rate: expected a number from 0 to 1")
@@ -72,7 +70,4 @@ public struct ReputationPolicy: Equatable, Sendable {
         guard let node, node.consecutiveValid >= adaptiveConsecutiveValid, node.outvoted == 0 else { return false }
         return maxErrorRate.map { node.errorRate <= $0 } ?? true
     }
-
-    /// Whether any limit here needs reputations computed.
-    var isActive: Bool { minConsecutiveValid > 0 || maxErrorRate != nil || maxOutvoted != nil }
 }

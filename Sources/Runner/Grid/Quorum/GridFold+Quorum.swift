@@ -65,7 +65,6 @@ extension GridFold {
                 recordBytes = canonical.bytes
                 recordSignature = canonical.signature
                 taskBytes = try connection.file("task.json", of: canonical.commit, limit: maxTaskBytes + 1) ?? []
-                try keepArtifacts(of: canonical.record, from: canonical.commit, snapshot: snapshot, changes: &changes)
                 for vote in dissenting {
                     report(.resultOutvoted, WorkerTrust.Refusal(reason: "outvoted on task \(taskID): its replica \(vote.replica) disagreed with the \(tally.groups[0].count) agreeing of \(quorum.agree) needed",
                                                                 fingerprint: nil),
@@ -74,11 +73,13 @@ extension GridFold {
                 summary.outvoted += dissenting.count
             case .noConsensus:
                 // The folder's own statement, signed by it: no run of its, no failure of any node (`consensus: false`).
+                // Dated now, as a run's record is: archival and paging order records by when they finished.
+                let now = ISOTime.string(Date())
                 var failed = ResultRecord(taskID: taskID, nodeID: connection.settings.nodeID, exitCode: -1,
                                           stderr: "no consensus: \(votes.valid.count) of at most \(quorum.maxReplicas) replicas voted and no "
                                               + "\(quorum.agree) agreed (\(tally.groups.map { "\($0.count) × replica \($0[0].replica)'s outcome" }.joined(separator: ", "))); "
                                               + "every vote is under \(QuorumLayout.directory(taskID))",
-                                          timestamp: ISOTime.string(Date()), status: .failed)
+                                          timestamp: now, status: .failed, startedAt: now, finishedAt: now)
                 failed.consensus = false
                 record = failed
                 recordBytes = failed.json()
@@ -97,6 +98,9 @@ extension GridFold {
                          snapshot: snapshot, changes: &changes, summary: &summary)
                 summary.conflicts += 1
                 continue
+            }
+            if case .decided(let canonical, _, _) = tally.verdict {
+                try keepArtifacts(of: canonical.record, from: canonical.commit, snapshot: snapshot, changes: &changes)
             }
             let signature = removeTaskFiles(snapshot.queuePaths(of: taskID), in: snapshot, changes: &changes)
             writeTask(taskBytes.isEmpty ? try connection.blob(blob, limit: maxTaskBytes + 1) : taskBytes, signature: signature,
