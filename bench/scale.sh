@@ -52,6 +52,9 @@ cleanup() {
   local rc=$?
   for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   pkill -KILL -f "dgrid-grid worker --repo git://$SRV_ADDR" 2>/dev/null || true
+  # Whatever still runs in the namespaces (git daemon under its log pipe): deleting a
+  # namespace's name leaves its processes running, serving nobody.
+  for ns in "$SRV" "$CLI"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true; done
   ip netns del "$SRV" 2>/dev/null || true
   ip netns del "$CLI" 2>/dev/null || true
   drop_scratch "$WORK"

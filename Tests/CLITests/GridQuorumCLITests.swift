@@ -51,8 +51,9 @@ struct GridQuorumCLITests {
         /// What a lying node does through the ledger: claims replica `replica` of `task` in
         /// `node`'s name (unless `claim` is false) and publishes a vote on top of it saying `stdout`,
         /// both signed with the liar host's key (`signClaimAs`: the node the claim names, when another).
-        func lie(_ task: String, replica: Int, stdout: String = "wrong\n", node: String = "liar", claim: Bool = true) throws {
-            let key = liarHome.path + "/node/id_ed25519"
+        func lie(_ task: String, replica: Int, stdout: String = "wrong\n", node: String = "liar", claim: Bool = true,
+                 key given: String? = nil) throws {
+            let key = given ?? liarHome.path + "/node/id_ed25519"
             let lease = ISO8601DateFormatter().string(from: Date().addingTimeInterval(3600))
             var parent: String?
             if claim {
@@ -176,14 +177,19 @@ struct GridQuorumCLITests {
         let g = try Grid(honest: ["node_a"])
         for host in [g.home, g.hosts["node_a"]!] { try g.reputationPolicy(#"quorum_distinct = "operators""#, on: host) }
         try g.submit("d1", quorum: #"{"replicas":2,"agree":2}"#)
-        // One host, one key, two node ids: one operator.
+        try g.submit("d2", quorum: #"{"replicas":2,"agree":2}"#)
         try g.work("node_a")
+        // One host, one key, two node ids: one operator. A worker of that host does not run what
+        // its fold would refuse — the twin claims neither task's second replica...
         let twin = try g.hosts["node_a"]!.dgrid("worker", "--repo", g.url, "--node-id", "node_a2", "--once")
         #expect(twin.status == 0, "\(twin.stderr)")
+        let refs = try GridFixture.git(["--git-dir", g.repo, "for-each-ref", "--format=%(refname)", "refs/dgrid/claims/"]).stdout
+        #expect(refs.contains("refs/dgrid/claims/d1/1") && !refs.contains("/2"), "\(refs)")
+        // ...and a vote made anyway with that key in another node's name (an agreeing one) is refused by the fold.
+        try g.lie("d1", replica: 2, stdout: "answer-d1\n", node: "node_a2", key: g.hosts["node_a"]!.path + "/node/id_ed25519")
         let out = try g.fold()
         #expect(try g.ranBy("d1").isEmpty, "\(out)")
-        // The twin's own fold refused its vote (its host asks for distinct operators too).
-        #expect(try g.audit(g.hosts["node_a"]).contains { $0["event"] as? String == "result_refused" && ($0["reason"] as? String ?? "").contains("distinct operators") })
+        #expect(try g.audit().contains { $0["event"] as? String == "result_refused" && ($0["reason"] as? String ?? "").contains("distinct operators") })
     }
 
     @Test func votesOutsideTheRulesAreRefusedAndNothingIsDecidedByThem() throws {

@@ -65,6 +65,23 @@ import TestSupport
         }
     }
 
+    /// A fleet spreads over a head as wide as itself (4 to 256 tasks): a hundred workers over a
+    /// head of four lost most claim pushes to each other; the order past the head is kept.
+    @Test func theSpreadWidensWithTheFleet() {
+        #expect(TaskPicker.spreadWindow(nodes: 1) == 4 && TaskPicker.spreadWindow(nodes: 100) == 100)
+        #expect(TaskPicker.spreadWindow(nodes: 10_000) == 256)
+        let ordered = (1...300).map { QueueCandidate(location: LedgerLayout.queueEntry(path: "tasks/queue/t\($0).json")!,
+                                                      priority: .normal, createdAt: "\($0)") }
+        var firsts: Set<String> = []
+        for _ in 0..<200 {
+            let spread = TaskPicker.spread(ordered, window: TaskPicker.spreadWindow(nodes: 100))
+            #expect(Set(spread.prefix(100).map(\.location.taskID)) == Set((1...100).map { "t\($0)" }))
+            #expect(spread.dropFirst(100).map(\.location.taskID) == (101...300).map { "t\($0)" })
+            firsts.insert(spread[0].location.taskID)
+        }
+        #expect(firsts.count > 50, "two hundred picks tried \(firsts.count) different tasks first")
+    }
+
     @Test func workersPreferDifferentQuartersOfTheShards() {
         let a = GridSettings.defaultShards(nodeID: "node_a", shardCount: 16)
         #expect(a.count == 4)

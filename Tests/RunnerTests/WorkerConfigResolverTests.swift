@@ -103,6 +103,23 @@ import TestSupport
         #expect(settings.defaultPids == 64 && settings.defaultMemoryBytes == 256 << 20)
         #expect(settings.limits.maxMemoryBytes == 1 << 30)
         #expect(settings.outputLimit == 10 * 1024 && settings.defaultImage == "dgrid/busybox:latest")
+        #expect(settings.fleetPollSeconds == GridSettings.defaultFleetPollSeconds)
+    }
+
+    /// The fleet's idle listings stay near 1/fleet_poll_seconds a second whatever its size:
+    /// an idle slot waits nodes × slots × fleet_poll_seconds at least (docs/ARCHITECTURE.md §11).
+    @Test func anIdleSlotsShareOfTheFleetsListingsGrowsWithTheFleet() throws {
+        var settings = GridSettings(repository: "file:///grid", nodeID: "w1", state: StateDirectory(path: "/nonexistent"))
+        try Self.resolve(toml: "slots = 1").apply(to: &settings)
+        #expect(settings.idleListingFloor(nodes: 100) == 10, "100 one-slot workers: 10 listings a second in all")
+        #expect(abs(settings.idleListingFloor(nodes: 1_000) - 100) < 1e-9)
+        #expect(abs(settings.idleListingFloor(nodes: 0) - 0.1) < 1e-9, "before any listing: itself")
+        try Self.resolve(toml: "slots = 4\nfleet_poll_seconds = 0.5").apply(to: &settings)
+        #expect(settings.idleListingFloor(nodes: 10) == 20, "4 slots each poll: 40 slots share the budget of 2/s")
+        try Self.resolve(toml: "fleet_poll_seconds = 0").apply(to: &settings)
+        #expect(settings.idleListingFloor(nodes: 1_000) == 0, "off: poll_seconds alone decides")
+        #expect(Self.refusal(toml: "fleet_poll_seconds = 61") == "worker config /etc/dgrid/worker.toml: fleet_poll_seconds: 61 is out of range; expected a number of seconds in 0...60")
+        #expect(Self.refusal(toml: "fleet_poll_seconds = -0.1") == "worker config /etc/dgrid/worker.toml: fleet_poll_seconds: -0.1 is out of range; expected a number of seconds in 0...60")
     }
 
     /// One row per bad value: where it came from, the key, and what was wrong.

@@ -118,6 +118,7 @@ public struct WorkerConfig: Sendable, Equatable {
         settings.heartbeatSeconds = heartbeatSeconds
         settings.pollSeconds = pollSeconds
         settings.pollCeilingSeconds = pollCeilingSeconds
+        settings.fleetPollSeconds = seconds(.fleetPollSeconds)
         settings.foldIntervalSeconds = foldIntervalSeconds
         if settings.shardCount != shardCount {
             settings.shardCount = shardCount

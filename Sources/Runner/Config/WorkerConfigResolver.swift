@@ -120,6 +120,7 @@ public enum WorkerConfigResolver {
         case .heartbeatSeconds: return .seconds(30)
         case .pollSeconds: return .seconds(10)
         case .pollCeilingSeconds: return .seconds(120)
+        case .fleetPollSeconds: return .seconds(GridSettings.defaultFleetPollSeconds)
         case .foldIntervalSeconds: return .seconds(5)
         case .graceSeconds: return .seconds(30)
         case .shardCount: return .count(16)

@@ -9,6 +9,7 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
     case heartbeatSeconds = "heartbeat_seconds"
     case pollSeconds = "poll_seconds"
     case pollCeilingSeconds = "poll_ceiling_seconds"
+    case fleetPollSeconds = "fleet_poll_seconds"
     case foldIntervalSeconds = "fold_interval_seconds"
     case graceSeconds = "grace_seconds"
     case shardCount = "shard_count"
@@ -71,6 +72,7 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
         case .heartbeatSeconds: .seconds(0.1...3_600)
         case .pollSeconds: .seconds(0.05...3_600)
         case .pollCeilingSeconds: .seconds(0.05...86_400)
+        case .fleetPollSeconds: .seconds(0...60)
         case .foldIntervalSeconds: .seconds(0...3_600)
         case .graceSeconds: .seconds(0...3_600)
         case .shardCount: .count(1...4_096)

@@ -32,6 +32,11 @@ struct GridClaims {
         try read(commit)?.record
     }
 
+    /// The claim's signature file, if any (for its trust anchor: `WorkerTrust.anchor`).
+    func signature(at commit: GitOID) throws(GridError) -> [UInt8]? {
+        try read(commit)?.signed.signature
+    }
+
     /// The claim record and the bytes it was parsed from, with their signature: one read of the
     /// commit per process, for the record (`record(at:)`) and the verdict on it (`refusal(at:)`) alike.
     private func read(_ commit: GitOID) throws(GridError) -> (record: ClaimRecord, signed: SignedRecord)? {
@@ -92,16 +97,16 @@ struct GridClaims {
         claimRecord.replica = replica
         let name = Self.refName(taskID, replica: replica)
         let key = try connection.nodeKey()
-        let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate) in
+        let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate, [String: GitOID]?) in
             let commit = try ledger.commit(parent: nil, changes: GridConnection.signed("claim.json", claimRecord.json(), by: key),
                                            message: "claim \(taskID)\(replica.map { " replica \($0)" } ?? "") by \(settings.nodeID) (attempt \(claimRecord.attempt))")
-            if let expired {
-                return (commit, try ledger.replaceRef(name, from: expired, to: commit))
-            }
-            return (commit, try ledger.createRef(name, target: commit))
+            let update = if let expired { try ledger.replaceRef(name, from: expired, to: commit) } else { try ledger.createRef(name, target: commit) }
+            return (commit, update, ledger.lastPushAdvertisement)
         }
         guard outcome.1 == .applied else { return nil }
         connection.noteOwnUpdate(name, to: outcome.0)
+        // The grid as the server showed it to this push: the picker's check after the claim reads it.
+        if let advertised = outcome.2 { connection.noteAdvertisement(advertised, atClaim: outcome.0, name: name) }
         return HeldClaim(taskID: taskID, commit: outcome.0, record: claimRecord)
     }
 

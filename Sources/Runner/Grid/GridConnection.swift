@@ -49,6 +49,8 @@ public final class GridConnection: @unchecked Sendable {
     private var listedBefore = false
     /// The last listing (with main's files): whether an idle worker has anything to fold.
     private var lastListing: GridSnapshot?
+    /// Claim commit → the refs the server advertised to the push that won it (`snapshot(seenBy:)`).
+    private var advertisements: [GitOID: [String: GitOID]] = [:]
     /// Archive index shards by blob id, parsed once (`ArchiveCatalog`); under `stateLock`.
     private var archiveShards: [GitOID: ArchiveShard] = [:]
     /// The thread inside `withLedger` (0 for none): a shard asked for while the
@@ -164,58 +166,87 @@ public final class GridConnection: @unchecked Sendable {
         }
     }
 
-    /// The grid as it is now: one listing of every ref, and a fetch of main
-    /// only when its tip moved. Claim, result and heartbeat commits are
+    /// The grid as it is now: one listing of every ref, with main fetched on the
+    /// same connection only when its tip moved. Claim, result and heartbeat commits are
     /// fetched when first read (`file`), so an idle poll fetches nothing and
     /// a busy one only what it looks at.
     func snapshot() throws(GridError) -> GridSnapshot {
         try withLedger { (ledger) throws(LedgerError) -> GridSnapshot in
-            let refs = try ledger.remoteRefs()
-            if let main = refs[Self.mainRef], stateLock.withLock({ lastFetched[Self.mainRef] }) != main {
-                try ledger.fetch([Self.mainRef])
-                stateLock.withLock { lastFetched[Self.mainRef] = main }
+            // Main fetched on the listing's own connection when its tip moved: one read, not two.
+            let known = stateLock.withLock { lastFetched[Self.mainRef] }
+            let refs = try ledger.remoteRefs { refs in
+                guard let main = refs[Self.mainRef], main != known else { return [] }
+                return [Self.mainRef]
             }
-            var naming: [GitOID: String] = [:]
-            for (name, oid) in refs where name.hasPrefix("refs/dgrid/") { naming[oid] = name }
-            stateLock.withLock {
-                refNaming = naming
-                // Claims already there at our first listing are of unknown age: they
-                // count as seen long ago, so a worker just started reads them (once,
-                // in one fetch) and takes over those whose lease has run out.
-                let now = listedBefore ? Self.monotonicNow() : -Double.infinity
-                listedBefore = true
-                var seen: [GitOID: Double] = [:]
-                for (name, oid) in refs where name.hasPrefix(Self.claimsPrefix) { seen[oid] = claimFirstSeen[oid] ?? now }
-                claimFirstSeen = seen
-            }
-            let main = refs[Self.mainRef]
-            var files = MainFiles.empty
-            var index: GridSnapshot.MainIndex?
-            if let main {
-                // mainTree is only touched here, under ledgerLock.
-                if let cached = mainTree, cached.tip == main {
-                    files = cached.files
-                    index = cached.index
-                } else {
-                    files = MainFiles(listing: try ledger.listing(of: main, keepingAsEntries: Set(MainFiles.entryFolders)))
-                    let shards = ArchiveCatalog.shards(in: files.others)
-                    let archive = shards.isEmpty ? ArchiveCatalog.empty
-                        : ArchiveCatalog(shards: shards) { [weak self] blob in self?.archiveShard(blob) ?? ArchiveShard([]) }
-                    let classified = GridSnapshot.MainIndex(files: files, archive: archive)
-                    mainTree = (main, files, classified)
-                    index = classified
-                }
-            }
-            var snapshot = GridSnapshot(mainTip: main, files: files,
-                                        claims: Self.taskRefs(refs, prefix: Self.claimsPrefix),
-                                        results: Self.taskRefs(refs, prefix: Self.resultsPrefix),
-                                        nodes: Self.nodeRefs(refs), index: index,
-                                        checkpoints: Self.taskRefs(refs, prefix: Self.checkpointsPrefix))
-            snapshot.replicaClaims = ReplicaRefs.parse(refs, prefix: Self.claimsPrefix)
-            snapshot.votes = ReplicaRefs.parse(refs, prefix: Self.resultsPrefix)
-            stateLock.withLock { lastListing = snapshot }
-            return snapshot
+            if let main = refs[Self.mainRef], main != known { stateLock.withLock { lastFetched[Self.mainRef] = main } }
+            return try snapshot(of: refs, ledger: ledger)
         }
+    }
+
+    /// The grid as the server advertised it to the push that won `claim` (`GitLedger.lastPushAdvertisement`),
+    /// with that claim in place: the state just after the claim landed, read with no request of its own.
+    /// nil when there is none (a local grid) or main moved since this worker last fetched it — then the
+    /// caller lists (one read, main fetched on it).
+    func snapshot(seenBy claim: GitOID) throws(GridError) -> GridSnapshot? {
+        guard let refs = stateLock.withLock({ advertisements.removeValue(forKey: claim) }) else { return nil }
+        guard refs[Self.mainRef] == stateLock.withLock({ lastFetched[Self.mainRef] }) else { return nil }
+        return try withLedger { (ledger) throws(LedgerError) -> GridSnapshot in try snapshot(of: refs, ledger: ledger) }
+    }
+
+    /// Keeps what the server advertised to the push that created or took over the claim `commit` at
+    /// `name`, for `snapshot(seenBy:)`: a handful at most (one per slot picking), dropped once read.
+    func noteAdvertisement(_ advertised: [String: GitOID], atClaim commit: GitOID, name: String) {
+        var refs = advertised
+        refs[name] = commit
+        stateLock.withLock {
+            if advertisements.count >= 64 { advertisements.removeAll() }
+            advertisements[commit] = refs
+        }
+    }
+
+    /// A snapshot of the listing `refs` (main's objects already in the mirror), under the ledger lock.
+    private func snapshot(of refs: [String: GitOID], ledger: GitLedger) throws(LedgerError) -> GridSnapshot {
+        var naming: [GitOID: String] = [:]
+        for (name, oid) in refs where name.hasPrefix("refs/dgrid/") { naming[oid] = name }
+        stateLock.withLock {
+            refNaming = naming
+            // Claims already there at our first listing are of unknown age: they
+            // count as seen long ago, so a worker just started reads them (once,
+            // in one fetch) and takes over those whose lease has run out.
+            let now = listedBefore ? Self.monotonicNow() : -Double.infinity
+            listedBefore = true
+            var seen: [GitOID: Double] = [:]
+            for (name, oid) in refs where name.hasPrefix(Self.claimsPrefix) { seen[oid] = claimFirstSeen[oid] ?? now }
+            claimFirstSeen = seen
+        }
+        let main = refs[Self.mainRef]
+        var files = MainFiles.empty
+        var index: GridSnapshot.MainIndex?
+        if let main {
+            // mainTree is only touched here, under ledgerLock.
+            if let cached = mainTree, cached.tip == main {
+                files = cached.files
+                index = cached.index
+            } else {
+                files = MainFiles(listing: try ledger.listing(of: main, keepingAsEntries: Set(MainFiles.entryFolders)))
+                let shards = ArchiveCatalog.shards(in: files.others)
+                let archive = shards.isEmpty ? ArchiveCatalog.empty
+                    : ArchiveCatalog(shards: shards) { [weak self] blob in self?.archiveShard(blob) ?? ArchiveShard([]) }
+                let classified = GridSnapshot.MainIndex(files: files, archive: archive)
+                mainTree = (main, files, classified)
+                index = classified
+            }
+        }
+        var snapshot = GridSnapshot(mainTip: main, files: files,
+                                    claims: Self.taskRefs(refs, prefix: Self.claimsPrefix),
+                                    results: Self.taskRefs(refs, prefix: Self.resultsPrefix),
+                                    nodes: Self.nodeRefs(refs), index: index,
+                                    checkpoints: Self.taskRefs(refs, prefix: Self.checkpointsPrefix))
+        snapshot.replicaClaims = ReplicaRefs.parse(refs, prefix: Self.claimsPrefix)
+        snapshot.votes = ReplicaRefs.parse(refs, prefix: Self.resultsPrefix)
+        snapshot.foldLease = refs[GridFoldLease.refName]
+        stateLock.withLock { lastListing = snapshot }
+        return snapshot
     }
 
     /// The largest archive index shard read: ~400 lines of ~120 bytes per 100,000 archived tasks.
@@ -344,6 +375,11 @@ public final class GridConnection: @unchecked Sendable {
             lastFetched[name] = target
             if let target { refNaming[target] = name }
         }
+    }
+
+    /// The last listing, if any: what a worker just saw, for decisions that need not list again.
+    func lastSnapshot() -> GridSnapshot? {
+        stateLock.withLock { lastListing }
     }
 
     /// Whether the last listing shows work for a fold: a result, or a claim

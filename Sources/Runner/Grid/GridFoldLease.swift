@@ -13,13 +13,19 @@ struct GridFoldLease {
     /// true when this worker now holds the lease for the next fold interval.
     func acquire(now: Date = Date()) throws(GridError) -> Bool {
         let settings = connection.settings
+        // The lease as the worker's last listing showed it (taken moments ago, by the poll that
+        // found work to fold): a lease someone else holds costs no Git operation to see, and a
+        // stale view costs one refused push. Only a worker that never listed lists here.
+        let listed = connection.lastSnapshot()
         return try connection.withLedger { (ledger) throws(LedgerError) -> Bool in
-            let current = try ledger.remoteRefs(prefix: Self.refName)[Self.refName]
+            let current = listed != nil ? listed?.foldLease : try ledger.remoteRefs(prefix: Self.refName)[Self.refName]
             var attempt = 1
             if let current {
-                try ledger.fetch([Self.refName])
+                if !ledger.hasObject(current) { try ledger.fetch([Self.refName]) }
+                // The lease moved between the listing and the fetch: another worker took it just now.
+                guard let files = try? ledger.tree(of: current) else { return false }
                 var holder: ClaimRecord?
-                if let blob = try ledger.tree(of: current)["lease.json"] {
+                if let blob = files["lease.json"] {
                     holder = ClaimRecord.parse(try ledger.blob(blob, limit: 4096))
                 }
                 if let holder, holder.nodeID != settings.nodeID,
@@ -27,15 +33,16 @@ struct GridFoldLease {
                     return false
                 }
                 attempt = (holder?.attempt ?? 0) + 1
-                // Delete and create rather than extend the ref's history: one commit, not one per interval forever.
-                guard try ledger.deleteRef(Self.refName, expected: current) == .applied else { return false }
             }
             let lease = ClaimRecord(taskID: "fold", nodeID: settings.nodeID, attempt: attempt,
                                     claimedAt: ISOTime.string(now),
                                     leaseUntil: ISOTime.string(now.addingTimeInterval(settings.foldIntervalSeconds)))
             let commit = try ledger.commit(parent: nil, changes: [LedgerChange(path: "lease.json", content: lease.json())],
                                            message: "fold lease for \(settings.nodeID)")
-            return try ledger.createRef(Self.refName, target: commit) == .applied
+            // Replaced rather than extended (one orphan commit, not one per interval forever), by
+            // compare-and-swap on the lease we read: one push, refused when someone took it first.
+            let move = RefMove(Self.refName, from: current, to: commit, replacingHistory: true)
+            return try ledger.moveRefs([move])[Self.refName] == .applied
         }
     }
 }

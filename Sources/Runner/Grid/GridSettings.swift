@@ -17,6 +17,19 @@ public struct GridSettings: Sendable {
     /// Base polling interval (`PULL_INTERVAL`); idle workers back off ×1.5 up to `pollCeilingSeconds`.
     public var pollSeconds: Double = 10
     public var pollCeilingSeconds: Double = 120
+    /// The fleet's idle listings, spread (docs/ARCHITECTURE.md §11): an idle worker lists at most every
+    /// (nodes on the grid × this) seconds, so the whole fleet makes about 1/this listings a second however
+    /// many workers it has — a hosted repository's read budget (15/s on GitHub) holds at any size. 0: off.
+    public var fleetPollSeconds: Double = Self.defaultFleetPollSeconds
+    public static let defaultFleetPollSeconds = 0.1
+
+    /// The least an idle slot waits between listings on a grid of `nodes` nodes: nodes × slots ×
+    /// `fleetPollSeconds`, so a fleet of N workers with S slots each lists about 1/fleetPollSeconds
+    /// times a second in all. Node refs stay after their workers stop, so the count errs high:
+    /// idle polling may be slower than the budget needs, never faster.
+    func idleListingFloor(nodes: Int) -> Double {
+        Double(max(nodes, 1)) * Double(max(slots, 1)) * fleetPollSeconds
+    }
     /// At most one fold per this many seconds from one worker.
     public var foldIntervalSeconds: Double = 5
     /// Shards of the queue; a worker prefers `ownShards` and steals from the rest.

@@ -11,6 +11,8 @@ struct GridSnapshot {
     /// Quorum tasks' runs (`ReplicaRefs`): task id → replica → its claim commit, its vote (result) commit.
     var replicaClaims: [String: [Int: GitOID]] = [:]
     var votes: [String: [Int: GitOID]] = [:]
+    /// The fold lease's commit at this listing (`GridFoldLease`), nil when none was held.
+    var foldLease: GitOID? = nil
     /// Task id → its latest checkpoint commit (`refs/dgrid/checkpoints/<id>`, docs/ARCHITECTURE.md §10).
     let checkpoints: [String: GitOID]
     /// What main's files say, worked out once per tip of main (`MainIndex`).

@@ -266,7 +266,7 @@ public final class GridWorker: @unchecked Sendable {
                 // only when that listing shows results, new claims or tasks a dependency
                 // rules out, or now and then to bring heartbeats into nodes/ for D-GRID's dashboard.
                 if foldable || nodeRecordsDue() { foldIfDue() }
-                Self.sleep(Self.jittered(idle))
+                Self.sleep(Self.jittered(max(idle, fleetShare())))
                 idle = min(idle * 1.5, settings.pollCeilingSeconds)
                 continue
             }
@@ -827,6 +827,11 @@ public final class GridWorker: @unchecked Sendable {
                                 slots: max(1, connection.settings.slots), completed: summary.completed, failed: summary.failed,
                                 rejected: summary.rejected)
         }
+    }
+
+    /// This idle slot's share of the fleet's listing budget, by the nodes its last listing showed.
+    private func fleetShare() -> Double {
+        connection.settings.idleListingFloor(nodes: connection.lastSnapshot()?.nodes.count ?? 0)
     }
 
     static func jittered(_ seconds: Double) -> Double {

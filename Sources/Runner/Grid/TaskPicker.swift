@@ -57,7 +57,7 @@ struct TaskPicker {
     /// but one lose a push per task. Trying the first few of the top priority
     /// in a random order keeps FIFO to within a handful of tasks and spreads
     /// the claims; priority order is never broken.
-    static func spread(_ ordered: [QueueCandidate], window: Int = 4) -> [QueueCandidate] {
+    static func spread(_ ordered: [QueueCandidate], window: Int = minimumSpread) -> [QueueCandidate] {
         guard let top = ordered.first?.priority else { return ordered }
         let head = ordered.prefix { $0.priority == top }.prefix(window)
         return head.shuffled() + ordered.dropFirst(head.count)
@@ -86,6 +86,12 @@ struct TaskPicker {
     /// Candidates a pick checks at a time when no counted limit needs them all.
     static let chunk = 32
 
+    /// The head of the queue a pick spreads its claims over: the grid's nodes, 4 to 256.
+    static let minimumSpread = 4
+    static func spreadWindow(nodes: Int) -> Int {
+        min(max(nodes, minimumSpread), 256)
+    }
+
     /// How long a claim commit counts as live without being read: half the
     /// lease, at most 5 s. A takeover waits at most this long past the lease.
     static func claimFreshSeconds(_ settings: GridSettings) -> Double {
@@ -96,9 +102,39 @@ struct TaskPicker {
     func next(now: Date = Date()) throws(GridError) -> Pick? {
         let started = Date()
         var lost = 0
-        let settings = connection.settings
         let listStart = GridConnection.monotonicNow()
-        let snapshot = try connection.snapshot()
+        var snapshot = try connection.snapshot()
+        var listMilliseconds = (GridConnection.monotonicNow() - listStart) * 1000
+        for _ in 0..<Self.relistLimit {
+            switch try pick(from: snapshot, listMilliseconds: listMilliseconds, started: started, lost: &lost, now: now) {
+            case .picked(let pick): return pick
+            case .nothing: return nil
+            case .stale(let fresh):
+                snapshot = fresh
+                listMilliseconds = 0
+            }
+        }
+        return nil
+    }
+
+    /// Listings one pick may move on to when the one it walks turns out stale.
+    static let relistLimit = 4
+    /// Claims lost in a row before a pick lists again: a listing (one read) costs
+    /// less than walking on through tasks that other workers took meanwhile (a push each).
+    static let lossesBeforeRelist = 3
+
+    /// How a walk of one listing ended.
+    private enum Walk {
+        case picked(Pick)
+        case nothing
+        /// The listing was stale (a task it showed queued had finished, or claims kept
+        /// being lost): walk this newer one instead of pushing through the rest.
+        case stale(GridSnapshot)
+    }
+
+    private func pick(from snapshot: GridSnapshot, listMilliseconds: Double, started: Date, lost: inout Int,
+                      now: Date) throws(GridError) -> Walk {
+        let settings = connection.settings
         let readinessStart = GridConnection.monotonicNow()
         let finished = snapshot.finishedTaskIDs
         let claims = GridClaims(connection: connection)
@@ -180,17 +216,22 @@ struct TaskPicker {
         // With counted limits the book needs every live claim: the whole queue is walked.
         // Without, a pick walks only as far as it tries: a chunk at a time, so a poll on a
         // 10,000-task queue costs its first few candidates, not ten thousand.
-        var tries = Self.spread(try takeable(counted ? Int.max : Self.chunk))
+        // As many workers as the grid has nodes may be claiming at once: the head they spread
+        // over is as wide as the fleet, so two rarely push for one task (at 100 workers over a
+        // head of 4, most claim pushes were lost: bench/scale.sh). FIFO holds to within that.
+        let window = Self.spreadWindow(nodes: snapshot.nodes.count)
+        var tries = Self.spread(try takeable(counted ? Int.max : max(Self.chunk, window)), window: window)
         let book = try trust.flatMap { (check) throws(GridError) -> QuotaBook? in
             counted ? try QuotaBook.build(snapshot: snapshot, connection: connection, check: check, live: live, now: now) : nil
         }
         let readinessEnd = GridConnection.monotonicNow()
-        onPollCost(PollCost(listMilliseconds: (readinessStart - listStart) * 1000, readinessMilliseconds: (readinessEnd - readinessStart) * 1000,
+        onPollCost(PollCost(listMilliseconds: listMilliseconds, readinessMilliseconds: (readinessEnd - readinessStart) * 1000,
                             queued: snapshot.queue.count, candidates: tries.count))
         if let book {
             // Tasks past a queue limit are rejected first: the newest would otherwise wait behind the very queue they overflow.
             tries = tries.filter { book.refusal(for: $0.taskID) != nil } + tries.filter { book.refusal(for: $0.taskID) == nil }
         }
+        var lostInARow = 0
         while !tries.isEmpty {
             for candidate in tries {
                 let id = candidate.location.taskID
@@ -203,14 +244,19 @@ struct TaskPicker {
                 guard let held = try claims.claim(id, replica: replica?.replica, takingOver: replica.map(\.takingOver) ?? snapshot.claims[id],
                                                   now: now) else {
                     lost += 1
+                    lostInARow += 1
+                    if lostInARow >= Self.lossesBeforeRelist { return .stale(try connection.snapshot()) }
                     continue
                 }
+                lostInARow = 0
                 // Renewed by the heartbeat from now on: the checks below may wait on the remote for longer than a lease.
                 onClaimed(held)
                 do {
-                    if let pick = try afterClaim(held, candidate: candidate, snapshot: snapshot, blob: snapshot.files[candidate.location.path],
-                                                 book: book, trust: trust, started: started, lost: lost) {
-                        return pick
+                    switch try afterClaim(held, candidate: candidate, snapshot: snapshot, blob: snapshot.files[candidate.location.path],
+                                          book: book, trust: trust, started: started, lost: lost) {
+                    case .picked(let pick): return .picked(pick)
+                    case .stale(let fresh): return .stale(fresh)
+                    case .nothing: break
                     }
                 } catch {
                     // Unchecked, the task must not run; given back, it need not wait out the lease.
@@ -220,24 +266,31 @@ struct TaskPicker {
             }
             tries = counted ? [] : try takeable(Self.chunk)
         }
-        return nil
+        return .nothing
     }
 
-    /// The checks after a won claim, on a listing taken after it; nil when the
-    /// claim was dropped (withdrawn or given back) and the next candidate is tried.
+    /// The checks after a won claim, on a listing taken after it: the pick; `nothing` when the
+    /// claim was given back (a queue limit) and the next candidate is tried; `stale` with that
+    /// listing when the task had finished (withdrawn): the walk's listing is behind the grid.
     private func afterClaim(_ held: HeldClaim, candidate: QueueCandidate, snapshot: GridSnapshot, blob: GitOID?, book: QuotaBook?,
-                            trust: TaskSignatureCheck?, started: Date, lost: Int) throws(GridError) -> Pick? {
+                            trust: TaskSignatureCheck?, started: Date, lost: Int) throws(GridError) -> Walk {
         let settings = connection.settings
         let claims = GridClaims(connection: connection)
         let id = held.taskID
         // A ref listing is not atomic: main may have been read before a fold
         // moved it and the claims after the fold deleted the task's refs, so
         // a finished task can look unclaimed. The fold moves main before it
-        // deletes refs, so a listing taken after our claim shows the truth.
-        let fresh = try connection.snapshot()
+        // deletes refs, so a listing taken after our claim shows the truth:
+        // the refs the server advertised to the claim's own push (taken as it
+        // began; a fold that ended the task by the time the claim landed had
+        // its result ref or its new main there), or, when main moved since we
+        // fetched it or counted limits need every claim as it is now, a listing.
+        let advertised = book == nil ? try connection.snapshot(seenBy: held.commit) : nil
+        let fresh: GridSnapshot
+        if let advertised { fresh = advertised } else { fresh = try connection.snapshot() }
         if fresh.finishedTaskIDs.contains(id) || fresh.results[id] != nil {
             try claims.withdraw(onDropped(id) ?? held)
-            return nil
+            return .stale(fresh)
         }
         let refused = book?.refusal(for: id)
         if let book, refused == nil, let why = book.overAfterClaim(id, fresh: fresh) {
@@ -249,7 +302,7 @@ struct TaskPicker {
                 _ = try claims.release(current, ending: .givenBack, reason: "given back unrun: \(why)")
             }
             onDefer(id, why)
-            return nil
+            return .nothing
         }
         let elapsed = Int(Date().timeIntervalSince(started) * 1000)
         let bytes: [UInt8]
@@ -257,8 +310,8 @@ struct TaskPicker {
             bytes = try blob.map { (blob) throws(GridError) in try connection.blob(blob, limit: settings.limits.maxFileBytes) } ?? []
         } catch {
             // Over the size limit (refused before reading) or a bad object: the task is rejected, not retried forever.
-            return Pick(claim: held, taskBytes: [], unreadable: "task file refused: larger than \(settings.limits.maxFileBytes) bytes or unreadable (\(error))",
-                        claimMilliseconds: elapsed, racesLost: lost)
+            return .picked(Pick(claim: held, taskBytes: [], unreadable: "task file refused: larger than \(settings.limits.maxFileBytes) bytes or unreadable (\(error))",
+                        claimMilliseconds: elapsed, racesLost: lost))
         }
         // The signatures and the grid id, from the listing taken after the claim; only a signed task needs the id.
         var signatures = TaskSignatureFiles()
@@ -267,12 +320,12 @@ struct TaskPicker {
             do {
                 signatures[suffix] = try connection.blob(signatureBlob, limit: TaskSignatureFiles.maxBytes)
             } catch {
-                return Pick(claim: held, taskBytes: [], unreadable: "signature file refused: larger than \(TaskSignatureFiles.maxBytes) bytes or unreadable (\(candidate.location.path + suffix): \(error))",
-                            claimMilliseconds: elapsed, racesLost: lost)
+                return .picked(Pick(claim: held, taskBytes: [], unreadable: "signature file refused: larger than \(TaskSignatureFiles.maxBytes) bytes or unreadable (\(candidate.location.path + suffix): \(error))",
+                            claimMilliseconds: elapsed, racesLost: lost))
             }
         }
         let grid = signatures.isEmpty ? nil : try GridIdentity.read(fresh, connection: connection)
-        return Pick(claim: held, taskBytes: bytes, signatures: signatures, grid: grid, unreadable: nil, refused: refused,
-                    trust: trust, claimMilliseconds: elapsed, racesLost: lost)
+        return .picked(Pick(claim: held, taskBytes: bytes, signatures: signatures, grid: grid, unreadable: nil, refused: refused,
+                            trust: trust, claimMilliseconds: elapsed, racesLost: lost))
     }
 }

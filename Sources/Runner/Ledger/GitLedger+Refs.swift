@@ -91,7 +91,8 @@ extension GitLedger {
     }
 
     private func moveRefsLocked(_ moves: [RefMove], operation: String) throws(LedgerError) -> [String: RefUpdate] {
-        try lock.run { () throws(LedgerError) -> [String: RefUpdate] in
+        lastPushAdvertisement = nil
+        return try lock.run { () throws(LedgerError) -> [String: RefUpdate] in
             try repairingMirror { () throws(LedgerError) -> [String: RefUpdate] in
                 var outcomes: [String: RefUpdate] = [:]
                 var ready: [RefMove] = []

@@ -14,7 +14,9 @@ extension GitLedger {
         guard !moves.isEmpty else { return [:] }
         return try withConnection(GIT_DIRECTION_PUSH, operation: operation) {
             (remote, state) throws(LedgerError) -> [String: RefUpdate] in
-            let advertised = advertisedRefs(remote, prefix: moves.count == 1 ? moves[0].name : "refs/")
+            // Every ref, kept for the caller (`lastPushAdvertisement`): a claim reads the grid from it.
+            let advertised = advertisedRefs(remote, prefix: nil)
+            lastPushAdvertisement = advertised
             var outcomes: [String: RefUpdate] = [:]
             var sources: [String] = []
             defer { for source in sources { git_reference_remove(repository.pointer, source) } }

@@ -51,6 +51,10 @@ public final class GitLedger: @unchecked Sendable {
     public var circuit: GitCircuitBreaker?
     /// Told how each listing, fetch and push ended (the worker's metrics); nil: nobody.
     let observer: GitOperationObserver?
+    /// Every ref the remote advertised to this ledger's last push over a smart transport, taken
+    /// just before its updates were applied: a listing that came with the push for free
+    /// (`GitLedger+SmartPush`). nil after a local push. Read right after an applied move, under the caller's lock.
+    public internal(set) var lastPushAdvertisement: [String: GitOID]?
 
     /// Opens (or creates with git_repository_init bare) the local bare mirror at mirrorPath for `remote` (a URL: file://, git://, http(s)://, ssh://, or a plain local path). Mirror dirs 0700.
     ///

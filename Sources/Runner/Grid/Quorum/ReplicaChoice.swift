@@ -1,7 +1,8 @@
 import Foundation
 
 /// Which run of a quorum task this node may claim now (docs/ARCHITECTURE.md §11):
-/// none when it already holds or voted one (replicas go to distinct nodes), when
+/// none when it already holds or voted one (replicas go to distinct nodes; to distinct
+/// operators too — one key or one CA — when this host's policy says so), when
 /// the task is decided or past consensus, or when the live claims and the votes
 /// already make the runs the tally wants (`QuorumTally.runsWanted`); else the
 /// lowest replica without a vote whose claim is absent, lapsed or released.
@@ -16,6 +17,9 @@ struct ReplicaChoice: Equatable {
                        gate: ReputationGate? = nil, now: Date) throws(GridError) -> ReplicaChoice? {
         let node = connection.settings.nodeID
         let claims = GridClaims(connection: connection)
+        // With `quorum_distinct = "operators"` a second run by this node's operator would be refused by
+        // the fold (`QuorumVotes`): not claimed at all. The anchor of a signature made with our own key.
+        let ownAnchor = gate?.policy.distinctOperators == true ? WorkerTrust.anchor(of: try connection.nodeKey().sign(Array(taskID.utf8))) : nil
         let slots = snapshot.replicaClaims[taskID] ?? [:], ballots = snapshot.votes[taskID] ?? [:]
         try connection.prefetch(Array(slots.values) + Array(ballots.values))
         var votes: [QuorumTally.Vote] = []
@@ -25,6 +29,7 @@ struct ReplicaChoice: Equatable {
                   let record = ResultRecord.parse(signed.bytes), record.taskID == taskID, record.replica == replica else { continue }
             if record.nodeID == node { return nil }
             if let gate, try gate.refusal(record.nodeID, gated: true) != nil { continue }
+            if let ownAnchor, WorkerTrust.anchor(of: signed.signature) == ownAnchor { return nil }
             votes.append(QuorumTally.Vote(replica: replica, record: record, bytes: signed.bytes, signature: signed.signature, commit: commit))
         }
         var live = 0, provenHolder = false
@@ -37,6 +42,7 @@ struct ReplicaChoice: Equatable {
             let holder = try claims.record(at: commit)?.nodeID
             if try claims.isLive(commit, now: now), let holder, try gate?.refusal(holder, gated: true) == nil {
                 if holder == node { return nil }
+                if let ownAnchor, WorkerTrust.anchor(of: try claims.signature(at: commit)) == ownAnchor { return nil }
                 live += 1
                 if quorum.adaptive, try gate?.proven(holder) == true { provenHolder = true }
             } else if open == nil {

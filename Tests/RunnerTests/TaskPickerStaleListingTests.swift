@@ -1,0 +1,114 @@
+import Foundation
+import Sandbox
+import Synchronization
+import Testing
+@testable import Runner
+import TestSupport
+
+/// A pick walks the listing it started from; on a busy grid that listing ages while
+/// the walk pushes claim after claim. Once it shows itself behind — claims lost in a
+/// row, or a won claim on a task that had finished — the pick lists again instead of
+/// pushing through the rest (at 100 workers the old walk kept idle workers pushing
+/// for minutes: bench/scale.sh). Each case counts the picking worker's Git operations.
+@Suite(.unit, .serialized) struct TaskPickerStaleListingTests {
+    final class Grid: Sendable {
+        let url: String
+        let bare: String
+        let directory: String
+        let operations = Mutex<[GitOperationKind]>([])
+
+        init(url: String, bare: String, directory: String) {
+            self.url = url
+            self.bare = bare
+            self.directory = directory
+        }
+
+        func connection(_ node: String, counted: Bool = false) throws -> GridConnection {
+            var settings = GridSettings(repository: url, nodeID: node,
+                                        state: StateDirectory(path: directory + "/state-" + node))
+            if counted { settings.gitObserver = { [self] kind, _, _ in operations.withLock { $0.append(kind) } } }
+            return try GridConnection(settings: settings)
+        }
+
+        func count(_ kind: GitOperationKind) -> Int { operations.withLock { $0.filter { $0 == kind }.count } }
+    }
+
+    static let ids = (1...10).map { "t\($0)" }
+
+    static func withGrid(_ transport: LedgerTransport = .file, _ body: (Grid, GridConnection, GridConnection) throws -> Void) throws {
+        try transport.withRemote(port: 0) { url, bare, directory in
+            let grid = Grid(url: url, bare: bare, directory: directory)
+            let (picker, other) = (try grid.connection("picker", counted: true), try grid.connection("other"))
+            #expect(try GridInit(connection: other).run().created)
+            let files = ids.map { ($0 + ".json", Array("{\"task_id\":\"\($0)\",\"script\":\"true\",\"timeout_seconds\":5}".utf8)) }
+            _ = try GridSubmit(connection: other).submit(files, priority: nil, submitter: "test")
+            try body(grid, picker, other)
+        }
+    }
+
+    @Test func claimsLostInARowMakeThePickListAgainNotPushThroughTheQueue() throws {
+        try Self.withGrid { grid, picker, other in
+            let taken = Mutex(false)
+            // Right after the picker's listing, another worker claims every task.
+            let pick = try TaskPicker(connection: picker, onPollCost: { _ in
+                guard !taken.withLock({ let was = $0; $0 = true; return was }) else { return }
+                for id in Self.ids { _ = try? GridClaims(connection: other).claim(id, takingOver: nil, now: Date()) }
+            }).next()
+            #expect(pick == nil, "every task is the other worker's")
+            #expect(grid.count(.push) == TaskPicker.lossesBeforeRelist, "a claim push per task would be \(Self.ids.count)")
+            #expect(grid.count(.list) == 2, "the first listing and the one after the lost claims")
+        }
+    }
+
+    @Test func aWonClaimOnAFinishedTaskMakesThePickMoveToTheNewerListing() throws {
+        try Self.withGrid { grid, picker, other in
+            let done = Mutex(false)
+            // Right after the picker's listing, the other worker runs every task and folds them.
+            let pick = try TaskPicker(connection: picker, onPollCost: { _ in
+                guard !done.withLock({ let was = $0; $0 = true; return was }) else { return }
+                for id in Self.ids {
+                    guard let claim = try? GridClaims(connection: other).claim(id, takingOver: nil, now: Date()) else { continue }
+                    let record = ResultRecord(taskID: id, nodeID: "other", exitCode: 0, stdout: "ran on other\n")
+                    _ = try? GridResults(connection: other).publish(record, taskBytes: [], claim: claim.commit)
+                }
+                _ = try? GridFold(connection: other, workerTrust: WorkerTrust(mode: .off)).run()
+            }).next()
+            #expect(pick == nil, "every task finished on the other worker")
+            // One claim won on a finished task and withdrawn; then the newer listing shows nothing queued.
+            #expect(grid.count(.push) == 2, "a claim and a withdrawal per task would be \(2 * Self.ids.count)")
+            let refs = try LedgerFixtures.git(["for-each-ref", "--format=%(refname)", "refs/dgrid/claims/"], in: grid.bare)
+            #expect(refs.isEmpty, "the withdrawn claim is gone: \(refs)")
+        }
+    }
+}
+
+/// The same picker over `git daemon` (a real server on loopback).
+@Suite(.system) struct TaskPickerAdvertisedListingTests {
+    static let ids = TaskPickerStaleListingTests.ids
+
+    /// Over a smart transport the server advertises every ref to a push: the check after a claim
+    /// reads the grid from the claim's own push, so a pick costs a listing and a claim, no more.
+    /// Main moved meanwhile (a fold ended the task): it lists as before and withdraws.
+    @Test func overGitDaemonAClaimIsCheckedOnItsOwnPushesListing() throws {
+        try TaskPickerStaleListingTests.withGrid(.gitDaemon) { grid, picker, other in
+            let pick = try #require(try TaskPicker(connection: picker).next())
+            #expect(grid.operations.withLock { $0 } == [.list, .push], "a listing (main fetched on it) and the claim")
+            #expect(Self.ids.contains(pick.claim.taskID) && !pick.taskBytes.isEmpty)
+
+            grid.operations.withLock { $0 = [] }
+            let done = Mutex(false)
+            let next = try TaskPicker(connection: picker, onPollCost: { _ in
+                guard !done.withLock({ let was = $0; $0 = true; return was }) else { return }
+                for id in Self.ids where id != pick.claim.taskID {
+                    guard let claim = try? GridClaims(connection: other).claim(id, takingOver: nil, now: Date()) else { continue }
+                    let record = ResultRecord(taskID: id, nodeID: "other", exitCode: 0, stdout: "ran on other\n")
+                    _ = try? GridResults(connection: other).publish(record, taskBytes: [], claim: claim.commit)
+                }
+                _ = try? GridFold(connection: other, workerTrust: WorkerTrust(mode: .off)).run()
+            }).next()
+            #expect(next == nil, "the rest finished on the other worker")
+            #expect(grid.count(.push) == 2 && grid.count(.list) == 2,
+                    "one claim on a finished task, a listing (main moved), its withdrawal: \(grid.operations.withLock { $0 })")
+        }
+    }
+}
