@@ -91,6 +91,19 @@ private func attempts(_ ends: [(AttemptEnd, String)]) -> [AttemptRecord] {
                                    reason: String(repeating: "y", count: 5000))
         #expect(record.reason.count == AttemptRecord.maxReasonLength)
     }
+
+    /// A writer can push any attempt number, and the next claim adds one: Int.max would trap the
+    /// worker taking the task over. A record past the limit is no record (the claim is malformed).
+    @Test func anAttemptPastTheLimitIsNoRecord() {
+        func record(_ attempt: Int) -> [UInt8] {
+            ClaimRecord(taskID: "t1", nodeID: "n1", attempt: attempt, claimedAt: "2026-01-01T00:00:00Z",
+                        leaseUntil: "2026-01-01T00:10:00Z").json()
+        }
+        #expect(ClaimRecord.parse(record(ClaimRecord.attemptLimit))?.attempt == ClaimRecord.attemptLimit)
+        #expect(ClaimRecord.parse(record(ClaimRecord.attemptLimit + 1)) == nil)
+        #expect(ClaimRecord.parse(record(Int.max)) == nil)
+        #expect(ClaimRecord.parse(record(0)) == nil)
+    }
 }
 
 /// docs/ARCHITECTURE.md §7 "Health": backoff of the self-check, on an injected clock.

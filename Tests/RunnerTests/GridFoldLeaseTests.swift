@@ -61,4 +61,50 @@ import TestSupport
         #expect(try !GridFoldLease(connection: b).acquire(now: start + 17), "node_a's now")
         #expect(try LedgerFixtures.git(["rev-list", "--count", GridFoldLease.refName], in: bare) == "1")
     }
+
+    /// Anyone who can push can write the lease ref. A lease dated a year ahead, a lease.json that
+    /// does not parse, or a blob where the commit should be would each stop every worker's
+    /// scheduled fold for good if it were believed: none of them holds the lease, and the
+    /// compare-and-swap replaces it with one commit.
+    @Test func aWritersLeaseOrObjectHoldsNoFoldBack() throws {
+        let directory = try LedgerFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let bare = try LedgerFixtures.bareRepository(in: directory)
+        var settings = GridSettings(repository: "file://" + bare, nodeID: "node_a", state: StateDirectory(path: directory + "/state"))
+        settings.foldIntervalSeconds = 10
+        let lease = GridFoldLease(connection: try GridConnection(settings: settings))
+        let writer = try LedgerFixtures.ledger("file://" + bare, in: directory, name: "writer")
+        let now = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        func plant(_ bytes: [UInt8]) throws {
+            let commit = try writer.commit(parent: nil, changes: [LedgerChange(path: "lease.json", content: bytes)], message: "forged")
+            try LedgerFixtures.git(["update-ref", "-d", GridFoldLease.refName], in: bare)
+            #expect(try writer.createRef(GridFoldLease.refName, target: commit) == .applied)
+        }
+        let yearAhead = ClaimRecord(taskID: "fold", nodeID: "mallory", attempt: 1, claimedAt: ISOTime.string(now),
+                                    leaseUntil: ISOTime.string(now.addingTimeInterval(365 * 86_400)))
+        let forgedAttempts = ClaimRecord(taskID: "fold", nodeID: "mallory", attempt: Int.max, claimedAt: ISOTime.string(now),
+                                         leaseUntil: ISOTime.string(now.addingTimeInterval(30)))
+        let cases: [(String, () throws -> Void)] = [
+            ("a lease a year ahead", { try plant(yearAhead.json()) }),
+            ("an attempt number past the limit", { try plant(forgedAttempts.json()) }),
+            ("a lease.json that is no record", { try plant(Array("not json".utf8)) }),
+            ("a blob at the ref", {
+                try "junk".write(toFile: directory + "/junk", atomically: true, encoding: .utf8)
+                let blob = try LedgerFixtures.git(["hash-object", "-w", directory + "/junk"], in: bare)
+                try LedgerFixtures.git(["update-ref", GridFoldLease.refName, blob], in: bare)
+            }),
+        ]
+        for (what, planted) in cases {
+            try planted()
+            #expect(try lease.acquire(now: now), "\(what) held the lease")
+            let tip = try LedgerFixtures.git(["cat-file", "-t", GridFoldLease.refName], in: bare)
+            #expect(tip.contains("commit"), "\(what): \(tip)")
+            #expect(try LedgerFixtures.git(["rev-list", "--count", GridFoldLease.refName], in: bare) == "1", "\(what)")
+        }
+        // A lease held for its interval still holds.
+        let fair = ClaimRecord(taskID: "fold", nodeID: "node_b", attempt: 3, claimedAt: ISOTime.string(now),
+                               leaseUntil: ISOTime.string(now.addingTimeInterval(600)))
+        try plant(fair.json())
+        #expect(try !lease.acquire(now: now), "node_b's lease for ten minutes is honoured")
+    }
 }

@@ -4,7 +4,7 @@ import TestSupport
 @testable import Runner
 
 /// This file's servers listen on ports the kernel picks once per run, never fixed numbers.
-private let suitePorts = FreePort.loopbackPorts(10)
+private let suitePorts = FreePort.loopbackPorts(14)
 
 /// Every network operation of the ledger has an overall deadline (docs/THREATS.md: a
 /// dripping remote). A server that sends one byte a second is never idle for
@@ -116,6 +116,45 @@ private let suitePorts = FreePort.loopbackPorts(10)
                                        deadlines: Self.deadlines(fetch: 3))
             Self.expectDeadline(.fetch, after: 3, remote: "127.0.0.1:\(suitePorts[7])") { try reader.fetch(["refs/heads/main"]) }
             #expect(!reader.hasObject(commit))
+        }
+    }
+
+    /// A poll lists and fetches main on one connection: it is held to the listing's deadline,
+    /// not the five minutes a fetch may take (before, a stalling server held the poll that long).
+    @Test func aDrippingListingThatWouldFetchFailsAtTheListingsDeadline() throws {
+        try LedgerTransport.gitDaemon.withRemote(port: suitePorts[10]) { _, bare, directory in
+            try Self.populate(bare, in: directory)
+            let proxy = try DripProxy(port: suitePorts[11], upstreamPort: suitePorts[10], mode: .everyConnection, directory: directory)
+            defer { proxy.stop() }
+            let ledger = try GitLedger(remote: "git://127.0.0.1:\(suitePorts[11])/grid.git", mirrorPath: directory + "/mirror",
+                                       deadlines: Self.deadlines(list: 3, fetch: 60))
+            Self.expectDeadline(.list, after: 3, remote: "127.0.0.1:\(suitePorts[11])") {
+                try ledger.remoteRefs(fetching: { _ in ["refs/heads/main"] })
+            }
+        }
+    }
+
+    /// The listing arrived at once but the pack after it is slow (a big main on a slow link): the
+    /// refs it picked are fetched on their own connection under the fetch's deadline, and the poll
+    /// returns the listing it had. The proxy drips only the first connection's pack.
+    @Test func aSlowPackAfterTheListingIsFetchedOnItsOwnUnderTheFetchDeadline() throws {
+        try LedgerTransport.gitDaemon.withRemote(port: suitePorts[12]) { _, bare, directory in
+            try Self.populate(bare, in: directory)
+            let hex = try LedgerFixtures.git(["rev-parse", "refs/heads/main"], in: bare).trimmingCharacters(in: .whitespacesAndNewlines)
+            let main = try #require(GitOID(hex: hex))
+            let proxy = try DripProxy(port: suitePorts[13], upstreamPort: suitePorts[12], mode: .afterTheAdvertisementOnce,
+                                      directory: directory)
+            defer { proxy.stop() }
+            let ledger = try GitLedger(remote: "git://127.0.0.1:\(suitePorts[13])/grid.git", mirrorPath: directory + "/mirror",
+                                       deadlines: Self.deadlines(list: 3, fetch: 60))
+            let started = Date()
+            let refs = try ledger.remoteRefs(fetching: { _ in ["refs/heads/main"] })
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(FileManager.default.fileExists(atPath: proxy.drippingPath), "the first pack was not dripped: the test proves nothing")
+            #expect(refs["refs/heads/main"] == main)
+            #expect(refs.count == 7, "\(refs.keys.sorted())")
+            #expect(ledger.hasObject(main))
+            #expect(elapsed >= 2.5 && elapsed < 3 + Self.slack + 5, "took \(elapsed) s")
         }
     }
 

@@ -12,6 +12,10 @@ public final class DripProxy: @unchecked Sendable {
         /// Only git:// or HTTP connections asking for `git-upload-pack` (listings
         /// and fetches; pushes use receive-pack), and only while `flagPath` exists.
         case uploadPackWhileFlagged = "upload-pack"
+        /// git:// only: the server's ref advertisement goes through at once, and what it sends
+        /// after the client spoke again (its wants: the pack) is dripped — on the first
+        /// connection that gets that far; later connections go through whole.
+        case afterTheAdvertisementOnce = "after-advertisement"
     }
 
     public let port: Int
@@ -61,14 +65,18 @@ public final class DripProxy: @unchecked Sendable {
     listener.bind(("127.0.0.1", port)); listener.listen(32)
     print("ready", flush=True)
 
-    def pump(source, target, drip):
+    once_lock, once = threading.Lock(), {"taken": False}
+
+    def pump(source, target, drip, heard=None):
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     target.shutdown(socket.SHUT_WR)
                     return
-                if not drip:
+                if heard is not None:
+                    heard.set()
+                if not drip():
                     target.sendall(data)
                     continue
                 for i in range(len(data)):
@@ -80,19 +88,36 @@ public final class DripProxy: @unchecked Sendable {
                 try: s.shutdown(socket.SHUT_RDWR)
                 except OSError: pass
 
+    def after_the_advertisement(spoke):
+        # Decided once per connection, when the server first sends after the client spoke again.
+        mine = {"drip": None}
+        def decide():
+            if mine["drip"] is None:
+                if not spoke.is_set(): return False
+                with once_lock:
+                    mine["drip"], once["taken"] = not once["taken"], True
+            return mine["drip"]
+        return decide
+
     def serve(client):
         try:
             server = socket.create_connection(("127.0.0.1", upstream))
         except OSError:
             client.close(); return
+        heard = None
         if mode == "all":
-            drip = True
+            drip = lambda: True
+        elif mode == "after-advertisement":
+            server.sendall(client.recv(65536))
+            heard = threading.Event()
+            drip = after_the_advertisement(heard)
         else:
             # git:// names the service in its first packet, HTTP in its request line.
             first = client.recv(65536)
-            drip = b"git-upload-pack" in first and os.path.exists(flag)
+            flagged = b"git-upload-pack" in first and os.path.exists(flag)
+            drip = lambda: flagged
             server.sendall(first)
-        threading.Thread(target=pump, args=(client, server, False), daemon=True).start()
+        threading.Thread(target=pump, args=(client, server, lambda: False, heard), daemon=True).start()
         threading.Thread(target=pump, args=(server, client, drip), daemon=True).start()
 
     while True:

@@ -10,6 +10,11 @@ struct GridFoldLease {
     let connection: GridConnection
     static let refName = "refs/dgrid/fold-lease"
 
+    /// The longest lease a worker takes (the longest fold interval, an hour) and ten minutes of
+    /// clock skew. Anyone who can push can write the lease: one that claims to run for a year
+    /// would stop every worker's scheduled fold, so a lease further ahead than this holds nothing.
+    static let longestLease: TimeInterval = 3_600 + 600
+
     /// true when this worker now holds the lease for the next fold interval.
     func acquire(now: Date = Date()) throws(GridError) -> Bool {
         let settings = connection.settings
@@ -21,15 +26,21 @@ struct GridFoldLease {
             let current = listed != nil ? listed?.foldLease : try ledger.remoteRefs(prefix: Self.refName)[Self.refName]
             var attempt = 1
             if let current {
-                if !ledger.hasObject(current) { try ledger.fetch([Self.refName]) }
-                // The lease moved between the listing and the fetch: another worker took it just now.
-                guard let files = try? ledger.tree(of: current) else { return false }
-                var holder: ClaimRecord?
-                if let blob = files["lease.json"] {
-                    holder = ClaimRecord.parse(try ledger.blob(blob, limit: 4096))
+                // A ref that names no commit cannot even be fetched (a blob pushed there): it holds nothing.
+                var readable = true
+                if !ledger.hasObject(current) {
+                    do throws(LedgerError) {
+                        try ledger.fetch([Self.refName])
+                    } catch where error.kind != .network {
+                        readable = false
+                    }
+                    // Not in the mirror even after the fetch: the lease moved between the listing and
+                    // the fetch — another worker took it just now.
+                    if readable && !ledger.hasObject(current) { return false }
                 }
-                if let holder, holder.nodeID != settings.nodeID,
-                   let until = ISOTime.parse(holder.leaseUntil), until > now {
+                let holder = readable ? Self.holder(of: current, in: ledger) : nil
+                if let holder, holder.nodeID != settings.nodeID, let until = ISOTime.parse(holder.leaseUntil),
+                   until > now, until.timeIntervalSince(now) <= Self.longestLease {
                     return false
                 }
                 attempt = (holder?.attempt ?? 0) + 1
@@ -44,5 +55,14 @@ struct GridFoldLease {
             let move = RefMove(Self.refName, from: current, to: commit, replacingHistory: true)
             return try ledger.moveRefs([move])[Self.refName] == .applied
         }
+    }
+
+    /// Who holds the lease commit `id`, or nil when nobody readable does: a lease.json that does
+    /// not parse, a commit without one, or an object that is no commit at all (a blob pushed to
+    /// the ref) hold nothing, and the compare-and-swap replaces them.
+    private static func holder(of id: GitOID, in ledger: GitLedger) -> ClaimRecord? {
+        guard let files = try? ledger.tree(of: id), let blob = files["lease.json"],
+              let bytes = try? ledger.blob(blob, limit: 4096) else { return nil }
+        return ClaimRecord.parse(bytes)
     }
 }

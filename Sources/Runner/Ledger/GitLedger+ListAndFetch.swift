@@ -14,39 +14,55 @@ extension GitLedger {
             if !picked.isEmpty { try fetch(picked) }
             return refs
         }
-        return try observed(.list) { () throws(LedgerError) -> [String: GitOID] in
-            try lock.run { () throws(LedgerError) -> [String: GitOID] in
-                try repairingMirror { () throws(LedgerError) -> [String: GitOID] in
-                    // The fetch's deadline: the listing alone may be followed by a pack.
-                    try withDeadline(.fetch, operation: "list remote refs and fetch") { () throws(LedgerError) -> [String: GitOID] in
-                        try retryingVanishedRefs { () throws(LedgerError) -> [String: GitOID] in
-                            try listAndFetchConnected(choose)
+        // Under the listing's deadline, not the fetch's: a server that stalls must not hold a
+        // poll for the five minutes a large fetch may take. When the deadline passes after the
+        // listing arrived (a big main on a slow link), the refs it picked are fetched on their
+        // own under the fetch's deadline: the listing is kept, and nothing waits longer than before.
+        var listing: [String: GitOID]?
+        var picked: [String] = []
+        do throws(LedgerError) {
+            return try observed(.list) { () throws(LedgerError) -> [String: GitOID] in
+                try lock.run { () throws(LedgerError) -> [String: GitOID] in
+                    try repairingMirror { () throws(LedgerError) -> [String: GitOID] in
+                        try withDeadline(.list, operation: "list remote refs and fetch") { () throws(LedgerError) -> [String: GitOID] in
+                            try retryingVanishedRefs { () throws(LedgerError) -> [String: GitOID] in
+                                try listAndFetchConnected(choose, listing: &listing, picked: &picked)
+                            }
                         }
                     }
                 }
             }
+        } catch where error.deadlineExceeded == .list && listing != nil && !picked.isEmpty {
+            try fetch(picked)
+            return listing ?? [:]
         }
     }
 
-    private func listAndFetchConnected(_ choose: ([String: GitOID]) -> [String]) throws(LedgerError) -> [String: GitOID] {
-        var picked: [String] = []
-        let refs = try withConnection(GIT_DIRECTION_FETCH, operation: "list remote refs") {
+    /// Lists, then fetches what `choose` picked on the same connection. `listing` and `picked`
+    /// are set once the listing has arrived, so a caller whose deadline passed during the
+    /// download knows what to fetch on its own.
+    private func listAndFetchConnected(_ choose: ([String: GitOID]) -> [String], listing: inout [String: GitOID]?,
+                                       picked: inout [String]) throws(LedgerError) -> [String: GitOID] {
+        listing = nil
+        picked = []
+        var listed: [String: GitOID]?
+        var chosen: [String] = []
+        defer {
+            listing = listed
+            picked = chosen
+        }
+        return try withConnection(GIT_DIRECTION_FETCH, operation: "list remote refs") {
             (remote, state) throws(LedgerError) -> [String: GitOID] in
             let refs = advertisedRefs(remote, prefix: nil)
-            picked = choose(refs).filter { refs[$0] != nil }
-            guard !picked.isEmpty else { return refs }
-            for name in picked { try validateRefName(name, operation: "fetch") }
-            let operation = Self.fetchOperation(picked)
-            let tipsBefore = branchTips(picked)
-            var options = git_fetch_options()
-            git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
-            options.callbacks = state.callbacks()
-            options.prune = GIT_FETCH_NO_PRUNE
-            options.update_fetchhead = 0
-            options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
-            options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
-            // "+": the mirror is a cache of the remote, which is always right.
-            let refspecs = CStringArray(picked.map { "+\($0):\($0)" })
+            let names = choose(refs).filter { refs[$0] != nil }
+            for name in names { try validateRefName(name, operation: "fetch") }
+            listed = refs
+            chosen = names
+            guard !names.isEmpty else { return refs }
+            let operation = Self.fetchOperation(names)
+            let tipsBefore = branchTips(names)
+            var options = Self.fetchOptions(state)
+            let refspecs = Self.fetchRefspecs(names, keepRefs: true)
             // Connected already: libgit2 negotiates and downloads on this connection.
             var code = refspecs.withStrArray { git_remote_download(remote, $0, &options) }
             if code < 0 { throw remoteFailure(code, state: state, operation: operation) }
@@ -56,6 +72,5 @@ extension GitLedger {
             maintainMirror(afterFetchFrom: tipsBefore)
             return refs
         }
-        return refs
     }
 }

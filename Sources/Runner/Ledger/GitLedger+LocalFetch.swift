@@ -46,7 +46,7 @@ extension GitLedger {
         let walk = GitHandle(walkPointer) { git_revwalk_free($0) }
         for var id in wanted {
             code = git_revwalk_push(walk.pointer, &id)
-            guard code == 0 else { throw failure(code, kind: .network, operation: operation, hint: "the remote's ref names no commit") }
+            guard code == 0 else { throw failure(code, kind: .object, operation: operation, hint: "the remote's ref names no commit: someone pushed another kind of object there") }
         }
         // What the mirror already holds whole: the commits its refs name (main's last tip, above all).
         var names = git_strarray()

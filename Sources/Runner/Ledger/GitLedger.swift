@@ -194,6 +194,25 @@ public final class GitLedger: @unchecked Sendable {
         }
     }
 
+    /// The options of every fetch: no pruning, no FETCH_HEAD, no tags, and no redirects
+    /// (a redirect could hand our token to another host).
+    static func fetchOptions(_ state: RemoteCallbackState) -> git_fetch_options {
+        var options = git_fetch_options()
+        git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
+        options.callbacks = state.callbacks()
+        options.prune = GIT_FETCH_NO_PRUNE
+        options.update_fetchhead = 0
+        options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+        options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
+        return options
+    }
+
+    /// "+ref:ref" keeps the mirror's ref (forced: the mirror is a cache of the remote,
+    /// which is always right); a bare ref only brings the objects.
+    static func fetchRefspecs(_ refs: [String], keepRefs: Bool) -> CStringArray {
+        CStringArray(refs.map { keepRefs ? "+\($0):\($0)" : $0 })
+    }
+
     static func fetchOperation(_ refs: [String]) -> String {
         "fetch " + (refs.count <= 3 ? refs.joined(separator: " ") : "\(refs[0]) and \(refs.count - 1) more refs")
     }
@@ -207,16 +226,8 @@ public final class GitLedger: @unchecked Sendable {
         }
         let remote = try anonymousRemote(operation: operation)
         let state = callbackState()
-        var options = git_fetch_options()
-        git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
-        options.callbacks = state.callbacks()
-        options.prune = GIT_FETCH_NO_PRUNE
-        options.update_fetchhead = 0
-        options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
-        // A redirect could hand our token to another host.
-        options.follow_redirects = GIT_REMOTE_REDIRECT_NONE
-        // "+": the mirror is a cache of the remote, which is always right.
-        let refspecs = CStringArray(refs.map { keepRefs ? "+\($0):\($0)" : $0 })
+        var options = Self.fetchOptions(state)
+        let refspecs = Self.fetchRefspecs(refs, keepRefs: keepRefs)
         let code = withExtendedLifetime(state) {
             refspecs.withStrArray { git_remote_fetch(remote.pointer, $0, &options, "dgrid: fetch") }
         }

@@ -93,6 +93,11 @@ public struct WorkerTrust: Sendable {
     /// are one operator. nil when the signature cannot be read.
     public static func anchor(of signature: [UInt8]?) -> String? {
         guard let signature, let key = try? SSHSignature(armored: signature).publicKey else { return nil }
+        return anchor(of: key)
+    }
+
+    /// The anchor of a key: its CA's fingerprint when it is certified, else its own.
+    public static func anchor(of key: SSHPublicKey) -> String? {
         if let certificate = key.certificate { return certificate.authorityFingerprint.map { "ca:" + $0 } }
         return "key:" + key.plain.fingerprint
     }

@@ -31,6 +31,10 @@ public struct ClaimRecord: Equatable, Sendable {
     /// caps them well below this); past it, the oldest uncounted ones (given
     /// back) go first. At ~400 bytes each the record stays far below the read limit.
     public static let maxPreviousAttempts = 100
+    /// The highest attempt number a record may carry. A writer can push any number, and the next
+    /// claim adds one to it: Int.max would trap the worker that takes the task over. No task is
+    /// tried a million times (`AttemptBudget` ends it long before), so a record past this is forged.
+    public static let attemptLimit = 1 << 20
     /// How much of `claim.json` is read.
     public static let readLimit = 128 * 1024
 
@@ -86,7 +90,7 @@ public struct ClaimRecord: Equatable, Sendable {
         return list
     }
 
-    /// Nil unless the ids are valid, `attempt` is a positive integer, `lease_until`
+    /// Nil unless the ids are valid, `attempt` is a positive integer up to `attemptLimit`, `lease_until`
     /// is a time, and `state` and `previous_attempts` (when present) are well-formed:
     /// a claim whose lease cannot be read cannot be judged expired or not, and
     /// the caller must treat the ref as malformed rather than guess.
@@ -94,7 +98,7 @@ public struct ClaimRecord: Equatable, Sendable {
         guard let f = RecordFields(bytes),
               let taskID = f.string("task_id"), TaskParser.isValidTaskID(taskID),
               let nodeID = f.string("node_id"), LedgerLayout.isValidNodeID(nodeID),
-              let attempt = f.int("attempt"), attempt > 0,
+              let attempt = f.int("attempt"), attempt > 0, attempt <= attemptLimit,
               let leaseUntil = f.string("lease_until"), ISOTime.parse(leaseUntil) != nil,
               let previous = AttemptRecord.parseList(f.members["previous_attempts"]) else { return nil }
         var state = ClaimState.held

@@ -18,8 +18,8 @@ struct ReplicaChoice: Equatable {
         let node = connection.settings.nodeID
         let claims = GridClaims(connection: connection)
         // With `quorum_distinct = "operators"` a second run by this node's operator would be refused by
-        // the fold (`QuorumVotes`): not claimed at all. The anchor of a signature made with our own key.
-        let ownAnchor = gate?.policy.distinctOperators == true ? WorkerTrust.anchor(of: try connection.nodeKey().sign(Array(taskID.utf8))) : nil
+        // the fold (`QuorumVotes`): not claimed at all.
+        let ownAnchor = gate?.policy.distinctOperators == true ? WorkerTrust.anchor(of: try connection.nodeKey().publicKey) : nil
         let slots = snapshot.replicaClaims[taskID] ?? [:], ballots = snapshot.votes[taskID] ?? [:]
         try connection.prefetch(Array(slots.values) + Array(ballots.values))
         var votes: [QuorumTally.Vote] = []
