@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 import Trust
 
@@ -13,12 +14,14 @@ import Trust
 /// lapse because of bulk Git work (docs/THREATS.md, T10).
 public final class GridConnection: @unchecked Sendable {
     public let settings: GridSettings
-    private let ledger: GitLedger
-    /// Opened by the first beat (`submit`, `status` and `fold` never beat).
-    private let heartbeatLedger: SideLedger
-    /// Checkpoints (docs/ARCHITECTURE.md §10) are pushed on a ledger of their own: a
-    /// 100 MiB snapshot never holds up a slot's claim or the heartbeat.
-    private let checkpointLedger: SideLedger
+    /// The grid's Git servers, the primary first (`GridBackend`, docs/ARCHITECTURE.md §11): each
+    /// with the slots' ledger, the heartbeat's (opened by the first beat: `submit`, `status` and
+    /// `fold` never beat) and the checkpoints' (a 100 MiB snapshot never holds up a slot's claim
+    /// or the heartbeat), and its circuit breaker.
+    let backends: [GridBackend]
+    /// The backend the last Git step used (`authority`): a change is logged and counted.
+    private var lastAuthority = 0
+    private var authoritySwitches = 0
     /// Serialises the slots' Git work on `ledger` (held across network operations).
     private let ledgerLock = NSLock()
     /// Guards the bookkeeping below; never held across Git work, so the
@@ -77,6 +80,7 @@ public final class GridConnection: @unchecked Sendable {
         [LedgerChange(path: path, content: bytes), LedgerChange(path: path + NodeKey.signatureSuffix, content: key.sign(bytes))]
     }
 
+    static let logger = Logger(label: "dgrid.backends")
     public static let mainRef = "refs/heads/main"
     static let claimsPrefix = "refs/dgrid/claims/"
     static let resultsPrefix = "refs/dgrid/results/"
@@ -88,29 +92,43 @@ public final class GridConnection: @unchecked Sendable {
         if let problem = NodeIdentifier.problem(settings.nodeID) { throw .local(problem) }
         self.settings = settings
         let mirror = try settings.mirrorPath()
-        let circuit = GitCircuitBreaker(threshold: settings.circuitFailures, ceilingSeconds: settings.circuitCeilingSeconds)
-        self.circuit = circuit
-        ledger = try Self.openLedger(settings, mirror: mirror, circuit: circuit)
-        heartbeatLedger = SideLedger { () throws(GridError) in try Self.openLedger(settings, mirror: mirror, circuit: circuit) }
-        checkpointLedger = SideLedger { () throws(GridError) in try Self.openLedger(settings, mirror: mirror, circuit: circuit) }
-    }
-
-    /// One breaker for every ledger of this backend (`GitCircuitBreaker`).
-    public let circuit: GitCircuitBreaker
-
-    /// Both ledgers use one mirror: what one writes (a claim commit, a
-    /// renewal) the other reads, as two processes sharing a mirror would.
-    private static func openLedger(_ settings: GridSettings, mirror: String, circuit: GitCircuitBreaker) throws(GridError) -> GitLedger {
-        do {
-            let ledger = try GitLedger(remote: settings.repository, mirrorPath: mirror, credentials: settings.credentials,
-                                       knownHosts: settings.knownHostsPath.map { SSHKnownHosts(path: $0) },
-                                       deadlines: settings.gitDeadlines, observer: settings.gitObserver)
-            ledger.circuit = circuit
-            return ledger
-        } catch {
-            throw .ledger(error)
+        var backends = [try GridBackend(index: 0, repository: settings.repository, credentials: settings.credentials,
+                                        settings: settings, mirror: mirror)]
+        for (offset, backup) in settings.backups.enumerated() {
+            backends.append(try GridBackend(index: offset + 1, repository: backup.repository, credentials: backup.credentials,
+                                            settings: settings, mirror: mirror))
         }
+        self.backends = backends
     }
+
+    /// The backend claims and results go to now: the first whose circuit lets work through
+    /// (closed, or open with its probe due — the next step is then the probe). With every
+    /// circuit open, the primary, whose refusal says when its next probe is. A grid with one
+    /// backend always uses it.
+    var authority: GridBackend {
+        let chosen = backends.first { $0.isUsable } ?? backends[0]
+        let switched = stateLock.withLock { () -> Int? in
+            guard chosen.index != lastAuthority else { return nil }
+            let from = lastAuthority
+            lastAuthority = chosen.index
+            authoritySwitches += 1
+            return from
+        }
+        if let from = switched {
+            Self.logger.warning("the grid's authority moved", metadata: ["from": "\(backends[from].shownRepository)",
+                                                                          "to": "\(chosen.shownRepository)"])
+        }
+        return chosen
+    }
+
+    /// Which backend is the authority now, and how often it changed in this process.
+    public var authorityState: (index: Int, switches: Int) {
+        let index = authority.index
+        return stateLock.withLock { (index, authoritySwitches) }
+    }
+
+    /// The authority's breaker (`GitCircuitBreaker`): the worker's Git health as its node record and metrics show it.
+    public var circuit: GitCircuitBreaker { authority.circuit }
 
     func withLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
         ledgerLock.lock()
@@ -119,8 +137,35 @@ public final class GridConnection: @unchecked Sendable {
             ledgerOwner.store(0, ordering: .relaxed)
             ledgerLock.unlock()
         }
+        // A network failure that opened the authority's circuit moves this very step to the next
+        // backend: every move is a compare-and-swap, so a step retried elsewhere applies at most
+        // where its expectations hold. A failure that leaves the circuit closed is only retried later.
+        var tried: Set<Int> = []
+        while true {
+            let backend = authority
+            tried.insert(backend.index)
+            do {
+                return try body(backend.ledger)
+            } catch where error.kind == .network && backends.count > 1 && !backend.isUsable
+                            && backends.contains(where: { !tried.contains($0.index) && $0.isUsable }) {
+                continue
+            } catch {
+                throw .ledger(error)
+            }
+        }
+    }
+
+    /// `body` on one backend's ledger, whichever is the authority (the reconciler, `dgrid status`),
+    /// under the same lock as `withLedger`.
+    func withLedger<T>(of backend: GridBackend, _ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
+        ledgerLock.lock()
+        ledgerOwner.store(UInt(pthread_self()), ordering: .relaxed)
+        defer {
+            ledgerOwner.store(0, ordering: .relaxed)
+            ledgerLock.unlock()
+        }
         do {
-            return try body(ledger)
+            return try body(backend.ledger)
         } catch {
             throw .ledger(error)
         }
@@ -129,41 +174,12 @@ public final class GridConnection: @unchecked Sendable {
     /// The heartbeat's own ledger: renewing leases and the node record never
     /// queues behind `withLedger`'s bulk work.
     func withHeartbeatLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
-        try heartbeatLedger.with(body)
+        try authority.heartbeatLedger.with(body)
     }
 
     /// The checkpoints' own ledger (opened on first use, like the heartbeat's).
     func withCheckpointLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
-        try checkpointLedger.with(body)
-    }
-
-    /// Another libgit2 handle on the same mirror with a lock of its own, opened
-    /// on first use: work on it never waits behind `withLedger`'s.
-    private final class SideLedger: @unchecked Sendable {
-        private let open: () throws(GridError) -> GitLedger
-        private let lock = NSLock()
-        private var ledger: GitLedger?
-
-        init(_ open: @escaping () throws(GridError) -> GitLedger) {
-            self.open = open
-        }
-
-        func with<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
-            lock.lock()
-            defer { lock.unlock() }
-            let opened: GitLedger
-            if let ledger {
-                opened = ledger
-            } else {
-                opened = try open()
-                ledger = opened
-            }
-            do {
-                return try body(opened)
-            } catch {
-                throw .ledger(error)
-            }
-        }
+        try authority.checkpointLedger.with(body)
     }
 
     /// The grid as it is now: one listing of every ref, with main fetched on the
@@ -174,13 +190,31 @@ public final class GridConnection: @unchecked Sendable {
         try withLedger { (ledger) throws(LedgerError) -> GridSnapshot in
             // Main fetched on the listing's own connection when its tip moved: one read, not two.
             let known = stateLock.withLock { lastFetched[Self.mainRef] }
-            let refs = try ledger.remoteRefs { refs in
+            var refs = try ledger.remoteRefs { refs in
                 guard let main = refs[Self.mainRef], main != known else { return [] }
                 return [Self.mainRef]
+            }
+            if let forwarded = try forwardingAnOlderMain(refs[Self.mainRef], known: known, ledger: ledger) {
+                refs[Self.mainRef] = forwarded
             }
             if let main = refs[Self.mainRef], main != known { stateLock.withLock { lastFetched[Self.mainRef] = main } }
             return try snapshot(of: refs, ledger: ledger)
         }
+    }
+
+    /// A grid of several backends whose authority serves an older main than this worker has
+    /// already seen — it is back from a failover, or was restored from an old copy — is moved
+    /// forward to the main the worker knows (compare-and-swap) before anything is claimed from
+    /// it: tasks finished since must not look queued again (docs/ARCHITECTURE.md §11). Returns
+    /// the tip main now has, or nil when nothing was done. With one backend main is taken as served.
+    private func forwardingAnOlderMain(_ listed: GitOID?, known: GitOID?, ledger: GitLedger) throws(LedgerError) -> GitOID? {
+        guard backends.count > 1, let listed, let known, listed != known, ledger.hasObject(listed), ledger.hasObject(known),
+              try ledger.isAncestor(listed, of: known) else { return nil }
+        guard try ledger.updateRef(Self.mainRef, from: listed, to: known) == .applied else { return nil }
+        try ledger.setMirrorRef(Self.mainRef, to: known)
+        Self.logger.warning("the grid's authority served an older main than this worker had seen: moved it forward",
+                            metadata: ["backend": "\(ledger.remoteForErrors)", "from": "\(listed)", "to": "\(known)"])
+        return known
     }
 
     /// The grid as the server advertised it to the push that won `claim` (`GitLedger.lastPushAdvertisement`),
@@ -258,7 +292,7 @@ public final class GridConnection: @unchecked Sendable {
         if let cached = stateLock.withLock({ archiveShards[blob] }) { return cached }
         let bytes: [UInt8]?
         if ledgerOwner.load(ordering: .relaxed) == UInt(pthread_self()) {
-            bytes = try? ledger.blob(blob, limit: Self.archiveShardLimit)  // inside withLedger, on this thread
+            bytes = try? authority.ledger.blob(blob, limit: Self.archiveShardLimit)  // inside withLedger, on this thread
         } else {
             bytes = try? withLedger { (ledger) throws(LedgerError) in try ledger.blob(blob, limit: Self.archiveShardLimit) }
         }

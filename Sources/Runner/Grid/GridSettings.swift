@@ -83,6 +83,10 @@ public struct GridSettings: Sendable {
     /// the log (docs/THREATS.md, T8). Off: such a worker fails every task.
     public var runWithoutCgroupLimits = false
     public var credentials: GitCredentials = .none
+    /// Further copies of the grid, in order (`--repo A --repo B`, docs/ARCHITECTURE.md §11 "Several
+    /// backends"): the first healthy of `repository` and these is the authority for claims; the
+    /// fold-lease holder keeps the others' main in step and brings back what was written on them.
+    public var backups: [GridBackup] = []
     /// For ssh:// grids: the known_hosts file the host key must be in (nil:
     /// `$DGRID_SSH_KNOWN_HOSTS`, else `~/.ssh/known_hosts`).
     public var knownHostsPath: String?

@@ -32,13 +32,15 @@ public struct GridStatus {
         public var gridID: GridID?
         /// Tasks archived off main's folders (docs/ARCHITECTURE.md §10), by the folder they left: completed, failed, rejected.
         public var archived: [String: Int] = [:]
+        /// With several backends (docs/ARCHITECTURE.md §11): each one's state, the authority marked; empty with one.
+        public var backends: [BackendState] = []
 
         enum CodingKeys: String, CodingKey {
             case queued, inProgress = "in_progress", completed, failed, rejected, late, claims, results, nodes, mainTip = "main"
             case queuedByPriority = "queued_by_priority", running, nodeRecords = "node_records"
             case unplaceable, setAside = "set_aside"
             case unknownFields = "unknown_fields", unknownFieldsUnscanned = "unknown_fields_unscanned"
-            case gridID = "grid_id", archived
+            case gridID = "grid_id", archived, backends
         }
     }
 
@@ -111,7 +113,10 @@ public struct GridStatus {
     /// `trust`: this host's, to name each running task's principal; without it every principal shows as unverified.
     /// `scanUnknownFields`: read queued files for fields dgrid does not know (`dgrid metrics` does not need them).
     public func counts(trust: TaskSignatureCheck? = nil, scanUnknownFields: Bool = true) throws(GridError) -> Counts {
-        try counts(in: try connection.snapshot(), trust: trust, scanUnknownFields: scanUnknownFields)
+        let snapshot = try connection.snapshot()
+        var counts = try counts(in: snapshot, trust: trust, scanUnknownFields: scanUnknownFields)
+        counts.backends = connection.backendStates(authorityMain: snapshot.mainTip)
+        return counts
     }
 
     /// The counts of one listing (the dashboard reads every section from the same one).

@@ -77,6 +77,7 @@ public final class GridWorker: @unchecked Sendable {
     private var fleet: (key: String, check: TaskSignatureCheck, redactor: OutputRedactor)?
     private var lastFold = Date.distantPast
     private var lastHousekeeping = Date.distantPast
+    private var lastReconcile = Date.distantPast
     /// Set by SIGTERM (through `stop(graceSeconds:)`): no new claims; running tasks finish.
     private let stopping = Atomic<Bool>(false)
     /// Set once every slot is done: the heartbeat keeps leases alive until then.
@@ -265,7 +266,7 @@ public final class GridWorker: @unchecked Sendable {
                 // Idle: an idle poll costs one ref listing, nothing more — a fold
                 // only when that listing shows results, new claims or tasks a dependency
                 // rules out, or now and then to bring heartbeats into nodes/ for D-GRID's dashboard.
-                if foldable || nodeRecordsDue() { foldIfDue() }
+                if foldable || nodeRecordsDue() || backendsDue() { foldIfDue() }
                 Self.sleep(Self.jittered(max(idle, fleetShare())))
                 idle = min(idle * 1.5, settings.pollCeilingSeconds)
                 continue
@@ -708,11 +709,33 @@ public final class GridWorker: @unchecked Sendable {
             guard try GridFoldLease(connection: connection).acquire() else { return false }
             let folded = try GridFold(connection: connection, workerTrust: connection.workerTrust, audit: options.audit).run()
             logger.info("fold", metadata: ["result": "\(folded)"])
+            reconcileBackendsIfDue()
             housekeepIfDue()
             return folded.mainMoved
         } catch {
             logger.warning("fold failed; another worker or a later fold will do it", metadata: ["error": "\(error)"])
             return false
+        }
+    }
+
+    /// How often the fold-lease holder brings the grid's other backends in step (docs/ARCHITECTURE.md §11).
+    static let reconcileSeconds = 10.0
+
+    private func backendsDue() -> Bool {
+        connection.backends.count > 1
+            && lock.withLock { Date().timeIntervalSince(lastReconcile) >= max(Self.reconcileSeconds, connection.settings.foldIntervalSeconds) }
+    }
+
+    /// Best effort: a backend that cannot be reached now is tried at the next turn.
+    private func reconcileBackendsIfDue() {
+        guard backendsDue() else { return }
+        lock.withLock { lastReconcile = Date() }
+        do {
+            for outcome in try BackendReconciler(connection: connection).run() where outcome.main != .same || outcome.copiedResults > 0 {
+                logger.info("backends", metadata: ["result": "\(outcome)"])
+            }
+        } catch {
+            logger.warning("reconciling the grid's backends failed; the next turn tries again", metadata: ["error": "\(error)"])
         }
     }
 

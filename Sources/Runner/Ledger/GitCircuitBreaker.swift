@@ -65,6 +65,18 @@ public final class GitCircuitBreaker: Sendable {
         }
     }
 
+    /// Whether an operation would be let through now (closed, or open with its probe due),
+    /// without taking the probe: how the connection picks the backend to use.
+    func admits(now: Date = Date()) -> Bool {
+        inner.withLock { inner in
+            switch inner.state {
+            case .closed: true
+            case .halfOpen: false
+            case .open: now >= inner.probeAt
+            }
+        }
+    }
+
     func succeeded() {
         inner.withLock { inner in
             inner.state = .closed

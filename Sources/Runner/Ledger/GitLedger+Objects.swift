@@ -126,8 +126,11 @@ extension GitLedger {
     /// Deleting a path that is not in the tree does nothing (folds may retry). A path
     /// that would turn a file into a directory or the other way round, a path given
     /// twice, or an invalid path (`LedgerPath`) is refused before anything is written.
+    ///
+    /// `mergedWith`: a second parent (a merge of two backends' main, docs/ARCHITECTURE.md §11);
+    /// the tree is still `parent`'s with `changes`.
     public func commit(parent: GitOID?, changes: [LedgerChange], message: String,
-                       author: LedgerSignature = .dgrid) throws(LedgerError) -> GitOID {
+                       author: LedgerSignature = .dgrid, mergedWith: GitOID? = nil) throws(LedgerError) -> GitOID {
         let operation = "commit on \(parent?.hex ?? "no parent")"
         try validate(changes, message: message, author: author, operation: operation)
         return try lock.run { () throws(LedgerError) -> GitOID in
@@ -158,9 +161,12 @@ extension GitLedger {
                 }
                 defer { git_signature_free(signature) }
 
-                var parents: [OpaquePointer?] = parentCommit.map { [$0.pointer] } ?? []
+                let secondCommit = try mergedWith.map { (id) throws(LedgerError) -> GitHandle in
+                    try lookupCommit(id, operation: operation)
+                }
+                var parents: [OpaquePointer?] = (parentCommit.map { [$0.pointer] } ?? []) + (secondCommit.map { [$0.pointer] } ?? [])
                 var commitOID = git_oid()
-                code = withExtendedLifetime(parentCommit) {
+                code = withExtendedLifetime((parentCommit, secondCommit)) {
                     git_commit_create(&commitOID, repository.pointer, nil, signature, signature, nil, message, newTree,
                                       parents.count, &parents)
                 }

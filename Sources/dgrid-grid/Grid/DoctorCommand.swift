@@ -53,7 +53,7 @@ struct GridDoctorCommand: ParsableCommand {
         let workerConfig = resolved.map(\.0)
         var gridSettings: GridSettings?
         var gridProblem: String?
-        if grid.repo != nil || !(environment["DGRID_REPO_URL"] ?? "").isEmpty {
+        if !grid.repo.isEmpty || !(environment["DGRID_REPO_URL"] ?? "").isEmpty {
             do {
                 gridSettings = try grid.resolvedSettings(nodeID: (try? workerConfig.get())?.nodeID ?? nodeId)
             } catch {

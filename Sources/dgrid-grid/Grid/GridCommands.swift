@@ -122,6 +122,8 @@ struct GridFoldCommand: ParsableCommand {
         let connection = grid.connect()
         do {
             print(try GridFold(connection: connection).run())
+            // With several backends (--repo A --repo B): bring the others in step with the authority.
+            for outcome in try BackendReconciler(connection: connection).run() { print("backend \(outcome)") }
         } catch {
             ImageCLI.fail(error)
         }
@@ -160,6 +162,12 @@ struct GridStatusCommand: ParsableCommand {
                 print(ImageCLI.json(counts))  // jsonSafe: the same values, inert on a terminal
             } else {
                 print("grid id: \(counts.gridID?.description ?? "none (run dgrid init to give this grid one)")")
+                for backend in counts.backends {
+                    let role = backend.authority ? "authority" : "backup"
+                    let main = backend.mainTip.map { "main \($0.prefix(12))" } ?? (backend.error == nil ? "no main" : "unreachable")
+                    print("backend \(backend.repository): \(role), circuit \(backend.circuit), \(main)"
+                          + (backend.error.map { ": \(UntrustedText.shown($0, limit: 160))" } ?? ""))
+                }
                 let byPriority = TaskPriority.allCases.compactMap { p in counts.queuedByPriority[p.rawValue].map { "\(p.rawValue) \($0)" } }
                 func folder(_ name: String, _ count: Int) -> String {
                     "\(name) \(count)" + (counts.archived[name].map { " (+\($0) archived)" } ?? "")

@@ -7,8 +7,8 @@ import Sandbox
 /// `--repo` and credentials, shared by the grid verbs. Flags win over D-GRID's
 /// environment names (`DGRID_REPO_URL`, `GIT_TOKEN`), which win over defaults.
 struct GridOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The grid repository (file://, git://, http(s)://, ssh:// or a path); default $DGRID_REPO_URL.", valueName: "URL"))
-    var repo: String?
+    @Option(name: .long, help: ArgumentHelp("The grid repository (file://, git://, http(s)://, ssh:// or a path); default $DGRID_REPO_URL (several separated by spaces). Repeat for further copies of the same grid on other Git servers: the first reachable one is the authority, the others take over when it fails and are kept in step.", valueName: "URL"))
+    var repo: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("HTTPS token file (0600). Without it, $GIT_TOKEN is read once and removed from the environment.", valueName: "FILE"))
     var tokenFile: String?
@@ -42,13 +42,38 @@ struct GridOptions: ParsableArguments {
             throw .ledger(error)
         }
         let environment = ProcessInfo.processInfo.environment
-        guard let repository = repo ?? environment["DGRID_REPO_URL"], !repository.isEmpty else {
+        let repositories = repo.isEmpty ? (environment["DGRID_REPO_URL"] ?? "").split(whereSeparator: \.isWhitespace).map(String.init) : repo
+        guard let repository = repositories.first, !repository.isEmpty else {
             throw .local("no grid repository: give --repo URL or set DGRID_REPO_URL")
+        }
+        if let empty = repositories.firstIndex(where: \.isEmpty) {
+            throw .local("--repo number \(empty + 1) is empty: give each backend's URL")
+        }
+        var seen = Set<String>()
+        for url in repositories where !seen.insert(url).inserted {
+            throw .local("--repo \(url) is given twice: list each backend of the grid once")
         }
         let node = nodeID ?? environment["NODE_ID"] ?? Self.defaultNodeID()
         if let problem = NodeIdentifier.problem(node) { throw .local(problem) }
         var settings = GridSettings(repository: repository, nodeID: node, state: StateDirectory.forThisUser())
-        // One parser decides the transport (RemoteLocation): a token only for http(s).
+        settings.credentials = try credentials(for: repository, token: token, environment)
+        for backup in repositories.dropFirst() {
+            settings.backups.append(GridBackup(repository: backup, credentials: try credentials(for: backup, token: token, environment)))
+        }
+        // A command run once (submit, status, fold) moves to the next backend at the first network
+        // failure; a worker keeps its circuit_failures (worker.toml) for the streak that means an outage.
+        if !settings.backups.isEmpty { settings.circuitFailures = 1 }
+        settings.knownHostsPath = knownHosts
+        if let text = gitDeadlines ?? environment["DGRID_GIT_DEADLINES"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            do { settings.gitDeadlines = try GitDeadlines(parsing: text) } catch { throw .local("\(error)") }
+        }
+        return settings
+    }
+
+    /// What `repository`'s transport is given: the token for http(s), the SSH key for ssh:// (one
+    /// parser decides the transport, `RemoteLocation`), nothing for the rest.
+    private func credentials(for repository: String, token: GitCredentials,
+                             _ environment: [String: String]) throws(GridError) -> GitCredentials {
         let location: RemoteLocation
         do {
             location = try RemoteLocation.parse(repository)
@@ -56,15 +81,11 @@ struct GridOptions: ParsableArguments {
             throw .ledger(error)
         }
         var sshProblem: GridError?
-        settings.credentials = location.credentials(token: token) {
+        let credentials = location.credentials(token: token) {
             do throws(GridError) { return try sshCredentials(environment) } catch { sshProblem = error; return .none }
         }
         if let sshProblem { throw sshProblem }
-        settings.knownHostsPath = knownHosts
-        if let text = gitDeadlines ?? environment["DGRID_GIT_DEADLINES"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            do { settings.gitDeadlines = try GitDeadlines(parsing: text) } catch { throw .local("\(error)") }
-        }
-        return settings
+        return credentials
     }
 
     /// The key for an ssh:// grid: `--ssh-key`, `$DGRID_SSH_KEY`, the agent,

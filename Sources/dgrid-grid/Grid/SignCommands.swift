@@ -91,7 +91,7 @@ struct GridVerifyCommand: ParsableCommand {
     func run() throws {
         let trust = HostTrustLoader.load()
         var check = TaskSignatureCheck(trust: trust, allowUnsigned: allowUnsigned)
-        let haveRepo = grid.repo != nil || !(ProcessInfo.processInfo.environment["DGRID_REPO_URL"] ?? "").isEmpty
+        let haveRepo = !grid.repo.isEmpty || !(ProcessInfo.processInfo.environment["DGRID_REPO_URL"] ?? "").isEmpty
         var context: (grid: GridID?, finished: FinishedTasks)?
         if haveRepo {
             do {

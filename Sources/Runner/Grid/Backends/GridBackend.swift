@@ -1,0 +1,79 @@
+import Foundation
+
+/// One Git server of a grid as this process reaches it (docs/ARCHITECTURE.md §11, "Several
+/// backends"): its ledgers — the slots', the heartbeat's and the checkpoints', all on the one
+/// mirror every backend shares, so objects fetched from one are there when another is used —
+/// and its circuit breaker, which is its health.
+final class GridBackend: @unchecked Sendable {
+    /// 0 for `--repo`'s first, the primary; then the backups in order.
+    let index: Int
+    let repository: String
+    let ledger: GitLedger
+    let heartbeatLedger: SideLedger
+    let checkpointLedger: SideLedger
+    let circuit: GitCircuitBreaker
+
+    init(index: Int, repository: String, credentials: GitCredentials, settings: GridSettings, mirror: String) throws(GridError) {
+        self.index = index
+        self.repository = repository
+        let circuit = GitCircuitBreaker(threshold: settings.circuitFailures, ceilingSeconds: settings.circuitCeilingSeconds)
+        self.circuit = circuit
+        let open = { () throws(GridError) -> GitLedger in
+            try Self.openLedger(repository, credentials: credentials, settings: settings, mirror: mirror, circuit: circuit)
+        }
+        ledger = try open()
+        heartbeatLedger = SideLedger(open)
+        checkpointLedger = SideLedger(open)
+    }
+
+    /// Every ledger of a backend uses the one mirror: what one writes (a claim commit, a
+    /// renewal) the other reads, as two processes sharing a mirror would.
+    private static func openLedger(_ repository: String, credentials: GitCredentials, settings: GridSettings, mirror: String,
+                                   circuit: GitCircuitBreaker) throws(GridError) -> GitLedger {
+        do {
+            let ledger = try GitLedger(remote: repository, mirrorPath: mirror, credentials: credentials,
+                                       knownHosts: settings.knownHostsPath.map { SSHKnownHosts(path: $0) },
+                                       deadlines: settings.gitDeadlines, observer: settings.gitObserver)
+            ledger.circuit = circuit
+            return ledger
+        } catch {
+            throw .ledger(error)
+        }
+    }
+
+    /// The URL as errors and logs show it (credentials removed).
+    var shownRepository: String { ledger.remoteForErrors }
+
+    /// What the worker may use it for now: closed, or open with its probe due (the next
+    /// operation on it is the probe). An open circuit waiting out its backoff is not usable.
+    var isUsable: Bool { circuit.admits() }
+}
+
+/// Another libgit2 handle on the same mirror with a lock of its own, opened
+/// on first use: work on it never waits behind `withLedger`'s.
+final class SideLedger: @unchecked Sendable {
+    private let open: () throws(GridError) -> GitLedger
+    private let lock = NSLock()
+    private var ledger: GitLedger?
+
+    init(_ open: @escaping () throws(GridError) -> GitLedger) {
+        self.open = open
+    }
+
+    func with<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        let opened: GitLedger
+        if let ledger {
+            opened = ledger
+        } else {
+            opened = try open()
+            ledger = opened
+        }
+        do {
+            return try body(opened)
+        } catch {
+            throw .ledger(error)
+        }
+    }
+}
