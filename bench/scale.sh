@@ -23,7 +23,8 @@
 #
 # Env: SCALE_WORKERS (100), SCALE_TASKS (1000), SCALE_RTT_MS (50), SCALE_IDLE_SECONDS (60),
 #      SCALE_DRAIN_SECONDS (900: give up on a run after this), SCALE_NAIVE_SECONDS (300: the naive
-#      loop's run is cut there and its rate taken over what it finished), SCALE_TOOLS ("dgrid naive"), BENCH_OUT.
+#      loop's run is cut there and its rate taken over what it finished), SCALE_TOOLS ("dgrid naive"), BENCH_OUT,
+#      SCALE_KEEP_LOGS (a directory: the workers' and the daemon's logs are copied there).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -57,6 +58,10 @@ cleanup() {
   for ns in "$SRV" "$CLI"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true; done
   ip netns del "$SRV" 2>/dev/null || true
   ip netns del "$CLI" 2>/dev/null || true
+  # SCALE_KEEP_LOGS=DIR: the workers' logs and the daemon's request log, for a closer look.
+  if [ -n "${SCALE_KEEP_LOGS:-}" ] && [ -n "$WORK" ]; then
+    mkdir -p "$SCALE_KEEP_LOGS" && cp "$WORK"/*.log "$SCALE_KEEP_LOGS"/ 2>/dev/null || true
+  fi
   drop_scratch "$WORK"
   exit "$rc"
 }
