@@ -63,20 +63,4 @@ import TestSupport
             #expect(grid.count(.push) == 0)
         }
     }
-
-    /// A heartbeat that is half due rides on the claim too: the node ref moves in the same push.
-    @Test func aBeatRidesOnTheClaimPush() throws {
-        try TaskPickerStaleListingTests.withGrid { grid, picker, _ in
-            #expect(try NodeHeartbeat(connection: picker).carriedBeat(status: "active") == nil, "before its first beat it does not know its ref")
-            try NodeHeartbeat(connection: picker).beat(status: "active")
-            let beat = try #require(try NodeHeartbeat(connection: picker).carriedBeat(status: "active"))
-            let carried = CarriedMoves([beat.move])
-            grid.operations.withLock { $0 = [] }
-            _ = try #require(try TaskPicker(connection: picker, carrying: carried).next())
-            #expect(carried.applied(beat.move.name))
-            #expect(grid.count(.push) == 1, "\(grid.operations.withLock { $0 })")
-            #expect(try LedgerFixtures.git(["rev-parse", beat.move.name], in: grid.bare) == beat.commit.hex)
-            #expect(try LedgerFixtures.git(["rev-list", "--count", beat.move.name], in: grid.bare) == "1", "one commit on the node ref")
-        }
-    }
 }

@@ -1,5 +1,5 @@
-/// Ref moves a slot has ready but has not pushed — a finished task's result, a heartbeat that is
-/// half due — carried by the next push it makes anyway: its next claim (docs/ARCHITECTURE.md §11, "Requests per task").
+/// Ref moves a slot has ready but has not pushed — a finished task's result — carried by the
+/// next push it makes anyway: its next claim (docs/ARCHITECTURE.md §11, "Requests per task").
 /// One push then claims the next task and publishes the last result, each ref judged on its own,
 /// so a task costs a listing and one push instead of a listing and two. Taken by the first push
 /// that can: `outcomes` says what the remote did with each move; nil while not pushed (the slot
@@ -25,7 +25,4 @@ final class CarriedMoves {
 
     /// Whether every move was applied.
     var applied: Bool { outcomes.map { $0.values.allSatisfy { $0 == .applied } } ?? false }
-
-    /// Whether the move of `name` was pushed and applied.
-    func applied(_ name: String) -> Bool { outcomes?[name] == .applied }
 }

@@ -78,8 +78,6 @@ public final class GridWorker: @unchecked Sendable {
     private var lastFold = Date.distantPast
     private var lastHousekeeping = Date.distantPast
     private var lastReconcile = Date.distantPast
-    /// When the node's record last moved (the heartbeat thread's beat, or one a claim push carried).
-    private var lastBeat = Date.distantPast
     /// Set by SIGTERM (through `stop(graceSeconds:)`): no new claims; running tasks finish.
     private let stopping = Atomic<Bool>(false)
     /// Set once every slot is done: the heartbeat keeps leases alive until then.
@@ -178,7 +176,6 @@ public final class GridWorker: @unchecked Sendable {
         }
         releaseClaimsOfAnEarlierRun()
         try NodeHeartbeat(connection: connection, health: health.state).beat(status: "active")
-        lock.withLock { lastBeat = Date() }
         logger.info("worker started", metadata: ["node": "\(settings.nodeID)", "slots": "\(settings.slots)",
                                                   "repo": "\(settings.repository)"])
         if let service = options.service {
@@ -245,13 +242,11 @@ public final class GridWorker: @unchecked Sendable {
             guard allowed else { return .ended }
             let pick: TaskPicker.Pick?
             let publishing = pending != nil
-            let (carried, beat) = movesToCarry(&pending)
-            defer { noteCarriedBeat(carried, beat) }
             do {
                 pick = try TaskPicker(connection: connection, trustFor: trust(for:), onDefer: noteDeferral,
                                       onClaimed: { [self] claim in lock.withLock { running[claim.taskID] = claim } },
                                       onDropped: { [self] id in lock.withLock { running.removeValue(forKey: id) } },
-                                      onClaimRefused: noteClaimRefused, carrying: carried,
+                                      onClaimRefused: noteClaimRefused, carrying: pending?.carried,
                                       onPollCost: { [self] cost in
                                           logger.debug("poll", metadata: ["slot": "\(slot)", "list_ms": "\(String(format: "%.2f", cost.listMilliseconds))",
                                                                           "ready_ms": "\(String(format: "%.2f", cost.readinessMilliseconds))",
@@ -512,11 +507,14 @@ public final class GridWorker: @unchecked Sendable {
         // A replica's record is its vote: it names the replica, under the node's signature (docs/ARCHITECTURE.md §11).
         var record = finished.record
         record.replica = claim.record.replica
-        var pending = PendingResult(taskID: id, finished: finished, record: record, taskBytes: pick.taskBytes)
+        var pending = PendingResult(taskID: id, finished: finished, record: record, taskBytes: pick.taskBytes, carried: nil)
         // Built now, pushed with the slot's next claim when there is one (`CarriedMoves`): one push, not two.
         let claimNow = lock.withLock { running[id]?.commit }
-        pending.prepared = try? GridResults(connection: connection).prepare(record, taskBytes: pick.taskBytes, claim: claimNow,
-                                                                             artifacts: finished.artifactBlobs)
+        if let prepared = try? GridResults(connection: connection).prepare(record, taskBytes: pick.taskBytes, claim: claimNow,
+                                                                            artifacts: finished.artifactBlobs) {
+            pending.prepared = prepared
+            pending.carried = CarriedMoves([RefMove(prepared.name, from: nil, to: prepared.commit)])
+        }
         return .finished(pending)
     }
 
@@ -526,38 +524,8 @@ public final class GridWorker: @unchecked Sendable {
         let finished: TaskExecution.Finished
         let record: ResultRecord
         let taskBytes: [UInt8]
-        /// The result commit, built in the mirror; nil when it could not be (then it is pushed the usual way).
-        var prepared: (name: String, commit: GitOID)?
-        /// The moves that carry it, once a pick took them.
         var carried: CarriedMoves?
-    }
-
-    /// What the slot's next claim push carries: its last result, and a heartbeat when one is half
-    /// due and no other claim of this worker needs renewing (the heartbeat thread renews those).
-    private func movesToCarry(_ pending: inout PendingResult?) -> (CarriedMoves?, beat: (name: String, commit: GitOID)?) {
-        var moves: [RefMove] = []
-        if let prepared = pending?.prepared { moves.append(RefMove(prepared.name, from: nil, to: prepared.commit)) }
-        var beat: (name: String, commit: GitOID)?
-        let settings = connection.settings
-        let beatDue = lock.withLock {
-            Date() >= lastBeat.addingTimeInterval(settings.heartbeatSeconds / 2)
-                && running.keys.allSatisfy { $0 == pending?.taskID }
-        }
-        if beatDue, health.isHealthy, let carried = try? NodeHeartbeat(connection: connection, health: health.state).carriedBeat(status: "active") {
-            moves.append(carried.move)
-            beat = (carried.move.name, carried.commit)
-        }
-        guard !moves.isEmpty else { return (nil, nil) }
-        let carried = CarriedMoves(moves)
-        pending?.carried = carried
-        return (carried, beat)
-    }
-
-    /// After a pick: a heartbeat its claim push carried counts as the node's beat.
-    private func noteCarriedBeat(_ carried: CarriedMoves?, _ beat: (name: String, commit: GitOID)?) {
-        guard let carried, let beat, carried.applied(beat.name) else { return }
-        connection.noteOwnUpdate(beat.name, to: beat.commit)
-        lock.withLock { lastBeat = Date() }
+        var prepared: (name: String, commit: GitOID)?
     }
 
     /// Ends a pending result: published by the claim push that carried it, else pushed now (with retries).
@@ -567,7 +535,7 @@ public final class GridWorker: @unchecked Sendable {
         let id = result.taskID, finished = result.finished
         do {
             let published: Bool
-            if let carried = result.carried, let prepared = result.prepared, carried.applied(prepared.name) {
+            if let carried = result.carried, carried.applied, let prepared = result.prepared {
                 connection.noteOwnUpdate(prepared.name, to: prepared.commit)
                 published = true
             } else {
@@ -591,7 +559,7 @@ public final class GridWorker: @unchecked Sendable {
             if let ranUntil = finished.ranUntil {
                 metadata["after_run_ms"] = "\((Clock.monotonicNanoseconds() - ranUntil) / 1_000_000)"
             }
-            if let prepared = result.prepared, result.carried?.applied(prepared.name) == true { metadata["with_claim"] = "true" }
+            if result.carried?.applied == true { metadata["with_claim"] = "true" }
             logger.info(published ? "published" : "result already published by another worker; ours dropped", metadata: metadata)
         } catch {
             lock.withLock { _ = running.removeValue(forKey: id) }
@@ -873,9 +841,7 @@ public final class GridWorker: @unchecked Sendable {
             // This loop keeps the leases alive, so it is the one whose turns the
             // watchdog counts: should it hang, the service manager restarts us.
             options.service?.pulse(status: serviceStatus().line, now: GridConnection.monotonicNow())
-            // A beat a slot's claim push carried (`movesToCarry`) counts: the next is due a full interval after it.
-            let carriedUntil = lock.withLock { lastBeat }.addingTimeInterval(settings.heartbeatSeconds)
-            guard Date() >= max(nextBeat, carriedUntil) || beatSoon.exchange(false, ordering: .relaxed) else { continue }
+            guard Date() >= nextBeat || beatSoon.exchange(false, ordering: .relaxed) else { continue }
             nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
             let held = lock.withLock {
                 running.values.map { claim in
@@ -886,7 +852,6 @@ public final class GridWorker: @unchecked Sendable {
             }
             do {
                 let renewals = try NodeHeartbeat(connection: connection, health: health.state).beat(status: "active", renewing: held)
-                lock.withLock { lastBeat = Date() }
                 for (taskID, renewed) in renewals {
                     if let renewed {
                         lock.withLock { if running[taskID] != nil { running[taskID] = renewed } }

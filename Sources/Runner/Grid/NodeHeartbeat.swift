@@ -22,7 +22,12 @@ struct NodeHeartbeat {
     func beat(status: String, renewing claims: [HeldClaim] = [], now: Date = Date()) throws(GridError) -> Renewals {
         let settings = connection.settings
         let key = try connection.nodeKey()
-        let record = self.record(status: status, key: key, now: now)
+        let record = NodeRecord(nodeID: settings.nodeID, nodeName: Self.hostName(), cpuCount: ProcessInfo.processInfo.activeProcessorCount,
+                                memoryGB: (Double(ProcessInfo.processInfo.physicalMemory) / 1e9 * 10).rounded() / 10,
+                                diskGB: 0, lastHeartbeat: ISOTime.string(now), status: status, slots: settings.slots,
+                                workerVersion: RunnerInfo.workerVersion, health: health,
+                                gitCircuit: connection.circuit.snapshot().state.rawValue, heartbeatSeconds: settings.heartbeatSeconds,
+                                publicKey: key.publicLine, keyFingerprint: key.publicKey.fingerprint)
         let name = GridConnection.nodesPrefix + settings.nodeID
         let grid = GridClaims(connection: connection)
         var renewals: Renewals = [:]
@@ -68,32 +73,6 @@ struct NodeHeartbeat {
             listed = false
         }
         return renewals
-    }
-
-    /// What this node says about itself now.
-    private func record(status: String, key: NodeKey, now: Date) -> NodeRecord {
-        let settings = connection.settings
-        return NodeRecord(nodeID: settings.nodeID, nodeName: Self.hostName(), cpuCount: ProcessInfo.processInfo.activeProcessorCount,
-                          memoryGB: (Double(ProcessInfo.processInfo.physicalMemory) / 1e9 * 10).rounded() / 10,
-                          diskGB: 0, lastHeartbeat: ISOTime.string(now), status: status, slots: settings.slots,
-                          workerVersion: RunnerInfo.workerVersion, health: health,
-                          gitCircuit: connection.circuit.snapshot().state.rawValue, heartbeatSeconds: settings.heartbeatSeconds,
-                          publicKey: key.publicLine, keyFingerprint: key.publicKey.fingerprint)
-    }
-
-    /// A beat without renewals, built in the mirror for a push the worker makes anyway (its next
-    /// claim: `CarriedMoves`): the node ref moved by compare-and-swap from where this worker last
-    /// moved it. nil when it does not know where that is (it has not beaten yet).
-    func carriedBeat(status: String, now: Date = Date()) throws(GridError) -> (move: RefMove, commit: GitOID)? {
-        let name = GridConnection.nodesPrefix + connection.settings.nodeID
-        guard let current = connection.ownRef(name) else { return nil }
-        let key = try connection.nodeKey()
-        let record = self.record(status: status, key: key, now: now)
-        let commit = try connection.withLedger { (ledger) throws(LedgerError) -> GitOID in
-            try ledger.commit(parent: nil, changes: GridConnection.signed("node.json", record.json(), by: key),
-                              message: "heartbeat \(connection.settings.nodeID)")
-        }
-        return (RefMove(name, from: current, to: commit, replacingHistory: true), commit)
     }
 
     static func hostName() -> String {
