@@ -83,11 +83,7 @@ struct GridClaims {
 
     /// Tries to take `taskID` (its run `replica` for a quorum task): a new claim, or a takeover of `expired` (the
     /// claim commit seen in the snapshot, lapsed or released). nil when another worker won.
-    ///
-    /// `carrying`: moves the slot has ready (its last result), pushed with this claim when they
-    /// have not been yet — one push for both, each ref judged on its own (`CarriedMoves`).
-    func claim(_ taskID: String, replica: Int? = nil, takingOver expired: GitOID?, now: Date,
-               carrying: CarriedMoves? = nil) throws(GridError) -> HeldClaim? {
+    func claim(_ taskID: String, replica: Int? = nil, takingOver expired: GitOID?, now: Date) throws(GridError) -> HeldClaim? {
         // A record of another task (or replica) under this name is a writer's, not a history to keep; nor
         // is one its node did not sign (a forged attempt count would end the task for nothing).
         var previous = try expired.flatMap { (commit) throws(GridError) in try record(at: commit) }.flatMap {
@@ -104,11 +100,8 @@ struct GridClaims {
         let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate, [String: GitOID]?) in
             let commit = try ledger.commit(parent: nil, changes: GridConnection.signed("claim.json", claimRecord.json(), by: key),
                                            message: "claim \(taskID)\(replica.map { " replica \($0)" } ?? "") by \(settings.nodeID) (attempt \(claimRecord.attempt))")
-            let move = RefMove(name, from: expired, to: commit, replacingHistory: expired != nil)
-            let carried = carrying?.take() ?? []
-            let outcomes = try ledger.moveRefs([move] + carried)
-            if !carried.isEmpty { carrying?.record(outcomes) }
-            return (commit, outcomes[name] ?? .rejected(reason: "no outcome for \(name)"), ledger.lastPushAdvertisement)
+            let update = if let expired { try ledger.replaceRef(name, from: expired, to: commit) } else { try ledger.createRef(name, target: commit) }
+            return (commit, update, ledger.lastPushAdvertisement)
         }
         guard outcome.1 == .applied else { return nil }
         connection.noteOwnUpdate(name, to: outcome.0)

@@ -12,8 +12,14 @@ struct GridResults {
     /// grid) is not "someone else published": it throws, and the caller retries.
     /// `artifacts`: the Git store's contents (hex → bytes), beside the record at `artifacts/<hex>`.
     func publish(_ record: ResultRecord, taskBytes: [UInt8], claim: GitOID?, artifacts: [(hex: String, bytes: [UInt8])] = []) throws(GridError) -> Bool {
-        let (name, commit) = try prepare(record, taskBytes: taskBytes, claim: claim, artifacts: artifacts)
+        // A replica's record is its vote, at the replica's own ref (`ReplicaRefs`).
+        let name = record.replica.map { ReplicaRefs.vote(record.taskID, replica: $0) } ?? Self.refName(record.taskID)
+        let key = try connection.nodeKey()
         let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate, GitOID?) in
+            let commit = try ledger.commit(parent: claim, changes: GridConnection.signed("result.json", record.json(), by: key) + [
+                LedgerChange(path: "task.json", content: taskBytes),
+            ] + artifacts.map { LedgerChange(path: "artifacts/" + $0.hex, content: $0.bytes) },
+               message: "\(record.status) \(record.taskID) on \(record.nodeID)")
             let update = try ledger.createRef(name, target: commit)
             let existing = update == .applied ? nil : try ledger.remoteRefs(prefix: name)[name]
             return (commit, update, existing)
@@ -26,22 +32,6 @@ struct GridResults {
             if outcome.2 != nil { return false }
             throw .local("publishing \(record.taskID) was refused (\(reason)) but no result is there; retrying")
         }
-    }
-
-    /// The result commit, built in the mirror and not pushed, and the ref it is for: a replica's
-    /// record is its vote, at the replica's own ref (`ReplicaRefs`). The worker pushes it with its
-    /// next claim when it can (`CarriedMoves`), else on its own (`publish`).
-    func prepare(_ record: ResultRecord, taskBytes: [UInt8], claim: GitOID?,
-                 artifacts: [(hex: String, bytes: [UInt8])] = []) throws(GridError) -> (name: String, commit: GitOID) {
-        let name = record.replica.map { ReplicaRefs.vote(record.taskID, replica: $0) } ?? Self.refName(record.taskID)
-        let key = try connection.nodeKey()
-        let commit = try connection.withLedger { (ledger) throws(LedgerError) -> GitOID in
-            try ledger.commit(parent: claim, changes: GridConnection.signed("result.json", record.json(), by: key) + [
-                LedgerChange(path: "task.json", content: taskBytes),
-            ] + artifacts.map { LedgerChange(path: "artifacts/" + $0.hex, content: $0.bytes) },
-               message: "\(record.status) \(record.taskID) on \(record.nodeID)")
-        }
-        return (name, commit)
     }
 
     /// The record (with its signature, `result.json.sig`) and the task bytes of a result commit; nil when unreadable.

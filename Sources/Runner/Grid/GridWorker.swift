@@ -222,13 +222,8 @@ public final class GridWorker: @unchecked Sendable {
     private func slotLoop(_ slot: Int) -> SlotEnd {
         let settings = connection.settings
         var idle = settings.pollSeconds
-        // The last task's result, pushed with the next claim when the next pick makes one (`CarriedMoves`);
-        // every way out of the loop and every turn without a claim push publishes it first.
-        var pending: PendingResult?
-        defer { finishPublishing(&pending) }
         while !stopping.load(ordering: .relaxed) {
             guard health.isHealthy else {
-                finishPublishing(&pending)
                 // Claims nothing; a draining (--once) worker is done.
                 if options.once { return .ended }
                 if let check = health.dueCheck(now: Date()) { selfCheck(check) } else { Self.sleep(min(0.5, health.secondsUntilCheck(now: Date()) + 0.05)) }
@@ -241,20 +236,17 @@ public final class GridWorker: @unchecked Sendable {
             }
             guard allowed else { return .ended }
             let pick: TaskPicker.Pick?
-            let publishing = pending != nil
             do {
                 pick = try TaskPicker(connection: connection, trustFor: trust(for:), onDefer: noteDeferral,
                                       onClaimed: { [self] claim in lock.withLock { running[claim.taskID] = claim } },
                                       onDropped: { [self] id in lock.withLock { running.removeValue(forKey: id) } },
-                                      onClaimRefused: noteClaimRefused, carrying: pending?.carried,
+                                      onClaimRefused: noteClaimRefused,
                                       onPollCost: { [self] cost in
                                           logger.debug("poll", metadata: ["slot": "\(slot)", "list_ms": "\(String(format: "%.2f", cost.listMilliseconds))",
                                                                           "ready_ms": "\(String(format: "%.2f", cost.readinessMilliseconds))",
                                                                           "queued": "\(cost.queued)", "candidates": "\(cost.candidates)"])
                                       }).next()
-                finishPublishing(&pending)
             } catch {
-                finishPublishing(&pending)
                 lock.withLock { started -= 1 }
                 logger.warning("cannot reach the grid", metadata: ["slot": "\(slot)", "error": "\(error)"])
                 if options.once { return .ended }
@@ -264,8 +256,7 @@ public final class GridWorker: @unchecked Sendable {
             }
             guard let pick else {
                 lock.withLock { started -= 1 }
-                // A result just published is work to fold too: the listing was made before it was pushed.
-                let foldable = publishing || connection.lastListingHasWorkToFold() || connection.lastListingHasDependencyEndings()
+                let foldable = connection.lastListingHasWorkToFold() || connection.lastListingHasDependencyEndings()
                 if options.once {
                     // Folding what finished may make its dependents ready (docs/ARCHITECTURE.md §10):
                     // a draining worker folds and looks again, and stops when a fold changes nothing.
@@ -281,11 +272,7 @@ public final class GridWorker: @unchecked Sendable {
                 continue
             }
             idle = settings.pollSeconds
-            switch execute(pick, slot: slot) {
-            case .replaced: return .replaced
-            case .ended: break
-            case .finished(let result): pending = result
-            }
+            if execute(pick, slot: slot) == .replaced { return .replaced }
             foldIfDue()
         }
         return .ended
@@ -374,10 +361,8 @@ public final class GridWorker: @unchecked Sendable {
         audit(AuditEvent(kind: .outputRedacted, nodeID: settings.nodeID, taskID: task.taskID, reason: summary))
     }
 
-    /// How a task's run ended for its slot: a result to publish, nothing (given back), or the slot replaced.
-    private enum Executed { case finished(PendingResult), ended, replaced }
-
-    private func execute(_ pick: TaskPicker.Pick, slot: Int) -> Executed {
+    @discardableResult
+    private func execute(_ pick: TaskPicker.Pick, slot: Int) -> SlotEnd {
         let settings = connection.settings
         let claim = pick.claim
         let id = claim.taskID
@@ -504,43 +489,11 @@ public final class GridWorker: @unchecked Sendable {
                 return .ended
             }
         }
-        // A replica's record is its vote: it names the replica, under the node's signature (docs/ARCHITECTURE.md §11).
-        var record = finished.record
-        record.replica = claim.record.replica
-        var pending = PendingResult(taskID: id, finished: finished, record: record, taskBytes: pick.taskBytes, carried: nil)
-        // Built now, pushed with the slot's next claim when there is one (`CarriedMoves`): one push, not two.
-        let claimNow = lock.withLock { running[id]?.commit }
-        if let prepared = try? GridResults(connection: connection).prepare(record, taskBytes: pick.taskBytes, claim: claimNow,
-                                                                            artifacts: finished.artifactBlobs) {
-            pending.prepared = prepared
-            pending.carried = CarriedMoves([RefMove(prepared.name, from: nil, to: prepared.commit)])
-        }
-        return .finished(pending)
-    }
-
-    /// A finished task's result on its way to the grid: carried by the slot's next claim push, or pushed alone.
-    struct PendingResult {
-        let taskID: String
-        let finished: TaskExecution.Finished
-        let record: ResultRecord
-        let taskBytes: [UInt8]
-        var carried: CarriedMoves?
-        var prepared: (name: String, commit: GitOID)?
-    }
-
-    /// Ends a pending result: published by the claim push that carried it, else pushed now (with retries).
-    private func finishPublishing(_ pending: inout PendingResult?) {
-        guard let result = pending else { return }
-        pending = nil
-        let id = result.taskID, finished = result.finished
         do {
-            let published: Bool
-            if let carried = result.carried, carried.applied, let prepared = result.prepared {
-                connection.noteOwnUpdate(prepared.name, to: prepared.commit)
-                published = true
-            } else {
-                published = try publishRetrying(result.record, taskBytes: result.taskBytes, taskID: id, artifacts: finished.artifactBlobs)
-            }
+            // A replica's record is its vote: it names the replica, under the node's signature (docs/ARCHITECTURE.md §11).
+            var record = finished.record
+            record.replica = claim.record.replica
+            let published = try publishRetrying(record, taskBytes: pick.taskBytes, taskID: id, artifacts: finished.artifactBlobs)
             lock.withLock { _ = running.removeValue(forKey: id) }
             lock.withLock {
                 switch finished.record.status {
@@ -559,7 +512,6 @@ public final class GridWorker: @unchecked Sendable {
             if let ranUntil = finished.ranUntil {
                 metadata["after_run_ms"] = "\((Clock.monotonicNanoseconds() - ranUntil) / 1_000_000)"
             }
-            if result.carried?.applied == true { metadata["with_claim"] = "true" }
             logger.info(published ? "published" : "result already published by another worker; ours dropped", metadata: metadata)
         } catch {
             lock.withLock { _ = running.removeValue(forKey: id) }
@@ -568,6 +520,7 @@ public final class GridWorker: @unchecked Sendable {
             logger.error("cannot publish result; the task will run again elsewhere once its lease expires",
                          metadata: ["task": "\(id)", "error": "\(error)"])
         }
+        return .ended
     }
 
     /// The checkpoint session of a task that asks for one (docs/ARCHITECTURE.md §10),

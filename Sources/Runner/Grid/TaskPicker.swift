@@ -21,8 +21,6 @@ struct TaskPicker {
     /// Told of a live claim this host's reputation policy refuses (`ReputationGate`): the claim
     /// commit, its task, its node and why. The picker takes the task over; the worker audits it.
     var onClaimRefused: (GitOID, String, String, String) -> Void = { _, _, _, _ in }
-    /// The slot's last result, not pushed yet: the first claim push carries it (`CarriedMoves`).
-    var carrying: CarriedMoves? = nil
     /// Told what each pick cost before any claim: for the worker's debug log and `bench/dag.sh`.
     var onPollCost: (PollCost) -> Void = { _ in }
 
@@ -244,7 +242,7 @@ struct TaskPicker {
                 }
                 let replica = replicas[id]
                 guard let held = try claims.claim(id, replica: replica?.replica, takingOver: replica.map(\.takingOver) ?? snapshot.claims[id],
-                                                  now: now, carrying: carrying) else {
+                                                  now: now) else {
                     lost += 1
                     lostInARow += 1
                     if lostInARow >= Self.lossesBeforeRelist { return .stale(try connection.snapshot()) }
