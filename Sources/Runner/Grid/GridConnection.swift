@@ -49,6 +49,8 @@ public final class GridConnection: @unchecked Sendable {
     private var headers: [GitOID: QueuedHeader] = [:]
     /// Claim commits by when they were first listed (monotonic seconds); only those still listed are kept.
     private var claimFirstSeen: [GitOID: Double] = [:]
+    /// The fold-lease commit last listed and when it was first seen (`GridFoldLease`).
+    private var leaseSighting: (id: GitOID, at: Date)?
     private var listedBefore = false
     /// The last listing (with main's files): whether an idle worker has anything to fold.
     private var lastListing: GridSnapshot?
@@ -444,6 +446,15 @@ public final class GridConnection: @unchecked Sendable {
     }
 
     /// A ref's value as this worker last moved it (or fetched it); nil when unknown.
+    /// When the fold-lease commit `id` was first seen: `now` when it is new.
+    func leaseFirstSeen(_ id: GitOID, now: Date) -> Date {
+        stateLock.withLock {
+            if let seen = leaseSighting, seen.id == id { return seen.at }
+            leaseSighting = (id, now)
+            return now
+        }
+    }
+
     func ownRef(_ name: String) -> GitOID? {
         stateLock.withLock { lastFetched[name] }
     }

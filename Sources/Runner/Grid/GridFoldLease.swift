@@ -22,6 +22,13 @@ struct GridFoldLease {
         // found work to fold): a lease someone else holds costs no Git operation to see, and a
         // stale view costs one refused push. Only a worker that never listed lists here.
         let listed = connection.lastSnapshot()
+        // Another worker's lease commit, listed for less than a fold interval: it was written that
+        // recently, so it still holds — no fetch to read it. Every holder replaces the commit at
+        // each fold, and at a hundred workers those reads were about one per task (bench/scale.sh).
+        if let lease = listed?.foldLease, lease != connection.ownRef(Self.refName),
+           now.timeIntervalSince(connection.leaseFirstSeen(lease, now: now)) < settings.foldIntervalSeconds {
+            return false
+        }
         return try connection.withLedger { (ledger) throws(LedgerError) -> Bool in
             let current = listed != nil ? listed?.foldLease : try ledger.remoteRefs(prefix: Self.refName)[Self.refName]
             var attempt = 1
@@ -53,7 +60,9 @@ struct GridFoldLease {
             // Replaced rather than extended (one orphan commit, not one per interval forever), by
             // compare-and-swap on the lease we read: one push, refused when someone took it first.
             let move = RefMove(Self.refName, from: current, to: commit, replacingHistory: true)
-            return try ledger.moveRefs([move])[Self.refName] == .applied
+            guard try ledger.moveRefs([move])[Self.refName] == .applied else { return false }
+            connection.noteOwnUpdate(Self.refName, to: commit)
+            return true
         }
     }
 
