@@ -56,7 +56,13 @@ import TestSupport
         _ = try a.snapshot()
         operations.withLock { $0 = [] }
         #expect(try !GridFoldLease(connection: a).acquire(now: start + 1), "node_b's, as the listing shows")
-        #expect(operations.withLock { $0 }.isEmpty, "a lease listed for less than an interval is held: no listing, fetch or push")
+        #expect(operations.withLock { $0 }.allSatisfy { $0 == .fetch }, "seen without a listing or a push (the first lease a process sees is read)")
+        // node_b renews (a new commit); a lease commit listed for less than an interval is held: not even read.
+        #expect(try GridFoldLease(connection: b).acquire(now: start + 2))
+        _ = try a.snapshot()
+        operations.withLock { $0 = [] }
+        #expect(try !GridFoldLease(connection: a).acquire(now: start + 3), "node_b's renewed lease")
+        #expect(operations.withLock { $0 }.isEmpty, "no listing, fetch or push")
         #expect(try GridFoldLease(connection: a).acquire(now: start + 16), "expired: node_a takes it from its listing")
         #expect(try !GridFoldLease(connection: b).acquire(now: start + 17), "node_a's now")
         #expect(try LedgerFixtures.git(["rev-list", "--count", GridFoldLease.refName], in: bare) == "1")

@@ -446,12 +446,15 @@ public final class GridConnection: @unchecked Sendable {
     }
 
     /// A ref's value as this worker last moved it (or fetched it); nil when unknown.
-    /// When the fold-lease commit `id` was first seen: `now` when it is new.
-    func leaseFirstSeen(_ id: GitOID, now: Date) -> Date {
+    /// When the fold-lease commit `id` was first seen: `now` when it is new; nil when it is the
+    /// first this process sees at all — it may be this node's own, from a process before this one,
+    /// and only reading it tells.
+    func leaseFirstSeen(_ id: GitOID, now: Date) -> Date? {
         stateLock.withLock {
             if let seen = leaseSighting, seen.id == id { return seen.at }
+            let first = leaseSighting == nil
             leaseSighting = (id, now)
-            return now
+            return first ? nil : now
         }
     }
 

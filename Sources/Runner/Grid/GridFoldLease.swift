@@ -25,8 +25,9 @@ struct GridFoldLease {
         // Another worker's lease commit, listed for less than a fold interval: it was written that
         // recently, so it still holds — no fetch to read it. Every holder replaces the commit at
         // each fold, and at a hundred workers those reads were about one per task (bench/scale.sh).
+        // The first lease a process sees is read: it may be this node's, left by its previous process.
         if let lease = listed?.foldLease, lease != connection.ownRef(Self.refName),
-           now.timeIntervalSince(connection.leaseFirstSeen(lease, now: now)) < settings.foldIntervalSeconds {
+           let since = connection.leaseFirstSeen(lease, now: now), now.timeIntervalSince(since) < settings.foldIntervalSeconds {
             return false
         }
         return try connection.withLedger { (ledger) throws(LedgerError) -> Bool in
