@@ -129,6 +129,29 @@ import TestSupport
         #expect(try grids.main(grids.bareA) == merged)
     }
 
+    /// Anyone who can push to the backup can put a file there too large to copy: the merge stops with the
+    /// reason, both mains stay as they were, and the backup is not reported unreachable.
+    @Test func aFileTooLargeToMergeLeavesBothMainsAsTheyWere() throws {
+        let grids = try Grids()
+        defer { try? FileManager.default.removeItem(atPath: grids.directory) }
+        let a = try Self.gridInStep(grids)
+        try Self.run("t0", on: a)
+        let b = try grids.only(grids.bareB, node: "node_b")
+        _ = try GridSubmit(connection: b).submit([(name: "big.json", bytes: Array("{\"task_id\":\"big\",\"script\":\"\(String(repeating: "x", count: 4096))\",\"timeout_seconds\":5}".utf8))],
+                                                 priority: nil, submitter: "test")
+        let (mainA, mainB) = (try grids.main(grids.bareA), try grids.main(grids.bareB))
+        var reconciler = BackendReconciler(connection: try grids.both())
+        reconciler.blobLimit = 1024
+        let outcomes = try reconciler.run()
+        guard case .apart(let why)? = outcomes.first?.main else {
+            Issue.record("\(outcomes)")
+            return
+        }
+        #expect(why.contains("1024") || why.lowercased().contains("limit") || why.contains("larger"), "\(why)")
+        #expect(try grids.main(grids.bareA) == mainA)
+        #expect(try grids.main(grids.bareB) == mainB)
+    }
+
     @Test func aBackendHoldingAnotherGridIsLeftAlone() throws {
         let grids = try Grids()
         defer { try? FileManager.default.removeItem(atPath: grids.directory) }

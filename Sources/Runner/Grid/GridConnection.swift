@@ -133,26 +133,22 @@ public final class GridConnection: @unchecked Sendable {
     public var circuit: GitCircuitBreaker { authority.circuit }
 
     func withLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
-        ledgerLock.lock()
-        ledgerOwner.store(UInt(pthread_self()), ordering: .relaxed)
-        defer {
-            ledgerOwner.store(0, ordering: .relaxed)
-            ledgerLock.unlock()
-        }
         // A network failure that opened the authority's circuit moves this very step to the next
         // backend: every move is a compare-and-swap, so a step retried elsewhere applies at most
         // where its expectations hold. A failure that leaves the circuit closed is only retried later.
-        var tried: Set<Int> = []
-        while true {
-            let backend = authority
-            tried.insert(backend.index)
-            do {
-                return try body(backend.ledger)
-            } catch where error.kind == .network && backends.count > 1 && !backend.isUsable
-                            && backends.contains(where: { !tried.contains($0.index) && $0.isUsable }) {
-                continue
-            } catch {
-                throw .ledger(error)
+        try holdingLedgerLock { () throws(GridError) -> T in
+            var tried: Set<Int> = []
+            while true {
+                let backend = authority
+                tried.insert(backend.index)
+                do throws(LedgerError) {
+                    return try body(backend.ledger)
+                } catch where error.kind == .network && backends.count > 1 && !backend.isUsable
+                                && backends.contains(where: { !tried.contains($0.index) && $0.isUsable }) {
+                    continue
+                } catch {
+                    throw .ledger(error)
+                }
             }
         }
     }
@@ -160,17 +156,24 @@ public final class GridConnection: @unchecked Sendable {
     /// `body` on one backend's ledger, whichever is the authority (the reconciler, `dgrid status`),
     /// under the same lock as `withLedger`.
     func withLedger<T>(of backend: GridBackend, _ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
+        try holdingLedgerLock { () throws(GridError) -> T in
+            do throws(LedgerError) {
+                return try body(backend.ledger)
+            } catch {
+                throw .ledger(error)
+            }
+        }
+    }
+
+    /// The slots' ledger lock, with this thread noted as its owner (`archiveShard` reads inside it).
+    private func holdingLedgerLock<T>(_ body: () throws(GridError) -> T) throws(GridError) -> T {
         ledgerLock.lock()
         ledgerOwner.store(UInt(pthread_self()), ordering: .relaxed)
         defer {
             ledgerOwner.store(0, ordering: .relaxed)
             ledgerLock.unlock()
         }
-        do {
-            return try body(backend.ledger)
-        } catch {
-            throw .ledger(error)
-        }
+        return try body()
     }
 
     /// The heartbeat's own ledger: renewing leases and the node record never

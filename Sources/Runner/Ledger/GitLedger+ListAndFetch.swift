@@ -45,19 +45,13 @@ extension GitLedger {
                                        picked: inout [String]) throws(LedgerError) -> [String: GitOID] {
         listing = nil
         picked = []
-        var listed: [String: GitOID]?
-        var chosen: [String] = []
-        defer {
-            listing = listed
-            picked = chosen
-        }
         return try withConnection(GIT_DIRECTION_FETCH, operation: "list remote refs") {
             (remote, state) throws(LedgerError) -> [String: GitOID] in
             let refs = advertisedRefs(remote, prefix: nil)
             let names = choose(refs).filter { refs[$0] != nil }
             for name in names { try validateRefName(name, operation: "fetch") }
-            listed = refs
-            chosen = names
+            listing = refs
+            picked = names
             guard !names.isEmpty else { return refs }
             let operation = Self.fetchOperation(names)
             let tipsBefore = branchTips(names)

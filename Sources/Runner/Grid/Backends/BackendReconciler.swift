@@ -44,8 +44,8 @@ public struct BackendReconciler {
         }
     }
 
-    /// The largest record the merge copies between backends.
-    static let blobLimit = 64 << 20
+    /// The largest file the merge copies between backends.
+    var blobLimit = 64 << 20
 
     public func run() throws(GridError) -> [Outcome] {
         guard connection.backends.count > 1 else { return [] }
@@ -61,7 +61,12 @@ public struct BackendReconciler {
             do throws(GridError) {
                 outcomes.append(try reconcile(backend, with: authority, authorityRefs: &authorityRefs))
             } catch {
-                outcomes.append(Outcome(backend: backend.shownRepository, main: .unreachable("\(error)")))
+                // Only a network failure is "unreachable"; anything else (a record past the blob limit, a path
+                // the ledger refuses, both written on the backup by anyone who can push there) leaves both
+                // backends as they were and says why, each turn, until someone removes it.
+                let network: Bool
+                if case .ledger(let failure) = error { network = failure.kind == .network } else { network = false }
+                outcomes.append(Outcome(backend: backend.shownRepository, main: network ? .unreachable("\(error)") : .apart("\(error)")))
             }
         }
         return outcomes
@@ -96,16 +101,15 @@ public struct BackendReconciler {
         try connection.withLedger(of: backend) { (ledger) throws(LedgerError) in
             if !ledger.hasObject(theirs) { try ledger.fetch([main], keepRefs: false) }
         }
-        let relation = try connection.withLedger(of: authority) { (ledger) throws(LedgerError) -> (behind: Bool, ahead: Bool, base: GitOID?) in
-            (try ledger.isAncestor(theirs, of: ours), try ledger.isAncestor(ours, of: theirs), try ledger.mergeBase(ours, theirs))
-        }
-        if relation.behind {
+        // The merge base says it all: theirs (behind), ours (ahead), another commit (both moved), none (apart).
+        let base = try connection.withLedger(of: authority) { (ledger) throws(LedgerError) in try ledger.mergeBase(ours, theirs) }
+        if base == theirs {
             let update = try connection.withLedger(of: backend) { (ledger) throws(LedgerError) in
                 try ledger.updateRef(main, from: theirs, to: ours)
             }
             return (update == .applied ? .forwarded : .same, nil)
         }
-        if relation.ahead {
+        if base == ours {
             let update = try connection.withLedger(of: authority) { (ledger) throws(LedgerError) -> RefUpdate in
                 let update = try ledger.updateRef(main, from: ours, to: theirs)
                 if update == .applied { try ledger.setMirrorRef(main, to: theirs) }
@@ -113,11 +117,11 @@ public struct BackendReconciler {
             }
             return update == .applied ? (.authorityForwarded, theirs) : (.same, nil)
         }
-        guard let base = relation.base else {
+        guard let base else {
             return (.apart("its main shares no history with the authority's: another grid, or main compacted on one of them; "
                            + "check that every --repo names the same grid"), nil)
         }
-        let merged = try merge(base: base, ours: ours, theirs: theirs, otherBackend: backend.shownRepository)
+        let merged = try merge(base: base, ours: ours, theirs: theirs, on: authority, otherBackend: backend.shownRepository)
         let onAuthority = try connection.withLedger(of: authority) { (ledger) throws(LedgerError) -> RefUpdate in
             let update = try ledger.updateRef(main, from: ours, to: merged.commit)
             if update == .applied { try ledger.setMirrorRef(main, to: merged.commit) }
@@ -131,15 +135,15 @@ public struct BackendReconciler {
     }
 
     /// The merge commit of the two tips (parents: ours, then theirs), built in the mirror.
-    private func merge(base: GitOID, ours: GitOID, theirs: GitOID,
+    private func merge(base: GitOID, ours: GitOID, theirs: GitOID, on authority: GridBackend,
                        otherBackend: String) throws(GridError) -> (commit: GitOID, late: Int) {
-        try connection.withLedger(of: connection.authority) { (ledger) throws(LedgerError) -> (GitOID, Int) in
+        try connection.withLedger(of: authority) { (ledger) throws(LedgerError) -> (GitOID, Int) in
             let plan = MainMerge(base: try ledger.tree(of: base), ours: try ledger.tree(of: ours), theirs: try ledger.tree(of: theirs),
                                  theirsLabel: String(theirs.hex.prefix(12)))
             var changes: [LedgerChange] = []
             for (path, change) in plan.changes.sorted(by: { $0.key < $1.key }) {
                 switch change {
-                case .put(let blob): changes.append(LedgerChange(path: path, content: try ledger.blob(blob, limit: Self.blobLimit)))
+                case .put(let blob): changes.append(LedgerChange(path: path, content: try ledger.blob(blob, limit: blobLimit)))
                 case .delete: changes.append(LedgerChange(path: path, content: nil))
                 }
             }
