@@ -24,10 +24,11 @@ import TestSupport
         let start = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
         #expect(try a.acquire(now: start))
         #expect(try !b.acquire(now: start), "held by node_a")
-        #expect(try a.acquire(now: start + 5), "the holder renews, until start + 15 s")
-        #expect(try !b.acquire(now: start + 14), "still node_a's")
-        #expect(try b.acquire(now: start + 16), "expired: node_b takes it")
-        #expect(try !a.acquire(now: start + 20), "node_b's until start + 26 s")
+        // A lease runs two intervals (20 s), renewed by its holder every interval.
+        #expect(try a.acquire(now: start + 5), "the holder renews, until start + 25 s")
+        #expect(try !b.acquire(now: start + 24), "still node_a's")
+        #expect(try b.acquire(now: start + 26), "expired: node_b takes it")
+        #expect(try !a.acquire(now: start + 30), "node_b's until start + 46 s")
         // One commit on the ref, not a history that grows with every interval.
         #expect(try LedgerFixtures.git(["rev-list", "--count", GridFoldLease.refName], in: bare) == "1")
     }
@@ -63,8 +64,8 @@ import TestSupport
         operations.withLock { $0 = [] }
         #expect(try !GridFoldLease(connection: a).acquire(now: start + 3), "node_b's renewed lease")
         #expect(operations.withLock { $0 }.isEmpty, "no listing, fetch or push")
-        #expect(try GridFoldLease(connection: a).acquire(now: start + 16), "expired: node_a takes it from its listing")
-        #expect(try !GridFoldLease(connection: b).acquire(now: start + 17), "node_a's now")
+        #expect(try GridFoldLease(connection: a).acquire(now: start + 26), "expired: node_a takes it from its listing")
+        #expect(try !GridFoldLease(connection: b).acquire(now: start + 27), "node_a's now")
         #expect(try LedgerFixtures.git(["rev-list", "--count", GridFoldLease.refName], in: bare) == "1")
     }
 
@@ -112,5 +113,35 @@ import TestSupport
                                leaseUntil: ISOTime.string(now.addingTimeInterval(600)))
         try plant(fair.json())
         #expect(try !lease.acquire(now: now), "node_b's lease for ten minutes is honoured")
+    }
+}
+
+/// The fold lease over `git daemon`: a refused push was shown the lease that beat it.
+@Suite(.system) struct GridFoldLeaseAdvertisedTests {
+    /// At a fleet's start every worker but one loses the race for the lease. The refused push was
+    /// shown the winner's commit, written just now by another worker: it is held without being
+    /// read (before, each loser fetched it once, a hundred reads at a hundred workers' start).
+    @Test func aLeaseSeenBeatingOurPushIsHeldWithoutReadingIt() throws {
+        try LedgerTransport.gitDaemon.withRemote(port: 0) { url, bare, directory in
+            let operations = Mutex<[GitOperationKind]>([])
+            func connection(_ node: String, counted: Bool) throws -> GridConnection {
+                var settings = GridSettings(repository: url, nodeID: node, state: StateDirectory(path: directory + "/state-" + node))
+                settings.foldIntervalSeconds = 10
+                if counted { settings.gitObserver = { kind, _, _ in operations.withLock { $0.append(kind) } } }
+                return try GridConnection(settings: settings)
+            }
+            let (a, b) = (try connection("node_a", counted: true), try connection("node_b", counted: false))
+            #expect(try GridInit(connection: b).run().created)
+            let start = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+            _ = try a.snapshot()  // no lease yet
+            #expect(try GridFoldLease(connection: b).acquire(now: start))
+            #expect(try !GridFoldLease(connection: a).acquire(now: start), "its listing is behind: the create is refused")
+            _ = try a.snapshot()
+            operations.withLock { $0 = [] }
+            #expect(try !GridFoldLease(connection: a).acquire(now: start + 1), "node_b's")
+            #expect(operations.withLock { $0 }.isEmpty, "seen beating the push: not read \(operations.withLock { $0 })")
+            #expect(try GridFoldLease(connection: a).acquire(now: start + 22), "expired: node_a takes it")
+            _ = bare
+        }
     }
 }

@@ -82,6 +82,26 @@ import TestSupport
     }
 }
 
+extension TaskPickerStaleListingTests {
+    /// The pick after a task may walk a listing this worker already holds when it is young, but
+    /// never one taken before the task ran: that one still shows the task to do.
+    @Test func aYoungListingIsReusedUnlessTakenBeforeTheTaskRan() throws {
+        try Self.withGrid { grid, picker, _ in
+            let before = GridConnection.monotonicNow()
+            let first = try #require(try TaskPicker(connection: picker).next())
+            grid.operations.withLock { $0 = [] }
+            let second = try #require(try TaskPicker(connection: picker).next(reusingWithin: TaskPicker.reuseSeconds, takenAfter: before))
+            #expect(grid.operations.withLock { $0 }.first == .push, "the listing after the first claim is reused: \(grid.operations.withLock { $0 })")
+            #expect(second.claim.taskID != first.claim.taskID)
+
+            let ran = GridConnection.monotonicNow()
+            grid.operations.withLock { $0 = [] }
+            _ = try #require(try TaskPicker(connection: picker).next(reusingWithin: TaskPicker.reuseSeconds, takenAfter: ran))
+            #expect(grid.operations.withLock { $0 }.first == .list, "taken before: listed: \(grid.operations.withLock { $0 })")
+        }
+    }
+}
+
 /// The same picker over `git daemon` (a real server on loopback).
 @Suite(.system) struct TaskPickerAdvertisedListingTests {
     static let ids = TaskPickerStaleListingTests.ids
@@ -109,6 +129,54 @@ import TestSupport
             #expect(next == nil, "the rest finished on the other worker")
             #expect(grid.count(.push) == 2 && grid.count(.list) == 2,
                     "one claim on a finished task, a listing (main moved), its withdrawal: \(grid.operations.withLock { $0 })")
+        }
+    }
+
+    /// The pick after a task walks the listing its result push was shown (every ref, advertised to
+    /// the push before it took anything): a task costs its claim and its result, no listing. When
+    /// main moved since (a fold), or the listing is older than the window, the pick lists.
+    @Test func thePickAfterATaskWalksWhatItsResultPushWasShown() throws {
+        try TaskPickerStaleListingTests.withGrid(.gitDaemon) { grid, picker, other in
+            let first = try #require(try TaskPicker(connection: picker).next())
+            let ran = GridConnection.monotonicNow()
+            let record = ResultRecord(taskID: first.claim.taskID, nodeID: "picker", exitCode: 0, stdout: "ran\n")
+            #expect(try GridResults(connection: picker).publish(record, taskBytes: first.taskBytes, claim: first.claim.commit))
+            grid.operations.withLock { $0 = [] }
+
+            let second = try #require(try TaskPicker(connection: picker).next(reusingWithin: TaskPicker.reuseSeconds, takenAfter: ran))
+            #expect(grid.operations.withLock { $0 } == [.push], "the claim only: \(grid.operations.withLock { $0 })")
+            #expect(second.claim.taskID != first.claim.taskID, "the finished task is not picked again")
+
+            // Main moved before the result push (the other worker folded the first result): the push
+            // was shown a main the mirror does not have, so the pick lists (main fetched on it).
+            _ = try GridFold(connection: other, workerTrust: WorkerTrust(mode: .off)).run()
+            let record2 = ResultRecord(taskID: second.claim.taskID, nodeID: "picker", exitCode: 0, stdout: "ran\n")
+            #expect(try GridResults(connection: picker).publish(record2, taskBytes: second.taskBytes, claim: second.claim.commit))
+            grid.operations.withLock { $0 = [] }
+            let third = try #require(try TaskPicker(connection: picker).next(reusingWithin: TaskPicker.reuseSeconds))
+            #expect(grid.operations.withLock { $0 } == [.list, .push], "main moved: a listing, then the claim: \(grid.operations.withLock { $0 })")
+            #expect(![first.claim.taskID, second.claim.taskID].contains(third.claim.taskID))
+
+            // An old listing is not reused.
+            grid.operations.withLock { $0 = [] }
+            Thread.sleep(forTimeInterval: 0.3)
+            _ = try #require(try TaskPicker(connection: picker).next(reusingWithin: 0.2))
+            #expect(grid.operations.withLock { $0 }.first == .list, "older than the window: \(grid.operations.withLock { $0 })")
+        }
+    }
+
+    /// A claim push that loses was shown every ref too: the pick walks on from that listing — no
+    /// listing of its own, and not one push per task the other worker took meanwhile.
+    @Test func aLostClaimWalksOnFromWhatItsPushWasShown() throws {
+        try TaskPickerStaleListingTests.withGrid(.gitDaemon) { grid, picker, other in
+            let taken = Mutex(false)
+            let pick = try TaskPicker(connection: picker, onPollCost: { _ in
+                guard !taken.withLock({ let was = $0; $0 = true; return was }) else { return }
+                for id in Self.ids { _ = try? GridClaims(connection: other).claim(id, takingOver: nil, now: Date()) }
+            }).next()
+            #expect(pick == nil, "every task is the other worker's")
+            #expect(grid.operations.withLock { $0 } == [.list, .push],
+                    "the listing and one lost claim: \(grid.operations.withLock { $0 })")
         }
     }
 }

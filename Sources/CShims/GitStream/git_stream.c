@@ -19,6 +19,15 @@
 //   descriptor to libssh2, which reads it directly with no timeout, so a
 //   watchdog thread shuts down the socket of any stream past its deadline:
 //   libssh2's next poll sees end-of-file and the operation fails.
+// - with several Git backends, a silence bound (dgrid_git_answer_within): no
+//   connect, and no wait for the server to send or take bytes, may last longer
+//   than it. A server that accepts connections and then says nothing — stopped,
+//   wedged, cut off behind a proxy, before it answers or mid-conversation —
+//   fails the operation in seconds, and the worker moves to the next backend,
+//   rather than waiting out a deadline sized for a large transfer. Git servers
+//   send keep-alives while they prepare or take in a pack, so a healthy one is
+//   never that silent. Over ssh:// only the connect is bounded this way
+//   (libssh2 reads the socket itself).
 //
 // The struct layout must match libgit2's private `git_socket_stream`
 // (src/libgit2/streams/socket.h, 1.5): its SSH transport reads the socket
@@ -50,6 +59,7 @@ typedef struct dgrid_socket_stream {
     // dgrid's own, after libgit2's layout.
     int timeout;          // idle bound in seconds (0: none)
     int64_t deadline_ns;  // CLOCK_MONOTONIC end of the operation that opened it (0: none)
+    int answer_ms;        // the silence bound the operation set, in milliseconds (0: none)
     // The watchdog's list of connected streams with a deadline; guarded by watch_lock.
     int watched;
     int expired;
@@ -62,6 +72,10 @@ static volatile int idle_timeout = 0;
 // The deadline of the Git operation this thread runs (0: none). libgit2 opens
 // an operation's streams and calls its callbacks on the caller's thread.
 static _Thread_local int64_t thread_deadline_ns = 0;
+// That operation's silence bound in milliseconds (0: none), and whether a wait
+// of it ran past the bound.
+static _Thread_local int thread_answer_ms = 0;
+static _Thread_local int thread_unanswered = 0;
 
 static int64_t now_ns(void) {
     struct timespec now;
@@ -78,7 +92,17 @@ void dgrid_git_deadline_begin(int64_t milliseconds) {
     thread_deadline_ns = now_ns() + milliseconds * 1000000;
 }
 
-void dgrid_git_deadline_end(void) { thread_deadline_ns = 0; }
+void dgrid_git_deadline_end(void) {
+    thread_deadline_ns = 0;
+    thread_answer_ms = 0;
+}
+
+void dgrid_git_answer_within(int64_t milliseconds) {
+    thread_answer_ms = milliseconds > 0 ? (int)(milliseconds < 86400000 ? milliseconds : 86400000) : 0;
+    thread_unanswered = 0;
+}
+
+int dgrid_git_answer_missed(void) { return thread_unanswered; }
 
 int dgrid_git_deadline_active(void) { return thread_deadline_ns != 0; }
 
@@ -178,11 +202,22 @@ static void set_deadline_error(const char *what, const char *host) {
     git_error_set(GIT_ERROR_NET, "%s %s: the operation's overall deadline passed", what, host);
 }
 
+/// Whether the silence bound, not the idle bound, is what limits each wait.
+static int silence_bounds(const dgrid_socket_stream *st) {
+    return st->answer_ms > 0 && (st->timeout <= 0 || st->answer_ms < st->timeout * 1000);
+}
+
+static void set_unanswered_error(const dgrid_socket_stream *st, const char *what) {
+    thread_unanswered = 1;
+    git_error_set(GIT_ERROR_NET, "%s %s: silent for %d ms", what, st->host, st->answer_ms);
+}
+
 /// How long the next wait may last in milliseconds (-1: forever): the idle
-/// bound, or less when the deadline is nearer. *by_deadline says which. Returns
-/// 0 when the deadline has already passed.
+/// bound (the silence bound when that is shorter), or less when the deadline is
+/// nearer. *by_deadline says which. Returns 0 when the deadline has already passed.
 static int wait_bound(const dgrid_socket_stream *st, int *by_deadline) {
     int bound = st->timeout > 0 ? st->timeout * 1000 : -1;
+    if (st->answer_ms > 0 && (bound < 0 || st->answer_ms < bound)) bound = st->answer_ms;
     *by_deadline = 0;
     if (st->deadline_ns != 0) {
         int64_t left = st->deadline_ns - now_ns();
@@ -238,10 +273,11 @@ static int stream_connect(git_stream *stream) {
         git_error_set(GIT_ERROR_NET, "cannot resolve %s: %s", st->host, gai_strerror(rc));
         return -1;
     }
-    int last = ECONNREFUSED;
+    int last = ECONNREFUSED, last_by_deadline = 0;
     for (struct addrinfo *p = info; p != NULL; p = p->ai_next) {
         int by_deadline;
         int bound = wait_bound(st, &by_deadline);
+        last_by_deadline = by_deadline;
         if (bound == 0) { last = ETIMEDOUT; break; }
         int s = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol);
         if (s < 0) { last = errno; continue; }
@@ -260,6 +296,8 @@ static int stream_connect(git_stream *stream) {
     freeaddrinfo(info);
     if (deadline_passed(st->deadline_ns)) {
         set_deadline_error("cannot connect to", st->host);
+    } else if (last == ETIMEDOUT && !last_by_deadline && silence_bounds(st)) {
+        set_unanswered_error(st, "cannot connect to");
     } else {
         set_net_error("cannot connect to", st->host, last);
     }
@@ -285,7 +323,11 @@ static int wait_ready(dgrid_socket_stream *st, short events, const char *what, c
             return -1;
         }
         if (!by_deadline) {
-            git_error_set(GIT_ERROR_NET, "%s %s: %s for %d s", what, st->host, idle, st->timeout);
+            if (silence_bounds(st)) {
+                set_unanswered_error(st, what);
+            } else {
+                git_error_set(GIT_ERROR_NET, "%s %s: %s for %d s", what, st->host, idle, st->timeout);
+            }
             return -1;
         }
         // The deadline's wait ran out: the next turn reports it.
@@ -347,6 +389,7 @@ static int stream_new(git_stream **out, const char *host, const char *port) {
     st->s = -1;
     st->timeout = idle_timeout;
     st->deadline_ns = thread_deadline_ns;
+    st->answer_ms = thread_answer_ms;
     st->parent.version = GIT_STREAM_VERSION;
     st->parent.connect = stream_connect;
     st->parent.read = stream_read;

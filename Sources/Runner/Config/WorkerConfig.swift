@@ -113,6 +113,7 @@ public struct WorkerConfig: Sendable, Equatable {
         settings.minimumAvailableMemory = bytes(.minAvailableMemory)
         settings.circuitFailures = count(.circuitFailures)
         settings.circuitCeilingSeconds = seconds(.circuitCeilingSeconds)
+        settings.backendAnswerSeconds = seconds(.backendAnswerSeconds)
         settings.slotWatchdogSeconds = seconds(.slotWatchdogSeconds)
         settings.leaseSeconds = leaseSeconds
         settings.heartbeatSeconds = heartbeatSeconds

@@ -152,6 +152,7 @@ public enum WorkerConfigResolver {
         case .minAvailableMemory: return .bytes(ByteCount(bytes: 64 << 20))
         case .circuitFailures: return .count(5)
         case .circuitCeilingSeconds: return .seconds(120)
+        case .backendAnswerSeconds: return .seconds(10)
         case .slotWatchdogSeconds: return .seconds(60)
         case .logLevel: return .logLevel(.info)
         // Off unless asked for: an open port is the operator's decision (docs/THREATS.md).

@@ -39,6 +39,7 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
     case minAvailableMemory = "min_available_memory"
     case circuitFailures = "circuit_failures"
     case circuitCeilingSeconds = "circuit_ceiling_seconds"
+    case backendAnswerSeconds = "backend_answer_seconds"
     case slotWatchdogSeconds = "slot_watchdog_seconds"
     case logLevel = "log_level"
     case metricsListen = "metrics_listen"
@@ -100,6 +101,7 @@ public enum WorkerSettingKey: String, CaseIterable, Sendable, Hashable {
         case .minFreeInodes: .count(0...1_000_000_000)
         case .circuitFailures: .count(1...1_000)
         case .circuitCeilingSeconds: .seconds(1...86_400)
+        case .backendAnswerSeconds: .seconds(0.1...3_600)
         case .slotWatchdogSeconds: .seconds(0...86_400)
         case .logLevel: .logLevel
         case .metricsListen: .listenAddress

@@ -56,6 +56,10 @@ public final class GridConnection: @unchecked Sendable {
     private var lastListing: GridSnapshot?
     /// Claim commit → the refs the server advertised to the push that won it (`snapshot(seenBy:)`).
     private var advertisements: [GitOID: [String: GitOID]] = [:]
+    /// The newest listing this worker holds — its last `snapshot()`, or what a push brought
+    /// (`PushListing`) — when it was taken (monotonic seconds) and from which backend: the pick
+    /// after a task reuses it while it is young (`snapshot(reusingWithin:)`).
+    private var newestListing: (refs: [String: GitOID], at: Double, backend: Int)?
     /// Archive index shards by blob id, parsed once (`ArchiveCatalog`); under `stateLock`.
     private var archiveShards: [GitOID: ArchiveShard] = [:]
     /// The thread inside `withLedger` (0 for none): a shard asked for while the
@@ -142,7 +146,9 @@ public final class GridConnection: @unchecked Sendable {
                 let backend = authority
                 tried.insert(backend.index)
                 do throws(LedgerError) {
-                    return try body(backend.ledger)
+                    return try notingPushListing(of: backend.ledger, backend: backend.index) { () throws(LedgerError) -> T in
+                        try body(backend.ledger)
+                    }
                 } catch where error.kind == .network && backends.count > 1 && !backend.isUsable
                                 && backends.contains(where: { !tried.contains($0.index) && $0.isUsable }) {
                     continue
@@ -179,7 +185,27 @@ public final class GridConnection: @unchecked Sendable {
     /// The heartbeat's own ledger: renewing leases and the node record never
     /// queues behind `withLedger`'s bulk work.
     func withHeartbeatLedger<T>(_ body: (GitLedger) throws(LedgerError) -> T) throws(GridError) -> T {
-        try authority.heartbeatLedger.with(body)
+        let backend = authority
+        return try backend.heartbeatLedger.with { (ledger) throws(LedgerError) -> T in
+            try notingPushListing(of: ledger, backend: backend.index) { () throws(LedgerError) -> T in try body(ledger) }
+        }
+    }
+
+    /// `body`, then the listing a push inside it brought (`PushListing`), kept when it is the newest.
+    private func notingPushListing<T>(of ledger: GitLedger, backend: Int, _ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
+        let started = Self.monotonicNow()
+        let result = try body()
+        if let listing = ledger.lastPushListing, listing.listedAt >= started {
+            noteListing(listing.refs, at: listing.listedAt, backend: backend)
+        }
+        return result
+    }
+
+    private func noteListing(_ refs: [String: GitOID], at: Double, backend: Int) {
+        stateLock.withLock {
+            if let newest = newestListing, newest.at > at { return }
+            newestListing = (refs, at, backend)
+        }
     }
 
     /// The checkpoints' own ledger (opened on first use, like the heartbeat's).
@@ -192,7 +218,8 @@ public final class GridConnection: @unchecked Sendable {
     /// fetched when first read (`file`), so an idle poll fetches nothing and
     /// a busy one only what it looks at.
     func snapshot() throws(GridError) -> GridSnapshot {
-        try withLedger { (ledger) throws(LedgerError) -> GridSnapshot in
+        let listing = Self.monotonicNow()
+        return try withLedger { (ledger) throws(LedgerError) -> GridSnapshot in
             // Main fetched on the listing's own connection when its tip moved: one read, not two.
             let known = stateLock.withLock { lastFetched[Self.mainRef] }
             var refs = try ledger.remoteRefs { refs in
@@ -203,8 +230,35 @@ public final class GridConnection: @unchecked Sendable {
                 refs[Self.mainRef] = forwarded
             }
             if let main = refs[Self.mainRef], main != known { stateLock.withLock { lastFetched[Self.mainRef] = main } }
+            noteListing(refs, at: listing, backend: stateLock.withLock { lastAuthority })
             return try snapshot(of: refs, ledger: ledger)
         }
+    }
+
+    /// The grid as the newest listing this worker holds shows it, when that was taken at most
+    /// `seconds` ago on the backend in use and its main is the one the mirror has: the
+    /// advertisement the slot's own result push brought, or another slot's listing — the pick
+    /// after a task then makes no read of its own (docs/ARCHITECTURE.md §11). Otherwise a listing.
+    /// As safe as a listing: a claim is a compare-and-swap, and the check after it reads what
+    /// the claim push was shown (`snapshot(seenBy:)`), or lists when main moved.
+    func snapshot(reusingWithin seconds: Double, takenAfter: Double = -.infinity) throws(GridError) -> GridSnapshot {
+        if let reused = try reusedSnapshot(within: seconds, takenAfter: takenAfter) { return reused }
+        return try snapshot()
+    }
+
+    /// The newest listing this worker holds as a snapshot, when `snapshot(reusingWithin:)` may
+    /// reuse it — and, with `takenAfter` (monotonic seconds), only one taken since then; nil when
+    /// a listing is needed.
+    func reusedSnapshot(within seconds: Double, takenAfter: Double = -.infinity) throws(GridError) -> GridSnapshot? {
+        let now = Self.monotonicNow()
+        let reusable = stateLock.withLock { () -> [String: GitOID]? in
+            guard seconds > 0, let newest = newestListing, now - newest.at <= seconds, newest.at >= takenAfter,
+                  newest.backend == lastAuthority,
+                  let main = newest.refs[Self.mainRef], main == lastFetched[Self.mainRef] else { return nil }
+            return newest.refs
+        }
+        guard let reusable else { return nil }
+        return try withLedger { (ledger) throws(LedgerError) -> GridSnapshot in try snapshot(of: reusable, ledger: ledger) }
     }
 
     /// A grid of several backends whose authority serves an older main than this worker has
@@ -448,7 +502,6 @@ public final class GridConnection: @unchecked Sendable {
         return index.final.contains { listing.claims[$0.id] == nil && listing.results[$0.id] == nil }
     }
 
-    /// A ref's value as this worker last moved it (or fetched it); nil when unknown.
     /// When the fold-lease commit `id` was first seen: `now` when it is new; nil when it is the
     /// first this process sees at all — it may be this node's own, from a process before this one,
     /// and only reading it tells.
@@ -461,6 +514,17 @@ public final class GridConnection: @unchecked Sendable {
         }
     }
 
+    /// A lease commit this worker saw replace the one it expected (its push was refused, and the
+    /// push was shown the new one): another worker wrote it just now — seen from now on, never
+    /// read as the first lease of a process. At a fleet's start every worker but one loses the
+    /// race for the lease, and each then read the winner's (bench/scale.sh).
+    func noteLeaseTaken(_ id: GitOID, now: Date) {
+        stateLock.withLock {
+            if leaseSighting?.id != id { leaseSighting = (id, now) }
+        }
+    }
+
+    /// A ref's value as this worker last moved it (or fetched it); nil when unknown.
     func ownRef(_ name: String) -> GitOID? {
         stateLock.withLock { lastFetched[name] }
     }

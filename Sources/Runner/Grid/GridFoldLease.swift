@@ -10,10 +10,17 @@ struct GridFoldLease {
     let connection: GridConnection
     static let refName = "refs/dgrid/fold-lease"
 
-    /// The longest lease a worker takes (the longest fold interval, an hour) and ten minutes of
-    /// clock skew. Anyone who can push can write the lease: one that claims to run for a year
+    /// The longest lease a worker takes (two of the longest fold interval, an hour) and ten minutes
+    /// of clock skew. Anyone who can push can write the lease: one that claims to run for a year
     /// would stop every worker's scheduled fold, so a lease further ahead than this holds nothing.
-    static let longestLease: TimeInterval = 3_600 + 600
+    static let longestLease: TimeInterval = 2 * 3_600 + 600
+
+    /// How long a lease runs: two fold intervals, renewed by its holder every interval — as a claim's
+    /// lease outlives several heartbeats. A lease that ran one interval lapsed just as its holder
+    /// renewed it, and every worker checking on the same beat read it and raced for it: at a
+    /// hundred workers about 0.4 Git operations per task (bench/scale.sh). A dead holder's lease is
+    /// taken over two intervals after its last fold.
+    static func seconds(_ settings: GridSettings) -> TimeInterval { 2 * settings.foldIntervalSeconds }
 
     /// true when this worker now holds the lease for the next fold interval.
     func acquire(now: Date = Date()) throws(GridError) -> Bool {
@@ -22,12 +29,12 @@ struct GridFoldLease {
         // found work to fold): a lease someone else holds costs no Git operation to see, and a
         // stale view costs one refused push. Only a worker that never listed lists here.
         let listed = connection.lastSnapshot()
-        // Another worker's lease commit, listed for less than a fold interval: it was written that
-        // recently, so it still holds — no fetch to read it. Every holder replaces the commit at
+        // Another worker's lease commit, listed for less than a lease: it was written about then
+        // (its holder replaces it every interval), so it still holds — no fetch to read it. Every holder replaces the commit at
         // each fold, and at a hundred workers those reads were about one per task (bench/scale.sh).
         // The first lease a process sees is read: it may be this node's, left by its previous process.
         if let lease = listed?.foldLease, lease != connection.ownRef(Self.refName),
-           let since = connection.leaseFirstSeen(lease, now: now), now.timeIntervalSince(since) < settings.foldIntervalSeconds {
+           let since = connection.leaseFirstSeen(lease, now: now), now.timeIntervalSince(since) < Self.seconds(settings) {
             return false
         }
         return try connection.withLedger { (ledger) throws(LedgerError) -> Bool in
@@ -55,13 +62,16 @@ struct GridFoldLease {
             }
             let lease = ClaimRecord(taskID: "fold", nodeID: settings.nodeID, attempt: attempt,
                                     claimedAt: ISOTime.string(now),
-                                    leaseUntil: ISOTime.string(now.addingTimeInterval(settings.foldIntervalSeconds)))
+                                    leaseUntil: ISOTime.string(now.addingTimeInterval(Self.seconds(settings))))
             let commit = try ledger.commit(parent: nil, changes: [LedgerChange(path: "lease.json", content: lease.json())],
                                            message: "fold lease for \(settings.nodeID)")
             // Replaced rather than extended (one orphan commit, not one per interval forever), by
             // compare-and-swap on the lease we read: one push, refused when someone took it first.
             let move = RefMove(Self.refName, from: current, to: commit, replacingHistory: true)
-            guard try ledger.moveRefs([move])[Self.refName] == .applied else { return false }
+            guard try ledger.moveRefs([move])[Self.refName] == .applied else {
+                if let taken = ledger.lastPushListing?.refs[Self.refName], taken != current { connection.noteLeaseTaken(taken, now: now) }
+                return false
+            }
             connection.noteOwnUpdate(Self.refName, to: commit)
             return true
         }

@@ -51,6 +51,10 @@ public struct GridSettings: Sendable {
     /// Consecutive Git network failures that open the circuit (`GitCircuitBreaker`), and the cap on its backoff.
     public var circuitFailures: Int = 5
     public var circuitCeilingSeconds: Double = 120
+    /// With several backends, how long the authority may stay silent on a connection before the
+    /// step moves to the next backend (`GitLedger.answerSeconds`): a server that accepts and then
+    /// says nothing would otherwise hold the fleet for a deadline per failure of the streak.
+    public var backendAnswerSeconds: Double = 10
     /// How long a sandbox may outlive its timeout before the slot watchdog kills it, and
     /// its slot is replaced that long after the kill if it still runs (`SlotWatchdog`); 0: no watchdog.
     public var slotWatchdogSeconds: Double = 60

@@ -99,19 +99,26 @@ struct TaskPicker {
     }
 
     /// Claims the first task it can win; nil when nothing is claimable now.
-    func next(now: Date = Date()) throws(GridError) -> Pick? {
+    /// `reusingWithin`: seconds for which the newest listing this worker holds, when taken after
+    /// `takenAfter` (monotonic seconds), stands in for a listing of its own
+    /// (`GridConnection.snapshot(reusingWithin:)`): the pick right after a task walks what that
+    /// task's result push was shown. 0: list.
+    func next(now: Date = Date(), reusingWithin reuse: Double = 0, takenAfter: Double = -.infinity) throws(GridError) -> Pick? {
         let started = Date()
         var lost = 0
         let listStart = GridConnection.monotonicNow()
-        var snapshot = try connection.snapshot()
+        var snapshot = try connection.snapshot(reusingWithin: reuse, takenAfter: takenAfter)
         var listMilliseconds = (GridConnection.monotonicNow() - listStart) * 1000
-        for _ in 0..<Self.relistLimit {
+        var relists = 0, walks = 0
+        while relists < Self.relistLimit && walks < Self.walkLimit {
+            walks += 1
             switch try pick(from: snapshot, listMilliseconds: listMilliseconds, started: started, lost: &lost, now: now) {
             case .picked(let pick): return pick
             case .nothing: return nil
-            case .stale(let fresh):
+            case .stale(let fresh, let listed):
                 snapshot = fresh
                 listMilliseconds = 0
+                if listed { relists += 1 }
             }
         }
         return nil
@@ -119,6 +126,15 @@ struct TaskPicker {
 
     /// Listings one pick may move on to when the one it walks turns out stale.
     static let relistLimit = 4
+    /// Walks one pick may make in all, the free ones (a lost claim push's own listing) included:
+    /// as many claims as a pick could lose before (`lossesBeforeRelist` × `relistLimit`).
+    static let walkLimit = lossesBeforeRelist * relistLimit
+    /// How old the newest listing may be for the pick after a task to walk it instead of listing
+    /// (`GridConnection.snapshot(reusingWithin:)`). A result push's own listing is taken as it
+    /// connects, so it is as old as the push took: on the scale bench's starved host 3 s at the
+    /// median. 2 s and 5 s measured side by side (bench/scale.sh, two rounds): 5 s listed 0.17
+    /// times per task against 0.57–0.72 and lost 0.1 more claims (a push each): fewer requests.
+    static let reuseSeconds = 5.0
     /// Claims lost in a row before a pick lists again: a listing (one read) costs
     /// less than walking on through tasks that other workers took meanwhile (a push each).
     static let lossesBeforeRelist = 3
@@ -129,7 +145,9 @@ struct TaskPicker {
         case nothing
         /// The listing was stale (a task it showed queued had finished, or claims kept
         /// being lost): walk this newer one instead of pushing through the rest.
-        case stale(GridSnapshot)
+        /// `listed`: a listing was made for it (counted against `relistLimit`); false for one that
+        /// came with a push.
+        case stale(GridSnapshot, listed: Bool)
     }
 
     private func pick(from snapshot: GridSnapshot, listMilliseconds: Double, started: Date, lost: inout Int,
@@ -241,11 +259,15 @@ struct TaskPicker {
                     continue
                 }
                 let replica = replicas[id]
+                let pushing = GridConnection.monotonicNow()
                 guard let held = try claims.claim(id, replica: replica?.replica, takingOver: replica.map(\.takingOver) ?? snapshot.claims[id],
                                                   now: now) else {
                     lost += 1
                     lostInARow += 1
-                    if lostInARow >= Self.lossesBeforeRelist { return .stale(try connection.snapshot()) }
+                    // The push that lost was shown every ref (`PushListing`): walking on from that costs
+                    // no read, and the tasks other workers took meanwhile are not tried one push each.
+                    if let shown = try connection.reusedSnapshot(within: Self.reuseSeconds, takenAfter: pushing) { return .stale(shown, listed: false) }
+                    if lostInARow >= Self.lossesBeforeRelist { return .stale(try connection.snapshot(), listed: true) }
                     continue
                 }
                 lostInARow = 0
@@ -255,7 +277,7 @@ struct TaskPicker {
                     switch try afterClaim(held, candidate: candidate, snapshot: snapshot, blob: snapshot.files[candidate.location.path],
                                           book: book, trust: trust, started: started, lost: lost) {
                     case .picked(let pick): return .picked(pick)
-                    case .stale(let fresh): return .stale(fresh)
+                    case .stale(let fresh, let listed): return .stale(fresh, listed: listed)
                     case .nothing: break
                     }
                 } catch {
@@ -290,7 +312,7 @@ struct TaskPicker {
         if let advertised { fresh = advertised } else { fresh = try connection.snapshot() }
         if fresh.finishedTaskIDs.contains(id) || fresh.results[id] != nil {
             try claims.withdraw(onDropped(id) ?? held)
-            return .stale(fresh)
+            return .stale(fresh, listed: advertised == nil)
         }
         let refused = book?.refusal(for: id)
         if let book, refused == nil, let why = book.overAfterClaim(id, fresh: fresh) {

@@ -85,11 +85,13 @@ public final class GitCircuitBreaker: Sendable {
         }
     }
 
-    /// A network failure; returns true when it opened the circuit.
+    /// A network failure; returns true when it opened the circuit. `decisive`: one failure that
+    /// says the remote is out on its own (a server that accepted the connection and never
+    /// answered, with a backup to move to) opens the circuit without waiting for a streak.
     @discardableResult
-    func failed(_ message: String, now: Date = Date()) -> Bool {
+    func failed(_ message: String, decisive: Bool = false, now: Date = Date()) -> Bool {
         inner.withLock { inner in
-            inner.failures += 1
+            inner.failures = decisive ? max(inner.failures + 1, threshold) : inner.failures + 1
             inner.lastError = String(message.prefix(200))
             guard inner.state == .halfOpen || inner.failures >= threshold else { return false }
             inner.state = .open

@@ -30,7 +30,7 @@ extension GitLedger {
             return value
         } catch {
             // Only the remote's failures count: a refused credential or a bad ref name is not an outage.
-            if error.kind == .network { circuit.failed(error.message) } else { circuit.succeeded() }
+            if error.kind == .network { circuit.failed(error.message, decisive: error.unanswered) } else { circuit.succeeded() }
             throw error
         }
     }
@@ -40,8 +40,18 @@ extension GitLedger {
         let seconds = deadlines[kind]
         dgrid_git_deadline_begin(Int64((seconds * 1000).rounded(.up)))
         defer { dgrid_git_deadline_end() }
+        // Always set (0: none): it also clears what the thread's last operation missed.
+        dgrid_git_answer_within(Int64((answerSeconds * 1000).rounded(.up)))
         do throws(LedgerError) {
             return try body()
+        } catch where error.kind == .network && dgrid_git_answer_missed() != 0 {
+            throw LedgerError(
+                .network, operation: operation, remote: remoteForErrors,
+                message: "the remote went silent for \(GitDeadlines.shown(answerSeconds)) s "
+                    + "(\(error.message))",
+                hint: "the Git server is stopped, wedged or cut off: the worker goes on with the grid's next backend and "
+                    + "probes this one; check the server (the bound is backend_answer_seconds in worker.toml)",
+                secrets: credentials.secrets, unanswered: true)
         } catch where error.kind == .network && dgrid_git_deadline_expired() != 0 {
             throw LedgerError(
                 .network, operation: operation, remote: remoteForErrors,

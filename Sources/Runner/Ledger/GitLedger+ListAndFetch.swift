@@ -21,7 +21,7 @@ extension GitLedger {
         var listing: [String: GitOID]?
         var picked: [String] = []
         do throws(LedgerError) {
-            return try observed(.list) { () throws(LedgerError) -> [String: GitOID] in
+            return try observed(.list, about: "and fetch \(picked.joined(separator: " "))") { () throws(LedgerError) -> [String: GitOID] in
                 try lock.run { () throws(LedgerError) -> [String: GitOID] in
                     try repairingMirror { () throws(LedgerError) -> [String: GitOID] in
                         try withDeadline(.list, operation: "list remote refs and fetch") { () throws(LedgerError) -> [String: GitOID] in

@@ -1,4 +1,5 @@
 import CGit2
+import Sandbox
 
 /// One ref move: `old` nil means the ref must not exist yet (create), `new`
 /// nil means delete. Never blind: the remote (or, for a local repository,
@@ -85,13 +86,14 @@ extension GitLedger {
             }
         }
         // A batch the remote refused any part of counts as `rejected`: it answered.
-        return try observed(.push, outcome: { $0.values.contains { $0 != .applied } ? .rejected : .success }) {
+        return try observed(.push, about: moves.map(\.name).joined(separator: " "), outcome: { $0.values.contains { $0 != .applied } ? .rejected : .success }) {
             () throws(LedgerError) -> [String: RefUpdate] in try moveRefsLocked(moves, operation: operation)
         }
     }
 
     private func moveRefsLocked(_ moves: [RefMove], operation: String) throws(LedgerError) -> [String: RefUpdate] {
         lastPushAdvertisement = nil
+        lastPushListing = nil
         return try lock.run { () throws(LedgerError) -> [String: RefUpdate] in
             try repairingMirror { () throws(LedgerError) -> [String: RefUpdate] in
                 var outcomes: [String: RefUpdate] = [:]
@@ -121,10 +123,14 @@ extension GitLedger {
                                                             operation: move.operation)
                     }
                 case .git, .http, .ssh:
+                    let connecting = Double(Clock.monotonicNanoseconds()) / 1e9
                     let pushed = try withDeadline(.push, operation: operation) { () throws(LedgerError) -> [String: RefUpdate] in
                         try smartPush(ready, operation: operation)
                     }
                     outcomes.merge(pushed) { first, _ in first }
+                    lastPushListing = lastPushAdvertisement.map {
+                        PushListing(advertised: $0, moves: ready, outcomes: outcomes, listedAt: connecting)
+                    }
                 }
                 return outcomes
             }

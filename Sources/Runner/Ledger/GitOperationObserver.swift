@@ -15,17 +15,30 @@ public typealias GitOperationObserver = @Sendable (GitOperationKind, GitOperatio
 
 extension GitLedger {
     /// Runs `body` (one public operation of `kind`) and tells the observer how it ended.
-    func observed<T>(_ kind: GitOperationKind, outcome: (T) -> GitOperationOutcome = { _ in .success },
+    /// At trace level each one is also logged with what it touched (`about`): which refs a
+    /// worker lists, fetches and pushes, for a look at where a fleet's requests go
+    /// (`DGRID_LOG_LEVEL=trace`, `bench/scale.sh` with `SCALE_KEEP_LOGS`).
+    func observed<T>(_ kind: GitOperationKind, about: @autoclosure () -> String = "",
+                     outcome: (T) -> GitOperationOutcome = { _ in .success },
                      _ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
-        guard let observer else { return try body() }
+        let tracing = logger.logLevel <= .trace
+        guard observer != nil || tracing else { return try body() }
         let start = Clock.monotonicNanoseconds()
         func seconds() -> Double { Double(Clock.monotonicNanoseconds() - start) / 1e9 }
+        func report(_ ending: GitOperationOutcome) {
+            let took = seconds()
+            observer?(kind, ending, took)
+            if tracing {
+                logger.trace("git \(kind)", metadata: ["about": "\(about())", "outcome": "\(ending.rawValue)",
+                                                       "ms": "\(Int(took * 1000))"])
+            }
+        }
         do throws(LedgerError) {
             let result = try body()
-            observer(kind, outcome(result), seconds())
+            report(outcome(result))
             return result
         } catch {
-            observer(kind, .failure, seconds())
+            report(.failure)
             throw error
         }
     }

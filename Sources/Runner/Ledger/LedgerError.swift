@@ -42,12 +42,17 @@ public struct LedgerError: Error, CustomStringConvertible {
     /// not by a failure of its own; `kind` is then `.network`, so callers that retry
     /// on network failures retry this too.
     public let deadlineExceeded: GitOperationKind?
+    /// Set when the remote went silent — a connect, or a wait for it to send or take bytes —
+    /// for longer than the ledger's silence bound (`GitLedger.answerSeconds`): with several backends, reason enough
+    /// to move to the next at once. `kind` is then `.network`.
+    public let unanswered: Bool
 
     init(_ kind: Kind, operation: String, remote: String, message: String, hint: String,
          gitClass: Int32? = nil, gitCode: Int32? = nil, secrets: [String] = [],
-         deadlineExceeded: GitOperationKind? = nil) {
+         deadlineExceeded: GitOperationKind? = nil, unanswered: Bool = false) {
         self.kind = kind
         self.deadlineExceeded = deadlineExceeded
+        self.unanswered = unanswered
         // libgit2's messages carry what a Git server sent (HTTP errors, push
         // statuses): made inert here, once, for every terminal and log line.
         self.operation = UntrustedText.lineSafe(Redaction.redact(operation, secrets: secrets))

@@ -23,6 +23,16 @@ void dgrid_git_deadline_begin(int64_t milliseconds);
 /// Ends this thread's deadline; connections opened later are unbounded again.
 void dgrid_git_deadline_end(void);
 
+/// Within the deadline this thread began: no connect of the operation, and no
+/// wait on its connections for the server to send or take bytes, may last longer
+/// than `milliseconds` — a silent server fails it then. 0: only the idle bound.
+/// Ended with the deadline. Over ssh:// only the connect is bounded.
+void dgrid_git_answer_within(int64_t milliseconds);
+
+/// 1 when a wait of this thread's operation ran past its silence bound
+/// (`dgrid_git_answer_within`), else 0.
+int dgrid_git_answer_missed(void);
+
 /// 1 when this thread has a deadline under way, else 0.
 int dgrid_git_deadline_active(void);
 

@@ -21,8 +21,17 @@ final class GridBackend: @unchecked Sendable {
         let open = { () throws(GridError) -> GitLedger in
             try Self.openLedger(repository, credentials: credentials, settings: settings, mirror: mirror, circuit: circuit)
         }
-        ledger = try open()
-        heartbeatLedger = SideLedger(open)
+        // With a backup to move to, the slots' and the heartbeat's connections may not stay silent
+        // past `backendAnswerSeconds`; the checkpoints' (large uploads a proxy in front of the
+        // server may hold without a word until they are in) keep only the deadlines.
+        let answer = settings.backups.isEmpty ? 0 : settings.backendAnswerSeconds
+        let answering = { () throws(GridError) -> GitLedger in
+            let opened = try open()
+            opened.answerSeconds = answer
+            return opened
+        }
+        ledger = try answering()
+        heartbeatLedger = SideLedger(answering)
         checkpointLedger = SideLedger(open)
     }
 
