@@ -46,14 +46,18 @@ import TestSupport
         }
     }
 
+    /// A pick by `picker` during which, right after its listing, `other` claims every task.
+    static func pickWhileAnotherClaimsEverything(_ picker: GridConnection, _ other: GridConnection) throws -> TaskPicker.Pick? {
+        let taken = Mutex(false)
+        return try TaskPicker(connection: picker, onPollCost: { _ in
+            guard !taken.withLock({ let was = $0; $0 = true; return was }) else { return }
+            for id in Self.ids { _ = try? GridClaims(connection: other).claim(id, takingOver: nil, now: Date()) }
+        }).next()
+    }
+
     @Test func claimsLostInARowMakeThePickListAgainNotPushThroughTheQueue() throws {
         try Self.withGrid { grid, picker, other in
-            let taken = Mutex(false)
-            // Right after the picker's listing, another worker claims every task.
-            let pick = try TaskPicker(connection: picker, onPollCost: { _ in
-                guard !taken.withLock({ let was = $0; $0 = true; return was }) else { return }
-                for id in Self.ids { _ = try? GridClaims(connection: other).claim(id, takingOver: nil, now: Date()) }
-            }).next()
+            let pick = try Self.pickWhileAnotherClaimsEverything(picker, other)
             #expect(pick == nil, "every task is the other worker's")
             #expect(grid.count(.push) == TaskPicker.lossesBeforeRelist, "a claim push per task would be \(Self.ids.count)")
             #expect(grid.count(.list) == 2, "the first listing and the one after the lost claims")
@@ -169,11 +173,7 @@ extension TaskPickerStaleListingTests {
     /// listing of its own, and not one push per task the other worker took meanwhile.
     @Test func aLostClaimWalksOnFromWhatItsPushWasShown() throws {
         try TaskPickerStaleListingTests.withGrid(.gitDaemon) { grid, picker, other in
-            let taken = Mutex(false)
-            let pick = try TaskPicker(connection: picker, onPollCost: { _ in
-                guard !taken.withLock({ let was = $0; $0 = true; return was }) else { return }
-                for id in Self.ids { _ = try? GridClaims(connection: other).claim(id, takingOver: nil, now: Date()) }
-            }).next()
+            let pick = try TaskPickerStaleListingTests.pickWhileAnotherClaimsEverything(picker, other)
             #expect(pick == nil, "every task is the other worker's")
             #expect(grid.operations.withLock { $0 } == [.list, .push],
                     "the listing and one lost claim: \(grid.operations.withLock { $0 })")

@@ -97,16 +97,15 @@ struct GridClaims {
         claimRecord.replica = replica
         let name = Self.refName(taskID, replica: replica)
         let key = try connection.nodeKey()
-        let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate, [String: GitOID]?) in
+        // The push's own listing (`PushListing`) is kept by the connection: the picker's check after the claim reads it.
+        let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate) in
             let commit = try ledger.commit(parent: nil, changes: GridConnection.signed("claim.json", claimRecord.json(), by: key),
                                            message: "claim \(taskID)\(replica.map { " replica \($0)" } ?? "") by \(settings.nodeID) (attempt \(claimRecord.attempt))")
             let update = if let expired { try ledger.replaceRef(name, from: expired, to: commit) } else { try ledger.createRef(name, target: commit) }
-            return (commit, update, ledger.lastPushAdvertisement)
+            return (commit, update)
         }
         guard outcome.1 == .applied else { return nil }
         connection.noteOwnUpdate(name, to: outcome.0)
-        // The grid as the server showed it to this push: the picker's check after the claim reads it.
-        if let advertised = outcome.2 { connection.noteAdvertisement(advertised, atClaim: outcome.0, name: name) }
         return HeldClaim(taskID: taskID, commit: outcome.0, record: claimRecord)
     }
 

@@ -54,8 +54,6 @@ public final class GridConnection: @unchecked Sendable {
     private var listedBefore = false
     /// The last listing (with main's files): whether an idle worker has anything to fold.
     private var lastListing: GridSnapshot?
-    /// Claim commit → the refs the server advertised to the push that won it (`snapshot(seenBy:)`).
-    private var advertisements: [GitOID: [String: GitOID]] = [:]
     /// The newest listing this worker holds — its last `snapshot()`, or what a push brought
     /// (`PushListing`) — when it was taken (monotonic seconds) and from which backend: the pick
     /// after a task reuses it while it is young (`snapshot(reusingWithin:)`).
@@ -239,8 +237,8 @@ public final class GridConnection: @unchecked Sendable {
     /// `seconds` ago on the backend in use and its main is the one the mirror has: the
     /// advertisement the slot's own result push brought, or another slot's listing — the pick
     /// after a task then makes no read of its own (docs/ARCHITECTURE.md §11). Otherwise a listing.
-    /// As safe as a listing: a claim is a compare-and-swap, and the check after it reads what
-    /// the claim push was shown (`snapshot(seenBy:)`), or lists when main moved.
+    /// As safe as a listing: a claim is a compare-and-swap, and the check after it reads a listing
+    /// taken since the claim push began (that push's own, or newer), or lists when main moved.
     func snapshot(reusingWithin seconds: Double, takenAfter: Double = -.infinity) throws(GridError) -> GridSnapshot {
         if let reused = try reusedSnapshot(within: seconds, takenAfter: takenAfter) { return reused }
         return try snapshot()
@@ -274,27 +272,6 @@ public final class GridConnection: @unchecked Sendable {
         Self.logger.warning("the grid's authority served an older main than this worker had seen: moved it forward",
                             metadata: ["backend": "\(ledger.remoteForErrors)", "from": "\(listed)", "to": "\(known)"])
         return known
-    }
-
-    /// The grid as the server advertised it to the push that won `claim` (`GitLedger.lastPushAdvertisement`),
-    /// with that claim in place: the state just after the claim landed, read with no request of its own.
-    /// nil when there is none (a local grid) or main moved since this worker last fetched it — then the
-    /// caller lists (one read, main fetched on it).
-    func snapshot(seenBy claim: GitOID) throws(GridError) -> GridSnapshot? {
-        guard let refs = stateLock.withLock({ advertisements.removeValue(forKey: claim) }) else { return nil }
-        guard refs[Self.mainRef] == stateLock.withLock({ lastFetched[Self.mainRef] }) else { return nil }
-        return try withLedger { (ledger) throws(LedgerError) -> GridSnapshot in try snapshot(of: refs, ledger: ledger) }
-    }
-
-    /// Keeps what the server advertised to the push that created or took over the claim `commit` at
-    /// `name`, for `snapshot(seenBy:)`: a handful at most (one per slot picking), dropped once read.
-    func noteAdvertisement(_ advertised: [String: GitOID], atClaim commit: GitOID, name: String) {
-        var refs = advertised
-        refs[name] = commit
-        stateLock.withLock {
-            if advertisements.count >= 64 { advertisements.removeAll() }
-            advertisements[commit] = refs
-        }
     }
 
     /// A snapshot of the listing `refs` (main's objects already in the mirror), under the ledger lock.

@@ -224,8 +224,8 @@ public final class GridWorker: @unchecked Sendable {
         var idle = settings.pollSeconds
         // Right after a task the slot picks from the listing its result push was shown (or
         // another slot's newer one), not from a listing of its own (`TaskPicker.reuseSeconds`);
-        // never one taken before the task ran, which shows it still to do.
-        var reuse = 0.0, ranFrom = -Double.infinity
+        // never one taken before the task ran, which shows it still to do. nil: no task just ran.
+        var ranFrom: Double?
         while !stopping.load(ordering: .relaxed) {
             guard health.isHealthy else {
                 // Claims nothing; a draining (--once) worker is done.
@@ -240,8 +240,8 @@ public final class GridWorker: @unchecked Sendable {
             }
             guard allowed else { return .ended }
             let pick: TaskPicker.Pick?
-            let reusing = reuse
-            reuse = 0
+            let afterTask = ranFrom
+            ranFrom = nil
             do {
                 pick = try TaskPicker(connection: connection, trustFor: trust(for:), onDefer: noteDeferral,
                                       onClaimed: { [self] claim in lock.withLock { running[claim.taskID] = claim } },
@@ -251,7 +251,8 @@ public final class GridWorker: @unchecked Sendable {
                                           logger.debug("poll", metadata: ["slot": "\(slot)", "list_ms": "\(String(format: "%.2f", cost.listMilliseconds))",
                                                                           "ready_ms": "\(String(format: "%.2f", cost.readinessMilliseconds))",
                                                                           "queued": "\(cost.queued)", "candidates": "\(cost.candidates)"])
-                                      }).next(reusingWithin: reusing, takenAfter: ranFrom)
+                                      }).next(reusingWithin: afterTask == nil ? 0 : TaskPicker.reuseSeconds,
+                                             takenAfter: afterTask ?? -.infinity)
             } catch {
                 lock.withLock { started -= 1 }
                 logger.warning("cannot reach the grid", metadata: ["slot": "\(slot)", "error": "\(error)"])
@@ -278,10 +279,10 @@ public final class GridWorker: @unchecked Sendable {
                 continue
             }
             idle = settings.pollSeconds
-            ranFrom = GridConnection.monotonicNow()
+            let began = GridConnection.monotonicNow()
             if execute(pick, slot: slot) == .replaced { return .replaced }
             foldIfDue()
-            reuse = TaskPicker.reuseSeconds
+            ranFrom = began
         }
         return .ended
     }

@@ -275,7 +275,7 @@ struct TaskPicker {
                 onClaimed(held)
                 do {
                     switch try afterClaim(held, candidate: candidate, snapshot: snapshot, blob: snapshot.files[candidate.location.path],
-                                          book: book, trust: trust, started: started, lost: lost) {
+                                          book: book, trust: trust, started: started, lost: lost, pushed: pushing) {
                     case .picked(let pick): return .picked(pick)
                     case .stale(let fresh, let listed): return .stale(fresh, listed: listed)
                     case .nothing: break
@@ -294,8 +294,9 @@ struct TaskPicker {
     /// The checks after a won claim, on a listing taken after it: the pick; `nothing` when the
     /// claim was given back (a queue limit) and the next candidate is tried; `stale` with that
     /// listing when the task had finished (withdrawn): the walk's listing is behind the grid.
+    /// `pushed`: when the claim push began (monotonic seconds).
     private func afterClaim(_ held: HeldClaim, candidate: QueueCandidate, snapshot: GridSnapshot, blob: GitOID?, book: QuotaBook?,
-                            trust: TaskSignatureCheck?, started: Date, lost: Int) throws(GridError) -> Walk {
+                            trust: TaskSignatureCheck?, started: Date, lost: Int, pushed: Double) throws(GridError) -> Walk {
         let settings = connection.settings
         let claims = GridClaims(connection: connection)
         let id = held.taskID
@@ -305,9 +306,10 @@ struct TaskPicker {
         // deletes refs, so a listing taken after our claim shows the truth:
         // the refs the server advertised to the claim's own push (taken as it
         // began; a fold that ended the task by the time the claim landed had
-        // its result ref or its new main there), or, when main moved since we
-        // fetched it or counted limits need every claim as it is now, a listing.
-        let advertised = book == nil ? try connection.snapshot(seenBy: held.commit) : nil
+        // its result ref or its new main there) or any listing taken since, or,
+        // when main moved since we fetched it or counted limits need every claim
+        // as it is now, a listing.
+        let advertised = book == nil ? try connection.reusedSnapshot(within: .infinity, takenAfter: pushed) : nil
         let fresh: GridSnapshot
         if let advertised { fresh = advertised } else { fresh = try connection.snapshot() }
         if fresh.finishedTaskIDs.contains(id) || fresh.results[id] != nil {

@@ -92,7 +92,6 @@ extension GitLedger {
     }
 
     private func moveRefsLocked(_ moves: [RefMove], operation: String) throws(LedgerError) -> [String: RefUpdate] {
-        lastPushAdvertisement = nil
         lastPushListing = nil
         return try lock.run { () throws(LedgerError) -> [String: RefUpdate] in
             try repairingMirror { () throws(LedgerError) -> [String: RefUpdate] in
@@ -124,11 +123,12 @@ extension GitLedger {
                     }
                 case .git, .http, .ssh:
                     let connecting = Double(Clock.monotonicNanoseconds()) / 1e9
+                    var shown: [String: GitOID]?
                     let pushed = try withDeadline(.push, operation: operation) { () throws(LedgerError) -> [String: RefUpdate] in
-                        try smartPush(ready, operation: operation)
+                        try smartPush(ready, operation: operation, shown: &shown)
                     }
                     outcomes.merge(pushed) { first, _ in first }
-                    lastPushListing = lastPushAdvertisement.map {
+                    lastPushListing = shown.map {
                         PushListing(advertised: $0, moves: ready, outcomes: outcomes, listedAt: connecting)
                     }
                 }

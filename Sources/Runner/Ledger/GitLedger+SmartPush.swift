@@ -10,13 +10,14 @@ extension GitLedger {
     /// deleted afterwards, so concurrent pushes from one mirror never share a ref.
     static let pushRefPrefix = "refs/dgrid-push/"
 
-    func smartPush(_ moves: [RefMove], operation: String) throws(LedgerError) -> [String: RefUpdate] {
+    /// `shown`: every ref the remote advertised to the push, set once it arrived — the caller makes
+    /// a listing of it (`PushListing`).
+    func smartPush(_ moves: [RefMove], operation: String, shown: inout [String: GitOID]?) throws(LedgerError) -> [String: RefUpdate] {
         guard !moves.isEmpty else { return [:] }
         return try withConnection(GIT_DIRECTION_PUSH, operation: operation) {
             (remote, state) throws(LedgerError) -> [String: RefUpdate] in
-            // Every ref, kept for the caller (`lastPushAdvertisement`): a claim reads the grid from it.
             let advertised = advertisedRefs(remote, prefix: nil)
-            lastPushAdvertisement = advertised
+            shown = advertised
             var outcomes: [String: RefUpdate] = [:]
             var sources: [String] = []
             defer { for source in sources { git_reference_remove(repository.pointer, source) } }

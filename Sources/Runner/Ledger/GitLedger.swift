@@ -50,17 +50,14 @@ public final class GitLedger: @unchecked Sendable {
     /// Shared by every ledger of one backend (`GitCircuitBreaker`); nil: none (one-shot commands).
     public var circuit: GitCircuitBreaker?
     /// How long a server may stay silent — a connect, or a wait for it to send or take bytes — in
-    /// seconds (0: only the idle bound and the deadlines
-    /// bound it): set for a grid with several backends, whose next backend is better than a wait
+    /// seconds (0: only the idle bound and the deadlines bound it): set for a grid with several backends, whose next backend is better than a wait
     /// (`GitLedger+Deadline`, docs/ARCHITECTURE.md §11). Set before use.
     public var answerSeconds: Double = 0
     /// Told how each listing, fetch and push ended (the worker's metrics); nil: nobody.
     let observer: GitOperationObserver?
-    /// Every ref the remote advertised to this ledger's last push over a smart transport, taken
-    /// just before its updates were applied: a listing that came with the push for free
-    /// (`GitLedger+SmartPush`). nil after a local push. Read right after an applied move, under the caller's lock.
-    public internal(set) var lastPushAdvertisement: [String: GitOID]?
-    /// The same listing with the last push's applied moves in it, and when it was taken (`PushListing`).
+    /// Every ref the remote advertised to this ledger's last push over a smart transport, with the
+    /// push's applied moves in it, and when it was taken: a listing that came with the push for free
+    /// (`PushListing`). nil after a local push. Read right after the push, under the caller's lock.
     public internal(set) var lastPushListing: PushListing?
 
     /// Opens (or creates with git_repository_init bare) the local bare mirror at mirrorPath for `remote` (a URL: file://, git://, http(s)://, ssh://, or a plain local path). Mirror dirs 0700.
