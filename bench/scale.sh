@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A fleet on one machine (docs/ARCHITECTURE.md §11): SCALE_WORKERS dgrid worker
-# processes (one slot each; each its own DGRID_HOME, as its own host would be)
+# processes (SCALE_SLOTS slots each, one by default; each its own DGRID_HOME, as its own host would be)
 # against one `git daemon`, across a veth pair between two network namespaces
 # this script creates (loopback-range addresses), with SCALE_RTT_MS of round-trip
 # delay on the path; SCALE_TASKS no-op tasks queued, each run in the real sandbox.
@@ -21,7 +21,7 @@
 # Goals (issue 14): 0 double claims; ≥ 10× the naive loop's tasks/s; ≤ 4 Git
 # operations per task; idle fleet ≤ 15 listings/s.
 #
-# Env: SCALE_WORKERS (100), SCALE_TASKS (1000), SCALE_RTT_MS (50), SCALE_IDLE_SECONDS (60),
+# Env: SCALE_WORKERS (100), SCALE_SLOTS (1: slots per dgrid worker; the naive loop has none), SCALE_TASKS (1000), SCALE_RTT_MS (50), SCALE_IDLE_SECONDS (60),
 #      SCALE_DRAIN_SECONDS (900: give up on a run after this), SCALE_NAIVE_SECONDS (300: the naive
 #      loop's run is cut there and its rate taken over what it finished), SCALE_TOOLS ("dgrid naive"), BENCH_OUT,
 #      SCALE_KEEP_LOGS (a directory: the workers' and the daemon's logs are copied there).
@@ -36,6 +36,7 @@ need nsenter "apt-get install util-linux"
 [ -x "$(dirname "$DGRID")/dgrid-grid" ] || die "dgrid-grid missing beside $DGRID; build both: swift build -c release --static-swift-stdlib"
 [ "$(id -u)" = 0 ] || die "run as root: network namespaces, sandboxes and cgroups need it"
 WORKERS=${SCALE_WORKERS:-100}
+SLOTS=${SCALE_SLOTS:-1}
 TASKS=${SCALE_TASKS:-1000}
 RTT_MS=${SCALE_RTT_MS:-50}
 IDLE_SECONDS=${SCALE_IDLE_SECONDS:-60}
@@ -128,7 +129,7 @@ dgrid_run() {
   for n in $(seq 1 "$WORKERS"); do cp -a "$TEMPLATE" "$WORK/homes/w$n"; done
   local start; start=$(now)
   for n in $(seq 1 "$WORKERS"); do
-    in_cli env DGRID_HOME="$WORK/homes/w$n" "$DGRID" worker --repo "$url" --node-id "w$n" --slots 1 --allow-unsigned \
+    in_cli env DGRID_HOME="$WORK/homes/w$n" "$DGRID" worker --repo "$url" --node-id "w$n" --slots "$SLOTS" --allow-unsigned \
       > /dev/null 2> "$WORK/dgrid-w$n.log" &
     PIDS+=($!); disown $!
   done
@@ -220,11 +221,11 @@ naive_run() {
 : > "$WORK/results"
 for tool in $TOOLS; do "${tool}_run" >> "$WORK/results"; done
 
-python3 - "$WORK/results" "$WORKERS" "$TASKS" "$RTT_MS" "$IDLE_SECONDS" <<'PY' | tee "$OUT"
+python3 - "$WORK/results" "$WORKERS" "$TASKS" "$RTT_MS" "$IDLE_SECONDS" "$SLOTS" <<'PY' | tee "$OUT"
 import sys
 rows = {line.split()[0]: line.split() for line in open(sys.argv[1])}
-workers, tasks, rtt, idle = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
-print(f"Scale: {workers} workers (1 slot each, own homes, real sandboxes), {tasks} no-op tasks, git daemon across a veth pair")
+workers, tasks, rtt, idle, slots = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+print(f"Scale: {workers} workers ({slots} slot{'s' if slots > 1 else ''} each, own homes, real sandboxes), {tasks} no-op tasks, git daemon across a veth pair")
 print(f"between two network namespaces with {rtt} ms of round trip added by bench/latency-proxy.py (this kernel has no")
 print("netem: a userspace relay holding each byte half the delay each way stands in for it). Counted at the server.")
 print(f"  {'':<7} {'s':>8} {'done':>6} {'tasks/s':>8} {'double':>7} {'late':>5} {'ops/task':>9} {'reads/s':>8} {'pushes/min':>11} {'claim p50/p99 ms':>17} {'idle lists/s':>13}")

@@ -69,6 +69,35 @@ import TestSupport
         #expect(try LedgerFixtures.git(["rev-list", "--count", GridFoldLease.refName], in: bare) == "1")
     }
 
+    /// A long-running worker counts the first lease it sees as renewed just then: held without a
+    /// read (at a hundred workers' start each read it once). Still the same commit two intervals
+    /// on, it is read and, run out, taken.
+    @Test func aLongRunningWorkerHoldsTheFirstLeaseItSeesWithoutReadingIt() throws {
+        let directory = try LedgerFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let bare = try LedgerFixtures.bareRepository(in: directory)
+        let operations = Mutex<[GitOperationKind]>([])
+        func connection(_ node: String, counted: Bool) throws -> GridConnection {
+            var settings = GridSettings(repository: "file://" + bare, nodeID: node,
+                                        state: StateDirectory(path: directory + "/state-" + node))
+            settings.foldIntervalSeconds = 10
+            if counted { settings.gitObserver = { kind, _, _ in operations.withLock { $0.append(kind) } } }
+            return try GridConnection(settings: settings)
+        }
+        let (a, b) = (try connection("node_a", counted: true), try connection("node_b", counted: false))
+        let start = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        #expect(try GridFoldLease(connection: b).acquire(now: start))
+        _ = try a.snapshot()
+        operations.withLock { $0 = [] }
+        #expect(try !GridFoldLease(connection: a).acquire(now: start + 1, readingAnUnseenLease: false), "node_b's, first seen now")
+        #expect(operations.withLock { $0 }.isEmpty, "no listing, fetch or push: \(operations.withLock { $0 })")
+        #expect(try !GridFoldLease(connection: a).acquire(now: start + 20, readingAnUnseenLease: false), "seen for less than two intervals")
+        #expect(operations.withLock { $0 }.isEmpty)
+        #expect(try GridFoldLease(connection: a).acquire(now: start + 22, readingAnUnseenLease: false),
+                "unchanged for two intervals: read, run out at start + 20 s, taken")
+        #expect(operations.withLock { $0 }.contains(.push))
+    }
+
     /// Anyone who can push can write the lease ref. A lease dated a year ahead, a lease.json that
     /// does not parse, or a blob where the commit should be would each stop every worker's
     /// scheduled fold for good if it were believed: none of them holds the lease, and the

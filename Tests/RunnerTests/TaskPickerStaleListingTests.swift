@@ -104,6 +104,21 @@ extension TaskPickerStaleListingTests {
             #expect(grid.operations.withLock { $0 }.first == .list, "taken before: listed: \(grid.operations.withLock { $0 })")
         }
     }
+
+    /// The queue's last tasks, fewer than the grid's nodes: every worker that comes free races for
+    /// them, and one race lost ends the pick (the slot polls as an idle one). With as many tasks
+    /// free as nodes, the pick walks on (`claimsLostInARowMakeThePickListAgainNotPushThroughTheQueue`).
+    @Test func aRaceLostForTheLastTasksEndsThePick() throws {
+        try Self.withGrid { grid, picker, other in
+            // Three nodes on the grid; all but two tasks taken.
+            for connection in [picker, other, try grid.connection("third")] { try NodeHeartbeat(connection: connection).beat(status: "active") }
+            for id in Self.ids.dropLast(2) { _ = try #require(try GridClaims(connection: other).claim(id, takingOver: nil, now: Date())) }
+            grid.operations.withLock { $0 = [] }
+            let pick = try Self.pickWhileAnotherClaimsEverything(picker, other)
+            #expect(pick == nil, "the last two went to the other worker")
+            #expect(grid.count(.push) == 1 && grid.count(.list) == 1, "a listing and one lost claim: \(grid.operations.withLock { $0 })")
+        }
+    }
 }
 
 /// The same picker over `git daemon` (a real server on loopback).

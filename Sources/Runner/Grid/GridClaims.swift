@@ -98,15 +98,17 @@ struct GridClaims {
         let name = Self.refName(taskID, replica: replica)
         let key = try connection.nodeKey()
         // The push's own listing (`PushListing`) is kept by the connection: the picker's check after the claim reads it.
-        let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> (GitOID, RefUpdate) in
-            let commit = try ledger.commit(parent: nil, changes: GridConnection.signed("claim.json", claimRecord.json(), by: key),
-                                           message: "claim \(taskID)\(replica.map { " replica \($0)" } ?? "") by \(settings.nodeID) (attempt \(claimRecord.attempt))")
-            let update = if let expired { try ledger.replaceRef(name, from: expired, to: commit) } else { try ledger.createRef(name, target: commit) }
-            return (commit, update)
+        // With other slots' claims and results pushed meanwhile (`GridConnection.pushTogether`).
+        let claiming = claimRecord
+        let pushed = try connection.pushTogether(names: [name]) { (ledger) throws(LedgerError) -> [RefMove] in
+            let commit = try ledger.commit(parent: nil, changes: GridConnection.signed("claim.json", claiming.json(), by: key),
+                                           message: "claim \(taskID)\(replica.map { " replica \($0)" } ?? "") by \(settings.nodeID) (attempt \(claiming.attempt))")
+            // Created, or replacing the expired claim by compare-and-swap.
+            return [RefMove(name, from: expired, to: commit, replacingHistory: true)]
         }
-        guard outcome.1 == .applied else { return nil }
-        connection.noteOwnUpdate(name, to: outcome.0)
-        return HeldClaim(taskID: taskID, commit: outcome.0, record: claimRecord)
+        guard pushed.outcome(name) == .applied, let commit = pushed.moves.first?.new else { return nil }
+        connection.noteOwnUpdate(name, to: commit)
+        return HeldClaim(taskID: taskID, commit: commit, record: claimRecord)
     }
 
     /// The renewal of `claim` (its lease pushed forward), built in the mirror

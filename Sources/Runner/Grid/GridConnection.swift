@@ -24,6 +24,8 @@ public final class GridConnection: @unchecked Sendable {
     private var authoritySwitches = 0
     /// Serialises the slots' Git work on `ledger` (held across network operations).
     private let ledgerLock = NSLock()
+    /// The slots' claims and results, several to a push when they come together (`pushTogether`).
+    private let pushGroup = PushGroup<MoveBuilder, PushedMoves>()
     /// Guards the bookkeeping below; never held across Git work, so the
     /// heartbeat can read and note its own refs while a slot fetches.
     private let stateLock = NSLock()
@@ -155,6 +157,50 @@ public final class GridConnection: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Builds a slot's ref moves in the ledger; run by whichever slot leads the push.
+    typealias MoveBuilder = (GitLedger) throws(LedgerError) -> [RefMove]
+
+    /// What became of one slot's moves in a shared push.
+    struct PushedMoves {
+        let moves: [RefMove]
+        let outcomes: [String: RefUpdate]
+
+        func outcome(_ name: String) -> RefUpdate { outcomes[name] ?? .rejected(reason: "no outcome for \(name)") }
+    }
+
+    /// `build`'s ref moves (`names`: the refs it may move), pushed together with what the other
+    /// slots push meanwhile (`PushGroup`): a claim or a result made while another slot's push is
+    /// on the wire goes with the next push, not one of its own. Each ref is judged on its own.
+    func pushTogether(names: Set<String>, _ build: @escaping MoveBuilder) throws(GridError) -> PushedMoves {
+        typealias Group = PushGroup<MoveBuilder, PushedMoves>
+        let entry = Group.Entry(build: build, names: names)
+        return try pushGroup.push(entry) { batch in
+            var results: [ObjectIdentifier: Result<PushedMoves, GridError>] = [:]
+            do throws(GridError) {
+                try withLedger { (ledger) throws(LedgerError) in
+                    // Run again from the start when the step moves to another backend.
+                    results = [:]
+                    var built: [(Group.Entry, [RefMove])] = []
+                    for member in batch {
+                        do throws(LedgerError) {
+                            built.append((member, try member.build(ledger)))
+                        } catch {
+                            results[ObjectIdentifier(member)] = .failure(.ledger(error))
+                        }
+                    }
+                    let outcomes = try ledger.moveRefs(built.flatMap(\.1))
+                    for (member, moves) in built {
+                        let own = Set(moves.map(\.name))
+                        results[ObjectIdentifier(member)] = .success(PushedMoves(moves: moves, outcomes: outcomes.filter { own.contains($0.key) }))
+                    }
+                }
+            } catch {
+                for member in batch where results[ObjectIdentifier(member)] == nil { results[ObjectIdentifier(member)] = .failure(error) }
+            }
+            return results
+        }.get()
     }
 
     /// `body` on one backend's ledger, whichever is the authority (the reconciler, `dgrid status`),
@@ -480,14 +526,14 @@ public final class GridConnection: @unchecked Sendable {
     }
 
     /// When the fold-lease commit `id` was first seen: `now` when it is new; nil when it is the
-    /// first this process sees at all — it may be this node's own, from a process before this one,
-    /// and only reading it tells.
-    func leaseFirstSeen(_ id: GitOID, now: Date) -> Date? {
+    /// first this process sees at all and `readingAnUnseenOne` — it may be this node's own, from a
+    /// process before this one, and only reading it tells (`GridFoldLease.acquire`).
+    func leaseFirstSeen(_ id: GitOID, now: Date, readingAnUnseenOne: Bool) -> Date? {
         stateLock.withLock {
             if let seen = leaseSighting, seen.id == id { return seen.at }
             let first = leaseSighting == nil
             leaseSighting = (id, now)
-            return first ? nil : now
+            return first && readingAnUnseenOne ? nil : now
         }
     }
 

@@ -23,7 +23,13 @@ struct GridFoldLease {
     static func seconds(_ settings: GridSettings) -> TimeInterval { 2 * settings.foldIntervalSeconds }
 
     /// true when this worker now holds the lease for the next fold interval.
-    func acquire(now: Date = Date()) throws(GridError) -> Bool {
+    /// `readingAnUnseenLease`: read a lease commit the first time this process sees it (a draining
+    /// worker, which folds now or not at all; the lease may be this node's own, left by its
+    /// previous process). Otherwise the first sighting counts as a renewal seen just then: read
+    /// only if it is still there two intervals on — at a hundred workers' start, each read the
+    /// lease once (bench/scale.sh); a worker restarted while it held the lease folds again two
+    /// intervals later, as after any holder's end.
+    func acquire(now: Date = Date(), readingAnUnseenLease: Bool = true) throws(GridError) -> Bool {
         let settings = connection.settings
         // The lease as the worker's last listing showed it (taken moments ago, by the poll that
         // found work to fold): a lease someone else holds costs no Git operation to see, and a
@@ -32,9 +38,9 @@ struct GridFoldLease {
         // Another worker's lease commit, listed for less than a lease: it was written about then
         // (its holder replaces it every interval), so it still holds — no fetch to read it. Every holder replaces the commit at
         // each fold, and at a hundred workers those reads were about one per task (bench/scale.sh).
-        // The first lease a process sees is read: it may be this node's, left by its previous process.
         if let lease = listed?.foldLease, lease != connection.ownRef(Self.refName),
-           let since = connection.leaseFirstSeen(lease, now: now), now.timeIntervalSince(since) < Self.seconds(settings) {
+           let since = connection.leaseFirstSeen(lease, now: now, readingAnUnseenOne: readingAnUnseenLease),
+           now.timeIntervalSince(since) < Self.seconds(settings) {
             return false
         }
         return try connection.withLedger { (ledger) throws(LedgerError) -> Bool in

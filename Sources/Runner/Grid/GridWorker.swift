@@ -76,6 +76,8 @@ public final class GridWorker: @unchecked Sendable {
     /// The trust in force for main's fleet policy as last seen (`FleetPolicy`), by its blobs.
     private var fleet: (key: String, check: TaskSignatureCheck, redactor: OutputRedactor)?
     private var lastFold = Date.distantPast
+    /// When the node ref last moved: by the heartbeat thread, or carried by a result push.
+    private var lastBeat = Date()
     private var lastHousekeeping = Date.distantPast
     private var lastReconcile = Date.distantPast
     /// Set by SIGTERM (through `stop(graceSeconds:)`): no new claims; running tasks finish.
@@ -225,7 +227,9 @@ public final class GridWorker: @unchecked Sendable {
         // Right after a task the slot picks from the listing its result push was shown (or
         // another slot's newer one), not from a listing of its own (`TaskPicker.reuseSeconds`);
         // never one taken before the task ran, which shows it still to do. nil: no task just ran.
-        var ranFrom: Double?
+        // The first pick walks what the worker's start listed (`releaseClaimsOfAnEarlierRun`, the
+        // first beat's push) while that is young: at a hundred workers' start, a listing each.
+        var ranFrom: Double? = -.infinity
         while !stopping.load(ordering: .relaxed) {
             guard health.isHealthy else {
                 // Claims nothing; a draining (--once) worker is done.
@@ -681,7 +685,9 @@ public final class GridWorker: @unchecked Sendable {
             // The claim as the heartbeat last renewed it: the result commit sits on top of it.
             let claim = lock.withLock { running[taskID]?.commit }
             do {
-                return try GridResults(connection: connection).publish(record, taskBytes: taskBytes, claim: claim, artifacts: artifacts)
+                return try GridResults(connection: connection).publish(record, taskBytes: taskBytes, claim: claim, artifacts: artifacts,
+                                                                       carrying: beatToCarry(besides: taskID),
+                                                                       beatLanded: { landed in if landed { lock.withLock { lastBeat = Date() } } })
             } catch {
                 guard attempt < 4 || Date() < deadline else { throw error }
                 logger.warning("cannot publish yet; retrying", metadata: ["task": "\(taskID)", "attempt": "\(attempt)",
@@ -691,6 +697,17 @@ public final class GridWorker: @unchecked Sendable {
                 attempt += 1
             }
         }
+    }
+
+    /// The heartbeat a result push carries (`NodeHeartbeat.carried`): once half an interval has
+    /// passed since the last beat, so a worker whose tasks end more often than that never beats
+    /// with a push of its own. Only while no other claim is held: a carried beat renews none, and
+    /// pushing the thread's next beat back would delay their renewals.
+    private func beatToCarry(besides taskID: String) -> NodeHeartbeat? {
+        let due = lock.withLock {
+            running.keys.allSatisfy { $0 == taskID } && Date().timeIntervalSince(lastBeat) >= connection.settings.heartbeatSeconds / 2
+        }
+        return due ? NodeHeartbeat(connection: connection, health: health.state) : nil
     }
 
     /// On an idle grid, how often nodes/ on main is refreshed from the heartbeat refs.
@@ -715,7 +732,8 @@ public final class GridWorker: @unchecked Sendable {
     private func foldNow() -> Bool {
         lock.withLock { lastFold = Date() }
         do {
-            guard try GridFoldLease(connection: connection).acquire() else { return false }
+            // A draining worker folds now or never: it reads a lease it has not seen before.
+            guard try GridFoldLease(connection: connection).acquire(readingAnUnseenLease: options.once) else { return false }
             let folded = try GridFold(connection: connection, workerTrust: connection.workerTrust, audit: options.audit).run()
             logger.info("fold", metadata: ["result": "\(folded)"])
             reconcileBackendsIfDue()
@@ -784,7 +802,6 @@ public final class GridWorker: @unchecked Sendable {
 
     private func heartbeatLoop() {
         let settings = connection.settings
-        var nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
         var nextSelfCheck = Date().addingTimeInterval(settings.selfCheckSeconds)
         var shownCircuit = GitCircuitBreaker.State.closed
         while !slotsDone.load(ordering: .relaxed) {
@@ -803,8 +820,10 @@ public final class GridWorker: @unchecked Sendable {
             // This loop keeps the leases alive, so it is the one whose turns the
             // watchdog counts: should it hang, the service manager restarts us.
             options.service?.pulse(status: serviceStatus().line, now: GridConnection.monotonicNow())
-            guard Date() >= nextBeat || beatSoon.exchange(false, ordering: .relaxed) else { continue }
-            nextBeat = Date().addingTimeInterval(settings.heartbeatSeconds)
+            // A result push that carried a beat moved the next one back (`beatToCarry`).
+            let beatDue = lock.withLock { Date().timeIntervalSince(lastBeat) >= settings.heartbeatSeconds }
+            guard beatDue || beatSoon.exchange(false, ordering: .relaxed) else { continue }
+            lock.withLock { lastBeat = Date() }
             let held = lock.withLock {
                 running.values.map { claim in
                     var claim = claim

@@ -22,19 +22,19 @@ struct NodeHeartbeat {
     func beat(status: String, renewing claims: [HeldClaim] = [], now: Date = Date()) throws(GridError) -> Renewals {
         let settings = connection.settings
         let key = try connection.nodeKey()
-        let record = NodeRecord(nodeID: settings.nodeID, nodeName: Self.hostName(), cpuCount: ProcessInfo.processInfo.activeProcessorCount,
-                                memoryGB: (Double(ProcessInfo.processInfo.physicalMemory) / 1e9 * 10).rounded() / 10,
-                                diskGB: 0, lastHeartbeat: ISOTime.string(now), status: status, slots: settings.slots,
-                                workerVersion: RunnerInfo.workerVersion, health: health,
-                                gitCircuit: connection.circuit.snapshot().state.rawValue, heartbeatSeconds: settings.heartbeatSeconds,
-                                publicKey: key.publicLine, keyFingerprint: key.publicKey.fingerprint)
-        let name = GridConnection.nodesPrefix + settings.nodeID
+        let record = record(status: status, now: now, key: key)
+        let name = Self.refName(settings.nodeID)
         let grid = GridClaims(connection: connection)
         var renewals: Renewals = [:]
         var pending = claims
-        // The node ref as we last moved it; listed only when unknown or when someone else moved it.
+        // The node ref as we last moved it, or as the last listing showed it (a worker's start lists
+        // before its first beat); listed only when unknown or when someone else moved it.
         var current = connection.ownRef(name)
         var listed = false
+        if current == nil, let snapshot = connection.lastSnapshot() {
+            current = snapshot.nodes[settings.nodeID]
+            listed = true
+        }
         for _ in 0..<3 {
             // Its own ledger, not the slots': a slot's slow fetch or claim must not
             // make a running task's lease lapse (GridConnection).
@@ -73,6 +73,39 @@ struct NodeHeartbeat {
             listed = false
         }
         return renewals
+    }
+
+    /// The beat a result push carries along (`GridResults.publish`): a busy worker's heartbeats
+    /// then cost no push of their own — at a hundred workers they were about 0.3 Git requests per
+    /// task (bench/scale.sh). The node ref's move, built in that push's ledger; nil when this
+    /// process has not moved or seen its node ref yet (the heartbeat thread's own beat lists it).
+    /// Renews no claim: the caller carries one only when it holds no other.
+    func carried(status: String = "active", now: Date = Date(), key: NodeKey, in ledger: GitLedger) throws(LedgerError) -> RefMove? {
+        let name = Self.refName(connection.settings.nodeID)
+        guard let current = connection.ownRef(name) else { return nil }
+        let commit = try ledger.commit(parent: nil, changes: GridConnection.signed("node.json", record(status: status, now: now, key: key).json(), by: key),
+                                       message: "heartbeat \(connection.settings.nodeID)")
+        return RefMove(name, from: current, to: commit, replacingHistory: true)
+    }
+
+    /// Notes a carried beat the push applied; whether it did. A refused one changes nothing:
+    /// the heartbeat thread beats at its time and lists the ref first.
+    func landed(_ beat: RefMove, _ outcome: RefUpdate?) -> Bool {
+        guard outcome == .applied, let commit = beat.new else { return false }
+        connection.noteOwnUpdate(beat.name, to: commit)
+        return true
+    }
+
+    static func refName(_ nodeID: String) -> String { GridConnection.nodesPrefix + nodeID }
+
+    private func record(status: String, now: Date, key: NodeKey) -> NodeRecord {
+        let settings = connection.settings
+        return NodeRecord(nodeID: settings.nodeID, nodeName: Self.hostName(), cpuCount: ProcessInfo.processInfo.activeProcessorCount,
+                          memoryGB: (Double(ProcessInfo.processInfo.physicalMemory) / 1e9 * 10).rounded() / 10,
+                          diskGB: 0, lastHeartbeat: ISOTime.string(now), status: status, slots: settings.slots,
+                          workerVersion: RunnerInfo.workerVersion, health: health,
+                          gitCircuit: connection.circuit.snapshot().state.rawValue, heartbeatSeconds: settings.heartbeatSeconds,
+                          publicKey: key.publicLine, keyFingerprint: key.publicKey.fingerprint)
     }
 
     static func hostName() -> String {

@@ -239,6 +239,11 @@ struct TaskPicker {
         // head of 4, most claim pushes were lost: bench/scale.sh). FIFO holds to within that.
         let window = Self.spreadWindow(nodes: snapshot.nodes.count)
         var tries = Self.spread(try takeable(counted ? Int.max : max(Self.chunk, window)), window: window)
+        // Fewer tasks free than the grid has nodes: the queue's last ones, which every worker that
+        // comes free races for. One race lost says others are on them: the pick ends there, and the
+        // slot polls as an idle one does, at the fleet's share. Walking on, picks in the last seconds
+        // lost up to `walkLimit` claims each: at a hundred workers 0.4 Git requests per task (bench/scale.sh).
+        let lastTasks = tries.count < min(snapshot.nodes.count, window)
         let book = try trust.flatMap { (check) throws(GridError) -> QuotaBook? in
             counted ? try QuotaBook.build(snapshot: snapshot, connection: connection, check: check, live: live, now: now) : nil
         }
@@ -264,6 +269,7 @@ struct TaskPicker {
                                                   now: now) else {
                     lost += 1
                     lostInARow += 1
+                    if lastTasks { return .nothing }
                     // The push that lost was shown every ref (`PushListing`): walking on from that costs
                     // no read, and the tasks other workers took meanwhile are not tried one push each.
                     if let shown = try connection.reusedSnapshot(within: Self.reuseSeconds, takenAfter: pushing) { return .stale(shown, listed: false) }
