@@ -125,7 +125,7 @@ private let suitePorts = FreePort.loopbackPorts(2)
             "DGRID_CIRCUIT_CEILING_SECONDS": "4", "DGRID_GIT_DEADLINES": "list=5,fetch=20,push=10",
         ]
         if failure == .hung {
-            // The shipped bounds: only the answer bound can make 30 s. Probes of the stopped primary wait it out too.
+            // The shipped bounds: only the answer bound can make 30 s. Its probes run aside (GridBackend.probeAside).
             environment["DGRID_GIT_DEADLINES"] = "list=30,fetch=300,push=60"
             environment["DGRID_CIRCUIT_FAILURES"] = "5"
             environment["DGRID_CIRCUIT_CEILING_SECONDS"] = "30"

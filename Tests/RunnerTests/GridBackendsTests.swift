@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Sandbox
 import Testing
 @testable import Runner
@@ -219,6 +220,85 @@ import TestSupport
         #expect(states.map(\.authority) == [false, true])
         #expect(states[0].circuit == "open")
         #expect(states[1].mainTip == (try grids.main(grids.bareB)))
+    }
+
+    /// A primary that accepts connections and never answers is left at its first silence; its
+    /// probes then run aside (`GridBackend.probeAside`), so no step waits on it again — before,
+    /// each probe held one step for the whole answer bound.
+    @Test func aSilentPrimaryIsProbedAsideAndNoStepWaitsOnIt() throws {
+        let grids = try Grids()
+        defer { try? FileManager.default.removeItem(atPath: grids.directory) }
+        _ = try Self.gridInStep(grids)
+        let silent = try SilentListener()
+        var settings = GridSettings(repository: "git://127.0.0.1:\(silent.port)/grid.git", nodeID: "node_r",
+                                    state: StateDirectory(path: grids.directory + "/state-silent"))
+        settings.backups = [GridBackup(repository: "file://" + grids.bareB)]
+        settings.backendAnswerSeconds = 0.5
+        let connection = try GridConnection(settings: settings)
+        #expect(try connection.snapshot().mainTip?.hex == (try grids.main(grids.bareB)), "the first silence moves the step")
+        #expect(connection.authorityState.index == 1)
+        let primary = connection.backends[0].circuit
+        #expect(primary.snapshot().opened == 1)
+
+        // Past its first backoff (2 s ± 20 %) the primary's probe is due: the steps go on on the backup at once.
+        Thread.sleep(forTimeInterval: 2.6)
+        var slowest = 0.0
+        for _ in 0..<5 {
+            let started = Date()
+            _ = try connection.snapshot()
+            slowest = max(slowest, Date().timeIntervalSince(started))
+        }
+        #expect(slowest < 0.4, "a step waited on the silent primary for \(slowest) s")
+        #expect(connection.authorityState.index == 1)
+        // The probe ran aside, met the silence and opened the circuit again.
+        let deadline = Date().addingTimeInterval(5)
+        while primary.snapshot().opened < 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(primary.snapshot().opened == 2, "\(primary.snapshot())")
+    }
+
+    /// A TCP port whose backlog takes connections that nobody accepts or answers.
+    final class SilentListener {
+        let socket: Int32
+        let port: Int
+
+        init() throws {
+            let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            self.socket = socket
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                    bind(socket, pointer, length) == 0 && listen(socket, 16) == 0 && getsockname(socket, pointer, &length) == 0
+                }
+            }
+            try #require(bound, "cannot listen on 127.0.0.1: errno \(errno)")
+            port = Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        deinit { close(socket) }
+    }
+
+    /// A grid read from the backup that has no main yet names the backup, not the dead primary.
+    @Test func aGridWithoutMainIsNamedByTheBackendItWasReadFrom() throws {
+        let grids = try Grids()
+        defer { try? FileManager.default.removeItem(atPath: grids.directory) }
+        let port = FreePort.loopbackPorts(1)[0]  // nothing listens there
+        let primary = "git://127.0.0.1:\(port)/grid.git"
+        var settings = GridSettings(repository: primary, nodeID: "node_r", state: StateDirectory(path: grids.directory + "/state-empty"))
+        settings.backups = [GridBackup(repository: "file://" + grids.bareB)]
+        settings.circuitFailures = 1
+        let connection = try GridConnection(settings: settings)
+        #expect(connection.repositoryInUse == primary, "nothing read yet: the first repository")
+        do {
+            _ = try GridStatus(connection: connection).counts()
+            Issue.record("a grid without main gave a status")
+        } catch {
+            #expect("\(error)".contains("grid file://\(grids.bareB) has no main branch"), "\(error)")
+            #expect(!"\(error)".contains(primary), "\(error)")
+        }
     }
 
     @Test func lateNamesKeepTheRecordsOwnName() {

@@ -24,7 +24,7 @@ public struct DashboardReader {
     /// `audit`: this host's recent events, newest first (`AuditLog.recent`); nil leaves the section out.
     public func read(trust: Trust, audit: [AuditEvent]?, limits: DashboardLimits = .standard, now: Date = Date()) throws(GridError) -> Dashboard {
         let snapshot = try connection.snapshot()
-        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
+        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.repositoryInUse) }
         var check: TaskSignatureCheck?
         var quotas = Dashboard.QuotaView.unavailable("")
         switch trust {

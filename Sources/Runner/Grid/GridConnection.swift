@@ -107,12 +107,22 @@ public final class GridConnection: @unchecked Sendable {
         self.backends = backends
     }
 
-    /// The backend claims and results go to now: the first whose circuit lets work through
-    /// (closed, or open with its probe due — the next step is then the probe). With every
-    /// circuit open, the primary, whose refusal says when its next probe is. A grid with one
+    /// The repository the grid was last read from (the authority then): the one an error about
+    /// what the grid holds names — with several backends, not always the first.
+    var repositoryInUse: String {
+        let index = stateLock.withLock { lastAuthority }
+        return backends.first { $0.index == index }?.repository ?? settings.repository
+    }
+
+    /// The backend claims and results go to now: the first whose circuit is closed. One ahead of
+    /// it whose probe is due is probed aside (`GridBackend.probeAside`), off the slots' path; once
+    /// it answers, its circuit is closed and it is the authority again. With no circuit closed,
+    /// the first that lets work through (open with its probe due: the next step is the probe);
+    /// with none, the primary, whose refusal says when its next probe is. A grid with one
     /// backend always uses it.
     var authority: GridBackend {
-        let chosen = backends.first { $0.isUsable } ?? backends[0]
+        let chosen = backends.first { $0.isClosed } ?? backends.first { $0.isUsable } ?? backends[0]
+        for backend in backends where backend.index < chosen.index && backend.isUsable { backend.probeAside() }
         let switched = stateLock.withLock { () -> Int? in
             guard chosen.index != lastAuthority else { return nil }
             let from = lastAuthority

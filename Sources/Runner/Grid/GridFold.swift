@@ -60,7 +60,7 @@ public struct GridFold {
         for attempt in 0..<attempts {
             if attempt > 0 { backoff.wait() }
             let snapshot = try connection.snapshot()
-            guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
+            guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.repositoryInUse) }
             let (changes, folded, summary) = try fold.plan(snapshot)
             if !changes.isEmpty {
                 let list = changes.sorted { $0.key < $1.key }.map { LedgerChange(path: $0.key, content: $0.value) }

@@ -35,7 +35,7 @@ public struct GridInit {
     private func ensureGridID(attempts: Int) throws(GridError) -> (GridID, added: Bool) {
         for _ in 0..<attempts {
             let snapshot = try connection.snapshot()
-            guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
+            guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.repositoryInUse) }
             if let id = try GridIdentity.read(snapshot, connection: connection) { return (id, false) }
             let id = GridID.random()
             let outcome = try connection.withLedger { (ledger) throws(LedgerError) -> RefUpdate in

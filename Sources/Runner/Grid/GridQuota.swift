@@ -41,7 +41,7 @@ public struct GridQuota {
 
     /// The usage of one listing (the dashboard reads every section from the same one).
     func report(in snapshot: GridSnapshot, check: TaskSignatureCheck, now: Date = Date()) throws(GridError) -> Report {
-        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
+        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.repositoryInUse) }
         let claims = GridClaims(connection: connection)
         try connection.prefetch(Array(snapshot.claims.values))
         var live: Set<String> = []

@@ -122,7 +122,7 @@ public struct GridStatus {
     /// The counts of one listing (the dashboard reads every section from the same one).
     func counts(in snapshot: GridSnapshot, trust: TaskSignatureCheck? = nil, scanUnknownFields: Bool = true,
                 now: Date = Date()) throws(GridError) -> Counts {
-        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
+        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.repositoryInUse) }
         var counts = Counts()
         counts.mainTip = snapshot.mainTip?.hex
         counts.gridID = try GridIdentity.read(snapshot, connection: connection)
@@ -216,7 +216,7 @@ public struct GridStatus {
     /// published and not yet folded).
     public func trustContext() throws(GridError) -> (grid: GridID?, finished: FinishedTasks) {
         let snapshot = try connection.snapshot()
-        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
+        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.repositoryInUse) }
         return (try GridIdentity.read(snapshot, connection: connection), snapshot.finishedTaskIDs.adding(snapshot.results.keys))
     }
 

@@ -82,7 +82,7 @@ public struct GridSubmit {
         for attempt in 0..<attempts {
             if attempt > 0 { backoff.wait() }
             let snapshot = try connection.snapshot()
-            guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
+            guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.repositoryInUse) }
             try refuseDuplicates(tasks, in: snapshot)
             try refuseBadDependencies(tasks, names: names, in: snapshot)
             if let policy {

@@ -47,7 +47,7 @@ public struct GridDAG {
 
     /// The graph of one listing (the dashboard reads every section from the same one).
     func report(in snapshot: GridSnapshot, focus: String? = nil) throws(GridError) -> Report {
-        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
+        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.repositoryInUse) }
         let index = try connection.dependencies(of: snapshot)
         // Every task file on main and where it sits: queued, in progress, or folded.
         var paths: [String: String] = [:]

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One Git server of a grid as this process reaches it (docs/ARCHITECTURE.md §11, "Several
 /// backends"): its ledgers — the slots', the heartbeat's and the checkpoints', all on the one
@@ -56,6 +57,26 @@ final class GridBackend: @unchecked Sendable {
     /// What the worker may use it for now: closed, or open with its probe due (the next
     /// operation on it is the probe). An open circuit waiting out its backoff is not usable.
     var isUsable: Bool { circuit.admits() }
+
+    /// Whether its circuit is closed: the last work on it went through.
+    var isClosed: Bool { circuit.snapshot().state == .closed }
+
+    /// A probe in flight on its own thread (`probeAside`).
+    private let probing = Atomic<Bool>(false)
+
+    /// Probes this backend — a listing of main on its heartbeat's ledger, which is idle while
+    /// another backend is the authority — on a thread of its own, one probe at a time. It answers:
+    /// its circuit closes, and the next step moves back to it. It does not: the circuit opens
+    /// again for a longer backoff. No slot's step waits on it (a silent server held one step for
+    /// the whole answer bound, 10 s, at every probe).
+    func probeAside() {
+        guard probing.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
+        let thread = Thread { [self] in
+            _ = try? heartbeatLedger.with { (ledger) throws(LedgerError) in _ = try ledger.remoteRefs(prefix: GridConnection.mainRef) }
+            probing.store(false, ordering: .releasing)
+        }
+        thread.start()
+    }
 }
 
 /// Another libgit2 handle on the same mirror with a lock of its own, opened

@@ -46,7 +46,7 @@ public struct GridArchive {
         for attempt in 0..<attempts {
             if attempt > 0 { backoff.wait() }
             let snapshot = try connection.snapshot()
-            guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
+            guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.repositoryInUse) }
             var (changes, summary) = try plan(snapshot, cutoff: now.addingTimeInterval(-age), progress: progress)
             guard !changes.isEmpty else { return summary }
             let list = changes.sorted { $0.key < $1.key }.map { LedgerChange(path: $0.key, content: $0.value) }

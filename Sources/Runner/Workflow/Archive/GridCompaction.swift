@@ -41,7 +41,7 @@ public struct GridCompaction {
         for attempt in 0..<attempts {
             if attempt > 0 { backoff.wait() }
             let snapshot = try connection.snapshot()
-            guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.settings.repository) }
+            guard let main = snapshot.mainTip else { throw .notInitialised(repository: connection.repositoryInUse) }
             let (commits, taken) = try connection.withLedger { (ledger) throws(LedgerError) in
                 (try ledger.commitCount(from: main, limit: countAll ? Self.countLimit : threshold),
                  try ledger.remoteRefs(prefix: Self.historyPrefix))

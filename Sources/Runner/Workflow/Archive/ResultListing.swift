@@ -61,7 +61,7 @@ public struct ResultListing {
 
     /// A page of one listing (the dashboard reads every section from the same one).
     func page(in snapshot: GridSnapshot, since: Date? = nil, before: Cursor? = nil, status: ResultStatus? = nil, limit: Int = 50) throws(GridError) -> Page {
-        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.settings.repository) }
+        guard snapshot.mainTip != nil else { throw .notInitialised(repository: connection.repositoryInUse) }
         var items: [(time: Date, item: Item)] = []
         var seen: Set<String> = []
         func add(_ item: Item) {
