@@ -1,6 +1,5 @@
 import Foundation
 import Sandbox
-import Synchronization
 import Testing
 @testable import Runner
 import TestSupport
@@ -39,31 +38,24 @@ import TestSupport
         let directory = try LedgerFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let bare = try LedgerFixtures.bareRepository(in: directory)
-        let operations = Mutex<[GitOperationKind]>([])
-        func connection(_ node: String, counted: Bool) throws -> GridConnection {
-            var settings = GridSettings(repository: "file://" + bare, nodeID: node,
-                                        state: StateDirectory(path: directory + "/state-" + node))
-            settings.foldIntervalSeconds = 10
-            if counted { settings.gitObserver = { kind, _, _ in operations.withLock { $0.append(kind) } } }
-            return try GridConnection(settings: settings)
-        }
-        let (a, b) = (try connection("node_a", counted: true), try connection("node_b", counted: false))
+        let grid = TaskPickerStaleListingTests.Grid(url: "file://" + bare, bare: bare, directory: directory, foldIntervalSeconds: 10)
+        let (a, b) = (try grid.connection("node_a", counted: true), try grid.connection("node_b"))
         let start = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
         _ = try a.snapshot()  // no lease yet
         #expect(try GridFoldLease(connection: b).acquire(now: start))
-        operations.withLock { $0 = [] }
+        grid.operations.withLock { $0 = [] }
         #expect(try !GridFoldLease(connection: a).acquire(now: start), "its listing is behind: the create is refused")
-        #expect(operations.withLock { $0 } == [.push], "one refused push, no listing")
+        #expect(grid.operations.withLock { $0 } == [.push], "one refused push, no listing")
         _ = try a.snapshot()
-        operations.withLock { $0 = [] }
+        grid.operations.withLock { $0 = [] }
         #expect(try !GridFoldLease(connection: a).acquire(now: start + 1), "node_b's, as the listing shows")
-        #expect(operations.withLock { $0 }.allSatisfy { $0 == .fetch }, "seen without a listing or a push (the first lease a process sees is read)")
+        #expect(grid.operations.withLock { $0 }.allSatisfy { $0 == .fetch }, "seen without a listing or a push (the first lease a process sees is read)")
         // node_b renews (a new commit); a lease commit listed for less than an interval is held: not even read.
         #expect(try GridFoldLease(connection: b).acquire(now: start + 2))
         _ = try a.snapshot()
-        operations.withLock { $0 = [] }
+        grid.operations.withLock { $0 = [] }
         #expect(try !GridFoldLease(connection: a).acquire(now: start + 3), "node_b's renewed lease")
-        #expect(operations.withLock { $0 }.isEmpty, "no listing, fetch or push")
+        #expect(grid.operations.withLock { $0 }.isEmpty, "no listing, fetch or push")
         #expect(try GridFoldLease(connection: a).acquire(now: start + 26), "expired: node_a takes it from its listing")
         #expect(try !GridFoldLease(connection: b).acquire(now: start + 27), "node_a's now")
         #expect(try LedgerFixtures.git(["rev-list", "--count", GridFoldLease.refName], in: bare) == "1")
@@ -76,26 +68,19 @@ import TestSupport
         let directory = try LedgerFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let bare = try LedgerFixtures.bareRepository(in: directory)
-        let operations = Mutex<[GitOperationKind]>([])
-        func connection(_ node: String, counted: Bool) throws -> GridConnection {
-            var settings = GridSettings(repository: "file://" + bare, nodeID: node,
-                                        state: StateDirectory(path: directory + "/state-" + node))
-            settings.foldIntervalSeconds = 10
-            if counted { settings.gitObserver = { kind, _, _ in operations.withLock { $0.append(kind) } } }
-            return try GridConnection(settings: settings)
-        }
-        let (a, b) = (try connection("node_a", counted: true), try connection("node_b", counted: false))
+        let grid = TaskPickerStaleListingTests.Grid(url: "file://" + bare, bare: bare, directory: directory, foldIntervalSeconds: 10)
+        let (a, b) = (try grid.connection("node_a", counted: true), try grid.connection("node_b"))
         let start = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
         #expect(try GridFoldLease(connection: b).acquire(now: start))
         _ = try a.snapshot()
-        operations.withLock { $0 = [] }
+        grid.operations.withLock { $0 = [] }
         #expect(try !GridFoldLease(connection: a).acquire(now: start + 1, readingAnUnseenLease: false), "node_b's, first seen now")
-        #expect(operations.withLock { $0 }.isEmpty, "no listing, fetch or push: \(operations.withLock { $0 })")
+        #expect(grid.operations.withLock { $0 }.isEmpty, "no listing, fetch or push: \(grid.operations.withLock { $0 })")
         #expect(try !GridFoldLease(connection: a).acquire(now: start + 20, readingAnUnseenLease: false), "seen for less than two intervals")
-        #expect(operations.withLock { $0 }.isEmpty)
+        #expect(grid.operations.withLock { $0 }.isEmpty)
         #expect(try GridFoldLease(connection: a).acquire(now: start + 22, readingAnUnseenLease: false),
                 "unchanged for two intervals: read, run out at start + 20 s, taken")
-        #expect(operations.withLock { $0 }.contains(.push))
+        #expect(grid.operations.withLock { $0 }.contains(.push))
     }
 
     /// Anyone who can push can write the lease ref. A lease dated a year ahead, a lease.json that
@@ -152,25 +137,18 @@ import TestSupport
     /// read (before, each loser fetched it once, a hundred reads at a hundred workers' start).
     @Test func aLeaseSeenBeatingOurPushIsHeldWithoutReadingIt() throws {
         try LedgerTransport.gitDaemon.withRemote(port: 0) { url, bare, directory in
-            let operations = Mutex<[GitOperationKind]>([])
-            func connection(_ node: String, counted: Bool) throws -> GridConnection {
-                var settings = GridSettings(repository: url, nodeID: node, state: StateDirectory(path: directory + "/state-" + node))
-                settings.foldIntervalSeconds = 10
-                if counted { settings.gitObserver = { kind, _, _ in operations.withLock { $0.append(kind) } } }
-                return try GridConnection(settings: settings)
-            }
-            let (a, b) = (try connection("node_a", counted: true), try connection("node_b", counted: false))
+            let grid = TaskPickerStaleListingTests.Grid(url: url, bare: bare, directory: directory, foldIntervalSeconds: 10)
+            let (a, b) = (try grid.connection("node_a", counted: true), try grid.connection("node_b"))
             #expect(try GridInit(connection: b).run().created)
             let start = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
             _ = try a.snapshot()  // no lease yet
             #expect(try GridFoldLease(connection: b).acquire(now: start))
             #expect(try !GridFoldLease(connection: a).acquire(now: start), "its listing is behind: the create is refused")
             _ = try a.snapshot()
-            operations.withLock { $0 = [] }
+            grid.operations.withLock { $0 = [] }
             #expect(try !GridFoldLease(connection: a).acquire(now: start + 1), "node_b's")
-            #expect(operations.withLock { $0 }.isEmpty, "seen beating the push: not read \(operations.withLock { $0 })")
+            #expect(grid.operations.withLock { $0 }.isEmpty, "seen beating the push: not read \(grid.operations.withLock { $0 })")
             #expect(try GridFoldLease(connection: a).acquire(now: start + 22), "expired: node_a takes it")
-            _ = bare
         }
     }
 }

@@ -16,16 +16,20 @@ import TestSupport
         let bare: String
         let directory: String
         let operations = Mutex<[GitOperationKind]>([])
+        /// Every connection's `fold_interval_seconds` (the fold lease runs two); nil: the default.
+        let foldIntervalSeconds: Double?
 
-        init(url: String, bare: String, directory: String) {
+        init(url: String, bare: String, directory: String, foldIntervalSeconds: Double? = nil) {
             self.url = url
             self.bare = bare
             self.directory = directory
+            self.foldIntervalSeconds = foldIntervalSeconds
         }
 
         func connection(_ node: String, counted: Bool = false) throws -> GridConnection {
             var settings = GridSettings(repository: url, nodeID: node,
                                         state: StateDirectory(path: directory + "/state-" + node))
+            if let foldIntervalSeconds { settings.foldIntervalSeconds = foldIntervalSeconds }
             if counted { settings.gitObserver = { [self] kind, _, _ in operations.withLock { $0.append(kind) } } }
             return try GridConnection(settings: settings)
         }

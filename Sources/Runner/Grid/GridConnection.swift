@@ -272,8 +272,9 @@ public final class GridConnection: @unchecked Sendable {
     /// fetched when first read (`file`), so an idle poll fetches nothing and
     /// a busy one only what it looks at.
     func snapshot() throws(GridError) -> GridSnapshot {
-        let listing = Self.monotonicNow()
-        return try withLedger { (ledger) throws(LedgerError) -> GridSnapshot in
+        try withLedger { (ledger) throws(LedgerError) -> GridSnapshot in
+            // Taken once the ledger is ours: a wait behind another slot's push does not age it.
+            let listing = Self.monotonicNow()
             // Main fetched on the listing's own connection when its tip moved: one read, not two.
             let known = stateLock.withLock { lastFetched[Self.mainRef] }
             var refs = try ledger.remoteRefs { refs in

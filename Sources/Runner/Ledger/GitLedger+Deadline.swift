@@ -44,22 +44,25 @@ extension GitLedger {
         dgrid_git_answer_within(Int64((answerSeconds * 1000).rounded(.up)))
         do throws(LedgerError) {
             return try body()
-        } catch where error.kind == .network && dgrid_git_answer_missed() != 0 {
-            throw LedgerError(
-                .network, operation: operation, remote: remoteForErrors,
-                message: "the remote went silent for \(GitDeadlines.shown(answerSeconds)) s "
-                    + "(\(error.message))",
-                hint: "the Git server is stopped, wedged or cut off: the worker goes on with the grid's next backend and "
-                    + "probes this one; check the server (the bound is backend_answer_seconds in worker.toml)",
-                secrets: credentials.secrets, unanswered: true)
-        } catch where error.kind == .network && dgrid_git_deadline_expired() != 0 {
-            throw LedgerError(
-                .network, operation: operation, remote: remoteForErrors,
-                message: "gave up at the \(GitDeadlines.shown(seconds)) s deadline for a Git \(kind): the remote "
-                    + "kept the connection open without finishing (\(error.message))",
-                hint: "the remote or the network is stalling or very slow: check the Git server; if it is only slow, "
-                    + "raise the \(kind) deadline (--git-deadlines \(kind)=SECONDS, or DGRID_GIT_DEADLINES)",
-                secrets: credentials.secrets, deadlineExceeded: kind)
+        } catch where error.kind == .network {
+            throw outOfTime(error, kind: kind, operation: operation, deadline: seconds) ?? error
         }
+    }
+
+    /// `error` said as the bound it ran into — the silence bound, or the operation's deadline —
+    /// with what to do; nil when it ran into neither (a refused connection, a reset).
+    private func outOfTime(_ error: LedgerError, kind: GitOperationKind, operation: String, deadline: Double) -> LedgerError? {
+        let unanswered = dgrid_git_answer_missed() != 0
+        guard unanswered || dgrid_git_deadline_expired() != 0 else { return nil }
+        let (message, hint) = unanswered
+            ? ("the remote went silent for \(GitDeadlines.shown(answerSeconds)) s",
+               "the Git server is stopped, wedged or cut off: the worker goes on with the grid's next backend and "
+                   + "probes this one; check the server (the bound is backend_answer_seconds in worker.toml)")
+            : ("gave up at the \(GitDeadlines.shown(deadline)) s deadline for a Git \(kind): the remote "
+                   + "kept the connection open without finishing",
+               "the remote or the network is stalling or very slow: check the Git server; if it is only slow, "
+                   + "raise the \(kind) deadline (--git-deadlines \(kind)=SECONDS, or DGRID_GIT_DEADLINES)")
+        return LedgerError(.network, operation: operation, remote: remoteForErrors, message: message + " (\(error.message))",
+                           hint: hint, secrets: credentials.secrets, deadlineExceeded: unanswered ? nil : kind, unanswered: unanswered)
     }
 }
